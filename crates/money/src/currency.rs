@@ -47,7 +47,11 @@ impl Currency {
     const fn new(code: &'static str, numeric: u16, exponent: u8) -> Currency {
         assert!(code.len() == 3);
         assert!(exponent <= EXPONENT_MAX);
-        Currency { code, numeric, exponent }
+        Currency {
+            code,
+            numeric,
+            exponent,
+        }
     }
 
     /// Every supported currency.
