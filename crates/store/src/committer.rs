@@ -1,0 +1,357 @@
+//! The writer thread and its group commit.
+//!
+//! Every write goes through one channel to one thread per process. The thread takes the first
+//! write, then everything else already queued (up to [`GROUP_EVENTS_MAX`] events), and makes all of
+//! it durable in one database transaction: while one commit waits for the disk, the next group
+//! forms, so the fsync cost is shared and throughput grows with load instead of collapsing.
+//! Each caller is answered only after the commit holding its write has returned; if the commit
+//! fails, everything in it is rolled back and every caller in the group gets the error.
+
+use std::collections::HashMap;
+
+use tokio::sync::{mpsc, oneshot};
+use xingtong_ledger::{
+    Account, BATCH_EVENTS_MAX, Changes, CreateAccountResult, CreateTransferResult, Keys, Snapshot,
+    Transfer,
+};
+
+use crate::{ApiKeyRecord, Claim, Outcome, StoreError, StoredResponse, now_ns};
+
+/// The most events one commit carries; a group stops growing here.
+pub const GROUP_EVENTS_MAX: usize = 4 * BATCH_EVENTS_MAX;
+/// The most expired reservations released per commit, so that a backlog never stalls payments.
+pub const EXPIRE_PER_COMMIT_MAX: usize = 1_000;
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// One request to the writer.
+pub(crate) enum Write {
+    Accounts {
+        events: Vec<Account>,
+        claim: Option<Claim<CreateAccountResult>>,
+        reply: Reply<Outcome<Vec<CreateAccountResult>>>,
+    },
+    Transfers {
+        events: Vec<Transfer>,
+        claim: Option<Claim<CreateTransferResult>>,
+        reply: Reply<Outcome<Vec<CreateTransferResult>>>,
+    },
+    ApiKey {
+        record: ApiKeyRecord,
+        reply: Reply<()>,
+    },
+    ExpireDue {
+        reply: Reply<usize>,
+    },
+}
+
+impl Write {
+    fn events(&self) -> usize {
+        match self {
+            Write::Accounts { events, .. } => events.len(),
+            Write::Transfers { events, .. } => events.len(),
+            Write::ApiKey { .. } | Write::ExpireDue { .. } => 1,
+        }
+    }
+}
+
+/// A stored idempotency record.
+#[derive(Debug, Clone)]
+pub(crate) struct IdempotencyRow {
+    pub scope: String,
+    pub key: String,
+    pub request_sha256: Vec<u8>,
+    pub response: StoredResponse,
+    pub created_at: u64,
+}
+
+/// The writer side of a backend. Calls come in the order begin → (lookups, loads) → write → commit,
+/// or rollback after any error.
+pub(crate) trait Backend: Send {
+    fn name(&self) -> &'static str;
+    /// True when this process is the only writer, so accounts may stay cached between commits.
+    fn caches_accounts(&self) -> bool;
+    /// Starts a write transaction and returns the ledger's last timestamp.
+    fn begin(&mut self) -> Result<u64, StoreError>;
+    fn idempotency(&mut self, scope: &str, key: &str)
+    -> Result<Option<IdempotencyRow>, StoreError>;
+    /// Loads what `keys` names into the snapshot (accounts already there are kept).
+    fn load(&mut self, snapshot: &mut Snapshot, keys: &Keys) -> Result<(), StoreError>;
+    /// Ids of pending transfers whose deadline is at or before `now`.
+    fn due_pending(&mut self, now_ns: u64, limit: usize) -> Result<Vec<u128>, StoreError>;
+    fn write(
+        &mut self,
+        snapshot: &Snapshot,
+        changes: &Changes,
+        idempotency: &[IdempotencyRow],
+    ) -> Result<(), StoreError>;
+    fn insert_api_key(&mut self, record: &ApiKeyRecord) -> Result<(), StoreError>;
+    fn commit(&mut self, last_timestamp: u64) -> Result<(), StoreError>;
+    fn rollback(&mut self);
+}
+
+/// The writer thread's body: runs until every sender is dropped.
+pub(crate) fn run(mut backend: Box<dyn Backend>, mut receiver: mpsc::Receiver<Write>) {
+    let mut snapshot = Snapshot::new(0);
+    while let Some(first) = receiver.blocking_recv() {
+        let mut events = first.events();
+        let mut group = vec![first];
+        while events < GROUP_EVENTS_MAX {
+            match receiver.try_recv() {
+                Ok(write) => {
+                    events += write.events();
+                    group.push(write);
+                }
+                Err(_) => break,
+            }
+        }
+        metrics::histogram!("xingtong_commit_group_events").record(events as f64);
+        let started = std::time::Instant::now();
+        commit_group(backend.as_mut(), &mut snapshot, group);
+        metrics::histogram!("xingtong_commit_seconds").record(started.elapsed().as_secs_f64());
+    }
+    tracing::debug!(backend = backend.name(), "writer stopped");
+}
+
+/// How one write of the group ends, before replies are sent.
+enum Settled {
+    Accounts(Result<Outcome<Vec<CreateAccountResult>>, StoreError>),
+    Transfers(Result<Outcome<Vec<CreateTransferResult>>, StoreError>),
+    Unit(Result<(), StoreError>),
+    Count(Result<usize, StoreError>),
+    /// Same key and request as an earlier write of this group: answered with its response.
+    SameAs(usize),
+}
+
+fn commit_group(backend: &mut dyn Backend, snapshot: &mut Snapshot, group: Vec<Write>) {
+    let mut settled: Vec<Option<Settled>> = (0..group.len()).map(|_| None).collect();
+    let mut stored: Vec<Option<StoredResponse>> = vec![None; group.len()];
+    let result = apply_group(backend, snapshot, &group, &mut settled, &mut stored);
+    match result {
+        Ok(()) => {}
+        Err(error) => {
+            backend.rollback();
+            // The snapshot may hold changes that never reached the disk: forget them.
+            *snapshot = Snapshot::new(0);
+            tracing::error!(backend = backend.name(), %error, writes = group.len(), "commit failed; group rolled back");
+            metrics::counter!("xingtong_commit_failures_total").increment(1);
+            let message = error.to_string();
+            for slot in settled.iter_mut() {
+                let failure = || StoreError::CommitFailed(message.clone());
+                *slot = Some(match slot.take() {
+                    Some(Settled::Accounts(_)) => Settled::Accounts(Err(failure())),
+                    Some(Settled::Transfers(_)) => Settled::Transfers(Err(failure())),
+                    Some(Settled::Count(_)) => Settled::Count(Err(failure())),
+                    Some(Settled::SameAs(_)) | Some(Settled::Unit(_)) | None => {
+                        Settled::Unit(Err(failure()))
+                    }
+                });
+            }
+        }
+    }
+    reply_all(group, settled, &stored);
+}
+
+fn apply_group(
+    backend: &mut dyn Backend,
+    snapshot: &mut Snapshot,
+    group: &[Write],
+    settled: &mut [Option<Settled>],
+    stored: &mut [Option<StoredResponse>],
+) -> Result<(), StoreError> {
+    let last_timestamp = backend.begin()?;
+    if !backend.caches_accounts() {
+        *snapshot = Snapshot::new(last_timestamp);
+    }
+    snapshot.last_timestamp = snapshot.last_timestamp.max(last_timestamp);
+    let now = now_ns();
+
+    // Idempotency first: a replay or a conflicting reuse is settled without touching the ledger.
+    let mut claimed: HashMap<(&str, &str), (usize, &[u8])> = HashMap::new();
+    for (index, write) in group.iter().enumerate() {
+        let (scope, key, hash) = match write {
+            Write::Accounts { claim: Some(c), .. } => {
+                (c.scope.as_str(), c.key.as_str(), &c.request_sha256[..])
+            }
+            Write::Transfers { claim: Some(c), .. } => {
+                (c.scope.as_str(), c.key.as_str(), &c.request_sha256[..])
+            }
+            _ => continue,
+        };
+        if let Some(&(first, first_hash)) = claimed.get(&(scope, key)) {
+            settled[index] = Some(if first_hash == hash {
+                Settled::SameAs(first)
+            } else {
+                key_reused(write)
+            });
+            continue;
+        }
+        if let Some(row) = backend.idempotency(scope, key)? {
+            settled[index] = Some(if row.request_sha256 == hash {
+                replayed(write, row.response)
+            } else {
+                key_reused(write)
+            });
+            continue;
+        }
+        claimed.insert((scope, key), (index, hash));
+    }
+
+    // Load everything the remaining writes name, in two rounds (then the accounts of pending transfers).
+    let mut keys = Keys::default();
+    for (index, write) in group.iter().enumerate() {
+        if settled[index].is_some() {
+            continue;
+        }
+        match write {
+            Write::Accounts { events, .. } => keys.accounts.extend(events.iter().map(|a| a.id)),
+            Write::Transfers { events, .. } => {
+                let k = Keys::for_transfers(events);
+                keys.accounts.extend(k.accounts);
+                keys.transfers.extend(k.transfers);
+            }
+            Write::ApiKey { .. } | Write::ExpireDue { .. } => {}
+        }
+    }
+    let due = if group.iter().any(|w| matches!(w, Write::ExpireDue { .. })) {
+        backend.due_pending(now, EXPIRE_PER_COMMIT_MAX)?
+    } else {
+        Vec::new()
+    };
+    keys.transfers.extend(&due);
+    backend.load(snapshot, &keys)?;
+    let mut second = Keys::default();
+    for write in group {
+        if let Write::Transfers { events, .. } = write {
+            second
+                .accounts
+                .extend(Keys::for_pending_accounts(snapshot, events).accounts);
+        }
+    }
+    for id in &due {
+        if let Some(p) = snapshot.transfers.get(id) {
+            second
+                .accounts
+                .extend([p.debit_account_id, p.credit_account_id]);
+        }
+    }
+    second
+        .accounts
+        .retain(|id| !snapshot.accounts.contains_key(id));
+    if !second.is_empty() {
+        backend.load(snapshot, &second)?;
+    }
+
+    // Apply, in arrival order.
+    let mut changes = Changes::default();
+    let expired = snapshot.expire(&due, &mut changes);
+    let mut idempotency = Vec::new();
+    for (index, write) in group.iter().enumerate() {
+        if settled[index].is_some() {
+            continue;
+        }
+        settled[index] = Some(match write {
+            Write::Accounts { events, .. } => Settled::Accounts(Ok(Outcome::Applied(
+                snapshot.create_accounts(events, now, &mut changes),
+            ))),
+            Write::Transfers { events, .. } => Settled::Transfers(Ok(Outcome::Applied(
+                snapshot.create_transfers(events, now, &mut changes),
+            ))),
+            Write::ApiKey { record, .. } => {
+                backend.insert_api_key(record)?;
+                Settled::Unit(Ok(()))
+            }
+            Write::ExpireDue { .. } => Settled::Count(Ok(expired)),
+        });
+    }
+
+    // Render and store the responses of claimed keys, in the same transaction as the writes.
+    for (index, write) in group.iter().enumerate() {
+        let row = match (write, &settled[index]) {
+            (
+                Write::Accounts {
+                    claim: Some(claim), ..
+                },
+                Some(Settled::Accounts(Ok(Outcome::Applied(results)))),
+            ) => claim_row(claim, results, now),
+            (
+                Write::Transfers {
+                    claim: Some(claim), ..
+                },
+                Some(Settled::Transfers(Ok(Outcome::Applied(results)))),
+            ) => claim_row(claim, results, now),
+            _ => continue,
+        };
+        stored[index] = Some(row.response.clone());
+        idempotency.push(row);
+    }
+    backend.write(snapshot, &changes, &idempotency)?;
+    backend.commit(snapshot.last_timestamp)?;
+    metrics::counter!("xingtong_ledger_transfers_created_total")
+        .increment(changes.transfers.len() as u64);
+    if backend.caches_accounts() {
+        snapshot.clear_transfers();
+        if snapshot.accounts.len() > ACCOUNTS_CACHED_MAX {
+            snapshot.accounts.clear();
+        }
+    } else {
+        *snapshot = Snapshot::new(snapshot.last_timestamp);
+    }
+    Ok(())
+}
+
+/// The most accounts the SQLite writer keeps cached; beyond it the cache starts again empty.
+pub const ACCOUNTS_CACHED_MAX: usize = 1_000_000;
+
+fn claim_row<R>(claim: &Claim<R>, results: &[R], created_at: u64) -> IdempotencyRow {
+    IdempotencyRow {
+        scope: claim.scope.clone(),
+        key: claim.key.clone(),
+        request_sha256: claim.request_sha256.to_vec(),
+        response: (claim.render)(results),
+        created_at,
+    }
+}
+
+fn replayed(write: &Write, response: StoredResponse) -> Settled {
+    match write {
+        Write::Accounts { .. } => Settled::Accounts(Ok(Outcome::Replayed(response))),
+        _ => Settled::Transfers(Ok(Outcome::Replayed(response))),
+    }
+}
+
+fn key_reused(write: &Write) -> Settled {
+    match write {
+        Write::Accounts { .. } => Settled::Accounts(Ok(Outcome::KeyReused)),
+        _ => Settled::Transfers(Ok(Outcome::KeyReused)),
+    }
+}
+
+fn reply_all(group: Vec<Write>, settled: Vec<Option<Settled>>, stored: &[Option<StoredResponse>]) {
+    for (write, settled) in group.into_iter().zip(settled) {
+        let settled = match settled {
+            Some(Settled::SameAs(first)) => match &stored[first] {
+                Some(response) => replayed(&write, response.clone()),
+                None => Settled::Unit(Err(StoreError::CommitFailed(
+                    "the first use of this idempotency key did not complete".into(),
+                ))),
+            },
+            Some(s) => s,
+            None => Settled::Unit(Err(StoreError::CommitFailed(
+                "write was not processed".into(),
+            ))),
+        };
+        // A caller that gave up (timed out, disconnected) has dropped its receiver; its write is
+        // committed all the same, which is what makes a retry with the same key safe.
+        match (write, settled) {
+            (Write::Accounts { reply, .. }, Settled::Accounts(r)) => drop(reply.send(r)),
+            (Write::Transfers { reply, .. }, Settled::Transfers(r)) => drop(reply.send(r)),
+            (Write::ApiKey { reply, .. }, Settled::Unit(r)) => drop(reply.send(r)),
+            (Write::ExpireDue { reply, .. }, Settled::Count(r)) => drop(reply.send(r)),
+            (Write::Accounts { reply, .. }, Settled::Unit(Err(e))) => drop(reply.send(Err(e))),
+            (Write::Transfers { reply, .. }, Settled::Unit(Err(e))) => drop(reply.send(Err(e))),
+            (Write::ExpireDue { reply, .. }, Settled::Unit(Err(e))) => drop(reply.send(Err(e))),
+            (_, _) => unreachable!("each write settles with its own kind"),
+        }
+    }
+}

@@ -1,0 +1,570 @@
+//! The scale-out backend: PostgreSQL, shared by any number of `xingtong serve` processes.
+//!
+//! Every ledger write transaction begins by locking the one row of `ledger_clock`. That serialises
+//! ledger writers across processes (each still group-commits, so a commit carries many requests),
+//! hands out strictly increasing timestamps, and makes every read inside the transaction current;
+//! nothing is cached between commits. Rows are written with one `UNNEST` statement per table.
+
+use std::str::FromStr;
+
+use postgres::{Client, NoTls, Statement};
+use xingtong_ledger::{Changes, CreateTransferResult, Keys, Snapshot};
+
+use crate::codec::{
+    ACCOUNT_COLUMNS, TRANSFER_COLUMNS, account_from_row, bytes_u128, int_u64, transfer_from_row,
+    u64_int, u128_bytes,
+};
+use crate::committer::{Backend, IdempotencyRow};
+use crate::sqlite::pending_status;
+use crate::{ApiKeyRecord, NewApiKey, Reader, StoreError, StoredResponse, now_ns};
+
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "ledger and access",
+    include_str!("../migrations/postgres/0001_ledger.sql"),
+)];
+
+/// An arbitrary constant naming the advisory lock that serialises migrations across processes.
+const MIGRATION_LOCK: i64 = 0x5854_4d49_4752_4154;
+
+pub(crate) struct Opened {
+    pub writer: PgWriter,
+    pub readers: Vec<Box<dyn Reader>>,
+    pub admin_key: Option<NewApiKey>,
+}
+
+/// True for a schema name we are willing to put into SQL: lower-case letters, digits, underscores.
+pub fn valid_schema_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !name.as_bytes()[0].is_ascii_digit()
+}
+
+fn config(url: &str, schema: Option<&str>) -> Result<postgres::Config, StoreError> {
+    let mut config = postgres::Config::from_str(url)
+        .map_err(|e| StoreError::Config(format!("bad PostgreSQL URL: {e}")))?;
+    config.application_name("xingtong");
+    if let Some(schema) = schema {
+        config.options(&format!("-c search_path={schema}"));
+    }
+    Ok(config)
+}
+
+/// Connects, creates the schema if asked, migrates and bootstraps.
+pub(crate) fn open(url: &str, schema: Option<&str>, readers: usize) -> Result<Opened, StoreError> {
+    if let Some(schema) = schema {
+        if !valid_schema_name(schema) {
+            return Err(StoreError::Config(format!(
+                "schema name {schema:?}: use lower-case letters, digits and _"
+            )));
+        }
+        let mut admin = config(url, None)?.connect(NoTls)?;
+        admin.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))?;
+    }
+    let config = config(url, schema)?;
+    let mut client = config.connect(NoTls)?;
+    migrate(&mut client)?;
+    let admin_key = bootstrap(&mut client)?;
+    let writer = PgWriter::new(client)?;
+    let readers = (0..readers)
+        .map(|_| {
+            Ok(Box::new(PgReader {
+                client: config.connect(NoTls)?,
+            }) as Box<dyn Reader>)
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(Opened {
+        writer,
+        readers,
+        admin_key,
+    })
+}
+
+fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )?;
+    for &(version, name, sql) in MIGRATIONS {
+        let applied: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)",
+                &[&version],
+            )?
+            .get(0);
+        if !applied {
+            tx.batch_execute(sql)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                &[&version, &name, &u64_int(now_ns())],
+            )?;
+            tracing::info!(version, name, "postgres migration applied");
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn bootstrap(client: &mut Client) -> Result<Option<NewApiKey>, StoreError> {
+    let mut tx = client.transaction()?;
+    // Two processes starting on a fresh database at once must not both make an admin key.
+    tx.batch_execute("LOCK TABLE api_keys IN EXCLUSIVE MODE")?;
+    let any: bool = tx
+        .query_one("SELECT EXISTS (SELECT 1 FROM api_keys)", &[])?
+        .get(0);
+    if any {
+        return Ok(None);
+    }
+    let key = NewApiKey::generate(
+        "admin",
+        "operations admin (created at first start)",
+        now_ns(),
+    );
+    insert_api_key(&mut tx, &key.record)?;
+    tx.commit()?;
+    Ok(Some(key))
+}
+
+fn insert_api_key(
+    client: &mut impl postgres::GenericClient,
+    record: &ApiKeyRecord,
+) -> Result<(), StoreError> {
+    client.execute(
+        "INSERT INTO api_keys (id, secret_sha256, role, label, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        &[&record.id, &record.secret_sha256, &record.role, &record.label, &u64_int(record.created_at), &record.revoked_at.map(u64_int)],
+    )?;
+    Ok(())
+}
+
+/// Prepared statements of the writer, made once per connection.
+struct Statements {
+    lock_clock: Statement,
+    set_clock: Statement,
+    idempotency: Statement,
+    accounts: Statement,
+    transfers: Statement,
+    pending: Statement,
+    failed: Statement,
+    due: Statement,
+    insert_accounts: Statement,
+    update_accounts: Statement,
+    insert_transfers: Statement,
+    upsert_pending: Statement,
+    insert_failed: Statement,
+    insert_idempotency: Statement,
+}
+
+pub(crate) struct PgWriter {
+    client: Client,
+    statements: Statements,
+}
+
+fn unnest(types: &[&str]) -> String {
+    types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("${}::{t}[]", i + 1))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl PgWriter {
+    fn new(mut client: Client) -> Result<PgWriter, StoreError> {
+        let account_types = [
+            "bytea", "bytea", "bytea", "bytea", "bytea", "bytea", "int8", "int8", "int8", "int8",
+            "int8", "int8",
+        ];
+        let transfer_types = [
+            "bytea", "bytea", "bytea", "bytea", "bytea", "bytea", "int8", "int8", "int8", "int8",
+            "int8", "int8", "int8",
+        ];
+        let mut prepare = |sql: &str| client.prepare(sql);
+        let statements = Statements {
+            lock_clock: prepare("SELECT last_timestamp FROM ledger_clock WHERE id = 1 FOR UPDATE")?,
+            set_clock: prepare("UPDATE ledger_clock SET last_timestamp = $1 WHERE id = 1")?,
+            idempotency: prepare(
+                "SELECT request_sha256, status, body, created_at FROM idempotency_keys WHERE scope = $1 AND key = $2",
+            )?,
+            accounts: prepare(&format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ANY($1)"
+            ))?,
+            transfers: prepare(&format!(
+                "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = ANY($1)"
+            ))?,
+            pending: prepare(
+                "SELECT id, state, expires_at FROM pending_transfers WHERE id = ANY($1)",
+            )?,
+            failed: prepare("SELECT id, result FROM failed_transfers WHERE id = ANY($1)")?,
+            due: prepare(
+                "SELECT id FROM pending_transfers WHERE state = 1 AND expires_at <> 0 AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
+            )?,
+            insert_accounts: prepare(&format!(
+                "INSERT INTO accounts ({ACCOUNT_COLUMNS}) SELECT * FROM UNNEST({})",
+                unnest(&account_types)
+            ))?,
+            update_accounts: prepare(
+                "UPDATE accounts AS a SET debits_pending = u.dp, debits_posted = u.dpo, credits_pending = u.cp, credits_posted = u.cpo \
+                 FROM UNNEST($1::bytea[], $2::bytea[], $3::bytea[], $4::bytea[], $5::bytea[]) AS u(id, dp, dpo, cp, cpo) \
+                 WHERE a.id = u.id",
+            )?,
+            insert_transfers: prepare(&format!(
+                "INSERT INTO transfers ({TRANSFER_COLUMNS}) SELECT * FROM UNNEST({})",
+                unnest(&transfer_types)
+            ))?,
+            upsert_pending: prepare(
+                "INSERT INTO pending_transfers (id, state, expires_at) SELECT * FROM UNNEST($1::bytea[], $2::int2[], $3::int8[]) \
+                 ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state",
+            )?,
+            insert_failed: prepare(
+                "INSERT INTO failed_transfers (id, result) SELECT * FROM UNNEST($1::bytea[], $2::text[])",
+            )?,
+            insert_idempotency: prepare(
+                "INSERT INTO idempotency_keys (scope, key, request_sha256, status, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )?,
+        };
+        Ok(PgWriter { client, statements })
+    }
+}
+
+fn id_array(ids: &[u128]) -> Vec<Vec<u8>> {
+    ids.iter().map(|id| u128_bytes(*id).to_vec()).collect()
+}
+
+impl Backend for PgWriter {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn caches_accounts(&self) -> bool {
+        false
+    }
+
+    fn begin(&mut self) -> Result<u64, StoreError> {
+        self.client.batch_execute("BEGIN")?;
+        let last: i64 = self
+            .client
+            .query_one(&self.statements.lock_clock, &[])?
+            .get(0);
+        Ok(int_u64(last))
+    }
+
+    fn idempotency(
+        &mut self,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRow>, StoreError> {
+        let row = self
+            .client
+            .query_opt(&self.statements.idempotency, &[&scope, &key])?;
+        Ok(row.map(|r| IdempotencyRow {
+            scope: scope.to_owned(),
+            key: key.to_owned(),
+            request_sha256: r.get(0),
+            response: StoredResponse {
+                status: u16::try_from(r.get::<_, i32>(1)).unwrap_or(500),
+                body: r.get(2),
+            },
+            created_at: int_u64(r.get(3)),
+        }))
+    }
+
+    fn load(&mut self, snapshot: &mut Snapshot, keys: &Keys) -> Result<(), StoreError> {
+        let wanted: Vec<u128> = keys
+            .accounts
+            .iter()
+            .copied()
+            .filter(|id| !snapshot.accounts.contains_key(id))
+            .collect();
+        if !wanted.is_empty() {
+            for row in self
+                .client
+                .query(&self.statements.accounts, &[&id_array(&wanted)])?
+            {
+                let account = account_from_row(&row)?;
+                snapshot.accounts.insert(account.id, account);
+            }
+        }
+        if keys.transfers.is_empty() {
+            return Ok(());
+        }
+        let ids = id_array(&keys.transfers);
+        for row in self.client.query(&self.statements.transfers, &[&ids])? {
+            let transfer = transfer_from_row(&row)?;
+            snapshot.transfers.insert(transfer.id, transfer);
+        }
+        for row in self.client.query(&self.statements.pending, &[&ids])? {
+            let id = bytes_u128(row.get::<_, &[u8]>(0))?;
+            snapshot.pending.insert(
+                id,
+                pending_status(i64::from(row.get::<_, i16>(1)), row.get(2))?,
+            );
+        }
+        for row in self.client.query(&self.statements.failed, &[&ids])? {
+            let id = bytes_u128(row.get::<_, &[u8]>(0))?;
+            let name: &str = row.get(1);
+            let result = CreateTransferResult::from_name(name)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown failure {name:?}")))?;
+            snapshot.failed.insert(id, result);
+        }
+        Ok(())
+    }
+
+    fn due_pending(&mut self, now_ns: u64, limit: usize) -> Result<Vec<u128>, StoreError> {
+        let rows = self
+            .client
+            .query(&self.statements.due, &[&u64_int(now_ns), &(limit as i64)])?;
+        rows.iter()
+            .map(|r| bytes_u128(r.get::<_, &[u8]>(0)))
+            .collect()
+    }
+
+    fn write(
+        &mut self,
+        snapshot: &Snapshot,
+        changes: &Changes,
+        idempotency: &[IdempotencyRow],
+    ) -> Result<(), StoreError> {
+        let s = &self.statements;
+        if !changes.accounts_created.is_empty() {
+            let accounts: Vec<_> = changes
+                .accounts_created
+                .iter()
+                .map(|id| snapshot.accounts[id])
+                .collect();
+            let blob = |f: fn(&xingtong_ledger::Account) -> u128| {
+                accounts
+                    .iter()
+                    .map(|a| u128_bytes(f(a)).to_vec())
+                    .collect::<Vec<_>>()
+            };
+            let int = |f: fn(&xingtong_ledger::Account) -> i64| {
+                accounts.iter().map(f).collect::<Vec<i64>>()
+            };
+            self.client.execute(
+                &s.insert_accounts,
+                &[
+                    &blob(|a| a.id),
+                    &blob(|a| a.debits_pending),
+                    &blob(|a| a.debits_posted),
+                    &blob(|a| a.credits_pending),
+                    &blob(|a| a.credits_posted),
+                    &blob(|a| a.user_data_128),
+                    &int(|a| u64_int(a.user_data_64)),
+                    &int(|a| i64::from(a.user_data_32)),
+                    &int(|a| i64::from(a.ledger)),
+                    &int(|a| i64::from(a.code)),
+                    &int(|a| i64::from(a.flags.0)),
+                    &int(|a| u64_int(a.timestamp)),
+                ],
+            )?;
+        }
+        let updates = changes.accounts_to_update();
+        if !updates.is_empty() {
+            let accounts: Vec<_> = updates.iter().map(|id| snapshot.accounts[id]).collect();
+            let blob = |f: fn(&xingtong_ledger::Account) -> u128| {
+                accounts
+                    .iter()
+                    .map(|a| u128_bytes(f(a)).to_vec())
+                    .collect::<Vec<_>>()
+            };
+            let updated = self.client.execute(
+                &s.update_accounts,
+                &[
+                    &blob(|a| a.id),
+                    &blob(|a| a.debits_pending),
+                    &blob(|a| a.debits_posted),
+                    &blob(|a| a.credits_pending),
+                    &blob(|a| a.credits_posted),
+                ],
+            )?;
+            // Pair assertion: every account we changed in memory is a row we update.
+            assert_eq!(
+                updated,
+                accounts.len() as u64,
+                "updated accounts must exist"
+            );
+        }
+        if !changes.transfers.is_empty() {
+            let transfers = &changes.transfers;
+            let blob = |f: fn(&xingtong_ledger::Transfer) -> u128| {
+                transfers
+                    .iter()
+                    .map(|t| u128_bytes(f(t)).to_vec())
+                    .collect::<Vec<_>>()
+            };
+            let int = |f: fn(&xingtong_ledger::Transfer) -> i64| {
+                transfers.iter().map(f).collect::<Vec<i64>>()
+            };
+            self.client.execute(
+                &s.insert_transfers,
+                &[
+                    &blob(|t| t.id),
+                    &blob(|t| t.debit_account_id),
+                    &blob(|t| t.credit_account_id),
+                    &blob(|t| t.amount),
+                    &blob(|t| t.pending_id),
+                    &blob(|t| t.user_data_128),
+                    &int(|t| u64_int(t.user_data_64)),
+                    &int(|t| i64::from(t.user_data_32)),
+                    &int(|t| i64::from(t.timeout)),
+                    &int(|t| i64::from(t.ledger)),
+                    &int(|t| i64::from(t.code)),
+                    &int(|t| i64::from(t.flags.0)),
+                    &int(|t| u64_int(t.timestamp)),
+                ],
+            )?;
+        }
+        let pending = changes.pending_final();
+        if !pending.is_empty() {
+            let ids: Vec<Vec<u8>> = pending
+                .iter()
+                .map(|(id, _)| u128_bytes(*id).to_vec())
+                .collect();
+            let states: Vec<i16> = pending
+                .iter()
+                .map(|(_, s)| i16::from(s.state.code()))
+                .collect();
+            let expires: Vec<i64> = pending.iter().map(|(_, s)| u64_int(s.expires_at)).collect();
+            self.client
+                .execute(&s.upsert_pending, &[&ids, &states, &expires])?;
+        }
+        if !changes.failed.is_empty() {
+            let ids: Vec<Vec<u8>> = changes
+                .failed
+                .iter()
+                .map(|(id, _)| u128_bytes(*id).to_vec())
+                .collect();
+            let results: Vec<&str> = changes.failed.iter().map(|(_, r)| r.as_str()).collect();
+            self.client.execute(&s.insert_failed, &[&ids, &results])?;
+        }
+        for row in idempotency {
+            self.client.execute(
+                &s.insert_idempotency,
+                &[
+                    &row.scope,
+                    &row.key,
+                    &row.request_sha256,
+                    &i32::from(row.response.status),
+                    &row.response.body,
+                    &u64_int(row.created_at),
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn insert_api_key(&mut self, record: &ApiKeyRecord) -> Result<(), StoreError> {
+        insert_api_key(&mut self.client, record)
+    }
+
+    fn commit(&mut self, last_timestamp: u64) -> Result<(), StoreError> {
+        self.client
+            .execute(&self.statements.set_clock, &[&u64_int(last_timestamp)])?;
+        self.client.batch_execute("COMMIT")?;
+        Ok(())
+    }
+
+    fn rollback(&mut self) {
+        if let Err(error) = self.client.batch_execute("ROLLBACK") {
+            tracing::warn!(%error, "postgres rollback failed");
+        }
+    }
+}
+
+struct PgReader {
+    client: Client,
+}
+
+impl Reader for PgReader {
+    fn accounts(&mut self, ids: &[u128]) -> Result<Vec<crate::Account>, StoreError> {
+        let rows = self.client.query(
+            &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ANY($1)"),
+            &[&id_array(ids)],
+        )?;
+        rows.iter().map(account_from_row).collect()
+    }
+
+    fn transfers(&mut self, ids: &[u128]) -> Result<Vec<crate::Transfer>, StoreError> {
+        let rows = self.client.query(
+            &format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = ANY($1)"),
+            &[&id_array(ids)],
+        )?;
+        rows.iter().map(transfer_from_row).collect()
+    }
+
+    fn account_transfers(
+        &mut self,
+        account: u128,
+        after_timestamp: u64,
+        limit: u32,
+    ) -> Result<Vec<crate::Transfer>, StoreError> {
+        let rows = self.client.query(
+            &format!(
+                "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE debit_account_id = $1 AND timestamp > $2 \
+                 UNION ALL SELECT {TRANSFER_COLUMNS} FROM transfers WHERE credit_account_id = $1 AND timestamp > $2 \
+                 ORDER BY timestamp LIMIT $3"
+            ),
+            &[&u128_bytes(account).to_vec(), &u64_int(after_timestamp), &i64::from(limit)],
+        )?;
+        rows.iter().map(transfer_from_row).collect()
+    }
+
+    fn api_key(&mut self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let row = self
+            .client
+            .query_opt("SELECT id, secret_sha256, role, label, created_at, revoked_at FROM api_keys WHERE id = $1", &[&id])?;
+        Ok(row.map(|r| ApiKeyRecord {
+            id: r.get(0),
+            secret_sha256: r.get(1),
+            role: r.get(2),
+            label: r.get(3),
+            created_at: int_u64(r.get(4)),
+            revoked_at: r.get::<_, Option<i64>>(5).map(int_u64),
+        }))
+    }
+
+    fn scan_accounts(&mut self, visit: &mut dyn FnMut(crate::Account)) -> Result<u64, StoreError> {
+        // One snapshot for accounts and the count.
+        let mut tx = self
+            .client
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()?;
+        for row in tx.query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts"), &[])? {
+            visit(account_from_row(&row)?);
+        }
+        let transfers: i64 = tx.query_one("SELECT count(*) FROM transfers", &[])?.get(0);
+        tx.commit()?;
+        Ok(int_u64(transfers))
+    }
+
+    fn ping(&mut self) -> Result<(), StoreError> {
+        self.client.query_one("SELECT 1", &[])?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names_are_checked_before_they_reach_sql() {
+        assert!(valid_schema_name("xt_test_1"));
+        for bad in [
+            "",
+            "1abc",
+            "Public",
+            "a;drop table x",
+            "a b",
+            &"a".repeat(64),
+        ] {
+            assert!(!valid_schema_name(bad), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,462 @@
+//! The embedded backend: one SQLite file in the data directory, in WAL mode.
+//!
+//! The writer thread owns the only writing connection, so it keeps accounts cached between commits
+//! (the cache cannot go stale) and reads transfers by id with cached prepared statements.
+//! Readers use their own connections, which WAL lets run beside the writer.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use xingtong_ledger::{Changes, Keys, PendingState, PendingStatus, Snapshot};
+
+use crate::codec::{
+    ACCOUNT_COLUMNS, TRANSFER_COLUMNS, account_from_row, bytes_u128, int_u64, transfer_from_row,
+    u64_int, u128_bytes,
+};
+use crate::committer::{Backend, IdempotencyRow};
+use crate::{ApiKeyRecord, NewApiKey, Reader, StoreError, StoredResponse, now_ns};
+
+/// The database file inside the data directory.
+pub const DATABASE_FILE: &str = "xingtong.sqlite3";
+
+/// Versioned migrations, applied in order, each once, each in its own transaction.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "ledger and access",
+    include_str!("../migrations/sqlite/0001_ledger.sql"),
+)];
+
+/// What [`open`] returns.
+pub(crate) struct Opened {
+    pub writer: SqliteWriter,
+    pub readers: Vec<Box<dyn Reader>>,
+    pub admin_key: Option<NewApiKey>,
+}
+
+fn connect(path: &Path, fsync: bool) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    // WAL lets readers run beside the writer; FULL fsyncs the WAL at every commit, so an
+    // acknowledged write survives power loss, not only a killed process.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", if fsync { "FULL" } else { "NORMAL" })?;
+    conn.pragma_update(None, "busy_timeout", 5_000)?;
+    conn.pragma_update(None, "cache_size", -65_536)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Opens the data directory's database, migrating and bootstrapping it as needed.
+pub(crate) fn open(data_dir: &Path, readers: usize, fsync: bool) -> Result<Opened, StoreError> {
+    std::fs::create_dir_all(data_dir)?;
+    let path = data_dir.join(DATABASE_FILE);
+    let mut conn = connect(&path, fsync)?;
+    migrate(&mut conn)?;
+    let admin_key = bootstrap(&mut conn)?;
+    let last_timestamp: i64 = conn.query_row(
+        "SELECT max(coalesce((SELECT max(timestamp) FROM transfers), 0), coalesce((SELECT max(timestamp) FROM accounts), 0))",
+        [],
+        |row| row.get(0),
+    )?;
+    let readers = (0..readers)
+        .map(|_| {
+            let conn = connect(&path, fsync)?;
+            conn.pragma_update(None, "query_only", true)?;
+            Ok(Box::new(SqliteReader { conn }) as Box<dyn Reader>)
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(Opened {
+        writer: SqliteWriter {
+            conn,
+            last_timestamp: int_u64(last_timestamp),
+        },
+        readers,
+        admin_key,
+    })
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+    )?;
+    for &(version, name, sql) in MIGRATIONS {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let applied: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)",
+            [version],
+            |r| r.get(0),
+        )?;
+        if !applied {
+            tx.execute_batch(sql)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                params![version, name, u64_int(now_ns())],
+            )?;
+            tracing::info!(version, name, "sqlite migration applied");
+        }
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// On a database with no API key at all, makes the operations admin key.
+fn bootstrap(conn: &mut Connection) -> Result<Option<NewApiKey>, StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let any: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM api_keys)", [], |r| r.get(0))?;
+    if any {
+        return Ok(None);
+    }
+    let key = NewApiKey::generate(
+        "admin",
+        "operations admin (created at first start)",
+        now_ns(),
+    );
+    insert_api_key(&tx, &key.record)?;
+    tx.commit()?;
+    Ok(Some(key))
+}
+
+fn insert_api_key(conn: &Connection, record: &ApiKeyRecord) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO api_keys (id, secret_sha256, role, label, created_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        record.id,
+        record.secret_sha256,
+        record.role,
+        record.label,
+        u64_int(record.created_at),
+        record.revoked_at.map(u64_int)
+    ])?;
+    Ok(())
+}
+
+/// The writing connection, owned by the writer thread.
+pub(crate) struct SqliteWriter {
+    conn: Connection,
+    last_timestamp: u64,
+}
+
+impl Backend for SqliteWriter {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn caches_accounts(&self) -> bool {
+        true
+    }
+
+    fn begin(&mut self) -> Result<u64, StoreError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(self.last_timestamp)
+    }
+
+    fn idempotency(
+        &mut self,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRow>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT request_sha256, status, body, created_at FROM idempotency_keys WHERE scope = ?1 AND key = ?2",
+        )?;
+        let row = statement
+            .query_row(params![scope, key], |r| {
+                Ok(IdempotencyRow {
+                    scope: scope.to_owned(),
+                    key: key.to_owned(),
+                    request_sha256: r.get(0)?,
+                    response: StoredResponse {
+                        status: r.get(1)?,
+                        body: r.get(2)?,
+                    },
+                    created_at: int_u64(r.get(3)?),
+                })
+            })
+            .optional()?;
+        Ok(row)
+    }
+
+    fn load(&mut self, snapshot: &mut Snapshot, keys: &Keys) -> Result<(), StoreError> {
+        let mut accounts = self.conn.prepare_cached(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"
+        ))?;
+        for id in &keys.accounts {
+            if snapshot.accounts.contains_key(id) {
+                continue;
+            }
+            let mut rows = accounts.query([&u128_bytes(*id)[..]])?;
+            if let Some(row) = rows.next()? {
+                let account = account_from_row(row)?;
+                snapshot.accounts.insert(account.id, account);
+            }
+        }
+        let mut transfers = self.conn.prepare_cached(&format!(
+            "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = ?1"
+        ))?;
+        let mut pending = self
+            .conn
+            .prepare_cached("SELECT state, expires_at FROM pending_transfers WHERE id = ?1")?;
+        let mut failed = self
+            .conn
+            .prepare_cached("SELECT result FROM failed_transfers WHERE id = ?1")?;
+        for id in &keys.transfers {
+            let key = u128_bytes(*id);
+            let mut rows = transfers.query([&key[..]])?;
+            if let Some(row) = rows.next()? {
+                let transfer = transfer_from_row(row)?;
+                snapshot.transfers.insert(transfer.id, transfer);
+                let status = pending
+                    .query_row([&key[..]], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                    })
+                    .optional()?;
+                if let Some((state, expires_at)) = status {
+                    snapshot
+                        .pending
+                        .insert(*id, pending_status(state, expires_at)?);
+                }
+                continue;
+            }
+            let result: Option<String> = failed.query_row([&key[..]], |r| r.get(0)).optional()?;
+            if let Some(result) = result {
+                let result = xingtong_ledger::CreateTransferResult::from_name(&result)
+                    .ok_or_else(|| StoreError::Corrupt(format!("unknown failure {result:?}")))?;
+                snapshot.failed.insert(*id, result);
+            }
+        }
+        Ok(())
+    }
+
+    fn due_pending(&mut self, now_ns: u64, limit: usize) -> Result<Vec<u128>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT id FROM pending_transfers WHERE state = 1 AND expires_at <> 0 AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2",
+        )?;
+        let ids = statement
+            .query_map(params![u64_int(now_ns), limit as i64], |r| {
+                r.get::<_, Vec<u8>>(0)
+            })?
+            .map(|bytes| bytes.map_err(StoreError::from).and_then(|b| bytes_u128(&b)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ids)
+    }
+
+    fn write(
+        &mut self,
+        snapshot: &Snapshot,
+        changes: &Changes,
+        idempotency: &[IdempotencyRow],
+    ) -> Result<(), StoreError> {
+        let conn = &self.conn;
+        let mut insert_account = conn.prepare_cached(&format!(
+            "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+        ))?;
+        for id in &changes.accounts_created {
+            let a = &snapshot.accounts[id];
+            insert_account.execute(params![
+                &u128_bytes(a.id)[..],
+                &u128_bytes(a.debits_pending)[..],
+                &u128_bytes(a.debits_posted)[..],
+                &u128_bytes(a.credits_pending)[..],
+                &u128_bytes(a.credits_posted)[..],
+                &u128_bytes(a.user_data_128)[..],
+                u64_int(a.user_data_64),
+                a.user_data_32,
+                a.ledger,
+                a.code,
+                a.flags.0,
+                u64_int(a.timestamp),
+            ])?;
+        }
+        let mut update_account = conn.prepare_cached(
+            "UPDATE accounts SET debits_pending = ?2, debits_posted = ?3, credits_pending = ?4, credits_posted = ?5 WHERE id = ?1",
+        )?;
+        for id in changes.accounts_to_update() {
+            let a = &snapshot.accounts[&id];
+            let updated = update_account.execute(params![
+                &u128_bytes(a.id)[..],
+                &u128_bytes(a.debits_pending)[..],
+                &u128_bytes(a.debits_posted)[..],
+                &u128_bytes(a.credits_pending)[..],
+                &u128_bytes(a.credits_posted)[..],
+            ])?;
+            // Pair assertion: the row we update is the row we read.
+            assert_eq!(updated, 1, "updated account must exist");
+        }
+        let mut insert_transfer = conn.prepare_cached(&format!(
+            "INSERT INTO transfers ({TRANSFER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+        ))?;
+        for t in &changes.transfers {
+            insert_transfer.execute(params![
+                &u128_bytes(t.id)[..],
+                &u128_bytes(t.debit_account_id)[..],
+                &u128_bytes(t.credit_account_id)[..],
+                &u128_bytes(t.amount)[..],
+                &u128_bytes(t.pending_id)[..],
+                &u128_bytes(t.user_data_128)[..],
+                u64_int(t.user_data_64),
+                t.user_data_32,
+                t.timeout,
+                t.ledger,
+                t.code,
+                t.flags.0,
+                u64_int(t.timestamp),
+            ])?;
+        }
+        let mut upsert_pending = conn.prepare_cached(
+            "INSERT INTO pending_transfers (id, state, expires_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (id) DO UPDATE SET state = excluded.state",
+        )?;
+        for (id, status) in changes.pending_final() {
+            upsert_pending.execute(params![
+                &u128_bytes(id)[..],
+                status.state.code(),
+                u64_int(status.expires_at)
+            ])?;
+        }
+        let mut insert_failed =
+            conn.prepare_cached("INSERT INTO failed_transfers (id, result) VALUES (?1, ?2)")?;
+        for (id, result) in &changes.failed {
+            insert_failed.execute(params![&u128_bytes(*id)[..], result.as_str()])?;
+        }
+        let mut insert_key = conn.prepare_cached(
+            "INSERT INTO idempotency_keys (scope, key, request_sha256, status, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for row in idempotency {
+            insert_key.execute(params![
+                row.scope,
+                row.key,
+                row.request_sha256,
+                row.response.status,
+                row.response.body,
+                u64_int(row.created_at)
+            ])?;
+        }
+        Ok(())
+    }
+
+    fn insert_api_key(&mut self, record: &ApiKeyRecord) -> Result<(), StoreError> {
+        insert_api_key(&self.conn, record)
+    }
+
+    fn commit(&mut self, last_timestamp: u64) -> Result<(), StoreError> {
+        self.conn.execute_batch("COMMIT")?;
+        self.last_timestamp = last_timestamp;
+        Ok(())
+    }
+
+    fn rollback(&mut self) {
+        if let Err(error) = self.conn.execute_batch("ROLLBACK") {
+            // Not in a transaction (begin failed) is the usual reason; nothing to undo then.
+            tracing::debug!(%error, "sqlite rollback");
+        }
+    }
+}
+
+pub(crate) fn pending_status(state: i64, expires_at: i64) -> Result<PendingStatus, StoreError> {
+    let state = u8::try_from(state)
+        .ok()
+        .and_then(PendingState::from_code)
+        .ok_or_else(|| StoreError::Corrupt(format!("pending state {state}")))?;
+    Ok(PendingStatus {
+        state,
+        expires_at: int_u64(expires_at),
+    })
+}
+
+/// A read-only connection.
+struct SqliteReader {
+    conn: Connection,
+}
+
+impl Reader for SqliteReader {
+    fn accounts(&mut self, ids: &[u128]) -> Result<Vec<crate::Account>, StoreError> {
+        let mut statement = self.conn.prepare_cached(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"
+        ))?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let mut rows = statement.query([&u128_bytes(*id)[..]])?;
+            if let Some(row) = rows.next()? {
+                out.push(account_from_row(row)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn transfers(&mut self, ids: &[u128]) -> Result<Vec<crate::Transfer>, StoreError> {
+        let mut statement = self.conn.prepare_cached(&format!(
+            "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = ?1"
+        ))?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let mut rows = statement.query([&u128_bytes(*id)[..]])?;
+            if let Some(row) = rows.next()? {
+                out.push(transfer_from_row(row)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn account_transfers(
+        &mut self,
+        account: u128,
+        after_timestamp: u64,
+        limit: u32,
+    ) -> Result<Vec<crate::Transfer>, StoreError> {
+        let mut statement = self.conn.prepare_cached(&format!(
+            "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE debit_account_id = ?1 AND timestamp > ?2 \
+             UNION ALL SELECT {TRANSFER_COLUMNS} FROM transfers WHERE credit_account_id = ?1 AND timestamp > ?2 \
+             ORDER BY timestamp LIMIT ?3"
+        ))?;
+        let mut rows = statement.query(params![
+            &u128_bytes(account)[..],
+            u64_int(after_timestamp),
+            limit
+        ])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(transfer_from_row(row)?);
+        }
+        Ok(out)
+    }
+
+    fn api_key(&mut self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT id, secret_sha256, role, label, created_at, revoked_at FROM api_keys WHERE id = ?1")?;
+        let record = statement
+            .query_row([id], |r| {
+                Ok(ApiKeyRecord {
+                    id: r.get(0)?,
+                    secret_sha256: r.get(1)?,
+                    role: r.get(2)?,
+                    label: r.get(3)?,
+                    created_at: int_u64(r.get(4)?),
+                    revoked_at: r.get::<_, Option<i64>>(5)?.map(int_u64),
+                })
+            })
+            .optional()?;
+        Ok(record)
+    }
+
+    fn scan_accounts(&mut self, visit: &mut dyn FnMut(crate::Account)) -> Result<u64, StoreError> {
+        // One read transaction, so that accounts and the count are of one moment.
+        let tx = self.conn.transaction()?;
+        {
+            let mut statement = tx.prepare(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts"))?;
+            let mut rows = statement.query([])?;
+            while let Some(row) = rows.next()? {
+                visit(account_from_row(row)?);
+            }
+        }
+        let transfers: i64 = tx.query_row("SELECT count(*) FROM transfers", [], |r| r.get(0))?;
+        tx.commit()?;
+        Ok(int_u64(transfers))
+    }
+
+    fn ping(&mut self) -> Result<(), StoreError> {
+        self.conn.query_row("SELECT 1", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
