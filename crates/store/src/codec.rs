@@ -15,9 +15,8 @@ pub(crate) fn u128_bytes(value: u128) -> [u8; 16] {
 
 /// A column back to a 128-bit value.
 pub(crate) fn bytes_u128(bytes: &[u8]) -> Result<u128, StoreError> {
-    let array: [u8; 16] = bytes.try_into().map_err(|_| {
-        StoreError::Corrupt(format!("a 128-bit column holds {} bytes", bytes.len()))
-    })?;
+    let array: [u8; 16] =
+        bytes.try_into().map_err(|_| StoreError::Corrupt(format!("a 128-bit column holds {} bytes", bytes.len())))?;
     Ok(u128::from_be_bytes(array))
 }
 

@@ -11,14 +11,17 @@ use std::collections::HashMap;
 
 use tokio::sync::{mpsc, oneshot};
 use xingtong_ledger::{
-    Account, BATCH_EVENTS_MAX, Changes, CreateAccountResult, CreateTransferResult, Keys, Snapshot,
-    Transfer,
+    Account, BATCH_EVENTS_MAX, Changes, CreateAccountResult, CreateTransferResult, Keys, Snapshot, Transfer,
 };
 
 use crate::{ApiKeyRecord, Claim, Outcome, StoreError, StoredResponse, now_ns};
 
 /// The most events one commit carries; a group stops growing here.
 pub const GROUP_EVENTS_MAX: usize = 4 * BATCH_EVENTS_MAX;
+/// The longest the writer waits for a group to fill before committing what it has.
+pub const GROUP_LINGER_US: u64 = 500;
+/// How often it looks while it waits.
+pub const GROUP_LINGER_POLL_US: u64 = 20;
 /// The most expired reservations released per commit, so that a backlog never stalls payments.
 pub const EXPIRE_PER_COMMIT_MAX: usize = 1_000;
 
@@ -73,8 +76,7 @@ pub(crate) trait Backend: Send {
     fn caches_accounts(&self) -> bool;
     /// Starts a write transaction and returns the ledger's last timestamp.
     fn begin(&mut self) -> Result<u64, StoreError>;
-    fn idempotency(&mut self, scope: &str, key: &str)
-    -> Result<Option<IdempotencyRow>, StoreError>;
+    fn idempotency(&mut self, scope: &str, key: &str) -> Result<Option<IdempotencyRow>, StoreError>;
     /// Loads what `keys` names into the snapshot (accounts already there are kept).
     fn load(&mut self, snapshot: &mut Snapshot, keys: &Keys) -> Result<(), StoreError>;
     /// Ids of pending transfers whose deadline is at or before `now`.
@@ -93,18 +95,30 @@ pub(crate) trait Backend: Send {
 /// The writer thread's body: runs until every sender is dropped.
 pub(crate) fn run(mut backend: Box<dyn Backend>, mut receiver: mpsc::Receiver<Write>) {
     let mut snapshot = Snapshot::new(0);
+    // How many writes the last group carried: the concurrency we expect to see again.
+    let mut expected_writes = 1;
     while let Some(first) = receiver.blocking_recv() {
         let mut events = first.events();
         let mut group = vec![first];
+        let lingering_since = std::time::Instant::now();
         while events < GROUP_EVENTS_MAX {
             match receiver.try_recv() {
                 Ok(write) => {
                     events += write.events();
                     group.push(write);
                 }
+                // Callers answered by the last commit are still on their way back: wait a little
+                // for as many as came last time, never longer than the linger bound.
+                Err(mpsc::error::TryRecvError::Empty)
+                    if group.len() < expected_writes
+                        && lingering_since.elapsed() < std::time::Duration::from_micros(GROUP_LINGER_US) =>
+                {
+                    std::thread::sleep(std::time::Duration::from_micros(GROUP_LINGER_POLL_US));
+                }
                 Err(_) => break,
             }
         }
+        expected_writes = group.len();
         metrics::histogram!("xingtong_commit_group_events").record(events as f64);
         let started = std::time::Instant::now();
         commit_group(backend.as_mut(), &mut snapshot, group);
@@ -142,9 +156,7 @@ fn commit_group(backend: &mut dyn Backend, snapshot: &mut Snapshot, group: Vec<W
                     Some(Settled::Accounts(_)) => Settled::Accounts(Err(failure())),
                     Some(Settled::Transfers(_)) => Settled::Transfers(Err(failure())),
                     Some(Settled::Count(_)) => Settled::Count(Err(failure())),
-                    Some(Settled::SameAs(_)) | Some(Settled::Unit(_)) | None => {
-                        Settled::Unit(Err(failure()))
-                    }
+                    Some(Settled::SameAs(_)) | Some(Settled::Unit(_)) | None => Settled::Unit(Err(failure())),
                 });
             }
         }
@@ -170,28 +182,17 @@ fn apply_group(
     let mut claimed: HashMap<(&str, &str), (usize, &[u8])> = HashMap::new();
     for (index, write) in group.iter().enumerate() {
         let (scope, key, hash) = match write {
-            Write::Accounts { claim: Some(c), .. } => {
-                (c.scope.as_str(), c.key.as_str(), &c.request_sha256[..])
-            }
-            Write::Transfers { claim: Some(c), .. } => {
-                (c.scope.as_str(), c.key.as_str(), &c.request_sha256[..])
-            }
+            Write::Accounts { claim: Some(c), .. } => (c.scope.as_str(), c.key.as_str(), &c.request_sha256[..]),
+            Write::Transfers { claim: Some(c), .. } => (c.scope.as_str(), c.key.as_str(), &c.request_sha256[..]),
             _ => continue,
         };
         if let Some(&(first, first_hash)) = claimed.get(&(scope, key)) {
-            settled[index] = Some(if first_hash == hash {
-                Settled::SameAs(first)
-            } else {
-                key_reused(write)
-            });
+            settled[index] = Some(if first_hash == hash { Settled::SameAs(first) } else { key_reused(write) });
             continue;
         }
         if let Some(row) = backend.idempotency(scope, key)? {
-            settled[index] = Some(if row.request_sha256 == hash {
-                replayed(write, row.response)
-            } else {
-                key_reused(write)
-            });
+            settled[index] =
+                Some(if row.request_sha256 == hash { replayed(write, row.response) } else { key_reused(write) });
             continue;
         }
         claimed.insert((scope, key), (index, hash));
@@ -223,21 +224,15 @@ fn apply_group(
     let mut second = Keys::default();
     for write in group {
         if let Write::Transfers { events, .. } = write {
-            second
-                .accounts
-                .extend(Keys::for_pending_accounts(snapshot, events).accounts);
+            second.accounts.extend(Keys::for_pending_accounts(snapshot, events).accounts);
         }
     }
     for id in &due {
         if let Some(p) = snapshot.transfers.get(id) {
-            second
-                .accounts
-                .extend([p.debit_account_id, p.credit_account_id]);
+            second.accounts.extend([p.debit_account_id, p.credit_account_id]);
         }
     }
-    second
-        .accounts
-        .retain(|id| !snapshot.accounts.contains_key(id));
+    second.accounts.retain(|id| !snapshot.accounts.contains_key(id));
     if !second.is_empty() {
         backend.load(snapshot, &second)?;
     }
@@ -251,12 +246,12 @@ fn apply_group(
             continue;
         }
         settled[index] = Some(match write {
-            Write::Accounts { events, .. } => Settled::Accounts(Ok(Outcome::Applied(
-                snapshot.create_accounts(events, now, &mut changes),
-            ))),
-            Write::Transfers { events, .. } => Settled::Transfers(Ok(Outcome::Applied(
-                snapshot.create_transfers(events, now, &mut changes),
-            ))),
+            Write::Accounts { events, .. } => {
+                Settled::Accounts(Ok(Outcome::Applied(snapshot.create_accounts(events, now, &mut changes))))
+            }
+            Write::Transfers { events, .. } => {
+                Settled::Transfers(Ok(Outcome::Applied(snapshot.create_transfers(events, now, &mut changes))))
+            }
             Write::ApiKey { record, .. } => {
                 backend.insert_api_key(record)?;
                 Settled::Unit(Ok(()))
@@ -268,18 +263,12 @@ fn apply_group(
     // Render and store the responses of claimed keys, in the same transaction as the writes.
     for (index, write) in group.iter().enumerate() {
         let row = match (write, &settled[index]) {
-            (
-                Write::Accounts {
-                    claim: Some(claim), ..
-                },
-                Some(Settled::Accounts(Ok(Outcome::Applied(results)))),
-            ) => claim_row(claim, results, now),
-            (
-                Write::Transfers {
-                    claim: Some(claim), ..
-                },
-                Some(Settled::Transfers(Ok(Outcome::Applied(results)))),
-            ) => claim_row(claim, results, now),
+            (Write::Accounts { claim: Some(claim), .. }, Some(Settled::Accounts(Ok(Outcome::Applied(results))))) => {
+                claim_row(claim, results, now)
+            }
+            (Write::Transfers { claim: Some(claim), .. }, Some(Settled::Transfers(Ok(Outcome::Applied(results))))) => {
+                claim_row(claim, results, now)
+            }
             _ => continue,
         };
         stored[index] = Some(row.response.clone());
@@ -287,8 +276,7 @@ fn apply_group(
     }
     backend.write(snapshot, &changes, &idempotency)?;
     backend.commit(snapshot.last_timestamp)?;
-    metrics::counter!("xingtong_ledger_transfers_created_total")
-        .increment(changes.transfers.len() as u64);
+    metrics::counter!("xingtong_ledger_transfers_created_total").increment(changes.transfers.len() as u64);
     if backend.caches_accounts() {
         snapshot.clear_transfers();
         if snapshot.accounts.len() > ACCOUNTS_CACHED_MAX {
@@ -337,9 +325,7 @@ fn reply_all(group: Vec<Write>, settled: Vec<Option<Settled>>, stored: &[Option<
                 ))),
             },
             Some(s) => s,
-            None => Settled::Unit(Err(StoreError::CommitFailed(
-                "write was not processed".into(),
-            ))),
+            None => Settled::Unit(Err(StoreError::CommitFailed("write was not processed".into()))),
         };
         // A caller that gave up (timed out, disconnected) has dropped its receiver; its write is
         // committed all the same, which is what makes a retry with the same key safe.

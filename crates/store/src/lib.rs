@@ -67,17 +67,12 @@ impl Database {
         match url {
             None | Some("") => Ok(Database::Sqlite { data_dir }),
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                Ok(Database::Postgres {
-                    url: url.to_owned(),
-                    schema,
-                })
+                Ok(Database::Postgres { url: url.to_owned(), schema })
             }
             Some(url) if url.starts_with("sqlite:") => Ok(Database::Sqlite {
                 data_dir: PathBuf::from(url.trim_start_matches("sqlite:").trim_start_matches("//")),
             }),
-            Some(_) => Err(StoreError::Config(
-                "--database takes a postgres:// URL or sqlite:DIR".into(),
-            )),
+            Some(_) => Err(StoreError::Config("--database takes a postgres:// URL or sqlite:DIR".into())),
         }
     }
 }
@@ -97,11 +92,7 @@ pub struct StoreOptions {
 impl StoreOptions {
     /// Defaults for `database`: four readers, fsync on.
     pub fn new(database: Database) -> StoreOptions {
-        StoreOptions {
-            database,
-            readers: 4,
-            sqlite_fsync: true,
-        }
+        StoreOptions { database, readers: 4, sqlite_fsync: true }
     }
 }
 
@@ -152,10 +143,7 @@ pub type Render<R> = Box<dyn Fn(&[R]) -> StoredResponse + Send + Sync>;
 
 impl<R> std::fmt::Debug for Claim<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Claim")
-            .field("scope", &self.scope)
-            .field("key", &self.key)
-            .finish_non_exhaustive()
+        f.debug_struct("Claim").field("scope", &self.scope).field("key", &self.key).finish_non_exhaustive()
     }
 }
 
@@ -206,10 +194,7 @@ pub struct NewApiKey {
 
 impl std::fmt::Debug for NewApiKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewApiKey")
-            .field("record", &self.record)
-            .field("token", &"xtk_…")
-            .finish()
+        f.debug_struct("NewApiKey").field("record", &self.record).field("token", &"xtk_…").finish()
     }
 }
 
@@ -231,10 +216,7 @@ impl NewApiKey {
             created_at: now_ns,
             revoked_at: None,
         };
-        NewApiKey {
-            record,
-            token: format!("{API_KEY_PREFIX}{id}_{secret}"),
-        }
+        NewApiKey { record, token: format!("{API_KEY_PREFIX}{id}_{secret}") }
     }
 }
 
@@ -251,11 +233,7 @@ impl ApiKeyRecord {
     pub fn verifies(&self, secret: &str) -> bool {
         let presented = Sha256::digest(secret.as_bytes());
         let same = presented.len() == self.secret_sha256.len()
-            && presented
-                .iter()
-                .zip(&self.secret_sha256)
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
+            && presented.iter().zip(&self.secret_sha256).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
         same && self.revoked_at.is_none()
     }
 }
@@ -301,9 +279,7 @@ impl ReaderPool {
         let reader = Arc::clone(&self.readers[index]);
         tokio::task::spawn_blocking(move || {
             // A poisoned lock means a read panicked; the connection itself is still usable.
-            let mut guard = reader
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut guard = reader.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             read(guard.as_mut())
         })
         .await
@@ -329,17 +305,13 @@ impl Drop for Inner {
         // A synchronous PostgreSQL client closes its connection by blocking on its own runtime,
         // which panics on an async worker thread; the last handle may be dropped on one.
         let readers = std::mem::take(&mut self.readers.readers);
-        let _ = std::thread::Builder::new()
-            .name("xingtong-reader-close".into())
-            .spawn(move || drop(readers));
+        let _ = std::thread::Builder::new().name("xingtong-reader-close".into()).spawn(move || drop(readers));
     }
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("backend", &self.inner.backend)
-            .finish_non_exhaustive()
+        f.debug_struct("Store").field("backend", &self.inner.backend).finish_non_exhaustive()
     }
 }
 
@@ -354,9 +326,7 @@ pub struct Opened {
 
 /// Now, in nanoseconds since the Unix epoch; the one place the store reads the clock.
 pub fn now_ns() -> u64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
 }
 
@@ -364,9 +334,7 @@ impl Store {
     /// Opens (creating if needed) the database, applies migrations, makes the admin key on a fresh
     /// database, and starts the writer thread.
     pub async fn open(options: StoreOptions) -> Result<Opened, StoreError> {
-        tokio::task::spawn_blocking(move || Store::open_blocking(options))
-            .await
-            .map_err(|_| StoreError::Closed)?
+        tokio::task::spawn_blocking(move || Store::open_blocking(options)).await.map_err(|_| StoreError::Closed)?
     }
 
     fn open_blocking(options: StoreOptions) -> Result<Opened, StoreError> {
@@ -390,21 +358,13 @@ impl Store {
         let inner = Inner {
             writes,
             readers: ReaderPool {
-                readers: readers
-                    .into_iter()
-                    .map(|r| Arc::new(Mutex::new(r)))
-                    .collect(),
+                readers: readers.into_iter().map(|r| Arc::new(Mutex::new(r))).collect(),
                 next: AtomicUsize::new(0),
             },
             backend: name,
             writer: Mutex::new(Some(writer)),
         };
-        Ok(Opened {
-            store: Store {
-                inner: Arc::new(inner),
-            },
-            admin_key,
-        })
+        Ok(Opened { store: Store { inner: Arc::new(inner) }, admin_key })
     }
 
     /// `sqlite` or `postgres`.
@@ -417,11 +377,7 @@ impl Store {
         make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Write,
     ) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.inner
-            .writes
-            .send(make(reply))
-            .await
-            .map_err(|_| StoreError::Closed)?;
+        self.inner.writes.send(make(reply)).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -431,12 +387,7 @@ impl Store {
         events: Vec<Account>,
         claim: Option<Claim<CreateAccountResult>>,
     ) -> Result<Outcome<Vec<CreateAccountResult>>, StoreError> {
-        self.submit(|reply| Write::Accounts {
-            events,
-            claim,
-            reply,
-        })
-        .await
+        self.submit(|reply| Write::Accounts { events, claim, reply }).await
     }
 
     /// Creates transfers in one durable commit; one result per event.
@@ -445,12 +396,7 @@ impl Store {
         events: Vec<Transfer>,
         claim: Option<Claim<CreateTransferResult>>,
     ) -> Result<Outcome<Vec<CreateTransferResult>>, StoreError> {
-        self.submit(|reply| Write::Transfers {
-            events,
-            claim,
-            reply,
-        })
-        .await
+        self.submit(|reply| Write::Transfers { events, claim, reply }).await
     }
 
     /// Stores a new API key.
@@ -484,10 +430,7 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<Transfer>, StoreError> {
         let limit = limit.clamp(1, PAGE_LIMIT_MAX);
-        self.inner
-            .readers
-            .run(move |r| r.account_transfers(account, after_timestamp, limit))
-            .await
+        self.inner.readers.run(move |r| r.account_transfers(account, after_timestamp, limit)).await
     }
 
     /// The API key with this public id.
@@ -508,23 +451,14 @@ impl Store {
                 let mut accounts = Vec::new();
                 let transfers = r.scan_accounts(&mut |a| accounts.push(a))?;
                 let totals = check_accounts(&accounts)?;
-                Ok(AuditReport {
-                    accounts: accounts.len() as u64,
-                    transfers,
-                    ledgers: totals.into_iter().collect(),
-                })
+                Ok(AuditReport { accounts: accounts.len() as u64, transfers, ledgers: totals.into_iter().collect() })
             })
             .await
     }
 
     /// Stops accepting writes, lets the writer finish what it has, and waits for it.
     pub async fn close(self) {
-        let writer = self
-            .inner
-            .writer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let writer = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
         drop(self);
         if let Some(writer) = writer {
             // The writer ends when every sender is gone; other clones may still hold one, in which
@@ -550,20 +484,11 @@ mod tests {
         let (id, secret) = parse_api_key(&key.token).expect("our own token parses");
         assert_eq!(id, key.record.id);
         assert!(key.record.verifies(secret));
-        assert!(
-            !key.record
-                .verifies(&secret.replace('a', "b").replace('0', "1"))
-        );
+        assert!(!key.record.verifies(&secret.replace('a', "b").replace('0', "1")));
         assert!(parse_api_key("xtk_short_secret").is_none());
         assert!(parse_api_key("Bearer whatever").is_none());
-        assert!(
-            !format!("{key:?}").contains(secret),
-            "Debug must not show the secret"
-        );
-        let revoked = ApiKeyRecord {
-            revoked_at: Some(2),
-            ..key.record.clone()
-        };
+        assert!(!format!("{key:?}").contains(secret), "Debug must not show the secret");
+        let revoked = ApiKeyRecord { revoked_at: Some(2), ..key.record.clone() };
         assert!(!revoked.verifies(secret));
     }
 
@@ -572,9 +497,7 @@ mod tests {
         let dir = PathBuf::from("/tmp/x");
         assert_eq!(
             Database::from_url_or_dir(None, dir.clone(), None).unwrap(),
-            Database::Sqlite {
-                data_dir: dir.clone()
-            }
+            Database::Sqlite { data_dir: dir.clone() }
         );
         assert!(matches!(
             Database::from_url_or_dir(Some("postgres://u@h/db"), dir.clone(), None).unwrap(),

@@ -15,14 +15,8 @@ pub struct Harness {
 
 pub fn sqlite() -> anyhow::Result<Harness> {
     let dir = tempfile::tempdir()?;
-    let options = StoreOptions::new(Database::Sqlite {
-        data_dir: dir.path().to_path_buf(),
-    });
-    Ok(Harness {
-        options,
-        _dir: Some(dir),
-        schema: None,
-    })
+    let options = StoreOptions::new(Database::Sqlite { data_dir: dir.path().to_path_buf() });
+    Ok(Harness { options, _dir: Some(dir), schema: None })
 }
 
 pub fn postgres() -> anyhow::Result<Option<Harness>> {
@@ -33,15 +27,8 @@ pub fn postgres() -> anyhow::Result<Option<Harness>> {
         return Ok(None);
     }
     let schema = format!("xt_test_{}", hex::encode(rand::random::<[u8; 6]>()));
-    let options = StoreOptions::new(Database::Postgres {
-        url: url.clone(),
-        schema: Some(schema.clone()),
-    });
-    Ok(Some(Harness {
-        options,
-        _dir: None,
-        schema: Some((url, schema)),
-    }))
+    let options = StoreOptions::new(Database::Postgres { url: url.clone(), schema: Some(schema.clone()) });
+    Ok(Some(Harness { options, _dir: None, schema: Some((url, schema)) }))
 }
 
 impl Harness {

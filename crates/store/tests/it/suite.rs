@@ -3,8 +3,7 @@
 use anyhow::{Context, ensure};
 use sha2::{Digest, Sha256};
 use xingtong_ledger::{
-    Account, AccountFlags, CreateAccountResult as A, CreateTransferResult as T, NS_PER_S, Transfer,
-    TransferFlags,
+    Account, AccountFlags, CreateAccountResult as A, CreateTransferResult as T, NS_PER_S, Transfer, TransferFlags,
 };
 use xingtong_store::{Claim, Outcome, Store, StoredResponse, parse_api_key};
 
@@ -13,12 +12,7 @@ use crate::harness::Harness;
 const CNY: u32 = 156;
 
 fn account(id: u128) -> Account {
-    Account {
-        id,
-        ledger: CNY,
-        code: 1,
-        ..Account::default()
-    }
+    Account { id, ledger: CNY, code: 1, ..Account::default() }
 }
 
 fn transfer(id: u128, debit: u128, credit: u128, amount: u128) -> Transfer {
@@ -51,12 +45,7 @@ async fn transfers(store: &Store, events: Vec<Transfer>) -> anyhow::Result<Vec<T
 async fn balance(store: &Store, id: u128) -> anyhow::Result<(u128, u128, u128, u128)> {
     let found = store.lookup_accounts(vec![id]).await?;
     let a = found.first().context("account exists")?;
-    Ok((
-        a.debits_pending,
-        a.debits_posted,
-        a.credits_pending,
-        a.credits_posted,
-    ))
+    Ok((a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted))
 }
 
 /// The audit passes: every ledger balances.
@@ -66,26 +55,13 @@ async fn audited(store: &Store) -> anyhow::Result<xingtong_store::AuditReport> {
 
 pub async fn accounts_and_transfers_are_stored_and_read_back(h: &Harness) -> anyhow::Result<()> {
     let opened = h.open().await?;
-    ensure!(
-        opened.admin_key.is_some(),
-        "a fresh database makes an admin key"
-    );
+    ensure!(opened.admin_key.is_some(), "a fresh database makes an admin key");
     let store = opened.store;
     ensure!(accounts(&store, &[1, 2, 3]).await? == [A::Ok, A::Ok, A::Ok]);
     ensure!(accounts(&store, &[1]).await? == [A::Exists]);
-    let results = transfers(
-        &store,
-        vec![
-            transfer(10, 1, 2, 700),
-            transfer(11, 2, 3, 200),
-            transfer(12, 1, 9, 1),
-        ],
-    )
-    .await?;
-    ensure!(
-        results == [T::Ok, T::Ok, T::CreditAccountNotFound],
-        "{results:?}"
-    );
+    let results =
+        transfers(&store, vec![transfer(10, 1, 2, 700), transfer(11, 2, 3, 200), transfer(12, 1, 9, 1)]).await?;
+    ensure!(results == [T::Ok, T::Ok, T::CreditAccountNotFound], "{results:?}");
     ensure!(balance(&store, 1).await? == (0, 700, 0, 0));
     ensure!(balance(&store, 2).await? == (0, 200, 0, 700));
     ensure!(balance(&store, 3).await? == (0, 0, 0, 200));
@@ -93,14 +69,7 @@ pub async fn accounts_and_transfers_are_stored_and_read_back(h: &Harness) -> any
     ensure!(found.len() == 2 && found[0].amount == 700 && found[0].timestamp < found[1].timestamp);
     // u128 values survive storage exactly.
     ensure!(accounts(&store, &[u128::MAX - 1, 4]).await? == [A::Ok, A::Ok]);
-    ensure!(
-        transfers(
-            &store,
-            vec![transfer(u128::MAX - 1, u128::MAX - 1, 4, u128::MAX - 2)]
-        )
-        .await?
-            == [T::Ok]
-    );
+    ensure!(transfers(&store, vec![transfer(u128::MAX - 1, u128::MAX - 1, 4, u128::MAX - 2)]).await? == [T::Ok]);
     ensure!(balance(&store, 4).await? == (0, 0, 0, u128::MAX - 2));
     let report = audited(&store).await?;
     ensure!(report.accounts == 5 && report.transfers == 3, "{report:?}");
@@ -111,15 +80,8 @@ pub async fn accounts_and_transfers_are_stored_and_read_back(h: &Harness) -> any
 pub async fn account_transfers_page_by_cursor(h: &Harness) -> anyhow::Result<()> {
     let store = h.open().await?.store;
     accounts(&store, &[1, 2, 3]).await?;
-    let events: Vec<_> = (0..25u128)
-        .map(|i| {
-            if i % 2 == 0 {
-                transfer(100 + i, 1, 2, 1)
-            } else {
-                transfer(100 + i, 3, 1, 1)
-            }
-        })
-        .collect();
+    let events: Vec<_> =
+        (0..25u128).map(|i| if i % 2 == 0 { transfer(100 + i, 1, 2, 1) } else { transfer(100 + i, 3, 1, 1) }).collect();
     ensure!(transfers(&store, events).await?.iter().all(|r| *r == T::Ok));
     let mut seen = Vec::new();
     let mut cursor = 0;
@@ -132,10 +94,7 @@ pub async fn account_transfers_page_by_cursor(h: &Harness) -> anyhow::Result<()>
         cursor = page.last().map(|t| t.timestamp).unwrap_or(cursor);
         seen.extend(page.iter().map(|t| t.id));
     }
-    ensure!(
-        seen == (100..125).collect::<Vec<u128>>(),
-        "all 25 in order: {seen:?}"
-    );
+    ensure!(seen == (100..125).collect::<Vec<u128>>(), "all 25 in order: {seen:?}");
     ensure!(store.account_transfers(2, 0, 1000).await?.len() == 13);
     store.close().await;
     Ok(())
@@ -144,29 +103,14 @@ pub async fn account_transfers_page_by_cursor(h: &Harness) -> anyhow::Result<()>
 pub async fn restart_restores_exactly_the_committed_state(h: &Harness) -> anyhow::Result<()> {
     let store = h.open().await?.store;
     accounts(&store, &[1, 2]).await?;
-    transfers(
-        &store,
-        vec![
-            transfer(10, 1, 2, 5),
-            flagged(transfer(11, 1, 2, 7), TransferFlags::PENDING),
-        ],
-    )
-    .await?;
-    let before = (
-        balance(&store, 1).await?,
-        balance(&store, 2).await?,
-        store.account_transfers(1, 0, 100).await?,
-    );
+    transfers(&store, vec![transfer(10, 1, 2, 5), flagged(transfer(11, 1, 2, 7), TransferFlags::PENDING)]).await?;
+    let before = (balance(&store, 1).await?, balance(&store, 2).await?, store.account_transfers(1, 0, 100).await?);
     store.close().await;
 
     let reopened = h.open().await?;
     ensure!(reopened.admin_key.is_none(), "the admin key is made once");
     let store = reopened.store;
-    let after = (
-        balance(&store, 1).await?,
-        balance(&store, 2).await?,
-        store.account_transfers(1, 0, 100).await?,
-    );
+    let after = (balance(&store, 1).await?, balance(&store, 2).await?, store.account_transfers(1, 0, 100).await?);
     ensure!(before == after, "{before:?} != {after:?}");
     // Timestamps keep increasing after a restart, and the pending transfer can still be posted.
     let post = Transfer {
@@ -186,10 +130,7 @@ pub async fn restart_restores_exactly_the_committed_state(h: &Harness) -> anyhow
 }
 
 fn flagged(t: Transfer, flags: u16) -> Transfer {
-    Transfer {
-        flags: TransferFlags(flags),
-        ..t
-    }
+    Transfer { flags: TransferFlags(flags), ..t }
 }
 
 fn claim(key: &str, body: &str) -> Claim<T> {
@@ -199,12 +140,7 @@ fn claim(key: &str, body: &str) -> Claim<T> {
         request_sha256: Sha256::digest(body.as_bytes()).into(),
         render: Box::new(|results: &[T]| StoredResponse {
             status: 200,
-            body: results
-                .iter()
-                .map(|r| r.as_str())
-                .collect::<Vec<_>>()
-                .join(",")
-                .into_bytes(),
+            body: results.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",").into_bytes(),
         }),
     }
 }
@@ -212,61 +148,28 @@ fn claim(key: &str, body: &str) -> Claim<T> {
 pub async fn idempotency_keys_replay_and_refuse_reuse(h: &Harness) -> anyhow::Result<()> {
     let store = h.open().await?.store;
     accounts(&store, &[1, 2]).await?;
-    let first = store
-        .create_transfers(vec![transfer(10, 1, 2, 5)], Some(claim("k1", "body-1")))
-        .await?;
+    let first = store.create_transfers(vec![transfer(10, 1, 2, 5)], Some(claim("k1", "body-1"))).await?;
     ensure!(first == Outcome::Applied(vec![T::Ok]), "{first:?}");
-    let again = store
-        .create_transfers(vec![transfer(10, 1, 2, 5)], Some(claim("k1", "body-1")))
-        .await?;
-    ensure!(
-        again
-            == Outcome::Replayed(StoredResponse {
-                status: 200,
-                body: b"ok".to_vec()
-            }),
-        "{again:?}"
-    );
-    let reused = store
-        .create_transfers(vec![transfer(11, 1, 2, 6)], Some(claim("k1", "body-2")))
-        .await?;
+    let again = store.create_transfers(vec![transfer(10, 1, 2, 5)], Some(claim("k1", "body-1"))).await?;
+    ensure!(again == Outcome::Replayed(StoredResponse { status: 200, body: b"ok".to_vec() }), "{again:?}");
+    let reused = store.create_transfers(vec![transfer(11, 1, 2, 6)], Some(claim("k1", "body-2"))).await?;
     ensure!(reused == Outcome::KeyReused, "{reused:?}");
-    ensure!(
-        store.lookup_transfers(vec![11]).await?.is_empty(),
-        "a refused reuse writes nothing"
-    );
+    ensure!(store.lookup_transfers(vec![11]).await?.is_empty(), "a refused reuse writes nothing");
     // The same key in another scope is another key.
-    let other = Claim {
-        scope: "scope-b".into(),
-        ..claim("k1", "body-2")
-    };
-    ensure!(
-        store
-            .create_transfers(vec![transfer(11, 1, 2, 6)], Some(other))
-            .await?
-            == Outcome::Applied(vec![T::Ok])
-    );
+    let other = Claim { scope: "scope-b".into(), ..claim("k1", "body-2") };
+    ensure!(store.create_transfers(vec![transfer(11, 1, 2, 6)], Some(other)).await? == Outcome::Applied(vec![T::Ok]));
     // Two uses of one key inside one commit group: one applies, the other replays it.
     let (a, b) = tokio::join!(
         store.create_transfers(vec![transfer(20, 1, 2, 1)], Some(claim("k2", "same"))),
         store.create_transfers(vec![transfer(20, 1, 2, 1)], Some(claim("k2", "same"))),
     );
     let outcomes = [a?, b?];
-    ensure!(
-        outcomes
-            .iter()
-            .filter(|o| matches!(o, Outcome::Applied(_)))
-            .count()
-            == 1,
-        "{outcomes:?}"
-    );
+    ensure!(outcomes.iter().filter(|o| matches!(o, Outcome::Applied(_))).count() == 1, "{outcomes:?}");
     ensure!(balance(&store, 2).await? == (0, 0, 0, 12));
     store.close().await;
     // Keys survive a restart.
     let store = h.open().await?.store;
-    let after = store
-        .create_transfers(vec![transfer(10, 1, 2, 5)], Some(claim("k1", "body-1")))
-        .await?;
+    let after = store.create_transfers(vec![transfer(10, 1, 2, 5)], Some(claim("k1", "body-1"))).await?;
     ensure!(matches!(after, Outcome::Replayed(_)), "{after:?}");
     store.close().await;
     Ok(())
@@ -302,10 +205,7 @@ pub async fn concurrent_single_transfers_share_commits(h: &Harness) -> anyhow::R
 pub async fn two_phase_transfers_expire_and_release(h: &Harness) -> anyhow::Result<()> {
     let store = h.open().await?.store;
     accounts(&store, &[1, 2]).await?;
-    let hold = Transfer {
-        timeout: 1,
-        ..flagged(transfer(10, 1, 2, 40), TransferFlags::PENDING)
-    };
+    let hold = Transfer { timeout: 1, ..flagged(transfer(10, 1, 2, 40), TransferFlags::PENDING) };
     ensure!(transfers(&store, vec![hold]).await? == [T::Ok]);
     ensure!(balance(&store, 1).await? == (40, 0, 0, 0));
     ensure!(store.expire_due().await? == 0, "not due yet");
@@ -339,17 +239,9 @@ pub async fn transient_failures_stay_failed_across_restart(h: &Harness) -> anyho
 
 pub async fn linked_chains_write_all_or_nothing(h: &Harness) -> anyhow::Result<()> {
     let store = h.open().await?.store;
-    let limited = Account {
-        flags: AccountFlags(AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS),
-        ..account(3)
-    };
-    store
-        .create_accounts(vec![account(1), account(2), limited], None)
-        .await?;
-    let chain = vec![
-        flagged(transfer(10, 1, 2, 5), TransferFlags::LINKED),
-        transfer(11, 3, 1, 1),
-    ];
+    let limited = Account { flags: AccountFlags(AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS), ..account(3) };
+    store.create_accounts(vec![account(1), account(2), limited], None).await?;
+    let chain = vec![flagged(transfer(10, 1, 2, 5), TransferFlags::LINKED), transfer(11, 3, 1, 1)];
     ensure!(transfers(&store, chain).await? == [T::LinkedEventFailed, T::ExceedsCredits]);
     ensure!(store.lookup_transfers(vec![10, 11]).await?.is_empty());
     ensure!(balance(&store, 1).await? == (0, 0, 0, 0));
@@ -364,10 +256,7 @@ pub async fn api_keys_are_stored_hashed(h: &Harness) -> anyhow::Result<()> {
     let (id, secret) = parse_api_key(&admin.token).context("well-formed token")?;
     let record = store.api_key(id.to_owned()).await?.context("stored")?;
     ensure!(record.role == "admin" && record.verifies(secret));
-    ensure!(
-        record.secret_sha256 != secret.as_bytes(),
-        "only a hash is stored"
-    );
+    ensure!(record.secret_sha256 != secret.as_bytes(), "only a hash is stored");
     let made = store.create_api_key("finance", "reports").await?;
     let (made_id, made_secret) = parse_api_key(&made.token).context("well-formed token")?;
     let found = store.api_key(made_id.to_owned()).await?.context("stored")?;
@@ -382,17 +271,9 @@ pub async fn two_stores_on_one_database_stay_consistent(h: &Harness) -> anyhow::
     // process would be refused by the writer lock's busy timeout, so this runs the first alone.
     let first = h.open().await?.store;
     accounts(&first, &[1, 2]).await?;
-    let second = if first.backend() == "postgres" {
-        Some(h.open().await?.store)
-    } else {
-        None
-    };
+    let second = if first.backend() == "postgres" { Some(h.open().await?.store) } else { None };
     let mut tasks = Vec::new();
-    for (n, store) in [Some(first.clone()), second.clone()]
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (n, store) in [Some(first.clone()), second.clone()].into_iter().flatten().enumerate() {
         for client in 0..8u128 {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
@@ -410,9 +291,7 @@ pub async fn two_stores_on_one_database_stay_consistent(h: &Harness) -> anyhow::
     }
     ensure!(balance(&first, 2).await? == (0, 0, 0, expected));
     let all = first.account_transfers(2, 0, 1000).await?;
-    ensure!(
-        all.len() as u128 == expected && all.windows(2).all(|w| w[0].timestamp < w[1].timestamp)
-    );
+    ensure!(all.len() as u128 == expected && all.windows(2).all(|w| w[0].timestamp < w[1].timestamp));
     audited(&first).await?;
     if let Some(second) = second {
         second.close().await;
