@@ -1,1 +1,149 @@
-//! placeholder
+//! The JSON HTTP API of XingTong. This is the only crate that knows the JSON wire format.
+//!
+//! # Layout
+//! - [`error`]: the one error shape and every stable error code.
+//! - [`extract`]: strict JSON bodies, API-key callers, the `Idempotency-Key` header.
+//! - [`ledger`]: `/v1/ledger/…`, the operators' ledger endpoints.
+//! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
+//! - [`openapi`]: the OpenAPI document, generated from the handlers and types.
+//!
+//! # Architecture invariant
+//! Every response a client sees, success or failure, is shaped here. Nothing from storage or a
+//! panic reaches a client: it is logged with the request id and answered as `internal`.
+
+pub mod error;
+pub mod extract;
+pub mod ledger;
+pub mod openapi;
+pub mod ops;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+use xingtong_store::Store;
+
+use crate::error::{ApiError, codes};
+
+/// The longest any request may take before it is answered `timeout`.
+pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
+/// The header carrying the request id, set by us unless the client sent one.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// What every handler shares.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The store.
+    pub store: Store,
+    /// Renders `/metrics`.
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Process start, for `/healthz`.
+    pub started: Instant,
+}
+
+impl AppState {
+    /// State over a store, with the process-wide metrics recorder.
+    pub fn new(store: Store) -> AppState {
+        AppState { store, metrics: ops::metrics_handle(), started: Instant::now() }
+    }
+}
+
+/// Request ids: a per-process random prefix and a counter, cheap and unique enough to grep logs by.
+#[derive(Clone, Debug)]
+struct RequestIds {
+    prefix: Arc<str>,
+    next: Arc<AtomicU64>,
+}
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{}-{n:08x}", self.prefix)).ok().map(RequestId::new)
+    }
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
+    let ids = RequestIds { prefix: hex::encode(rand_prefix()).into(), next: Arc::new(AtomicU64::new(1)) };
+    let v1 = Router::new()
+        .route("/v1/ledger/accounts", post(ledger::create_accounts))
+        .route("/v1/ledger/accounts/{id}", get(ledger::get_account))
+        .route("/v1/ledger/accounts/{id}/transfers", get(ledger::list_account_transfers))
+        .route("/v1/ledger/transfers", post(ledger::create_transfers))
+        .route("/v1/ledger/transfers/{id}", get(ledger::get_transfer));
+    let ops = Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi_json));
+    let middleware = ServiceBuilder::new()
+        .layer(SetSensitiveRequestHeadersLayer::new([axum::http::header::AUTHORIZATION, axum::http::header::COOKIE]))
+        .layer(SetRequestIdLayer::new(request_id.clone(), ids))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            let id = request.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id = %id)
+        }))
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            ApiError::internal(&"a handler panicked").into_response()
+        }))
+        .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                codes::TIMEOUT,
+                "the request took too long; retry with the same Idempotency-Key",
+            )
+        }))
+        .timeout(Duration::from_millis(REQUEST_TIMEOUT_MS));
+    v1.merge(ops)
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(extract::BODY_BYTES_MAX))
+        .layer(axum::middleware::from_fn(record_metrics))
+        .layer(middleware)
+        .with_state(state)
+}
+
+fn rand_prefix() -> [u8; 4] {
+    let nanos = xingtong_store::now_ns();
+    let pid = std::process::id();
+    ((nanos as u32) ^ pid.rotate_left(16)).to_be_bytes()
+}
+
+/// Counts requests by route and status, and times them.
+async fn record_metrics(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route =
+        request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("xingtong_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("xingtong_http_request_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}

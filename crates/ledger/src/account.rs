@@ -40,10 +40,7 @@ impl Account {
 
     /// True when every balance is zero, as it must be when an account is created.
     pub fn balances_are_zero(&self) -> bool {
-        self.debits_pending == 0
-            && self.debits_posted == 0
-            && self.credits_pending == 0
-            && self.credits_posted == 0
+        self.debits_pending == 0 && self.debits_posted == 0 && self.credits_pending == 0 && self.credits_posted == 0
     }
 }
 
@@ -60,20 +57,13 @@ impl AccountFlags {
     /// The mirror: `credits_pending + credits_posted` may not exceed `debits_posted`.
     pub const CREDITS_MUST_NOT_EXCEED_DEBITS: u16 = 1 << 2;
     /// Every bit we define; any other bit set is `reserved_flag`.
-    pub const ALL: u16 =
-        Self::LINKED | Self::DEBITS_MUST_NOT_EXCEED_CREDITS | Self::CREDITS_MUST_NOT_EXCEED_DEBITS;
+    pub const ALL: u16 = Self::LINKED | Self::DEBITS_MUST_NOT_EXCEED_CREDITS | Self::CREDITS_MUST_NOT_EXCEED_DEBITS;
 
     /// The flag names, in bit order, for the API.
     pub const NAMES: [(&'static str, u16); 3] = [
         ("linked", Self::LINKED),
-        (
-            "debits_must_not_exceed_credits",
-            Self::DEBITS_MUST_NOT_EXCEED_CREDITS,
-        ),
-        (
-            "credits_must_not_exceed_debits",
-            Self::CREDITS_MUST_NOT_EXCEED_DEBITS,
-        ),
+        ("debits_must_not_exceed_credits", Self::DEBITS_MUST_NOT_EXCEED_CREDITS),
+        ("credits_must_not_exceed_debits", Self::CREDITS_MUST_NOT_EXCEED_DEBITS),
     ];
 
     /// True when `flag` is set.

@@ -43,18 +43,12 @@ pub fn check_accounts<'a>(
         if a.flags.has(AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS)
             && a.debits_pending.saturating_add(a.debits_posted) > a.credits_posted
         {
-            return Err(Violation(format!(
-                "account {:x} debits exceed its credits",
-                a.id
-            )));
+            return Err(Violation(format!("account {:x} debits exceed its credits", a.id)));
         }
         if a.flags.has(AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS)
             && a.credits_pending.saturating_add(a.credits_posted) > a.debits_posted
         {
-            return Err(Violation(format!(
-                "account {:x} credits exceed its debits",
-                a.id
-            )));
+            return Err(Violation(format!("account {:x} credits exceed its debits", a.id)));
         }
     }
     for (ledger, t) in &totals {
@@ -85,18 +79,7 @@ pub fn check_full(
     check_accounts(accounts.values())?;
     let mut replay: HashMap<u128, Account> = accounts
         .values()
-        .map(|a| {
-            (
-                a.id,
-                Account {
-                    debits_pending: 0,
-                    debits_posted: 0,
-                    credits_pending: 0,
-                    credits_posted: 0,
-                    ..*a
-                },
-            )
-        })
+        .map(|a| (a.id, Account { debits_pending: 0, debits_posted: 0, credits_pending: 0, credits_posted: 0, ..*a }))
         .collect();
     let mut timestamps = HashSet::with_capacity(transfers.len() + accounts.len());
     for a in accounts.values() {
@@ -108,82 +91,46 @@ pub fn check_full(
         if !timestamps.insert(t.timestamp) {
             return Err(Violation(format!("timestamp {} used twice", t.timestamp)));
         }
-        let (dr, cr) = (
-            accounts.get(&t.debit_account_id),
-            accounts.get(&t.credit_account_id),
-        );
+        let (dr, cr) = (accounts.get(&t.debit_account_id), accounts.get(&t.credit_account_id));
         let (Some(dr), Some(cr)) = (dr, cr) else {
-            return Err(Violation(format!(
-                "transfer {:x} names a missing account",
-                t.id
-            )));
+            return Err(Violation(format!("transfer {:x} names a missing account", t.id)));
         };
         if dr.ledger != t.ledger || cr.ledger != t.ledger {
             return Err(Violation(format!("transfer {:x} crosses ledgers", t.id)));
         }
         if dr.timestamp >= t.timestamp || cr.timestamp >= t.timestamp {
-            return Err(Violation(format!(
-                "transfer {:x} is older than its accounts",
-                t.id
-            )));
+            return Err(Violation(format!("transfer {:x} is older than its accounts", t.id)));
         }
         let posts = if t.flags.has(TransferFlags::PENDING) {
-            let status = pending
-                .get(&t.id)
-                .ok_or_else(|| Violation(format!("pending transfer {:x} has no status", t.id)))?;
+            let status =
+                pending.get(&t.id).ok_or_else(|| Violation(format!("pending transfer {:x} has no status", t.id)))?;
             if status.state == PendingState::Pending {
-                replay
-                    .get_mut(&t.debit_account_id)
-                    .expect("checked above")
-                    .debits_pending += t.amount;
-                replay
-                    .get_mut(&t.credit_account_id)
-                    .expect("checked above")
-                    .credits_pending += t.amount;
+                replay.get_mut(&t.debit_account_id).expect("checked above").debits_pending += t.amount;
+                replay.get_mut(&t.credit_account_id).expect("checked above").credits_pending += t.amount;
             }
             false
         } else {
             !t.flags.has(TransferFlags::VOID_PENDING_TRANSFER)
         };
         if posts {
-            replay
-                .get_mut(&t.debit_account_id)
-                .expect("checked above")
-                .debits_posted += t.amount;
-            replay
-                .get_mut(&t.credit_account_id)
-                .expect("checked above")
-                .credits_posted += t.amount;
+            replay.get_mut(&t.debit_account_id).expect("checked above").debits_posted += t.amount;
+            replay.get_mut(&t.credit_account_id).expect("checked above").credits_posted += t.amount;
         }
         if t.flags.has(TransferFlags::POST_PENDING_TRANSFER) {
-            let p = transfers.get(&t.pending_id).ok_or_else(|| {
-                Violation(format!("post {:x} of a missing pending transfer", t.id))
-            })?;
+            let p = transfers
+                .get(&t.pending_id)
+                .ok_or_else(|| Violation(format!("post {:x} of a missing pending transfer", t.id)))?;
             if t.amount > p.amount {
-                return Err(Violation(format!(
-                    "post {:x} exceeds its pending transfer",
-                    t.id
-                )));
+                return Err(Violation(format!("post {:x} exceeds its pending transfer", t.id)));
             }
         }
     }
     for a in accounts.values() {
         let r = &replay[&a.id];
-        if (
-            r.debits_pending,
-            r.debits_posted,
-            r.credits_pending,
-            r.credits_posted,
-        ) != (
-            a.debits_pending,
-            a.debits_posted,
-            a.credits_pending,
-            a.credits_posted,
-        ) {
-            return Err(Violation(format!(
-                "account {:x} balances differ from a replay of its transfers",
-                a.id
-            )));
+        if (r.debits_pending, r.debits_posted, r.credits_pending, r.credits_posted)
+            != (a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted)
+        {
+            return Err(Violation(format!("account {:x} balances differ from a replay of its transfers", a.id)));
         }
     }
     Ok(())

@@ -221,10 +221,7 @@ mod tests {
         for r in CreateAccountResult::ALL {
             assert_eq!(CreateAccountResult::from_name(r.as_str()), Some(*r));
         }
-        let mut names: Vec<_> = CreateTransferResult::ALL
-            .iter()
-            .map(|r| r.as_str())
-            .collect();
+        let mut names: Vec<_> = CreateTransferResult::ALL.iter().map(|r| r.as_str()).collect();
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), CreateTransferResult::ALL.len());

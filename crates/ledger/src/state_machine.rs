@@ -85,10 +85,7 @@ impl Keys {
     /// Round one: every id the events name directly.
     pub fn for_batch(batch: Batch<'_>) -> Keys {
         match batch {
-            Batch::Accounts(events) => Keys {
-                accounts: events.iter().map(|a| a.id).collect(),
-                transfers: vec![],
-            },
+            Batch::Accounts(events) => Keys { accounts: events.iter().map(|a| a.id).collect(), transfers: vec![] },
             Batch::Transfers(events) => Keys::for_transfers(events),
         }
     }
@@ -101,11 +98,7 @@ impl Keys {
             if t.pending_id != 0 {
                 keys.transfers.push(t.pending_id);
             }
-            keys.accounts.extend(
-                [t.debit_account_id, t.credit_account_id]
-                    .into_iter()
-                    .filter(|&id| id != 0),
-            );
+            keys.accounts.extend([t.debit_account_id, t.credit_account_id].into_iter().filter(|&id| id != 0));
         }
         keys.dedup();
         keys
@@ -170,12 +163,7 @@ impl Changes {
     /// The distinct ids of existing accounts to update, excluding those created in this batch.
     pub fn accounts_to_update(&self) -> Vec<u128> {
         let created: HashSet<u128> = self.accounts_created.iter().copied().collect();
-        let mut ids: Vec<u128> = self
-            .accounts_touched
-            .iter()
-            .copied()
-            .filter(|id| !created.contains(id))
-            .collect();
+        let mut ids: Vec<u128> = self.accounts_touched.iter().copied().filter(|id| !created.contains(id)).collect();
         ids.sort_unstable();
         ids.dedup();
         ids
@@ -251,10 +239,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// An empty snapshot whose timestamps continue after `last_timestamp`.
     pub fn new(last_timestamp: u64) -> Snapshot {
-        Snapshot {
-            last_timestamp,
-            ..Snapshot::default()
-        }
+        Snapshot { last_timestamp, ..Snapshot::default() }
     }
 
     /// Forgets transfers, statuses and failures (keeps accounts and the clock), so that a long-lived
@@ -316,9 +301,9 @@ impl Snapshot {
             .filter(|t| t.pending_id != 0)
             .map(|t| t.pending_id)
             .filter(|id| {
-                self.pending.get(id).is_some_and(|s| {
-                    s.state == PendingState::Pending && s.expires_at != 0 && s.expires_at <= base
-                })
+                self.pending
+                    .get(id)
+                    .is_some_and(|s| s.state == PendingState::Pending && s.expires_at != 0 && s.expires_at <= base)
             })
             .collect();
         self.expire(&due, changes);
@@ -357,32 +342,16 @@ impl Snapshot {
             if status.state != PendingState::Pending {
                 continue;
             }
-            let p = *self
-                .transfers
-                .get(&id)
-                .expect("a pending status has its transfer loaded");
-            let mut dr = *self
-                .accounts
-                .get(&p.debit_account_id)
-                .expect("pending transfer's debit account is loaded");
-            let mut cr = *self
-                .accounts
-                .get(&p.credit_account_id)
-                .expect("pending transfer's credit account is loaded");
+            let p = *self.transfers.get(&id).expect("a pending status has its transfer loaded");
+            let mut dr = *self.accounts.get(&p.debit_account_id).expect("pending transfer's debit account is loaded");
+            let mut cr = *self.accounts.get(&p.credit_account_id).expect("pending transfer's credit account is loaded");
             dr.debits_pending -= p.amount;
             cr.credits_pending -= p.amount;
             self.sums.debits_pending = self.sums.debits_pending.wrapping_sub(p.amount);
             self.sums.credits_pending = self.sums.credits_pending.wrapping_sub(p.amount);
             self.put_account(dr, changes, false);
             self.put_account(cr, changes, false);
-            self.put_pending(
-                id,
-                PendingStatus {
-                    state: PendingState::Expired,
-                    ..status
-                },
-                changes,
-            );
+            self.put_pending(id, PendingStatus { state: PendingState::Expired, ..status }, changes);
             expired += 1;
         }
         self.assert_sums();
@@ -434,9 +403,7 @@ impl Snapshot {
                     self.rollback_chain(changes);
                     let failure = *chain.last().expect("a chain has at least one event");
                     let failed_at = start + chain.len() - 1;
-                    chain = (start..=end)
-                        .map(|i| if i == failed_at { failure } else { failed })
-                        .collect();
+                    chain = (start..=end).map(|i| if i == failed_at { failure } else { failed }).collect();
                     settled(self, failed_at, failure, changes);
                 }
                 results.extend(chain);
@@ -449,11 +416,7 @@ impl Snapshot {
 
     fn begin_chain(&mut self, changes: &Changes) {
         assert!(self.undo.is_none());
-        self.undo = Some(Undo {
-            change_lengths: changes.lengths(),
-            sums: self.sums,
-            ..Undo::default()
-        });
+        self.undo = Some(Undo { change_lengths: changes.lengths(), sums: self.sums, ..Undo::default() });
     }
 
     fn rollback_chain(&mut self, changes: &mut Changes) {
@@ -520,12 +483,7 @@ impl Snapshot {
         assert_eq!(self.sums.debits_posted, self.sums.credits_posted);
     }
 
-    fn create_account(
-        &mut self,
-        a: &Account,
-        timestamp: u64,
-        changes: &mut Changes,
-    ) -> CreateAccountResult {
+    fn create_account(&mut self, a: &Account, timestamp: u64, changes: &mut Changes) -> CreateAccountResult {
         use CreateAccountResult as R;
         if a.timestamp != 0 {
             return R::TimestampMustBeZero;
@@ -556,21 +514,12 @@ impl Snapshot {
         if a.code == 0 {
             return R::CodeMustNotBeZero;
         }
-        let account = Account {
-            flags: a.flags.without_linked(),
-            timestamp,
-            ..*a
-        };
+        let account = Account { flags: a.flags.without_linked(), timestamp, ..*a };
         self.put_account(account, changes, true);
         R::Ok
     }
 
-    fn create_transfer(
-        &mut self,
-        t: &Transfer,
-        timestamp: u64,
-        changes: &mut Changes,
-    ) -> CreateTransferResult {
+    fn create_transfer(&mut self, t: &Transfer, timestamp: u64, changes: &mut Changes) -> CreateTransferResult {
         use CreateTransferResult as R;
         if t.timestamp != 0 {
             return R::TimestampMustBeZero;
@@ -597,11 +546,7 @@ impl Snapshot {
             return R::FlagsAreMutuallyExclusive;
         }
         if let Some(e) = self.transfers.get(&t.id) {
-            return if flags.resolves_pending() {
-                resolution_exists(t, e)
-            } else {
-                transfer_exists(t, e)
-            };
+            return if flags.resolves_pending() { resolution_exists(t, e) } else { transfer_exists(t, e) };
         }
         if flags.resolves_pending() {
             return self.resolve_pending(t, timestamp, changes);
@@ -670,39 +615,26 @@ impl Snapshot {
                 return R::OverflowsCreditsPosted;
             }
         }
-        let Some(dr_debits) = dr
-            .debits_pending
-            .checked_add(dr.debits_posted)
-            .and_then(|d| d.checked_add(amount))
+        let Some(dr_debits) = dr.debits_pending.checked_add(dr.debits_posted).and_then(|d| d.checked_add(amount))
         else {
             return R::OverflowsDebits;
         };
-        let Some(cr_credits) = cr
-            .credits_pending
-            .checked_add(cr.credits_posted)
-            .and_then(|c| c.checked_add(amount))
+        let Some(cr_credits) = cr.credits_pending.checked_add(cr.credits_posted).and_then(|c| c.checked_add(amount))
         else {
             return R::OverflowsCredits;
         };
         let expires_at = if pending && t.timeout != 0 {
-            match u64::from(t.timeout)
-                .checked_mul(NS_PER_S)
-                .and_then(|ns| ns.checked_add(timestamp))
-            {
+            match u64::from(t.timeout).checked_mul(NS_PER_S).and_then(|ns| ns.checked_add(timestamp)) {
                 Some(at) => at,
                 None => return R::OverflowsTimeout,
             }
         } else {
             0
         };
-        if dr.flags.has(AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS)
-            && dr_debits > dr.credits_posted
-        {
+        if dr.flags.has(AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS) && dr_debits > dr.credits_posted {
             return R::ExceedsCredits;
         }
-        if cr.flags.has(AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS)
-            && cr_credits > cr.debits_posted
-        {
+        if cr.flags.has(AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS) && cr_credits > cr.debits_posted {
             return R::ExceedsDebits;
         }
 
@@ -720,32 +652,15 @@ impl Snapshot {
         }
         self.put_account(dr, changes, false);
         self.put_account(cr, changes, false);
-        let stored = Transfer {
-            amount,
-            flags: TransferFlags(flags.0 & !TransferFlags::LINKED),
-            timestamp,
-            ..*t
-        };
+        let stored = Transfer { amount, flags: TransferFlags(flags.0 & !TransferFlags::LINKED), timestamp, ..*t };
         self.put_transfer(stored, changes);
         if pending {
-            self.put_pending(
-                t.id,
-                PendingStatus {
-                    state: PendingState::Pending,
-                    expires_at,
-                },
-                changes,
-            );
+            self.put_pending(t.id, PendingStatus { state: PendingState::Pending, expires_at }, changes);
         }
         R::Ok
     }
 
-    fn resolve_pending(
-        &mut self,
-        t: &Transfer,
-        timestamp: u64,
-        changes: &mut Changes,
-    ) -> CreateTransferResult {
+    fn resolve_pending(&mut self, t: &Transfer, timestamp: u64, changes: &mut Changes) -> CreateTransferResult {
         use CreateTransferResult as R;
         let post = t.flags.has(TransferFlags::POST_PENDING_TRANSFER);
         if t.pending_id == 0 {
@@ -792,24 +707,15 @@ impl Snapshot {
             }
             p.amount
         };
-        let status = *self
-            .pending
-            .get(&p.id)
-            .expect("a pending transfer has a status");
+        let status = *self.pending.get(&p.id).expect("a pending transfer has a status");
         match status.state {
             PendingState::Pending => {}
             PendingState::Posted => return R::PendingTransferAlreadyPosted,
             PendingState::Voided => return R::PendingTransferAlreadyVoided,
             PendingState::Expired => return R::PendingTransferExpired,
         }
-        let mut dr = *self
-            .accounts
-            .get(&p.debit_account_id)
-            .expect("pending transfer's debit account is loaded");
-        let mut cr = *self
-            .accounts
-            .get(&p.credit_account_id)
-            .expect("pending transfer's credit account is loaded");
+        let mut dr = *self.accounts.get(&p.debit_account_id).expect("pending transfer's debit account is loaded");
+        let mut cr = *self.accounts.get(&p.credit_account_id).expect("pending transfer's credit account is loaded");
         assert!(dr.debits_pending >= p.amount && cr.credits_pending >= p.amount);
         if post {
             if dr.debits_posted.checked_add(amount).is_none() {
@@ -841,16 +747,8 @@ impl Snapshot {
             amount,
             pending_id: p.id,
             user_data_128: inherit(t.user_data_128, p.user_data_128),
-            user_data_64: if t.user_data_64 == 0 {
-                p.user_data_64
-            } else {
-                t.user_data_64
-            },
-            user_data_32: if t.user_data_32 == 0 {
-                p.user_data_32
-            } else {
-                t.user_data_32
-            },
+            user_data_64: if t.user_data_64 == 0 { p.user_data_64 } else { t.user_data_64 },
+            user_data_32: if t.user_data_32 == 0 { p.user_data_32 } else { t.user_data_32 },
             timeout: 0,
             ledger: p.ledger,
             code: p.code,
@@ -858,11 +756,7 @@ impl Snapshot {
             timestamp,
         };
         self.put_transfer(stored, changes);
-        let state = if post {
-            PendingState::Posted
-        } else {
-            PendingState::Voided
-        };
+        let state = if post { PendingState::Posted } else { PendingState::Voided };
         self.put_pending(p.id, PendingStatus { state, ..status }, changes);
         R::Ok
     }
@@ -893,11 +787,7 @@ fn without_linked(flags: TransferFlags) -> TransferFlags {
 
 fn transfer_exists(t: &Transfer, e: &Transfer) -> CreateTransferResult {
     use CreateTransferResult as R;
-    let amount_differs = if t.flags.balancing() {
-        t.amount < e.amount
-    } else {
-        t.amount != e.amount
-    };
+    let amount_differs = if t.flags.balancing() { t.amount < e.amount } else { t.amount != e.amount };
     if without_linked(t.flags) != without_linked(e.flags) {
         R::ExistsWithDifferentFlags
     } else if t.pending_id != e.pending_id {
@@ -941,14 +831,9 @@ fn resolution_exists(t: &Transfer, e: &Transfer) -> CreateTransferResult {
     }
 }
 
-fn user_data_ledger_code_exists(
-    t: &Transfer,
-    e: &Transfer,
-    zero_inherits: bool,
-) -> CreateTransferResult {
+fn user_data_ledger_code_exists(t: &Transfer, e: &Transfer, zero_inherits: bool) -> CreateTransferResult {
     use CreateTransferResult as R;
-    let differs_128 =
-        t.user_data_128 != e.user_data_128 && !(zero_inherits && t.user_data_128 == 0);
+    let differs_128 = t.user_data_128 != e.user_data_128 && !(zero_inherits && t.user_data_128 == 0);
     let differs_64 = t.user_data_64 != e.user_data_64 && !(zero_inherits && t.user_data_64 == 0);
     let differs_32 = t.user_data_32 != e.user_data_32 && !(zero_inherits && t.user_data_32 == 0);
     if differs_128 {

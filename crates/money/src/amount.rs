@@ -61,9 +61,7 @@ impl Amount {
             return Err(AmountError::Empty);
         }
         if text.len() > AMOUNT_TEXT_LEN_MAX {
-            return Err(AmountError::TooLong {
-                len_max: AMOUNT_TEXT_LEN_MAX,
-            });
+            return Err(AmountError::TooLong { len_max: AMOUNT_TEXT_LEN_MAX });
         }
         let (negative, unsigned) = match text.strip_prefix('-') {
             Some(rest) => (true, rest),
@@ -88,18 +86,12 @@ impl Amount {
             Some("") => return Err(AmountError::MissingFraction),
             Some(f) if f.contains('.') => return Err(AmountError::InvalidCharacter('.')),
             Some(f) if f.len() > exponent => {
-                return Err(AmountError::TooManyDecimals {
-                    currency,
-                    exponent: currency.exponent(),
-                });
+                return Err(AmountError::TooManyDecimals { currency, exponent: currency.exponent() });
             }
             Some(f) => f,
         };
         let mut minor: i64 = 0;
-        let digits = whole
-            .bytes()
-            .chain(fraction.bytes())
-            .chain(std::iter::repeat_n(b'0', exponent - fraction.len()));
+        let digits = whole.bytes().chain(fraction.bytes()).chain(std::iter::repeat_n(b'0', exponent - fraction.len()));
         for digit in digits {
             // Accumulate negatively so that i64::MIN, whose magnitude exceeds i64::MAX, parses.
             minor = minor
@@ -134,20 +126,14 @@ impl Amount {
     /// Checked addition; currencies must match.
     pub fn checked_add(self, other: Amount) -> Result<Amount, AmountError> {
         self.same_currency(other)?;
-        let minor = self
-            .minor
-            .checked_add(other.minor)
-            .ok_or(AmountError::Overflow)?;
+        let minor = self.minor.checked_add(other.minor).ok_or(AmountError::Overflow)?;
         Ok(Amount { minor, ..self })
     }
 
     /// Checked subtraction; currencies must match.
     pub fn checked_sub(self, other: Amount) -> Result<Amount, AmountError> {
         self.same_currency(other)?;
-        let minor = self
-            .minor
-            .checked_sub(other.minor)
-            .ok_or(AmountError::Overflow)?;
+        let minor = self.minor.checked_sub(other.minor).ok_or(AmountError::Overflow)?;
         Ok(Amount { minor, ..self })
     }
 
@@ -165,30 +151,20 @@ impl Amount {
 
     /// `rate` of this amount, rounded half up (half away from zero) to the minor unit.
     pub fn apply_rate(self, rate: Rate) -> Amount {
-        Amount {
-            minor: rate.apply_minor(self.minor),
-            ..self
-        }
+        Amount { minor: rate.apply_minor(self.minor), ..self }
     }
 
     /// The lesser of two amounts of the same currency.
     pub fn min(self, other: Amount) -> Result<Amount, AmountError> {
         self.same_currency(other)?;
-        Ok(if other.minor < self.minor {
-            other
-        } else {
-            self
-        })
+        Ok(if other.minor < self.minor { other } else { self })
     }
 
     fn same_currency(self, other: Amount) -> Result<(), AmountError> {
         if self.currency == other.currency {
             Ok(())
         } else {
-            Err(AmountError::CurrencyMismatch {
-                left: self.currency,
-                right: other.currency,
-            })
+            Err(AmountError::CurrencyMismatch { left: self.currency, right: other.currency })
         }
     }
 }
@@ -281,22 +257,8 @@ mod tests {
     fn rejects_everything_else() {
         use AmountError::*;
         check("", Currency::CNY, Err(Empty));
-        check(
-            "12.345",
-            Currency::CNY,
-            Err(TooManyDecimals {
-                currency: Currency::CNY,
-                exponent: 2,
-            }),
-        );
-        check(
-            "1.0",
-            Currency::JPY,
-            Err(TooManyDecimals {
-                currency: Currency::JPY,
-                exponent: 0,
-            }),
-        );
+        check("12.345", Currency::CNY, Err(TooManyDecimals { currency: Currency::CNY, exponent: 2 }));
+        check("1.0", Currency::JPY, Err(TooManyDecimals { currency: Currency::JPY, exponent: 0 }));
         check("1e3", Currency::CNY, Err(InvalidCharacter('e')));
         check("-0", Currency::CNY, Err(NegativeZero));
         check("-0.00", Currency::CNY, Err(NegativeZero));
@@ -313,13 +275,7 @@ mod tests {
         check("92233720368547758.08", Currency::CNY, Err(Overflow));
         check("99999999999999999999", Currency::JPY, Err(Overflow));
         check("１", Currency::CNY, Err(InvalidCharacter('１')));
-        check(
-            &"9".repeat(40),
-            Currency::CNY,
-            Err(TooLong {
-                len_max: AMOUNT_TEXT_LEN_MAX,
-            }),
-        );
+        check(&"9".repeat(40), Currency::CNY, Err(TooLong { len_max: AMOUNT_TEXT_LEN_MAX }));
     }
 
     #[test]
@@ -334,15 +290,9 @@ mod tests {
             (i64::MIN, Currency::CNY, "-92233720368547758.08"),
         ];
         for (minor, currency, text) in cases {
-            assert_eq!(
-                Amount::from_minor(minor, currency).to_decimal_string(),
-                text
-            );
+            assert_eq!(Amount::from_minor(minor, currency).to_decimal_string(), text);
         }
-        assert_eq!(
-            Amount::from_minor(1230, Currency::CNY).to_string(),
-            "CNY 12.30"
-        );
+        assert_eq!(Amount::from_minor(1230, Currency::CNY).to_string(), "CNY 12.30");
     }
 
     #[test]
@@ -350,10 +300,7 @@ mod tests {
         let a = Amount::from_minor(i64::MAX, Currency::CNY);
         let one = Amount::from_minor(1, Currency::CNY);
         assert_eq!(a.checked_add(one), Err(AmountError::Overflow));
-        assert_eq!(
-            Amount::from_minor(i64::MIN, Currency::CNY).checked_neg(),
-            Err(AmountError::Overflow)
-        );
+        assert_eq!(Amount::from_minor(i64::MIN, Currency::CNY).checked_neg(), Err(AmountError::Overflow));
         assert_eq!(a.checked_mul(2), Err(AmountError::Overflow));
         assert!(matches!(
             one.checked_add(Amount::from_minor(1, Currency::USD)),

@@ -76,11 +76,7 @@ pub fn to_capitals(amount: Amount) -> Result<String, CapitalsError> {
 /// Writes the integer yuan part (> 0, ≤ [`YUAN_MAX`]) without the 圆.
 fn write_yuan(out: &mut String, yuan: u64) {
     assert!(yuan > 0 && yuan <= YUAN_MAX);
-    let digits: Vec<usize> = yuan
-        .to_string()
-        .bytes()
-        .map(|b| usize::from(b - b'0'))
-        .collect();
+    let digits: Vec<usize> = yuan.to_string().bytes().map(|b| usize::from(b - b'0')).collect();
     let count = digits.len();
     let mut zero_pending = false;
     let mut section_nonzero = false;
@@ -152,26 +148,14 @@ mod tests {
         check(100_000_000_000_000, "壹万亿圆整");
         check(100_010_000_000_000, "壹万零壹亿圆整");
         check(100_000_001_000_000, "壹万亿零壹万圆整");
-        check(
-            123_456_789_012,
-            "壹拾贰亿叁仟肆佰伍拾陆万柒仟捌佰玖拾圆壹角贰分",
-        );
+        check(123_456_789_012, "壹拾贰亿叁仟肆佰伍拾陆万柒仟捌佰玖拾圆壹角贰分");
         check(-24_690, "负贰佰肆拾陆圆玖角整");
-        check(
-            999_999_999_999_999_999,
-            "玖仟玖佰玖拾玖万玖仟玖佰玖拾玖亿玖仟玖佰玖拾玖万玖仟玖佰玖拾玖圆玖角玖分",
-        );
+        check(999_999_999_999_999_999, "玖仟玖佰玖拾玖万玖仟玖佰玖拾玖亿玖仟玖佰玖拾玖万玖仟玖佰玖拾玖圆玖角玖分");
     }
 
     #[test]
     fn refuses_other_currencies_and_huge_amounts() {
-        assert_eq!(
-            to_capitals(Amount::from_minor(100, Currency::USD)),
-            Err(CapitalsError::NotCny(Currency::USD))
-        );
-        assert_eq!(
-            to_capitals(Amount::from_minor(i64::MAX, Currency::CNY)),
-            Err(CapitalsError::TooLarge)
-        );
+        assert_eq!(to_capitals(Amount::from_minor(100, Currency::USD)), Err(CapitalsError::NotCny(Currency::USD)));
+        assert_eq!(to_capitals(Amount::from_minor(i64::MAX, Currency::CNY)), Err(CapitalsError::TooLarge));
     }
 }

@@ -15,15 +15,8 @@ pub struct Currency {
 }
 
 /// The currency table. Adding a currency is one line here; nothing else changes.
-const TABLE: &[Currency] = &[
-    Currency::CNY,
-    Currency::USD,
-    Currency::EUR,
-    Currency::JPY,
-    Currency::KWD,
-    Currency::HKD,
-    Currency::GBP,
-];
+const TABLE: &[Currency] =
+    &[Currency::CNY, Currency::USD, Currency::EUR, Currency::JPY, Currency::KWD, Currency::HKD, Currency::GBP];
 
 /// The largest exponent any ISO 4217 currency uses (KWD, BHD, …: 3); CLF's 4 is not supported.
 pub const EXPONENT_MAX: u8 = 3;
@@ -47,11 +40,7 @@ impl Currency {
     const fn new(code: &'static str, numeric: u16, exponent: u8) -> Currency {
         assert!(code.len() == 3);
         assert!(exponent <= EXPONENT_MAX);
-        Currency {
-            code,
-            numeric,
-            exponent,
-        }
+        Currency { code, numeric, exponent }
     }
 
     /// Every supported currency.
@@ -70,11 +59,7 @@ impl Currency {
 
     /// Looks a currency up by its numeric code (as ISO 8583 field 49 carries it).
     pub fn from_numeric(numeric: u16) -> Result<Currency, CurrencyError> {
-        TABLE
-            .iter()
-            .find(|c| c.numeric == numeric)
-            .copied()
-            .ok_or(CurrencyError::UnknownNumeric(numeric))
+        TABLE.iter().find(|c| c.numeric == numeric).copied().ok_or(CurrencyError::UnknownNumeric(numeric))
     }
 
     /// The alphabetic code, e.g. `"CNY"`.

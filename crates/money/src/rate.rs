@@ -23,11 +23,7 @@ impl Rate {
 
     /// A rate from parts per million; more than 100% is an error.
     pub const fn from_ppm(ppm: u32) -> Result<Rate, RateError> {
-        if ppm > PPM_PER_UNIT {
-            Err(RateError::AboveOneHundredPercent)
-        } else {
-            Ok(Rate { ppm })
-        }
+        if ppm > PPM_PER_UNIT { Err(RateError::AboveOneHundredPercent) } else { Ok(Rate { ppm }) }
     }
 
     /// A rate from basis points (1 bp = 0.01%): 38 bp is 0.38%.
@@ -47,17 +43,12 @@ impl Rate {
             && whole.len() <= 3
             && fraction.len() <= 4
             && (fraction.is_empty() != digits.contains('.'))
-            && whole
-                .bytes()
-                .chain(fraction.bytes())
-                .all(|b| b.is_ascii_digit());
+            && whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit());
         if !well_formed {
             return Err(RateError::Malformed);
         }
         let mut ppm: u32 = 0;
-        let padded = fraction
-            .bytes()
-            .chain(std::iter::repeat_n(b'0', 4 - fraction.len()));
+        let padded = fraction.bytes().chain(std::iter::repeat_n(b'0', 4 - fraction.len()));
         for digit in whole.bytes().chain(padded) {
             // At most 3 + 4 digits: 9,999,999 fits in u32 without overflow.
             ppm = ppm * 10 + u32::from(digit - b'0');
@@ -153,12 +144,7 @@ mod tests {
         assert_eq!(rate("0.6").apply_minor(-250), -2);
         assert_eq!(rate("100").apply_minor(i64::MAX), i64::MAX);
         assert_eq!(rate("100").apply_minor(i64::MIN), i64::MIN);
-        assert_eq!(
-            Rate::from_bps(38)
-                .unwrap()
-                .checked_add(Rate::from_bps(5).unwrap()),
-            Ok(rate("0.43"))
-        );
+        assert_eq!(Rate::from_bps(38).unwrap().checked_add(Rate::from_bps(5).unwrap()), Ok(rate("0.43")));
     }
 
     #[test]
@@ -188,13 +174,8 @@ mod tests {
             assert_eq!(parsed.ppm(), ppm, "{text}");
             assert_eq!(parsed.to_string(), shown);
         }
-        for bad in [
-            "", "%", "1.", ".5", "0.00001", "100.0001", "-1", "1e2", "013", "1,5", " 1",
-        ] {
-            assert!(
-                Rate::parse_percent(bad).is_err(),
-                "{bad:?} should not parse"
-            );
+        for bad in ["", "%", "1.", ".5", "0.00001", "100.0001", "-1", "1e2", "013", "1,5", " 1"] {
+            assert!(Rate::parse_percent(bad).is_err(), "{bad:?} should not parse");
         }
     }
 

@@ -1,1 +1,273 @@
-fn main() {}
+//! `xingtong`: the one binary. It parses the command line and hands off to the crates that do the
+//! work; nothing here knows SQL, JSON wire formats or ledger rules.
+//!
+//! - `serve`: HTTP API (and, with later issues, the ISO 8583 listener and web consoles).
+//! - `admin`: operator tasks against the database directly.
+//! - `bench`: benchmarks that print figures (`--json` for machines).
+
+mod config;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use xingtong_store::{Database, Store, StoreOptions};
+
+use crate::config::{LogFormat, ServeArgs, ServeConfig};
+
+/// XingTong (星通): an open-source POS acquiring platform.
+#[derive(Debug, Parser)]
+#[command(name = "xingtong", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the platform: HTTP API on an embedded database (or PostgreSQL with --database).
+    Serve(ServeArgs),
+    /// Operator tasks.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Benchmarks; they print figures and never judge them.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// API keys.
+    ApiKey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
+    /// Check that every ledger balances; exits non-zero if not.
+    Audit {
+        #[command(flatten)]
+        database: ServeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ApiKeyCommand {
+    /// Make a new API key and print it once.
+    Create {
+        /// What the key may do: admin (operations staff).
+        #[arg(long, default_value = "admin")]
+        role: String,
+        /// A label to recognise it by.
+        #[arg(long, default_value = "created from the command line")]
+        label: String,
+        #[command(flatten)]
+        database: ServeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Durable ledger transfers per second and commit latency, per backend.
+    Ledger {
+        /// PostgreSQL to measure as well (a schema of its own is made and dropped).
+        #[arg(long, env = "XINGTONG_BENCH_POSTGRES_URL")]
+        postgres: Option<String>,
+        /// Accounts the transfers are spread over, uniformly.
+        #[arg(long, default_value_t = 10_000)]
+        accounts: u32,
+        /// Longest time per scenario, seconds.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("xingtong: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xingtong: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args.resolve()?).await,
+        Command::Admin {
+            command: AdminCommand::ApiKey { command: ApiKeyCommand::Create { role, label, database, json } },
+        } => {
+            let config = database.resolve()?;
+            init_logging(&config, true);
+            let store = open_store(&config).await?.store;
+            let key = store.create_api_key(&role, &label).await?;
+            store.close().await;
+            if json {
+                let value = serde_json::json!({ "id": key.record.id, "role": key.record.role, "api_key": key.token });
+                println!("{value}");
+            } else {
+                println!("New {role} API key (shown once; keep it secret):\n  {}", key.token);
+            }
+            Ok(())
+        }
+        Command::Admin { command: AdminCommand::Audit { database, json } } => {
+            let config = database.resolve()?;
+            init_logging(&config, true);
+            let store = open_store(&config).await?.store;
+            let report = store.audit().await;
+            store.close().await;
+            let report = report.context("the ledger does not balance")?;
+            if json {
+                let ledgers: Vec<_> = report
+                    .ledgers
+                    .iter()
+                    .map(|(ledger, t)| serde_json::json!({ "ledger": ledger, "debits_posted": t.debits_posted, "credits_posted": t.credits_posted, "debits_pending": t.debits_pending, "credits_pending": t.credits_pending }))
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::json!({ "balanced": true, "accounts": report.accounts, "transfers": report.transfers, "ledgers": ledgers })
+                );
+            } else {
+                println!(
+                    "balanced: {} accounts, {} transfers, {} ledgers",
+                    report.accounts,
+                    report.transfers,
+                    report.ledgers.len()
+                );
+            }
+            Ok(())
+        }
+        Command::Bench { command: BenchCommand::Ledger { postgres, accounts, seconds, json } } => {
+            let options = xingtong_bench::ledger::LedgerBenchOptions {
+                postgres_url: postgres.filter(|p| !p.is_empty()),
+                accounts: accounts.max(2),
+                scenario_seconds_max: seconds.max(0.1),
+                ..Default::default()
+            };
+            let report = xingtong_bench::ledger::run(&options, &|line| eprintln!("{line}")).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn init_logging(config: &ServeConfig, quiet: bool) {
+    let filter = if quiet { "warn".to_owned() } else { config.log_level.clone() };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match config.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+async fn open_store(config: &ServeConfig) -> anyhow::Result<xingtong_store::Opened> {
+    let database =
+        Database::from_url_or_dir(config.database.as_deref(), config.data_dir.clone(), config.database_schema.clone())?;
+    let mut options = StoreOptions::new(database);
+    options.sqlite_fsync = config.sqlite_fsync;
+    options.readers = config.readers;
+    let where_ = match &options.database {
+        Database::Sqlite { data_dir } => format!("the data directory {}", data_dir.display()),
+        Database::Postgres { .. } => "PostgreSQL".to_owned(),
+    };
+    Store::open(options).await.with_context(|| format!("opening {where_}"))
+}
+
+/// How often reservations past their timeout are released.
+const EXPIRY_INTERVAL_MS: u64 = 1_000;
+
+async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    init_logging(&config, false);
+    let opened = open_store(&config).await?;
+    let store = opened.store;
+    if let Some(key) = opened.admin_key {
+        // Printed on stdout, never logged: logs are shipped and kept; this is shown once.
+        println!(
+            "xingtong: new database; operations admin API key (shown once, keep it secret):\n  {}\n  \
+             use it as: Authorization: Bearer <key>; more keys: xingtong admin api-key create",
+            key.token
+        );
+    }
+    let report = store.audit().await.context("the ledger does not balance; refusing to start")?;
+    tracing::info!(
+        backend = store.backend(),
+        accounts = report.accounts,
+        transfers = report.transfers,
+        "ledger audited: balanced"
+    );
+
+    let listener = tokio::net::TcpListener::bind(config.http_listen)
+        .await
+        .with_context(|| format!("binding the HTTP listener to {}", config.http_listen))?;
+    let address = listener.local_addr()?;
+    println!("xingtong: HTTP API on http://{address}  (health: /healthz, API description: /openapi.json)");
+    tracing::info!(%address, "HTTP API listening");
+
+    let expiry = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(EXPIRY_INTERVAL_MS));
+            loop {
+                tick.tick().await;
+                match store.expire_due().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(expired = n, "pending transfers expired"),
+                    Err(error) => tracing::warn!(%error, "expiring pending transfers failed"),
+                }
+            }
+        }
+    });
+    let state = xingtong_api::AppState::new(store.clone());
+    xingtong_api::serve(listener, state, shutdown_signal()).await.context("serving HTTP")?;
+    expiry.abort();
+    tracing::info!("HTTP stopped; closing the store");
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT: shutting down"),
+        () = terminate => tracing::info!("SIGTERM: shutting down"),
+    }
+}

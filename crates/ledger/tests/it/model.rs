@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::prelude::*;
 use xingtong_ledger::invariants::check_full;
 use xingtong_ledger::{
-    AMOUNT_MAX, Account, AccountFlags, Changes, CreateAccountResult, CreateTransferResult,
-    NS_PER_S, PendingState, Snapshot, Transfer, TransferFlags,
+    AMOUNT_MAX, Account, AccountFlags, Changes, CreateAccountResult, CreateTransferResult, NS_PER_S, PendingState,
+    Snapshot, Transfer, TransferFlags,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -54,18 +54,11 @@ impl Model {
     /// Applies a transfer the core accepted (as the core stored it), asserting it was valid.
     fn accept(&mut self, request: &Transfer, stored: &Transfer) {
         let f = request.flags;
-        assert!(
-            !self.transfers.contains_key(&request.id),
-            "accepted a duplicate id"
-        );
+        assert!(!self.transfers.contains_key(&request.id), "accepted a duplicate id");
         assert!(!self.failed.contains(&request.id), "accepted a failed id");
         assert!(request.id != 0 && request.id != u128::MAX && request.timestamp == 0);
         assert_eq!(f.0 & !TransferFlags::ALL, 0);
-        assert_eq!(
-            stored.amount,
-            scratch_stored(self, request).amount,
-            "the model computes another amount"
-        );
+        assert_eq!(stored.amount, scratch_stored(self, request).amount, "the model computes another amount");
         let (dr, cr) = (stored.debit_account_id, stored.credit_account_id);
         assert!(
             dr != cr && self.accounts.contains_key(&dr) && self.accounts.contains_key(&cr),
@@ -76,13 +69,9 @@ impl Model {
             "accepted across ledgers"
         );
         let add = |v: &mut u128, x: u128| *v = v.checked_add(x).expect("accepted an overflow");
-        let sub =
-            |v: &mut u128, x: u128| *v = v.checked_sub(x).expect("released more than reserved");
+        let sub = |v: &mut u128, x: u128| *v = v.checked_sub(x).expect("released more than reserved");
         if f.resolves_pending() {
-            let (p, state) = *self
-                .transfers
-                .get(&request.pending_id)
-                .expect("resolved a missing pending transfer");
+            let (p, state) = *self.transfers.get(&request.pending_id).expect("resolved a missing pending transfer");
             let (state, _) = state.expect("resolved a transfer that was not pending");
             assert_eq!(state, State::Pending, "resolved twice");
             assert!(
@@ -95,14 +84,8 @@ impl Model {
             sub(&mut self.accounts.get_mut(&cr).unwrap().2[CP], p.amount);
             let post = f.has(TransferFlags::POST_PENDING_TRANSFER);
             if post {
-                add(
-                    &mut self.accounts.get_mut(&dr).unwrap().2[DPO],
-                    stored.amount,
-                );
-                add(
-                    &mut self.accounts.get_mut(&cr).unwrap().2[CPO],
-                    stored.amount,
-                );
+                add(&mut self.accounts.get_mut(&dr).unwrap().2[DPO], stored.amount);
+                add(&mut self.accounts.get_mut(&cr).unwrap().2[CPO], stored.amount);
             }
             self.transfers.get_mut(&p.id).unwrap().1.as_mut().unwrap().0 =
                 if post { State::Posted } else { State::Voided };
@@ -118,20 +101,11 @@ impl Model {
             let (d, c) = if pending { (DP, CP) } else { (DPO, CPO) };
             add(&mut self.accounts.get_mut(&dr).unwrap().2[d], stored.amount);
             add(&mut self.accounts.get_mut(&cr).unwrap().2[c], stored.amount);
-            let expires_at = if request.timeout == 0 {
-                0
-            } else {
-                stored.timestamp + u64::from(request.timeout) * NS_PER_S
-            };
-            self.transfers.insert(
-                request.id,
-                (*stored, pending.then_some((State::Pending, expires_at))),
-            );
+            let expires_at =
+                if request.timeout == 0 { 0 } else { stored.timestamp + u64::from(request.timeout) * NS_PER_S };
+            self.transfers.insert(request.id, (*stored, pending.then_some((State::Pending, expires_at))));
         }
-        assert!(
-            self.within_limits(dr) && self.within_limits(cr),
-            "accepted past an account limit"
-        );
+        assert!(self.within_limits(dr) && self.within_limits(cr), "accepted past an account limit");
     }
 
     /// True when `result` is a sound reason to reject `t` in this state.
@@ -152,33 +126,22 @@ impl Model {
             R::IdAlreadyFailed => self.failed.contains(&t.id),
             R::Exists => existing.is_some_and(|e| same_body(t, &e)),
             R::ExistsWithDifferentFlags => existing.is_some_and(|e| (e.flags.0 | 1) != (f.0 | 1)),
-            R::ExistsWithDifferentPendingId => {
-                existing.is_some_and(|e| e.pending_id != t.pending_id)
-            }
+            R::ExistsWithDifferentPendingId => existing.is_some_and(|e| e.pending_id != t.pending_id),
             R::ExistsWithDifferentTimeout => existing.is_some_and(|e| e.timeout != t.timeout),
-            R::ExistsWithDifferentDebitAccountId => {
-                existing.is_some_and(|e| e.debit_account_id != t.debit_account_id)
-            }
+            R::ExistsWithDifferentDebitAccountId => existing.is_some_and(|e| e.debit_account_id != t.debit_account_id),
             R::ExistsWithDifferentCreditAccountId => {
                 existing.is_some_and(|e| e.credit_account_id != t.credit_account_id)
             }
             R::ExistsWithDifferentAmount => existing.is_some_and(|e| e.amount != t.amount),
-            R::ExistsWithDifferentUserData128 => {
-                existing.is_some_and(|e| e.user_data_128 != t.user_data_128)
-            }
-            R::ExistsWithDifferentUserData64 => {
-                existing.is_some_and(|e| e.user_data_64 != t.user_data_64)
-            }
-            R::ExistsWithDifferentUserData32 => {
-                existing.is_some_and(|e| e.user_data_32 != t.user_data_32)
-            }
+            R::ExistsWithDifferentUserData128 => existing.is_some_and(|e| e.user_data_128 != t.user_data_128),
+            R::ExistsWithDifferentUserData64 => existing.is_some_and(|e| e.user_data_64 != t.user_data_64),
+            R::ExistsWithDifferentUserData32 => existing.is_some_and(|e| e.user_data_32 != t.user_data_32),
             R::ExistsWithDifferentLedger => existing.is_some_and(|e| e.ledger != t.ledger),
             R::ExistsWithDifferentCode => existing.is_some_and(|e| e.code != t.code),
             R::FlagsAreMutuallyExclusive => {
                 let post = f.has(TransferFlags::POST_PENDING_TRANSFER);
                 let void = f.has(TransferFlags::VOID_PENDING_TRANSFER);
-                (post && void)
-                    || ((post || void) && (f.has(TransferFlags::PENDING) || f.balancing()))
+                (post && void) || ((post || void) && (f.has(TransferFlags::PENDING) || f.balancing()))
             }
             R::DebitAccountIdMustNotBeZero => t.debit_account_id == 0,
             R::DebitAccountIdMustNotBeIntMax => t.debit_account_id == u128::MAX,
@@ -189,9 +152,7 @@ impl Model {
             R::PendingIdMustNotBeZero => t.pending_id == 0 && f.resolves_pending(),
             R::PendingIdMustNotBeIntMax => t.pending_id == u128::MAX,
             R::PendingIdMustBeDifferent => t.pending_id == t.id,
-            R::TimeoutReservedForPendingTransfer => {
-                t.timeout != 0 && !f.has(TransferFlags::PENDING)
-            }
+            R::TimeoutReservedForPendingTransfer => t.timeout != 0 && !f.has(TransferFlags::PENDING),
             R::LedgerMustNotBeZero => t.ledger == 0,
             R::CodeMustNotBeZero => t.code == 0,
             R::DebitAccountNotFound => dr.is_none(),
@@ -208,16 +169,10 @@ impl Model {
             }
             R::PendingTransferHasDifferentLedger => pending.is_some_and(|p| p.0.ledger != t.ledger),
             R::PendingTransferHasDifferentCode => pending.is_some_and(|p| p.0.code != t.code),
-            R::ExceedsPendingTransferAmount => {
-                pending.is_some_and(|p| t.amount > p.0.amount && t.amount != AMOUNT_MAX)
-            }
+            R::ExceedsPendingTransferAmount => pending.is_some_and(|p| t.amount > p.0.amount && t.amount != AMOUNT_MAX),
             R::PendingTransferHasDifferentAmount => pending.is_some_and(|p| t.amount != p.0.amount),
-            R::PendingTransferAlreadyPosted => {
-                pending.is_some_and(|p| matches!(p.1, Some((State::Posted, _))))
-            }
-            R::PendingTransferAlreadyVoided => {
-                pending.is_some_and(|p| matches!(p.1, Some((State::Voided, _))))
-            }
+            R::PendingTransferAlreadyPosted => pending.is_some_and(|p| matches!(p.1, Some((State::Posted, _)))),
+            R::PendingTransferAlreadyVoided => pending.is_some_and(|p| matches!(p.1, Some((State::Voided, _)))),
             R::PendingTransferExpired => pending.is_some_and(|p| match p.1 {
                 Some((State::Expired, _)) => true,
                 Some((State::Pending, at)) => at != 0 && at <= now,
@@ -227,42 +182,24 @@ impl Model {
             R::OverflowsCreditsPending => cr.is_some_and(|c| overflow(c.2[CP], t.amount)),
             R::OverflowsDebitsPosted => dr
                 .or(pending.and_then(|p| self.accounts.get(&p.0.debit_account_id)))
-                .is_some_and(|d| {
-                    overflow(
-                        d.2[DPO],
-                        t.amount.min(pending.map_or(u128::MAX, |p| p.0.amount)),
-                    )
-                }),
+                .is_some_and(|d| overflow(d.2[DPO], t.amount.min(pending.map_or(u128::MAX, |p| p.0.amount)))),
             R::OverflowsCreditsPosted => cr
                 .or(pending.and_then(|p| self.accounts.get(&p.0.credit_account_id)))
-                .is_some_and(|c| {
-                    overflow(
-                        c.2[CPO],
-                        t.amount.min(pending.map_or(u128::MAX, |p| p.0.amount)),
-                    )
-                }),
-            R::OverflowsDebits => dr.is_some_and(|d| {
-                overflow(d.2[DP], d.2[DPO]) || overflow(d.2[DP] + d.2[DPO], t.amount)
-            }),
-            R::OverflowsCredits => cr.is_some_and(|c| {
-                overflow(c.2[CP], c.2[CPO]) || overflow(c.2[CP] + c.2[CPO], t.amount)
-            }),
+                .is_some_and(|c| overflow(c.2[CPO], t.amount.min(pending.map_or(u128::MAX, |p| p.0.amount)))),
+            R::OverflowsDebits => {
+                dr.is_some_and(|d| overflow(d.2[DP], d.2[DPO]) || overflow(d.2[DP] + d.2[DPO], t.amount))
+            }
+            R::OverflowsCredits => {
+                cr.is_some_and(|c| overflow(c.2[CP], c.2[CPO]) || overflow(c.2[CP] + c.2[CPO], t.amount))
+            }
             R::OverflowsTimeout => false,
             R::ExceedsCredits => {
-                self.flag(
-                    t.debit_account_id,
-                    AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
-                ) && dr.is_some_and(|d| {
-                    d.2[DP].saturating_add(d.2[DPO]).saturating_add(t.amount) > d.2[CPO]
-                })
+                self.flag(t.debit_account_id, AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS)
+                    && dr.is_some_and(|d| d.2[DP].saturating_add(d.2[DPO]).saturating_add(t.amount) > d.2[CPO])
             }
             R::ExceedsDebits => {
-                self.flag(
-                    t.credit_account_id,
-                    AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS,
-                ) && cr.is_some_and(|c| {
-                    c.2[CP].saturating_add(c.2[CPO]).saturating_add(t.amount) > c.2[DPO]
-                })
+                self.flag(t.credit_account_id, AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS)
+                    && cr.is_some_and(|c| c.2[CP].saturating_add(c.2[CPO]).saturating_add(t.amount) > c.2[DPO])
             }
         }
     }
@@ -297,19 +234,9 @@ enum Op {
 }
 
 fn account_strategy() -> impl Strategy<Value = Account> {
-    (
-        0u128..8,
-        1u32..3,
-        prop::sample::select(vec![0u16, 0, 0, 1, 2, 4, 6, 8]),
-        0u16..3,
+    (0u128..8, 1u32..3, prop::sample::select(vec![0u16, 0, 0, 1, 2, 4, 6, 8]), 0u16..3).prop_map(
+        |(id, ledger, flags, code)| Account { id, ledger, code, flags: AccountFlags(flags), ..Account::default() },
     )
-        .prop_map(|(id, ledger, flags, code)| Account {
-            id,
-            ledger,
-            code,
-            flags: AccountFlags(flags),
-            ..Account::default()
-        })
 }
 
 fn amount_strategy() -> impl Strategy<Value = u128> {
@@ -317,31 +244,8 @@ fn amount_strategy() -> impl Strategy<Value = u128> {
 }
 
 fn transfer_strategy() -> impl Strategy<Value = Transfer> {
-    let flags = prop::sample::select(vec![
-        0u16,
-        0,
-        0,
-        1,
-        1,
-        2,
-        2,
-        2,
-        3,
-        4,
-        4,
-        4,
-        5,
-        8,
-        8,
-        8,
-        9,
-        16,
-        32,
-        48,
-        2 | 16,
-        4 | 8,
-        64,
-    ]);
+    let flags =
+        prop::sample::select(vec![0u16, 0, 0, 1, 1, 2, 2, 2, 3, 4, 4, 4, 5, 8, 8, 8, 9, 16, 32, 48, 2 | 16, 4 | 8, 64]);
     let resolution_amount = prop_oneof![Just(0u128), Just(AMOUNT_MAX), 0u128..200];
     let account = prop_oneof![1 => Just(0u128), 12 => 1u128..8, 1 => 8u128..10];
     let code = prop_oneof![1 => Just(0u16), 8 => Just(1u16), 1 => Just(2u16)];
@@ -359,55 +263,23 @@ fn transfer_strategy() -> impl Strategy<Value = Transfer> {
         code,
         0u64..2,
     )
-        .prop_map(
-            |(
+        .prop_map(|(id, debit, credit, amount, resolution_amount, pending, flags, timeout, ledger, code, ud)| {
+            let resolves = flags & (TransferFlags::POST_PENDING_TRANSFER | TransferFlags::VOID_PENDING_TRANSFER) != 0;
+            Transfer {
                 id,
-                debit,
-                credit,
-                amount,
-                resolution_amount,
-                pending,
-                flags,
-                timeout,
-                ledger,
-                code,
-                ud,
-            )| {
-                let resolves = flags
-                    & (TransferFlags::POST_PENDING_TRANSFER | TransferFlags::VOID_PENDING_TRANSFER)
-                    != 0;
-                Transfer {
-                    id,
-                    debit_account_id: if resolves && debit % 4 != 1 { 0 } else { debit },
-                    credit_account_id: if resolves && credit % 4 != 1 {
-                        0
-                    } else {
-                        credit
-                    },
-                    amount: if resolves { resolution_amount } else { amount },
-                    // For post and void, a reference to an earlier pending transfer, resolved at run time.
-                    pending_id: if resolves || pending == 0 { pending } else { 0 },
-                    timeout: if flags & TransferFlags::PENDING != 0 {
-                        timeout
-                    } else {
-                        0
-                    },
-                    ledger: if resolves {
-                        ledger * u32::from(debit % 3 == 0)
-                    } else {
-                        ledger
-                    },
-                    code: if resolves {
-                        code * u16::from(credit % 3 == 0)
-                    } else {
-                        code
-                    },
-                    flags: TransferFlags(flags),
-                    user_data_64: ud,
-                    ..Transfer::default()
-                }
-            },
-        )
+                debit_account_id: if resolves && debit % 4 != 1 { 0 } else { debit },
+                credit_account_id: if resolves && credit % 4 != 1 { 0 } else { credit },
+                amount: if resolves { resolution_amount } else { amount },
+                // For post and void, a reference to an earlier pending transfer, resolved at run time.
+                pending_id: if resolves || pending == 0 { pending } else { 0 },
+                timeout: if flags & TransferFlags::PENDING != 0 { timeout } else { 0 },
+                ledger: if resolves { ledger * u32::from(debit % 3 == 0) } else { ledger },
+                code: if resolves { code * u16::from(credit % 3 == 0) } else { code },
+                flags: TransferFlags(flags),
+                user_data_64: ud,
+                ..Transfer::default()
+            }
+        })
 }
 
 fn op_strategy() -> impl Strategy<Value = Op> {
@@ -466,37 +338,21 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Accounts(events) => {
                 let results = core.create_accounts(&events, now, &mut changes);
-                let linked: Vec<bool> = events
-                    .iter()
-                    .map(|a| a.flags.has(AccountFlags::LINKED))
-                    .collect();
+                let linked: Vec<bool> = events.iter().map(|a| a.flags.has(AccountFlags::LINKED)).collect();
                 for chain in chains(&linked) {
                     let ok = chain.clone().all(|i| results[i] == CreateAccountResult::Ok);
                     if ok {
                         for i in chain {
                             let a = &events[i];
                             prop_assert!(
-                                !model.accounts.contains_key(&a.id)
-                                    && a.id != 0
-                                    && a.ledger != 0
-                                    && a.code != 0
+                                !model.accounts.contains_key(&a.id) && a.id != 0 && a.ledger != 0 && a.code != 0
                             );
-                            model.accounts.insert(
-                                a.id,
-                                (a.ledger, a.flags.0 & !AccountFlags::LINKED, [0; 4]),
-                            );
+                            model.accounts.insert(a.id, (a.ledger, a.flags.0 & !AccountFlags::LINKED, [0; 4]));
                         }
                     } else {
-                        let failures = chain
-                            .clone()
-                            .filter(|&i| results[i] != CreateAccountResult::LinkedEventFailed)
-                            .count();
-                        prop_assert_eq!(
-                            failures,
-                            1,
-                            "one reason per failed chain: {:?}",
-                            &results[chain.clone()]
-                        );
+                        let failures =
+                            chain.clone().filter(|&i| results[i] != CreateAccountResult::LinkedEventFailed).count();
+                        prop_assert_eq!(failures, 1, "one reason per failed chain: {:?}", &results[chain.clone()]);
                     }
                 }
             }
@@ -504,15 +360,10 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 // Post and void name a pending transfer submitted earlier, most of the time.
                 let pendings: Vec<u128> = submitted
                     .iter()
-                    .filter(|(t, r)| {
-                        t.flags.has(TransferFlags::PENDING) && *r == CreateTransferResult::Ok
-                    })
+                    .filter(|(t, r)| t.flags.has(TransferFlags::PENDING) && *r == CreateTransferResult::Ok)
                     .map(|(t, _)| t.id)
                     .collect();
-                for t in events
-                    .iter_mut()
-                    .filter(|t| t.flags.resolves_pending() && t.pending_id > 2)
-                {
+                for t in events.iter_mut().filter(|t| t.flags.resolves_pending() && t.pending_id > 2) {
                     if !pendings.is_empty() {
                         t.pending_id = pendings[(t.pending_id as usize * 7) % pendings.len()];
                     }
@@ -523,35 +374,19 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let Some(&(first, first_result)) = submitted.get(n) else {
                     continue;
                 };
-                let first = Transfer {
-                    flags: TransferFlags(first.flags.0 & !TransferFlags::LINKED),
-                    ..first
-                };
+                let first = Transfer { flags: TransferFlags(first.flags.0 & !TransferFlags::LINKED), ..first };
                 let (event, expect) = match field {
                     0 => (
-                        Transfer {
-                            amount: first.amount ^ 1,
-                            ..first
-                        },
+                        Transfer { amount: first.amount ^ 1, ..first },
                         CreateTransferResult::ExistsWithDifferentAmount,
                     ),
                     1 => (
-                        Transfer {
-                            user_data_64: first.user_data_64 + 1,
-                            ..first
-                        },
+                        Transfer { user_data_64: first.user_data_64 + 1, ..first },
                         CreateTransferResult::ExistsWithDifferentUserData64,
                     ),
-                    _ => (
-                        Transfer {
-                            code: first.code + 1,
-                            ..first
-                        },
-                        CreateTransferResult::ExistsWithDifferentCode,
-                    ),
+                    _ => (Transfer { code: first.code + 1, ..first }, CreateTransferResult::ExistsWithDifferentCode),
                 };
-                let results =
-                    apply_transfers(&mut core, &mut model, &[event], now, &mut submitted)?;
+                let results = apply_transfers(&mut core, &mut model, &[event], now, &mut submitted)?;
                 let plain = !first.flags.balancing() && !first.flags.resolves_pending();
                 if first_result == CreateTransferResult::Ok && plain {
                     prop_assert_eq!(results[0], expect);
@@ -561,12 +396,8 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let Some(&(first, first_result)) = submitted.get(n) else {
                     continue;
                 };
-                let event = Transfer {
-                    flags: TransferFlags(first.flags.0 & !TransferFlags::LINKED),
-                    ..first
-                };
-                let results =
-                    apply_transfers(&mut core, &mut model, &[event], now, &mut submitted)?;
+                let event = Transfer { flags: TransferFlags(first.flags.0 & !TransferFlags::LINKED), ..first };
+                let results = apply_transfers(&mut core, &mut model, &[event], now, &mut submitted)?;
                 if first_result == CreateTransferResult::Ok {
                     prop_assert_eq!(results[0], CreateTransferResult::Exists);
                 }
@@ -579,20 +410,14 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         for (id, (_, _, b)) in &model.accounts {
             let a = core.accounts[id];
             prop_assert_eq!(
-                [
-                    a.debits_pending,
-                    a.debits_posted,
-                    a.credits_pending,
-                    a.credits_posted
-                ],
+                [a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted],
                 *b,
                 "account {}",
                 id
             );
         }
         prop_assert_eq!(core.accounts.len(), model.accounts.len());
-        check_full(&core.accounts, &core.transfers, &core.pending)
-            .map_err(|v| TestCaseError::fail(v.to_string()))?;
+        check_full(&core.accounts, &core.transfers, &core.pending).map_err(|v| TestCaseError::fail(v.to_string()))?;
     }
     Ok(())
 }
@@ -615,8 +440,7 @@ fn apply_transfers(
         .transfers
         .iter()
         .filter(|(id, (_, s))| {
-            referenced.contains(id)
-                && matches!(s, Some((State::Pending, at)) if *at != 0 && *at <= base)
+            referenced.contains(id) && matches!(s, Some((State::Pending, at)) if *at != 0 && *at <= base)
         })
         .map(|(id, _)| *id)
         .collect();
@@ -626,10 +450,7 @@ fn apply_transfers(
         model.accounts.get_mut(&p.credit_account_id).unwrap().2[CP] -= p.amount;
         model.transfers.get_mut(&id).unwrap().1.as_mut().unwrap().0 = State::Expired;
     }
-    let linked: Vec<bool> = events
-        .iter()
-        .map(|t| t.flags.has(TransferFlags::LINKED))
-        .collect();
+    let linked: Vec<bool> = events.iter().map(|t| t.flags.has(TransferFlags::LINKED)).collect();
     for chain in chains(&linked) {
         let all_ok = chain.clone().all(|i| results[i] == R::Ok);
         if all_ok {
@@ -641,16 +462,8 @@ fn apply_transfers(
             continue;
         }
         // A failed chain: exactly one reason, justified in the state the chain had reached there.
-        let reasons: Vec<usize> = chain
-            .clone()
-            .filter(|&i| results[i] != R::LinkedEventFailed)
-            .collect();
-        prop_assert_eq!(
-            reasons.len(),
-            1,
-            "one reason per failed chain: {:?}",
-            &results[chain.clone()]
-        );
+        let reasons: Vec<usize> = chain.clone().filter(|&i| results[i] != R::LinkedEventFailed).collect();
+        prop_assert_eq!(reasons.len(), 1, "one reason per failed chain: {:?}", &results[chain.clone()]);
         let failed_at = reasons[0];
         if results[failed_at] == R::LinkedEventChainOpen {
             prop_assert_eq!(failed_at, events.len() - 1);
@@ -660,19 +473,11 @@ fn apply_transfers(
         for (i, event) in events.iter().enumerate().take(failed_at).skip(chain.start) {
             // Events before the failure were valid; the core never stored them, so replay them in the
             // scratch model with the amounts they would have had.
-            let stored = Transfer {
-                timestamp: base + i as u64,
-                ..scratch_stored(&scratch, event)
-            };
+            let stored = Transfer { timestamp: base + i as u64, ..scratch_stored(&scratch, event) };
             scratch.accept(event, &stored);
         }
         let t = &events[failed_at];
-        prop_assert!(
-            scratch.justifies(t, results[failed_at], base),
-            "unjustified {} for {:?}",
-            results[failed_at],
-            t
-        );
+        prop_assert!(scratch.justifies(t, results[failed_at], base), "unjustified {} for {:?}", results[failed_at], t);
         if results[failed_at].is_transient() {
             model.failed.insert(t.id);
         }
@@ -714,8 +519,7 @@ fn same_body(t: &Transfer, e: &Transfer) -> bool {
 fn scratch_stored(model: &Model, t: &Transfer) -> Transfer {
     if t.flags.resolves_pending() {
         let p = model.transfers[&t.pending_id].0;
-        let amount = if t.flags.has(TransferFlags::VOID_PENDING_TRANSFER) || t.amount == AMOUNT_MAX
-        {
+        let amount = if t.flags.has(TransferFlags::VOID_PENDING_TRANSFER) || t.amount == AMOUNT_MAX {
             p.amount
         } else {
             t.amount
@@ -756,12 +560,7 @@ proptest! {
 
 #[test]
 fn pending_state_codes_round_trip() {
-    for s in [
-        PendingState::Pending,
-        PendingState::Posted,
-        PendingState::Voided,
-        PendingState::Expired,
-    ] {
+    for s in [PendingState::Pending, PendingState::Posted, PendingState::Voided, PendingState::Expired] {
         assert_eq!(PendingState::from_code(s.code()), Some(s));
     }
     assert_eq!(PendingState::from_code(0), None);

@@ -2,21 +2,13 @@
 //! and the result names expected for each event, then balances.
 
 use xingtong_ledger::invariants::check_full;
-use xingtong_ledger::{
-    AMOUNT_MAX, Account, AccountFlags, Changes, NS_PER_S, Snapshot, Transfer, TransferFlags,
-};
+use xingtong_ledger::{AMOUNT_MAX, Account, AccountFlags, Changes, NS_PER_S, Snapshot, Transfer, TransferFlags};
 
 const CNY: u32 = 156;
 const T0: u64 = 1_700_000_000 * NS_PER_S;
 
 fn account(id: u128, flags: u16) -> Account {
-    Account {
-        id,
-        ledger: CNY,
-        code: 1,
-        flags: AccountFlags(flags),
-        ..Account::default()
-    }
+    Account { id, ledger: CNY, code: 1, flags: AccountFlags(flags), ..Account::default() }
 }
 
 fn transfer(id: u128, debit: u128, credit: u128, amount: u128) -> Transfer {
@@ -32,10 +24,7 @@ fn transfer(id: u128, debit: u128, credit: u128, amount: u128) -> Transfer {
 }
 
 fn flagged(t: Transfer, flags: u16) -> Transfer {
-    Transfer {
-        flags: TransferFlags(flags),
-        ..t
-    }
+    Transfer { flags: TransferFlags(flags), ..t }
 }
 
 /// A ledger with accounts 1 and 2 (plain) and 3 (may not be overdrawn), created at T0.
@@ -43,11 +32,7 @@ fn ledger() -> Snapshot {
     let mut s = Snapshot::new(0);
     let mut changes = Changes::default();
     let r = s.create_accounts(
-        &[
-            account(1, 0),
-            account(2, 0),
-            account(3, AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS),
-        ],
+        &[account(1, 0), account(2, 0), account(3, AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS)],
         T0,
         &mut changes,
     );
@@ -60,11 +45,7 @@ fn check(s: &mut Snapshot, batches: &[(&[Transfer], &[&str])]) {
     for (n, (events, expect)) in batches.iter().enumerate() {
         let mut changes = Changes::default();
         let now = T0 + (n as u64 + 1) * NS_PER_S;
-        let got: Vec<&str> = s
-            .create_transfers(events, now, &mut changes)
-            .iter()
-            .map(|r| r.as_str())
-            .collect();
+        let got: Vec<&str> = s.create_transfers(events, now, &mut changes).iter().map(|r| r.as_str()).collect();
         assert_eq!(&got, expect, "batch {n}");
         check_full(&s.accounts, &s.transfers, &s.pending).expect("invariants hold");
     }
@@ -73,12 +54,7 @@ fn check(s: &mut Snapshot, batches: &[(&[Transfer], &[&str])]) {
 /// (debits_pending, debits_posted, credits_pending, credits_posted)
 fn balances(s: &Snapshot, id: u128) -> (u128, u128, u128, u128) {
     let a = s.accounts[&id];
-    (
-        a.debits_pending,
-        a.debits_posted,
-        a.credits_pending,
-        a.credits_posted,
-    )
+    (a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted)
 }
 
 #[test]
@@ -90,25 +66,10 @@ fn simple_transfer_and_idempotent_retries() {
         &[
             (&[t], &["ok"]),
             (&[t], &["exists"]),
-            (
-                &[transfer(10, 1, 2, 501)],
-                &["exists_with_different_amount"],
-            ),
-            (
-                &[transfer(10, 2, 1, 500)],
-                &["exists_with_different_debit_account_id"],
-            ),
-            (
-                &[Transfer {
-                    user_data_64: 7,
-                    ..t
-                }],
-                &["exists_with_different_user_data_64"],
-            ),
-            (
-                &[flagged(t, TransferFlags::PENDING)],
-                &["exists_with_different_flags"],
-            ),
+            (&[transfer(10, 1, 2, 501)], &["exists_with_different_amount"]),
+            (&[transfer(10, 2, 1, 500)], &["exists_with_different_debit_account_id"]),
+            (&[Transfer { user_data_64: 7, ..t }], &["exists_with_different_user_data_64"]),
+            (&[flagged(t, TransferFlags::PENDING)], &["exists_with_different_flags"]),
         ],
     );
     assert_eq!(balances(&s, 1), (0, 500, 0, 0));
@@ -127,27 +88,12 @@ fn validation_errors_change_nothing() {
                 transfer(11, 0, 2, 1),
                 transfer(12, 1, 1, 1),
                 transfer(13, 1, 99, 1),
-                Transfer {
-                    ledger: 840,
-                    ..transfer(14, 1, 2, 1)
-                },
-                Transfer {
-                    code: 0,
-                    ..transfer(15, 1, 2, 1)
-                },
-                Transfer {
-                    timeout: 5,
-                    ..transfer(16, 1, 2, 1)
-                },
-                Transfer {
-                    timestamp: 1,
-                    ..transfer(17, 1, 2, 1)
-                },
+                Transfer { ledger: 840, ..transfer(14, 1, 2, 1) },
+                Transfer { code: 0, ..transfer(15, 1, 2, 1) },
+                Transfer { timeout: 5, ..transfer(16, 1, 2, 1) },
+                Transfer { timestamp: 1, ..transfer(17, 1, 2, 1) },
                 flagged(transfer(18, 1, 2, 1), 1 << 15),
-                flagged(
-                    transfer(19, 1, 2, 1),
-                    TransferFlags::PENDING | TransferFlags::POST_PENDING_TRANSFER,
-                ),
+                flagged(transfer(19, 1, 2, 1), TransferFlags::PENDING | TransferFlags::POST_PENDING_TRANSFER),
             ],
             &[
                 "id_must_not_be_zero",
@@ -178,10 +124,7 @@ fn an_account_that_may_not_be_overdrawn_and_sticky_failures() {
             (&[transfer(21, 1, 3, 100)], &["ok"]),
             // The retry of a transiently failed id fails the same way even though it would now fit.
             (&[transfer(20, 3, 1, 1)], &["id_already_failed"]),
-            (
-                &[transfer(22, 3, 1, 100), transfer(23, 3, 1, 1)],
-                &["ok", "exceeds_credits"],
-            ),
+            (&[transfer(22, 3, 1, 100), transfer(23, 3, 1, 1)], &["ok", "exceeds_credits"]),
         ],
     );
     assert_eq!(balances(&s, 3), (0, 100, 0, 100));
@@ -213,17 +156,8 @@ fn two_phase_post_partial_void_and_double_resolution() {
             (&[post(32, 30, AMOUNT_MAX)], &["exists"]),
             (&[post(33, 30, 1)], &["pending_transfer_already_posted"]),
             (&[void(34, 31)], &["ok"]),
-            (
-                &[void(35, 31), post(36, 31, 1)],
-                &[
-                    "pending_transfer_already_voided",
-                    "pending_transfer_already_voided",
-                ],
-            ),
-            (
-                &[post(37, 99, 1), void(38, 32)],
-                &["pending_transfer_not_found", "pending_transfer_not_pending"],
-            ),
+            (&[void(35, 31), post(36, 31, 1)], &["pending_transfer_already_voided", "pending_transfer_already_voided"]),
+            (&[post(37, 99, 1), void(38, 32)], &["pending_transfer_not_found", "pending_transfer_not_pending"]),
         ],
     );
     assert_eq!(balances(&s, 1), (0, 700, 0, 0));
@@ -233,10 +167,7 @@ fn two_phase_post_partial_void_and_double_resolution() {
 #[test]
 fn pending_transfers_expire() {
     let mut s = ledger();
-    let hold = Transfer {
-        timeout: 1,
-        ..flagged(transfer(40, 1, 2, 50), TransferFlags::PENDING)
-    };
+    let hold = Transfer { timeout: 1, ..flagged(transfer(40, 1, 2, 50), TransferFlags::PENDING) };
     let post = Transfer {
         id: 41,
         pending_id: 40,
@@ -245,10 +176,7 @@ fn pending_transfers_expire() {
         ..Transfer::default()
     };
     // Batch 0 holds at T0+1s with a 1 s timeout; batch 1 runs at T0+2s, when it is due.
-    check(
-        &mut s,
-        &[(&[hold], &["ok"]), (&[post], &["pending_transfer_expired"])],
-    );
+    check(&mut s, &[(&[hold], &["ok"]), (&[post], &["pending_transfer_expired"])]);
     assert_eq!(balances(&s, 1), (0, 0, 0, 0));
     assert_eq!(balances(&s, 2), (0, 0, 0, 0));
 }
@@ -267,26 +195,12 @@ fn linked_chains_are_all_or_nothing() {
                     transfer(52, 3, 1, 1),
                     transfer(53, 1, 2, 5),
                 ],
-                &[
-                    "linked_event_failed",
-                    "linked_event_failed",
-                    "exceeds_credits",
-                    "ok",
-                ],
+                &["linked_event_failed", "linked_event_failed", "exceeds_credits", "ok"],
             ),
-            (
-                &[linked(transfer(54, 1, 2, 10)), transfer(55, 2, 1, 3)],
-                &["ok", "ok"],
-            ),
-            (
-                &[transfer(56, 1, 2, 1), linked(transfer(57, 1, 2, 1))],
-                &["ok", "linked_event_chain_open"],
-            ),
+            (&[linked(transfer(54, 1, 2, 10)), transfer(55, 2, 1, 3)], &["ok", "ok"]),
+            (&[transfer(56, 1, 2, 1), linked(transfer(57, 1, 2, 1))], &["ok", "linked_event_chain_open"]),
             // The ids of a rolled-back chain are free again, except the one that failed transiently.
-            (
-                &[transfer(50, 1, 2, 10), transfer(52, 3, 1, 1)],
-                &["ok", "id_already_failed"],
-            ),
+            (&[transfer(50, 1, 2, 10), transfer(52, 3, 1, 1)], &["ok", "id_already_failed"]),
         ],
     );
     assert_eq!(balances(&s, 1), (0, 5 + 10 + 1 + 10, 0, 3));
@@ -299,20 +213,8 @@ fn balancing_debit_sweeps_what_is_there() {
         &mut s,
         &[
             (&[transfer(60, 1, 3, 120)], &["ok"]),
-            (
-                &[flagged(
-                    transfer(61, 3, 2, AMOUNT_MAX),
-                    TransferFlags::BALANCING_DEBIT,
-                )],
-                &["ok"],
-            ),
-            (
-                &[flagged(
-                    transfer(62, 3, 2, AMOUNT_MAX),
-                    TransferFlags::BALANCING_DEBIT,
-                )],
-                &["ok"],
-            ),
+            (&[flagged(transfer(61, 3, 2, AMOUNT_MAX), TransferFlags::BALANCING_DEBIT)], &["ok"]),
+            (&[flagged(transfer(62, 3, 2, AMOUNT_MAX), TransferFlags::BALANCING_DEBIT)], &["ok"]),
         ],
     );
     assert_eq!(s.transfers[&61].amount, 120);
@@ -328,10 +230,7 @@ fn overflow_is_rejected_not_wrapped() {
         &[
             (&[transfer(70, 1, 2, u128::MAX - 1)], &["ok"]),
             (&[transfer(71, 1, 2, 2)], &["overflows_debits_posted"]),
-            (
-                &[flagged(transfer(72, 1, 2, 2), TransferFlags::PENDING)],
-                &["overflows_debits"],
-            ),
+            (&[flagged(transfer(72, 1, 2, 2), TransferFlags::PENDING)], &["overflows_debits"]),
         ],
     );
 }
@@ -344,29 +243,13 @@ fn accounts_are_idempotent_and_validated() {
         .create_accounts(
             &[
                 account(1, 0),
-                Account {
-                    code: 2,
-                    ..account(1, 0)
-                },
+                Account { code: 2, ..account(1, 0) },
                 account(0, 0),
-                Account {
-                    ledger: 0,
-                    ..account(4, 0)
-                },
-                account(
-                    5,
-                    AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS
-                        | AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS,
-                ),
-                Account {
-                    credits_posted: 1,
-                    ..account(6, 0)
-                },
+                Account { ledger: 0, ..account(4, 0) },
+                account(5, AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS | AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS),
+                Account { credits_posted: 1, ..account(6, 0) },
                 account(7, AccountFlags::LINKED),
-                Account {
-                    ledger: 0,
-                    ..account(8, 0)
-                },
+                Account { ledger: 0, ..account(8, 0) },
             ],
             T0 + NS_PER_S,
             &mut changes,

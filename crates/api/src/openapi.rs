@@ -1,0 +1,76 @@
+//! The OpenAPI document, generated from the handlers' annotations and the wire types.
+
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// The error shape, for the document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// The inside of [`ErrorBody`].
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable snake_case code, e.g. `invalid_request`, `transfers_rejected`.
+    pub code: String,
+    /// For a person.
+    pub message: String,
+    /// Structured detail, e.g. the per-event results of a refused batch.
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<serde_json::Value>,
+}
+
+struct BearerKeys;
+
+impl Modify for BearerKeys {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some("An API key, `xtk_<id>_<secret>`, from first start or `xingtong admin api-key create`"))
+            .build();
+        components.add_security_scheme("api_key", SecurityScheme::Http(scheme));
+    }
+}
+
+/// The document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "XingTong API",
+        description = "POS acquiring platform. Amounts are integer minor units (fen for CNY). 128-bit ids are decimal strings. \
+                       Every error is {\"error\":{\"code\",\"message\"}} with a stable code.",
+        license(name = "Apache-2.0")
+    ),
+    paths(
+        crate::ledger::create_accounts,
+        crate::ledger::get_account,
+        crate::ledger::list_account_transfers,
+        crate::ledger::create_transfers,
+        crate::ledger::get_transfer,
+        crate::ops::healthz,
+        crate::ops::readyz,
+        crate::ops::metrics,
+        crate::ops::openapi_json,
+    ),
+    components(schemas(
+        ErrorBody,
+        ErrorDetail,
+        crate::ledger::AccountInput,
+        crate::ledger::CreateAccountsRequest,
+        crate::ledger::TransferInput,
+        crate::ledger::CreateTransfersRequest,
+        crate::ledger::EventResult,
+        crate::ledger::BatchResponse,
+        crate::ledger::AccountView,
+        crate::ledger::TransferView,
+        crate::ledger::TransferPage,
+    )),
+    modifiers(&BearerKeys),
+    tags((name = "ledger", description = "Double-entry ledger for operators"), (name = "operations", description = "Health, metrics, this document"))
+)]
+#[derive(Debug)]
+pub struct ApiDoc;

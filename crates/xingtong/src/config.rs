@@ -1,0 +1,158 @@
+//! Layered configuration: command-line flags, then `XINGTONG_*` environment variables, then the
+//! TOML file named by `--config`, then the defaults below. Raw layers are parsed first and then
+//! resolved into one [`ServeConfig`] that the rest of the program uses.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// Where the data lives by default: `./data`, beside wherever `xingtong serve` is run.
+pub const DATA_DIR_DEFAULT: &str = "data";
+/// The HTTP API listens here by default: loopback only, so nothing is open to the world until
+/// an operator says so.
+pub const HTTP_LISTEN_DEFAULT: &str = "127.0.0.1:8080";
+
+/// The file layer. Every key is optional; see `docs/configuration.md`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Data directory (SQLite database, uploaded files).
+    pub data_dir: Option<PathBuf>,
+    /// `postgres://…` to use PostgreSQL instead of the embedded SQLite.
+    pub database: Option<String>,
+    /// PostgreSQL schema to use (created if missing).
+    pub database_schema: Option<String>,
+    /// HTTP listen address.
+    pub http_listen: Option<String>,
+    /// `text` or `json`.
+    pub log_format: Option<String>,
+    /// A tracing filter such as `info` or `xingtong=debug,info`.
+    pub log_level: Option<String>,
+    /// SQLite: fsync every commit (true, the default) or not.
+    pub sqlite_fsync: Option<bool>,
+    /// Read connections.
+    pub readers: Option<usize>,
+}
+
+impl FileConfig {
+    /// Reads the file; a missing file named explicitly is an error.
+    pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Everything `serve` needs, resolved.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL, if any.
+    pub database: Option<String>,
+    /// PostgreSQL schema, if any.
+    pub database_schema: Option<String>,
+    /// HTTP listen address.
+    pub http_listen: SocketAddr,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter.
+    pub log_level: String,
+    /// SQLite fsync.
+    pub sqlite_fsync: bool,
+    /// Read connections.
+    pub readers: usize,
+}
+
+/// The flag-and-environment layer (clap fills it from both).
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "XINGTONG_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory [default: ./data].
+    #[arg(long, env = "XINGTONG_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `postgres://user@host/db` to use PostgreSQL; omit for the embedded SQLite.
+    #[arg(long, env = "XINGTONG_DATABASE")]
+    pub database: Option<String>,
+    /// PostgreSQL schema to use instead of `public` (created if missing).
+    #[arg(long, env = "XINGTONG_DATABASE_SCHEMA")]
+    pub database_schema: Option<String>,
+    /// HTTP listen address [default: 127.0.0.1:8080]; port 0 picks a free port.
+    #[arg(long = "http", env = "XINGTONG_HTTP")]
+    pub http_listen: Option<String>,
+    /// `text` or `json` [default: text].
+    #[arg(long, env = "XINGTONG_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    /// Log filter [default: info].
+    #[arg(long, env = "XINGTONG_LOG")]
+    pub log_level: Option<String>,
+    /// SQLite: fsync every commit [default: true].
+    #[arg(long, env = "XINGTONG_SQLITE_FSYNC")]
+    pub sqlite_fsync: Option<bool>,
+}
+
+impl ServeArgs {
+    /// Resolves the layers.
+    pub fn resolve(&self) -> anyhow::Result<ServeConfig> {
+        let file = match &self.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        let http = self.http_listen.clone().or(file.http_listen).unwrap_or_else(|| HTTP_LISTEN_DEFAULT.into());
+        let http_listen =
+            http.parse().with_context(|| format!("--http {http:?} is not an address like 127.0.0.1:8080"))?;
+        let log_format = match self.log_format.clone().or(file.log_format).as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => anyhow::bail!("log format {other:?}: use text or json"),
+        };
+        Ok(ServeConfig {
+            data_dir: self.data_dir.clone().or(file.data_dir).unwrap_or_else(|| DATA_DIR_DEFAULT.into()),
+            database: self.database.clone().or(file.database).filter(|d| !d.is_empty()),
+            database_schema: self.database_schema.clone().or(file.database_schema).filter(|d| !d.is_empty()),
+            http_listen,
+            log_format,
+            log_level: self.log_level.clone().or(file.log_level).unwrap_or_else(|| "info".into()),
+            sqlite_fsync: self.sqlite_fsync.or(file.sqlite_fsync).unwrap_or(true),
+            readers: file.readers.unwrap_or(4).max(1),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.toml");
+        std::fs::write(&path, "data_dir = \"/srv/xt\"\nhttp_listen = \"0.0.0.0:9000\"\nlog_format = \"json\"\n")
+            .unwrap();
+        let args =
+            ServeArgs { config: Some(path.clone()), http_listen: Some("127.0.0.1:0".into()), ..ServeArgs::default() };
+        let config = args.resolve().unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/srv/xt"));
+        assert_eq!(config.http_listen, "127.0.0.1:0".parse().unwrap());
+        assert_eq!(config.log_format, LogFormat::Json);
+        let defaults = ServeArgs::default().resolve().unwrap();
+        assert_eq!(defaults.data_dir, PathBuf::from(DATA_DIR_DEFAULT));
+        assert_eq!(defaults.http_listen, HTTP_LISTEN_DEFAULT.parse().unwrap());
+        assert!(defaults.sqlite_fsync);
+        std::fs::write(&path, "no_such_key = 1\n").unwrap();
+        assert!(ServeArgs { config: Some(path), ..ServeArgs::default() }.resolve().is_err());
+        assert!(ServeArgs { http_listen: Some("nonsense".into()), ..ServeArgs::default() }.resolve().is_err());
+    }
+}
