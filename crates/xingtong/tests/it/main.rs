@@ -1,0 +1,4 @@
+//! The `xingtong` binary end to end: real processes, real sockets.
+
+mod crash;
+mod server;

@@ -1,0 +1,126 @@
+//! Starts `xingtong serve` as a child process and talks HTTP/1.1 to it with a small blocking client.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::Context;
+
+/// Where a server keeps its data: a directory (SQLite) or a PostgreSQL schema.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite(std::path::PathBuf),
+    Postgres { url: String, schema: String },
+}
+
+impl Backend {
+    /// SQLite in `dir`, or PostgreSQL in a new schema when `XINGTONG_TEST_POSTGRES_URL` is set.
+    pub fn postgres() -> Option<Backend> {
+        let url = std::env::var("XINGTONG_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty())?;
+        let schema = format!("xt_bin_{}", hex::encode(rand::random::<[u8; 6]>()));
+        Some(Backend::Postgres { url, schema })
+    }
+
+    /// Drops a PostgreSQL schema after the test.
+    pub fn cleanup(&self) {
+        if let Backend::Postgres { url, schema } = self {
+            if let Ok(mut client) = postgres::Client::connect(url, postgres::NoTls) {
+                let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+            }
+        }
+    }
+}
+
+/// A running `xingtong serve`.
+pub struct Server {
+    pub child: Child,
+    pub address: SocketAddr,
+    /// The admin key printed at first start, if this start printed one.
+    pub admin_key: Option<String>,
+}
+
+impl Server {
+    /// Starts the binary on a free port and waits until it says where it listens.
+    pub fn start(backend: &Backend) -> anyhow::Result<Server> {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_xingtong"));
+        command.args(["serve", "--http", "127.0.0.1:0", "--log-format", "json"]);
+        match backend {
+            Backend::Sqlite(dir) => command.arg("--data-dir").arg(dir),
+            Backend::Postgres { url, schema } => command.args(["--database", url, "--database-schema", schema]),
+        };
+        command.env_remove("XINGTONG_CONFIG").stdout(Stdio::piped()).stderr(Stdio::null()).stdin(Stdio::null());
+        let mut child = command.spawn().context("starting xingtong serve")?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let mut admin_key = None;
+        let address = loop {
+            let line = lines.next().context("the server exited before listening")??;
+            if let Some(key) = line.split_whitespace().find(|w| w.starts_with("xtk_")) {
+                admin_key = Some(key.to_owned());
+            }
+            if let Some(rest) = line.split("http://").nth(1) {
+                let address = rest.split_whitespace().next().context("address")?;
+                break address.parse()?;
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Server { child, address, admin_key })
+    }
+
+    /// SIGKILL: no chance to flush or clean up.
+    pub fn kill(&mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+/// One request on a fresh connection (`Connection: close`), with a timeout.
+pub fn request(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    token: &str,
+    idempotency_key: Option<&str>,
+    body: Option<&serde_json::Value>,
+) -> anyhow::Result<Response> {
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let body = body.map(serde_json::to_vec).transpose()?.unwrap_or_default();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if !body.is_empty() {
+        head.push_str("Content-Type: application/json\r\n");
+    }
+    if let Some(key) = idempotency_key {
+        head.push_str(&format!("Idempotency-Key: {key}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(&body)?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8(raw)?;
+    let (head, body) = text.split_once("\r\n\r\n").context("no header end")?;
+    let status = head.split_whitespace().nth(1).context("no status")?.parse()?;
+    let body = if body.is_empty() { serde_json::Value::Null } else { serde_json::from_str(body)? };
+    Ok(Response { status, body })
+}
