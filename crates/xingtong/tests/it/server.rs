@@ -15,7 +15,7 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// SQLite in `dir`, or PostgreSQL in a new schema when `XINGTONG_TEST_POSTGRES_URL` is set.
+    /// PostgreSQL in a new schema, when `XINGTONG_TEST_POSTGRES_URL` is set.
     pub fn postgres() -> Option<Backend> {
         let url = std::env::var("XINGTONG_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty())?;
         let schema = format!("xt_bin_{}", hex::encode(rand::random::<[u8; 6]>()));
@@ -24,10 +24,10 @@ impl Backend {
 
     /// Drops a PostgreSQL schema after the test.
     pub fn cleanup(&self) {
-        if let Backend::Postgres { url, schema } = self {
-            if let Ok(mut client) = postgres::Client::connect(url, postgres::NoTls) {
-                let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
-            }
+        if let Backend::Postgres { url, schema } = self
+            && let Ok(mut client) = postgres::Client::connect(url, postgres::NoTls)
+        {
+            let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
         }
     }
 }
