@@ -21,8 +21,15 @@ use crate::{ApiKeyRecord, NewApiKey, Reader, StoreError, StoredResponse, now_ns}
 pub const DATABASE_FILE: &str = "xingtong.sqlite3";
 
 /// Versioned migrations, applied in order, each once, each in its own transaction.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "ledger and access", include_str!("../migrations/sqlite/0001_ledger.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "ledger and access", include_str!("../migrations/sqlite/0001_ledger.sql")),
+    (2, "bulk account index", include_str!("../migrations/sqlite/0002_account_index.sql")),
+];
+
+/// The account index is brought up to date once this many transfers await it…
+pub const INDEX_FLUSH_TRANSFERS: u64 = 50_000;
+/// …or once this long has passed with any awaiting. Bounds the tail a reader scans.
+pub const INDEX_FLUSH_INTERVAL_MS: u64 = 1_000;
 
 /// What [`open`] returns.
 pub(crate) struct Opened {
@@ -75,7 +82,17 @@ pub(crate) fn open(data_dir: &Path, readers: usize, fsync: bool) -> Result<Opene
     std::thread::Builder::new()
         .name("xingtong-sqlite-checkpoint".into())
         .spawn(move || checkpoint_loop(checkpointer, flag))?;
-    let writer = SqliteWriter { conn, last_timestamp: int_u64(last_timestamp), checkpointer_stop: stop };
+    let indexed_through: i64 =
+        conn.query_row("SELECT value FROM ledger_meta WHERE key = 'indexed_through'", [], |r| r.get(0))?;
+    let unindexed: i64 =
+        conn.query_row("SELECT count(*) FROM transfers WHERE timestamp > ?1", [indexed_through], |r| r.get(0))?;
+    let writer = SqliteWriter {
+        conn,
+        last_timestamp: int_u64(last_timestamp),
+        checkpointer_stop: stop,
+        unindexed: int_u64(unindexed),
+        index_flushed_at: std::time::Instant::now(),
+    };
     Ok(Opened { writer, readers, admin_key })
 }
 
@@ -151,6 +168,34 @@ pub(crate) struct SqliteWriter {
     last_timestamp: u64,
     /// Tells the checkpoint thread to stop when the writer goes.
     checkpointer_stop: Arc<AtomicBool>,
+    /// Transfers stored but not yet in `account_transfers`.
+    unindexed: u64,
+    /// When `account_transfers` was last brought up to date.
+    index_flushed_at: std::time::Instant,
+}
+
+impl SqliteWriter {
+    /// Adds every transfer after the watermark to `account_transfers` in one sorted insert, so each
+    /// index page is written once per flush rather than once per commit.
+    fn flush_account_index(&mut self, through: u64) -> Result<(), StoreError> {
+        let conn = &self.conn;
+        conn.prepare_cached(
+            "INSERT INTO account_transfers (account_id, timestamp) \
+             SELECT account_id, timestamp FROM ( \
+               SELECT debit_account_id AS account_id, timestamp FROM transfers \
+                 WHERE timestamp > (SELECT value FROM ledger_meta WHERE key = 'indexed_through') \
+               UNION ALL \
+               SELECT credit_account_id, timestamp FROM transfers \
+                 WHERE timestamp > (SELECT value FROM ledger_meta WHERE key = 'indexed_through')) \
+             ORDER BY account_id, timestamp",
+        )?
+        .execute([])?;
+        conn.prepare_cached("UPDATE ledger_meta SET value = ?1 WHERE key = 'indexed_through'")?
+            .execute([u64_int(through)])?;
+        self.unindexed = 0;
+        self.index_flushed_at = std::time::Instant::now();
+        Ok(())
+    }
 }
 
 impl Drop for SqliteWriter {
@@ -248,7 +293,50 @@ impl Backend for SqliteWriter {
         changes: &Changes,
         idempotency: &[IdempotencyRow],
     ) -> Result<(), StoreError> {
-        let conn = &self.conn;
+        write_rows(&self.conn, snapshot, changes, idempotency)?;
+        self.unindexed += changes.transfers.len() as u64;
+        let interval_passed = self.index_flushed_at.elapsed().as_millis() >= u128::from(INDEX_FLUSH_INTERVAL_MS);
+        if self.unindexed >= INDEX_FLUSH_TRANSFERS || (self.unindexed > 0 && interval_passed) {
+            self.flush_account_index(snapshot.last_timestamp)?;
+        }
+        Ok(())
+    }
+
+    fn insert_api_key(&mut self, record: &ApiKeyRecord) -> Result<(), StoreError> {
+        insert_api_key(&self.conn, record)
+    }
+
+    fn commit(&mut self, last_timestamp: u64) -> Result<(), StoreError> {
+        self.conn.execute_batch("COMMIT")?;
+        self.last_timestamp = last_timestamp;
+        Ok(())
+    }
+
+    fn rollback(&mut self) {
+        if let Err(error) = self.conn.execute_batch("ROLLBACK") {
+            // Not in a transaction (begin failed) is the usual reason; nothing to undo then.
+            tracing::debug!(%error, "sqlite rollback");
+        }
+        // A flush that was rolled back left the rows unindexed; count them again.
+        match self.conn.query_row(
+            "SELECT count(*) FROM transfers WHERE timestamp > (SELECT value FROM ledger_meta WHERE key = 'indexed_through')",
+            [],
+            |r| r.get::<_, i64>(0),
+        ) {
+            Ok(unindexed) => self.unindexed = int_u64(unindexed),
+            Err(error) => tracing::warn!(%error, "counting unindexed transfers"),
+        }
+    }
+}
+
+/// Writes a commit's rows with cached prepared statements.
+fn write_rows(
+    conn: &Connection,
+    snapshot: &Snapshot,
+    changes: &Changes,
+    idempotency: &[IdempotencyRow],
+) -> Result<(), StoreError> {
+    {
         let mut insert_account = conn.prepare_cached(&format!(
             "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
         ))?;
@@ -328,25 +416,8 @@ impl Backend for SqliteWriter {
                 u64_int(row.created_at)
             ])?;
         }
-        Ok(())
     }
-
-    fn insert_api_key(&mut self, record: &ApiKeyRecord) -> Result<(), StoreError> {
-        insert_api_key(&self.conn, record)
-    }
-
-    fn commit(&mut self, last_timestamp: u64) -> Result<(), StoreError> {
-        self.conn.execute_batch("COMMIT")?;
-        self.last_timestamp = last_timestamp;
-        Ok(())
-    }
-
-    fn rollback(&mut self) {
-        if let Err(error) = self.conn.execute_batch("ROLLBACK") {
-            // Not in a transaction (begin failed) is the usual reason; nothing to undo then.
-            tracing::debug!(%error, "sqlite rollback");
-        }
-    }
+    Ok(())
 }
 
 pub(crate) fn pending_status(state: i64, expires_at: i64) -> Result<PendingStatus, StoreError> {
@@ -395,9 +466,16 @@ impl Reader for SqliteReader {
         after_timestamp: u64,
         limit: u32,
     ) -> Result<Vec<crate::Transfer>, StoreError> {
+        // The indexed part, then the unindexed tail (at most about INDEX_FLUSH_TRANSFERS rows, found by
+        // a range of the rowid); one statement, so one consistent snapshot of both.
         let mut statement = self.conn.prepare_cached(&format!(
-            "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE debit_account_id = ?1 AND timestamp > ?2 \
-             UNION ALL SELECT {TRANSFER_COLUMNS} FROM transfers WHERE credit_account_id = ?1 AND timestamp > ?2 \
+            "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE timestamp IN ( \
+               SELECT timestamp FROM account_transfers WHERE account_id = ?1 AND timestamp > ?2 \
+               ORDER BY timestamp LIMIT ?3) \
+             UNION ALL \
+             SELECT {TRANSFER_COLUMNS} FROM transfers \
+               WHERE timestamp > max(?2, (SELECT value FROM ledger_meta WHERE key = 'indexed_through')) \
+               AND (debit_account_id = ?1 OR credit_account_id = ?1) \
              ORDER BY timestamp LIMIT ?3"
         ))?;
         let mut rows = statement.query(params![&u128_bytes(account)[..], u64_int(after_timestamp), limit])?;

@@ -46,6 +46,7 @@ conformance!(
     linked_chains_write_all_or_nothing,
     api_keys_are_stored_hashed,
     two_stores_on_one_database_stay_consistent,
+    account_history_spans_index_flushes,
 );
 
 /// The one line that says whether the PostgreSQL suite ran.
