@@ -11,6 +11,7 @@
 //! - [`sqlite`] and [`postgres`]: the two backends behind one `Backend` trait (writer side) and one
 //!   `Reader` trait (read side), each with its own versioned migrations.
 //! - `codec`: how ledger values map to columns, shared by both backends.
+//! - `account_history`: SQLite's per-account history index, filled off the commit path.
 //!
 //! # Architecture invariant
 //! Only this crate knows SQL. On SQLite the writer thread is the only writer, so it may cache
@@ -18,6 +19,7 @@
 //! memory: every write transaction first locks the ledger clock row, which serialises ledger writes
 //! across processes, and reloads what it touches.
 
+mod account_history;
 mod codec;
 pub mod committer;
 pub mod postgres;

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rusqlite::{Connection, OptionalExtension, params};
 use xingtong_ledger::{Changes, Keys, PendingState, PendingStatus, Snapshot};
 
+use crate::account_history;
 use crate::codec::{
     ACCOUNT_COLUMNS, TRANSFER_COLUMNS, account_from_row, bytes_u128, int_u64, transfer_from_row, u64_int, u128_bytes,
 };
@@ -25,11 +26,6 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "ledger and access", include_str!("../migrations/sqlite/0001_ledger.sql")),
     (2, "bulk account index", include_str!("../migrations/sqlite/0002_account_index.sql")),
 ];
-
-/// The account index is brought up to date once this many transfers await it…
-pub const INDEX_FLUSH_TRANSFERS: u64 = 50_000;
-/// …or once this long has passed with any awaiting. Bounds the tail a reader scans.
-pub const INDEX_FLUSH_INTERVAL_MS: u64 = 1_000;
 
 /// What [`open`] returns.
 pub(crate) struct Opened {
@@ -69,7 +65,8 @@ pub(crate) fn open(data_dir: &Path, readers: usize, fsync: bool) -> Result<Opene
         .map(|_| {
             let conn = connect(&path, fsync)?;
             conn.pragma_update(None, "query_only", true)?;
-            Ok(Box::new(SqliteReader { conn }) as Box<dyn Reader>)
+            let index = account_history::open_index(data_dir)?;
+            Ok(Box::new(SqliteReader { conn, index }) as Box<dyn Reader>)
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
     // Checkpoints copy the WAL back into the database file. Run inside a commit they cost the
@@ -82,17 +79,8 @@ pub(crate) fn open(data_dir: &Path, readers: usize, fsync: bool) -> Result<Opene
     std::thread::Builder::new()
         .name("xingtong-sqlite-checkpoint".into())
         .spawn(move || checkpoint_loop(checkpointer, flag))?;
-    let indexed_through: i64 =
-        conn.query_row("SELECT value FROM ledger_meta WHERE key = 'indexed_through'", [], |r| r.get(0))?;
-    let unindexed: i64 =
-        conn.query_row("SELECT count(*) FROM transfers WHERE timestamp > ?1", [indexed_through], |r| r.get(0))?;
-    let writer = SqliteWriter {
-        conn,
-        last_timestamp: int_u64(last_timestamp),
-        checkpointer_stop: stop,
-        unindexed: int_u64(unindexed),
-        index_flushed_at: std::time::Instant::now(),
-    };
+    let writer = SqliteWriter { conn, last_timestamp: int_u64(last_timestamp), background_stop: Arc::clone(&stop) };
+    account_history::spawn_indexer(connect(&path, fsync)?, account_history::open_index(data_dir)?, stop)?;
     Ok(Opened { writer, readers, admin_key })
 }
 
@@ -166,41 +154,13 @@ fn insert_api_key(conn: &Connection, record: &ApiKeyRecord) -> Result<(), StoreE
 pub(crate) struct SqliteWriter {
     conn: Connection,
     last_timestamp: u64,
-    /// Tells the checkpoint thread to stop when the writer goes.
-    checkpointer_stop: Arc<AtomicBool>,
-    /// Transfers stored but not yet in `account_transfers`.
-    unindexed: u64,
-    /// When `account_transfers` was last brought up to date.
-    index_flushed_at: std::time::Instant,
-}
-
-impl SqliteWriter {
-    /// Adds every transfer after the watermark to `account_transfers` in one sorted insert, so each
-    /// index page is written once per flush rather than once per commit.
-    fn flush_account_index(&mut self, through: u64) -> Result<(), StoreError> {
-        let conn = &self.conn;
-        conn.prepare_cached(
-            "INSERT INTO account_transfers (account_id, timestamp) \
-             SELECT account_id, timestamp FROM ( \
-               SELECT debit_account_id AS account_id, timestamp FROM transfers \
-                 WHERE timestamp > (SELECT value FROM ledger_meta WHERE key = 'indexed_through') \
-               UNION ALL \
-               SELECT credit_account_id, timestamp FROM transfers \
-                 WHERE timestamp > (SELECT value FROM ledger_meta WHERE key = 'indexed_through')) \
-             ORDER BY account_id, timestamp",
-        )?
-        .execute([])?;
-        conn.prepare_cached("UPDATE ledger_meta SET value = ?1 WHERE key = 'indexed_through'")?
-            .execute([u64_int(through)])?;
-        self.unindexed = 0;
-        self.index_flushed_at = std::time::Instant::now();
-        Ok(())
-    }
+    /// Tells the checkpoint and history threads to stop when the writer goes.
+    background_stop: Arc<AtomicBool>,
 }
 
 impl Drop for SqliteWriter {
     fn drop(&mut self) {
-        self.checkpointer_stop.store(true, Ordering::Relaxed);
+        self.background_stop.store(true, Ordering::Relaxed);
     }
 }
 
@@ -293,13 +253,7 @@ impl Backend for SqliteWriter {
         changes: &Changes,
         idempotency: &[IdempotencyRow],
     ) -> Result<(), StoreError> {
-        write_rows(&self.conn, snapshot, changes, idempotency)?;
-        self.unindexed += changes.transfers.len() as u64;
-        let interval_passed = self.index_flushed_at.elapsed().as_millis() >= u128::from(INDEX_FLUSH_INTERVAL_MS);
-        if self.unindexed >= INDEX_FLUSH_TRANSFERS || (self.unindexed > 0 && interval_passed) {
-            self.flush_account_index(snapshot.last_timestamp)?;
-        }
-        Ok(())
+        write_rows(&self.conn, snapshot, changes, idempotency)
     }
 
     fn insert_api_key(&mut self, record: &ApiKeyRecord) -> Result<(), StoreError> {
@@ -316,15 +270,6 @@ impl Backend for SqliteWriter {
         if let Err(error) = self.conn.execute_batch("ROLLBACK") {
             // Not in a transaction (begin failed) is the usual reason; nothing to undo then.
             tracing::debug!(%error, "sqlite rollback");
-        }
-        // A flush that was rolled back left the rows unindexed; count them again.
-        match self.conn.query_row(
-            "SELECT count(*) FROM transfers WHERE timestamp > (SELECT value FROM ledger_meta WHERE key = 'indexed_through')",
-            [],
-            |r| r.get::<_, i64>(0),
-        ) {
-            Ok(unindexed) => self.unindexed = int_u64(unindexed),
-            Err(error) => tracing::warn!(%error, "counting unindexed transfers"),
         }
     }
 }
@@ -431,6 +376,8 @@ pub(crate) fn pending_status(state: i64, expires_at: i64) -> Result<PendingStatu
 /// A read-only connection.
 struct SqliteReader {
     conn: Connection,
+    /// The account history index (`account_history`).
+    index: Connection,
 }
 
 impl Reader for SqliteReader {
@@ -466,24 +413,7 @@ impl Reader for SqliteReader {
         after_timestamp: u64,
         limit: u32,
     ) -> Result<Vec<crate::Transfer>, StoreError> {
-        // The indexed part, then the unindexed tail (at most about INDEX_FLUSH_TRANSFERS rows, found by
-        // a range of the rowid); one statement, so one consistent snapshot of both.
-        let mut statement = self.conn.prepare_cached(&format!(
-            "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE timestamp IN ( \
-               SELECT timestamp FROM account_transfers WHERE account_id = ?1 AND timestamp > ?2 \
-               ORDER BY timestamp LIMIT ?3) \
-             UNION ALL \
-             SELECT {TRANSFER_COLUMNS} FROM transfers \
-               WHERE timestamp > max(?2, (SELECT value FROM ledger_meta WHERE key = 'indexed_through')) \
-               AND (debit_account_id = ?1 OR credit_account_id = ?1) \
-             ORDER BY timestamp LIMIT ?3"
-        ))?;
-        let mut rows = statement.query(params![&u128_bytes(account)[..], u64_int(after_timestamp), limit])?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            out.push(transfer_from_row(row)?);
-        }
-        Ok(out)
+        account_history::account_transfers(&mut self.conn, &mut self.index, account, after_timestamp, limit)
     }
 
     fn api_key(&mut self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
