@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use xingtong_ledger::Transfer;
 
 use crate::StoreError;
@@ -39,18 +39,42 @@ const SCHEMA: &str = "
         value INTEGER NOT NULL
     ) WITHOUT ROWID;
     INSERT OR IGNORE INTO index_meta (key, value) VALUES ('indexed_through', 0);
+    CREATE TABLE IF NOT EXISTS index_owner (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
 ";
 
-/// Opens (creating) the index file. It is never fsynced: after a power loss it may be behind, which
-/// only means a longer tail until the indexer catches up.
-pub(crate) fn open_index(data_dir: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open(data_dir.join(INDEX_FILE))?;
+/// Opens (creating) the index file of the database `database_id`. An index left over from another
+/// database (its file deleted to start over, say) is emptied, so it can never point at transfers
+/// that are not there. It is never fsynced: after a power loss it may be behind, which only means a
+/// longer tail until the indexer catches up.
+pub(crate) fn open_index(data_dir: &Path, database_id: &str) -> Result<Connection, StoreError> {
+    let mut conn = Connection::open(data_dir.join(INDEX_FILE))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "busy_timeout", 5_000)?;
     conn.execute_batch(SCHEMA)?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let owner: Option<String> =
+        tx.query_row("SELECT value FROM index_owner WHERE key = 'database_id'", [], |r| r.get(0)).optional()?;
+    if owner.as_deref() != Some(database_id) {
+        if owner.is_some() {
+            tracing::warn!("the history index belongs to another database; rebuilding it");
+        }
+        tx.execute_batch(
+            "DELETE FROM account_transfers; UPDATE index_meta SET value = 0 WHERE key = 'indexed_through';",
+        )?;
+        tx.execute("INSERT OR REPLACE INTO index_owner (key, value) VALUES ('database_id', ?1)", [database_id])?;
+    }
+    tx.commit()?;
     conn.set_prepared_statement_cache_capacity(16);
     Ok(conn)
+}
+
+/// The id of the main database, which the index records as its owner.
+pub(crate) fn database_id(main: &Connection) -> Result<String, StoreError> {
+    Ok(main.query_row("SELECT value FROM store_meta WHERE key = 'database_id'", [], |r| r.get(0))?)
 }
 
 /// Starts the indexer thread; it stops when `stop` is set.
@@ -208,7 +232,7 @@ mod tests {
     fn reads_merge_the_indexed_part_and_the_tail() {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut main = main_database();
-        let mut index = open_index(dir.path()).expect("index");
+        let mut index = open_index(dir.path(), &database_id(&main).unwrap()).expect("index");
         for ts in 1..=6 {
             append(&main, ts, if ts % 2 == 0 { 7 } else { 8 }, 9);
         }
@@ -224,5 +248,13 @@ mod tests {
         assert_eq!(index_once(&main, &mut index).unwrap(), 4);
         assert_eq!(index_once(&main, &mut index).unwrap(), 0, "caught up");
         assert_eq!(history(&mut main, &mut index, 8, 1), [1, 3, 5, 7, 9]);
+
+        // Opened for another database, the same file starts empty and reads stay correct.
+        drop(index);
+        let mut other = main_database();
+        append(&other, 1, 7, 9);
+        let mut index = open_index(dir.path(), &database_id(&other).unwrap()).expect("index");
+        assert_eq!(watermark(&index).unwrap(), 0);
+        assert_eq!(history(&mut other, &mut index, 7, 10), [1]);
     }
 }

@@ -61,11 +61,12 @@ pub(crate) fn open(data_dir: &Path, readers: usize, fsync: bool) -> Result<Opene
         [],
         |row| row.get(0),
     )?;
+    let database_id = account_history::database_id(&conn)?;
     let readers = (0..readers)
         .map(|_| {
             let conn = connect(&path, fsync)?;
             conn.pragma_update(None, "query_only", true)?;
-            let index = account_history::open_index(data_dir)?;
+            let index = account_history::open_index(data_dir, &database_id)?;
             Ok(Box::new(SqliteReader { conn, index }) as Box<dyn Reader>)
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -80,7 +81,7 @@ pub(crate) fn open(data_dir: &Path, readers: usize, fsync: bool) -> Result<Opene
         .name("xingtong-sqlite-checkpoint".into())
         .spawn(move || checkpoint_loop(checkpointer, flag))?;
     let writer = SqliteWriter { conn, last_timestamp: int_u64(last_timestamp), background_stop: Arc::clone(&stop) };
-    account_history::spawn_indexer(connect(&path, fsync)?, account_history::open_index(data_dir)?, stop)?;
+    account_history::spawn_indexer(connect(&path, fsync)?, account_history::open_index(data_dir, &database_id)?, stop)?;
     Ok(Opened { writer, readers, admin_key })
 }
 

@@ -8,3 +8,10 @@
 
 DROP INDEX transfers_by_debit_account;
 DROP INDEX transfers_by_credit_account;
+
+-- Identifies this database, so that derived files (the history index) can tell they belong to it.
+CREATE TABLE store_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT INTO store_meta (key, value) VALUES ('database_id', lower(hex(randomblob(16))));
