@@ -144,6 +144,8 @@ struct Statements {
 pub(crate) struct PgWriter {
     client: Client,
     statements: Statements,
+    /// The clock as `begin` read it, so that a commit that handed out no timestamp leaves it alone.
+    clock_at_begin: u64,
 }
 
 fn unnest(types: &[&str]) -> String {
@@ -196,7 +198,7 @@ impl PgWriter {
                 "INSERT INTO idempotency_keys (scope, key, request_sha256, status, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
             )?,
         };
-        Ok(PgWriter { client, statements })
+        Ok(PgWriter { client, statements, clock_at_begin: 0 })
     }
 }
 
@@ -216,7 +218,8 @@ impl Backend for PgWriter {
     fn begin(&mut self) -> Result<u64, StoreError> {
         self.client.batch_execute("BEGIN")?;
         let last: i64 = self.client.query_one(&self.statements.lock_clock, &[])?.get(0);
-        Ok(int_u64(last))
+        self.clock_at_begin = int_u64(last);
+        Ok(self.clock_at_begin)
     }
 
     fn idempotency(&mut self, scope: &str, key: &str) -> Result<Option<IdempotencyRow>, StoreError> {
@@ -374,7 +377,10 @@ impl Backend for PgWriter {
     }
 
     fn commit(&mut self, last_timestamp: u64) -> Result<(), StoreError> {
-        self.client.execute(&self.statements.set_clock, &[&u64_int(last_timestamp)])?;
+        // An idle expiry tick changes nothing; skipping the update keeps it from writing WAL.
+        if last_timestamp != self.clock_at_begin {
+            self.client.execute(&self.statements.set_clock, &[&u64_int(last_timestamp)])?;
+        }
         self.client.batch_execute("COMMIT")?;
         Ok(())
     }
