@@ -1,0 +1,423 @@
+//! The China UnionPay POS profile: the field table, sub-field layouts and the message set.
+//! `docs/iso8583.md` documents the same for people writing a terminal.
+
+use std::sync::OnceLock;
+
+use crate::message::Message;
+use crate::spec::{Encoding::*, FieldSpec, Length::*, Spec};
+use crate::{CodecError, Problem};
+
+/// The CUP POS field table (reference/iso8583.md §3).
+pub fn spec() -> &'static Spec {
+    static SPEC: OnceLock<Spec> = OnceLock::new();
+    SPEC.get_or_init(|| {
+        Spec::new(
+            "CUP POS",
+            &[
+                FieldSpec::new(2, "primary account number", Bcd, Ll(19)).pan(),
+                FieldSpec::new(3, "processing code", Bcd, Fixed(6)),
+                FieldSpec::new(4, "amount, minor units", Bcd, Fixed(12)),
+                FieldSpec::new(11, "system trace audit number", Bcd, Fixed(6)),
+                FieldSpec::new(12, "local time hhmmss", Bcd, Fixed(6)),
+                FieldSpec::new(13, "local date MMDD", Bcd, Fixed(4)),
+                FieldSpec::new(14, "expiry YYMM", Bcd, Fixed(4)).secret(),
+                FieldSpec::new(15, "settlement date MMDD", Bcd, Fixed(4)),
+                FieldSpec::new(22, "entry mode", Bcd, Fixed(3)).left_aligned(),
+                FieldSpec::new(23, "card sequence number", Bcd, Fixed(3)),
+                FieldSpec::new(25, "condition code", Bcd, Fixed(2)),
+                FieldSpec::new(26, "PIN capture code", Bcd, Fixed(2)),
+                FieldSpec::new(32, "acquirer id", Bcd, Ll(11)),
+                FieldSpec::new(35, "track 2", Track, Ll(37)).secret(),
+                FieldSpec::new(36, "track 3", Track, Lll(104)).secret(),
+                FieldSpec::new(37, "retrieval reference number", Ascii, Fixed(12)),
+                FieldSpec::new(38, "authorization code", Ascii, Fixed(6)),
+                FieldSpec::new(39, "response code", Ascii, Fixed(2)),
+                FieldSpec::new(41, "terminal id", Ascii, Fixed(8)),
+                FieldSpec::new(42, "merchant id", Ascii, Fixed(15)),
+                FieldSpec::new(44, "additional response data", Ascii, Ll(25)),
+                FieldSpec::new(48, "settlement totals / batch upload detail", Bcd, Lll(322)),
+                FieldSpec::new(49, "currency code", Ascii, Fixed(3)),
+                FieldSpec::new(52, "PIN block", Binary, Fixed(8)).secret(),
+                FieldSpec::new(53, "security control", Bcd, Fixed(16)),
+                FieldSpec::new(54, "balance", Ascii, Lll(20)),
+                FieldSpec::new(55, "IC card data", Binary, Lll(255)).secret(),
+                FieldSpec::new(60, "transaction type, batch, network code, flags", Bcd, Lll(100)),
+                FieldSpec::new(61, "original batch, STAN, date", Bcd, Lll(29)),
+                FieldSpec::new(62, "working keys / terminal data", Binary, Lll(512)).secret(),
+                FieldSpec::new(63, "operator / card organisation", Ascii, Lll(63)),
+                FieldSpec::new(64, "MAC", Binary, Fixed(8)),
+            ],
+        )
+    })
+}
+
+fn digits(value: &[u8], from: usize, len: usize, field: u8) -> Result<&str, CodecError> {
+    let part = value.get(from..from + len).ok_or_else(|| {
+        CodecError::field(field, Problem::Truncated { needed: len, available: value.len().saturating_sub(from) })
+    })?;
+    if !part.iter().all(u8::is_ascii_digit) {
+        return Err(CodecError::field(field, Problem::InvalidCharacter));
+    }
+    Ok(std::str::from_utf8(part).expect("digits are ASCII"))
+}
+
+fn number(value: &[u8], from: usize, len: usize, field: u8) -> Result<u64, CodecError> {
+    digits(value, from, len, field)?.parse().map_err(|_| CodecError::field(field, Problem::InvalidCharacter))
+}
+
+/// Field 60: 60.1 transaction type (n2), 60.2 batch number (n6), 60.3 network management code (n3),
+/// then optional flags (60.4 onwards) kept as they came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field60 {
+    /// 60.1, e.g. `22` sale.
+    pub transaction_type: String,
+    /// 60.2.
+    pub batch: u32,
+    /// 60.3, e.g. `003` sign-in with double-length keys, `000` financial.
+    pub network_code: String,
+    /// 60.4 onwards.
+    pub flags: String,
+}
+
+impl Field60 {
+    /// Reads field 60; 60.3 may be absent (then `000`).
+    pub fn parse(value: &[u8]) -> Result<Field60, CodecError> {
+        let transaction_type = digits(value, 0, 2, 60)?.to_owned();
+        let batch = number(value, 2, 6, 60)? as u32;
+        let network_code = if value.len() >= 11 { digits(value, 8, 3, 60)?.to_owned() } else { "000".to_owned() };
+        let flags = if value.len() > 11 { digits(value, 11, value.len() - 11, 60)?.to_owned() } else { String::new() };
+        Ok(Field60 { transaction_type, batch, network_code, flags })
+    }
+
+    /// Writes field 60.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        format!("{}{:06}{}{}", self.transaction_type, self.batch % 1_000_000, self.network_code, self.flags)
+            .into_bytes()
+    }
+}
+
+/// Field 61: the original transaction of a void, refund or completion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field61 {
+    /// Original batch.
+    pub batch: u32,
+    /// Original STAN.
+    pub stan: u32,
+    /// Original date MMDD (refunds and completions).
+    pub date: Option<String>,
+}
+
+impl Field61 {
+    /// Reads field 61.
+    pub fn parse(value: &[u8]) -> Result<Field61, CodecError> {
+        let batch = number(value, 0, 6, 61)? as u32;
+        let stan = number(value, 6, 6, 61)? as u32;
+        let date = if value.len() >= 16 { Some(digits(value, 12, 4, 61)?.to_owned()) } else { None };
+        Ok(Field61 { batch, stan, date })
+    }
+
+    /// Writes field 61.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut s = format!("{:06}{:06}", self.batch, self.stan);
+        if let Some(date) = &self.date {
+            s.push_str(date);
+        }
+        s.into_bytes()
+    }
+}
+
+/// One side of the settlement totals in field 48: debits (sales) and credits (refunds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Totals {
+    /// Σ debit amounts, minor units (n12).
+    pub debit_amount: u64,
+    /// Debit count (n3).
+    pub debit_count: u16,
+    /// Σ credit amounts (n12).
+    pub credit_amount: u64,
+    /// Credit count (n3).
+    pub credit_count: u16,
+}
+
+/// Field 48 of a settlement (0500): domestic (RMB) and foreign-card totals, each followed by a
+/// result digit: `0` in the request; in the response `1` balanced, `2` not balanced, `3` error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SettlementTotals {
+    /// Domestic cards.
+    pub domestic: Totals,
+    /// Result for domestic cards.
+    pub domestic_result: u8,
+    /// Foreign cards.
+    pub foreign: Totals,
+    /// Result for foreign cards.
+    pub foreign_result: u8,
+}
+
+/// Settlement results in field 48.
+pub mod settlement_result {
+    /// In a request.
+    pub const REQUEST: u8 = 0;
+    /// 对账平.
+    pub const BALANCED: u8 = 1;
+    /// 对账不平: upload the batch.
+    pub const UNBALANCED: u8 = 2;
+    /// Error.
+    pub const ERROR: u8 = 3;
+}
+
+impl SettlementTotals {
+    /// Field 48's length: 2 × (12 + 3 + 12 + 3 + 1) digits.
+    pub const LEN: usize = 62;
+
+    /// Reads field 48 of a 0500/0510.
+    pub fn parse(value: &[u8]) -> Result<SettlementTotals, CodecError> {
+        if value.len() != Self::LEN {
+            return Err(CodecError::field(48, Problem::WrongLength { expected: Self::LEN, got: value.len() }));
+        }
+        let side = |at: usize| -> Result<(Totals, u8), CodecError> {
+            let totals = Totals {
+                debit_amount: number(value, at, 12, 48)?,
+                debit_count: number(value, at + 12, 3, 48)? as u16,
+                credit_amount: number(value, at + 15, 12, 48)?,
+                credit_count: number(value, at + 27, 3, 48)? as u16,
+            };
+            Ok((totals, number(value, at + 30, 1, 48)? as u8))
+        };
+        let (domestic, domestic_result) = side(0)?;
+        let (foreign, foreign_result) = side(31)?;
+        Ok(SettlementTotals { domestic, domestic_result, foreign, foreign_result })
+    }
+
+    /// Writes field 48; amounts above 12 digits or counts above 3 are an error.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, CodecError> {
+        let mut s = String::with_capacity(Self::LEN);
+        for (t, result) in [(self.domestic, self.domestic_result), (self.foreign, self.foreign_result)] {
+            let fits = t.debit_amount < 1_000_000_000_000
+                && t.credit_amount < 1_000_000_000_000
+                && t.debit_count < 1_000
+                && t.credit_count < 1_000
+                && result <= 9;
+            if !fits {
+                return Err(CodecError::field(48, Problem::TooLong { max: 12, got: 13 }));
+            }
+            s.push_str(&format!(
+                "{:012}{:03}{:012}{:03}{}",
+                t.debit_amount, t.debit_count, t.credit_amount, t.credit_count, result
+            ));
+        }
+        Ok(s.into_bytes())
+    }
+}
+
+/// One transaction in a batch upload (0320, field 48).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchItem {
+    /// `00` CUP, `01` foreign.
+    pub card_organisation: String,
+    /// STAN.
+    pub stan: u32,
+    /// Card number (up to 20 digits, zero-padded on the left on the wire).
+    pub pan: String,
+    /// Amount, minor units.
+    pub amount: u64,
+}
+
+/// Field 48 of a batch upload: `NN` items (at most 8), 40 digits each.
+pub fn parse_batch_items(value: &[u8]) -> Result<Vec<BatchItem>, CodecError> {
+    let count = number(value, 0, 2, 48)? as usize;
+    if count > 8 || value.len() != 2 + 40 * count {
+        return Err(CodecError::field(48, Problem::WrongLength { expected: 2 + 40 * count.min(8), got: value.len() }));
+    }
+    (0..count)
+        .map(|i| {
+            let at = 2 + 40 * i;
+            Ok(BatchItem {
+                card_organisation: digits(value, at, 2, 48)?.to_owned(),
+                stan: number(value, at + 2, 6, 48)? as u32,
+                pan: digits(value, at + 8, 20, 48)?.trim_start_matches('0').to_owned(),
+                amount: number(value, at + 28, 12, 48)?,
+            })
+        })
+        .collect()
+}
+
+/// Writes field 48 of a batch upload.
+pub fn batch_items_to_bytes(items: &[BatchItem]) -> Result<Vec<u8>, CodecError> {
+    if items.len() > 8 {
+        return Err(CodecError::field(48, Problem::TooLong { max: 8, got: items.len() }));
+    }
+    let mut s = format!("{:02}", items.len());
+    for item in items {
+        if item.pan.len() > 20 || item.card_organisation.len() != 2 {
+            return Err(CodecError::field(48, Problem::InvalidCharacter));
+        }
+        s.push_str(&format!("{}{:06}{:0>20}{:012}", item.card_organisation, item.stan, item.pan, item.amount));
+    }
+    Ok(s.into_bytes())
+}
+
+/// The transactions of the CUP POS message set the host supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transaction {
+    /// 0800, 60.3 001/003/004: sign-in 签到.
+    SignIn,
+    /// 0820, 60.3 002: sign-off 签退.
+    SignOff,
+    /// 0820, 60.3 301: echo test.
+    Echo,
+    /// 0200, 310000, 60.1 01: balance inquiry 查余.
+    BalanceInquiry,
+    /// 0200, 000000, 60.1 22: sale 消费.
+    Sale,
+    /// 0200, 200000, 60.1 23: void 撤销.
+    Void,
+    /// 0220, 200000, 60.1 25: refund 退货.
+    Refund,
+    /// 0100, 030000, 60.1 10: pre-authorization 预授权.
+    PreAuthorization,
+    /// 0100, 200000, 60.1 11: pre-authorization void.
+    PreAuthorizationVoid,
+    /// 0200, 000000, 60.1 20: pre-authorization completion 预授权完成.
+    PreAuthorizationCompletion,
+    /// 0200, 200000, 60.1 21: completion void.
+    PreAuthorizationCompletionVoid,
+    /// 0400: reversal 冲正 of any of the above.
+    Reversal,
+    /// 0500, 60.3 201: settlement 结算.
+    Settlement,
+    /// 0320, 60.3 201/203: batch upload 批上送.
+    BatchUpload,
+    /// 0320, 60.3 202/207: end of batch upload.
+    BatchUploadEnd,
+}
+
+/// Why a message is not one of the supported transactions (answered with response code 40).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("MTI {mti} with processing code {processing_code:?} and 60.1/60.3 {kind:?} is not a supported transaction")]
+pub struct Unsupported {
+    /// The MTI.
+    pub mti: String,
+    /// Field 3, if any.
+    pub processing_code: Option<String>,
+    /// 60.1 and 60.3, if field 60 was readable.
+    pub kind: Option<(String, String)>,
+}
+
+impl Transaction {
+    /// Which transaction a request is, from its MTI, processing code and field 60.
+    pub fn classify(message: &Message) -> Result<Transaction, Unsupported> {
+        let field60 = message.get(60).and_then(|v| Field60::parse(v).ok());
+        let processing_code = message.get_str(3);
+        let kind = field60.as_ref().map(|f| (f.transaction_type.as_str(), f.network_code.as_str()));
+        let transaction = match (message.mti.as_str(), processing_code, kind) {
+            ("0800", _, Some((_, "001" | "003" | "004"))) => Some(Transaction::SignIn),
+            ("0820", _, Some((_, "002"))) => Some(Transaction::SignOff),
+            ("0820", _, Some((_, "301"))) => Some(Transaction::Echo),
+            ("0200", Some("310000"), Some(("01", _))) => Some(Transaction::BalanceInquiry),
+            ("0200", Some("000000"), Some(("22", _))) => Some(Transaction::Sale),
+            ("0200", Some("200000"), Some(("23", _))) => Some(Transaction::Void),
+            ("0220", Some("200000"), Some(("25", _))) => Some(Transaction::Refund),
+            ("0100", Some("030000"), Some(("10", _))) => Some(Transaction::PreAuthorization),
+            ("0100", Some("200000"), Some(("11", _))) => Some(Transaction::PreAuthorizationVoid),
+            ("0200", Some("000000"), Some(("20", _))) => Some(Transaction::PreAuthorizationCompletion),
+            ("0200", Some("200000"), Some(("21", _))) => Some(Transaction::PreAuthorizationCompletionVoid),
+            ("0400", _, _) => Some(Transaction::Reversal),
+            ("0500", _, Some((_, "201"))) => Some(Transaction::Settlement),
+            ("0320", _, Some((_, "201" | "203"))) => Some(Transaction::BatchUpload),
+            ("0320", _, Some((_, "202" | "207"))) => Some(Transaction::BatchUploadEnd),
+            _ => None,
+        };
+        transaction.ok_or_else(|| Unsupported {
+            mti: message.mti.to_string(),
+            processing_code: processing_code.map(str::to_owned),
+            kind: field60.map(|f| (f.transaction_type, f.network_code)),
+        })
+    }
+
+    /// True for messages that must carry a valid MAC (everything but network management).
+    pub fn needs_mac(self) -> bool {
+        !matches!(self, Transaction::SignIn | Transaction::SignOff | Transaction::Echo)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Mti;
+
+    #[test]
+    fn field60_and_field61_round_trip() {
+        let f = Field60::parse(b"22000001000").unwrap();
+        assert_eq!((f.transaction_type.as_str(), f.batch, f.network_code.as_str()), ("22", 1, "000"));
+        assert_eq!(f.to_bytes(), b"22000001000");
+        assert_eq!(Field60::parse(b"22000001").unwrap().network_code, "000");
+        assert!(Field60::parse(b"2200").is_err());
+        assert!(Field60::parse(b"22a00001000").is_err());
+        let f = Field61 { batch: 12, stan: 345, date: Some("1122".into()) };
+        assert_eq!(Field61::parse(&f.to_bytes()).unwrap(), f);
+    }
+
+    #[test]
+    fn settlement_totals_and_batch_items_round_trip() {
+        let totals = SettlementTotals {
+            domestic: Totals { debit_amount: 123_456, debit_count: 7, credit_amount: 1_000, credit_count: 1 },
+            domestic_result: settlement_result::REQUEST,
+            foreign: Totals::default(),
+            foreign_result: settlement_result::REQUEST,
+        };
+        let bytes = totals.to_bytes().unwrap();
+        assert_eq!(bytes.len(), SettlementTotals::LEN);
+        assert_eq!(SettlementTotals::parse(&bytes).unwrap(), totals);
+        assert!(SettlementTotals::parse(&bytes[..61]).is_err());
+        let items = vec![BatchItem {
+            card_organisation: "00".into(),
+            stan: 12,
+            pan: "6222021234567890123".into(),
+            amount: 5_100,
+        }];
+        let bytes = batch_items_to_bytes(&items).unwrap();
+        assert_eq!(bytes.len(), 42);
+        assert_eq!(parse_batch_items(&bytes).unwrap(), items);
+        assert!(parse_batch_items(b"09").is_err());
+    }
+
+    #[test]
+    fn the_message_set_is_recognised() {
+        let message = |mti: &str, f3: Option<&str>, f60: &str| {
+            let mut m = Message::new(Mti::new(mti).unwrap());
+            if let Some(f3) = f3 {
+                m.set(3, f3);
+            }
+            m.set(60, f60);
+            m
+        };
+        let cases = [
+            (message("0800", None, "00000001003"), Some(Transaction::SignIn)),
+            (message("0820", None, "00000001301"), Some(Transaction::Echo)),
+            (message("0820", None, "00000001002"), Some(Transaction::SignOff)),
+            (message("0200", Some("000000"), "22000001000"), Some(Transaction::Sale)),
+            (message("0200", Some("200000"), "23000001000"), Some(Transaction::Void)),
+            (message("0220", Some("200000"), "25000001000"), Some(Transaction::Refund)),
+            (message("0200", Some("310000"), "01000001000"), Some(Transaction::BalanceInquiry)),
+            (message("0100", Some("030000"), "10000001000"), Some(Transaction::PreAuthorization)),
+            (message("0200", Some("000000"), "20000001000"), Some(Transaction::PreAuthorizationCompletion)),
+            (message("0400", Some("000000"), "22000001000"), Some(Transaction::Reversal)),
+            (message("0500", None, "00000001201"), Some(Transaction::Settlement)),
+            (message("0320", None, "00000001202"), Some(Transaction::BatchUploadEnd)),
+            (message("0200", Some("990000"), "22000001000"), None),
+            (message("0800", None, "00000001999"), None),
+            (message("0600", None, "00000001000"), None),
+        ];
+        for (m, expected) in cases {
+            assert_eq!(Transaction::classify(&m).ok(), expected, "{}", m.mti);
+        }
+        assert!(Transaction::Sale.needs_mac() && !Transaction::Echo.needs_mac());
+    }
+
+    #[test]
+    fn the_profile_is_consistent() {
+        let spec = spec();
+        assert_eq!(spec.fields().count(), 32);
+        assert!(spec.field(64).is_some() && spec.field(1).is_none() && spec.field(65).is_none());
+    }
+}
