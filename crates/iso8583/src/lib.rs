@@ -21,7 +21,7 @@ pub mod message;
 pub mod response_code;
 pub mod spec;
 
-pub use frame::{FRAME_LEN_MAX, Frame, FrameError, HEADER_LEN, TPDU_LEN, Tpdu};
+pub use frame::{FRAME_LEN_MAX, Frame, FrameError, HEADER_LEN, TPDU_ID, TPDU_LEN, Tpdu};
 pub use message::{Message, Mti};
 pub use response_code::ResponseCode;
 pub use spec::{Align, Encoding, FieldSpec, Length, Spec};

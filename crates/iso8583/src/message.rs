@@ -167,11 +167,28 @@ impl Message {
 
     /// Unpacks a whole message; every byte must belong to it.
     pub fn unpack(spec: &Spec, input: &[u8]) -> Result<Message, CodecError> {
+        match Message::unpack_lenient(spec, input) {
+            (Some(message), None) => Ok(message),
+            (_, Some(error)) => Err(error),
+            (None, None) => unreachable!("no message comes with an error"),
+        }
+    }
+
+    /// Unpacks as far as it can: on an error, the message holds the MTI and every field read before
+    /// it (so that a reply can echo the TID and STAN). `None` when not even the MTI was readable.
+    pub fn unpack_lenient(spec: &Spec, input: &[u8]) -> (Option<Message>, Option<CodecError>) {
+        let mut partial = None;
+        let error = Message::unpack_into(spec, input, &mut partial).err();
+        (partial, error)
+    }
+
+    fn unpack_into(spec: &Spec, input: &[u8], out: &mut Option<Message>) -> Result<(), CodecError> {
         let truncated =
             |location, needed, available| CodecError::at(location, Problem::Truncated { needed, available });
         let mti: [u8; 2] =
             input.get(..2).and_then(|b| b.try_into().ok()).ok_or_else(|| truncated(Location::Mti, 2, input.len()))?;
         let mti = Mti::from_bcd(mti)?;
+        let message = out.insert(Message::new(mti));
         let mut at = 2;
         let primary = input.get(at..at + 8).ok_or_else(|| truncated(Location::Bitmap, 8, input.len() - at))?;
         let mut bitmap = [0u8; 16];
@@ -186,7 +203,6 @@ impl Message {
                 return Err(CodecError::at(Location::Bitmap, Problem::Unsupported));
             }
         }
-        let mut fields = BTreeMap::new();
         let last_bit = if secondary { 128 } else { 64 };
         for number in 2..=last_bit {
             let bit = usize::from(number - 1);
@@ -195,14 +211,14 @@ impl Message {
             }
             let field_spec = spec.field(number).ok_or_else(|| CodecError::field(number, Problem::NotInProfile))?;
             let (value, used) = field::unpack(field_spec, &input[at..])?;
-            fields.insert(number, value);
+            message.fields.insert(number, value);
             at += used;
         }
         if at != input.len() {
-            let location = fields.keys().next_back().map_or(Location::Bitmap, |n| Location::Field(*n));
+            let location = message.fields.keys().next_back().map_or(Location::Bitmap, |n| Location::Field(*n));
             return Err(CodecError::at(location, Problem::TrailingBytes(input.len() - at)));
         }
-        Ok(Message { mti, fields })
+        Ok(())
     }
 
     /// One line for logs: every field, with card numbers masked (first 6, last 4) and tracks, PIN

@@ -13,6 +13,8 @@ pub const DATA_DIR_DEFAULT: &str = "data";
 /// The HTTP API listens here by default: loopback only, so nothing is open to the world until
 /// an operator says so.
 pub const HTTP_LISTEN_DEFAULT: &str = "127.0.0.1:8080";
+/// Terminals connect here by default (ISO 8583 over TCP); loopback until an operator opens it.
+pub const ISO8583_LISTEN_DEFAULT: &str = "127.0.0.1:8583";
 
 /// The file layer. Every key is optional; see `docs/configuration.md`.
 #[derive(Debug, Default, Deserialize)]
@@ -26,6 +28,8 @@ pub struct FileConfig {
     pub database_schema: Option<String>,
     /// HTTP listen address.
     pub http_listen: Option<String>,
+    /// ISO 8583 listen address for terminals.
+    pub iso8583_listen: Option<String>,
     /// `text` or `json`.
     pub log_format: Option<String>,
     /// A tracing filter such as `info` or `xingtong=debug,info`.
@@ -64,6 +68,8 @@ pub struct ServeConfig {
     pub database_schema: Option<String>,
     /// HTTP listen address.
     pub http_listen: SocketAddr,
+    /// ISO 8583 listen address.
+    pub iso8583_listen: SocketAddr,
     /// Log format.
     pub log_format: LogFormat,
     /// Log filter.
@@ -92,6 +98,9 @@ pub struct ServeArgs {
     /// HTTP listen address [default: 127.0.0.1:8080]; port 0 picks a free port.
     #[arg(long = "http", env = "XINGTONG_HTTP")]
     pub http_listen: Option<String>,
+    /// ISO 8583 listen address for terminals [default: 127.0.0.1:8583]; port 0 picks a free port.
+    #[arg(long = "iso8583", env = "XINGTONG_ISO8583")]
+    pub iso8583_listen: Option<String>,
     /// `text` or `json` [default: text].
     #[arg(long, env = "XINGTONG_LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -113,6 +122,9 @@ impl ServeArgs {
         let http = self.http_listen.clone().or(file.http_listen).unwrap_or_else(|| HTTP_LISTEN_DEFAULT.into());
         let http_listen =
             http.parse().with_context(|| format!("--http {http:?} is not an address like 127.0.0.1:8080"))?;
+        let iso = self.iso8583_listen.clone().or(file.iso8583_listen).unwrap_or_else(|| ISO8583_LISTEN_DEFAULT.into());
+        let iso8583_listen =
+            iso.parse().with_context(|| format!("--iso8583 {iso:?} is not an address like 127.0.0.1:8583"))?;
         let log_format = match self.log_format.clone().or(file.log_format).as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -123,6 +135,7 @@ impl ServeArgs {
             database: self.database.clone().or(file.database).filter(|d| !d.is_empty()),
             database_schema: self.database_schema.clone().or(file.database_schema).filter(|d| !d.is_empty()),
             http_listen,
+            iso8583_listen,
             log_format,
             log_level: self.log_level.clone().or(file.log_level).unwrap_or_else(|| "info".into()),
             sqlite_fsync: self.sqlite_fsync.or(file.sqlite_fsync).unwrap_or(true),

@@ -1,7 +1,7 @@
 //! `xingtong`: the one binary. It parses the command line and hands off to the crates that do the
 //! work; nothing here knows SQL, JSON wire formats or ledger rules.
 //!
-//! - `serve`: HTTP API (and, with later issues, the ISO 8583 listener and web consoles).
+//! - `serve`: HTTP API and the ISO 8583 gateway for terminals (web consoles to come).
 //! - `admin`: operator tasks against the database directly.
 //! - `bench`: benchmarks that print figures (`--json` for machines).
 
@@ -224,8 +224,32 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding the HTTP listener to {}", config.http_listen))?;
     let address = listener.local_addr()?;
+
+    let terminals = tokio::net::TcpListener::bind(config.iso8583_listen)
+        .await
+        .with_context(|| format!("binding the ISO 8583 listener to {}", config.iso8583_listen))?;
+    let terminals_address = terminals.local_addr()?;
+    println!("xingtong: ISO 8583 terminals on {terminals_address}  (CUP POS frames; see docs/iso8583.md)");
+    tracing::info!(address = %terminals_address, "ISO 8583 gateway listening");
+    // Printed last: scripts and tests wait for this line to know the server is up.
     println!("xingtong: HTTP API on http://{address}  (health: /healthz, API description: /openapi.json)");
     tracing::info!(%address, "HTTP API listening");
+
+    // One signal stops both servers.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let stopped = |mut receiver: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = receiver.wait_for(|stop| *stop).await;
+    };
+    let gateway = tokio::spawn(xingtong_gateway::serve(
+        terminals,
+        std::sync::Arc::new(xingtong_gateway::NetworkManagement),
+        xingtong_gateway::GatewayConfig::default(),
+        stopped(stopping.clone()),
+    ));
 
     let expiry = tokio::spawn({
         let store = store.clone();
@@ -242,7 +266,8 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         }
     });
     let state = xingtong_api::AppState::new(store.clone());
-    xingtong_api::serve(listener, state, shutdown_signal()).await.context("serving HTTP")?;
+    xingtong_api::serve(listener, state, stopped(stopping)).await.context("serving HTTP")?;
+    let _ = gateway.await;
     expiry.abort();
     tracing::info!("HTTP stopped; closing the store");
     store.close().await;

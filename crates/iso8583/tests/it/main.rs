@@ -85,10 +85,23 @@ fn errors_say_which_field_and_what() {
     let error = Message::unpack(cup::spec(), &odd).unwrap_err();
     assert_eq!((error.location, error.problem.clone()), (Location::Field(8), Problem::NotInProfile));
     assert_eq!(error.to_string(), "field 8: is present but not defined by this profile");
+    // What was read before the error is kept, for the reply.
+    let (partial, error) = Message::unpack_lenient(cup::spec(), &packed_prefix(30));
+    let partial = partial.unwrap();
+    assert_eq!(error.unwrap().location, Location::Field(35));
+    assert_eq!(
+        (partial.get_str(11), partial.get_str(4), partial.has(35)),
+        (Some("001834"), Some("000000000051"), false)
+    );
+    assert!(Message::unpack_lenient(cup::spec(), &[0xFF]).0.is_none());
     // A non-BCD MTI.
     let mut bad = packed;
     bad[0] = 0xA2;
     assert_eq!(Message::unpack(cup::spec(), &bad).unwrap_err().location, Location::Mti);
+}
+
+fn packed_prefix(len: usize) -> Vec<u8> {
+    hex::decode(SALE_MAB).unwrap()[..len].to_vec()
 }
 
 #[test]

@@ -36,6 +36,8 @@ impl Backend {
 pub struct Server {
     pub child: Child,
     pub address: SocketAddr,
+    /// Where terminals connect.
+    pub terminals: SocketAddr,
     /// The admin key printed at first start, if this start printed one.
     pub admin_key: Option<String>,
 }
@@ -44,7 +46,7 @@ impl Server {
     /// Starts the binary on a free port and waits until it says where it listens.
     pub fn start(backend: &Backend) -> anyhow::Result<Server> {
         let mut command = Command::new(env!("CARGO_BIN_EXE_xingtong"));
-        command.args(["serve", "--http", "127.0.0.1:0", "--log-format", "json"]);
+        command.args(["serve", "--http", "127.0.0.1:0", "--iso8583", "127.0.0.1:0", "--log-format", "json"]);
         match backend {
             Backend::Sqlite(dir) => command.arg("--data-dir").arg(dir),
             Backend::Postgres { url, schema } => command.args(["--database", url, "--database-schema", schema]),
@@ -54,19 +56,24 @@ impl Server {
         let stdout = child.stdout.take().context("stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let mut admin_key = None;
+        let mut terminals = None;
         let address = loop {
             let line = lines.next().context("the server exited before listening")??;
             if let Some(key) = line.split_whitespace().find(|w| w.starts_with("xtk_")) {
                 admin_key = Some(key.to_owned());
+            }
+            if let Some(rest) = line.split("ISO 8583 terminals on ").nth(1) {
+                terminals = Some(rest.split_whitespace().next().context("address")?.parse()?);
             }
             if let Some(rest) = line.split("http://").nth(1) {
                 let address = rest.split_whitespace().next().context("address")?;
                 break address.parse()?;
             }
         };
+        let terminals = terminals.context("the server did not say where terminals connect")?;
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Ok(Server { child, address, admin_key })
+        Ok(Server { child, address, terminals, admin_key })
     }
 
     /// SIGKILL: no chance to flush or clean up.
