@@ -2,9 +2,11 @@
 //! the machines they run on are shared and noisy. Figures are medians and percentiles of many runs.
 //!
 //! # Layout
+//! - [`codec`]: ISO 8583 packs and unpacks per second.
 //! - [`ledger`]: transfers per second and commit latency through the store, per backend.
 //! - [`Latencies`]: a small percentile calculator over recorded durations.
 
+pub mod codec;
 pub mod ledger;
 
 use std::time::Duration;

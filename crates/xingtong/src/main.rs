@@ -76,6 +76,18 @@ enum ApiKeyCommand {
 
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
+    /// ISO 8583 packs and unpacks per second of a typical CUP sale, on one core.
+    Codec {
+        /// Rounds to take the median of.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// Seconds per round.
+        #[arg(long, default_value_t = 1.0)]
+        seconds: f64,
+        /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Durable ledger transfers per second and commit latency, per backend.
     Ledger {
         /// PostgreSQL to measure as well (a schema of its own is made and dropped).
@@ -153,6 +165,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     report.accounts,
                     report.transfers,
                     report.ledgers.len()
+                );
+            }
+            Ok(())
+        }
+        Command::Bench { command: BenchCommand::Codec { rounds, seconds, json } } => {
+            let report =
+                xingtong_bench::codec::run(rounds.max(1), std::time::Duration::from_secs_f64(seconds.max(0.01)))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "{} ({} bytes, {} fields): pack {:.0}/s ({:.1}× jPOS 2010), unpack {:.0}/s ({:.1}× jPOS 2010)",
+                    report.message,
+                    report.message_bytes,
+                    report.fields,
+                    report.pack.per_second_median,
+                    report.pack.ratio_to_jpos_2010,
+                    report.unpack.per_second_median,
+                    report.unpack.ratio_to_jpos_2010
                 );
             }
             Ok(())
