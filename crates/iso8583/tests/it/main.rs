@@ -182,3 +182,4 @@ proptest! {
         let _ = Message::unpack(cup::spec(), &packed[..i]);
     }
 }
+mod profile_doc;
