@@ -118,9 +118,9 @@ pub fn unpack(spec: &FieldSpec, input: &[u8]) -> Result<(Vec<u8>, usize), CodecE
             let mut nibbles = body.iter().flat_map(|b| [b >> 4, b & 0x0F]);
             let odd = units % 2 == 1;
             if odd && spec.align == Align::Right {
-                // The pad nibble in front: 0 as we write it, F as some terminals do.
-                let pad = nibbles.next().unwrap_or(0);
-                if pad != 0 && pad != 0x0F {
+                // The pad nibble is 0, as docs/iso8583.md says: one encoding per value, so that
+                // whatever unpacks packs back to the same bytes (a property the fuzz target checks).
+                if nibbles.next() != Some(0) {
                     return Err(err(Problem::InvalidCharacter));
                 }
             }
@@ -128,11 +128,8 @@ pub fn unpack(spec: &FieldSpec, input: &[u8]) -> Result<(Vec<u8>, usize), CodecE
             for nibble in nibbles.by_ref().take(units) {
                 value.push(char_of(spec.encoding, nibble).ok_or_else(|| err(Problem::InvalidCharacter))?);
             }
-            if odd && spec.align == Align::Left {
-                let pad = nibbles.next().unwrap_or(0);
-                if pad != 0 && pad != 0x0F {
-                    return Err(err(Problem::InvalidCharacter));
-                }
+            if odd && spec.align == Align::Left && nibbles.next() != Some(0) {
+                return Err(err(Problem::InvalidCharacter));
             }
             value
         }
@@ -192,6 +189,11 @@ mod tests {
         assert_eq!(unpack(&ll, &[0x20]).unwrap_err().problem, Problem::TooLong { max: 19, got: 20 });
         assert_eq!(unpack(&ll, &[0x19, 0x62]).unwrap_err().to_string(), "field 2: needs 10 more bytes, only 1 left");
         assert_eq!(unpack(&n6, &[0x12, 0x3A, 0x00]).unwrap_err().problem, Problem::InvalidCharacter);
+        // Pad nibbles are 0 and nothing else (found by fuzzing: F did not round-trip).
+        let n3 = FieldSpec::new(23, "card sequence", Encoding::Bcd, Length::Fixed(3));
+        assert_eq!(unpack(&n3, &[0xF0, 0x01]).unwrap_err().problem, Problem::InvalidCharacter);
+        let entry = FieldSpec::new(22, "entry mode", Encoding::Bcd, Length::Fixed(3)).left_aligned();
+        assert_eq!(unpack(&entry, &[0x02, 0x1F]).unwrap_err().problem, Problem::InvalidCharacter);
         let ascii = FieldSpec::new(41, "TID", Encoding::Ascii, Length::Fixed(2));
         assert_eq!(unpack(&ascii, &[0x41, 0x00]).unwrap_err().problem, Problem::InvalidCharacter);
     }

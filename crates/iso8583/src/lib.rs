@@ -81,6 +81,8 @@ pub enum Problem {
     TrailingBytes(usize),
     /// Bit 1 of the secondary bitmap, or a tertiary bitmap, which we do not support.
     Unsupported,
+    /// A secondary bitmap that names no field: not the canonical encoding of any message.
+    EmptySecondaryBitmap,
 }
 
 impl std::fmt::Display for Problem {
@@ -94,6 +96,7 @@ impl std::fmt::Display for Problem {
             Problem::NotInProfile => f.write_str("is present but not defined by this profile"),
             Problem::TrailingBytes(n) => write!(f, "{n} bytes follow the last field"),
             Problem::Unsupported => f.write_str("uses a feature this codec does not support"),
+            Problem::EmptySecondaryBitmap => f.write_str("announces a secondary bitmap that names no field"),
         }
     }
 }

@@ -202,6 +202,10 @@ impl Message {
             if bitmap[8] & 0x80 != 0 {
                 return Err(CodecError::at(Location::Bitmap, Problem::Unsupported));
             }
+            if bitmap[8..].iter().all(|b| *b == 0) {
+                // Found by fuzzing: accepted, it would pack back without the secondary bitmap.
+                return Err(CodecError::at(Location::Bitmap, Problem::EmptySecondaryBitmap));
+            }
         }
         let last_bit = if secondary { 128 } else { 64 };
         for number in 2..=last_bit {

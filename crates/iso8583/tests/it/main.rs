@@ -120,6 +120,9 @@ fn secondary_bitmaps_carry_fields_65_to_128() {
     assert_eq!(packed[2] & 0x80, 0x80, "bit 1 announces the secondary bitmap");
     assert_eq!(packed.len(), 2 + 16 + 3 + 2 + 8);
     assert_eq!(Message::unpack(&spec, &packed).unwrap(), message);
+    // An announced but empty secondary bitmap is refused (found by fuzzing: it does not round-trip).
+    let empty = [&[0x08, 0x00, 0x80, 0, 0, 0, 0, 0, 0, 0][..], &[0u8; 8][..]].concat();
+    assert_eq!(Message::unpack(&spec, &empty).unwrap_err().problem, Problem::EmptySecondaryBitmap);
     let mut tertiary = packed;
     tertiary[10] |= 0x80;
     assert_eq!(Message::unpack(&spec, &tertiary).unwrap_err().problem, Problem::Unsupported);
