@@ -7,19 +7,21 @@
 //! - [`pin`]: [`Pin`] and format 0 PIN blocks.
 //! - [`mac`]: the two MAC algorithms, chosen per profile by [`MacAlgorithm`].
 //! - [`working_keys`]: [`WorkingKeys`] and their field 62 layouts.
+//! - [`dukpt`]: ANSI X9.24 DUKPT derivation, for PIN pads that use it.
 //!
 //! # Architecture invariant
 //! This is the only crate that touches key bytes. Key material and PINs live in types that zeroize
 //! on drop and whose `Debug` shows no secret; nothing here logs. It does no I/O and draws no random
 //! numbers by itself: key generation takes the random bytes from its caller.
 
+pub mod dukpt;
 pub mod key;
 pub mod mac;
 pub mod pin;
 pub mod working_keys;
 
 pub use key::{CHECK_VALUE_LEN, Key};
-pub use mac::{MacAlgorithm, cup_ecb_mac, x919_mac};
+pub use mac::{MacAlgorithm, cup_ecb_mac, x919_mac, x919_mac_method2};
 pub use pin::{Pin, decode_pin_block_format0, pin_block_format0};
 pub use working_keys::{WorkingKeys, WorkingKeysLayout};
 

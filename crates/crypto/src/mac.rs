@@ -74,13 +74,29 @@ pub fn cup_ecb_mac(key: &Key, data: &[u8]) -> [u8; 8] {
     mac
 }
 
-/// ANSI X9.19 retail MAC: CBC-DES under the left half over the zero-padded data, then decrypt under
-/// the right half and encrypt under the left. A single-length key gives plain CBC-MAC.
+/// ANSI X9.19 retail MAC: CBC-DES under the left half over the zero-padded data (ISO 9797-1
+/// padding method 1), then decrypt under the right half and encrypt under the left. A single-length
+/// key gives plain CBC-MAC.
 pub fn x919_mac(key: &Key, data: &[u8]) -> [u8; 8] {
+    x919_blocks(key, blocks_zero_padded(data))
+}
+
+/// The same with ISO 9797-1 padding method 2: a `0x80` byte, then zeros to the block boundary.
+pub fn x919_mac_method2(key: &Key, data: &[u8]) -> [u8; 8] {
+    let mut padded = Vec::with_capacity(data.len() + 8);
+    padded.extend_from_slice(data);
+    padded.push(0x80);
+    while !padded.len().is_multiple_of(8) {
+        padded.push(0);
+    }
+    x919_blocks(key, blocks_zero_padded(&padded))
+}
+
+fn x919_blocks(key: &Key, blocks: impl Iterator<Item = [u8; 8]>) -> [u8; 8] {
     let bytes = key.expose_bytes();
     let left = Key::from_bytes(&bytes[..8]).expect("8 bytes make a DES key");
     let mut state = [0u8; 8];
-    for block in blocks_zero_padded(data) {
+    for block in blocks {
         for (s, b) in state.iter_mut().zip(block) {
             *s ^= b;
         }
@@ -108,6 +124,7 @@ mod tests {
         assert_eq!(hex::encode_upper(x919_mac(&k, b"Now is the time for it")), "2E2B1428CC78254F");
         let ab = Key::from_bytes(b"AAAAAAAABBBBBBBB").unwrap();
         assert_eq!(hex::encode_upper(x919_mac(&ab, b"hello world")), "3DDE5C5511661CBF");
+        assert_eq!(hex::encode_upper(x919_mac_method2(&ab, b"hello world")), "E16941032C3BC7D4");
         let k = key("e0f4543f3e2a2c5ffc7e5e5a222e3e4d");
         let data = hex::decode("0102030405060708010203040506070801020304050607080000").unwrap();
         assert_eq!(hex::encode_upper(x919_mac(&k, &data)), "149F99288681D292");

@@ -1,4 +1,5 @@
-//! The China UnionPay POS profile: the field table, sub-field layouts and the message set.
+//! The China UnionPay POS profile: the field table, sub-field layouts (48, 60, 61, 63; 62 is
+//! `xingtong_crypto::WorkingKeys`) and the message set.
 //! `docs/iso8583.md` documents the same for people writing a terminal.
 
 use std::sync::OnceLock;
@@ -124,6 +125,22 @@ impl Field61 {
         }
         s.into_bytes()
     }
+}
+
+/// Field 63 of a request: the operator (cashier) number, two digits then a space (`01 `); `00` is
+/// the supervisor.
+pub fn parse_operator(value: &[u8]) -> Result<u8, CodecError> {
+    let number = number(value, 0, 2, 63)? as u8;
+    if value.get(2).is_some_and(|b| *b != b' ') {
+        return Err(CodecError::field(63, Problem::InvalidCharacter));
+    }
+    Ok(number)
+}
+
+/// Field 63 for operator `number` (0–99).
+pub fn operator_field(number: u8) -> Vec<u8> {
+    assert!(number < 100, "operator numbers are two digits");
+    format!("{number:02} ").into_bytes()
 }
 
 /// One side of the settlement totals in field 48: debits (sales) and credits (refunds).
@@ -353,6 +370,9 @@ mod tests {
         assert_eq!(Field60::parse(b"22000001").unwrap().network_code, "000");
         assert!(Field60::parse(b"2200").is_err());
         assert!(Field60::parse(b"22a00001000").is_err());
+        assert_eq!(parse_operator(&operator_field(1)), Ok(1));
+        assert_eq!(parse_operator(b"00"), Ok(0));
+        assert!(parse_operator(b"0x ").is_err() && parse_operator(b"01X").is_err() && parse_operator(b"1").is_err());
         let f = Field61 { batch: 12, stan: 345, date: Some("1122".into()) };
         assert_eq!(Field61::parse(&f.to_bytes()).unwrap(), f);
     }
