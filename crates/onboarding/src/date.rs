@@ -1,0 +1,69 @@
+//! A calendar date, as far as onboarding needs one: valid dates only, ordering, and age in whole
+//! years. The caller passes "today" in; this crate reads no clock.
+
+/// A valid Gregorian calendar date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Date {
+    year: i32,
+    month: u32,
+    day: u32,
+}
+
+fn is_leap(year: i32) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+fn days_in(year: i32, month: u32) -> u32 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if is_leap(year) => 29,
+        2 => 28,
+        _ => 0,
+    }
+}
+
+impl Date {
+    /// The date, if it exists (and lies between the years 1800 and 9999).
+    pub fn new(year: i32, month: u32, day: u32) -> Option<Date> {
+        let valid =
+            (1800..=9999).contains(&year) && (1..=12).contains(&month) && day >= 1 && day <= days_in(year, month);
+        valid.then_some(Date { year, month, day })
+    }
+
+    /// Whole years from `self` to `on`: birthdays count on the day; a 29 February birthday is
+    /// reached on 1 March in common years.
+    pub fn age_on(self, on: Date) -> u32 {
+        let mut years = on.year - self.year;
+        if (on.month, on.day) < (self.month, self.day) {
+            years -= 1;
+        }
+        years.max(0) as u32
+    }
+
+    /// The year.
+    pub fn year(self) -> i32 {
+        self.year
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validity_and_ages() {
+        assert!(Date::new(2024, 2, 29).is_some() && Date::new(2023, 2, 29).is_none());
+        assert!(Date::new(1900, 2, 29).is_none() && Date::new(2000, 2, 29).is_some());
+        assert!(
+            Date::new(2026, 13, 1).is_none() && Date::new(2026, 4, 31).is_none() && Date::new(2026, 1, 0).is_none()
+        );
+        let birth = Date::new(2008, 11, 23).unwrap();
+        assert_eq!(birth.age_on(Date::new(2026, 11, 22).unwrap()), 17);
+        assert_eq!(birth.age_on(Date::new(2026, 11, 23).unwrap()), 18);
+        let leap = Date::new(2008, 2, 29).unwrap();
+        assert_eq!(leap.age_on(Date::new(2026, 2, 28).unwrap()), 17);
+        assert_eq!(leap.age_on(Date::new(2026, 3, 1).unwrap()), 18);
+        assert_eq!(Date::new(2030, 1, 1).unwrap().age_on(Date::new(2026, 1, 1).unwrap()), 0);
+    }
+}
