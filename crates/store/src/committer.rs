@@ -18,6 +18,8 @@ use crate::{ApiKeyRecord, Claim, Outcome, StoreError, StoredResponse, now_ns};
 
 /// The most events one commit carries; a group stops growing here.
 pub const GROUP_EVENTS_MAX: usize = 4 * BATCH_EVENTS_MAX;
+/// The most idempotency records one commit purges, so that a backlog never stalls payments.
+pub const IDEMPOTENCY_PURGE_MAX: usize = 10_000;
 /// The longest the writer waits for a group to fill before committing what it has.
 pub const GROUP_LINGER_US: u64 = 500;
 /// How often it looks while it waits.
@@ -46,6 +48,10 @@ pub(crate) enum Write {
     ExpireDue {
         reply: Reply<usize>,
     },
+    PurgeIdempotency {
+        before_ns: u64,
+        reply: Reply<usize>,
+    },
 }
 
 impl Write {
@@ -53,7 +59,7 @@ impl Write {
         match self {
             Write::Accounts { events, .. } => events.len(),
             Write::Transfers { events, .. } => events.len(),
-            Write::ApiKey { .. } | Write::ExpireDue { .. } => 1,
+            Write::ApiKey { .. } | Write::ExpireDue { .. } | Write::PurgeIdempotency { .. } => 1,
         }
     }
 }
@@ -88,6 +94,8 @@ pub(crate) trait Backend: Send {
         idempotency: &[IdempotencyRow],
     ) -> Result<(), StoreError>;
     fn insert_api_key(&mut self, record: &ApiKeyRecord) -> Result<(), StoreError>;
+    /// Deletes at most `limit` idempotency records created before `before_ns`; returns how many.
+    fn purge_idempotency(&mut self, before_ns: u64, limit: usize) -> Result<usize, StoreError>;
     fn commit(&mut self, last_timestamp: u64) -> Result<(), StoreError>;
     fn rollback(&mut self);
 }
@@ -211,7 +219,7 @@ fn apply_group(
                 keys.accounts.extend(k.accounts);
                 keys.transfers.extend(k.transfers);
             }
-            Write::ApiKey { .. } | Write::ExpireDue { .. } => {}
+            Write::ApiKey { .. } | Write::ExpireDue { .. } | Write::PurgeIdempotency { .. } => {}
         }
     }
     let due = if group.iter().any(|w| matches!(w, Write::ExpireDue { .. })) {
@@ -257,6 +265,9 @@ fn apply_group(
                 Settled::Unit(Ok(()))
             }
             Write::ExpireDue { .. } => Settled::Count(Ok(expired)),
+            Write::PurgeIdempotency { before_ns, .. } => {
+                Settled::Count(Ok(backend.purge_idempotency(*before_ns, IDEMPOTENCY_PURGE_MAX)?))
+            }
         });
     }
 
@@ -333,10 +344,14 @@ fn reply_all(group: Vec<Write>, settled: Vec<Option<Settled>>, stored: &[Option<
             (Write::Accounts { reply, .. }, Settled::Accounts(r)) => drop(reply.send(r)),
             (Write::Transfers { reply, .. }, Settled::Transfers(r)) => drop(reply.send(r)),
             (Write::ApiKey { reply, .. }, Settled::Unit(r)) => drop(reply.send(r)),
-            (Write::ExpireDue { reply, .. }, Settled::Count(r)) => drop(reply.send(r)),
+            (Write::ExpireDue { reply, .. } | Write::PurgeIdempotency { reply, .. }, Settled::Count(r)) => {
+                drop(reply.send(r))
+            }
             (Write::Accounts { reply, .. }, Settled::Unit(Err(e))) => drop(reply.send(Err(e))),
             (Write::Transfers { reply, .. }, Settled::Unit(Err(e))) => drop(reply.send(Err(e))),
-            (Write::ExpireDue { reply, .. }, Settled::Unit(Err(e))) => drop(reply.send(Err(e))),
+            (Write::ExpireDue { reply, .. } | Write::PurgeIdempotency { reply, .. }, Settled::Unit(Err(e))) => {
+                drop(reply.send(Err(e)))
+            }
             (_, _) => unreachable!("each write settles with its own kind"),
         }
     }

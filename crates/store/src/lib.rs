@@ -414,6 +414,12 @@ impl Store {
         self.submit(|reply| Write::ExpireDue { reply }).await
     }
 
+    /// Forgets idempotency keys created before `before_ns`, at most [`committer::IDEMPOTENCY_PURGE_MAX`]
+    /// a call; returns how many. Call again while it returns the maximum.
+    pub async fn purge_idempotency_keys(&self, before_ns: u64) -> Result<usize, StoreError> {
+        self.submit(|reply| Write::PurgeIdempotency { before_ns, reply }).await
+    }
+
     /// The accounts that exist among `ids`.
     pub async fn lookup_accounts(&self, ids: Vec<u128>) -> Result<Vec<Account>, StoreError> {
         self.inner.readers.run(move |r| r.accounts(&ids)).await

@@ -17,8 +17,10 @@ use crate::committer::{Backend, IdempotencyRow};
 use crate::sqlite::pending_status;
 use crate::{ApiKeyRecord, NewApiKey, Reader, StoreError, StoredResponse, now_ns};
 
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "ledger and access", include_str!("../migrations/postgres/0001_ledger.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "ledger and access", include_str!("../migrations/postgres/0001_ledger.sql")),
+    (2, "idempotency retention", include_str!("../migrations/postgres/0002_idempotency_retention.sql")),
+];
 
 /// An arbitrary constant naming the advisory lock that serialises migrations across processes.
 const MIGRATION_LOCK: i64 = 0x5854_4d49_4752_4154;
@@ -374,6 +376,15 @@ impl Backend for PgWriter {
 
     fn insert_api_key(&mut self, record: &ApiKeyRecord) -> Result<(), StoreError> {
         insert_api_key(&mut self.client, record)
+    }
+
+    fn purge_idempotency(&mut self, before_ns: u64, limit: usize) -> Result<usize, StoreError> {
+        let deleted = self.client.execute(
+            "DELETE FROM idempotency_keys WHERE (scope, key) IN \
+             (SELECT scope, key FROM idempotency_keys WHERE created_at < $1 ORDER BY created_at LIMIT $2)",
+            &[&u64_int(before_ns), &(limit as i64)],
+        )?;
+        Ok(deleted as usize)
     }
 
     fn commit(&mut self, last_timestamp: u64) -> Result<(), StoreError> {

@@ -25,6 +25,7 @@ pub const DATABASE_FILE: &str = "xingtong.sqlite3";
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "ledger and access", include_str!("../migrations/sqlite/0001_ledger.sql")),
     (2, "bulk account index", include_str!("../migrations/sqlite/0002_account_index.sql")),
+    (3, "idempotency retention", include_str!("../migrations/sqlite/0003_idempotency_retention.sql")),
 ];
 
 /// What [`open`] returns.
@@ -259,6 +260,17 @@ impl Backend for SqliteWriter {
 
     fn insert_api_key(&mut self, record: &ApiKeyRecord) -> Result<(), StoreError> {
         insert_api_key(&self.conn, record)
+    }
+
+    fn purge_idempotency(&mut self, before_ns: u64, limit: usize) -> Result<usize, StoreError> {
+        let deleted = self
+            .conn
+            .prepare_cached(
+                "DELETE FROM idempotency_keys WHERE (scope, key) IN \
+                 (SELECT scope, key FROM idempotency_keys WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)",
+            )?
+            .execute(params![u64_int(before_ns), limit as i64])?;
+        Ok(deleted)
     }
 
     fn commit(&mut self, last_timestamp: u64) -> Result<(), StoreError> {

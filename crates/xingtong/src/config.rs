@@ -13,6 +13,8 @@ pub const DATA_DIR_DEFAULT: &str = "data";
 /// The HTTP API listens here by default: loopback only, so nothing is open to the world until
 /// an operator says so.
 pub const HTTP_LISTEN_DEFAULT: &str = "127.0.0.1:8080";
+/// Responses stored under an Idempotency-Key are kept this long (7 days) by default.
+pub const IDEMPOTENCY_RETENTION_HOURS_DEFAULT: u64 = 7 * 24;
 /// Terminals connect here by default (ISO 8583 over TCP); loopback until an operator opens it.
 pub const ISO8583_LISTEN_DEFAULT: &str = "127.0.0.1:8583";
 
@@ -38,6 +40,8 @@ pub struct FileConfig {
     pub sqlite_fsync: Option<bool>,
     /// Read connections.
     pub readers: Option<usize>,
+    /// How long responses stored under an Idempotency-Key are kept, in hours.
+    pub idempotency_retention_hours: Option<u64>,
 }
 
 impl FileConfig {
@@ -78,6 +82,8 @@ pub struct ServeConfig {
     pub sqlite_fsync: bool,
     /// Read connections.
     pub readers: usize,
+    /// Idempotency-Key retention.
+    pub idempotency_retention: std::time::Duration,
 }
 
 /// The flag-and-environment layer (clap fills it from both).
@@ -140,6 +146,9 @@ impl ServeArgs {
             log_level: self.log_level.clone().or(file.log_level).unwrap_or_else(|| "info".into()),
             sqlite_fsync: self.sqlite_fsync.or(file.sqlite_fsync).unwrap_or(true),
             readers: file.readers.unwrap_or(4).max(1),
+            idempotency_retention: std::time::Duration::from_secs(
+                3_600 * file.idempotency_retention_hours.unwrap_or(IDEMPOTENCY_RETENTION_HOURS_DEFAULT).max(1),
+            ),
         })
     }
 }

@@ -232,6 +232,31 @@ async fn open_store(config: &ServeConfig) -> anyhow::Result<xingtong_store::Open
 
 /// How often reservations past their timeout are released.
 const EXPIRY_INTERVAL_MS: u64 = 1_000;
+/// Idempotency keys past their retention are purged once an hour (in ticks of the expiry timer).
+const PURGE_EVERY_TICKS: u64 = 3_600;
+
+/// Purges expired idempotency keys in bounded chunks until none are left.
+async fn purge_idempotency_keys(store: &Store, retention_ns: u64) {
+    let before = xingtong_store::now_ns().saturating_sub(retention_ns);
+    let mut total = 0;
+    loop {
+        match store.purge_idempotency_keys(before).await {
+            Ok(n) => {
+                total += n;
+                if n < xingtong_store::committer::IDEMPOTENCY_PURGE_MAX {
+                    break;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "purging idempotency keys failed");
+                break;
+            }
+        }
+    }
+    if total > 0 {
+        tracing::info!(purged = total, "idempotency keys past their retention purged");
+    }
+}
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     init_logging(&config, false);
@@ -286,8 +311,10 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
 
     let expiry = tokio::spawn({
         let store = store.clone();
+        let retention_ns = u64::try_from(config.idempotency_retention.as_nanos()).unwrap_or(u64::MAX);
         async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_millis(EXPIRY_INTERVAL_MS));
+            let mut ticks: u64 = 0;
             loop {
                 tick.tick().await;
                 match store.expire_due().await {
@@ -295,6 +322,10 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
                     Ok(n) => tracing::info!(expired = n, "pending transfers expired"),
                     Err(error) => tracing::warn!(%error, "expiring pending transfers failed"),
                 }
+                if ticks.is_multiple_of(PURGE_EVERY_TICKS) {
+                    purge_idempotency_keys(&store, retention_ns).await;
+                }
+                ticks += 1;
             }
         }
     });

@@ -47,6 +47,7 @@ conformance!(
     api_keys_are_stored_hashed,
     two_stores_on_one_database_stay_consistent,
     account_history_spans_index_flushes,
+    idempotency_keys_are_purged_by_age,
 );
 
 /// The one line that says whether the PostgreSQL suite runs in this test run.

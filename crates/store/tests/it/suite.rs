@@ -339,3 +339,21 @@ pub async fn account_history_spans_index_flushes(h: &Harness) -> anyhow::Result<
     store.close().await;
     Ok(())
 }
+
+pub async fn idempotency_keys_are_purged_by_age(h: &Harness) -> anyhow::Result<()> {
+    let store = h.open().await?.store;
+    accounts(&store, &[1, 2]).await?;
+    store.create_transfers(vec![transfer(10, 1, 2, 5)], Some(claim("old", "body-1"))).await?;
+    let cutoff = xingtong_store::now_ns();
+    store.create_transfers(vec![transfer(11, 1, 2, 5)], Some(claim("new", "body-2"))).await?;
+    ensure!(store.purge_idempotency_keys(cutoff).await? == 1, "only the key older than the cutoff goes");
+    ensure!(store.purge_idempotency_keys(cutoff).await? == 0);
+    // The purged key is free again: a new body under it is applied, not refused as a reuse.
+    let again = store.create_transfers(vec![transfer(12, 1, 2, 5)], Some(claim("old", "body-3"))).await?;
+    ensure!(again == Outcome::Applied(vec![T::Ok]), "{again:?}");
+    // The kept key still replays.
+    let kept = store.create_transfers(vec![transfer(11, 1, 2, 5)], Some(claim("new", "body-2"))).await?;
+    ensure!(matches!(kept, Outcome::Replayed(_)), "{kept:?}");
+    store.close().await;
+    Ok(())
+}
