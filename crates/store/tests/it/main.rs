@@ -59,7 +59,7 @@ fn postgres_suite_status() {
             "NOTE: PostgreSQL storage suite enabled: every conformance test also runs on PostgreSQL\n".to_owned()
         }
         _ => format!(
-            "NOTE: PostgreSQL storage suite skipped: set {}=postgres://… to run it (CI does)\n",
+            "NOTE: PostgreSQL suite skipped (storage conformance and crash tests): set {}=postgres://… to run it (CI does)\n",
             harness::POSTGRES_URL_VAR
         ),
     };
