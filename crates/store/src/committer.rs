@@ -11,9 +11,11 @@ use std::collections::HashMap;
 
 use tokio::sync::{mpsc, oneshot};
 use xingtong_ledger::{
-    Account, BATCH_EVENTS_MAX, Changes, CreateAccountResult, CreateTransferResult, Keys, Snapshot, Transfer,
+    Account, AccountFlags, BATCH_EVENTS_MAX, Changes, CreateAccountResult, CreateTransferResult, Keys, Snapshot,
+    Transfer, TransferFlags,
 };
 
+use crate::records::{Change, Rejection};
 use crate::{ApiKeyRecord, Claim, Outcome, StoreError, StoredResponse, now_ns};
 
 /// The most events one commit carries; a group stops growing here.
@@ -52,6 +54,11 @@ pub(crate) enum Write {
         before_ns: u64,
         reply: Reply<usize>,
     },
+    /// A domain operation (records, keys, documents, audit, and the ledger events it carries).
+    Change {
+        change: Box<Change>,
+        reply: Reply<()>,
+    },
 }
 
 impl Write {
@@ -59,6 +66,7 @@ impl Write {
         match self {
             Write::Accounts { events, .. } => events.len(),
             Write::Transfers { events, .. } => events.len(),
+            Write::Change { change, .. } => change.events(),
             Write::ApiKey { .. } | Write::ExpireDue { .. } | Write::PurgeIdempotency { .. } => 1,
         }
     }
@@ -96,6 +104,12 @@ pub(crate) trait Backend: Send {
     fn insert_api_key(&mut self, record: &ApiKeyRecord) -> Result<(), StoreError>;
     /// Deletes at most `limit` idempotency records created before `before_ns`; returns how many.
     fn purge_idempotency(&mut self, before_ns: u64, limit: usize) -> Result<usize, StoreError>;
+    /// The version of a record, if it exists (seeing this transaction's own writes).
+    fn record_version(&mut self, kind: &str, id: &str) -> Result<Option<u64>, StoreError>;
+    /// The id of the record holding a unique key, if any.
+    fn key_holder(&mut self, kind: &str, key: &str) -> Result<Option<String>, StoreError>;
+    /// Writes a checked change's rows (not its ledger events: those go through `write`).
+    fn write_change(&mut self, change: &Change, now_ns: u64) -> Result<(), StoreError>;
     fn commit(&mut self, last_timestamp: u64) -> Result<(), StoreError>;
     fn rollback(&mut self);
 }
@@ -219,6 +233,12 @@ fn apply_group(
                 keys.accounts.extend(k.accounts);
                 keys.transfers.extend(k.transfers);
             }
+            Write::Change { change, .. } => {
+                keys.accounts.extend(change.accounts.iter().map(|a| a.id));
+                let k = Keys::for_transfers(&change.transfers);
+                keys.accounts.extend(k.accounts);
+                keys.transfers.extend(k.transfers);
+            }
             Write::ApiKey { .. } | Write::ExpireDue { .. } | Write::PurgeIdempotency { .. } => {}
         }
     }
@@ -231,8 +251,14 @@ fn apply_group(
     backend.load(snapshot, &keys)?;
     let mut second = Keys::default();
     for write in group {
-        if let Write::Transfers { events, .. } = write {
-            second.accounts.extend(Keys::for_pending_accounts(snapshot, events).accounts);
+        match write {
+            Write::Transfers { events, .. } => {
+                second.accounts.extend(Keys::for_pending_accounts(snapshot, events).accounts);
+            }
+            Write::Change { change, .. } => {
+                second.accounts.extend(Keys::for_pending_accounts(snapshot, &change.transfers).accounts);
+            }
+            _ => {}
         }
     }
     for id in &due {
@@ -268,6 +294,9 @@ fn apply_group(
             Write::PurgeIdempotency { before_ns, .. } => {
                 Settled::Count(Ok(backend.purge_idempotency(*before_ns, IDEMPOTENCY_PURGE_MAX)?))
             }
+            Write::Change { change, .. } => {
+                Settled::Unit(apply_change(backend, snapshot, change, now, &mut changes)?.map_err(StoreError::Rejected))
+            }
         });
     }
 
@@ -297,6 +326,63 @@ fn apply_group(
         *snapshot = Snapshot::new(snapshot.last_timestamp);
     }
     Ok(())
+}
+
+/// Checks a change against the current state and applies it, or refuses it leaving nothing behind.
+/// The outer error fails the whole group (the database said no); the inner one refuses this change.
+fn apply_change(
+    backend: &mut dyn Backend,
+    snapshot: &mut Snapshot,
+    change: &Change,
+    now: u64,
+    changes: &mut Changes,
+) -> Result<Result<(), Rejection>, StoreError> {
+    // Checks first, writes after: a refused change has written nothing.
+    for put in &change.puts {
+        let current = backend.record_version(&put.record.kind, &put.record.id)?;
+        if current != put.expected {
+            return Ok(Err(Rejection::Conflict { kind: put.record.kind.clone(), id: put.record.id.clone() }));
+        }
+    }
+    for key in &change.claim_keys {
+        if let Some(holder) = backend.key_holder(&key.kind, &key.key)?
+            && holder != key.id
+        {
+            return Ok(Err(Rejection::KeyTaken { kind: key.kind.clone(), key: key.key.clone() }));
+        }
+    }
+    // Ledger events as one linked chain each, so that the ledger itself makes them all or nothing.
+    // Accounts and transfers in one change could not be undone together, so a change has one or the other.
+    assert!(
+        change.accounts.is_empty() || change.transfers.is_empty(),
+        "a change creates ledger accounts or transfers, not both"
+    );
+    if !change.accounts.is_empty() {
+        let mut events = change.accounts.clone();
+        let last = events.len() - 1;
+        for (i, event) in events.iter_mut().enumerate() {
+            event.flags = if i < last { AccountFlags(event.flags.0 | AccountFlags::LINKED) } else { event.flags };
+        }
+        let results = snapshot.create_accounts(&events, now, changes);
+        if results.iter().any(|r| *r != CreateAccountResult::Ok) {
+            return Ok(Err(Rejection::Accounts(results)));
+        }
+    }
+    if !change.transfers.is_empty() {
+        let mut events = change.transfers.clone();
+        let last = events.len() - 1;
+        for (i, event) in events.iter_mut().enumerate() {
+            if i < last {
+                event.flags = TransferFlags(event.flags.0 | TransferFlags::LINKED);
+            }
+        }
+        let results = snapshot.create_transfers(&events, now, changes);
+        if results.iter().any(|r| *r != CreateTransferResult::Ok) {
+            return Ok(Err(Rejection::Transfers(results)));
+        }
+    }
+    backend.write_change(change, now)?;
+    Ok(Ok(()))
 }
 
 /// The most accounts the SQLite writer keeps cached; beyond it the cache starts again empty.
@@ -343,7 +429,7 @@ fn reply_all(group: Vec<Write>, settled: Vec<Option<Settled>>, stored: &[Option<
         match (write, settled) {
             (Write::Accounts { reply, .. }, Settled::Accounts(r)) => drop(reply.send(r)),
             (Write::Transfers { reply, .. }, Settled::Transfers(r)) => drop(reply.send(r)),
-            (Write::ApiKey { reply, .. }, Settled::Unit(r)) => drop(reply.send(r)),
+            (Write::ApiKey { reply, .. } | Write::Change { reply, .. }, Settled::Unit(r)) => drop(reply.send(r)),
             (Write::ExpireDue { reply, .. } | Write::PurgeIdempotency { reply, .. }, Settled::Count(r)) => {
                 drop(reply.send(r))
             }

@@ -23,6 +23,7 @@ mod account_history;
 mod codec;
 pub mod committer;
 pub mod postgres;
+pub mod records;
 pub mod sqlite;
 
 use std::path::PathBuf;
@@ -35,6 +36,7 @@ use xingtong_ledger::invariants::{LedgerTotals, check_accounts};
 use xingtong_ledger::{Account, CreateAccountResult, CreateTransferResult, Transfer};
 
 use crate::committer::Write;
+pub use crate::records::{AuditEntry, Blob, Change, Put, Record, RecordQuery, Rejection, UniqueKey};
 
 /// The most writes waiting for the writer; callers wait (backpressure) beyond it.
 pub const WRITE_QUEUE_MAX: usize = 16_384;
@@ -125,6 +127,9 @@ pub enum StoreError {
     /// The audit found the ledger out of balance.
     #[error(transparent)]
     Invariant(#[from] xingtong_ledger::invariants::Violation),
+    /// A domain change was refused; nothing of it was written.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
 }
 
 /// An idempotency key claimed by a write: the response is stored in the same commit as the write.
@@ -184,6 +189,8 @@ pub struct ApiKeyRecord {
     pub created_at: u64,
     /// Revoked, if it was.
     pub revoked_at: Option<u64>,
+    /// The merchant a `merchant` key belongs to; `None` for operations keys.
+    pub owner: Option<String>,
 }
 
 /// A newly made API key, the only time its secret exists in clear.
@@ -206,6 +213,11 @@ pub const API_KEY_PREFIX: &str = "xtk_";
 impl NewApiKey {
     /// Makes a key with 128 random bits of id and 256 of secret.
     pub fn generate(role: &str, label: &str, now_ns: u64) -> NewApiKey {
+        NewApiKey::generate_for(role, label, None, now_ns)
+    }
+
+    /// Makes a key belonging to `owner` (a merchant).
+    pub fn generate_for(role: &str, label: &str, owner: Option<&str>, now_ns: u64) -> NewApiKey {
         let id: [u8; 8] = rand::random();
         let secret: [u8; 32] = rand::random();
         let id = hex::encode(id);
@@ -217,6 +229,7 @@ impl NewApiKey {
             label: label.to_owned(),
             created_at: now_ns,
             revoked_at: None,
+            owner: owner.map(str::to_owned),
         };
         NewApiKey { record, token: format!("{API_KEY_PREFIX}{id}_{secret}") }
     }
@@ -265,6 +278,18 @@ pub(crate) trait Reader: Send {
     /// Visits every account (for the audit) and returns how many transfers exist.
     fn scan_accounts(&mut self, visit: &mut dyn FnMut(Account)) -> Result<u64, StoreError>;
     fn ping(&mut self) -> Result<(), StoreError>;
+    fn api_keys_of(&mut self, owner: &str) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    fn record(&mut self, kind: &str, id: &str) -> Result<Option<Record>, StoreError>;
+    fn record_by_key(&mut self, kind: &str, key: &str) -> Result<Option<Record>, StoreError>;
+    fn records(&mut self, query: &RecordQuery) -> Result<Vec<Record>, StoreError>;
+    fn due_records(&mut self, kind: &str, status: &str, now_ns: u64, limit: u32) -> Result<Vec<Record>, StoreError>;
+    fn blob(&mut self, sha256: &[u8]) -> Result<Option<Blob>, StoreError>;
+    fn audit_log(
+        &mut self,
+        subject: Option<(&str, &str)>,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
 struct ReaderPool {
@@ -444,6 +469,68 @@ impl Store {
     /// The API key with this public id.
     pub async fn api_key(&self, id: String) -> Result<Option<ApiKeyRecord>, StoreError> {
         self.inner.readers.run(move |r| r.api_key(&id)).await
+    }
+
+    /// Applies a domain change all or nothing; [`StoreError::Rejected`] when a check refused it.
+    pub async fn apply(&self, change: Change) -> Result<(), StoreError> {
+        let change = Box::new(change);
+        self.submit(|reply| Write::Change { change, reply }).await
+    }
+
+    /// A record by kind and id.
+    pub async fn record(&self, kind: &str, id: &str) -> Result<Option<Record>, StoreError> {
+        let (kind, id) = (kind.to_owned(), id.to_owned());
+        self.inner.readers.run(move |r| r.record(&kind, &id)).await
+    }
+
+    /// The record holding a unique key.
+    pub async fn record_by_key(&self, kind: &str, key: &str) -> Result<Option<Record>, StoreError> {
+        let (kind, key) = (kind.to_owned(), key.to_owned());
+        self.inner.readers.run(move |r| r.record_by_key(&kind, &key)).await
+    }
+
+    /// Records matching a query, oldest first.
+    pub async fn records(&self, mut query: RecordQuery) -> Result<Vec<Record>, StoreError> {
+        query.limit = query.limit.clamp(1, PAGE_LIMIT_MAX);
+        self.inner.readers.run(move |r| r.records(&query)).await
+    }
+
+    /// Records of a kind and status whose `due_at` is at or before `now_ns`, soonest first.
+    pub async fn due_records(
+        &self,
+        kind: &str,
+        status: &str,
+        now_ns: u64,
+        limit: u32,
+    ) -> Result<Vec<Record>, StoreError> {
+        let (kind, status) = (kind.to_owned(), status.to_owned());
+        let limit = limit.clamp(1, PAGE_LIMIT_MAX);
+        self.inner.readers.run(move |r| r.due_records(&kind, &status, now_ns, limit)).await
+    }
+
+    /// A stored document by its SHA-256.
+    pub async fn blob(&self, sha256: [u8; 32]) -> Result<Option<Blob>, StoreError> {
+        self.inner.readers.run(move |r| r.blob(&sha256)).await
+    }
+
+    /// Audit entries (of one record when `subject` is given), oldest first, after a sequence number.
+    pub async fn audit_log(
+        &self,
+        subject: Option<(String, String)>,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let limit = limit.clamp(1, PAGE_LIMIT_MAX);
+        self.inner
+            .readers
+            .run(move |r| r.audit_log(subject.as_ref().map(|(k, i)| (k.as_str(), i.as_str())), after_seq, limit))
+            .await
+    }
+
+    /// The API keys belonging to `owner`, revoked ones included.
+    pub async fn api_keys_of(&self, owner: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let owner = owner.to_owned();
+        self.inner.readers.run(move |r| r.api_keys_of(&owner)).await
     }
 
     /// Answers when the database does.

@@ -14,12 +14,14 @@ use crate::codec::{
     ACCOUNT_COLUMNS, TRANSFER_COLUMNS, account_from_row, bytes_u128, int_u64, transfer_from_row, u64_int, u128_bytes,
 };
 use crate::committer::{Backend, IdempotencyRow};
-use crate::sqlite::pending_status;
+use crate::records::{AuditEntry, Blob, Change, Record, RecordQuery};
+use crate::sqlite::{blob_from_parts, pending_status};
 use crate::{ApiKeyRecord, NewApiKey, Reader, StoreError, StoredResponse, now_ns};
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "ledger and access", include_str!("../migrations/postgres/0001_ledger.sql")),
     (2, "idempotency retention", include_str!("../migrations/postgres/0002_idempotency_retention.sql")),
+    (3, "domain records", include_str!("../migrations/postgres/0003_domain_records.sql")),
 ];
 
 /// An arbitrary constant naming the advisory lock that serialises migrations across processes.
@@ -112,7 +114,7 @@ fn bootstrap(client: &mut Client) -> Result<Option<NewApiKey>, StoreError> {
 
 fn insert_api_key(client: &mut impl postgres::GenericClient, record: &ApiKeyRecord) -> Result<(), StoreError> {
     client.execute(
-        "INSERT INTO api_keys (id, secret_sha256, role, label, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO api_keys (id, secret_sha256, role, label, created_at, revoked_at, owner) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         &[
             &record.id,
             &record.secret_sha256,
@@ -120,6 +122,7 @@ fn insert_api_key(client: &mut impl postgres::GenericClient, record: &ApiKeyReco
             &record.label,
             &u64_int(record.created_at),
             &record.revoked_at.map(u64_int),
+            &record.owner,
         ],
     )?;
     Ok(())
@@ -387,6 +390,74 @@ impl Backend for PgWriter {
         Ok(deleted as usize)
     }
 
+    fn record_version(&mut self, kind: &str, id: &str) -> Result<Option<u64>, StoreError> {
+        let row = self.client.query_opt("SELECT version FROM records WHERE kind = $1 AND id = $2", &[&kind, &id])?;
+        Ok(row.map(|r| int_u64(r.get(0))))
+    }
+
+    fn key_holder(&mut self, kind: &str, key: &str) -> Result<Option<String>, StoreError> {
+        let row = self.client.query_opt("SELECT id FROM record_keys WHERE kind = $1 AND key = $2", &[&kind, &key])?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    fn write_change(&mut self, change: &Change, now_ns: u64) -> Result<(), StoreError> {
+        let client = &mut self.client;
+        for p in &change.puts {
+            let r = &p.record;
+            let created_at = if p.expected.is_none() { now_ns } else { r.created_at };
+            client.execute(
+                "INSERT INTO records (kind, id, owner, status, version, created_at, updated_at, due_at, body) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 ON CONFLICT (kind, id) DO UPDATE SET owner = EXCLUDED.owner, status = EXCLUDED.status, \
+                 version = EXCLUDED.version, updated_at = EXCLUDED.updated_at, due_at = EXCLUDED.due_at, body = EXCLUDED.body",
+                &[
+                    &r.kind,
+                    &r.id,
+                    &r.owner,
+                    &r.status,
+                    &u64_int(p.expected.unwrap_or(0) + 1),
+                    &u64_int(created_at),
+                    &u64_int(now_ns),
+                    &r.due_at.map(u64_int),
+                    &r.body,
+                ],
+            )?;
+        }
+        for k in &change.claim_keys {
+            client.execute(
+                "INSERT INTO record_keys (kind, key, id) VALUES ($1, $2, $3) ON CONFLICT (kind, key) DO NOTHING",
+                &[&k.kind, &k.key, &k.id],
+            )?;
+        }
+        for (kind, key) in &change.release_keys {
+            client.execute("DELETE FROM record_keys WHERE kind = $1 AND key = $2", &[kind, key])?;
+        }
+        for b in &change.blobs {
+            client.execute(
+                "INSERT INTO blobs (sha256, content_type, size, bytes, created_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (sha256) DO NOTHING",
+                &[&&b.sha256[..], &b.content_type, &(b.bytes.len() as i64), &b.bytes, &u64_int(now_ns)],
+            )?;
+        }
+        for a in &change.audit {
+            let at = if a.at == 0 { now_ns } else { a.at };
+            client.execute(
+                "INSERT INTO audit_log (at, actor, action, subject_kind, subject_id, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&u64_int(at), &a.actor, &a.action, &a.subject_kind, &a.subject_id, &a.detail],
+            )?;
+        }
+        for key in &change.api_keys {
+            insert_api_key(client, key)?;
+        }
+        for (id, owner) in &change.revoke_api_keys {
+            client.execute(
+                "UPDATE api_keys SET revoked_at = $3 WHERE id = $1 AND owner = $2 AND revoked_at IS NULL",
+                &[id, owner, &u64_int(now_ns)],
+            )?;
+        }
+        Ok(())
+    }
+
     fn commit(&mut self, last_timestamp: u64) -> Result<(), StoreError> {
         // An idle expiry tick changes nothing; skipping the update keeps it from writing WAL.
         if last_timestamp != self.clock_at_begin {
@@ -400,6 +471,35 @@ impl Backend for PgWriter {
         if let Err(error) = self.client.batch_execute("ROLLBACK") {
             tracing::warn!(%error, "postgres rollback failed");
         }
+    }
+}
+
+const API_KEY_COLUMNS: &str = "id, secret_sha256, role, label, created_at, revoked_at, owner";
+const RECORD_COLUMNS: &str = "kind, id, owner, status, version, created_at, updated_at, due_at, body";
+
+fn api_key_from_row(r: &postgres::Row) -> ApiKeyRecord {
+    ApiKeyRecord {
+        id: r.get(0),
+        secret_sha256: r.get(1),
+        role: r.get(2),
+        label: r.get(3),
+        created_at: int_u64(r.get(4)),
+        revoked_at: r.get::<_, Option<i64>>(5).map(int_u64),
+        owner: r.get(6),
+    }
+}
+
+fn record_from_row(r: &postgres::Row) -> Record {
+    Record {
+        kind: r.get(0),
+        id: r.get(1),
+        owner: r.get(2),
+        status: r.get(3),
+        version: int_u64(r.get(4)),
+        created_at: int_u64(r.get(5)),
+        updated_at: int_u64(r.get(6)),
+        due_at: r.get::<_, Option<i64>>(7).map(int_u64),
+        body: r.get(8),
     }
 }
 
@@ -440,18 +540,94 @@ impl Reader for PgReader {
     }
 
     fn api_key(&mut self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let row = self.client.query_opt(
-            "SELECT id, secret_sha256, role, label, created_at, revoked_at FROM api_keys WHERE id = $1",
-            &[&id],
+        let row = self.client.query_opt(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = $1"), &[&id])?;
+        Ok(row.as_ref().map(api_key_from_row))
+    }
+
+    fn api_keys_of(&mut self, owner: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let rows = self.client.query(
+            &format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE owner = $1 ORDER BY created_at"),
+            &[&owner],
         )?;
-        Ok(row.map(|r| ApiKeyRecord {
-            id: r.get(0),
-            secret_sha256: r.get(1),
-            role: r.get(2),
-            label: r.get(3),
-            created_at: int_u64(r.get(4)),
-            revoked_at: r.get::<_, Option<i64>>(5).map(int_u64),
-        }))
+        Ok(rows.iter().map(api_key_from_row).collect())
+    }
+
+    fn record(&mut self, kind: &str, id: &str) -> Result<Option<Record>, StoreError> {
+        let row = self
+            .client
+            .query_opt(&format!("SELECT {RECORD_COLUMNS} FROM records WHERE kind = $1 AND id = $2"), &[&kind, &id])?;
+        Ok(row.as_ref().map(record_from_row))
+    }
+
+    fn record_by_key(&mut self, kind: &str, key: &str) -> Result<Option<Record>, StoreError> {
+        let row = self.client.query_opt(
+            &format!(
+                "SELECT {RECORD_COLUMNS} FROM records WHERE kind = $1 AND id = (SELECT id FROM record_keys WHERE kind = $1 AND key = $2)"
+            ),
+            &[&kind, &key],
+        )?;
+        Ok(row.as_ref().map(record_from_row))
+    }
+
+    fn records(&mut self, query: &RecordQuery) -> Result<Vec<Record>, StoreError> {
+        let (after_created, after_id) = match &query.after {
+            Some((created_at, id)) => (u64_int(*created_at), id.clone()),
+            None => (i64::MIN, String::new()),
+        };
+        let rows = self.client.query(
+            &format!(
+                "SELECT {RECORD_COLUMNS} FROM records WHERE kind = $1 AND ($2::text IS NULL OR owner = $2) \
+                 AND (cardinality($3::text[]) = 0 OR status = ANY($3)) AND (created_at, id) > ($4, $5) \
+                 ORDER BY created_at, id LIMIT $6"
+            ),
+            &[&query.kind, &query.owner, &query.statuses, &after_created, &after_id, &i64::from(query.limit)],
+        )?;
+        Ok(rows.iter().map(record_from_row).collect())
+    }
+
+    fn due_records(&mut self, kind: &str, status: &str, now_ns: u64, limit: u32) -> Result<Vec<Record>, StoreError> {
+        let rows = self.client.query(
+            &format!(
+                "SELECT {RECORD_COLUMNS} FROM records WHERE kind = $1 AND status = $2 AND due_at IS NOT NULL AND due_at <= $3 \
+                 ORDER BY due_at LIMIT $4"
+            ),
+            &[&kind, &status, &u64_int(now_ns), &i64::from(limit)],
+        )?;
+        Ok(rows.iter().map(record_from_row).collect())
+    }
+
+    fn blob(&mut self, sha256: &[u8]) -> Result<Option<Blob>, StoreError> {
+        let row = self.client.query_opt("SELECT content_type, bytes FROM blobs WHERE sha256 = $1", &[&sha256])?;
+        row.map(|r| blob_from_parts(sha256, r.get(0), r.get(1))).transpose()
+    }
+
+    fn audit_log(
+        &mut self,
+        subject: Option<(&str, &str)>,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let (kind, id) = match subject {
+            Some((kind, id)) => (Some(kind), Some(id)),
+            None => (None, None),
+        };
+        let rows = self.client.query(
+            "SELECT seq, at, actor, action, subject_kind, subject_id, detail FROM audit_log \
+             WHERE ($1::text IS NULL OR (subject_kind = $1 AND subject_id = $2)) AND seq > $3 ORDER BY seq LIMIT $4",
+            &[&kind, &id, &u64_int(after_seq), &i64::from(limit)],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| AuditEntry {
+                seq: int_u64(r.get(0)),
+                at: int_u64(r.get(1)),
+                actor: r.get(2),
+                action: r.get(3),
+                subject_kind: r.get(4),
+                subject_id: r.get(5),
+                detail: r.get(6),
+            })
+            .collect())
     }
 
     fn scan_accounts(&mut self, visit: &mut dyn FnMut(crate::Account)) -> Result<u64, StoreError> {

@@ -16,6 +16,7 @@ use crate::codec::{
     ACCOUNT_COLUMNS, TRANSFER_COLUMNS, account_from_row, bytes_u128, int_u64, transfer_from_row, u64_int, u128_bytes,
 };
 use crate::committer::{Backend, IdempotencyRow};
+use crate::records::{AuditEntry, Blob, Change, Record, RecordQuery};
 use crate::{ApiKeyRecord, NewApiKey, Reader, StoreError, StoredResponse, now_ns};
 
 /// The database file inside the data directory.
@@ -26,6 +27,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "ledger and access", include_str!("../migrations/sqlite/0001_ledger.sql")),
     (2, "bulk account index", include_str!("../migrations/sqlite/0002_account_index.sql")),
     (3, "idempotency retention", include_str!("../migrations/sqlite/0003_idempotency_retention.sql")),
+    (4, "domain records", include_str!("../migrations/sqlite/0004_domain_records.sql")),
 ];
 
 /// What [`open`] returns.
@@ -139,7 +141,7 @@ fn bootstrap(conn: &mut Connection) -> Result<Option<NewApiKey>, StoreError> {
 
 fn insert_api_key(conn: &Connection, record: &ApiKeyRecord) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT INTO api_keys (id, secret_sha256, role, label, created_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO api_keys (id, secret_sha256, role, label, created_at, revoked_at, owner) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         record.id,
@@ -147,7 +149,8 @@ fn insert_api_key(conn: &Connection, record: &ApiKeyRecord) -> Result<(), StoreE
         record.role,
         record.label,
         u64_int(record.created_at),
-        record.revoked_at.map(u64_int)
+        record.revoked_at.map(u64_int),
+        record.owner,
     ])?;
     Ok(())
 }
@@ -273,6 +276,83 @@ impl Backend for SqliteWriter {
         Ok(deleted)
     }
 
+    fn record_version(&mut self, kind: &str, id: &str) -> Result<Option<u64>, StoreError> {
+        let version: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT version FROM records WHERE kind = ?1 AND id = ?2")?
+            .query_row(params![kind, id], |r| r.get(0))
+            .optional()?;
+        Ok(version.map(int_u64))
+    }
+
+    fn key_holder(&mut self, kind: &str, key: &str) -> Result<Option<String>, StoreError> {
+        let id = self
+            .conn
+            .prepare_cached("SELECT id FROM record_keys WHERE kind = ?1 AND key = ?2")?
+            .query_row(params![kind, key], |r| r.get(0))
+            .optional()?;
+        Ok(id)
+    }
+
+    fn write_change(&mut self, change: &Change, now_ns: u64) -> Result<(), StoreError> {
+        let conn = &self.conn;
+        let mut put = conn.prepare_cached(
+            "INSERT INTO records (kind, id, owner, status, version, created_at, updated_at, due_at, body) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             ON CONFLICT (kind, id) DO UPDATE SET owner = excluded.owner, status = excluded.status, \
+             version = excluded.version, updated_at = excluded.updated_at, due_at = excluded.due_at, body = excluded.body",
+        )?;
+        for p in &change.puts {
+            let r = &p.record;
+            let created_at = if p.expected.is_none() { now_ns } else { r.created_at };
+            put.execute(params![
+                r.kind,
+                r.id,
+                r.owner,
+                r.status,
+                u64_int(p.expected.unwrap_or(0) + 1),
+                u64_int(created_at),
+                u64_int(now_ns),
+                r.due_at.map(u64_int),
+                r.body,
+            ])?;
+        }
+        let mut claim = conn.prepare_cached(
+            "INSERT INTO record_keys (kind, key, id) VALUES (?1, ?2, ?3) ON CONFLICT (kind, key) DO NOTHING",
+        )?;
+        for k in &change.claim_keys {
+            claim.execute(params![k.kind, k.key, k.id])?;
+        }
+        let mut release = conn.prepare_cached("DELETE FROM record_keys WHERE kind = ?1 AND key = ?2")?;
+        for (kind, key) in &change.release_keys {
+            release.execute(params![kind, key])?;
+        }
+        let mut blob = conn.prepare_cached(
+            "INSERT INTO blobs (sha256, content_type, size, bytes, created_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (sha256) DO NOTHING",
+        )?;
+        for b in &change.blobs {
+            blob.execute(params![&b.sha256[..], b.content_type, b.bytes.len() as i64, b.bytes, u64_int(now_ns)])?;
+        }
+        let mut audit = conn.prepare_cached(
+            "INSERT INTO audit_log (at, actor, action, subject_kind, subject_id, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for a in &change.audit {
+            let at = if a.at == 0 { now_ns } else { a.at };
+            audit.execute(params![u64_int(at), a.actor, a.action, a.subject_kind, a.subject_id, a.detail])?;
+        }
+        for key in &change.api_keys {
+            insert_api_key(conn, key)?;
+        }
+        let mut revoke = conn.prepare_cached(
+            "UPDATE api_keys SET revoked_at = ?3 WHERE id = ?1 AND owner = ?2 AND revoked_at IS NULL",
+        )?;
+        for (id, owner) in &change.revoke_api_keys {
+            revoke.execute(params![id, owner, u64_int(now_ns)])?;
+        }
+        Ok(())
+    }
+
     fn commit(&mut self, last_timestamp: u64) -> Result<(), StoreError> {
         self.conn.execute_batch("COMMIT")?;
         self.last_timestamp = last_timestamp;
@@ -386,6 +466,42 @@ pub(crate) fn pending_status(state: i64, expires_at: i64) -> Result<PendingStatu
     Ok(PendingStatus { state, expires_at: int_u64(expires_at) })
 }
 
+const API_KEY_COLUMNS: &str = "id, secret_sha256, role, label, created_at, revoked_at, owner";
+const RECORD_COLUMNS: &str = "kind, id, owner, status, version, created_at, updated_at, due_at, body";
+
+fn api_key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
+    Ok(ApiKeyRecord {
+        id: r.get(0)?,
+        secret_sha256: r.get(1)?,
+        role: r.get(2)?,
+        label: r.get(3)?,
+        created_at: int_u64(r.get(4)?),
+        revoked_at: r.get::<_, Option<i64>>(5)?.map(int_u64),
+        owner: r.get(6)?,
+    })
+}
+
+fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
+    Ok(Record {
+        kind: r.get(0)?,
+        id: r.get(1)?,
+        owner: r.get(2)?,
+        status: r.get(3)?,
+        version: int_u64(r.get(4)?),
+        created_at: int_u64(r.get(5)?),
+        updated_at: int_u64(r.get(6)?),
+        due_at: r.get::<_, Option<i64>>(7)?.map(int_u64),
+        body: r.get(8)?,
+    })
+}
+
+/// A stored blob, its hash checked against its bytes' length and shape.
+pub(crate) fn blob_from_parts(sha256: &[u8], content_type: String, bytes: Vec<u8>) -> Result<Blob, StoreError> {
+    let sha256: [u8; 32] =
+        sha256.try_into().map_err(|_| StoreError::Corrupt(format!("blob hash of {} bytes", sha256.len())))?;
+    Ok(Blob { sha256, content_type, bytes })
+}
+
 /// A read-only connection.
 struct SqliteReader {
     conn: Connection,
@@ -430,22 +546,111 @@ impl Reader for SqliteReader {
     }
 
     fn api_key(&mut self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT id, secret_sha256, role, label, created_at, revoked_at FROM api_keys WHERE id = ?1",
-        )?;
-        let record = statement
-            .query_row([id], |r| {
-                Ok(ApiKeyRecord {
-                    id: r.get(0)?,
-                    secret_sha256: r.get(1)?,
-                    role: r.get(2)?,
-                    label: r.get(3)?,
-                    created_at: int_u64(r.get(4)?),
-                    revoked_at: r.get::<_, Option<i64>>(5)?.map(int_u64),
-                })
+        let mut statement =
+            self.conn.prepare_cached(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = ?1"))?;
+        Ok(statement.query_row([id], api_key_from_row).optional()?)
+    }
+
+    fn api_keys_of(&mut self, owner: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE owner = ?1 ORDER BY created_at"))?;
+        let keys = statement.query_map([owner], api_key_from_row)?.collect::<Result<Vec<_>, _>>()?;
+        Ok(keys)
+    }
+
+    fn record(&mut self, kind: &str, id: &str) -> Result<Option<Record>, StoreError> {
+        let mut statement =
+            self.conn.prepare_cached(&format!("SELECT {RECORD_COLUMNS} FROM records WHERE kind = ?1 AND id = ?2"))?;
+        Ok(statement.query_row(params![kind, id], record_from_row).optional()?)
+    }
+
+    fn record_by_key(&mut self, kind: &str, key: &str) -> Result<Option<Record>, StoreError> {
+        let mut statement = self.conn.prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM records WHERE kind = ?1 AND id = (SELECT id FROM record_keys WHERE kind = ?1 AND key = ?2)"
+        ))?;
+        Ok(statement.query_row(params![kind, key], record_from_row).optional()?)
+    }
+
+    fn records(&mut self, query: &RecordQuery) -> Result<Vec<Record>, StoreError> {
+        let mut sql = format!("SELECT {RECORD_COLUMNS} FROM records WHERE kind = ?1");
+        let mut values: Vec<rusqlite::types::Value> = vec![query.kind.clone().into()];
+        if let Some(owner) = &query.owner {
+            values.push(owner.clone().into());
+            sql.push_str(&format!(" AND owner = ?{}", values.len()));
+        }
+        if !query.statuses.is_empty() {
+            let mut marks = Vec::new();
+            for status in &query.statuses {
+                values.push(status.clone().into());
+                marks.push(format!("?{}", values.len()));
+            }
+            sql.push_str(&format!(" AND status IN ({})", marks.join(", ")));
+        }
+        if let Some((created_at, id)) = &query.after {
+            values.push(u64_int(*created_at).into());
+            values.push(id.clone().into());
+            sql.push_str(&format!(" AND (created_at, id) > (?{}, ?{})", values.len() - 1, values.len()));
+        }
+        values.push(i64::from(query.limit).into());
+        sql.push_str(&format!(" ORDER BY created_at, id LIMIT ?{}", values.len()));
+        let mut statement = self.conn.prepare_cached(&sql)?;
+        let records =
+            statement.query_map(rusqlite::params_from_iter(values), record_from_row)?.collect::<Result<Vec<_>, _>>()?;
+        Ok(records)
+    }
+
+    fn due_records(&mut self, kind: &str, status: &str, now_ns: u64, limit: u32) -> Result<Vec<Record>, StoreError> {
+        let mut statement = self.conn.prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM records WHERE kind = ?1 AND status = ?2 AND due_at IS NOT NULL AND due_at <= ?3 \
+             ORDER BY due_at LIMIT ?4"
+        ))?;
+        let records = statement
+            .query_map(params![kind, status, u64_int(now_ns), i64::from(limit)], record_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(records)
+    }
+
+    fn blob(&mut self, sha256: &[u8]) -> Result<Option<Blob>, StoreError> {
+        let mut statement = self.conn.prepare_cached("SELECT content_type, bytes FROM blobs WHERE sha256 = ?1")?;
+        let row =
+            statement.query_row([sha256], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))).optional()?;
+        row.map(|(content_type, bytes)| blob_from_parts(sha256, content_type, bytes)).transpose()
+    }
+
+    fn audit_log(
+        &mut self,
+        subject: Option<(&str, &str)>,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let columns = "seq, at, actor, action, subject_kind, subject_id, detail";
+        let map = |r: &rusqlite::Row<'_>| {
+            Ok(AuditEntry {
+                seq: int_u64(r.get(0)?),
+                at: int_u64(r.get(1)?),
+                actor: r.get(2)?,
+                action: r.get(3)?,
+                subject_kind: r.get(4)?,
+                subject_id: r.get(5)?,
+                detail: r.get(6)?,
             })
-            .optional()?;
-        Ok(record)
+        };
+        let entries = match subject {
+            Some((kind, id)) => self
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT {columns} FROM audit_log WHERE subject_kind = ?1 AND subject_id = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4"
+                ))?
+                .query_map(params![kind, id, u64_int(after_seq), i64::from(limit)], map)?
+                .collect::<Result<Vec<_>, _>>()?,
+            None => self
+                .conn
+                .prepare_cached(&format!("SELECT {columns} FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2"))?
+                .query_map(params![u64_int(after_seq), i64::from(limit)], map)?
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        Ok(entries)
     }
 
     fn scan_accounts(&mut self, visit: &mut dyn FnMut(crate::Account)) -> Result<u64, StoreError> {

@@ -48,6 +48,9 @@ conformance!(
     two_stores_on_one_database_stay_consistent,
     account_history_spans_index_flushes,
     idempotency_keys_are_purged_by_age,
+    records_are_versioned_and_refuse_stale_writes,
+    unique_keys_queries_and_blobs,
+    changes_carry_ledger_events_all_or_nothing,
 );
 
 /// The one line that says whether the PostgreSQL suite runs in this test run.

@@ -357,3 +357,179 @@ pub async fn idempotency_keys_are_purged_by_age(h: &Harness) -> anyhow::Result<(
     store.close().await;
     Ok(())
 }
+
+fn record(kind: &str, id: &str, owner: &str, status: &str, body: &str) -> xingtong_store::Record {
+    xingtong_store::Record {
+        kind: kind.into(),
+        id: id.into(),
+        owner: owner.into(),
+        status: status.into(),
+        version: 0,
+        created_at: 0,
+        updated_at: 0,
+        due_at: None,
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+fn put(record: xingtong_store::Record, expected: Option<u64>) -> xingtong_store::Put {
+    xingtong_store::Put { record, expected }
+}
+
+pub async fn records_are_versioned_and_refuse_stale_writes(h: &Harness) -> anyhow::Result<()> {
+    use xingtong_store::{Change, Rejection, StoreError};
+    let store = h.open().await?.store;
+    let first = Change { puts: vec![put(record("application", "a1", "u1", "draft", "{}"), None)], ..Change::default() };
+    store.apply(first.clone()).await?;
+    let read = store.record("application", "a1").await?.context("stored")?;
+    ensure!(read.version == 1 && read.status == "draft" && read.owner == "u1" && read.created_at > 0);
+    // Creating it again, or updating from a stale version, is refused and changes nothing.
+    let again = store.apply(first).await;
+    ensure!(matches!(again, Err(StoreError::Rejected(Rejection::Conflict { .. }))), "{again:?}");
+    let update = |status: &str, expected| Change {
+        puts: vec![put(record("application", "a1", "u1", status, "{\"v\":2}"), Some(expected))],
+        audit: vec![xingtong_store::AuditEntry {
+            seq: 0,
+            at: 0,
+            actor: "user:u1".into(),
+            action: format!("application.{status}"),
+            subject_kind: "application".into(),
+            subject_id: "a1".into(),
+            detail: "{}".into(),
+        }],
+        ..Change::default()
+    };
+    store.apply(update("submitted", 1)).await?;
+    let stale = store.apply(update("withdrawn", 1)).await;
+    ensure!(matches!(stale, Err(StoreError::Rejected(Rejection::Conflict { .. }))), "{stale:?}");
+    let read = store.record("application", "a1").await?.context("stored")?;
+    ensure!(read.version == 2 && read.status == "submitted" && read.body == b"{\"v\":2}");
+    let log = store.audit_log(Some(("application".into(), "a1".into())), 0, 10).await?;
+    ensure!(log.len() == 1 && log[0].action == "application.submitted" && log[0].at > 0, "{log:?}");
+
+    // Concurrent writers from the same version: exactly one wins.
+    let attempts = (0..8).map(|i| {
+        let store = store.clone();
+        async move { store.apply(update(&format!("s{i}"), 2)).await }
+    });
+    let results = futures_join_all(attempts).await;
+    ensure!(results.iter().filter(|r| r.is_ok()).count() == 1, "{results:?}");
+    ensure!(store.audit_log(None, 0, 100).await?.len() == 2);
+    Ok(())
+}
+
+/// Runs futures concurrently on the runtime and collects their outputs in order.
+async fn futures_join_all<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for handle in handles {
+        out.push(handle.await.expect("task"));
+    }
+    out
+}
+
+pub async fn unique_keys_queries_and_blobs(h: &Harness) -> anyhow::Result<()> {
+    use xingtong_store::{Blob, Change, RecordQuery, Rejection, StoreError, UniqueKey};
+    let store = h.open().await?.store;
+    let key = |id: &str| UniqueKey { kind: "user".into(), key: "phone:13800138000".into(), id: id.into() };
+    store
+        .apply(Change {
+            puts: vec![put(record("user", "u1", "u1", "active", "{}"), None)],
+            claim_keys: vec![key("u1")],
+            ..Change::default()
+        })
+        .await?;
+    let taken = store
+        .apply(Change {
+            puts: vec![put(record("user", "u2", "u2", "active", "{}"), None)],
+            claim_keys: vec![key("u2")],
+            ..Change::default()
+        })
+        .await;
+    ensure!(matches!(taken, Err(StoreError::Rejected(Rejection::KeyTaken { .. }))), "{taken:?}");
+    ensure!(store.record("user", "u2").await?.is_none(), "a refused change leaves nothing behind");
+    ensure!(store.record_by_key("user", "phone:13800138000").await?.context("by key")?.id == "u1");
+
+    // Queries by owner and status, paged.
+    for i in 0..5 {
+        let owner = if i % 2 == 0 { "m1" } else { "m2" };
+        let status = if i < 3 { "submitted" } else { "approved" };
+        store
+            .apply(Change {
+                puts: vec![put(record("application", &format!("a{i}"), owner, status, "{}"), None)],
+                ..Change::default()
+            })
+            .await?;
+    }
+    let m1 = store.records(RecordQuery::kind("application").owner("m1")).await?;
+    ensure!(m1.iter().map(|r| r.id.as_str()).collect::<Vec<_>>() == ["a0", "a2", "a4"], "{m1:?}");
+    let queue = store.records(RecordQuery::kind("application").statuses(&["submitted"])).await?;
+    ensure!(queue.len() == 3);
+    let mut page = RecordQuery::kind("application");
+    page.limit = 2;
+    let first = store.records(page.clone()).await?;
+    page.after = Some((first[1].created_at, first[1].id.clone()));
+    let second = store.records(page).await?;
+    ensure!(first.len() == 2 && second.len() == 2 && second[0].id == "a2", "{second:?}");
+
+    // Due records.
+    let mut due = record("notification", "n1", "m1", "queued", "{}");
+    due.due_at = Some(1);
+    store.apply(Change { puts: vec![put(due, None)], ..Change::default() }).await?;
+    ensure!(store.due_records("notification", "queued", now(), 10).await?.len() == 1);
+    ensure!(store.due_records("notification", "queued", 0, 10).await?.is_empty());
+
+    // Blobs are content-addressed: the same bytes twice are stored once and read back whole.
+    let bytes = b"%PDF-1.4 test".to_vec();
+    let sha256: [u8; 32] = Sha256::digest(&bytes).into();
+    let blob = Blob { sha256, content_type: "application/pdf".into(), bytes: bytes.clone() };
+    store.apply(Change { blobs: vec![blob.clone()], ..Change::default() }).await?;
+    store.apply(Change { blobs: vec![blob.clone()], ..Change::default() }).await?;
+    ensure!(store.blob(sha256).await?.context("blob")? == blob);
+    ensure!(store.blob([0; 32]).await?.is_none());
+    Ok(())
+}
+
+fn now() -> u64 {
+    xingtong_store::now_ns()
+}
+
+pub async fn changes_carry_ledger_events_all_or_nothing(h: &Harness) -> anyhow::Result<()> {
+    use xingtong_store::{Change, NewApiKey, Rejection, StoreError};
+    let store = h.open().await?.store;
+    let merchant = |id: &str| put(record("merchant", id, id, "active", "{}"), None);
+    store
+        .apply(Change { puts: vec![merchant("m1")], accounts: vec![account(10), account(11)], ..Change::default() })
+        .await?;
+    ensure!(store.lookup_accounts(vec![10, 11]).await?.len() == 2);
+    // Account 11 exists: the whole change is refused, account 12 and merchant m2 included.
+    let refused = store
+        .apply(Change { puts: vec![merchant("m2")], accounts: vec![account(12), account(11)], ..Change::default() })
+        .await;
+    ensure!(matches!(refused, Err(StoreError::Rejected(Rejection::Accounts(_)))), "{refused:?}");
+    ensure!(store.lookup_accounts(vec![12]).await?.is_empty());
+    ensure!(store.record("merchant", "m2").await?.is_none());
+
+    // Transfers too; and merchant API keys are created, listed by owner and revoked by owner only.
+    let key = NewApiKey::generate_for("merchant", "till", Some("m1"), now());
+    store
+        .apply(Change {
+            transfers: vec![transfer(100, 10, 11, 5)],
+            api_keys: vec![key.record.clone()],
+            ..Change::default()
+        })
+        .await?;
+    ensure!(balance(&store, 11).await? == (0, 0, 0, 5));
+    let keys = store.api_keys_of("m1").await?;
+    ensure!(keys.len() == 1 && keys[0].owner.as_deref() == Some("m1"));
+    store.apply(Change { revoke_api_keys: vec![(key.record.id.clone(), "m2".into())], ..Change::default() }).await?;
+    ensure!(store.api_key(key.record.id.clone()).await?.context("key")?.revoked_at.is_none(), "not m2's key");
+    store.apply(Change { revoke_api_keys: vec![(key.record.id.clone(), "m1".into())], ..Change::default() }).await?;
+    ensure!(store.api_key(key.record.id.clone()).await?.context("key")?.revoked_at.is_some());
+    audited(&store).await?;
+    Ok(())
+}

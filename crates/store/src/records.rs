@@ -1,0 +1,188 @@
+//! Domain records: the business entities of onboarding and what follows (users, applications,
+//! merchants, devices, cashiers, notifications, …), stored as versioned rows with an opaque body.
+//!
+//! The store does not know what a merchant is. It knows that a record has a kind, an id, an owner
+//! (whose data it is: the isolation boundary), a status (what queues are made of), a version (for
+//! optimistic concurrency) and a body (the caller's serialisation). A [`Change`] is one business
+//! operation: records to put, each with the version it was read at; unique keys to claim;
+//! documents (blobs) to keep; audit entries; and ledger accounts and transfers. The writer applies a
+//! change all or nothing, inside the same group commit as everything else, so that a domain row and
+//! the money it moves are durable together.
+
+use xingtong_ledger::{Account, CreateAccountResult, CreateTransferResult, Transfer};
+
+use crate::ApiKeyRecord;
+
+/// A stored domain record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// What it is: `user`, `application`, `merchant`, …
+    pub kind: String,
+    /// Its id, unique within the kind.
+    pub id: String,
+    /// Whose it is: a merchant id or a user id; queries by owner are how isolation is kept.
+    pub owner: String,
+    /// Its state in its life cycle; queues are queries by status.
+    pub status: String,
+    /// Starts at 1 and grows by one with every change.
+    pub version: u64,
+    /// Nanoseconds since the epoch.
+    pub created_at: u64,
+    /// Nanoseconds since the epoch.
+    pub updated_at: u64,
+    /// When something is next due for it (a notification's next attempt), if anything.
+    pub due_at: Option<u64>,
+    /// The caller's serialisation (JSON in practice).
+    pub body: Vec<u8>,
+}
+
+/// A record to write, with the version the caller read it at (`None`: it must not exist yet).
+#[derive(Debug, Clone)]
+pub struct Put {
+    /// The record as it should be; its `version` is set by the store to `expected + 1`.
+    pub record: Record,
+    /// The version it was read at, or `None` for a new record.
+    pub expected: Option<u64>,
+}
+
+/// A unique key a change claims for a record, e.g. (`user`, `phone:13800138000`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UniqueKey {
+    /// The record kind the key belongs to.
+    pub kind: String,
+    /// The key, unique within the kind.
+    pub key: String,
+    /// The id of the record it names.
+    pub id: String,
+}
+
+/// A document's bytes, stored once per content (content-addressed by SHA-256).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Blob {
+    /// SHA-256 of `bytes`.
+    pub sha256: [u8; 32],
+    /// The type found by looking at the content: `image/jpeg`, `image/png`, `application/pdf`.
+    pub content_type: String,
+    /// The content.
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for Blob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Blob")
+            .field("sha256", &hex::encode(self.sha256))
+            .field("content_type", &self.content_type)
+            .field("len", &self.bytes.len())
+            .finish()
+    }
+}
+
+/// One line of the audit log: who did what to which record, when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Assigned by the store, increasing; 0 in a change.
+    pub seq: u64,
+    /// Nanoseconds since the epoch; set by the store when 0 in a change.
+    pub at: u64,
+    /// Who: `staff:<id>`, `user:<id>`, `key:<id>`, `terminal:<tid>`, `system`.
+    pub actor: String,
+    /// What, as a stable dotted name: `application.approved`.
+    pub action: String,
+    /// The record's kind.
+    pub subject_kind: String,
+    /// The record's id.
+    pub subject_id: String,
+    /// Details as JSON; never a secret.
+    pub detail: String,
+}
+
+/// One business operation, applied all or nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Change {
+    /// Records to insert or update, each checked against the version it was read at.
+    pub puts: Vec<Put>,
+    /// Unique keys to claim; a key held by another record refuses the change.
+    pub claim_keys: Vec<UniqueKey>,
+    /// Unique keys to give up (kind, key).
+    pub release_keys: Vec<(String, String)>,
+    /// Documents to keep (a content already stored is not stored twice).
+    pub blobs: Vec<Blob>,
+    /// Audit entries.
+    pub audit: Vec<AuditEntry>,
+    /// API keys to create.
+    pub api_keys: Vec<ApiKeyRecord>,
+    /// API keys to revoke: (id, owner); only a key of that owner is revoked.
+    pub revoke_api_keys: Vec<(String, String)>,
+    /// Ledger accounts to create; every one must be created or the change is refused.
+    pub accounts: Vec<Account>,
+    /// Ledger transfers to create, as one linked chain; every one must succeed or the change is refused.
+    pub transfers: Vec<Transfer>,
+}
+
+impl Change {
+    /// The number of events it counts for in a commit group.
+    pub(crate) fn events(&self) -> usize {
+        (self.puts.len() + self.accounts.len() + self.transfers.len()).max(1)
+    }
+}
+
+/// Why a change was refused; nothing of it was written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// A record changed since it was read (or exists, for a new one): read again and retry.
+    #[error("{kind} {id} was changed by someone else; read it again")]
+    Conflict {
+        /// Kind.
+        kind: String,
+        /// Id.
+        id: String,
+    },
+    /// A unique key is already held by another record.
+    #[error("{kind} key {key} is taken")]
+    KeyTaken {
+        /// Kind.
+        kind: String,
+        /// Key.
+        key: String,
+    },
+    /// The ledger refused an account.
+    #[error("ledger refused an account: {0:?}")]
+    Accounts(Vec<CreateAccountResult>),
+    /// The ledger refused a transfer.
+    #[error("ledger refused a transfer: {0:?}")]
+    Transfers(Vec<CreateTransferResult>),
+}
+
+/// Which records to list, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordQuery {
+    /// The kind.
+    pub kind: String,
+    /// Only this owner's, when set.
+    pub owner: Option<String>,
+    /// Only these statuses, when not empty.
+    pub statuses: Vec<String>,
+    /// Cursor: only records after this (created_at, id).
+    pub after: Option<(u64, String)>,
+    /// At most this many (capped at [`crate::PAGE_LIMIT_MAX`]).
+    pub limit: u32,
+}
+
+impl RecordQuery {
+    /// All records of a kind, first page of 100.
+    pub fn kind(kind: &str) -> RecordQuery {
+        RecordQuery { kind: kind.to_owned(), owner: None, statuses: Vec::new(), after: None, limit: 100 }
+    }
+
+    /// Only this owner's.
+    pub fn owner(mut self, owner: &str) -> RecordQuery {
+        self.owner = Some(owner.to_owned());
+        self
+    }
+
+    /// Only these statuses.
+    pub fn statuses(mut self, statuses: &[&str]) -> RecordQuery {
+        self.statuses = statuses.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+}
