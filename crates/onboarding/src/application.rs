@@ -1,16 +1,17 @@
 //! A merchant's real-name application (journey step 1) and its check: every problem of one
 //! submission at once, each naming its field, so that an applicant fixes everything in one go.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::date::Date;
 use crate::validate::{self, Finding, Severity};
 
 /// The three kinds of merchant, which decide limits, fees and what must be proven.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BusinessType {
     /// An individual or micro merchant (小微) without a business licence.
+    #[default]
     Individual,
     /// A registered individual business (个体工商户), with a licence.
     IndividualBusiness,
@@ -26,8 +27,8 @@ impl BusinessType {
 }
 
 /// The person applying.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Applicant {
     /// Legal name as on the ID card.
     pub legal_name: String,
@@ -42,8 +43,8 @@ pub struct Applicant {
 }
 
 /// The business.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Business {
     /// Trading name.
     pub name: String,
@@ -55,8 +56,8 @@ pub struct Business {
 }
 
 /// Where settlements are paid (一清: only ever to the merchant's own account).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SettlementAccount {
     /// Card or account number.
     pub card_number: String,
@@ -66,9 +67,9 @@ pub struct SettlementAccount {
     pub account_holder: String,
 }
 
-/// A complete application.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// An application; a draft may leave fields empty, and [`Application::check`] says what is missing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Application {
     /// Who applies.
     pub applicant: Applicant,

@@ -45,11 +45,46 @@ impl Date {
     pub fn year(self) -> i32 {
         self.year
     }
+
+    /// The date `days` after 1970-01-01 (negative: before), by Howard Hinnant's civil-from-days.
+    pub fn from_days_since_epoch(days: i64) -> Option<Date> {
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        Date::new(i32::try_from(year).ok()?, month, day)
+    }
+
+    /// The date in China (UTC+8) at `unix_seconds`.
+    pub fn in_china_at(unix_seconds: i64) -> Option<Date> {
+        Date::from_days_since_epoch((unix_seconds + 8 * 3_600).div_euclid(86_400))
+    }
+}
+
+impl std::fmt::Display for Date {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn days_since_epoch() {
+        assert_eq!(Date::from_days_since_epoch(0), Date::new(1970, 1, 1));
+        assert_eq!(Date::from_days_since_epoch(-1), Date::new(1969, 12, 31));
+        assert_eq!(Date::from_days_since_epoch(19_782), Date::new(2024, 2, 29));
+        // 2026-11-22 00:30 in Beijing is still 2026-11-21 in UTC.
+        assert_eq!(Date::in_china_at(1_795_278_600), Date::new(2026, 11, 22));
+        assert_eq!(Date::new(2026, 3, 5).map(|d| d.to_string()).as_deref(), Some("2026-03-05"));
+    }
 
     #[test]
     fn validity_and_ages() {
