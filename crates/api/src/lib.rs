@@ -4,6 +4,8 @@
 //! - [`error`]: the one error shape and every stable error code.
 //! - [`extract`]: strict JSON bodies, API-key callers, the `Idempotency-Key` header.
 //! - [`ledger`]: `/v1/ledger/…`, the operators' ledger endpoints.
+//! - [`onboarding`]: owners, staff, sessions, applications, documents, review, merchants, devices,
+//!   activation, cashiers, settlement-card changes, merchant API keys, notifications, audit.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
 //! - [`openapi`]: the OpenAPI document, generated from the handlers and types.
 //!
@@ -14,6 +16,7 @@
 pub mod error;
 pub mod extract;
 pub mod ledger;
+pub mod onboarding;
 pub mod openapi;
 pub mod ops;
 
@@ -28,7 +31,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
@@ -48,6 +51,8 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub struct AppState {
     /// The store.
     pub store: Store,
+    /// Onboarding: identities, applications, merchants, devices.
+    pub merchants: xingtong_merchants::Merchants,
     /// Renders `/metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Process start, for `/healthz`.
@@ -55,9 +60,14 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over a store, with the process-wide metrics recorder.
-    pub fn new(store: Store) -> AppState {
-        AppState { store, metrics: ops::metrics_handle(), started: Instant::now() }
+    /// State over the onboarding service (and its store), with the process-wide metrics recorder.
+    pub fn new(merchants: xingtong_merchants::Merchants) -> AppState {
+        AppState {
+            store: merchants.store().clone(),
+            merchants,
+            metrics: ops::metrics_handle(),
+            started: Instant::now(),
+        }
     }
 }
 
@@ -84,7 +94,43 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/ledger/accounts/{id}", get(ledger::get_account))
         .route("/v1/ledger/accounts/{id}/transfers", get(ledger::list_account_transfers))
         .route("/v1/ledger/transfers", post(ledger::create_transfers))
-        .route("/v1/ledger/transfers/{id}", get(ledger::get_transfer));
+        .route("/v1/ledger/transfers/{id}", get(ledger::get_transfer))
+        .route("/v1/owners", post(onboarding::register_owner))
+        .route("/v1/sessions", post(onboarding::login_owner))
+        .route("/v1/sessions/current", delete(onboarding::logout))
+        .route("/v1/staff/sessions", post(onboarding::login_staff))
+        .route("/v1/staff", post(onboarding::create_staff))
+        .route("/v1/me", get(onboarding::me))
+        .route("/v1/applications", post(onboarding::create_application).get(onboarding::list_applications))
+        .route("/v1/applications/{id}", get(onboarding::get_application).put(onboarding::update_application))
+        .route("/v1/applications/{id}/submit", post(onboarding::submit_application))
+        .route(
+            "/v1/applications/{id}/documents/{kind}",
+            post(onboarding::upload_document).get(onboarding::get_document),
+        )
+        .route("/v1/applications/{id}/review", post(onboarding::start_review))
+        .route("/v1/applications/{id}/approve", post(onboarding::approve_application))
+        .route("/v1/applications/{id}/reject", post(onboarding::reject_application))
+        .route("/v1/review/queue", get(onboarding::review_queue))
+        .route("/v1/audit", get(onboarding::audit_log))
+        .route("/v1/merchants", get(onboarding::list_merchants))
+        .route("/v1/merchants/{mid}", get(onboarding::get_merchant))
+        .route("/v1/merchants/{mid}/devices", get(onboarding::list_devices))
+        .route("/v1/merchants/{mid}/cashiers", get(onboarding::list_cashiers).post(onboarding::create_cashier))
+        .route("/v1/merchants/{mid}/cashiers/{operator}/pin", put(onboarding::set_cashier_pin))
+        .route("/v1/merchants/{mid}/cashiers/{operator}/pin-reset-request", post(onboarding::request_pin_reset))
+        .route("/v1/merchants/{mid}/cashiers/{operator}/pin-reset", post(onboarding::reset_pin))
+        .route("/v1/merchants/{mid}/settlement-card-changes", post(onboarding::request_card_change))
+        .route("/v1/merchants/{mid}/settlement-card-changes/{id}/confirm", post(onboarding::confirm_card_change))
+        .route("/v1/devices/{tid}", get(onboarding::get_device))
+        .route("/v1/devices/{tid}/ship", post(onboarding::ship_device))
+        .route("/v1/devices/{tid}/suspend", post(onboarding::suspend_device))
+        .route("/v1/devices/{tid}/resume", post(onboarding::resume_device))
+        .route("/v1/devices/{tid}/activation-code", post(onboarding::reissue_activation_code))
+        .route("/v1/activations", post(onboarding::activate))
+        .route("/v1/api-keys", post(onboarding::create_api_key).get(onboarding::list_api_keys))
+        .route("/v1/api-keys/{id}", delete(onboarding::revoke_api_key))
+        .route("/v1/notifications", get(onboarding::list_notifications));
     let ops = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -117,6 +117,18 @@ impl Key {
     pub(crate) fn expose_bytes(&self) -> &[u8] {
         &self.bytes
     }
+
+    /// `key` encrypted under this one (ECB), as keys travel and rest: a TMK under the activation
+    /// key on its way to a terminal, or under the host's master key in the database.
+    pub fn wrap(&self, key: &Key) -> Vec<u8> {
+        self.encrypt_ecb(key.expose_bytes()).expect("key lengths are multiples of 8")
+    }
+
+    /// The key that [`Key::wrap`] wrapped.
+    pub fn unwrap_key(&self, wrapped: &[u8]) -> Result<Key, CryptoError> {
+        let clear = self.decrypt_ecb(wrapped)?;
+        Key::from_bytes(&clear)
+    }
 }
 
 fn ecb(data: &[u8], mut op: impl FnMut([u8; 8]) -> [u8; 8]) -> Result<Vec<u8>, CryptoError> {
@@ -165,6 +177,11 @@ mod tests {
     #[test]
     fn lengths_are_checked_and_nothing_secret_is_printed() {
         assert_eq!(Key::from_bytes(&[1; 7]).unwrap_err(), CryptoError::KeyLength(7));
+        let key = Key::from_hex("0123456789ABCDEFFEDCBA9876543210").unwrap();
+        let tmk = Key::from_hex("70F2A84CCBC2AE8625CBB0F2C22AB923").unwrap();
+        let wrapped = key.wrap(&tmk);
+        assert_eq!(key.unwrap_key(&wrapped).unwrap().check_value(), tmk.check_value());
+        assert_ne!(wrapped, hex::decode("70F2A84CCBC2AE8625CBB0F2C22AB923").unwrap());
         assert_eq!(Key::from_hex("zz").unwrap_err(), CryptoError::KeyHex);
         assert!(Key::encrypt_ecb(&Key::from_bytes(&[1; 8]).unwrap(), &[0; 7]).is_err());
         let key = Key::from_hex("0123456789ABCDEFFEDCBA9876543210").unwrap();

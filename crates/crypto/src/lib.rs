@@ -8,6 +8,7 @@
 //! - [`mac`]: the two MAC algorithms, chosen per profile by [`MacAlgorithm`].
 //! - [`working_keys`]: [`WorkingKeys`] and their field 62 layouts.
 //! - [`dukpt`]: ANSI X9.24 DUKPT derivation, for PIN pads that use it.
+//! - [`secret`]: Argon2id hashes of passwords and cashier PINs; the activation key (PBKDF2).
 //!
 //! # Architecture invariant
 //! This is the only crate that touches key bytes. Key material and PINs live in types that zeroize
@@ -18,6 +19,7 @@ pub mod dukpt;
 pub mod key;
 pub mod mac;
 pub mod pin;
+pub mod secret;
 pub mod working_keys;
 
 pub use key::{CHECK_VALUE_LEN, Key};

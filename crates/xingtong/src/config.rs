@@ -42,6 +42,14 @@ pub struct FileConfig {
     pub readers: Option<usize>,
     /// How long responses stored under an Idempotency-Key are kept, in hours.
     pub idempotency_retention_hours: Option<u64>,
+    /// The host master key file (terminal master keys rest encrypted under it).
+    pub master_key_file: Option<PathBuf>,
+    /// `host:port` of an SMTP relay for email notifications; without it they go to `<data_dir>/outbox`.
+    pub smtp: Option<String>,
+    /// The sender address of email notifications.
+    pub smtp_from: Option<String>,
+    /// The 4-digit region code inside new merchant numbers.
+    pub mid_region_code: Option<String>,
 }
 
 impl FileConfig {
@@ -84,6 +92,14 @@ pub struct ServeConfig {
     pub readers: usize,
     /// Idempotency-Key retention.
     pub idempotency_retention: std::time::Duration,
+    /// Host master key file.
+    pub master_key_file: PathBuf,
+    /// SMTP relay, if any.
+    pub smtp: Option<String>,
+    /// Email sender.
+    pub smtp_from: String,
+    /// Region code in MIDs.
+    pub mid_region_code: String,
 }
 
 /// The flag-and-environment layer (clap fills it from both).
@@ -116,6 +132,13 @@ pub struct ServeArgs {
     /// SQLite: fsync every commit [default: true].
     #[arg(long, env = "XINGTONG_SQLITE_FSYNC")]
     pub sqlite_fsync: Option<bool>,
+    /// Host master key file [default: <data-dir>/master.key, made at first start]. Every process
+    /// sharing one PostgreSQL database needs the same key.
+    #[arg(long, env = "XINGTONG_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// SMTP relay `host:port` for email notifications [default: none: written to <data-dir>/outbox].
+    #[arg(long, env = "XINGTONG_SMTP")]
+    pub smtp: Option<String>,
 }
 
 impl ServeArgs {
@@ -136,8 +159,22 @@ impl ServeArgs {
             Some("json") => LogFormat::Json,
             Some(other) => anyhow::bail!("log format {other:?}: use text or json"),
         };
+        let data_dir: PathBuf = self.data_dir.clone().or(file.data_dir).unwrap_or_else(|| DATA_DIR_DEFAULT.into());
+        let mid_region_code = file.mid_region_code.unwrap_or_else(|| "3100".into());
+        anyhow::ensure!(
+            mid_region_code.len() == 4 && mid_region_code.bytes().all(|b| b.is_ascii_digit()),
+            "mid_region_code {mid_region_code:?}: four digits"
+        );
         Ok(ServeConfig {
-            data_dir: self.data_dir.clone().or(file.data_dir).unwrap_or_else(|| DATA_DIR_DEFAULT.into()),
+            master_key_file: self
+                .master_key_file
+                .clone()
+                .or(file.master_key_file)
+                .unwrap_or_else(|| data_dir.join("master.key")),
+            smtp: self.smtp.clone().or(file.smtp).filter(|s| !s.is_empty()),
+            smtp_from: file.smtp_from.unwrap_or_else(|| "noreply@xingtong.invalid".into()),
+            mid_region_code,
+            data_dir,
             database: self.database.clone().or(file.database).filter(|d| !d.is_empty()),
             database_schema: self.database_schema.clone().or(file.database_schema).filter(|d| !d.is_empty()),
             http_listen,

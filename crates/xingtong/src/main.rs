@@ -46,6 +46,21 @@ enum AdminCommand {
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
+    /// Operations staff accounts.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+    /// Merchant applications: the review queue and decisions.
+    Application {
+        #[command(subcommand)]
+        command: ApplicationCommand,
+    },
+    /// Terminals.
+    Terminal {
+        #[command(subcommand)]
+        command: TerminalCommand,
+    },
     /// Check that every ledger balances; exits non-zero if not.
     Audit {
         #[command(flatten)]
@@ -66,6 +81,86 @@ enum ApiKeyCommand {
         /// A label to recognise it by.
         #[arg(long, default_value = "created from the command line")]
         label: String,
+        #[command(flatten)]
+        database: ServeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum StaffCommand {
+    /// Make a staff account; the password is read from standard input (one line).
+    Create {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Roles, comma-separated: admin, reviewer, risk, finance.
+        #[arg(long, value_delimiter = ',', required = true)]
+        role: Vec<String>,
+        #[command(flatten)]
+        database: ServeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ApplicationCommand {
+    /// List applications, by default the review queue (submitted and under review).
+    List {
+        /// Statuses, comma-separated [default: submitted,under_review].
+        #[arg(long, value_delimiter = ',')]
+        status: Vec<String>,
+        #[command(flatten)]
+        database: ServeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take an application for review, then approve it: merchant, accounts and device order.
+    Approve {
+        /// Application id.
+        id: String,
+        /// Merchant category code [default: 5399].
+        #[arg(long)]
+        mcc: Option<String>,
+        #[command(flatten)]
+        database: ServeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take an application for review, then reject it with a reason.
+    Reject {
+        /// Application id.
+        id: String,
+        /// Why; the applicant reads it.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        database: ServeArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TerminalCommand {
+    /// Make a terminal for a merchant, bound at once, and print its TMK for key loading.
+    Provision {
+        /// Merchant number.
+        #[arg(long)]
+        mid: String,
+        /// Serial number [default: a new XT… number].
+        #[arg(long)]
+        serial: Option<String>,
+        /// Model [default: XT-P1].
+        #[arg(long)]
+        model: Option<String>,
         #[command(flatten)]
         database: ServeArgs,
         /// Print JSON.
@@ -142,6 +237,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Admin { command: AdminCommand::Staff { command } } => admin_staff(command).await,
+        Command::Admin { command: AdminCommand::Application { command } } => admin_application(command).await,
+        Command::Admin { command: AdminCommand::Terminal { command } } => admin_terminal(command).await,
         Command::Admin { command: AdminCommand::Audit { database, json } } => {
             let config = database.resolve()?;
             init_logging(&config, true);
@@ -202,6 +300,146 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The command line acts as operations staff with every role; the audit log names it `staff:cli`.
+fn cli_staff() -> xingtong_merchants::Principal {
+    xingtong_merchants::Principal::Staff { id: "cli".into(), roles: xingtong_merchants::Role::ALL.to_vec() }
+}
+
+async fn open_merchants(database: &ServeArgs) -> anyhow::Result<xingtong_merchants::Merchants> {
+    let config = database.resolve()?;
+    init_logging(&config, true);
+    let store = open_store(&config).await?.store;
+    merchants_service(&config, store)
+}
+
+fn service_error(error: xingtong_merchants::Error) -> anyhow::Error {
+    match &error.details {
+        Some(details) => anyhow::anyhow!("{} ({}): {details}", error.message, error.code),
+        None => anyhow::anyhow!("{} ({})", error.message, error.code),
+    }
+}
+
+async fn admin_staff(command: StaffCommand) -> anyhow::Result<()> {
+    let StaffCommand::Create { username, name, role, database, json } = command;
+    let roles = role
+        .iter()
+        .map(|r| xingtong_merchants::Role::parse(r.trim()).with_context(|| format!("unknown role {r:?}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut password = String::new();
+    std::io::stdin().read_line(&mut password).context("reading the password from standard input")?;
+    let password = password.trim_end_matches(['\r', '\n']).to_owned();
+    let merchants = open_merchants(&database).await?;
+    let staff = merchants.create_staff("staff:cli", &username, &name, roles, password).await.map_err(service_error)?;
+    merchants.store().clone().close().await;
+    if json {
+        println!("{}", serde_json::json!({ "id": staff.id, "username": staff.username, "roles": staff.roles }));
+    } else {
+        println!("staff {} ({}) created with roles {:?}", staff.username, staff.id, staff.roles);
+    }
+    Ok(())
+}
+
+async fn admin_application(command: ApplicationCommand) -> anyhow::Result<()> {
+    let staff = cli_staff();
+    match command {
+        ApplicationCommand::List { status, database, json } => {
+            let merchants = open_merchants(&database).await?;
+            let statuses: Vec<&str> = if status.is_empty() {
+                vec!["submitted", "under_review"]
+            } else {
+                status.iter().map(String::as_str).collect()
+            };
+            let list = merchants.applications(&staff, &statuses).await.map_err(service_error)?;
+            for a in &list {
+                let v = &a.value;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({ "id": v.id, "status": v.status, "business": v.form.business.name, "applicant": v.form.applicant.legal_name, "warnings": v.warnings.len(), "submissions": v.submissions })
+                    );
+                } else {
+                    println!(
+                        "{}  {:<12}  {}  ({}), {} warning(s)",
+                        v.id,
+                        v.status.as_str(),
+                        v.form.business.name,
+                        v.form.applicant.legal_name,
+                        v.warnings.len()
+                    );
+                }
+            }
+            merchants.store().clone().close().await;
+            Ok(())
+        }
+        ApplicationCommand::Approve { id, mcc, database, json } => {
+            let merchants = open_merchants(&database).await?;
+            let current = merchants.application(&staff, &id).await.map_err(service_error)?;
+            if current.value.status == xingtong_onboarding::status::Status::Submitted {
+                merchants.start_review(&staff, &id).await.map_err(service_error)?;
+            }
+            let approval = xingtong_merchants::applications::Approval { mcc, ..Default::default() };
+            let (_, merchant, device) =
+                merchants.approve_application(&staff, &id, approval).await.map_err(service_error)?;
+            merchants.store().clone().close().await;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "application": id, "mid": merchant.mid, "tid": device.tid, "serial_number": device.serial_number, "activation_code": device.activation_code })
+                );
+            } else {
+                println!(
+                    "approved {id}: merchant {} ({}), terminal {} (serial {}), activation code {}",
+                    merchant.mid,
+                    merchant.name,
+                    device.tid,
+                    device.serial_number,
+                    device.activation_code.as_deref().unwrap_or("-")
+                );
+            }
+            Ok(())
+        }
+        ApplicationCommand::Reject { id, reason, database } => {
+            let merchants = open_merchants(&database).await?;
+            let current = merchants.application(&staff, &id).await.map_err(service_error)?;
+            if current.value.status == xingtong_onboarding::status::Status::Submitted {
+                merchants.start_review(&staff, &id).await.map_err(service_error)?;
+            }
+            merchants.reject_application(&staff, &id, &reason).await.map_err(service_error)?;
+            merchants.store().clone().close().await;
+            println!("rejected {id}");
+            Ok(())
+        }
+    }
+}
+
+async fn admin_terminal(command: TerminalCommand) -> anyhow::Result<()> {
+    let TerminalCommand::Provision { mid, serial, model, database, json } = command;
+    let merchants = open_merchants(&database).await?;
+    let provisioned = merchants
+        .provision_terminal("staff:cli", &mid, serial.as_deref(), model.as_deref())
+        .await
+        .map_err(service_error)?;
+    merchants.store().clone().close().await;
+    let tmk = provisioned.tmk.expose_hex();
+    let kcv = hex::encode_upper(provisioned.tmk.check_value());
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "mid": provisioned.mid, "tid": provisioned.tid, "serial_number": provisioned.serial_number, "tmk": tmk.as_str(), "tmk_check_value": kcv })
+        );
+    } else {
+        println!(
+            "terminal {} for merchant {} (serial {}); TMK {} (check value {}): load it into the terminal, then discard this output",
+            provisioned.tid,
+            provisioned.mid,
+            provisioned.serial_number,
+            tmk.as_str(),
+            kcv
+        );
+    }
+    Ok(())
 }
 
 fn init_logging(config: &ServeConfig, quiet: bool) {
@@ -329,14 +567,57 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             }
         }
     });
-    let state = xingtong_api::AppState::new(store.clone());
+    let merchants = merchants_service(&config, store.clone())?;
+    let outbox = tokio::spawn(deliver_notifications(merchants.clone(), transport(&config)));
+    let state = xingtong_api::AppState::new(merchants);
     xingtong_api::serve(listener, state, stopped(stopping)).await.context("serving HTTP")?;
     let _ = gateway.await;
     expiry.abort();
+    outbox.abort();
     tracing::info!("HTTP stopped; closing the store");
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The onboarding service, with the host master key (made at first start).
+fn merchants_service(config: &ServeConfig, store: Store) -> anyhow::Result<xingtong_merchants::Merchants> {
+    let master_key = xingtong_merchants::load_or_create_master_key(&config.master_key_file)
+        .with_context(|| format!("the host master key {}", config.master_key_file.display()))?;
+    let settings = xingtong_merchants::Config { region_code: config.mid_region_code.clone(), ..Default::default() };
+    Ok(xingtong_merchants::Merchants::new(store, master_key, settings))
+}
+
+/// Where notifications go: SMTP for email when configured; files in `<data_dir>/outbox` otherwise.
+fn transport(config: &ServeConfig) -> Box<dyn xingtong_merchants::notify::Transport> {
+    let files = xingtong_merchants::notify::FileTransport { dir: config.data_dir.join("outbox") };
+    match &config.smtp {
+        Some(address) => Box::new(xingtong_merchants::notify::SmtpTransport {
+            address: address.clone(),
+            from: config.smtp_from.clone(),
+            files,
+        }),
+        None => Box::new(files),
+    }
+}
+
+/// How often the outbox is looked at.
+const OUTBOX_INTERVAL_MS: u64 = 500;
+
+/// Delivers due notifications until the task is stopped.
+async fn deliver_notifications(
+    merchants: xingtong_merchants::Merchants,
+    transport: Box<dyn xingtong_merchants::notify::Transport>,
+) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(OUTBOX_INTERVAL_MS));
+    loop {
+        tick.tick().await;
+        match merchants.deliver_due(transport.as_ref(), 100).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sent = n, "notifications delivered"),
+            Err(error) => tracing::warn!(%error, "delivering notifications failed"),
+        }
+    }
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

@@ -8,6 +8,15 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 use xingtong_store::{Database, Store, StoreOptions};
 
+mod onboarding;
+
+/// The onboarding service over a store, with a fresh host master key and a fast activation KDF.
+fn merchants(store: Store) -> xingtong_merchants::Merchants {
+    let key = xingtong_crypto::Key::from_hex("0123456789ABCDEFFEDCBA9876543210").expect("a key");
+    let config = xingtong_merchants::Config { activation_kdf_iterations: 1_000, ..Default::default() };
+    xingtong_merchants::Merchants::new(store, key, config)
+}
+
 struct App {
     router: axum::Router,
     store: Store,
@@ -27,7 +36,7 @@ async fn app() -> anyhow::Result<App> {
     let opened = Store::open(StoreOptions::new(Database::Sqlite { data_dir: dir.path().into() })).await?;
     let token = opened.admin_key.expect("fresh database").token;
     let store = opened.store;
-    let router = xingtong_api::router(xingtong_api::AppState::new(store.clone()));
+    let router = xingtong_api::router(xingtong_api::AppState::new(merchants(store.clone())));
     Ok(App { router, store, token, _dir: dir })
 }
 

@@ -1,0 +1,825 @@
+//! Onboarding over JSON (journey steps 1–3): owners and staff sign in, applicants apply and upload
+//! documents, reviewers decide, merchants see their devices, manage cashiers, API keys and their
+//! settlement card, terminals activate. Every handler passes the caller to the service, which
+//! decides; another merchant's data answers 404, as if it did not exist.
+
+use axum::Json;
+use axum::extract::{FromRequestParts, Multipart, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use xingtong_merchants::applications::{Application, Approval};
+use xingtong_merchants::cashiers::Cashier;
+use xingtong_merchants::devices::{Device, DeviceStatus};
+use xingtong_merchants::entity::Stored;
+use xingtong_merchants::identity::{Principal, Registration, Role, SESSION_PREFIX};
+use xingtong_merchants::merchant::Merchant;
+use xingtong_onboarding::documents::{DOCUMENT_BYTES_MAX, DocumentKind};
+use xingtong_store::{API_KEY_PREFIX, parse_api_key};
+
+use crate::AppState;
+use crate::error::{ApiError, codes};
+use crate::extract::JsonBody;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "xt_session";
+
+impl From<xingtong_merchants::Error> for ApiError {
+    fn from(error: xingtong_merchants::Error) -> ApiError {
+        use xingtong_merchants::Class;
+        let status = match error.class {
+            Class::BadRequest => StatusCode::BAD_REQUEST,
+            Class::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Class::Forbidden => StatusCode::FORBIDDEN,
+            Class::NotFound => StatusCode::NOT_FOUND,
+            Class::Conflict => StatusCode::CONFLICT,
+            Class::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+            Class::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Class::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Class::Locked => StatusCode::LOCKED,
+            Class::Internal => return ApiError::internal(&error.message),
+        };
+        let mut api = ApiError::new(status, error.code, error.message);
+        api.details = error.details;
+        api
+    }
+}
+
+/// The caller: an API key (`Authorization: Bearer xtk_…`), or a session (the `xt_session` cookie,
+/// or `Authorization: Bearer xts_…`).
+#[derive(Debug, Clone)]
+pub struct Auth(pub Principal);
+
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|pair| {
+        let (name, value) = pair.trim().split_once('=')?;
+        (name == SESSION_COOKIE).then(|| value.to_owned())
+    })
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let unauthorized = |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED, message);
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|v| v.trim().to_owned());
+        let token = bearer.or_else(|| session_cookie(&parts.headers)).ok_or_else(|| {
+            unauthorized("sign in (the xt_session cookie) or send an API key: Authorization: Bearer xtk_…")
+        })?;
+        if token.starts_with(API_KEY_PREFIX) {
+            let (id, secret) = parse_api_key(&token).ok_or_else(|| unauthorized("that is not an XingTong API key"))?;
+            let key = state.store.api_key(id.to_owned()).await?;
+            return match key {
+                Some(key) if key.verifies(secret) => state
+                    .merchants
+                    .principal_for_key(&key)
+                    .map(Auth)
+                    .ok_or_else(|| unauthorized("this key cannot be used here")),
+                _ => Err(unauthorized("unknown or revoked API key")),
+            };
+        }
+        if token.starts_with(SESSION_PREFIX) {
+            return match state.merchants.session(&token).await? {
+                Some(principal) => Ok(Auth(principal)),
+                None => Err(unauthorized("the session has ended or expired; sign in again")),
+            };
+        }
+        Err(unauthorized("unknown credentials"))
+    }
+}
+
+fn with_session_cookie(mut response: Response, token: &str, max_age_s: u64) -> Response {
+    let cookie = format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age_s}");
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+fn principal_view(principal: &Principal) -> Value {
+    match principal {
+        Principal::Staff { id, roles } => json!({ "kind": "staff", "id": id, "roles": roles }),
+        Principal::Owner { user_id, merchant_id } => {
+            json!({ "kind": "owner", "user_id": user_id, "merchant_id": merchant_id })
+        }
+        Principal::MerchantKey { key_id, merchant_id } => {
+            json!({ "kind": "merchant_key", "key_id": key_id, "merchant_id": merchant_id })
+        }
+    }
+}
+
+fn stamps<T>(stored: &Stored<T>) -> Value {
+    json!({ "version": stored.version, "created_at": stored.created_at, "updated_at": stored.updated_at })
+}
+
+fn merge(mut a: Value, b: Value) -> Value {
+    if let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) {
+        a.extend(b);
+    }
+    a
+}
+
+fn application_view(a: &Stored<Application>) -> Value {
+    let v = &a.value;
+    merge(
+        json!({
+            "id": v.id, "status": v.status, "form": v.form, "documents": v.documents, "warnings": v.warnings,
+            "rejection_reason": v.rejection_reason, "reviewer": v.reviewer, "merchant_id": v.merchant_id,
+            "submissions": v.submissions, "history": v.history,
+        }),
+        stamps(a),
+    )
+}
+
+fn merchant_view(m: &Merchant) -> Value {
+    json!({
+        "mid": m.mid, "name": m.name, "business_type": m.business_type, "mcc": m.mcc, "legal_name": m.legal_name,
+        "phone": m.phone, "email": m.email, "status": m.status, "terms": m.terms, "application_id": m.application_id,
+        "settlement_card": {
+            "card_number": m.settlement_card.masked(), "bank_name": m.settlement_card.bank_name,
+            "account_holder": m.settlement_card.account_holder, "verified_at": m.settlement_card.verified_at,
+        },
+        "ledger_accounts": { "settlement": m.settlement_account_id, "deposit": m.deposit_account_id },
+    })
+}
+
+/// The merchant console's words for a device state.
+fn device_status_zh(status: DeviceStatus) -> &'static str {
+    match status {
+        DeviceStatus::Ordered => "已下单",
+        DeviceStatus::Shipped => "已发货",
+        DeviceStatus::Bound => "已绑定",
+        DeviceStatus::Activated => "已激活",
+        DeviceStatus::Suspended => "已停用",
+    }
+}
+
+fn device_view(d: &Stored<Device>, principal: &Principal) -> Value {
+    let v = &d.value;
+    // The activation code is shown to the merchant's owner and to staff, until the device is bound.
+    let show_code = matches!(principal, Principal::Owner { .. } | Principal::Staff { .. });
+    merge(
+        json!({
+            "tid": v.tid, "mid": v.mid, "model": v.model, "serial_number": v.serial_number, "status": v.status,
+            "status_zh": device_status_zh(v.status),
+            "activation_code": if show_code { v.activation_code.clone() } else { None },
+            "activation_failures": v.activation_failures, "tmk_check_value": v.tmk_check_value,
+            "shipping_address": v.shipping_address, "tracking_number": v.tracking_number,
+            "deposit": {
+                "amount_minor": v.deposit_minor, "activation_amount_minor": v.activation_amount_minor,
+                "refund_volume_minor": v.deposit_refund_volume_minor, "refund_within_days": v.deposit_refund_days,
+            },
+            "history": v.history,
+        }),
+        stamps(d),
+    )
+}
+
+fn cashier_view(c: &Stored<Cashier>) -> Value {
+    let v = &c.value;
+    merge(
+        json!({
+            "mid": v.mid, "operator": v.operator, "name": v.name, "status": v.status, "supervisor": v.is_supervisor(),
+            "failed_tries": v.failed_tries, "reset_requested_at": v.reset_requested_at,
+        }),
+        stamps(c),
+    )
+}
+
+fn created(body: Value) -> Response {
+    (StatusCode::CREATED, Json(body)).into_response()
+}
+
+fn ok(body: Value) -> Response {
+    Json(body).into_response()
+}
+
+// ---- identities ----
+
+/// Registers a merchant owner (applicant) and signs them in.
+#[utoipa::path(post, path = "/v1/owners", tag = "onboarding", responses((status = 201, description = "Registered and signed in (Set-Cookie: xt_session)")))]
+pub async fn register_owner(State(state): State<AppState>, body: JsonBody<Registration>) -> Result<Response, ApiError> {
+    let (user, token) = state.merchants.register_owner(body.value).await?;
+    let body = json!({ "user": { "id": user.id, "name": user.name, "phone": user.phone, "email": user.email, "language": user.language } });
+    Ok(with_session_cookie(created(body), &token.0, xingtong_merchants::identity::OWNER_SESSION_NS / 1_000_000_000))
+}
+
+/// A sign-in.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    /// Phone or email (owners), username (staff).
+    pub login: String,
+    /// Password.
+    pub password: String,
+}
+
+/// Signs an owner in by phone or email.
+#[utoipa::path(post, path = "/v1/sessions", tag = "onboarding", responses((status = 201, description = "Signed in (Set-Cookie: xt_session)"), (status = 401, description = "Wrong login or password")))]
+pub async fn login_owner(State(state): State<AppState>, body: JsonBody<Login>) -> Result<Response, ApiError> {
+    let token = state.merchants.login_owner(&body.value.login, &body.value.password).await?;
+    let principal =
+        state.merchants.session(&token.0).await?.ok_or_else(|| ApiError::internal(&"new session not found"))?;
+    Ok(with_session_cookie(
+        created(principal_view(&principal)),
+        &token.0,
+        xingtong_merchants::identity::OWNER_SESSION_NS / 1_000_000_000,
+    ))
+}
+
+/// Signs a staff member in.
+#[utoipa::path(post, path = "/v1/staff/sessions", tag = "onboarding", responses((status = 201, description = "Signed in (Set-Cookie: xt_session)")))]
+pub async fn login_staff(State(state): State<AppState>, body: JsonBody<Login>) -> Result<Response, ApiError> {
+    let token = state.merchants.login_staff(&body.value.login, &body.value.password).await?;
+    let principal =
+        state.merchants.session(&token.0).await?.ok_or_else(|| ApiError::internal(&"new session not found"))?;
+    Ok(with_session_cookie(
+        created(principal_view(&principal)),
+        &token.0,
+        xingtong_merchants::identity::STAFF_SESSION_NS / 1_000_000_000,
+    ))
+}
+
+/// Signs out.
+#[utoipa::path(delete, path = "/v1/sessions/current", tag = "onboarding", responses((status = 204, description = "Signed out")))]
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if let Some(token) = session_cookie(&headers) {
+        state.merchants.logout(&token).await?;
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, HeaderValue::from_static("xt_session=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0"));
+    Ok(response)
+}
+
+/// Who am I.
+#[utoipa::path(get, path = "/v1/me", tag = "onboarding", responses((status = 200, description = "The caller")))]
+pub async fn me(Auth(principal): Auth) -> Response {
+    ok(principal_view(&principal))
+}
+
+/// A new staff account.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewStaff {
+    /// Login name.
+    pub username: String,
+    /// Display name.
+    pub name: String,
+    /// Roles: admin, reviewer, risk, finance.
+    pub roles: Vec<Role>,
+    /// Password.
+    pub password: String,
+}
+
+/// Creates a staff account (admins).
+#[utoipa::path(post, path = "/v1/staff", tag = "onboarding", responses((status = 201, description = "Created")))]
+pub async fn create_staff(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    body: JsonBody<NewStaff>,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Admin)?;
+    let b = body.value;
+    let staff = state.merchants.create_staff(&principal.actor(), &b.username, &b.name, b.roles, b.password).await?;
+    Ok(created(json!({ "id": staff.id, "username": staff.username, "name": staff.name, "roles": staff.roles })))
+}
+
+// ---- applications ----
+
+/// Filters lists by status.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusFilter {
+    /// Comma-separated statuses.
+    pub status: Option<String>,
+}
+
+impl StatusFilter {
+    fn statuses(&self) -> Vec<&str> {
+        self.status
+            .as_deref()
+            .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Starts an application (a draft; fields may be missing until submission).
+#[utoipa::path(post, path = "/v1/applications", tag = "onboarding", responses((status = 201, description = "Draft created")))]
+pub async fn create_application(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    body: JsonBody<xingtong_onboarding::application::Application>,
+) -> Result<Response, ApiError> {
+    let application = state.merchants.create_application(&principal, body.value).await?;
+    Ok(created(application_view(&application)))
+}
+
+/// Lists applications: an owner's own, or (staff) all, by status.
+#[utoipa::path(get, path = "/v1/applications", tag = "onboarding", responses((status = 200, description = "Applications")))]
+pub async fn list_applications(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Query(filter): Query<StatusFilter>,
+) -> Result<Response, ApiError> {
+    let list = state.merchants.applications(&principal, &filter.statuses()).await?;
+    Ok(ok(json!({ "applications": list.iter().map(application_view).collect::<Vec<_>>() })))
+}
+
+/// One application.
+#[utoipa::path(get, path = "/v1/applications/{id}", tag = "onboarding", responses((status = 200, description = "The application"), (status = 404, description = "Not found (or not yours)")))]
+pub async fn get_application(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(ok(application_view(&state.merchants.application(&principal, &id).await?)))
+}
+
+/// Replaces a draft's or a rejected application's fields.
+#[utoipa::path(put, path = "/v1/applications/{id}", tag = "onboarding", responses((status = 200, description = "Updated"), (status = 409, description = "Not editable in its state")))]
+pub async fn update_application(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    body: JsonBody<xingtong_onboarding::application::Application>,
+) -> Result<Response, ApiError> {
+    Ok(ok(application_view(&state.merchants.update_application(&principal, &id, body.value).await?)))
+}
+
+/// Submits (or resubmits): every problem is reported at once in `details.findings`.
+#[utoipa::path(post, path = "/v1/applications/{id}/submit", tag = "onboarding", responses((status = 200, description = "Submitted"), (status = 422, description = "validation_failed: all findings in details")))]
+pub async fn submit_application(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(ok(application_view(&state.merchants.submit_application(&principal, &id).await?)))
+}
+
+fn document_kind(kind: &str) -> Result<DocumentKind, ApiError> {
+    DocumentKind::parse(kind).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            codes::NOT_FOUND,
+            "unknown document kind: id_card_front, id_card_back, business_licence, tax_registration, bank_account_permit, storefront_photo",
+        )
+    })
+}
+
+/// Uploads a document as `multipart/form-data` with one part named `file`.
+#[utoipa::path(post, path = "/v1/applications/{id}/documents/{kind}", tag = "onboarding", responses(
+    (status = 201, description = "Stored"), (status = 413, description = "Larger than 5 MiB"),
+    (status = 415, description = "Not JPEG, PNG or PDF by content, or not what was declared"),
+    (status = 422, description = "Refused: image too large in pixels, unreadable, active PDF, bad file name")))]
+pub async fn upload_document(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path((id, kind)): Path<(String, String)>,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Response, ApiError> {
+    let kind = document_kind(&kind)?;
+    let mut multipart = multipart.map_err(|_| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            codes::UNSUPPORTED_MEDIA_TYPE,
+            "send the document as multipart/form-data with a part named file",
+        )
+    })?;
+    let unreadable =
+        |_| ApiError::new(StatusCode::BAD_REQUEST, "malformed_multipart", "the multipart body could not be read");
+    let mut upload = None;
+    while let Some(mut field) = multipart.next_field().await.map_err(unreadable)? {
+        if field.name() != Some("file") {
+            continue;
+        }
+        let file_name = field.file_name().unwrap_or("").to_owned();
+        let content_type = field.content_type().map(str::to_owned);
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "document_too_large", "the file is larger than 5 MiB")
+            } else {
+                unreadable(e)
+            }
+        })? {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() > DOCUMENT_BYTES_MAX {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "document_too_large",
+                    "the file is larger than 5 MiB",
+                ));
+            }
+        }
+        upload = Some((file_name, content_type, bytes));
+        break;
+    }
+    let (file_name, content_type, bytes) = upload.ok_or_else(|| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "file_required", "send the document in a part named file")
+    })?;
+    let reference =
+        state.merchants.upload_document(&principal, &id, kind, &file_name, content_type.as_deref(), bytes).await?;
+    Ok(created(json!({ "kind": kind, "document": reference })))
+}
+
+/// Downloads a document: the applicant, or staff with the reviewer role.
+#[utoipa::path(get, path = "/v1/applications/{id}/documents/{kind}", tag = "onboarding", responses((status = 200, description = "The document's bytes"), (status = 403, description = "Staff without the reviewer role")))]
+pub async fn get_document(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path((id, kind)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let kind = document_kind(&kind)?;
+    let (reference, bytes) = state.merchants.document(&principal, &id, kind).await?;
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&reference.content_type) {
+        headers.insert(header::CONTENT_TYPE, value);
+    }
+    headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment"));
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    Ok(response)
+}
+
+/// The review queue: submitted and under review, oldest first (reviewers).
+#[utoipa::path(get, path = "/v1/review/queue", tag = "onboarding", responses((status = 200, description = "The queue")))]
+pub async fn review_queue(State(state): State<AppState>, Auth(principal): Auth) -> Result<Response, ApiError> {
+    let list = state.merchants.review_queue(&principal).await?;
+    Ok(ok(json!({ "applications": list.iter().map(application_view).collect::<Vec<_>>() })))
+}
+
+/// A reviewer takes an application.
+#[utoipa::path(post, path = "/v1/applications/{id}/review", tag = "onboarding", responses((status = 200, description = "Under review")))]
+pub async fn start_review(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(ok(application_view(&state.merchants.start_review(&principal, &id).await?)))
+}
+
+/// A rejection.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rejection {
+    /// Why; the applicant reads it.
+    pub reason: String,
+}
+
+/// Rejects with a reason.
+#[utoipa::path(post, path = "/v1/applications/{id}/reject", tag = "onboarding", responses((status = 200, description = "Rejected")))]
+pub async fn reject_application(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    body: JsonBody<Rejection>,
+) -> Result<Response, ApiError> {
+    Ok(ok(application_view(&state.merchants.reject_application(&principal, &id, &body.value.reason).await?)))
+}
+
+/// Approves: creates the merchant, its accounts and terms, and the device order.
+#[utoipa::path(post, path = "/v1/applications/{id}/approve", tag = "onboarding", responses((status = 200, description = "Approved: application, merchant and device")))]
+pub async fn approve_application(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    body: JsonBody<Approval>,
+) -> Result<Response, ApiError> {
+    let (application, merchant, _) = state.merchants.approve_application(&principal, &id, body.value).await?;
+    let devices = state.merchants.devices(&principal, &merchant.mid).await?;
+    Ok(ok(json!({
+        "application": application_view(&application),
+        "merchant": merchant_view(&merchant),
+        "devices": devices.iter().map(|d| device_view(d, &principal)).collect::<Vec<_>>(),
+    })))
+}
+
+/// Audit filter.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFilter {
+    /// Record kind, with `subject_id`.
+    pub subject_kind: Option<String>,
+    /// Record id.
+    pub subject_id: Option<String>,
+    /// Entries after this sequence number.
+    pub after: Option<u64>,
+    /// Page size (≤ 1000).
+    pub limit: Option<u32>,
+}
+
+/// The audit log (staff).
+#[utoipa::path(get, path = "/v1/audit", tag = "onboarding", responses((status = 200, description = "Who did what, when")))]
+pub async fn audit_log(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Query(filter): Query<AuditFilter>,
+) -> Result<Response, ApiError> {
+    if !principal.is_staff() {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, codes::FORBIDDEN, "the audit log is for staff"));
+    }
+    let subject = match (filter.subject_kind, filter.subject_id) {
+        (Some(kind), Some(id)) => Some((kind, id)),
+        (None, None) => None,
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                codes::INVALID_PARAMETER,
+                "give subject_kind and subject_id together",
+            ));
+        }
+    };
+    let entries = state.store.audit_log(subject, filter.after.unwrap_or(0), filter.limit.unwrap_or(100)).await?;
+    let entries: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            let detail: Value = serde_json::from_str(&e.detail).unwrap_or(Value::Null);
+            json!({ "seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "subject_kind": e.subject_kind, "subject_id": e.subject_id, "detail": detail })
+        })
+        .collect();
+    Ok(ok(json!({ "entries": entries })))
+}
+
+// ---- merchants, devices, cashiers ----
+
+/// Merchants (staff).
+#[utoipa::path(get, path = "/v1/merchants", tag = "onboarding", responses((status = 200, description = "Merchants")))]
+pub async fn list_merchants(State(state): State<AppState>, Auth(principal): Auth) -> Result<Response, ApiError> {
+    let list = state.merchants.merchants(&principal).await?;
+    Ok(ok(json!({ "merchants": list.iter().map(|m| merchant_view(&m.value)).collect::<Vec<_>>() })))
+}
+
+/// One merchant: itself, or staff.
+#[utoipa::path(get, path = "/v1/merchants/{mid}", tag = "onboarding", responses((status = 200, description = "The merchant")))]
+pub async fn get_merchant(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(mid): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(ok(merchant_view(&state.merchants.merchant(&principal, &mid).await?.value)))
+}
+
+/// A merchant's devices and their states.
+#[utoipa::path(get, path = "/v1/merchants/{mid}/devices", tag = "onboarding", responses((status = 200, description = "Devices")))]
+pub async fn list_devices(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(mid): Path<String>,
+) -> Result<Response, ApiError> {
+    let list = state.merchants.devices(&principal, &mid).await?;
+    Ok(ok(json!({ "devices": list.iter().map(|d| device_view(d, &principal)).collect::<Vec<_>>() })))
+}
+
+/// One device.
+#[utoipa::path(get, path = "/v1/devices/{tid}", tag = "onboarding", responses((status = 200, description = "The device")))]
+pub async fn get_device(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(tid): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(ok(device_view(&state.merchants.device(&principal, &tid).await?, &principal)))
+}
+
+/// Shipping details.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Shipment {
+    /// Courier tracking number.
+    pub tracking_number: Option<String>,
+}
+
+/// Marks a device shipped (staff).
+#[utoipa::path(post, path = "/v1/devices/{tid}/ship", tag = "onboarding", responses((status = 200, description = "Shipped")))]
+pub async fn ship_device(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(tid): Path<String>,
+    body: JsonBody<Shipment>,
+) -> Result<Response, ApiError> {
+    let device = state.merchants.ship_device(&principal, &tid, body.value.tracking_number.as_deref()).await?;
+    Ok(ok(device_view(&device, &principal)))
+}
+
+/// Suspends a device (risk).
+#[utoipa::path(post, path = "/v1/devices/{tid}/suspend", tag = "onboarding", responses((status = 200, description = "Suspended")))]
+pub async fn suspend_device(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(tid): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(ok(device_view(&state.merchants.suspend_device(&principal, &tid).await?, &principal)))
+}
+
+/// Lifts a suspension (risk).
+#[utoipa::path(post, path = "/v1/devices/{tid}/resume", tag = "onboarding", responses((status = 200, description = "Resumed")))]
+pub async fn resume_device(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(tid): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(ok(device_view(&state.merchants.resume_device(&principal, &tid).await?, &principal)))
+}
+
+/// Issues a new activation code (staff), e.g. after the lock.
+#[utoipa::path(post, path = "/v1/devices/{tid}/activation-code", tag = "onboarding", responses((status = 200, description = "New code")))]
+pub async fn reissue_activation_code(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(tid): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(ok(device_view(&state.merchants.reissue_activation_code(&principal, &tid).await?, &principal)))
+}
+
+/// A terminal activates: MID, serial number and activation code in; TID and TMK (under the
+/// activation key) out. No API key: the code is the credential, and it works once.
+#[utoipa::path(post, path = "/v1/activations", tag = "onboarding", responses(
+    (status = 201, description = "Bound: the TMK under the activation key"), (status = 403, description = "activation_refused"),
+    (status = 409, description = "device_already_bound"), (status = 423, description = "activation_locked")))]
+pub async fn activate(
+    State(state): State<AppState>,
+    body: JsonBody<xingtong_merchants::devices::ActivationRequest>,
+) -> Result<Response, ApiError> {
+    let activation = state.merchants.activate(body.value).await?;
+    Ok(created(serde_json::to_value(&activation).map_err(|e| ApiError::internal(&e))?))
+}
+
+/// A merchant's cashiers.
+#[utoipa::path(get, path = "/v1/merchants/{mid}/cashiers", tag = "onboarding", responses((status = 200, description = "Cashiers")))]
+pub async fn list_cashiers(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(mid): Path<String>,
+) -> Result<Response, ApiError> {
+    let list = state.merchants.cashiers(&principal, &mid).await?;
+    Ok(ok(json!({ "cashiers": list.iter().map(cashier_view).collect::<Vec<_>>() })))
+}
+
+/// A new cashier.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCashier {
+    /// `01`–`99`.
+    pub operator: String,
+    /// Name.
+    pub name: String,
+    /// Six digits.
+    pub pin: String,
+}
+
+/// Adds a cashier (the merchant).
+#[utoipa::path(post, path = "/v1/merchants/{mid}/cashiers", tag = "onboarding", responses((status = 201, description = "Created")))]
+pub async fn create_cashier(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(mid): Path<String>,
+    body: JsonBody<NewCashier>,
+) -> Result<Response, ApiError> {
+    let b = body.value;
+    Ok(created(cashier_view(&state.merchants.create_cashier(&principal, &mid, &b.operator, &b.name, b.pin).await?)))
+}
+
+/// A PIN.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinBody {
+    /// Six digits.
+    pub pin: String,
+}
+
+/// Sets an operator's PIN (the merchant; not while locked).
+#[utoipa::path(put, path = "/v1/merchants/{mid}/cashiers/{operator}/pin", tag = "onboarding", responses((status = 200, description = "Set"), (status = 423, description = "Locked: staff must reset")))]
+pub async fn set_cashier_pin(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path((mid, operator)): Path<(String, String)>,
+    body: JsonBody<PinBody>,
+) -> Result<Response, ApiError> {
+    Ok(ok(cashier_view(&state.merchants.set_cashier_pin(&principal, &mid, &operator, body.value.pin).await?)))
+}
+
+/// Asks staff to reset a locked PIN (the merchant).
+#[utoipa::path(post, path = "/v1/merchants/{mid}/cashiers/{operator}/pin-reset-request", tag = "onboarding", responses((status = 200, description = "Requested")))]
+pub async fn request_pin_reset(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path((mid, operator)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    Ok(ok(cashier_view(&state.merchants.request_pin_reset(&principal, &mid, &operator).await?)))
+}
+
+/// Resets a PIN (staff, risk role): the owner then sets a new one.
+#[utoipa::path(post, path = "/v1/merchants/{mid}/cashiers/{operator}/pin-reset", tag = "onboarding", responses((status = 200, description = "Reset")))]
+pub async fn reset_pin(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path((mid, operator)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    Ok(ok(cashier_view(&state.merchants.reset_cashier_pin(&principal, &mid, &operator).await?)))
+}
+
+/// Requests a settlement card change; a code goes to the registered phone.
+#[utoipa::path(post, path = "/v1/merchants/{mid}/settlement-card-changes", tag = "onboarding", responses((status = 201, description = "Code sent"), (status = 422, description = "validation_failed")))]
+pub async fn request_card_change(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(mid): Path<String>,
+    body: JsonBody<xingtong_merchants::bank_card::NewCard>,
+) -> Result<Response, ApiError> {
+    let view = state.merchants.request_card_change(&principal, &mid, body.value).await?;
+    Ok(created(serde_json::to_value(&view).map_err(|e| ApiError::internal(&e))?))
+}
+
+/// A one-time code.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeBody {
+    /// Six digits.
+    pub code: String,
+}
+
+/// Confirms a settlement card change with its code.
+#[utoipa::path(post, path = "/v1/merchants/{mid}/settlement-card-changes/{id}/confirm", tag = "onboarding", responses((status = 200, description = "Applied from the next settlement")))]
+pub async fn confirm_card_change(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path((mid, id)): Path<(String, String)>,
+    body: JsonBody<CodeBody>,
+) -> Result<Response, ApiError> {
+    let view = state.merchants.confirm_card_change(&principal, &mid, &id, &body.value.code).await?;
+    Ok(ok(serde_json::to_value(&view).map_err(|e| ApiError::internal(&e))?))
+}
+
+// ---- API keys, notifications ----
+
+/// A label for a new key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewKey {
+    /// What it is for.
+    pub label: String,
+}
+
+fn key_view(k: &xingtong_store::ApiKeyRecord) -> Value {
+    json!({ "id": k.id, "label": k.label, "role": k.role, "created_at": k.created_at, "revoked_at": k.revoked_at })
+}
+
+/// Makes an API key for the caller's merchant; the token is shown once.
+#[utoipa::path(post, path = "/v1/api-keys", tag = "onboarding", responses((status = 201, description = "The key, with its token shown this once")))]
+pub async fn create_api_key(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    body: JsonBody<NewKey>,
+) -> Result<Response, ApiError> {
+    let key = state.merchants.create_merchant_key(&principal, &body.value.label).await?;
+    Ok(created(merge(key_view(&key.record), json!({ "token": key.token }))))
+}
+
+/// The caller's merchant's keys.
+#[utoipa::path(get, path = "/v1/api-keys", tag = "onboarding", responses((status = 200, description = "Keys (never their secrets)")))]
+pub async fn list_api_keys(State(state): State<AppState>, Auth(principal): Auth) -> Result<Response, ApiError> {
+    let keys = state.merchants.merchant_keys(&principal).await?;
+    Ok(ok(json!({ "api_keys": keys.iter().map(key_view).collect::<Vec<_>>() })))
+}
+
+/// Revokes a key.
+#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "onboarding", responses((status = 204, description = "Revoked")))]
+pub async fn revoke_api_key(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    state.merchants.revoke_merchant_key(&principal, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The outbox: staff see all, owners their own.
+#[utoipa::path(get, path = "/v1/notifications", tag = "onboarding", responses((status = 200, description = "Notifications")))]
+pub async fn list_notifications(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Query(filter): Query<StatusFilter>,
+) -> Result<Response, ApiError> {
+    let list = state.merchants.notifications(&principal, &filter.statuses()).await?;
+    let items: Vec<Value> = list
+        .iter()
+        .map(|n| {
+            let v = &n.value;
+            json!({
+                "id": v.id, "user_id": v.user_id, "channel": v.channel, "to": v.to, "language": v.language, "template": v.template,
+                "subject": v.subject, "text": v.text, "status": v.status, "attempts": v.attempts,
+                "next_attempt_at": v.next_attempt_at, "last_error": v.last_error, "sent_at": v.sent_at, "created_at": n.created_at,
+            })
+        })
+        .collect();
+    Ok(ok(json!({ "notifications": items })))
+}
