@@ -314,6 +314,13 @@ async fn open_merchants(database: &ServeArgs) -> anyhow::Result<xingtong_merchan
     merchants_service(&config, store)
 }
 
+/// Closes the service's store, waiting for its last writes (the service holds a handle too).
+async fn close(merchants: xingtong_merchants::Merchants) {
+    let store = merchants.store().clone();
+    drop(merchants);
+    store.close().await;
+}
+
 fn service_error(error: xingtong_merchants::Error) -> anyhow::Error {
     match &error.details {
         Some(details) => anyhow::anyhow!("{} ({}): {details}", error.message, error.code),
@@ -332,7 +339,7 @@ async fn admin_staff(command: StaffCommand) -> anyhow::Result<()> {
     let password = password.trim_end_matches(['\r', '\n']).to_owned();
     let merchants = open_merchants(&database).await?;
     let staff = merchants.create_staff("staff:cli", &username, &name, roles, password).await.map_err(service_error)?;
-    merchants.store().clone().close().await;
+    close(merchants).await;
     if json {
         println!("{}", serde_json::json!({ "id": staff.id, "username": staff.username, "roles": staff.roles }));
     } else {
@@ -370,7 +377,7 @@ async fn admin_application(command: ApplicationCommand) -> anyhow::Result<()> {
                     );
                 }
             }
-            merchants.store().clone().close().await;
+            close(merchants).await;
             Ok(())
         }
         ApplicationCommand::Approve { id, mcc, database, json } => {
@@ -382,7 +389,7 @@ async fn admin_application(command: ApplicationCommand) -> anyhow::Result<()> {
             let approval = xingtong_merchants::applications::Approval { mcc, ..Default::default() };
             let (_, merchant, device) =
                 merchants.approve_application(&staff, &id, approval).await.map_err(service_error)?;
-            merchants.store().clone().close().await;
+            close(merchants).await;
             if json {
                 println!(
                     "{}",
@@ -407,7 +414,7 @@ async fn admin_application(command: ApplicationCommand) -> anyhow::Result<()> {
                 merchants.start_review(&staff, &id).await.map_err(service_error)?;
             }
             merchants.reject_application(&staff, &id, &reason).await.map_err(service_error)?;
-            merchants.store().clone().close().await;
+            close(merchants).await;
             println!("rejected {id}");
             Ok(())
         }
@@ -421,7 +428,7 @@ async fn admin_terminal(command: TerminalCommand) -> anyhow::Result<()> {
         .provision_terminal("staff:cli", &mid, serial.as_deref(), model.as_deref())
         .await
         .map_err(service_error)?;
-    merchants.store().clone().close().await;
+    close(merchants).await;
     let tmk = provisioned.tmk.expose_hex();
     let kcv = hex::encode_upper(provisioned.tmk.check_value());
     if json {
@@ -516,6 +523,8 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         "ledger audited: balanced"
     );
 
+    let merchants = merchants_service(&config, store.clone())?;
+
     let listener = tokio::net::TcpListener::bind(config.http_listen)
         .await
         .with_context(|| format!("binding the HTTP listener to {}", config.http_listen))?;
@@ -567,7 +576,6 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             }
         }
     });
-    let merchants = merchants_service(&config, store.clone())?;
     let outbox = tokio::spawn(deliver_notifications(merchants.clone(), transport(&config)));
     let state = xingtong_api::AppState::new(merchants);
     xingtong_api::serve(listener, state, stopped(stopping)).await.context("serving HTTP")?;

@@ -1,5 +1,6 @@
 //! The `xingtong` binary end to end: real processes, real sockets.
 
+mod admin;
 mod crash;
 mod lifecycle;
 mod server;

@@ -131,3 +131,54 @@ pub fn request(
     let body = if body.is_empty() { serde_json::Value::Null } else { serde_json::from_str(body)? };
     Ok(Response { status, body })
 }
+
+/// A raw response: status, header block, body bytes.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// The body as JSON (null when empty or not JSON).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The value of the `xt_session` cookie set by this response.
+    pub fn session_cookie(&self) -> Option<String> {
+        self.head.lines().filter(|l| l.to_ascii_lowercase().starts_with("set-cookie:")).find_map(|l| {
+            let value = l.split_once(':')?.1.trim();
+            value.split(';').next()?.strip_prefix("xt_session=").map(str::to_owned)
+        })
+    }
+}
+
+/// One request with any headers and body.
+pub fn request_raw(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> anyhow::Result<RawResponse> {
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").context("no header end")?;
+    let head = String::from_utf8(raw[..end].to_vec())?;
+    let status = head.split_whitespace().nth(1).context("no status")?.parse()?;
+    Ok(RawResponse { status, head, body: raw[end + 4..].to_vec() })
+}
