@@ -19,6 +19,7 @@ pub mod ledger;
 pub mod onboarding;
 pub mod openapi;
 pub mod ops;
+pub mod payments;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub store: Store,
     /// Onboarding: identities, applications, merchants, devices.
     pub merchants: xingtong_merchants::Merchants,
+    /// Card payments and the sandbox issuer, when the server runs them.
+    pub payments: Option<(xingtong_payments::Engine, std::sync::Arc<xingtong_payments::sandbox::SandboxNetwork>)>,
     /// Renders `/metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Process start, for `/healthz`.
@@ -65,9 +68,20 @@ impl AppState {
         AppState {
             store: merchants.store().clone(),
             merchants,
+            payments: None,
             metrics: ops::metrics_handle(),
             started: Instant::now(),
         }
+    }
+
+    /// With card payments (the JSON payment endpoints and the sandbox answer 503 without them).
+    pub fn with_payments(
+        mut self,
+        engine: xingtong_payments::Engine,
+        sandbox: std::sync::Arc<xingtong_payments::sandbox::SandboxNetwork>,
+    ) -> AppState {
+        self.payments = Some((engine, sandbox));
+        self
     }
 }
 
@@ -130,7 +144,18 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/activations", post(onboarding::activate))
         .route("/v1/api-keys", post(onboarding::create_api_key).get(onboarding::list_api_keys))
         .route("/v1/api-keys/{id}", delete(onboarding::revoke_api_key))
-        .route("/v1/notifications", get(onboarding::list_notifications));
+        .route("/v1/notifications", get(onboarding::list_notifications))
+        .route("/v1/payments", post(payments::create_payment))
+        .route("/v1/payments/{id}", get(payments::get_payment))
+        .route("/v1/payments/{id}/receipt", get(payments::get_receipt))
+        .route("/v1/payments/{id}/void", post(payments::void_payment))
+        .route("/v1/refunds", post(payments::create_refund))
+        .route("/v1/pre-authorizations", post(payments::create_pre_authorization))
+        .route("/v1/pre-authorizations/{id}/complete", post(payments::complete_pre_authorization))
+        .route("/v1/pre-authorizations/{id}/void", post(payments::void_pre_authorization))
+        .route("/v1/balance-inquiries", post(payments::create_balance_inquiry))
+        .route("/v1/sandbox/cards", post(payments::create_sandbox_card))
+        .route("/v1/sandbox/cards/{number}", get(payments::get_sandbox_card));
     let ops = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

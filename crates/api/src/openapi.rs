@@ -89,6 +89,17 @@ impl Modify for BearerKeys {
         crate::onboarding::list_api_keys,
         crate::onboarding::revoke_api_key,
         crate::onboarding::list_notifications,
+        crate::payments::create_payment,
+        crate::payments::get_payment,
+        crate::payments::get_receipt,
+        crate::payments::void_payment,
+        crate::payments::create_refund,
+        crate::payments::create_pre_authorization,
+        crate::payments::complete_pre_authorization,
+        crate::payments::void_pre_authorization,
+        crate::payments::create_balance_inquiry,
+        crate::payments::create_sandbox_card,
+        crate::payments::get_sandbox_card,
         crate::ops::healthz,
         crate::ops::readyz,
         crate::ops::metrics,
@@ -108,7 +119,7 @@ impl Modify for BearerKeys {
         crate::ledger::TransferPage,
     )),
     modifiers(&BearerKeys),
-    tags((name = "ledger", description = "Double-entry ledger for operators"), (name = "onboarding", description = "Owners, staff, applications, documents, review, merchants, devices, activation, cashiers"), (name = "operations", description = "Health, metrics, this document"))
+    tags((name = "ledger", description = "Double-entry ledger for operators"), (name = "payments", description = "Card payments over JSON: the same core as ISO 8583 terminals"), (name = "onboarding", description = "Owners, staff, applications, documents, review, merchants, devices, activation, cashiers"), (name = "operations", description = "Health, metrics, this document"))
 )]
 #[derive(Debug)]
 pub struct ApiDoc;

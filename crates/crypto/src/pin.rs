@@ -133,3 +133,74 @@ mod tests {
         }
     }
 }
+
+/// Translates an encrypted format 0 PIN block from one key to another (terminal PIN key to the
+/// issuer's zone key), checking its format on the way; the clear PIN exists only inside, zeroized.
+pub fn translate_pin_block(
+    block: &[u8],
+    pan: &str,
+    from: &crate::Key,
+    to: &crate::Key,
+) -> Result<[u8; 8], CryptoError> {
+    let block: [u8; 8] = block.try_into().map_err(|_| CryptoError::PinBlock)?;
+    let clear = Zeroizing::new(from.decrypt_block(block));
+    // Decoding checks the format against the PAN; the PIN itself is dropped (and zeroized) at once.
+    decode_pin_block_format0(*clear, pan)?;
+    Ok(to.encrypt_block(*clear))
+}
+
+/// The PIN verification value an issuer keeps instead of the PIN: HMAC-SHA256 over the PAN and
+/// the PIN under the issuer's secret, hex. Like a PVV, it lets the issuer check a PIN without
+/// storing it, and fast enough to check on every transaction.
+pub fn pin_verification_value(secret: &[u8], pan: &str, pin: &Pin) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(pan.as_bytes());
+    mac.update(b"|");
+    mac.update(pin.expose().as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Checks an encrypted PIN block against a PIN verification value. `Err` when the block is not a
+/// valid format 0 block for this PAN (response code 99), `Ok(false)` for a wrong PIN.
+pub fn verify_pin_block(
+    block: &[u8],
+    pan: &str,
+    key: &crate::Key,
+    secret: &[u8],
+    verification_value: &str,
+) -> Result<bool, CryptoError> {
+    let block: [u8; 8] = block.try_into().map_err(|_| CryptoError::PinBlock)?;
+    let clear = Zeroizing::new(key.decrypt_block(block));
+    let pin = decode_pin_block_format0(*clear, pan)?;
+    let computed = pin_verification_value(secret, pan, &pin);
+    Ok(crate::constant_time_eq(computed.as_bytes(), verification_value.as_bytes()))
+}
+
+#[cfg(test)]
+mod translation_tests {
+    use super::*;
+    use crate::Key;
+
+    #[test]
+    fn translation_keeps_the_pin_and_changes_the_key() {
+        let terminal = Key::from_hex("0123456789ABCDEFFEDCBA9876543210").unwrap();
+        let issuer = Key::from_hex("FEDCBA98765432100123456789ABCDEF").unwrap();
+        let pan = "4012345678909";
+        let pin = Pin::new("1234").unwrap();
+        let clear = pin_block_format0(&pin, pan).unwrap();
+        assert_eq!(hex::encode_upper(clear), "041274EDCBA9876F");
+        let under_terminal = terminal.encrypt_block(clear);
+        let under_issuer = translate_pin_block(&under_terminal, pan, &terminal, &issuer).unwrap();
+        assert_eq!(issuer.decrypt_block(under_issuer), clear);
+        // The wrong source key yields garbage, which fails the format check.
+        let wrong = Key::from_hex("1111111111111111FEDCBA9876543210").unwrap();
+        assert_eq!(translate_pin_block(&under_terminal, pan, &wrong, &issuer), Err(CryptoError::PinBlock));
+        let secret = b"issuer secret";
+        let pvv = pin_verification_value(secret, pan, &pin);
+        assert!(!pvv.contains("1234"));
+        assert_eq!(verify_pin_block(&under_issuer, pan, &issuer, secret, &pvv), Ok(true));
+        let other = issuer.encrypt_block(pin_block_format0(&Pin::new("4321").unwrap(), pan).unwrap());
+        assert_eq!(verify_pin_block(&other, pan, &issuer, secret, &pvv), Ok(false));
+    }
+}

@@ -469,10 +469,13 @@ impl Merchants {
     }
 
     /// Marks a bound device activated, when an approved card sale reaches its activation amount
-    /// (called by card payments). Returns true when this call activated it.
+    /// (called by card payments). Returns true when the device is activated (by this sale or before).
     pub async fn mark_activated(&self, tid: &str, sale_amount_minor: i64) -> Result<bool> {
         retrying(|| async {
             let mut device = get::<Device>(&self.store, tid, "device").await?;
+            if device.value.status == DeviceStatus::Activated {
+                return Ok(true);
+            }
             if device.value.status != DeviceStatus::Bound || sale_amount_minor < device.value.activation_amount_minor {
                 return Ok(false);
             }

@@ -76,6 +76,35 @@ impl Merchants {
     pub fn store(&self) -> &Store {
         &self.store
     }
+
+    /// The settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A secret derived from the host master key for one purpose (`label`), e.g. the key of PAN
+    /// tokens or the sandbox issuer's keys: SHA-256 of the label and the key.
+    pub fn host_secret(&self, label: &str) -> zeroize::Zeroizing<[u8; 32]> {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        hasher.update(b"XingTong host secret|");
+        hasher.update(label.as_bytes());
+        hasher.update(b"|");
+        hasher.update(self.master_key.expose_hex().as_bytes());
+        zeroize::Zeroizing::new(hasher.finalize().into())
+    }
+
+    /// A key encrypted under the host master key, hex: how keys rest in the database.
+    pub fn wrap_key(&self, key: &Key) -> String {
+        hex::encode_upper(self.master_key.wrap(key))
+    }
+
+    /// A key that [`Merchants::wrap_key`] wrapped.
+    pub fn unwrap_key(&self, wrapped: &str) -> Result<Key> {
+        let internal = || Error::new(Class::Internal, "internal", "internal error");
+        let bytes = hex::decode(wrapped).map_err(|_| internal())?;
+        self.master_key.unwrap_key(&bytes).map_err(|_| internal())
+    }
 }
 
 /// Reads the host master key from `path` (32 hex digits), making one there if it does not exist

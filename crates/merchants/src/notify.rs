@@ -40,6 +40,8 @@ pub enum Template {
     PinLocked,
     /// An operator's PIN was reset by staff.
     PinReset,
+    /// A card payment, to the customer who left a phone number or email.
+    PaymentNotice,
 }
 
 impl Template {
@@ -112,6 +114,16 @@ impl Template {
                 (
                     "[XingTong] Operator PIN locked",
                     "[XingTong] Operator {operator} of merchant {mid} is locked after too many wrong PINs. Ask support for a reset.",
+                ),
+            ],
+            Template::PaymentNotice => [
+                (
+                    "【星通】交易提醒",
+                    "【星通】您于{time}在{merchant}使用尾号{last4}的卡{kind}{amount}元，参考号{rrn}。",
+                ),
+                (
+                    "[XingTong] Card payment",
+                    "[XingTong] {kind_en} of CNY {amount} at {merchant} with the card ending {last4} at {time}, reference {rrn}.",
                 ),
             ],
             Template::PinReset => [
@@ -229,6 +241,39 @@ pub fn notification_to(
             channel: channel.into(),
             to: to.into(),
             language: user.language.clone(),
+            template,
+            subject: subject.clone(),
+            text: text.clone(),
+            status: "queued".into(),
+            attempts: 0,
+            next_attempt_at: Some(now),
+            last_error: None,
+            sent_at: None,
+        };
+        puts.push(insert(&notification)?);
+    }
+    Ok(puts)
+}
+
+/// The outbox puts telling a customer (no account of ours) about a payment.
+pub fn notification_to_customer(
+    phone: Option<&str>,
+    email: Option<&str>,
+    language: &str,
+    template: Template,
+    params: &[(&str, &str)],
+) -> Result<Vec<Put>> {
+    let (subject, text) = render(template, language, params);
+    let now = now_ns();
+    let mut puts = Vec::new();
+    for (channel, to) in [("sms", phone), ("email", email)] {
+        let Some(to) = to else { continue };
+        let notification = Notification {
+            id: new_id("ntf"),
+            user_id: "customer".into(),
+            channel: channel.into(),
+            to: to.into(),
+            language: language.into(),
             template,
             subject: subject.clone(),
             text: text.clone(),

@@ -61,6 +61,11 @@ enum AdminCommand {
         #[command(subcommand)]
         command: TerminalCommand,
     },
+    /// The sandbox card issuer.
+    Sandbox {
+        #[command(subcommand)]
+        command: SandboxCommand,
+    },
     /// Check that every ledger balances; exits non-zero if not.
     Audit {
         #[command(flatten)]
@@ -170,6 +175,51 @@ enum TerminalCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum SandboxCommand {
+    /// Test cards.
+    Card {
+        #[command(subcommand)]
+        command: SandboxCardCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SandboxCardCommand {
+    /// Make a test card with a balance (debit) or credit limit (credit), and print its number.
+    Create {
+        /// unionpay, visa or mastercard.
+        #[arg(long, default_value = "unionpay")]
+        brand: String,
+        /// debit or credit.
+        #[arg(long = "type", default_value = "debit")]
+        card_type: String,
+        /// The PIN (4–12 digits).
+        #[arg(long)]
+        pin: String,
+        /// Balance or credit limit, in yuan (e.g. 1000.00).
+        #[arg(long, default_value = "10000.00")]
+        balance: String,
+        /// Expiry YYMM [default: five years from now].
+        #[arg(long)]
+        expiry: Option<String>,
+        /// active, blocked, lost or stolen.
+        #[arg(long, default_value = "active")]
+        status: String,
+        /// The issuer answers this many ms late.
+        #[arg(long, default_value_t = 0)]
+        delay_ms: u64,
+        /// The issuer never answers.
+        #[arg(long)]
+        timeout: bool,
+        #[command(flatten)]
+        database: ServeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum BenchCommand {
     /// ISO 8583 packs and unpacks per second of a typical CUP sale, on one core.
     Codec {
@@ -240,6 +290,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin { command: AdminCommand::Staff { command } } => admin_staff(command).await,
         Command::Admin { command: AdminCommand::Application { command } } => admin_application(command).await,
         Command::Admin { command: AdminCommand::Terminal { command } } => admin_terminal(command).await,
+        Command::Admin { command: AdminCommand::Sandbox { command } } => admin_sandbox(command).await,
         Command::Admin { command: AdminCommand::Audit { database, json } } => {
             let config = database.resolve()?;
             init_logging(&config, true);
@@ -449,6 +500,41 @@ async fn admin_terminal(command: TerminalCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn admin_sandbox(command: SandboxCommand) -> anyhow::Result<()> {
+    let SandboxCommand::Card {
+        command:
+            SandboxCardCommand::Create { brand, card_type, pin, balance, expiry, status, delay_ms, timeout, database, json },
+    } = command;
+    let quoted = |s: &str| serde_json::Value::String(s.to_owned());
+    let spec: xingtong_payments::sandbox::NewCard = serde_json::from_value(serde_json::json!({
+        "brand": quoted(&brand), "card_type": quoted(&card_type), "pin": pin,
+        "balance_minor": xingtong_money::Amount::parse(&balance, xingtong_money::Currency::CNY)
+            .map_err(|e| anyhow::anyhow!("--balance {balance:?}: {e}"))?.minor(),
+        "expiry": expiry, "status": quoted(&status), "delay_ms": delay_ms, "timeout": timeout,
+    }))
+    .context(
+        "--brand is unionpay, visa or mastercard; --type debit or credit; --status active, blocked, lost or stolen",
+    )?;
+    let merchants = open_merchants(&database).await?;
+    let (engine, sandbox) = payments_engine(&merchants).await?;
+    let card = sandbox.create_card("staff:cli", spec).await.map_err(service_error)?;
+    drop(engine);
+    drop(sandbox);
+    close(merchants).await;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "number": card.pan, "brand": card.brand, "type": card.card_type, "expiry": card.expiry, "status": card.status })
+        );
+    } else {
+        println!(
+            "test card {} ({:?} {:?}), expiry {}, status {:?}",
+            card.pan, card.brand, card.card_type, card.expiry, card.status
+        );
+    }
+    Ok(())
+}
+
 fn init_logging(config: &ServeConfig, quiet: bool) {
     let filter = if quiet { "warn".to_owned() } else { config.log_level.clone() };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -524,6 +610,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     );
 
     let merchants = merchants_service(&config, store.clone())?;
+    let (engine, sandbox) = payments_engine(&merchants).await?;
 
     let listener = tokio::net::TcpListener::bind(config.http_listen)
         .await
@@ -551,7 +638,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     };
     let gateway = tokio::spawn(xingtong_gateway::serve(
         terminals,
-        std::sync::Arc::new(xingtong_gateway::NetworkManagement),
+        xingtong_payments::iso::dispatcher(engine.clone()),
         xingtong_gateway::GatewayConfig::default(),
         stopped(stopping.clone()),
     ));
@@ -577,7 +664,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         }
     });
     let outbox = tokio::spawn(deliver_notifications(merchants.clone(), transport(&config)));
-    let state = xingtong_api::AppState::new(merchants);
+    let state = xingtong_api::AppState::new(merchants).with_payments(engine, sandbox);
     xingtong_api::serve(listener, state, stopped(stopping)).await.context("serving HTTP")?;
     let _ = gateway.await;
     expiry.abort();
@@ -594,6 +681,18 @@ fn merchants_service(config: &ServeConfig, store: Store) -> anyhow::Result<xingt
         .with_context(|| format!("the host master key {}", config.master_key_file.display()))?;
     let settings = xingtong_merchants::Config { region_code: config.mid_region_code.clone(), ..Default::default() };
     Ok(xingtong_merchants::Merchants::new(store, master_key, settings))
+}
+
+/// The card payments core over the sandbox issuer, with the platform's ledger accounts in place.
+async fn payments_engine(
+    merchants: &xingtong_merchants::Merchants,
+) -> anyhow::Result<(xingtong_payments::Engine, std::sync::Arc<xingtong_payments::sandbox::SandboxNetwork>)> {
+    let sandbox =
+        std::sync::Arc::new(xingtong_payments::sandbox::SandboxNetwork::new(merchants.store().clone(), merchants));
+    let network: std::sync::Arc<dyn xingtong_payments::network::CardNetwork> = sandbox.clone();
+    let engine = xingtong_payments::Engine::new(merchants.clone(), network, xingtong_payments::Config::default());
+    engine.bootstrap().await.map_err(service_error).context("creating the platform's ledger accounts")?;
+    Ok((engine, sandbox))
 }
 
 /// Where notifications go: SMTP for email when configured; files in `<data_dir>/outbox` otherwise.

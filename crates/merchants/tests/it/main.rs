@@ -166,7 +166,9 @@ async fn activation_locks_after_five_wrong_codes_and_devices_move_through_their_
         // A sale below the activation amount does not activate; one at it does, once.
         ensure!(!m.mark_activated(&device.tid, 29_899).await?);
         ensure!(m.mark_activated(&device.tid, 29_900).await?);
-        ensure!(!m.mark_activated(&device.tid, 50_000).await?);
+        ensure!(m.mark_activated(&device.tid, 1).await?, "stays activated");
+        let activations = m.store().audit_log(Some(("device".into(), device.tid.clone())), 0, 100).await?;
+        ensure!(activations.iter().filter(|e| e.action == "device.activated").count() == 1, "activated once");
         let suspended = m.suspend_device(&world.staff, &device.tid).await?;
         ensure!(suspended.value.status == DeviceStatus::Suspended);
         let refused = m.activate(request(&new_code)).await;

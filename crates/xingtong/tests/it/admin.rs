@@ -12,7 +12,7 @@ use xingtong_onboarding::documents::fixtures;
 
 use crate::server::{Backend, Server, request_raw};
 
-fn cli(dir: &std::path::Path, args: &[&str], stdin: &str) -> anyhow::Result<String> {
+pub fn cli(dir: &std::path::Path, args: &[&str], stdin: &str) -> anyhow::Result<String> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_xingtong"))
         .args(args)
         .arg("--data-dir")
@@ -28,7 +28,7 @@ fn cli(dir: &std::path::Path, args: &[&str], stdin: &str) -> anyhow::Result<Stri
     Ok(String::from_utf8(output.stdout)?)
 }
 
-fn json_call(
+pub fn json_call(
     server: &Server,
     method: &str,
     path: &str,

@@ -3,4 +3,5 @@
 mod admin;
 mod crash;
 mod lifecycle;
+mod payments;
 mod server;

@@ -1,0 +1,606 @@
+//! Card payments over JSON: the same core as the terminals' ISO 8583, so a sale made here can be
+//! voided at the terminal and the other way round. Every POST that moves money needs an
+//! `Idempotency-Key`: the key is bound to the transaction's (terminal, batch, STAN) before anything
+//! happens, so a retry finds the transaction instead of making a second one.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use xingtong_iso8583::ResponseCode;
+use xingtong_merchants::Principal;
+use xingtong_merchants::devices::Device;
+use xingtong_merchants::entity::{Entity, Stored, get, insert, load};
+use xingtong_payments::txn::{BusinessType, CardTransaction, Kind};
+use xingtong_payments::{Answer, Card, Engine, Origin};
+use xingtong_store::{Change, Rejection, StoreError, UniqueKey};
+
+use crate::AppState;
+use crate::error::{ApiError, codes};
+use crate::extract::{IdempotencyKey, JsonBody};
+use crate::onboarding::Auth;
+
+fn engine(state: &AppState) -> Result<&Engine, ApiError> {
+    state.payments.as_ref().map(|(engine, _)| engine).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::UNAVAILABLE,
+            "card payments are not running on this server",
+        )
+    })
+}
+
+/// A card as the JSON API takes it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardInput {
+    /// Card number.
+    pub number: String,
+    /// YYMM.
+    pub expiry: Option<String>,
+    /// A format 0 PIN block under the terminal's current PIN key, 16 hex digits (debit cards).
+    pub pin_block: Option<String>,
+}
+
+/// A customer to notify.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Customer {
+    /// Mainland mobile number.
+    pub phone: Option<String>,
+    /// Email.
+    pub email: Option<String>,
+}
+
+/// A sale, pre-authorization or balance inquiry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentInput {
+    /// The merchant's terminal it is made on.
+    pub tid: String,
+    /// Minor units (fen); not for balance inquiries.
+    #[serde(default)]
+    pub amount_minor: i64,
+    /// `CNY`, the only currency cards are taken in.
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// `sale` (销售, default), `collection` (收款) or `purchase` (进货).
+    #[serde(default)]
+    pub business_type: Option<BusinessType>,
+    /// The card.
+    pub card: CardInput,
+    /// Who to notify.
+    #[serde(default)]
+    pub customer: Option<Customer>,
+    /// Operator number; default `01`.
+    #[serde(default)]
+    pub operator: Option<String>,
+}
+
+/// An Idempotency-Key bound to a transaction slot.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct KeySlot {
+    id: String,
+    owner: String,
+    request_sha256: String,
+    tid: String,
+    batch: u32,
+    stan: u32,
+}
+
+impl Entity for KeySlot {
+    const KIND: &'static str = "api_payment_key";
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+    fn owner(&self) -> String {
+        self.owner.clone()
+    }
+    fn status(&self) -> String {
+        "bound".into()
+    }
+}
+
+/// STANs of API transactions come from their own range, per terminal: 900001 and up.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ApiStan {
+    tid: String,
+    next: u32,
+}
+
+impl Entity for ApiStan {
+    const KIND: &'static str = "api_stan";
+    fn id(&self) -> String {
+        self.tid.clone()
+    }
+    fn owner(&self) -> String {
+        self.tid.clone()
+    }
+    fn status(&self) -> String {
+        "active".into()
+    }
+}
+
+/// The first STAN of API transactions; terminals use lower ones.
+pub const API_STAN_FIRST: u32 = 900_001;
+
+/// Binds `key` to a (terminal, batch, STAN) slot, or finds the slot it was bound to.
+async fn slot(
+    state: &AppState,
+    principal: &Principal,
+    key: &str,
+    tid: &str,
+    request: &[u8],
+) -> Result<KeySlot, ApiError> {
+    let scope = principal.actor();
+    let id = format!("{scope}:{key}");
+    let hash = hex::encode(Sha256::digest(request));
+    for _ in 0..8 {
+        if let Some(existing) = load::<KeySlot>(&state.store, &id).await? {
+            if existing.value.request_sha256 != hash {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    codes::IDEMPOTENCY_KEY_REUSED,
+                    "this Idempotency-Key was used for a different request",
+                ));
+            }
+            return Ok(existing.value);
+        }
+        let engine = engine(state)?;
+        let batch = engine.current_batch(tid).await?;
+        let counter = load::<ApiStan>(&state.store, tid).await?;
+        let (stan, counter_put) = match counter {
+            Some(mut c) => {
+                let stan = c.value.next;
+                c.value.next = if stan >= 999_999 { API_STAN_FIRST } else { stan + 1 };
+                (stan, c.update()?)
+            }
+            None => (API_STAN_FIRST, insert(&ApiStan { tid: tid.into(), next: API_STAN_FIRST + 1 })?),
+        };
+        let slot = KeySlot {
+            id: id.clone(),
+            owner: scope.clone(),
+            request_sha256: hash.clone(),
+            tid: tid.into(),
+            batch,
+            stan,
+        };
+        let change = Change {
+            puts: vec![insert(&slot)?, counter_put],
+            claim_keys: vec![UniqueKey {
+                kind: KeySlot::KIND.into(),
+                key: format!("{tid}:{batch}:{stan}"),
+                id: id.clone(),
+            }],
+            ..Change::default()
+        };
+        match state.store.apply(change).await {
+            Ok(()) => return Ok(slot),
+            Err(StoreError::Rejected(Rejection::Conflict { .. } | Rejection::KeyTaken { .. })) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::new(StatusCode::CONFLICT, "concurrent_update", "too many requests at once on this terminal; retry"))
+}
+
+async fn terminal_of(state: &AppState, principal: &Principal, tid: &str) -> Result<Stored<Device>, ApiError> {
+    let device = get::<Device>(&state.store, tid, "terminal").await?;
+    principal
+        .require_merchant(&device.value.mid)
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "terminal not found"))?;
+    Ok(device)
+}
+
+fn card_of(
+    engine: &Engine,
+    input: &CardInput,
+    tid: &str,
+    live: Option<&xingtong_payments::session::Live>,
+) -> Result<Card, ApiError> {
+    let pan = input.number.trim().to_owned();
+    if !xingtong_payments::card::valid_pan(&pan) {
+        return Err(ApiError::invalid("card.number: 13 to 19 digits"));
+    }
+    let pin_block = match &input.pin_block {
+        None => None,
+        Some(hex_block) => {
+            let block =
+                hex::decode(hex_block.trim()).map_err(|_| ApiError::invalid("card.pin_block: 16 hex digits"))?;
+            let live = live.ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "terminal_not_signed_in",
+                    format!("terminal {tid} is not signed in: PIN blocks need its PIN key"),
+                )
+            })?;
+            let translated =
+                xingtong_crypto::pin::translate_pin_block(&block, &pan, &live.pin_key, engine.network().zone_key())
+                    .map_err(|_| {
+                        ApiError::invalid(
+                            "card.pin_block: not a format 0 PIN block for this card under the terminal's PIN key",
+                        )
+                    })?;
+            Some(translated)
+        }
+    };
+    Ok(Card { pan, expiry: input.expiry.clone(), pin_block })
+}
+
+/// How a transaction looks over JSON.
+pub fn transaction_view(t: &CardTransaction) -> Value {
+    let code = ResponseCode::lookup(&t.response_code);
+    json!({
+        "id": t.id, "kind": t.kind, "status": t.status, "approved": t.response_code == "00",
+        "response_code": t.response_code,
+        "response": code.map(|c| json!({ "meaning_en": c.meaning_en, "meaning_zh": c.meaning_zh, "action_en": c.action_en, "action_zh": c.action_zh })),
+        "mid": t.mid, "tid": t.tid, "batch": t.batch, "stan": t.stan, "operator": t.operator,
+        "amount_minor": t.amount_minor, "currency": "CNY", "fee_minor": t.fee_minor,
+        "card": { "number": t.pan_masked, "brand": t.brand, "type": t.card_type },
+        "rrn": t.rrn, "auth_code": t.auth_code, "business_type": t.business_type,
+        "original_id": t.original_id, "refunded_minor": t.refunded_minor, "reason": t.reason,
+        "balance_minor": t.balance_minor, "channel": t.channel, "business_day": t.business_day, "at": t.at,
+    })
+}
+
+fn answer_response(answer: Answer) -> Result<Response, ApiError> {
+    match answer.transaction {
+        Some(t) => Ok((StatusCode::CREATED, Json(transaction_view(&t))).into_response()),
+        // No record: a duplicate of a slot used by another request (94).
+        None => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "duplicate_transaction",
+            format!("response code {}: {}", answer.code.code, answer.code.meaning_en),
+        )),
+    }
+}
+
+async fn replay(engine: &Engine, slot: &KeySlot) -> Result<Option<Response>, ApiError> {
+    Ok(match engine.transaction(&slot.tid, slot.batch, slot.stan).await? {
+        Some(t) => Some((StatusCode::CREATED, Json(transaction_view(&t.value))).into_response()),
+        None => None,
+    })
+}
+
+fn operator(input: Option<&str>) -> Result<String, ApiError> {
+    let op = input.unwrap_or("01");
+    if op.len() == 2 && op.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(op.into())
+    } else {
+        Err(ApiError::invalid("operator: two digits"))
+    }
+}
+
+async fn start(
+    state: &AppState,
+    principal: &Principal,
+    key: IdempotencyKey,
+    tid: &str,
+    raw: &[u8],
+    op: &str,
+) -> Result<(Origin, KeySlot, Option<std::sync::Arc<xingtong_payments::session::Live>>, Option<Response>), ApiError> {
+    let key = key.required()?;
+    let device = terminal_of(state, principal, tid).await?;
+    let engine = engine(state)?;
+    let slot = slot(state, principal, &key, tid, raw).await?;
+    let replayed = replay(engine, &slot).await?;
+    let origin = Origin {
+        tid: tid.into(),
+        mid: device.value.mid.clone(),
+        batch: slot.batch,
+        stan: slot.stan,
+        operator: op.into(),
+        channel: "api",
+    };
+    let live = engine.live_session(tid).await?;
+    Ok((origin, slot, live, replayed))
+}
+
+/// A sale (消费) with a card.
+#[utoipa::path(post, path = "/v1/payments", tag = "payments", params(("Idempotency-Key" = String, Header, description = "Required")),
+    responses((status = 201, description = "The recorded transaction, approved or declined (see response_code)")))]
+pub async fn create_payment(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    key: IdempotencyKey,
+    body: JsonBody<PaymentInput>,
+) -> Result<Response, ApiError> {
+    pay(state, principal, key, body, Kind::Sale).await
+}
+
+/// A pre-authorization (预授权): the amount is held on the card.
+#[utoipa::path(post, path = "/v1/pre-authorizations", tag = "payments", params(("Idempotency-Key" = String, Header, description = "Required")),
+    responses((status = 201, description = "The recorded pre-authorization")))]
+pub async fn create_pre_authorization(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    key: IdempotencyKey,
+    body: JsonBody<PaymentInput>,
+) -> Result<Response, ApiError> {
+    pay(state, principal, key, body, Kind::PreAuthorization).await
+}
+
+/// A balance inquiry (查余).
+#[utoipa::path(post, path = "/v1/balance-inquiries", tag = "payments", params(("Idempotency-Key" = String, Header, description = "Required")),
+    responses((status = 201, description = "The inquiry, with balance_minor when approved")))]
+pub async fn create_balance_inquiry(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    key: IdempotencyKey,
+    body: JsonBody<PaymentInput>,
+) -> Result<Response, ApiError> {
+    pay(state, principal, key, body, Kind::BalanceInquiry).await
+}
+
+async fn pay(
+    state: AppState,
+    principal: Principal,
+    key: IdempotencyKey,
+    body: JsonBody<PaymentInput>,
+    kind: Kind,
+) -> Result<Response, ApiError> {
+    let input = body.value;
+    if input.currency.as_deref().is_some_and(|c| c != "CNY") {
+        return Err(ApiError::invalid("currency: cards are taken in CNY"));
+    }
+    if kind != Kind::BalanceInquiry && input.amount_minor <= 0 {
+        return Err(ApiError::invalid("amount_minor: a positive number of fen"));
+    }
+    let op = operator(input.operator.as_deref())?;
+    let (origin, _, live, replayed) = start(&state, &principal, key, &input.tid, &body.raw, &op).await?;
+    if let Some(response) = replayed {
+        return Ok(response);
+    }
+    let engine = engine(&state)?;
+    let card = card_of(engine, &input.card, &input.tid, live.as_deref())?;
+    let customer = input.customer.unwrap_or_default();
+    let answer = match kind {
+        Kind::BalanceInquiry => engine.balance(&origin, &card).await?,
+        _ => {
+            let answer = engine
+                .pay(
+                    &origin,
+                    &card,
+                    input.amount_minor,
+                    kind,
+                    input.business_type.unwrap_or_default(),
+                    (customer.phone, customer.email),
+                )
+                .await?;
+            if kind == Kind::Sale && answer.code.is_approved() {
+                engine.after_approved_sale(&origin.tid, input.amount_minor).await?;
+            }
+            answer
+        }
+    };
+    answer_response(answer)
+}
+
+async fn own_transaction(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<Stored<CardTransaction>, ApiError> {
+    let engine = engine(state)?;
+    let t = engine
+        .transaction_by_id(id)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "transaction not found"))?;
+    principal
+        .may_see_merchant(&t.value.mid)
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "transaction not found"))?;
+    Ok(t)
+}
+
+/// A transaction, by id (`<TID>-<batch>-<STAN>`): the merchant's own, or staff.
+#[utoipa::path(get, path = "/v1/payments/{id}", tag = "payments", responses((status = 200, description = "The transaction")))]
+pub async fn get_payment(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let t = own_transaction(&state, &principal, &id).await?;
+    Ok(Json(transaction_view(&t.value)).into_response())
+}
+
+/// The data of the receipt (签购单).
+#[utoipa::path(get, path = "/v1/payments/{id}/receipt", tag = "payments", responses((status = 200, description = "Everything a 签购单 prints")))]
+pub async fn get_receipt(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let t = own_transaction(&state, &principal, &id).await?.value;
+    let merchant = get::<xingtong_merchants::merchant::Merchant>(&state.store, &t.mid, "merchant").await?;
+    let (en, zh) = t.kind.receipt_name();
+    let (y, m, d, hh, mi, ss) = xingtong_payments::clock::china(i64::try_from(t.at / 1_000_000_000).unwrap_or(0));
+    let amount = xingtong_money::Amount::from_minor(t.amount_minor, xingtong_money::Currency::CNY).to_decimal_string();
+    Ok(Json(json!({
+        "title": "签购单 / POS SALES SLIP",
+        "merchant_name": merchant.value.name, "mid": t.mid, "tid": t.tid, "operator": t.operator,
+        "card_number": t.pan_masked, "card_organisation": t.brand.map(|b| b.organisation()), "card_type": t.card_type,
+        "transaction_type": { "en": en, "zh": zh },
+        "batch": format!("{:06}", t.batch), "stan": format!("{:06}", t.stan), "rrn": t.rrn, "auth_code": t.auth_code,
+        "date_time": format!("{y:04}-{m:02}-{d:02} {hh:02}:{mi:02}:{ss:02}"),
+        "amount": format!("CNY {amount}"), "amount_minor": t.amount_minor,
+        "reference": t.original_id, "business_type": t.business_type,
+        "response_code": t.response_code, "approved": t.response_code == "00",
+    }))
+    .into_response())
+}
+
+/// A supervisor's authorisation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoidInput {
+    /// Operator 00's PIN (6 digits): checked, never kept.
+    pub supervisor_pin: String,
+}
+
+async fn supervisor(state: &AppState, mid: &str, pin: &str) -> Result<(), ApiError> {
+    use xingtong_merchants::cashiers::PinRefusal;
+    match state.merchants.verify_cashier_pin(mid, "00", pin).await? {
+        Ok(_) => Ok(()),
+        Err(PinRefusal::Locked) => {
+            Err(ApiError::new(StatusCode::LOCKED, "pin_locked", "the supervisor's PIN is locked; staff must reset it"))
+        }
+        Err(_) => Err(ApiError::new(StatusCode::FORBIDDEN, "supervisor_pin_wrong", "the supervisor's PIN is wrong")),
+    }
+}
+
+/// Voids (撤销) a sale or a completion of the open batch; the supervisor's PIN is required.
+#[utoipa::path(post, path = "/v1/payments/{id}/void", tag = "payments", params(("Idempotency-Key" = String, Header, description = "Required")),
+    responses((status = 201, description = "The void, approved or declined")))]
+pub async fn void_payment(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    key: IdempotencyKey,
+    Path(id): Path<String>,
+    body: JsonBody<VoidInput>,
+) -> Result<Response, ApiError> {
+    let original = own_transaction(&state, &principal, &id).await?.value;
+    let (origin, _, _, replayed) =
+        start(&state, &principal, key, &original.tid, &[id.as_bytes(), &body.raw].concat(), "00").await?;
+    if let Some(response) = replayed {
+        return Ok(response);
+    }
+    supervisor(&state, &original.mid, &body.value.supervisor_pin).await?;
+    let engine = engine(&state)?;
+    let kind = if original.kind == Kind::Completion { Kind::CompletionVoid } else { Kind::Void };
+    let answer = engine.void(&origin, (original.batch, original.stan), original.amount_minor, kind).await?;
+    answer_response(answer)
+}
+
+/// A refund.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundInput {
+    /// The sale (or completion) to refund.
+    pub payment_id: String,
+    /// Minor units; at most what remains refundable.
+    pub amount_minor: i64,
+    /// `01` customer return, `02` wrong amount, `03` duplicate charge, `04` other.
+    pub reason: String,
+    /// Operator 00's PIN.
+    pub supervisor_pin: String,
+}
+
+/// Refunds (退货) part or all of a sale, to the original card; the supervisor's PIN and a reason are required.
+#[utoipa::path(post, path = "/v1/refunds", tag = "payments", params(("Idempotency-Key" = String, Header, description = "Required")),
+    responses((status = 201, description = "The refund, approved or declined")))]
+pub async fn create_refund(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    key: IdempotencyKey,
+    body: JsonBody<RefundInput>,
+) -> Result<Response, ApiError> {
+    let input = &body.value;
+    if !["01", "02", "03", "04"].contains(&input.reason.as_str()) {
+        return Err(ApiError::invalid("reason: 01 customer return, 02 wrong amount, 03 duplicate charge, 04 other"));
+    }
+    let original = own_transaction(&state, &principal, &input.payment_id).await?.value;
+    let (origin, _, _, replayed) = start(&state, &principal, key, &original.tid, &body.raw, "00").await?;
+    if let Some(response) = replayed {
+        return Ok(response);
+    }
+    supervisor(&state, &original.mid, &input.supervisor_pin).await?;
+    let engine = engine(&state)?;
+    let answer =
+        engine.refund(&origin, (original.batch, original.stan), input.amount_minor, Some(input.reason.clone())).await?;
+    answer_response(answer)
+}
+
+/// A completion.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompletionInput {
+    /// Minor units; at most the authorised amount.
+    pub amount_minor: i64,
+}
+
+/// Completes (预授权完成) a pre-authorization for at most its amount.
+#[utoipa::path(post, path = "/v1/pre-authorizations/{id}/complete", tag = "payments", params(("Idempotency-Key" = String, Header, description = "Required")),
+    responses((status = 201, description = "The completion")))]
+pub async fn complete_pre_authorization(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    key: IdempotencyKey,
+    Path(id): Path<String>,
+    body: JsonBody<CompletionInput>,
+) -> Result<Response, ApiError> {
+    let original = own_transaction(&state, &principal, &id).await?.value;
+    let (origin, _, _, replayed) =
+        start(&state, &principal, key, &original.tid, &[id.as_bytes(), &body.raw].concat(), "01").await?;
+    if let Some(response) = replayed {
+        return Ok(response);
+    }
+    let engine = engine(&state)?;
+    let answer = engine.complete(&origin, (original.batch, original.stan), body.value.amount_minor, None).await?;
+    answer_response(answer)
+}
+
+/// Voids a pre-authorization: the hold is released.
+#[utoipa::path(post, path = "/v1/pre-authorizations/{id}/void", tag = "payments", params(("Idempotency-Key" = String, Header, description = "Required")),
+    responses((status = 201, description = "The void")))]
+pub async fn void_pre_authorization(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    key: IdempotencyKey,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let original = own_transaction(&state, &principal, &id).await?.value;
+    let (origin, _, _, replayed) = start(&state, &principal, key, &original.tid, id.as_bytes(), "01").await?;
+    if let Some(response) = replayed {
+        return Ok(response);
+    }
+    let engine = engine(&state)?;
+    let answer = engine.pre_authorization_void(&origin, (original.batch, original.stan), original.amount_minor).await?;
+    answer_response(answer)
+}
+
+/// Creates a sandbox test card (staff).
+#[utoipa::path(post, path = "/v1/sandbox/cards", tag = "payments", responses((status = 201, description = "The test card, with its number")))]
+pub async fn create_sandbox_card(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    body: JsonBody<xingtong_payments::sandbox::NewCard>,
+) -> Result<Response, ApiError> {
+    if !principal.is_staff() {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, codes::FORBIDDEN, "test cards are made by staff"));
+    }
+    let (_, sandbox) = state.payments.as_ref().ok_or_else(|| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, codes::UNAVAILABLE, "card payments are not running")
+    })?;
+    let card = sandbox.create_card(&principal.actor(), body.value).await?;
+    let balance = sandbox.balance(&card).await?;
+    Ok((StatusCode::CREATED, Json(sandbox_view(&card, balance))).into_response())
+}
+
+fn sandbox_view(card: &xingtong_payments::sandbox::SandboxCard, balance: i64) -> Value {
+    json!({
+        "number": card.pan, "brand": card.brand, "type": card.card_type, "expiry": card.expiry, "status": card.status,
+        "available_minor": balance, "pin_tries": card.pin_tries, "delay_ms": card.delay_ms, "timeout": card.timeout,
+    })
+}
+
+/// A sandbox test card and its available balance (staff).
+#[utoipa::path(get, path = "/v1/sandbox/cards/{number}", tag = "payments", responses((status = 200, description = "The test card")))]
+pub async fn get_sandbox_card(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(number): Path<String>,
+) -> Result<Response, ApiError> {
+    if !principal.is_staff() {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, codes::FORBIDDEN, "test cards are for staff"));
+    }
+    let (_, sandbox) = state.payments.as_ref().ok_or_else(|| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, codes::UNAVAILABLE, "card payments are not running")
+    })?;
+    let card = load::<xingtong_payments::sandbox::SandboxCard>(&state.store, &number)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "no such test card"))?;
+    let balance = sandbox.balance(&card.value).await?;
+    Ok(Json(sandbox_view(&card.value, balance)).into_response())
+}

@@ -1,0 +1,73 @@
+//! The chart of accounts of card payments, and the platform's own ledger accounts.
+//!
+//! | code | account | side |
+//! |---|---|---|
+//! | 101 | merchant settlement payable (per merchant; made at approval) | liability |
+//! | 102 | merchant deposits held (per merchant) | liability |
+//! | 201 | card network clearing: what the networks owe us for approved card payments | asset |
+//! | 301 | fee revenue (MDR) | revenue |
+//! | 901 | sandbox issuer funding (the simulated issuer's own money) | sandbox |
+//! | 902 | sandbox cardholder (one per test card; cannot go below zero) | sandbox |
+//!
+//! A sale moves the cardholder's money to clearing (sandbox only: a real network pays clearing
+//! later, in its settlement), then clearing to the merchant (net of the fee) and to fee revenue.
+
+use xingtong_ledger::{Account, AccountFlags};
+
+pub use xingtong_merchants::merchant::{
+    ACCOUNT_MERCHANT_DEPOSIT, ACCOUNT_MERCHANT_SETTLEMENT, LEDGER_CNY, merchant_account_id,
+};
+
+/// Card network clearing.
+pub const ACCOUNT_CARD_CLEARING: u16 = 201;
+/// Fee revenue.
+pub const ACCOUNT_FEE_REVENUE: u16 = 301;
+/// Sandbox issuer funding.
+pub const ACCOUNT_SANDBOX_FUNDING: u16 = 901;
+/// Sandbox cardholder.
+pub const ACCOUNT_SANDBOX_CARDHOLDER: u16 = 902;
+
+/// Platform account ids carry this tag in their top 16 bits, far above any merchant's (MID << 16).
+const PLATFORM_TAG: u128 = 0x5854 << 112;
+
+/// The id of a platform account of `code`.
+pub const fn platform_account_id(code: u16) -> u128 {
+    PLATFORM_TAG | code as u128
+}
+
+/// The platform accounts, to create at start (existing ones are left alone).
+pub fn platform_accounts() -> Vec<Account> {
+    [ACCOUNT_CARD_CLEARING, ACCOUNT_FEE_REVENUE, ACCOUNT_SANDBOX_FUNDING]
+        .into_iter()
+        .map(|code| Account { id: platform_account_id(code), ledger: LEDGER_CNY, code, ..Account::default() })
+        .collect()
+}
+
+/// A sandbox cardholder's account: its balance (or credit line) can never go below zero.
+pub fn cardholder_account(id: u128) -> Account {
+    Account {
+        id,
+        ledger: LEDGER_CNY,
+        code: ACCOUNT_SANDBOX_CARDHOLDER,
+        flags: AccountFlags(AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS),
+        ..Account::default()
+    }
+}
+
+/// Transfer codes: what a movement is for.
+pub mod code {
+    /// Cardholder to clearing: a sale, completion or pre-authorization hold.
+    pub const CARDHOLDER_PAYS: u16 = 1;
+    /// Clearing to the merchant, net of the fee.
+    pub const MERCHANT_CREDIT: u16 = 2;
+    /// Clearing to fee revenue.
+    pub const FEE: u16 = 3;
+    /// Back to the cardholder (void, reversal, refund).
+    pub const CARDHOLDER_REFUND: u16 = 11;
+    /// From the merchant back to clearing.
+    pub const MERCHANT_DEBIT: u16 = 12;
+    /// From fee revenue back to clearing (the proportional fee of a refund).
+    pub const FEE_RETURN: u16 = 13;
+    /// Sandbox: funding a test card.
+    pub const SANDBOX_FUNDING: u16 = 91;
+}

@@ -1,0 +1,890 @@
+//! The core of card payments, the same for every channel (ISO 8583 terminals and the JSON API):
+//! limits, the issuer's decision, the fee, the ledger postings and the transaction record, made
+//! durable in one commit before anyone is told "approved".
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use xingtong_iso8583::ResponseCode;
+use xingtong_ledger::{CreateTransferResult, Transfer, TransferFlags};
+use xingtong_merchants::entity::{Stored, get, insert, load};
+use xingtong_merchants::merchant::Merchant;
+use xingtong_merchants::{Error, Merchants};
+use xingtong_money::Rate;
+use xingtong_store::{Change, Put, Rejection, Store, StoreError, now_ns};
+
+use crate::card::{self, CardType};
+use crate::chart::{self, LEDGER_CNY};
+use crate::network::{AuthKind, AuthRequest, CardNetwork, Funding, NetworkError};
+use crate::txn::{BusinessType, CardTransaction, Kind, Movement, Status, Totals};
+
+/// Settings of the payments core.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// How long a pre-authorization holds the money, seconds (30 days).
+    pub pre_authorization_hold_s: u32,
+    /// At most this many card transactions of one card at one merchant …
+    pub frequency_max: usize,
+    /// … within this window (ns). More answer 65.
+    pub frequency_window_ns: u64,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config { pre_authorization_hold_s: 30 * 24 * 3_600, frequency_max: 20, frequency_window_ns: 60_000_000_000 }
+    }
+}
+
+/// Where a request comes from.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// Terminal.
+    pub tid: String,
+    /// Merchant.
+    pub mid: String,
+    /// The terminal's batch.
+    pub batch: u32,
+    /// The request's STAN.
+    pub stan: u32,
+    /// Operator number.
+    pub operator: String,
+    /// `iso8583` or `api`.
+    pub channel: &'static str,
+}
+
+/// A card as presented, with its PIN block already under the network's zone key.
+#[derive(Clone)]
+pub struct Card {
+    /// Number.
+    pub pan: String,
+    /// YYMM, if read.
+    pub expiry: Option<String>,
+    /// Under the zone key.
+    pub pin_block: Option<[u8; 8]>,
+}
+
+impl std::fmt::Debug for Card {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Card").field("pan", &card::mask(&self.pan)).finish_non_exhaustive()
+    }
+}
+
+/// The answer to a request.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// Field 39.
+    pub code: ResponseCode,
+    /// Field 37.
+    pub rrn: String,
+    /// Field 38.
+    pub auth_code: Option<String>,
+    /// For a balance inquiry.
+    pub balance_minor: Option<i64>,
+    /// The recorded transaction, when one was recorded.
+    pub transaction: Option<CardTransaction>,
+}
+
+impl Answer {
+    fn bare(code: ResponseCode, stan: u32) -> Answer {
+        Answer { code, rrn: crate::ids::rrn(stan), auth_code: None, balance_minor: None, transaction: None }
+    }
+
+    fn of(txn: CardTransaction) -> Answer {
+        let code = ResponseCode::lookup(&txn.response_code).unwrap_or(ResponseCode::SYSTEM_MALFUNCTION);
+        Answer {
+            code,
+            rrn: txn.rrn.clone(),
+            auth_code: txn.auth_code.clone(),
+            balance_minor: txn.balance_minor,
+            transaction: Some(txn),
+        }
+    }
+}
+
+/// The payments core; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub store: Store,
+    pub merchants: Merchants,
+    pub network: Arc<dyn CardNetwork>,
+    pub pan_secret: zeroize::Zeroizing<[u8; 32]>,
+    pub config: Config,
+    frequency: Mutex<HashMap<String, VecDeque<u64>>>,
+    sessions: crate::session::Sessions,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("network", &self.inner.network.name()).finish_non_exhaustive()
+    }
+}
+
+/// What went wrong inside (storage); answered 96 on the wire.
+pub type Result<T> = std::result::Result<T, Error>;
+
+fn transfer(debit: u128, credit: u128, amount: i64, code: u16) -> Transfer {
+    Transfer {
+        id: crate::ids::transfer_id(),
+        debit_account_id: debit,
+        credit_account_id: credit,
+        amount: amount as u128,
+        ledger: LEDGER_CNY,
+        code,
+        ..Transfer::default()
+    }
+}
+
+fn movement(t: &Transfer, pending: bool) -> Movement {
+    Movement {
+        id: t.id.to_string(),
+        debit: t.debit_account_id.to_string(),
+        credit: t.credit_account_id.to_string(),
+        amount: t.amount as i64,
+        pending,
+    }
+}
+
+/// The fee of `amount` for a card type under the merchant's schedule: round half up, capped for
+/// debit cards, never above the amount.
+pub fn fee(merchant: &Merchant, card_type: CardType, amount: i64) -> i64 {
+    let fees = &merchant.terms.fees;
+    let (ppm, cap) = match card_type {
+        CardType::Debit => (fees.debit_ppm, Some(fees.debit_cap_minor)),
+        CardType::Credit => (fees.credit_ppm, None),
+    };
+    let fee = Rate::from_ppm(ppm).map(|r| r.apply_minor(amount)).unwrap_or(0);
+    let fee = cap.map_or(fee, |cap| fee.min(cap));
+    fee.clamp(0, amount)
+}
+
+impl Engine {
+    /// The core over the onboarding service and a card network.
+    pub fn new(merchants: Merchants, network: Arc<dyn CardNetwork>, config: Config) -> Engine {
+        let pan_secret = merchants.host_secret("PAN tokens");
+        Engine {
+            inner: Arc::new(Inner {
+                store: merchants.store().clone(),
+                merchants,
+                network,
+                pan_secret,
+                config,
+                frequency: Mutex::new(HashMap::new()),
+                sessions: crate::session::Sessions::default(),
+            }),
+        }
+    }
+
+    /// Creates the platform's ledger accounts if they are missing.
+    pub async fn bootstrap(&self) -> Result<()> {
+        let ids: Vec<u128> = chart::platform_accounts().iter().map(|a| a.id).collect();
+        let existing = self.inner.store.lookup_accounts(ids).await?;
+        let missing: Vec<_> =
+            chart::platform_accounts().into_iter().filter(|a| !existing.iter().any(|e| e.id == a.id)).collect();
+        if !missing.is_empty() {
+            self.inner.store.apply(Change { accounts: missing, ..Change::default() }).await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn sessions(&self) -> &crate::session::Sessions {
+        &self.inner.sessions
+    }
+
+    /// The onboarding service.
+    pub fn merchants(&self) -> &Merchants {
+        &self.inner.merchants
+    }
+
+    /// The card network.
+    pub fn network(&self) -> &Arc<dyn CardNetwork> {
+        &self.inner.network
+    }
+
+    /// A transaction by terminal, batch and STAN.
+    pub async fn transaction(&self, tid: &str, batch: u32, stan: u32) -> Result<Option<Stored<CardTransaction>>> {
+        load::<CardTransaction>(&self.inner.store, &CardTransaction::key(tid, batch, stan)).await
+    }
+
+    /// A transaction by id.
+    pub async fn transaction_by_id(&self, id: &str) -> Result<Option<Stored<CardTransaction>>> {
+        load::<CardTransaction>(&self.inner.store, id).await
+    }
+
+    fn new_txn(&self, origin: &Origin, kind: Kind, amount: i64, card_pan: Option<&str>) -> CardTransaction {
+        CardTransaction {
+            id: CardTransaction::key(&origin.tid, origin.batch, origin.stan),
+            kind,
+            status: Status::Declined,
+            response_code: String::new(),
+            mid: origin.mid.clone(),
+            tid: origin.tid.clone(),
+            batch: origin.batch,
+            stan: origin.stan,
+            operator: origin.operator.clone(),
+            amount_minor: amount,
+            fee_minor: 0,
+            pan_masked: card_pan.map(card::mask).unwrap_or_default(),
+            pan_token: card_pan.map(|p| card::token(&self.inner.pan_secret[..], p)).unwrap_or_default(),
+            brand: card_pan.and_then(card::Brand::of),
+            card_type: None,
+            rrn: crate::ids::rrn(origin.stan),
+            auth_code: None,
+            business_type: BusinessType::Sale,
+            original_id: None,
+            refunded_minor: 0,
+            fee_refunded_minor: 0,
+            funding: None,
+            pending_transfer: None,
+            movements: Vec::new(),
+            channel: origin.channel.into(),
+            business_day: crate::clock::business_day(),
+            at: now_ns(),
+            reason: None,
+            balance_minor: None,
+            customer_phone: None,
+            customer_email: None,
+        }
+    }
+
+    /// Records a declined request (so that its STAN is used, and reports see it); a duplicate of an
+    /// existing record is answered 94.
+    async fn decline(&self, mut txn: CardTransaction, code: ResponseCode) -> Result<Answer> {
+        txn.status = Status::Declined;
+        txn.response_code = code.code.into();
+        match self.inner.store.apply(Change { puts: vec![insert(&txn)?], ..Change::default() }).await {
+            Ok(()) => Ok(Answer::of(txn)),
+            Err(StoreError::Rejected(Rejection::Conflict { .. })) => {
+                Ok(Answer::bare(ResponseCode::DUPLICATE, txn.stan))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn is_duplicate(&self, origin: &Origin) -> Result<bool> {
+        Ok(self.transaction(&origin.tid, origin.batch, origin.stan).await?.is_some())
+    }
+
+    async fn merchant(&self, mid: &str) -> Result<Stored<Merchant>> {
+        get::<Merchant>(&self.inner.store, mid, "merchant").await
+    }
+
+    /// Counts a card use at a merchant; false when it goes over the frequency limit.
+    fn frequency_ok(&self, mid: &str, pan_token: &str) -> bool {
+        let key = format!("{mid}:{pan_token}");
+        let now = now_ns();
+        let window = self.inner.config.frequency_window_ns;
+        let mut map = self.inner.frequency.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 100_000 {
+            map.retain(|_, uses| uses.back().is_some_and(|last| now.saturating_sub(*last) < window));
+        }
+        let uses = map.entry(key).or_default();
+        while uses.front().is_some_and(|first| now.saturating_sub(*first) >= window) {
+            uses.pop_front();
+        }
+        if uses.len() >= self.inner.config.frequency_max {
+            return false;
+        }
+        uses.push_back(now);
+        true
+    }
+
+    async fn authorize(
+        &self,
+        origin: &Origin,
+        card: &Card,
+        amount: i64,
+        kind: AuthKind,
+    ) -> crate::network::Authorization {
+        let request = AuthRequest {
+            pan: card.pan.clone(),
+            expiry: card.expiry.clone(),
+            pin_block: card.pin_block,
+            amount_minor: amount,
+            kind,
+            mid: origin.mid.clone(),
+            tid: origin.tid.clone(),
+        };
+        self.inner.network.authorize(&request).await
+    }
+
+    /// Balance inquiry (查余).
+    pub async fn balance(&self, origin: &Origin, card: &Card) -> Result<Answer> {
+        let txn = self.new_txn(origin, Kind::BalanceInquiry, 0, Some(&card.pan));
+        if self.is_duplicate(origin).await? {
+            return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan));
+        }
+        match self.authorize(origin, card, 0, AuthKind::Balance).await {
+            Err(_) => self.decline(txn, ResponseCode::ISSUER_TIMEOUT).await,
+            Ok(Err(code)) => self.decline(txn, code).await,
+            Ok(Ok(approved)) => {
+                let mut txn = txn;
+                txn.status = Status::Approved;
+                txn.response_code = ResponseCode::APPROVED.code.into();
+                txn.card_type = Some(approved.card_type);
+                txn.auth_code = Some(approved.auth_code);
+                txn.balance_minor = approved.balance_minor;
+                match self.inner.store.apply(Change { puts: vec![insert(&txn)?], ..Change::default() }).await {
+                    Ok(()) => Ok(Answer::of(txn)),
+                    Err(StoreError::Rejected(Rejection::Conflict { .. })) => {
+                        Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan))
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+        }
+    }
+
+    /// Sale (消费) or pre-authorization (预授权): limits, issuer, fee, postings, record.
+    pub async fn pay(
+        &self,
+        origin: &Origin,
+        card: &Card,
+        amount: i64,
+        kind: Kind,
+        business_type: BusinessType,
+        customer: (Option<String>, Option<String>),
+    ) -> Result<Answer> {
+        assert!(matches!(kind, Kind::Sale | Kind::PreAuthorization));
+        let mut txn = self.new_txn(origin, kind, amount, Some(&card.pan));
+        txn.business_type = business_type;
+        (txn.customer_phone, txn.customer_email) = customer;
+        if self.is_duplicate(origin).await? {
+            return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan));
+        }
+        if amount <= 0 {
+            return self.decline(txn, ResponseCode::INVALID_AMOUNT).await;
+        }
+        let merchant = self.merchant(&origin.mid).await?;
+        if merchant.value.status != "active" {
+            return self.decline(txn, ResponseCode::INVALID_MERCHANT).await;
+        }
+        let limits = merchant.value.terms.limits;
+        if amount > limits.per_transaction_minor {
+            return self.decline(txn, ResponseCode::EXCEEDS_AMOUNT_LIMIT).await;
+        }
+        if !self.frequency_ok(&origin.mid, &txn.pan_token) {
+            return self.decline(txn, ResponseCode::EXCEEDS_FREQUENCY_LIMIT).await;
+        }
+        let auth_kind = if kind == Kind::Sale { AuthKind::Sale } else { AuthKind::PreAuthorization };
+        let approved = match self.authorize(origin, card, amount, auth_kind).await {
+            Err(NetworkError::Timeout) => return self.decline(txn, ResponseCode::ISSUER_TIMEOUT).await,
+            Err(NetworkError::Unreachable) => return self.decline(txn, ResponseCode::ISSUER_INOPERATIVE).await,
+            Ok(Err(code)) => return self.decline(txn, code).await,
+            Ok(Ok(approved)) => approved,
+        };
+        txn.card_type = Some(approved.card_type);
+        txn.brand = Some(approved.brand);
+        txn.auth_code = Some(approved.auth_code.clone());
+        txn.funding = Some(approved.funding);
+        txn.status = Status::Approved;
+        txn.response_code = ResponseCode::APPROVED.code.into();
+        let settlement = chart::merchant_account_id(&origin.mid, chart::ACCOUNT_MERCHANT_SETTLEMENT).unwrap_or(0);
+        let clearing = chart::platform_account_id(chart::ACCOUNT_CARD_CLEARING);
+        let revenue = chart::platform_account_id(chart::ACCOUNT_FEE_REVENUE);
+        let mut transfers = Vec::new();
+        match kind {
+            Kind::Sale => {
+                txn.fee_minor = fee(&merchant.value, approved.card_type, amount);
+                if let Funding::Ledger(account) = approved.funding {
+                    let t = transfer(account, clearing, amount, chart::code::CARDHOLDER_PAYS);
+                    txn.movements.push(movement(&t, false));
+                    transfers.push(t);
+                }
+                let net = transfer(clearing, settlement, amount - txn.fee_minor, chart::code::MERCHANT_CREDIT);
+                txn.movements.push(movement(&net, false));
+                transfers.push(net);
+                if txn.fee_minor > 0 {
+                    let f = transfer(clearing, revenue, txn.fee_minor, chart::code::FEE);
+                    txn.movements.push(movement(&f, false));
+                    transfers.push(f);
+                }
+            }
+            _ => {
+                if let Funding::Ledger(account) = approved.funding {
+                    let mut hold = transfer(account, clearing, amount, chart::code::CARDHOLDER_PAYS);
+                    hold.flags = TransferFlags(TransferFlags::PENDING);
+                    hold.timeout = self.inner.config.pre_authorization_hold_s;
+                    txn.pending_transfer = Some(hold.id.to_string());
+                    txn.movements.push(movement(&hold, true));
+                    transfers.push(hold);
+                }
+            }
+        }
+        let counted = if kind == Kind::Sale { amount } else { 0 };
+        let notices = self.customer_notice(&txn, &merchant.value)?;
+        self.commit_payment(txn, transfers, counted, approved.card_type, &limits, notices).await
+    }
+
+    /// The notice to the customer, when the request gave a phone number or email.
+    fn customer_notice(&self, txn: &CardTransaction, merchant: &Merchant) -> Result<Vec<Put>> {
+        if txn.customer_phone.is_none() && txn.customer_email.is_none() {
+            return Ok(Vec::new());
+        }
+        let (y, m, d, hh, mm, _) = crate::clock::china(crate::clock::unix_seconds());
+        let time = format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}");
+        let amount =
+            xingtong_money::Amount::from_minor(txn.amount_minor, xingtong_money::Currency::CNY).to_decimal_string();
+        let last4 = txn.pan_masked.get(txn.pan_masked.len().saturating_sub(4)..).unwrap_or("").to_owned();
+        let (kind_en, kind_zh) = txn.kind.receipt_name();
+        xingtong_merchants::notify::notification_to_customer(
+            txn.customer_phone.as_deref(),
+            txn.customer_email.as_deref(),
+            "zh-CN",
+            xingtong_merchants::notify::Template::PaymentNotice,
+            &[
+                ("time", &time),
+                ("merchant", &merchant.name),
+                ("last4", &last4),
+                ("kind", kind_zh),
+                ("kind_en", kind_en),
+                ("amount", &amount),
+                ("rrn", &txn.rrn),
+            ],
+        )
+    }
+
+    /// Commits an approved payment with the merchant's totals (checked against the limits under
+    /// optimistic concurrency: a commit that lost a race re-reads the totals and checks again).
+    async fn commit_payment(
+        &self,
+        txn: CardTransaction,
+        transfers: Vec<Transfer>,
+        counted: i64,
+        card_type: CardType,
+        limits: &xingtong_onboarding::terms::Limits,
+        extra: Vec<Put>,
+    ) -> Result<Answer> {
+        let credit = if card_type == CardType::Credit { counted } else { 0 };
+        for _attempt in 0..16 {
+            let mut puts = vec![insert(&txn)?];
+            puts.extend(extra.iter().cloned());
+            if counted != 0 {
+                let day = self.totals(&txn.mid, &txn.business_day).await?;
+                let month = self.totals(&txn.mid, &txn.business_day[..6]).await?;
+                let over_day = day.value.all_minor + counted > limits.daily_minor;
+                let over_credit_day = limits.credit_daily_minor.is_some_and(|l| day.value.credit_minor + credit > l);
+                let over_credit_month =
+                    limits.credit_monthly_minor.is_some_and(|l| month.value.credit_minor + credit > l);
+                if counted > 0 && (over_day || over_credit_day || over_credit_month) {
+                    let mut declined = txn.clone();
+                    declined.movements.clear();
+                    declined.pending_transfer = None;
+                    declined.funding = None;
+                    declined.auth_code = None;
+                    declined.fee_minor = 0;
+                    return self.decline(declined, ResponseCode::EXCEEDS_AMOUNT_LIMIT).await;
+                }
+                for (mut totals, _) in [(day, ()), (month, ())] {
+                    totals.value.all_minor += counted;
+                    totals.value.credit_minor += credit;
+                    totals.value.count =
+                        if counted > 0 { totals.value.count + 1 } else { totals.value.count.saturating_sub(1) };
+                    puts.push(if totals.version == 0 { insert(&totals.value)? } else { totals.update()? });
+                }
+            }
+            let change = Change { puts, transfers: transfers.clone(), ..Change::default() };
+            match self.inner.store.apply(change).await {
+                Ok(()) => return Ok(Answer::of(txn)),
+                Err(StoreError::Rejected(Rejection::Conflict { kind, .. })) if kind == "merchant_totals" => continue,
+                Err(StoreError::Rejected(Rejection::Conflict { kind, id })) if kind == "card_txn" && id == txn.id => {
+                    return Ok(Answer::bare(ResponseCode::DUPLICATE, txn.stan));
+                }
+                Err(StoreError::Rejected(Rejection::Conflict { .. })) => {
+                    // The original changed under us (a racing refund or void): the caller decides again.
+                    return Err(Error::new(xingtong_merchants::Class::Conflict, "concurrent_update", "retry"));
+                }
+                Err(StoreError::Rejected(Rejection::Transfers(results))) => {
+                    let code = if results.iter().any(|r| {
+                        matches!(r, CreateTransferResult::ExceedsCredits | CreateTransferResult::ExceedsDebits)
+                    }) {
+                        ResponseCode::INSUFFICIENT_FUNDS
+                    } else {
+                        tracing::error!(?results, "payment postings refused");
+                        ResponseCode::SYSTEM_MALFUNCTION
+                    };
+                    let mut declined = txn.clone();
+                    declined.movements.clear();
+                    declined.pending_transfer = None;
+                    declined.auth_code = None;
+                    declined.fee_minor = 0;
+                    return self.decline(declined, code).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::new(xingtong_merchants::Class::Conflict, "concurrent_update", "the merchant's totals kept changing"))
+    }
+
+    async fn totals(&self, mid: &str, period: &str) -> Result<Stored<Totals>> {
+        let id = format!("{mid}:{period}");
+        Ok(load::<Totals>(&self.inner.store, &id).await?.unwrap_or(Stored {
+            value: Totals { id, mid: mid.into(), ..Totals::default() },
+            version: 0,
+            created_at: 0,
+            updated_at: 0,
+        }))
+    }
+
+    /// The transfers that undo `movements`: each posted one in the other direction; a held one voided.
+    fn undo(movements: &[Movement]) -> (Vec<Transfer>, Vec<Movement>) {
+        let mut transfers = Vec::new();
+        let mut made = Vec::new();
+        for m in movements.iter().rev() {
+            let (debit, credit) = (m.debit.parse().unwrap_or(0), m.credit.parse().unwrap_or(0));
+            if m.pending {
+                let void = Transfer {
+                    id: crate::ids::transfer_id(),
+                    pending_id: m.id.parse().unwrap_or(0),
+                    ledger: LEDGER_CNY,
+                    flags: TransferFlags(TransferFlags::VOID_PENDING_TRANSFER),
+                    ..Transfer::default()
+                };
+                made.push(Movement {
+                    id: void.id.to_string(),
+                    debit: m.debit.clone(),
+                    credit: m.credit.clone(),
+                    amount: 0,
+                    pending: false,
+                });
+                transfers.push(void);
+            } else {
+                let code = if debit == chart::platform_account_id(chart::ACCOUNT_CARD_CLEARING) {
+                    chart::code::MERCHANT_DEBIT
+                } else {
+                    chart::code::CARDHOLDER_REFUND
+                };
+                let t = transfer(credit, debit, m.amount, code);
+                made.push(movement(&t, false));
+                transfers.push(t);
+            }
+        }
+        (transfers, made)
+    }
+
+    async fn original(&self, origin: &Origin, batch: u32, stan: u32) -> Result<Option<Stored<CardTransaction>>> {
+        self.transaction(&origin.tid, batch, stan).await
+    }
+
+    /// Void (撤销) of a sale, or of a completion, in the open batch: the full amount back.
+    pub async fn void(&self, origin: &Origin, original: (u32, u32), amount: i64, kind: Kind) -> Result<Answer> {
+        assert!(matches!(kind, Kind::Void | Kind::CompletionVoid));
+        let target = if kind == Kind::Void { Kind::Sale } else { Kind::Completion };
+        for _ in 0..8 {
+            let mut txn = self.new_txn(origin, kind, amount, None);
+            if self.is_duplicate(origin).await? {
+                return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan));
+            }
+            let Some(mut orig) = self.original(origin, original.0, original.1).await? else {
+                return self.decline(txn, ResponseCode::ORIGINAL_NOT_FOUND).await;
+            };
+            txn.original_id = Some(orig.value.id.clone());
+            txn.pan_masked = orig.value.pan_masked.clone();
+            txn.pan_token = orig.value.pan_token.clone();
+            txn.brand = orig.value.brand;
+            txn.card_type = orig.value.card_type;
+            let o = &orig.value;
+            if o.kind != target || o.status != Status::Approved || o.refunded_minor != 0 || o.batch != origin.batch {
+                return self.decline(txn, ResponseCode::INVALID_TRANSACTION).await;
+            }
+            if o.amount_minor != amount {
+                return self.decline(txn, ResponseCode::AMOUNT_MISMATCH).await;
+            }
+            let (transfers, made) = Self::undo(&o.movements);
+            txn.movements = made;
+            txn.status = Status::Approved;
+            txn.response_code = ResponseCode::APPROVED.code.into();
+            txn.auth_code = o.auth_code.clone();
+            txn.funding = o.funding;
+            let card_type = o.card_type.unwrap_or(CardType::Debit);
+            orig.value.status = Status::Voided;
+            let merchant = self.merchant(&origin.mid).await?;
+            match self
+                .commit_payment(txn, transfers, -amount, card_type, &merchant.value.terms.limits, vec![orig.update()?])
+                .await
+            {
+                Err(e) if e.is_conflict() => continue,
+                other => return other,
+            }
+        }
+        Err(Error::new(xingtong_merchants::Class::Conflict, "concurrent_update", "the original kept changing"))
+    }
+
+    /// Refund (退货) of an earlier sale or completion, in part or whole, never above what remains;
+    /// the proportional fee goes back too. Racing refunds are serialised on the original.
+    pub async fn refund(
+        &self,
+        origin: &Origin,
+        original: (u32, u32),
+        amount: i64,
+        reason: Option<String>,
+    ) -> Result<Answer> {
+        for _ in 0..16 {
+            let mut txn = self.new_txn(origin, Kind::Refund, amount, None);
+            txn.reason = reason.clone();
+            if self.is_duplicate(origin).await? {
+                return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan));
+            }
+            let Some(mut orig) = self.original(origin, original.0, original.1).await? else {
+                return self.decline(txn, ResponseCode::ORIGINAL_NOT_FOUND).await;
+            };
+            txn.original_id = Some(orig.value.id.clone());
+            txn.pan_masked = orig.value.pan_masked.clone();
+            txn.pan_token = orig.value.pan_token.clone();
+            txn.brand = orig.value.brand;
+            txn.card_type = orig.value.card_type;
+            txn.funding = orig.value.funding;
+            let o = &orig.value;
+            if !matches!(o.kind, Kind::Sale | Kind::Completion) || o.status != Status::Approved {
+                return self.decline(txn, ResponseCode::INVALID_TRANSACTION).await;
+            }
+            if amount <= 0 || amount > o.refundable_minor() {
+                return self.decline(txn, ResponseCode::INVALID_AMOUNT).await;
+            }
+            let fee_back = if amount == o.refundable_minor() {
+                o.fee_minor - o.fee_refunded_minor
+            } else {
+                let share = i128::from(o.fee_minor) * i128::from(amount);
+                let rounded = (2 * share + i128::from(o.amount_minor)) / (2 * i128::from(o.amount_minor));
+                (rounded as i64).min(o.fee_minor - o.fee_refunded_minor)
+            };
+            let settlement = chart::merchant_account_id(&origin.mid, chart::ACCOUNT_MERCHANT_SETTLEMENT).unwrap_or(0);
+            let clearing = chart::platform_account_id(chart::ACCOUNT_CARD_CLEARING);
+            let revenue = chart::platform_account_id(chart::ACCOUNT_FEE_REVENUE);
+            let mut transfers = vec![transfer(settlement, clearing, amount - fee_back, chart::code::MERCHANT_DEBIT)];
+            if fee_back > 0 {
+                transfers.push(transfer(revenue, clearing, fee_back, chart::code::FEE_RETURN));
+            }
+            if let Some(Funding::Ledger(account)) = o.funding {
+                transfers.push(transfer(clearing, account, amount, chart::code::CARDHOLDER_REFUND));
+            }
+            txn.movements = transfers.iter().map(|t| movement(t, false)).collect();
+            txn.fee_minor = -fee_back;
+            txn.status = Status::Approved;
+            txn.response_code = ResponseCode::APPROVED.code.into();
+            orig.value.refunded_minor += amount;
+            orig.value.fee_refunded_minor += fee_back;
+            let change = Change { puts: vec![insert(&txn)?, orig.update()?], transfers, ..Change::default() };
+            match self.inner.store.apply(change).await {
+                Ok(()) => return Ok(Answer::of(txn)),
+                Err(StoreError::Rejected(Rejection::Conflict { kind, id })) if kind == "card_txn" && id == txn.id => {
+                    return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan));
+                }
+                Err(StoreError::Rejected(Rejection::Conflict { .. })) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::new(xingtong_merchants::Class::Conflict, "concurrent_update", "the original kept changing"))
+    }
+
+    /// Pre-authorization void: the hold is released.
+    pub async fn pre_authorization_void(&self, origin: &Origin, original: (u32, u32), amount: i64) -> Result<Answer> {
+        for _ in 0..8 {
+            let mut txn = self.new_txn(origin, Kind::PreAuthorizationVoid, amount, None);
+            if self.is_duplicate(origin).await? {
+                return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan));
+            }
+            let Some(mut orig) = self.original(origin, original.0, original.1).await? else {
+                return self.decline(txn, ResponseCode::ORIGINAL_NOT_FOUND).await;
+            };
+            txn.original_id = Some(orig.value.id.clone());
+            txn.pan_masked = orig.value.pan_masked.clone();
+            txn.pan_token = orig.value.pan_token.clone();
+            if orig.value.kind != Kind::PreAuthorization || orig.value.status != Status::Approved {
+                return self.decline(txn, ResponseCode::INVALID_TRANSACTION).await;
+            }
+            if orig.value.amount_minor != amount {
+                return self.decline(txn, ResponseCode::AMOUNT_MISMATCH).await;
+            }
+            let (transfers, made) = Self::undo(&orig.value.movements);
+            txn.movements = made;
+            txn.status = Status::Approved;
+            txn.response_code = ResponseCode::APPROVED.code.into();
+            orig.value.status = Status::Voided;
+            let change = Change { puts: vec![insert(&txn)?, orig.update()?], transfers, ..Change::default() };
+            match self.inner.store.apply(change).await {
+                Ok(()) => return Ok(Answer::of(txn)),
+                Err(StoreError::Rejected(Rejection::Conflict { kind, id })) if kind == "card_txn" && id == txn.id => {
+                    return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan));
+                }
+                Err(StoreError::Rejected(Rejection::Conflict { .. })) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::new(xingtong_merchants::Class::Conflict, "concurrent_update", "the original kept changing"))
+    }
+
+    /// Completion (预授权完成): at most the authorised amount is taken; the rest of the hold is released.
+    pub async fn complete(
+        &self,
+        origin: &Origin,
+        original: (u32, u32),
+        amount: i64,
+        auth_code: Option<&str>,
+    ) -> Result<Answer> {
+        for _ in 0..8 {
+            let mut txn = self.new_txn(origin, Kind::Completion, amount, None);
+            if self.is_duplicate(origin).await? {
+                return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan));
+            }
+            let Some(mut orig) = self.original(origin, original.0, original.1).await? else {
+                return self.decline(txn, ResponseCode::ORIGINAL_NOT_FOUND).await;
+            };
+            let o = orig.value.clone();
+            txn.original_id = Some(o.id.clone());
+            txn.pan_masked = o.pan_masked.clone();
+            txn.pan_token = o.pan_token.clone();
+            txn.brand = o.brand;
+            txn.card_type = o.card_type;
+            txn.funding = o.funding;
+            if o.kind != Kind::PreAuthorization || o.status != Status::Approved {
+                return self.decline(txn, ResponseCode::INVALID_TRANSACTION).await;
+            }
+            if auth_code.is_some_and(|code| Some(code) != o.auth_code.as_deref()) {
+                return self.decline(txn, ResponseCode::RELATED_TRANSACTION_ERROR).await;
+            }
+            if amount <= 0 || amount > o.amount_minor {
+                return self.decline(txn, ResponseCode::INVALID_AMOUNT).await;
+            }
+            let merchant = self.merchant(&origin.mid).await?;
+            let card_type = o.card_type.unwrap_or(CardType::Debit);
+            txn.fee_minor = fee(&merchant.value, card_type, amount);
+            txn.auth_code = o.auth_code.clone();
+            let settlement = chart::merchant_account_id(&origin.mid, chart::ACCOUNT_MERCHANT_SETTLEMENT).unwrap_or(0);
+            let clearing = chart::platform_account_id(chart::ACCOUNT_CARD_CLEARING);
+            let revenue = chart::platform_account_id(chart::ACCOUNT_FEE_REVENUE);
+            let mut transfers = Vec::new();
+            if let (Some(pending), Some(Funding::Ledger(account))) = (&o.pending_transfer, o.funding) {
+                let post = Transfer {
+                    id: crate::ids::transfer_id(),
+                    pending_id: pending.parse().unwrap_or(0),
+                    amount: amount as u128,
+                    ledger: LEDGER_CNY,
+                    flags: TransferFlags(TransferFlags::POST_PENDING_TRANSFER),
+                    ..Transfer::default()
+                };
+                // Recorded as the cardholder paying clearing, so that undoing it returns the money.
+                txn.movements.push(Movement {
+                    id: post.id.to_string(),
+                    debit: account.to_string(),
+                    credit: clearing.to_string(),
+                    amount,
+                    pending: false,
+                });
+                transfers.push(post);
+            }
+            let net = transfer(clearing, settlement, amount - txn.fee_minor, chart::code::MERCHANT_CREDIT);
+            txn.movements.push(movement(&net, false));
+            transfers.push(net);
+            if txn.fee_minor > 0 {
+                let f = transfer(clearing, revenue, txn.fee_minor, chart::code::FEE);
+                txn.movements.push(movement(&f, false));
+                transfers.push(f);
+            }
+            txn.status = Status::Approved;
+            txn.response_code = ResponseCode::APPROVED.code.into();
+            orig.value.status = Status::Completed;
+            match self
+                .commit_payment(txn, transfers, amount, card_type, &merchant.value.terms.limits, vec![orig.update()?])
+                .await
+            {
+                Err(e) if e.is_conflict() => continue,
+                other => return other,
+            }
+        }
+        Err(Error::new(xingtong_merchants::Class::Conflict, "concurrent_update", "the original kept changing"))
+    }
+
+    /// Reversal (冲正) of the request with this terminal, batch and STAN: undone if it was applied,
+    /// remembered if it never arrived (so that a late original is refused), idempotent.
+    pub async fn reverse(&self, origin: &Origin, amount: i64) -> Result<ResponseCode> {
+        for _ in 0..8 {
+            let Some(mut orig) = self.transaction(&origin.tid, origin.batch, origin.stan).await? else {
+                let mut mark = self.new_txn(origin, Kind::ReversalMark, amount, None);
+                mark.status = Status::Reversed;
+                mark.response_code = ResponseCode::ORIGINAL_NOT_FOUND.code.into();
+                match self.inner.store.apply(Change { puts: vec![insert(&mark)?], ..Change::default() }).await {
+                    Ok(()) => return Ok(ResponseCode::ORIGINAL_NOT_FOUND),
+                    // The original arrived meanwhile: reverse it.
+                    Err(StoreError::Rejected(Rejection::Conflict { .. })) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            };
+            let o = orig.value.clone();
+            if o.kind == Kind::ReversalMark {
+                return Ok(ResponseCode::ORIGINAL_NOT_FOUND);
+            }
+            if o.amount_minor != amount {
+                return Ok(ResponseCode::ORIGINAL_NOT_FOUND);
+            }
+            match o.status {
+                Status::Declined | Status::Reversed => return Ok(ResponseCode::APPROVED),
+                Status::Voided | Status::Completed => return Ok(ResponseCode::INVALID_TRANSACTION),
+                Status::Approved => {}
+            }
+            if o.refunded_minor != 0 {
+                return Ok(ResponseCode::INVALID_TRANSACTION);
+            }
+            let (transfers, _) = Self::undo(&o.movements);
+            orig.value.status = Status::Reversed;
+            let mut puts = vec![orig.update()?];
+            // Undoing a void or completion puts its original back as it was.
+            if let Some(original_id) = &o.original_id
+                && matches!(
+                    o.kind,
+                    Kind::Void | Kind::CompletionVoid | Kind::Refund | Kind::PreAuthorizationVoid | Kind::Completion
+                )
+                && let Some(mut first) = self.transaction_by_id(original_id).await?
+            {
+                match o.kind {
+                    Kind::Refund => {
+                        first.value.refunded_minor -= o.amount_minor;
+                        first.value.fee_refunded_minor += o.fee_minor; // fee_minor is the negative fee returned
+                    }
+                    // The hold was used up by the completion: the pre-authorization cannot be completed again.
+                    Kind::Completion => first.value.status = Status::Voided,
+                    _ => first.value.status = Status::Approved,
+                }
+                puts.push(first.update()?);
+            }
+            // Totals follow sales, completions and voids.
+            let counted = match o.kind {
+                Kind::Sale | Kind::Completion => -o.amount_minor,
+                Kind::Void | Kind::CompletionVoid => o.amount_minor,
+                _ => 0,
+            };
+            if counted != 0 {
+                let credit = if o.card_type == Some(CardType::Credit) { counted } else { 0 };
+                for period in [o.business_day.clone(), o.business_day[..6].to_owned()] {
+                    let mut totals = self.totals(&o.mid, &period).await?;
+                    totals.value.all_minor += counted;
+                    totals.value.credit_minor += credit;
+                    puts.push(if totals.version == 0 { insert(&totals.value)? } else { totals.update()? });
+                }
+            }
+            match self.inner.store.apply(Change { puts, transfers, ..Change::default() }).await {
+                Ok(()) => return Ok(ResponseCode::APPROVED),
+                Err(StoreError::Rejected(Rejection::Conflict { .. })) => continue,
+                Err(StoreError::Rejected(Rejection::Transfers(results))) => {
+                    tracing::warn!(?results, txn = %o.id, "a reversal could not be posted");
+                    return Ok(ResponseCode::INVALID_TRANSACTION);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::new(xingtong_merchants::Class::Conflict, "concurrent_update", "the transaction kept changing"))
+    }
+
+    /// Marks the device activated when an approved sale reaches its activation amount.
+    pub async fn after_approved_sale(&self, tid: &str, amount: i64) -> Result<bool> {
+        self.inner.merchants.mark_activated(tid, amount).await
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+}

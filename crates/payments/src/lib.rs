@@ -1,0 +1,27 @@
+//! Card payments (journey steps 4, 6 and 9 of PRODUCT.md for bank cards), one core for every
+//! channel: ISO 8583 terminals (`iso`) and the JSON API.
+//!
+//! # Layout
+//! - [`engine`]: the core: limits, the issuer, fees, ledger postings, the transaction record.
+//! - [`session`]: terminal sign-in and sign-off, working keys, the live-session cache.
+//! - [`iso`]: the gateway's `Dispatch` for the CUP message set.
+//! - [`network`]: the card-network connector; [`sandbox`]: the simulated issuer behind it.
+//! - [`txn`]: the recorded transaction; [`chart`]: the chart of accounts; [`card`]: PANs and brands.
+//!
+//! # Architecture invariant
+//! Nothing is answered "approved" before the transaction record and its ledger postings are durable
+//! in one commit. PANs are kept masked and as keyed tokens; PIN blocks are translated, never
+//! decrypted to a PIN outside `xingtong_crypto`, never stored, never logged.
+
+pub mod card;
+pub mod chart;
+pub mod clock;
+pub mod engine;
+pub mod ids;
+pub mod iso;
+pub mod network;
+pub mod sandbox;
+pub mod session;
+pub mod txn;
+
+pub use engine::{Answer, Card, Config, Engine, Origin};

@@ -1,0 +1,238 @@
+//! Terminal sessions: sign-in (签到) verifies the terminal and the operator's PIN, opens or
+//! continues the batch and issues fresh working keys under the TMK; sign-off (签退) ends it.
+//! Sessions are stored (keys under the host master key) so that a restart keeps terminals signed
+//! in, and cached in memory for the hot path.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use xingtong_crypto::{Key, WorkingKeys, WorkingKeysLayout};
+use xingtong_iso8583::ResponseCode;
+use xingtong_merchants::cashiers::PinRefusal;
+use xingtong_merchants::devices::{Device, DeviceStatus};
+use xingtong_merchants::entity::{Entity, Stored, insert, load};
+use xingtong_store::{Change, now_ns};
+
+use crate::engine::{Engine, Result};
+
+/// A terminal's session as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TerminalSession {
+    /// Terminal.
+    pub tid: String,
+    /// Merchant.
+    pub mid: String,
+    /// Signed-in operator.
+    pub operator: String,
+    /// The open batch.
+    pub batch: u32,
+    /// PIN key under the host master key.
+    pub pin_key: String,
+    /// MAC key under the host master key.
+    pub mac_key: String,
+    /// Signed in (false after sign-off).
+    pub signed_in: bool,
+    /// When (ns).
+    pub signed_in_at: u64,
+}
+
+impl Entity for TerminalSession {
+    const KIND: &'static str = "terminal_session";
+    fn id(&self) -> String {
+        self.tid.clone()
+    }
+    fn owner(&self) -> String {
+        self.mid.clone()
+    }
+    fn status(&self) -> String {
+        if self.signed_in { "signed_in".into() } else { "signed_out".into() }
+    }
+}
+
+/// A signed-in terminal, with its keys in clear, in memory only.
+#[derive(Debug)]
+pub struct Live {
+    /// Terminal.
+    pub tid: String,
+    /// Merchant.
+    pub mid: String,
+    /// Operator.
+    pub operator: String,
+    /// Batch.
+    pub batch: u32,
+    /// PIN key.
+    pub pin_key: Key,
+    /// MAC key (its left half computes the CUP MAC).
+    pub mac_key: Key,
+    /// The device is already activated (so sales need not check).
+    pub activated: AtomicBool,
+}
+
+/// The cache of live sessions.
+#[derive(Debug, Default)]
+pub struct Sessions {
+    live: Mutex<HashMap<String, Arc<Live>>>,
+}
+
+/// How a sign-in ended.
+#[derive(Debug)]
+pub enum SignIn {
+    /// Signed in: the reply's field 62 and the batch.
+    Ok {
+        /// Field 62 (keys under the TMK).
+        field62: Field62,
+        /// The open batch (field 60.2 of the reply).
+        batch: u32,
+    },
+    /// Refused with a code.
+    Refused(ResponseCode),
+}
+
+/// Field 62 of a sign-in reply; its `Debug` shows only its length.
+pub struct Field62(pub Vec<u8>);
+
+impl std::fmt::Debug for Field62 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Field62({} bytes)", self.0.len())
+    }
+}
+
+/// The stand-in PAN of an operator's PIN block: `0000`, the terminal id and a `0`, so that the 12 digits
+/// a format 0 block uses are `0000` and the TID (docs/iso8583.md §6).
+pub fn operator_pin_pan(tid: &str) -> String {
+    format!("0000{tid}0")
+}
+
+impl Engine {
+    /// The live session of a terminal: from memory, or from the database after a restart.
+    pub async fn live_session(&self, tid: &str) -> Result<Option<Arc<Live>>> {
+        if let Some(live) = self.sessions().live.lock().unwrap_or_else(|p| p.into_inner()).get(tid) {
+            return Ok(Some(Arc::clone(live)));
+        }
+        let Some(stored) = load::<TerminalSession>(self.store(), tid).await? else { return Ok(None) };
+        if !stored.value.signed_in {
+            return Ok(None);
+        }
+        let s = stored.value;
+        let device = load::<Device>(self.store(), tid).await?;
+        let live = Arc::new(Live {
+            pin_key: self.merchants().unwrap_key(&s.pin_key)?,
+            mac_key: self.merchants().unwrap_key(&s.mac_key)?,
+            tid: s.tid,
+            mid: s.mid,
+            operator: s.operator,
+            batch: s.batch,
+            activated: AtomicBool::new(device.is_some_and(|d| d.value.status == DeviceStatus::Activated)),
+        });
+        self.sessions().live.lock().unwrap_or_else(|p| p.into_inner()).insert(tid.to_owned(), Arc::clone(&live));
+        Ok(Some(live))
+    }
+
+    /// Signs a terminal in: the device must be bound (or activated) to this merchant and not
+    /// suspended; the operator's PIN block (under the TMK) must verify.
+    pub async fn sign_in(
+        &self,
+        tid: &str,
+        mid: &str,
+        operator: &str,
+        pin_block: Option<&[u8]>,
+        layout: WorkingKeysLayout,
+    ) -> Result<SignIn> {
+        let Some(device) = load::<Device>(self.store(), tid).await? else {
+            return Ok(SignIn::Refused(ResponseCode::TERMINAL_NOT_REGISTERED));
+        };
+        let d = &device.value;
+        if d.mid != mid {
+            return Ok(SignIn::Refused(ResponseCode::INVALID_MERCHANT));
+        }
+        match d.status {
+            DeviceStatus::Bound | DeviceStatus::Activated => {}
+            DeviceStatus::Suspended => return Ok(SignIn::Refused(ResponseCode::NOT_PERMITTED_TO_TERMINAL)),
+            DeviceStatus::Ordered | DeviceStatus::Shipped => {
+                return Ok(SignIn::Refused(ResponseCode::TERMINAL_NOT_REGISTERED));
+            }
+        }
+        let Some(tmk) = self.merchants().device_tmk(d)? else {
+            return Ok(SignIn::Refused(ResponseCode::TERMINAL_NOT_REGISTERED));
+        };
+        let Some(block) = pin_block else { return Ok(SignIn::Refused(ResponseCode::WRONG_PIN)) };
+        let Ok(block) = <[u8; 8]>::try_from(block) else { return Ok(SignIn::Refused(ResponseCode::PIN_FORMAT_ERROR)) };
+        let clear = zeroize::Zeroizing::new(tmk.decrypt_block(block));
+        let Ok(pin) = xingtong_crypto::decode_pin_block_format0(*clear, &operator_pin_pan(tid)) else {
+            return Ok(SignIn::Refused(ResponseCode::PIN_FORMAT_ERROR));
+        };
+        match self.merchants().verify_cashier_pin(mid, operator, pin.expose()).await? {
+            Ok(_) => {}
+            Err(PinRefusal::UnknownOperator) => return Ok(SignIn::Refused(ResponseCode::AUTHENTICATION_FAILED)),
+            Err(PinRefusal::Wrong { .. }) => return Ok(SignIn::Refused(ResponseCode::WRONG_PIN)),
+            Err(PinRefusal::Locked) => return Ok(SignIn::Refused(ResponseCode::PIN_TRIES_EXCEEDED)),
+        }
+        drop(pin);
+        let keys = WorkingKeys::generate(layout, &mut |bytes| rand::fill(bytes)).map_err(|_| internal())?;
+        let field62 = keys.to_field62(&tmk).map_err(|_| internal())?;
+        let previous = load::<TerminalSession>(self.store(), tid).await?;
+        let batch = previous.as_ref().map_or(1, |s| s.value.batch);
+        let session = TerminalSession {
+            tid: tid.into(),
+            mid: mid.into(),
+            operator: operator.into(),
+            batch,
+            pin_key: self.merchants().wrap_key(&keys.pin_key),
+            mac_key: self.merchants().wrap_key(&keys.mac_key),
+            signed_in: true,
+            signed_in_at: now_ns(),
+        };
+        let put = match &previous {
+            Some(stored) => Stored { value: session, ..stored.clone() }.update()?,
+            None => insert(&session)?,
+        };
+        let audit = xingtong_merchants::identity::audit(
+            &format!("terminal:{tid}"),
+            "terminal.signed_in",
+            TerminalSession::KIND,
+            tid,
+            &format!("{{\"operator\":\"{operator}\",\"batch\":{batch}}}"),
+        );
+        self.store().apply(Change { puts: vec![put], audit: vec![audit], ..Change::default() }).await?;
+        let live = Arc::new(Live {
+            tid: tid.into(),
+            mid: mid.into(),
+            operator: operator.into(),
+            batch,
+            pin_key: keys.pin_key,
+            mac_key: keys.mac_key,
+            activated: AtomicBool::new(d.status == DeviceStatus::Activated),
+        });
+        self.sessions().live.lock().unwrap_or_else(|p| p.into_inner()).insert(tid.into(), live);
+        Ok(SignIn::Ok { field62: Field62(field62), batch })
+    }
+
+    /// The terminal's open batch (1 before its first sign-in).
+    pub async fn current_batch(&self, tid: &str) -> Result<u32> {
+        if let Some(live) = self.sessions().live.lock().unwrap_or_else(|p| p.into_inner()).get(tid) {
+            return Ok(live.batch);
+        }
+        Ok(load::<TerminalSession>(self.store(), tid).await?.map_or(1, |s| s.value.batch))
+    }
+
+    /// Signs a terminal off: its keys stop working.
+    pub async fn sign_off(&self, tid: &str) -> Result<()> {
+        self.sessions().live.lock().unwrap_or_else(|p| p.into_inner()).remove(tid);
+        if let Some(mut stored) = load::<TerminalSession>(self.store(), tid).await? {
+            stored.value.signed_in = false;
+            self.store().apply(Change { puts: vec![stored.update()?], ..Change::default() }).await?;
+        }
+        Ok(())
+    }
+
+    /// Records that a live session's device is activated.
+    pub fn mark_live_activated(live: &Live) {
+        live.activated.store(true, Ordering::Relaxed);
+    }
+}
+
+fn internal() -> xingtong_merchants::Error {
+    xingtong_merchants::Error::new(xingtong_merchants::Class::Internal, "internal", "internal error")
+}

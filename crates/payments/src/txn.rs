@@ -1,0 +1,225 @@
+//! A card transaction as the platform records it: every request that reached a decision, approved
+//! or declined, keyed by terminal, batch and STAN (which is what makes a duplicate a duplicate).
+
+use serde::{Deserialize, Serialize};
+use xingtong_merchants::entity::Entity;
+
+use crate::card::{Brand, CardType};
+use crate::network::Funding;
+
+/// What was done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// 查余.
+    BalanceInquiry,
+    /// 消费.
+    Sale,
+    /// 撤销.
+    Void,
+    /// 退货.
+    Refund,
+    /// 预授权.
+    PreAuthorization,
+    /// 预授权撤销.
+    PreAuthorizationVoid,
+    /// 预授权完成.
+    Completion,
+    /// 预授权完成撤销.
+    CompletionVoid,
+    /// A reversal that arrived before (or without) its original: keeps a late original out.
+    ReversalMark,
+}
+
+impl Kind {
+    /// The name on receipts.
+    pub fn receipt_name(self) -> (&'static str, &'static str) {
+        match self {
+            Kind::BalanceInquiry => ("BALANCE INQUIRY", "查余"),
+            Kind::Sale => ("SALE", "消费"),
+            Kind::Void => ("VOID", "消费撤销"),
+            Kind::Refund => ("REFUND", "退货"),
+            Kind::PreAuthorization => ("PRE-AUTH", "预授权"),
+            Kind::PreAuthorizationVoid => ("PRE-AUTH VOID", "预授权撤销"),
+            Kind::Completion => ("AUTH COMPLETE", "预授权完成"),
+            Kind::CompletionVoid => ("AUTH COMPLETE VOID", "预授权完成撤销"),
+            Kind::ReversalMark => ("REVERSAL", "冲正"),
+        }
+    }
+}
+
+/// Where it stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Approved and in force.
+    Approved,
+    /// Declined (the response code says why).
+    Declined,
+    /// Voided (a sale, pre-authorization or completion).
+    Voided,
+    /// Reversed by the terminal (冲正).
+    Reversed,
+    /// A pre-authorization that was completed.
+    Completed,
+}
+
+/// The business the payment is for (PRODUCT.md: 销售, 收款, 进货).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BusinessType {
+    /// 销售: selling goods or services.
+    #[default]
+    Sale,
+    /// 收款: collecting a bill.
+    Collection,
+    /// 进货: paying for stock.
+    Purchase,
+}
+
+impl BusinessType {
+    /// From the code a terminal sends in field 63 (after the operator): `1` sale, `2` collection, `3` purchase.
+    pub fn from_code(code: u8) -> Option<BusinessType> {
+        match code {
+            b'1' => Some(BusinessType::Sale),
+            b'2' => Some(BusinessType::Collection),
+            b'3' => Some(BusinessType::Purchase),
+            _ => None,
+        }
+    }
+}
+
+/// A recorded card transaction.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CardTransaction {
+    /// `<TID>-<batch>-<STAN>`.
+    pub id: String,
+    /// What.
+    pub kind: Kind,
+    /// Where it stands.
+    pub status: Status,
+    /// Field 39 of the answer.
+    pub response_code: String,
+    /// Merchant.
+    pub mid: String,
+    /// Terminal.
+    pub tid: String,
+    /// Batch.
+    pub batch: u32,
+    /// STAN.
+    pub stan: u32,
+    /// Operator number.
+    pub operator: String,
+    /// Minor units.
+    pub amount_minor: i64,
+    /// The fee charged (sales, completions), minor units.
+    pub fee_minor: i64,
+    /// `622202*********0128`.
+    pub pan_masked: String,
+    /// Keyed hash of the PAN.
+    pub pan_token: String,
+    /// Scheme, when known.
+    pub brand: Option<Brand>,
+    /// Debit or credit, when known.
+    pub card_type: Option<CardType>,
+    /// Retrieval reference number.
+    pub rrn: String,
+    /// Authorization code.
+    pub auth_code: Option<String>,
+    /// 销售, 收款 or 进货.
+    pub business_type: BusinessType,
+    /// The transaction this one acts on (void, refund, completion…).
+    pub original_id: Option<String>,
+    /// Refunded so far (sales and completions).
+    pub refunded_minor: i64,
+    /// Fee returned so far by refunds.
+    pub fee_refunded_minor: i64,
+    /// Who paid, in our ledger.
+    pub funding: Option<Funding>,
+    /// The held transfer of a pre-authorization.
+    pub pending_transfer: Option<String>,
+    /// The ledger movements this transaction made, so that it can be undone exactly.
+    pub movements: Vec<Movement>,
+    /// `iso8583` or `api`.
+    pub channel: String,
+    /// `YYYYMMDD` in China.
+    pub business_day: String,
+    /// When (ns).
+    pub at: u64,
+    /// The refund's reason code.
+    pub reason: Option<String>,
+    /// Balance returned by an inquiry.
+    pub balance_minor: Option<i64>,
+    /// Customer contact for the notice.
+    pub customer_phone: Option<String>,
+    /// Customer contact for the notice.
+    pub customer_email: Option<String>,
+}
+
+impl CardTransaction {
+    /// The id of the transaction of `tid`, `batch`, `stan`.
+    pub fn key(tid: &str, batch: u32, stan: u32) -> String {
+        format!("{tid}-{batch:06}-{stan:06}")
+    }
+
+    /// What can still be refunded.
+    pub fn refundable_minor(&self) -> i64 {
+        self.amount_minor - self.refunded_minor
+    }
+}
+
+impl Entity for CardTransaction {
+    const KIND: &'static str = "card_txn";
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+    fn owner(&self) -> String {
+        self.mid.clone()
+    }
+    fn status(&self) -> String {
+        serde_json::to_value(self.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    }
+}
+
+/// One ledger transfer a transaction made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Movement {
+    /// Transfer id (decimal).
+    pub id: String,
+    /// Debited account (decimal).
+    pub debit: String,
+    /// Credited account (decimal).
+    pub credit: String,
+    /// Minor units.
+    pub amount: i64,
+    /// A pending hold (pre-authorization), not yet posted or voided.
+    pub pending: bool,
+}
+
+/// A merchant's running totals for one day or month, kept for the limits.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Totals {
+    /// `<MID>:<YYYYMMDD>` or `<MID>:<YYYYMM>`.
+    pub id: String,
+    /// Merchant.
+    pub mid: String,
+    /// Approved card receipts (sales and completions, less voids), minor units.
+    pub all_minor: i64,
+    /// Of which by credit card.
+    pub credit_minor: i64,
+    /// Count.
+    pub count: u64,
+}
+
+impl Entity for Totals {
+    const KIND: &'static str = "merchant_totals";
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+    fn owner(&self) -> String {
+        self.mid.clone()
+    }
+    fn status(&self) -> String {
+        "open".into()
+    }
+}

@@ -1,0 +1,255 @@
+//! Card payments through the real binary: a terminal over ISO 8583 and an integration over JSON
+//! against one server and one core; a sale made on one channel is voided on the other.
+
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+use serde_json::{Value, json};
+use xingtong_onboarding::documents::fixtures;
+use xingtong_pos::{CardRead, Request, Terminal, TerminalConfig};
+
+use crate::admin::{cli, json_call};
+use crate::server::{Backend, Server, request_raw};
+
+fn bearer_call(
+    server: &Server,
+    method: &str,
+    path: &str,
+    token: &str,
+    key: Option<&str>,
+    body: &Value,
+) -> anyhow::Result<(u16, Value)> {
+    let bearer = format!("Bearer {token}");
+    let mut headers = vec![("Authorization", bearer.as_str()), ("Content-Type", "application/json")];
+    if let Some(key) = key {
+        headers.push(("Idempotency-Key", key));
+    }
+    let body = if body.is_null() { Vec::new() } else { serde_json::to_vec(body)? };
+    let reply = request_raw(server.address, method, path, &headers, &body)?;
+    Ok((reply.status, reply.json()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_on_one_channel_is_voided_on_the_other() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(&Backend::Sqlite(dir.path().to_path_buf()))?;
+    let admin = server.admin_key.clone().context("admin key")?;
+    // A merchant, onboarded over HTTP and approved on the command line.
+    let reply = request_raw(
+        server.address,
+        "POST",
+        "/v1/owners",
+        &[("Content-Type", "application/json")],
+        &serde_json::to_vec(&json!({ "name": "周杰", "phone": "13600000001", "password": "a long enough password" }))?,
+    )?;
+    let cookie = reply.session_cookie().context("cookie")?;
+    let form = json!({
+        "applicant": { "legal_name": "周杰", "resident_id": "11010519491231002X", "phone": "13600000001", "email": "zj@example.cn", "address": "深圳" },
+        "business": { "name": "周杰奶茶", "business_type": "individual" },
+        "settlement_account": { "card_number": "6222021234567890128", "bank_name": "招商银行", "account_holder": "周杰" },
+        "delivery_address": "深圳",
+    });
+    let id =
+        json_call(&server, "POST", "/v1/applications", &cookie, &form)?.json()["id"].as_str().context("id")?.to_owned();
+    for kind in ["id_card_front", "id_card_back", "storefront_photo"] {
+        let mut body = b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n".to_vec();
+        body.extend(fixtures::png(100, 100));
+        body.extend(b"\r\n--b--\r\n");
+        let cookie_header = format!("xt_session={cookie}");
+        let r = request_raw(
+            server.address,
+            "POST",
+            &format!("/v1/applications/{id}/documents/{kind}"),
+            &[("Content-Type", "multipart/form-data; boundary=b"), ("Cookie", &cookie_header)],
+            &body,
+        )?;
+        ensure!(r.status == 201, "{:?}", r.json());
+    }
+    ensure!(json_call(&server, "POST", &format!("/v1/applications/{id}/submit"), &cookie, &Value::Null)?.status == 200);
+    let approved: Value =
+        serde_json::from_str(cli(dir.path(), &["admin", "application", "approve", &id, "--json"], "")?.trim())?;
+    let mid = approved["mid"].as_str().context("mid")?.to_owned();
+    // Supervisor and cashier PINs, a merchant API key (a fresh sign-in carries the merchant).
+    let login = request_raw(
+        server.address,
+        "POST",
+        "/v1/sessions",
+        &[("Content-Type", "application/json")],
+        &serde_json::to_vec(&json!({ "login": "13600000001", "password": "a long enough password" }))?,
+    )?;
+    let cookie = login.session_cookie().context("cookie")?;
+    ensure!(
+        json_call(
+            &server,
+            "PUT",
+            &format!("/v1/merchants/{mid}/cashiers/00/pin"),
+            &cookie,
+            &json!({ "pin": "246810" })
+        )?
+        .status
+            == 200
+    );
+    ensure!(
+        json_call(
+            &server,
+            "POST",
+            &format!("/v1/merchants/{mid}/cashiers"),
+            &cookie,
+            &json!({ "operator": "01", "name": "A", "pin": "135790" })
+        )?
+        .status
+            == 201
+    );
+    let key = json_call(&server, "POST", "/v1/api-keys", &cookie, &json!({ "label": "till" }))?.json()["token"]
+        .as_str()
+        .context("token")?
+        .to_owned();
+    // A terminal for key loading, and test cards from the command line.
+    let provisioned: Value = serde_json::from_str(
+        cli(dir.path(), &["admin", "terminal", "provision", "--mid", &mid, "--json"], "")?.trim(),
+    )?;
+    let tid = provisioned["tid"].as_str().context("tid")?.to_owned();
+    let tmk = xingtong_crypto::Key::from_hex(provisioned["tmk"].as_str().context("tmk")?)?;
+    let credit: Value = serde_json::from_str(
+        cli(
+            dir.path(),
+            &[
+                "admin",
+                "sandbox",
+                "card",
+                "create",
+                "--type",
+                "credit",
+                "--pin",
+                "147258",
+                "--balance",
+                "5000.00",
+                "--json",
+            ],
+            "",
+        )?
+        .trim(),
+    )?;
+    let debit: Value = serde_json::from_str(
+        cli(
+            dir.path(),
+            &[
+                "admin",
+                "sandbox",
+                "card",
+                "create",
+                "--brand",
+                "visa",
+                "--pin",
+                "147258",
+                "--balance",
+                "800.00",
+                "--json",
+            ],
+            "",
+        )?
+        .trim(),
+    )?;
+    let card = |c: &Value| -> anyhow::Result<CardRead> {
+        Ok(CardRead {
+            pan: c["number"].as_str().context("n")?.into(),
+            expiry: c["expiry"].as_str().context("e")?.into(),
+            pin: Some("147258".into()),
+        })
+    };
+
+    let mut terminal = Terminal::open(
+        TerminalConfig {
+            tid: tid.clone(),
+            mid: mid.clone(),
+            tmk,
+            state_dir: Some(dir.path().join("pos")),
+            reply_timeout: Duration::from_secs(10),
+            fsync: true,
+        },
+        server.terminals,
+    )
+    .await?;
+    ensure!(terminal.sign_in(1, "135790").await?.approved());
+
+    // JSON sale (a credit card, signed rather than PIN), retried with the same key, voided at the terminal.
+    let credit_card = card(&credit)?;
+    let sale = json!({ "tid": tid, "amount_minor": 30_000, "card": { "number": credit_card.pan, "expiry": credit_card.expiry } });
+    let (status, paid) = bearer_call(&server, "POST", "/v1/payments", &key, Some("sale-1"), &sale)?;
+    ensure!(status == 201 && paid["approved"] == true && paid["stan"] == 900_001, "{paid}");
+    let (_, again) = bearer_call(&server, "POST", "/v1/payments", &key, Some("sale-1"), &sale)?;
+    ensure!(again["id"] == paid["id"], "a retry finds the same transaction: {again}");
+    let (status, reused) = bearer_call(
+        &server,
+        "POST",
+        "/v1/payments",
+        &key,
+        Some("sale-1"),
+        &json!({ "tid": tid, "amount_minor": 1, "card": { "number": credit_card.pan } }),
+    )?;
+    ensure!(status == 422 && reused["error"]["code"] == "idempotency_key_reused", "{reused}");
+    let (status, _) = bearer_call(&server, "POST", "/v1/payments", &key, None, &sale)?;
+    ensure!(status == 400, "no Idempotency-Key, no payment");
+    let void = terminal
+        .send(&Request::Void { original: (1, 900_001), amount: 30_000, supervisor_pin: "246810".into() })
+        .await?;
+    ensure!(void.approved(), "the terminal voids the JSON sale: {void:?}");
+    let (_, after) = bearer_call(
+        &server,
+        "GET",
+        &format!("/v1/payments/{}", paid["id"].as_str().unwrap_or("")),
+        &key,
+        None,
+        &Value::Null,
+    )?;
+    ensure!(after["status"] == "voided", "{after}");
+
+    // Terminal sale (debit, PIN), voided over JSON.
+    let sale = terminal.send(&Request::Sale(card(&debit)?, 50_000, 1)).await?;
+    ensure!(sale.approved(), "{sale:?}");
+    let id = format!("{tid}-{:06}-{:06}", sale.batch, sale.stan);
+    let (status, wrong) = bearer_call(
+        &server,
+        "POST",
+        &format!("/v1/payments/{id}/void"),
+        &key,
+        Some("void-0"),
+        &json!({ "supervisor_pin": "000000" }),
+    )?;
+    ensure!(status == 403 && wrong["error"]["code"] == "supervisor_pin_wrong", "{wrong}");
+    let (status, voided) = bearer_call(
+        &server,
+        "POST",
+        &format!("/v1/payments/{id}/void"),
+        &key,
+        Some("void-1"),
+        &json!({ "supervisor_pin": "246810" }),
+    )?;
+    ensure!(status == 201 && voided["approved"] == true && voided["kind"] == "void", "{voided}");
+    let (_, card_now) = bearer_call(
+        &server,
+        "GET",
+        &format!("/v1/sandbox/cards/{}", debit["number"].as_str().unwrap_or("")),
+        &admin,
+        None,
+        &Value::Null,
+    )?;
+    ensure!(card_now["available_minor"] == 80_000, "the debit card has all its money: {card_now}");
+    // The receipt of the terminal's sale.
+    let (status, receipt) =
+        bearer_call(&server, "GET", &format!("/v1/payments/{id}/receipt"), &key, None, &Value::Null)?;
+    ensure!(
+        status == 200 && receipt["merchant_name"] == "周杰奶茶" && receipt["transaction_type"]["zh"] == "消费",
+        "{receipt}"
+    );
+    ensure!(
+        receipt["card_number"].as_str().is_some_and(|n| n.contains('*')) && receipt["amount"] == "CNY 500.00",
+        "{receipt}"
+    );
+    // The device was activated by its first sale of ¥299 or more; everything balances.
+    let (_, device) = bearer_call(&server, "GET", &format!("/v1/devices/{tid}"), &key, None, &Value::Null)?;
+    ensure!(device["status"] == "activated" && device["status_zh"] == "已激活", "{device}");
+    let audit = cli(dir.path(), &["admin", "audit", "--json"], "")?;
+    ensure!(audit.contains("\"balanced\":true"), "{audit}");
+    Ok(())
+}
