@@ -16,7 +16,7 @@ use xingtong_merchants::devices::Device;
 use xingtong_merchants::entity::{Entity, Stored, get, insert, load};
 use xingtong_payments::txn::{BusinessType, CardTransaction, Kind};
 use xingtong_payments::{Answer, Card, Engine, Origin};
-use xingtong_store::{Change, Rejection, StoreError, UniqueKey};
+use xingtong_store::{Change, CounterAdd, Rejection, StoreError, UniqueKey};
 
 use crate::AppState;
 use crate::error::{ApiError, codes};
@@ -104,26 +104,6 @@ impl Entity for KeySlot {
     }
 }
 
-/// STANs of API transactions come from their own range, per terminal: 900001 and up.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct ApiStan {
-    tid: String,
-    next: u32,
-}
-
-impl Entity for ApiStan {
-    const KIND: &'static str = "api_stan";
-    fn id(&self) -> String {
-        self.tid.clone()
-    }
-    fn owner(&self) -> String {
-        self.tid.clone()
-    }
-    fn status(&self) -> String {
-        "active".into()
-    }
-}
-
 /// The first STAN of API transactions; terminals use lower ones.
 pub const API_STAN_FIRST: u32 = 900_001;
 
@@ -151,15 +131,15 @@ async fn slot(
         }
         let engine = engine(state)?;
         let batch = engine.current_batch(tid).await?;
-        let counter = load::<ApiStan>(&state.store, tid).await?;
-        let (stan, counter_put) = match counter {
-            Some(mut c) => {
-                let stan = c.value.next;
-                c.value.next = if stan >= 999_999 { API_STAN_FIRST } else { stan + 1 };
-                (stan, c.update()?)
-            }
-            None => (API_STAN_FIRST, insert(&ApiStan { tid: tid.into(), next: API_STAN_FIRST + 1 })?),
-        };
+        // The next STAN of this terminal's API range, from a counter moved inside the writer.
+        let values = state
+            .store
+            .apply_counting(Change {
+                counters: vec![CounterAdd { key: format!("api_stan:{tid}"), delta: 1, max: None }],
+                ..Change::default()
+            })
+            .await?;
+        let stan = API_STAN_FIRST + u32::try_from((values[0] - 1).rem_euclid(99_999)).unwrap_or(0);
         let slot = KeySlot {
             id: id.clone(),
             owner: scope.clone(),
@@ -169,7 +149,7 @@ async fn slot(
             stan,
         };
         let change = Change {
-            puts: vec![insert(&slot)?, counter_put],
+            puts: vec![insert(&slot)?],
             claim_keys: vec![UniqueKey {
                 kind: KeySlot::KIND.into(),
                 key: format!("{tid}:{batch}:{stan}"),

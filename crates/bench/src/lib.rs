@@ -4,8 +4,10 @@
 //! # Layout
 //! - [`codec`]: ISO 8583 packs and unpacks per second.
 //! - [`ledger`]: transfers per second and commit latency through the store, per backend.
+//! - [`auth`]: card sales per second over ISO 8583 and JSON against a separately started server.
 //! - [`Latencies`]: a small percentile calculator over recorded durations.
 
+pub mod auth;
 pub mod codec;
 pub mod ledger;
 
@@ -28,6 +30,8 @@ pub struct Percentiles {
     pub p50_us: f64,
     /// 99th percentile.
     pub p99_us: f64,
+    /// 99.9th percentile.
+    pub p999_us: f64,
     /// Slowest.
     pub max_us: f64,
 }
@@ -54,7 +58,7 @@ impl Latencies {
             let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
             sorted[rank - 1] as f64 / 1_000.0
         };
-        Percentiles { samples: sorted.len(), p50_us: at(0.50), p99_us: at(0.99), max_us: at(1.0) }
+        Percentiles { samples: sorted.len(), p50_us: at(0.50), p99_us: at(0.99), p999_us: at(0.999), max_us: at(1.0) }
     }
 }
 

@@ -11,12 +11,12 @@ use xingtong_merchants::entity::{Stored, get, insert, load};
 use xingtong_merchants::merchant::Merchant;
 use xingtong_merchants::{Error, Merchants};
 use xingtong_money::Rate;
-use xingtong_store::{Change, Put, Rejection, Store, StoreError, now_ns};
+use xingtong_store::{Change, CounterAdd, Put, Rejection, Store, StoreError, now_ns};
 
 use crate::card::{self, CardType};
 use crate::chart::{self, LEDGER_CNY};
 use crate::network::{AuthKind, AuthRequest, CardNetwork, Funding, NetworkError};
-use crate::txn::{BusinessType, CardTransaction, Kind, Movement, Status, Totals};
+use crate::txn::{BusinessType, CardTransaction, Kind, Movement, Status};
 
 /// Settings of the payments core.
 #[derive(Debug, Clone)]
@@ -115,7 +115,11 @@ pub(crate) struct Inner {
     pub config: Config,
     frequency: Mutex<HashMap<String, VecDeque<u64>>>,
     sessions: crate::session::Sessions,
+    merchant_cache: Mutex<HashMap<String, (u64, Arc<Merchant>)>>,
 }
+
+/// How long a cached merchant is trusted: one second.
+pub const MERCHANT_CACHE_NS: u64 = 1_000_000_000;
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -148,6 +152,48 @@ fn movement(t: &Transfer, pending: bool) -> Movement {
     }
 }
 
+/// A transaction as declined: nothing it would have moved.
+fn declined(mut txn: CardTransaction) -> CardTransaction {
+    txn.movements.clear();
+    txn.pending_transfer = None;
+    txn.funding = None;
+    txn.auth_code = None;
+    txn.fee_minor = 0;
+    txn
+}
+
+/// The counters of a merchant's card receipts that `counted` moves, with the limits as maximums
+/// (none when `limits` is `None`: reversals and voids only ever lower them).
+fn totals(
+    mid: &str,
+    business_day: &str,
+    counted: i64,
+    card_type: CardType,
+    limits: Option<&xingtong_onboarding::terms::Limits>,
+) -> Vec<CounterAdd> {
+    if counted == 0 {
+        return Vec::new();
+    }
+    let mut adds = vec![CounterAdd {
+        key: format!("card_day:{mid}:{business_day}"),
+        delta: counted,
+        max: limits.map(|l| l.daily_minor),
+    }];
+    if card_type == CardType::Credit {
+        adds.push(CounterAdd {
+            key: format!("credit_day:{mid}:{business_day}"),
+            delta: counted,
+            max: limits.and_then(|l| l.credit_daily_minor),
+        });
+        adds.push(CounterAdd {
+            key: format!("credit_month:{mid}:{}", &business_day[..6]),
+            delta: counted,
+            max: limits.and_then(|l| l.credit_monthly_minor),
+        });
+    }
+    adds
+}
+
 /// The fee of `amount` for a card type under the merchant's schedule: round half up, capped for
 /// debit cards, never above the amount.
 pub fn fee(merchant: &Merchant, card_type: CardType, amount: i64) -> i64 {
@@ -174,6 +220,7 @@ impl Engine {
                 config,
                 frequency: Mutex::new(HashMap::new()),
                 sessions: crate::session::Sessions::default(),
+                merchant_cache: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -268,8 +315,22 @@ impl Engine {
         Ok(self.transaction(&origin.tid, origin.batch, origin.stan).await?.is_some())
     }
 
-    async fn merchant(&self, mid: &str) -> Result<Stored<Merchant>> {
-        get::<Merchant>(&self.inner.store, mid, "merchant").await
+    /// The merchant, from a cache at most [`MERCHANT_CACHE_NS`] old (terms and status change at
+    /// human speed; every sale need not read them).
+    async fn merchant(&self, mid: &str) -> Result<Arc<Merchant>> {
+        let now = now_ns();
+        if let Some((at, merchant)) = self.inner.merchant_cache.lock().unwrap_or_else(|p| p.into_inner()).get(mid)
+            && now.saturating_sub(*at) < MERCHANT_CACHE_NS
+        {
+            return Ok(Arc::clone(merchant));
+        }
+        let merchant = Arc::new(get::<Merchant>(&self.inner.store, mid, "merchant").await?.value);
+        let mut cache = self.inner.merchant_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() > 100_000 {
+            cache.clear();
+        }
+        cache.insert(mid.to_owned(), (now, Arc::clone(&merchant)));
+        Ok(merchant)
     }
 
     /// Counts a card use at a merchant; false when it goes over the frequency limit.
@@ -359,10 +420,10 @@ impl Engine {
             return self.decline(txn, ResponseCode::INVALID_AMOUNT).await;
         }
         let merchant = self.merchant(&origin.mid).await?;
-        if merchant.value.status != "active" {
+        if merchant.status != "active" {
             return self.decline(txn, ResponseCode::INVALID_MERCHANT).await;
         }
-        let limits = merchant.value.terms.limits;
+        let limits = merchant.terms.limits;
         if amount > limits.per_transaction_minor {
             return self.decline(txn, ResponseCode::EXCEEDS_AMOUNT_LIMIT).await;
         }
@@ -388,7 +449,7 @@ impl Engine {
         let mut transfers = Vec::new();
         match kind {
             Kind::Sale => {
-                txn.fee_minor = fee(&merchant.value, approved.card_type, amount);
+                txn.fee_minor = fee(&merchant, approved.card_type, amount);
                 if let Funding::Ledger(account) = approved.funding {
                     let t = transfer(account, clearing, amount, chart::code::CARDHOLDER_PAYS);
                     txn.movements.push(movement(&t, false));
@@ -415,7 +476,7 @@ impl Engine {
             }
         }
         let counted = if kind == Kind::Sale { amount } else { 0 };
-        let notices = self.customer_notice(&txn, &merchant.value)?;
+        let notices = self.customer_notice(&txn, &merchant)?;
         self.commit_payment(txn, transfers, counted, approved.card_type, &limits, notices).await
     }
 
@@ -447,8 +508,9 @@ impl Engine {
         )
     }
 
-    /// Commits an approved payment with the merchant's totals (checked against the limits under
-    /// optimistic concurrency: a commit that lost a race re-reads the totals and checks again).
+    /// Commits an approved payment with the merchant's running totals, which the store's writer
+    /// checks against the limits (daily; credit cards daily and monthly), so that concurrent
+    /// sales never conflict and never together exceed a limit.
     async fn commit_payment(
         &self,
         txn: CardTransaction,
@@ -458,75 +520,36 @@ impl Engine {
         limits: &xingtong_onboarding::terms::Limits,
         extra: Vec<Put>,
     ) -> Result<Answer> {
-        let credit = if card_type == CardType::Credit { counted } else { 0 };
-        for _attempt in 0..16 {
-            let mut puts = vec![insert(&txn)?];
-            puts.extend(extra.iter().cloned());
-            if counted != 0 {
-                let day = self.totals(&txn.mid, &txn.business_day).await?;
-                let month = self.totals(&txn.mid, &txn.business_day[..6]).await?;
-                let over_day = day.value.all_minor + counted > limits.daily_minor;
-                let over_credit_day = limits.credit_daily_minor.is_some_and(|l| day.value.credit_minor + credit > l);
-                let over_credit_month =
-                    limits.credit_monthly_minor.is_some_and(|l| month.value.credit_minor + credit > l);
-                if counted > 0 && (over_day || over_credit_day || over_credit_month) {
-                    let mut declined = txn.clone();
-                    declined.movements.clear();
-                    declined.pending_transfer = None;
-                    declined.funding = None;
-                    declined.auth_code = None;
-                    declined.fee_minor = 0;
-                    return self.decline(declined, ResponseCode::EXCEEDS_AMOUNT_LIMIT).await;
-                }
-                for (mut totals, _) in [(day, ()), (month, ())] {
-                    totals.value.all_minor += counted;
-                    totals.value.credit_minor += credit;
-                    totals.value.count =
-                        if counted > 0 { totals.value.count + 1 } else { totals.value.count.saturating_sub(1) };
-                    puts.push(if totals.version == 0 { insert(&totals.value)? } else { totals.update()? });
-                }
+        let mut puts = vec![insert(&txn)?];
+        puts.extend(extra);
+        let counters = totals(&txn.mid, &txn.business_day, counted, card_type, Some(limits));
+        let change = Change { puts, transfers, counters, ..Change::default() };
+        match self.inner.store.apply(change).await {
+            Ok(()) => Ok(Answer::of(txn)),
+            Err(StoreError::Rejected(Rejection::CounterLimit { .. })) => {
+                self.decline(declined(txn), ResponseCode::EXCEEDS_AMOUNT_LIMIT).await
             }
-            let change = Change { puts, transfers: transfers.clone(), ..Change::default() };
-            match self.inner.store.apply(change).await {
-                Ok(()) => return Ok(Answer::of(txn)),
-                Err(StoreError::Rejected(Rejection::Conflict { kind, .. })) if kind == "merchant_totals" => continue,
-                Err(StoreError::Rejected(Rejection::Conflict { kind, id })) if kind == "card_txn" && id == txn.id => {
-                    return Ok(Answer::bare(ResponseCode::DUPLICATE, txn.stan));
-                }
-                Err(StoreError::Rejected(Rejection::Conflict { .. })) => {
-                    // The original changed under us (a racing refund or void): the caller decides again.
-                    return Err(Error::new(xingtong_merchants::Class::Conflict, "concurrent_update", "retry"));
-                }
-                Err(StoreError::Rejected(Rejection::Transfers(results))) => {
-                    let code = if results.iter().any(|r| {
-                        matches!(r, CreateTransferResult::ExceedsCredits | CreateTransferResult::ExceedsDebits)
-                    }) {
-                        ResponseCode::INSUFFICIENT_FUNDS
-                    } else {
-                        tracing::error!(?results, "payment postings refused");
-                        ResponseCode::SYSTEM_MALFUNCTION
-                    };
-                    let mut declined = txn.clone();
-                    declined.movements.clear();
-                    declined.pending_transfer = None;
-                    declined.auth_code = None;
-                    declined.fee_minor = 0;
-                    return self.decline(declined, code).await;
-                }
-                Err(e) => return Err(e.into()),
+            Err(StoreError::Rejected(Rejection::Conflict { kind, id })) if kind == "card_txn" && id == txn.id => {
+                Ok(Answer::bare(ResponseCode::DUPLICATE, txn.stan))
             }
+            // The original changed under us (a racing refund or void): the caller decides again.
+            Err(StoreError::Rejected(Rejection::Conflict { .. })) => {
+                Err(Error::new(xingtong_merchants::Class::Conflict, "concurrent_update", "retry"))
+            }
+            Err(StoreError::Rejected(Rejection::Transfers(results))) => {
+                let code = if results
+                    .iter()
+                    .any(|r| matches!(r, CreateTransferResult::ExceedsCredits | CreateTransferResult::ExceedsDebits))
+                {
+                    ResponseCode::INSUFFICIENT_FUNDS
+                } else {
+                    tracing::error!(?results, "payment postings refused");
+                    ResponseCode::SYSTEM_MALFUNCTION
+                };
+                self.decline(declined(txn), code).await
+            }
+            Err(e) => Err(e.into()),
         }
-        Err(Error::new(xingtong_merchants::Class::Conflict, "concurrent_update", "the merchant's totals kept changing"))
-    }
-
-    async fn totals(&self, mid: &str, period: &str) -> Result<Stored<Totals>> {
-        let id = format!("{mid}:{period}");
-        Ok(load::<Totals>(&self.inner.store, &id).await?.unwrap_or(Stored {
-            value: Totals { id, mid: mid.into(), ..Totals::default() },
-            version: 0,
-            created_at: 0,
-            updated_at: 0,
-        }))
     }
 
     /// The transfers that undo `movements`: each posted one in the other direction; a held one voided.
@@ -603,7 +626,7 @@ impl Engine {
             orig.value.status = Status::Voided;
             let merchant = self.merchant(&origin.mid).await?;
             match self
-                .commit_payment(txn, transfers, -amount, card_type, &merchant.value.terms.limits, vec![orig.update()?])
+                .commit_payment(txn, transfers, -amount, card_type, &merchant.terms.limits, vec![orig.update()?])
                 .await
             {
                 Err(e) if e.is_conflict() => continue,
@@ -751,7 +774,7 @@ impl Engine {
             }
             let merchant = self.merchant(&origin.mid).await?;
             let card_type = o.card_type.unwrap_or(CardType::Debit);
-            txn.fee_minor = fee(&merchant.value, card_type, amount);
+            txn.fee_minor = fee(&merchant, card_type, amount);
             txn.auth_code = o.auth_code.clone();
             let settlement = chart::merchant_account_id(&origin.mid, chart::ACCOUNT_MERCHANT_SETTLEMENT).unwrap_or(0);
             let clearing = chart::platform_account_id(chart::ACCOUNT_CARD_CLEARING);
@@ -788,7 +811,7 @@ impl Engine {
             txn.response_code = ResponseCode::APPROVED.code.into();
             orig.value.status = Status::Completed;
             match self
-                .commit_payment(txn, transfers, amount, card_type, &merchant.value.terms.limits, vec![orig.update()?])
+                .commit_payment(txn, transfers, amount, card_type, &merchant.terms.limits, vec![orig.update()?])
                 .await
             {
                 Err(e) if e.is_conflict() => continue,
@@ -856,16 +879,8 @@ impl Engine {
                 Kind::Void | Kind::CompletionVoid => o.amount_minor,
                 _ => 0,
             };
-            if counted != 0 {
-                let credit = if o.card_type == Some(CardType::Credit) { counted } else { 0 };
-                for period in [o.business_day.clone(), o.business_day[..6].to_owned()] {
-                    let mut totals = self.totals(&o.mid, &period).await?;
-                    totals.value.all_minor += counted;
-                    totals.value.credit_minor += credit;
-                    puts.push(if totals.version == 0 { insert(&totals.value)? } else { totals.update()? });
-                }
-            }
-            match self.inner.store.apply(Change { puts, transfers, ..Change::default() }).await {
+            let counters = totals(&o.mid, &o.business_day, counted, o.card_type.unwrap_or(CardType::Debit), None);
+            match self.inner.store.apply(Change { puts, transfers, counters, ..Change::default() }).await {
                 Ok(()) => return Ok(ResponseCode::APPROVED),
                 Err(StoreError::Rejected(Rejection::Conflict { .. })) => continue,
                 Err(StoreError::Rejected(Rejection::Transfers(results))) => {

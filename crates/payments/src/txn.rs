@@ -195,31 +195,3 @@ pub struct Movement {
     /// A pending hold (pre-authorization), not yet posted or voided.
     pub pending: bool,
 }
-
-/// A merchant's running totals for one day or month, kept for the limits.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Totals {
-    /// `<MID>:<YYYYMMDD>` or `<MID>:<YYYYMM>`.
-    pub id: String,
-    /// Merchant.
-    pub mid: String,
-    /// Approved card receipts (sales and completions, less voids), minor units.
-    pub all_minor: i64,
-    /// Of which by credit card.
-    pub credit_minor: i64,
-    /// Count.
-    pub count: u64,
-}
-
-impl Entity for Totals {
-    const KIND: &'static str = "merchant_totals";
-    fn id(&self) -> String {
-        self.id.clone()
-    }
-    fn owner(&self) -> String {
-        self.mid.clone()
-    }
-    fn status(&self) -> String {
-        "open".into()
-    }
-}

@@ -57,7 +57,7 @@ pub(crate) enum Write {
     /// A domain operation (records, keys, documents, audit, and the ledger events it carries).
     Change {
         change: Box<Change>,
-        reply: Reply<()>,
+        reply: Reply<Vec<i64>>,
     },
 }
 
@@ -110,6 +110,10 @@ pub(crate) trait Backend: Send {
     fn key_holder(&mut self, kind: &str, key: &str) -> Result<Option<String>, StoreError>;
     /// Writes a checked change's rows (not its ledger events: those go through `write`).
     fn write_change(&mut self, change: &Change, now_ns: u64) -> Result<(), StoreError>;
+    /// A counter's value (0 when it does not exist), seeing this transaction's own writes.
+    fn counter(&mut self, key: &str) -> Result<i64, StoreError>;
+    /// Sets counters to these values.
+    fn set_counters(&mut self, values: &[(String, i64)]) -> Result<(), StoreError>;
     fn commit(&mut self, last_timestamp: u64) -> Result<(), StoreError>;
     fn rollback(&mut self);
 }
@@ -155,6 +159,7 @@ enum Settled {
     Transfers(Result<Outcome<Vec<CreateTransferResult>>, StoreError>),
     Unit(Result<(), StoreError>),
     Count(Result<usize, StoreError>),
+    Counters(Result<Vec<i64>, StoreError>),
     /// Same key and request as an earlier write of this group: answered with its response.
     SameAs(usize),
 }
@@ -178,6 +183,7 @@ fn commit_group(backend: &mut dyn Backend, snapshot: &mut Snapshot, group: Vec<W
                     Some(Settled::Accounts(_)) => Settled::Accounts(Err(failure())),
                     Some(Settled::Transfers(_)) => Settled::Transfers(Err(failure())),
                     Some(Settled::Count(_)) => Settled::Count(Err(failure())),
+                    Some(Settled::Counters(_)) => Settled::Counters(Err(failure())),
                     Some(Settled::SameAs(_)) | Some(Settled::Unit(_)) | None => Settled::Unit(Err(failure())),
                 });
             }
@@ -294,9 +300,9 @@ fn apply_group(
             Write::PurgeIdempotency { before_ns, .. } => {
                 Settled::Count(Ok(backend.purge_idempotency(*before_ns, IDEMPOTENCY_PURGE_MAX)?))
             }
-            Write::Change { change, .. } => {
-                Settled::Unit(apply_change(backend, snapshot, change, now, &mut changes)?.map_err(StoreError::Rejected))
-            }
+            Write::Change { change, .. } => Settled::Counters(
+                apply_change(backend, snapshot, change, now, &mut changes)?.map_err(StoreError::Rejected),
+            ),
         });
     }
 
@@ -336,7 +342,7 @@ fn apply_change(
     change: &Change,
     now: u64,
     changes: &mut Changes,
-) -> Result<Result<(), Rejection>, StoreError> {
+) -> Result<Result<Vec<i64>, Rejection>, StoreError> {
     // Checks first, writes after: a refused change has written nothing.
     for put in &change.puts {
         let current = backend.record_version(&put.record.kind, &put.record.id)?;
@@ -350,6 +356,21 @@ fn apply_change(
         {
             return Ok(Err(Rejection::KeyTaken { kind: key.kind.clone(), key: key.key.clone() }));
         }
+    }
+    // Counters: added here, in the one writer, so that concurrent changes never conflict.
+    let mut values: Vec<(String, i64)> = Vec::new();
+    let mut results = Vec::with_capacity(change.counters.len());
+    for add in &change.counters {
+        let current = match values.iter().rev().find(|(k, _)| *k == add.key) {
+            Some((_, v)) => *v,
+            None => backend.counter(&add.key)?,
+        };
+        let next = current.saturating_add(add.delta);
+        if add.max.is_some_and(|max| add.delta > 0 && next > max) {
+            return Ok(Err(Rejection::CounterLimit { key: add.key.clone() }));
+        }
+        values.push((add.key.clone(), next));
+        results.push(next);
     }
     // Ledger events as one linked chain each, so that the ledger itself makes them all or nothing.
     // Accounts and transfers in one change could not be undone together, so a change has one or the other.
@@ -382,7 +403,10 @@ fn apply_change(
         }
     }
     backend.write_change(change, now)?;
-    Ok(Ok(()))
+    if !values.is_empty() {
+        backend.set_counters(&values)?;
+    }
+    Ok(Ok(results))
 }
 
 /// The most accounts the SQLite writer keeps cached; beyond it the cache starts again empty.
@@ -429,7 +453,9 @@ fn reply_all(group: Vec<Write>, settled: Vec<Option<Settled>>, stored: &[Option<
         match (write, settled) {
             (Write::Accounts { reply, .. }, Settled::Accounts(r)) => drop(reply.send(r)),
             (Write::Transfers { reply, .. }, Settled::Transfers(r)) => drop(reply.send(r)),
-            (Write::ApiKey { reply, .. } | Write::Change { reply, .. }, Settled::Unit(r)) => drop(reply.send(r)),
+            (Write::ApiKey { reply, .. }, Settled::Unit(r)) => drop(reply.send(r)),
+            (Write::Change { reply, .. }, Settled::Counters(r)) => drop(reply.send(r)),
+            (Write::Change { reply, .. }, Settled::Unit(Err(e))) => drop(reply.send(Err(e))),
             (Write::ExpireDue { reply, .. } | Write::PurgeIdempotency { reply, .. }, Settled::Count(r)) => {
                 drop(reply.send(r))
             }

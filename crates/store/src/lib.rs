@@ -36,7 +36,7 @@ use xingtong_ledger::invariants::{LedgerTotals, check_accounts};
 use xingtong_ledger::{Account, CreateAccountResult, CreateTransferResult, Transfer};
 
 use crate::committer::Write;
-pub use crate::records::{AuditEntry, Blob, Change, Put, Record, RecordQuery, Rejection, UniqueKey};
+pub use crate::records::{AuditEntry, Blob, Change, CounterAdd, Put, Record, RecordQuery, Rejection, UniqueKey};
 
 /// The most writes waiting for the writer; callers wait (backpressure) beyond it.
 pub const WRITE_QUEUE_MAX: usize = 16_384;
@@ -279,6 +279,7 @@ pub(crate) trait Reader: Send {
     fn scan_accounts(&mut self, visit: &mut dyn FnMut(Account)) -> Result<u64, StoreError>;
     fn ping(&mut self) -> Result<(), StoreError>;
     fn api_keys_of(&mut self, owner: &str) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    fn counter(&mut self, key: &str) -> Result<i64, StoreError>;
     fn record(&mut self, kind: &str, id: &str) -> Result<Option<Record>, StoreError>;
     fn record_by_key(&mut self, kind: &str, key: &str) -> Result<Option<Record>, StoreError>;
     fn records(&mut self, query: &RecordQuery) -> Result<Vec<Record>, StoreError>;
@@ -473,8 +474,19 @@ impl Store {
 
     /// Applies a domain change all or nothing; [`StoreError::Rejected`] when a check refused it.
     pub async fn apply(&self, change: Change) -> Result<(), StoreError> {
+        self.apply_counting(change).await.map(drop)
+    }
+
+    /// Applies a change and returns the counters' values after it, in the order of `change.counters`.
+    pub async fn apply_counting(&self, change: Change) -> Result<Vec<i64>, StoreError> {
         let change = Box::new(change);
         self.submit(|reply| Write::Change { change, reply }).await
+    }
+
+    /// A counter's value (0 when it was never moved).
+    pub async fn counter(&self, key: &str) -> Result<i64, StoreError> {
+        let key = key.to_owned();
+        self.inner.readers.run(move |r| r.counter(&key)).await
     }
 
     /// A record by kind and id.

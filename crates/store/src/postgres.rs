@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "ledger and access", include_str!("../migrations/postgres/0001_ledger.sql")),
     (2, "idempotency retention", include_str!("../migrations/postgres/0002_idempotency_retention.sql")),
     (3, "domain records", include_str!("../migrations/postgres/0003_domain_records.sql")),
+    (4, "counters", include_str!("../migrations/postgres/0004_counters.sql")),
 ];
 
 /// An arbitrary constant naming the advisory lock that serialises migrations across processes.
@@ -458,6 +459,21 @@ impl Backend for PgWriter {
         Ok(())
     }
 
+    fn counter(&mut self, key: &str) -> Result<i64, StoreError> {
+        let row = self.client.query_opt("SELECT value FROM counters WHERE key = $1", &[&key])?;
+        Ok(row.map_or(0, |r| r.get(0)))
+    }
+
+    fn set_counters(&mut self, values: &[(String, i64)]) -> Result<(), StoreError> {
+        for (key, value) in values {
+            self.client.execute(
+                "INSERT INTO counters (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                &[key, value],
+            )?;
+        }
+        Ok(())
+    }
+
     fn commit(&mut self, last_timestamp: u64) -> Result<(), StoreError> {
         // An idle expiry tick changes nothing; skipping the update keeps it from writing WAL.
         if last_timestamp != self.clock_at_begin {
@@ -542,6 +558,11 @@ impl Reader for PgReader {
     fn api_key(&mut self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         let row = self.client.query_opt(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = $1"), &[&id])?;
         Ok(row.as_ref().map(api_key_from_row))
+    }
+
+    fn counter(&mut self, key: &str) -> Result<i64, StoreError> {
+        let row = self.client.query_opt("SELECT value FROM counters WHERE key = $1", &[&key])?;
+        Ok(row.map_or(0, |r| r.get(0)))
     }
 
     fn api_keys_of(&mut self, owner: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {

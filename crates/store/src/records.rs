@@ -117,6 +117,20 @@ pub struct Change {
     pub accounts: Vec<Account>,
     /// Ledger transfers to create, as one linked chain; every one must succeed or the change is refused.
     pub transfers: Vec<Transfer>,
+    /// Counters to move (running totals for limits, sequences): added inside the writer, so that
+    /// concurrent changes never conflict, and checked against their maximum there.
+    pub counters: Vec<CounterAdd>,
+}
+
+/// An addition to a named counter (a counter that does not exist is 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterAdd {
+    /// The counter's name, e.g. `card_day:<MID>:20261122`.
+    pub key: String,
+    /// What to add (negative to subtract).
+    pub delta: i64,
+    /// The change is refused if the counter would end above this.
+    pub max: Option<i64>,
 }
 
 impl Change {
@@ -151,6 +165,12 @@ pub enum Rejection {
     /// The ledger refused a transfer.
     #[error("ledger refused a transfer: {0:?}")]
     Transfers(Vec<CreateTransferResult>),
+    /// A counter would go above its maximum.
+    #[error("counter {key} would exceed its maximum")]
+    CounterLimit {
+        /// The counter.
+        key: String,
+    },
 }
 
 /// Which records to list, oldest first.

@@ -28,6 +28,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "bulk account index", include_str!("../migrations/sqlite/0002_account_index.sql")),
     (3, "idempotency retention", include_str!("../migrations/sqlite/0003_idempotency_retention.sql")),
     (4, "domain records", include_str!("../migrations/sqlite/0004_domain_records.sql")),
+    (5, "counters", include_str!("../migrations/sqlite/0005_counters.sql")),
 ];
 
 /// What [`open`] returns.
@@ -353,6 +354,25 @@ impl Backend for SqliteWriter {
         Ok(())
     }
 
+    fn counter(&mut self, key: &str) -> Result<i64, StoreError> {
+        let value: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT value FROM counters WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?;
+        Ok(value.unwrap_or(0))
+    }
+
+    fn set_counters(&mut self, values: &[(String, i64)]) -> Result<(), StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "INSERT INTO counters (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )?;
+        for (key, value) in values {
+            statement.execute(params![key, value])?;
+        }
+        Ok(())
+    }
+
     fn commit(&mut self, last_timestamp: u64) -> Result<(), StoreError> {
         self.conn.execute_batch("COMMIT")?;
         self.last_timestamp = last_timestamp;
@@ -549,6 +569,15 @@ impl Reader for SqliteReader {
         let mut statement =
             self.conn.prepare_cached(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = ?1"))?;
         Ok(statement.query_row([id], api_key_from_row).optional()?)
+    }
+
+    fn counter(&mut self, key: &str) -> Result<i64, StoreError> {
+        let value: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT value FROM counters WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?;
+        Ok(value.unwrap_or(0))
     }
 
     fn api_keys_of(&mut self, owner: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {

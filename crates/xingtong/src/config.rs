@@ -50,6 +50,8 @@ pub struct FileConfig {
     pub smtp_from: Option<String>,
     /// The 4-digit region code inside new merchant numbers.
     pub mid_region_code: Option<String>,
+    /// Card transactions one card may make at one merchant per minute (more answer 65).
+    pub card_frequency_max: Option<usize>,
 }
 
 impl FileConfig {
@@ -100,6 +102,8 @@ pub struct ServeConfig {
     pub smtp_from: String,
     /// Region code in MIDs.
     pub mid_region_code: String,
+    /// Card frequency limit per minute.
+    pub card_frequency_max: usize,
 }
 
 /// The flag-and-environment layer (clap fills it from both).
@@ -139,6 +143,9 @@ pub struct ServeArgs {
     /// SMTP relay `host:port` for email notifications [default: none: written to <data-dir>/outbox].
     #[arg(long, env = "XINGTONG_SMTP")]
     pub smtp: Option<String>,
+    /// Card transactions one card may make at one merchant per minute; more answer 65 [default: 20].
+    #[arg(long, env = "XINGTONG_CARD_FREQUENCY_MAX")]
+    pub card_frequency_max: Option<usize>,
 }
 
 impl ServeArgs {
@@ -174,6 +181,7 @@ impl ServeArgs {
             smtp: self.smtp.clone().or(file.smtp).filter(|s| !s.is_empty()),
             smtp_from: file.smtp_from.unwrap_or_else(|| "noreply@xingtong.invalid".into()),
             mid_region_code,
+            card_frequency_max: self.card_frequency_max.or(file.card_frequency_max).unwrap_or(20).max(1),
             data_dir,
             database: self.database.clone().or(file.database).filter(|d| !d.is_empty()),
             database_schema: self.database_schema.clone().or(file.database_schema).filter(|d| !d.is_empty()),

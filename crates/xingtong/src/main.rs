@@ -233,6 +233,27 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Card sales per second over ISO 8583 and JSON against a server started for the run.
+    Auth {
+        /// PostgreSQL to measure as well (a schema of its own is made and dropped).
+        #[arg(long, env = "XINGTONG_BENCH_POSTGRES_URL")]
+        postgres: Option<String>,
+        /// Terminals, each of its own merchant (JSON: four clients per merchant).
+        #[arg(long, default_value_t = 8)]
+        terminals: usize,
+        /// Sales each terminal keeps in flight at the peak.
+        #[arg(long, default_value_t = 16)]
+        depth: usize,
+        /// Seconds per measured phase.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Skip the JSON API.
+        #[arg(long)]
+        skip_json: bool,
+        /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Durable ledger transfers per second and commit latency, per backend.
     Ledger {
         /// PostgreSQL to measure as well (a schema of its own is made and dropped).
@@ -334,6 +355,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     report.unpack.per_second_median,
                     report.unpack.ratio_to_jpos_2010
                 );
+            }
+            Ok(())
+        }
+        Command::Bench { command: BenchCommand::Auth { postgres, terminals, depth, seconds, skip_json, json } } => {
+            let options = xingtong_bench::auth::AuthBenchOptions {
+                server_binary: std::env::current_exe().context("finding this binary")?,
+                postgres_url: postgres.filter(|p| !p.is_empty()),
+                terminals: terminals.max(1),
+                depth: depth.max(1),
+                seconds: seconds.max(0.2),
+                skip_json,
+            };
+            let report = xingtong_bench::auth::run(&options, &|line| eprintln!("{line}")).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
             }
             Ok(())
         }
@@ -516,7 +552,7 @@ async fn admin_sandbox(command: SandboxCommand) -> anyhow::Result<()> {
         "--brand is unionpay, visa or mastercard; --type debit or credit; --status active, blocked, lost or stolen",
     )?;
     let merchants = open_merchants(&database).await?;
-    let (engine, sandbox) = payments_engine(&merchants).await?;
+    let (engine, sandbox) = payments_engine(&merchants, 20).await?;
     let card = sandbox.create_card("staff:cli", spec).await.map_err(service_error)?;
     drop(engine);
     drop(sandbox);
@@ -610,7 +646,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     );
 
     let merchants = merchants_service(&config, store.clone())?;
-    let (engine, sandbox) = payments_engine(&merchants).await?;
+    let (engine, sandbox) = payments_engine(&merchants, config.card_frequency_max).await?;
 
     let listener = tokio::net::TcpListener::bind(config.http_listen)
         .await
@@ -686,11 +722,13 @@ fn merchants_service(config: &ServeConfig, store: Store) -> anyhow::Result<xingt
 /// The card payments core over the sandbox issuer, with the platform's ledger accounts in place.
 async fn payments_engine(
     merchants: &xingtong_merchants::Merchants,
+    frequency_max: usize,
 ) -> anyhow::Result<(xingtong_payments::Engine, std::sync::Arc<xingtong_payments::sandbox::SandboxNetwork>)> {
     let sandbox =
         std::sync::Arc::new(xingtong_payments::sandbox::SandboxNetwork::new(merchants.store().clone(), merchants));
     let network: std::sync::Arc<dyn xingtong_payments::network::CardNetwork> = sandbox.clone();
-    let engine = xingtong_payments::Engine::new(merchants.clone(), network, xingtong_payments::Config::default());
+    let settings = xingtong_payments::Config { frequency_max, ..Default::default() };
+    let engine = xingtong_payments::Engine::new(merchants.clone(), network, settings);
     engine.bootstrap().await.map_err(service_error).context("creating the platform's ledger accounts")?;
     Ok((engine, sandbox))
 }

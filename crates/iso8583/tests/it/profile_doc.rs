@@ -35,6 +35,11 @@ fn sign_in_example() {
         (Some("16688014"), Some("898100012340001"), Some("01 "))
     );
     assert_eq!(cup::Field60::parse(message.get(60).unwrap()).unwrap().network_code, "003");
+    // The operator's PIN block, under the TMK, over the stand-in PAN 0000 + TID + 0.
+    let tmk = Key::from_hex(TMK).unwrap();
+    let clear = tmk.decrypt_block(message.get(52).unwrap().try_into().unwrap());
+    let pin = xingtong_crypto::decode_pin_block_format0(clear, "0000166880140").unwrap();
+    assert_eq!(pin.expose(), "123456");
     let (reply, message) = example("sign-in-response");
     assert_eq!(reply.tpdu, request.tpdu.swapped());
     assert_eq!((message.mti.as_str(), message.get_str(39), message.get_str(11)), ("0810", Some("00"), Some("000001")));

@@ -51,6 +51,7 @@ conformance!(
     records_are_versioned_and_refuse_stale_writes,
     unique_keys_queries_and_blobs,
     changes_carry_ledger_events_all_or_nothing,
+    counters_add_inside_the_writer_and_hold_their_maximum,
 );
 
 /// The one line that says whether the PostgreSQL suite runs in this test run.

@@ -533,3 +533,48 @@ pub async fn changes_carry_ledger_events_all_or_nothing(h: &Harness) -> anyhow::
     audited(&store).await?;
     Ok(())
 }
+
+pub async fn counters_add_inside_the_writer_and_hold_their_maximum(h: &Harness) -> anyhow::Result<()> {
+    use xingtong_store::{Change, CounterAdd, Rejection, StoreError};
+    let store = h.open().await?.store;
+    let add = |delta: i64, max: Option<i64>| Change {
+        counters: vec![CounterAdd { key: "day:m1".into(), delta, max }],
+        ..Change::default()
+    };
+    // 40 concurrent additions of 10 under a maximum of 300: exactly 30 fit, none conflicts.
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.apply_counting(add(10, Some(300))).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for task in tasks {
+        match task.await? {
+            Ok(values) => {
+                ensure!(values.len() == 1 && values[0] <= 300);
+                ok += 1;
+            }
+            Err(StoreError::Rejected(Rejection::CounterLimit { key })) => ensure!(key == "day:m1"),
+            Err(e) => anyhow::bail!("{e}"),
+        }
+    }
+    ensure!(ok == 30, "{ok}");
+    ensure!(store.counter("day:m1").await? == 300);
+    // Subtractions are never refused; a refused change moves no counter and writes nothing else.
+    ensure!(store.apply_counting(add(-50, Some(300))).await? == [250]);
+    let refused = store
+        .apply(Change {
+            puts: vec![put(record("t", "1", "o", "s", "{}"), None)],
+            counters: vec![
+                CounterAdd { key: "other".into(), delta: 5, max: None },
+                CounterAdd { key: "day:m1".into(), delta: 51, max: Some(300) },
+            ],
+            ..Change::default()
+        })
+        .await;
+    ensure!(matches!(refused, Err(StoreError::Rejected(Rejection::CounterLimit { .. }))), "{refused:?}");
+    ensure!(store.counter("other").await? == 0 && store.record("t", "1").await?.is_none());
+    ensure!(store.counter("never").await? == 0);
+    Ok(())
+}

@@ -1,0 +1,5 @@
+-- Named counters moved inside the writer: running totals for limits, sequences.
+CREATE TABLE counters (
+    key   TEXT   PRIMARY KEY,
+    value BIGINT NOT NULL
+);
