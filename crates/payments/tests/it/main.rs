@@ -427,3 +427,86 @@ async fn racing_refunds_never_exceed_the_sale() -> anyhow::Result<()> {
     ensure!(w.balance_of(&card).await? == 100_000);
     w.balanced().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_refuses_unknown_suspended_and_locked() -> anyhow::Result<()> {
+    let w = world().await?;
+    let staff = Principal::Staff { id: "t".into(), roles: Role::ALL.to_vec() };
+    // An unknown terminal: 97.
+    let mut stranger = Terminal::open(
+        TerminalConfig {
+            tid: "99999999".into(),
+            mid: w.mid.clone(),
+            tmk: w.tmk.clone(),
+            state_dir: None,
+            reply_timeout: Duration::from_secs(5),
+            fsync: false,
+        },
+        w.address,
+    )
+    .await?;
+    ensure!(stranger.sign_in(1, CASHIER_PIN).await?.code == "97");
+    // Another merchant's number: 03.
+    let mut wrong_mid = Terminal::open(
+        TerminalConfig {
+            tid: w.tid.clone(),
+            mid: "898310053999999".into(),
+            tmk: w.tmk.clone(),
+            state_dir: None,
+            reply_timeout: Duration::from_secs(5),
+            fsync: false,
+        },
+        w.address,
+    )
+    .await?;
+    ensure!(wrong_mid.sign_in(1, CASHIER_PIN).await?.code == "03");
+    // An unknown operator: 05; five wrong PINs lock the operator: 75, even with the right PIN.
+    let mut t = w.terminal(5_000).await?;
+    ensure!(t.sign_in(7, CASHIER_PIN).await?.code == "05");
+    for _ in 0..4 {
+        ensure!(t.sign_in(1, "000000").await?.code == "55");
+    }
+    ensure!(t.sign_in(1, "000000").await?.code == "75");
+    ensure!(t.sign_in(1, CASHIER_PIN).await?.code == "75");
+    // The supervisor can still sign in; a suspended terminal cannot: 58.
+    ensure!(t.sign_in(0, SUPERVISOR_PIN).await?.approved());
+    w.merchants.suspend_device(&staff, &w.tid).await?;
+    ensure!(t.sign_in(0, SUPERVISOR_PIN).await?.code == "58");
+    w.merchants.resume_device(&staff, &w.tid).await?;
+    ensure!(t.sign_in(0, SUPERVISOR_PIN).await?.approved());
+    w.balanced().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reversed_void_restores_the_sale() -> anyhow::Result<()> {
+    let w = world().await?;
+    let mut t = w.terminal(5_000).await?;
+    ensure!(t.sign_in(1, CASHIER_PIN).await?.approved());
+    let card = w.card(Brand::Unionpay, CardType::Debit, 100_000, |_| {}).await?;
+    let sale = t.send(&Request::Sale(read(&card, Some("147258")), 20_000, 1)).await?;
+    ensure!(sale.approved());
+    let void = t
+        .send(&Request::Void { original: (sale.batch, sale.stan), amount: 20_000, supervisor_pin: SUPERVISOR_PIN.into() })
+        .await?;
+    ensure!(void.approved() && w.balance_of(&card).await? == 100_000);
+    // The terminal never saw the void's reply and reverses it: the sale stands again.
+    let origin = xingtong_payments::Origin {
+        tid: w.tid.clone(),
+        mid: w.mid.clone(),
+        batch: void.batch,
+        stan: void.stan,
+        operator: "01".into(),
+        channel: "iso8583",
+    };
+    ensure!(w.engine.reverse(&origin, 20_000).await?.is_approved());
+    ensure!(w.engine.reverse(&origin, 20_000).await?.is_approved(), "idempotent");
+    let restored = w.engine.transaction(&w.tid, sale.batch, sale.stan).await?.context("sale")?;
+    ensure!(restored.value.status == xingtong_payments::txn::Status::Approved);
+    ensure!(w.balance_of(&card).await? == 80_000 && w.merchant_balance().await? == 20_000 - 100);
+    // A reversal of the sale itself, with the wrong amount, matches nothing (25); with the right one it undoes it.
+    let sale_origin = xingtong_payments::Origin { stan: sale.stan, ..origin };
+    ensure!(w.engine.reverse(&sale_origin, 19_999).await? == xingtong_iso8583::ResponseCode::ORIGINAL_NOT_FOUND);
+    ensure!(w.engine.reverse(&sale_origin, 20_000).await?.is_approved());
+    ensure!(w.balance_of(&card).await? == 100_000 && w.merchant_balance().await? == 0);
+    w.balanced().await
+}
