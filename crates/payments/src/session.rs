@@ -68,6 +68,8 @@ pub struct Live {
     pub mac_key: Key,
     /// The device is already activated (so sales need not check).
     pub activated: AtomicBool,
+    /// The first approved sale at or above this activates the device.
+    pub activation_amount_minor: i64,
 }
 
 /// The cache of live sessions.
@@ -124,7 +126,8 @@ impl Engine {
             mid: s.mid,
             operator: s.operator,
             batch: s.batch,
-            activated: AtomicBool::new(device.is_some_and(|d| d.value.status == DeviceStatus::Activated)),
+            activated: AtomicBool::new(device.as_ref().is_some_and(|d| d.value.status == DeviceStatus::Activated)),
+            activation_amount_minor: device.map_or(0, |d| d.value.activation_amount_minor),
         });
         self.sessions().live.lock().unwrap_or_else(|p| p.into_inner()).insert(tid.to_owned(), Arc::clone(&live));
         Ok(Some(live))
@@ -204,6 +207,7 @@ impl Engine {
             pin_key: keys.pin_key,
             mac_key: keys.mac_key,
             activated: AtomicBool::new(d.status == DeviceStatus::Activated),
+            activation_amount_minor: d.activation_amount_minor,
         });
         self.sessions().live.lock().unwrap_or_else(|p| p.into_inner()).insert(tid.into(), live);
         Ok(SignIn::Ok { field62: Field62(field62), batch })

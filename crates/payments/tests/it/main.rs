@@ -486,7 +486,11 @@ async fn a_reversed_void_restores_the_sale() -> anyhow::Result<()> {
     let sale = t.send(&Request::Sale(read(&card, Some("147258")), 20_000, 1)).await?;
     ensure!(sale.approved());
     let void = t
-        .send(&Request::Void { original: (sale.batch, sale.stan), amount: 20_000, supervisor_pin: SUPERVISOR_PIN.into() })
+        .send(&Request::Void {
+            original: (sale.batch, sale.stan),
+            amount: 20_000,
+            supervisor_pin: SUPERVISOR_PIN.into(),
+        })
         .await?;
     ensure!(void.approved() && w.balance_of(&card).await? == 100_000);
     // The terminal never saw the void's reply and reverses it: the sale stands again.

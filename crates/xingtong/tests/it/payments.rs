@@ -251,15 +251,24 @@ async fn a_sale_on_one_channel_is_voided_on_the_other() -> anyhow::Result<()> {
     let (status, pre) = bearer_call(&server, "POST", "/v1/pre-authorizations", &key, Some("pre-1"), &hold)?;
     ensure!(status == 201 && pre["approved"] == true && pre["kind"] == "pre_authorization", "{pre}");
     let pre_id = pre["id"].as_str().unwrap_or("").to_owned();
-    let (status, done) = bearer_call(&server, "POST", &format!("/v1/pre-authorizations/{pre_id}/complete"), &key, Some("done-1"), &json!({ "amount_minor": 15_000 }))?;
+    let (status, done) = bearer_call(
+        &server,
+        "POST",
+        &format!("/v1/pre-authorizations/{pre_id}/complete"),
+        &key,
+        Some("done-1"),
+        &json!({ "amount_minor": 15_000 }),
+    )?;
     ensure!(status == 201 && done["approved"] == true && done["kind"] == "completion", "{done}");
     let refund = json!({ "payment_id": done["id"], "amount_minor": 5_000, "reason": "01", "supervisor_pin": "246810" });
     let (status, refunded) = bearer_call(&server, "POST", "/v1/refunds", &key, Some("refund-1"), &refund)?;
     ensure!(status == 201 && refunded["approved"] == true && refunded["kind"] == "refund", "{refunded}");
-    let too_much = json!({ "payment_id": done["id"], "amount_minor": 10_001, "reason": "01", "supervisor_pin": "246810" });
+    let too_much =
+        json!({ "payment_id": done["id"], "amount_minor": 10_001, "reason": "01", "supervisor_pin": "246810" });
     let (_, refused) = bearer_call(&server, "POST", "/v1/refunds", &key, Some("refund-2"), &too_much)?;
     ensure!(refused["approved"] == false && refused["response_code"] == "13", "{refused}");
-    let (_, credit_now) = bearer_call(&server, "GET", &format!("/v1/sandbox/cards/{}", credit_card.pan), &admin, None, &Value::Null)?;
+    let (_, credit_now) =
+        bearer_call(&server, "GET", &format!("/v1/sandbox/cards/{}", credit_card.pan), &admin, None, &Value::Null)?;
     ensure!(credit_now["available_minor"] == 500_000 - 15_000 + 5_000, "{credit_now}");
 
     // The device was activated by its first sale of ¥299 or more; everything balances.
