@@ -273,6 +273,8 @@ async fn start(
         stan: slot.stan,
         operator: op.into(),
         channel: "api",
+        // The slot was just checked for a transaction (`replay`), and slots are never reused.
+        fresh: replayed.is_none(),
     };
     let live = engine.live_session(tid).await?;
     Ok((origin, slot, live, replayed))

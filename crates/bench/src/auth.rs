@@ -282,7 +282,7 @@ async fn terminal_load(
     rate: Option<f64>,
     warmup: Duration,
     measure: Duration,
-) -> anyhow::Result<Tally> {
+) -> anyhow::Result<(Terminal, Tally)> {
     let stream = TcpStream::connect(iso).await?;
     stream.set_nodelay(true)?;
     let (mut read, mut write) = stream.into_split();
@@ -362,7 +362,7 @@ async fn terminal_load(
     reader.abort();
     anyhow::ensure!(sent.lock().unwrap_or_else(|p| p.into_inner()).is_empty(), "replies stopped coming");
     let tally = std::mem::take(&mut *tally.lock().unwrap_or_else(|p| p.into_inner()));
-    Ok(tally)
+    Ok((terminal, tally))
 }
 
 fn phase(tallies: Vec<Tally>, seconds: f64) -> Phase {
@@ -385,29 +385,37 @@ fn phase(tallies: Vec<Tally>, seconds: f64) -> Phase {
     }
 }
 
-async fn iso_phase(
-    setup: &Setup,
-    state_dir: &std::path::Path,
-    iso: SocketAddr,
-    depth: usize,
-    rate_per_terminal: Option<f64>,
-    seconds: f64,
-) -> anyhow::Result<Phase> {
-    let mut tasks = Vec::new();
+/// Signs the terminals in (counters in memory: a terminal object lives through every phase, so
+/// its STANs go on; the load generator's own durability is not what is measured).
+async fn sign_in_all(setup: &Setup, iso: SocketAddr) -> anyhow::Result<Vec<Terminal>> {
+    let mut terminals = Vec::new();
     for (i, tid) in setup.tids.iter().enumerate() {
         let config = TerminalConfig {
             tid: tid.clone(),
             mid: setup.mids[i].clone(),
             tmk: setup.tmks[i].clone(),
-            // Counters on disk (STANs go on across phases); no fsync: the load generator's own
-            // durability is not what is measured.
-            state_dir: Some(state_dir.join(tid)),
+            state_dir: None,
             reply_timeout: Duration::from_secs(30),
             fsync: false,
         };
         let mut terminal = Terminal::open(config, iso).await?;
         let signed = terminal.sign_in(1, CASHIER_PIN).await?;
         anyhow::ensure!(signed.approved(), "sign-in of {tid}: {}", signed.code);
+        terminals.push(terminal);
+    }
+    Ok(terminals)
+}
+
+async fn iso_phase(
+    setup: &Setup,
+    terminals: Vec<Terminal>,
+    iso: SocketAddr,
+    depth: usize,
+    rate_per_terminal: Option<f64>,
+    seconds: f64,
+) -> anyhow::Result<(Vec<Terminal>, Phase)> {
+    let mut tasks = Vec::new();
+    for (i, terminal) in terminals.into_iter().enumerate() {
         let cards: Vec<CardRead> = setup.debit_cards.iter().cycle().skip(i).take(4).cloned().collect();
         tasks.push(tokio::spawn(terminal_load(
             terminal,
@@ -420,10 +428,13 @@ async fn iso_phase(
         )));
     }
     let mut tallies = Vec::new();
+    let mut terminals = Vec::new();
     for task in tasks {
-        tallies.push(task.await??);
+        let (terminal, tally) = task.await??;
+        terminals.push(terminal);
+        tallies.push(tally);
     }
-    Ok(phase(tallies, seconds))
+    Ok((terminals, phase(tallies, seconds)))
 }
 
 /// A keep-alive HTTP/1.1 connection.
@@ -577,11 +588,12 @@ async fn run_backend(
     let server = start_server(&options.server_binary, dir.path(), postgres.map(|url| (url, schema.as_str())))?;
     let pid = server.child.id();
     progress(&format!("{backend}: ISO 8583 peak, {} terminals × {} in flight", options.terminals, options.depth));
-    let peak = iso_phase(&setup, dir.path(), server.iso, options.depth, None, options.seconds).await?;
+    let terminals = sign_in_all(&setup, server.iso).await?;
+    let (terminals, peak) = iso_phase(&setup, terminals, server.iso, options.depth, None, options.seconds).await?;
     progress(&format!("{backend}: ISO 8583 peak {:.0} sales/s; now at half", peak.sales_per_second));
     let per_terminal = peak.sales_per_second / 2.0 / options.terminals as f64;
-    let half =
-        iso_phase(&setup, dir.path(), server.iso, options.depth.max(64), Some(per_terminal), options.seconds).await?;
+    let (_, half) =
+        iso_phase(&setup, terminals, server.iso, options.depth.max(64), Some(per_terminal), options.seconds).await?;
     let json = if options.skip_json {
         None
     } else {

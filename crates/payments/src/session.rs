@@ -70,6 +70,16 @@ pub struct Live {
     pub activated: AtomicBool,
     /// The first approved sale at or above this activates the device.
     pub activation_amount_minor: i64,
+    /// The highest STAN this process has seen from the terminal in this session.
+    pub highest_stan: std::sync::atomic::AtomicU32,
+}
+
+impl Live {
+    /// True when `stan` is above every STAN this process saw from the terminal in this session
+    /// (and records it): it cannot be a duplicate of one of those.
+    pub fn fresh(&self, stan: u32) -> bool {
+        self.highest_stan.fetch_max(stan, Ordering::Relaxed) < stan
+    }
 }
 
 /// The cache of live sessions.
@@ -128,6 +138,8 @@ impl Engine {
             batch: s.batch,
             activated: AtomicBool::new(device.as_ref().is_some_and(|d| d.value.status == DeviceStatus::Activated)),
             activation_amount_minor: device.map_or(0, |d| d.value.activation_amount_minor),
+            // Loaded after a restart: nothing is known, so every STAN of this session is checked.
+            highest_stan: std::sync::atomic::AtomicU32::new(u32::MAX),
         });
         self.sessions().live.lock().unwrap_or_else(|p| p.into_inner()).insert(tid.to_owned(), Arc::clone(&live));
         Ok(Some(live))
@@ -208,6 +220,7 @@ impl Engine {
             mac_key: keys.mac_key,
             activated: AtomicBool::new(d.status == DeviceStatus::Activated),
             activation_amount_minor: d.activation_amount_minor,
+            highest_stan: std::sync::atomic::AtomicU32::new(0),
         });
         self.sessions().live.lock().unwrap_or_else(|p| p.into_inner()).insert(tid.into(), live);
         Ok(SignIn::Ok { field62: Field62(field62), batch })
