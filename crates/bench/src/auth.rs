@@ -86,12 +86,48 @@ pub struct BackendReport {
     pub json: Option<Channel>,
     /// The server's resident set at its largest, MiB.
     pub server_peak_rss_mib: f64,
+    /// Commits the server made during the whole run, and the mean events (records, transfers,
+    /// counters) and seconds per commit, from its `/metrics`.
+    pub commits: Option<CommitStats>,
     /// Terminals and JSON clients.
     pub terminals: usize,
     /// In flight per terminal at the peak.
     pub depth: usize,
     /// True when the ledger audit after the run found every ledger balanced.
     pub ledger_balanced: bool,
+}
+
+/// What the server's writer did.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommitStats {
+    /// Commits.
+    pub commits: f64,
+    /// Mean events per commit.
+    pub events_per_commit: f64,
+    /// Mean milliseconds per commit (the writer's busy time, fsync included).
+    pub ms_per_commit: f64,
+}
+
+/// Reads the writer's figures from the server's Prometheus text.
+async fn commit_stats(http: SocketAddr) -> Option<CommitStats> {
+    let mut stream = TcpStream::connect(http).await.ok()?;
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n").await.ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await.ok()?;
+    let value = |name: &str| -> Option<f64> {
+        text.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    let commits = value("xingtong_commit_seconds_count")?;
+    Some(CommitStats {
+        commits,
+        events_per_commit: value("xingtong_commit_group_events_sum")? / commits.max(1.0),
+        ms_per_commit: value("xingtong_commit_seconds_sum")? * 1_000.0 / commits.max(1.0),
+    })
 }
 
 /// The whole report.
@@ -605,6 +641,7 @@ async fn run_backend(
         Some(Channel { peak, half_peak: half })
     };
     let rss = peak_rss_mib(pid);
+    let commits = commit_stats(server.http).await;
     drop(server);
     let store = Store::open(StoreOptions::new(database)).await?.store;
     let balanced = store.audit().await.is_ok();
@@ -624,6 +661,7 @@ async fn run_backend(
         iso8583: Channel { peak, half_peak: half },
         json,
         server_peak_rss_mib: rss,
+        commits,
         terminals: options.terminals,
         depth: options.depth,
         ledger_balanced: balanced,

@@ -113,32 +113,42 @@ pub struct CardTransaction {
     /// Minor units.
     pub amount_minor: i64,
     /// The fee charged (sales, completions), minor units.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub fee_minor: i64,
     /// `622202*********0128`.
     pub pan_masked: String,
     /// Keyed hash of the PAN.
     pub pan_token: String,
     /// Scheme, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub brand: Option<Brand>,
     /// Debit or credit, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub card_type: Option<CardType>,
     /// Retrieval reference number.
     pub rrn: String,
     /// Authorization code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_code: Option<String>,
     /// 销售, 收款 or 进货.
     pub business_type: BusinessType,
     /// The transaction this one acts on (void, refund, completion…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original_id: Option<String>,
     /// Refunded so far (sales and completions).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub refunded_minor: i64,
     /// Fee returned so far by refunds.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub fee_refunded_minor: i64,
     /// Who paid, in our ledger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub funding: Option<Funding>,
     /// The held transfer of a pre-authorization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_transfer: Option<String>,
     /// The ledger movements this transaction made, so that it can be undone exactly.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub movements: Vec<Movement>,
     /// `iso8583` or `api`.
     pub channel: String,
@@ -147,13 +157,21 @@ pub struct CardTransaction {
     /// When (ns).
     pub at: u64,
     /// The refund's reason code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Balance returned by an inquiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub balance_minor: Option<i64>,
     /// Customer contact for the notice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_phone: Option<String>,
     /// Customer contact for the notice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_email: Option<String>,
+}
+
+fn is_zero(value: &i64) -> bool {
+    *value == 0
 }
 
 impl CardTransaction {

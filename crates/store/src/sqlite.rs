@@ -29,6 +29,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "idempotency retention", include_str!("../migrations/sqlite/0003_idempotency_retention.sql")),
     (4, "domain records", include_str!("../migrations/sqlite/0004_domain_records.sql")),
     (5, "counters", include_str!("../migrations/sqlite/0005_counters.sql")),
+    (6, "records as a rowid table", include_str!("../migrations/sqlite/0006_records_rowid.sql")),
 ];
 
 /// What [`open`] returns.
