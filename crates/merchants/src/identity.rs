@@ -351,29 +351,36 @@ impl Merchants {
         let login = login.trim();
         let key =
             if login.contains('@') { format!("email:{}", login.to_lowercase()) } else { format!("phone:{login}") };
-        let Some(user) = by_key::<User>(&self.store, &key).await? else {
+        self.login::<User>(&key, password).await
+    }
+
+    /// Checks a password with the lockout rules and opens a session.
+    async fn login<T: Credentials>(&self, key: &str, password: &str) -> Result<SessionToken> {
+        let Some(account) = by_key::<T>(&self.store, key).await? else {
             // Spend the same time as a real check, so that timing does not tell which logins exist.
             let _ = verify(password.to_owned(), DUMMY_HASH.to_owned()).await;
             return Err(invalid_credentials());
         };
         let now = now_ns();
-        if user.value.locked_until.is_some_and(|until| until > now) {
+        let (_, locked_until) = account.value.failures();
+        if locked_until.is_some_and(|until| until > now) {
             return Err(Error::new(Class::Locked, "login_locked", "too many wrong passwords; try again in 15 minutes"));
         }
-        let ok = verify(password.to_owned(), user.value.password_hash.clone()).await;
-        let mut updated = user.clone();
+        let ok = verify(password.to_owned(), account.value.password_hash().to_owned()).await;
+        let mut updated = account.clone();
+        let (failed, locked_until) = updated.value.failures_mut();
         if ok {
-            if updated.value.failed_logins != 0 {
-                updated.value.failed_logins = 0;
-                updated.value.locked_until = None;
+            if *failed != 0 {
+                *failed = 0;
+                *locked_until = None;
                 self.store.apply(Change { puts: vec![updated.update()?], ..Change::default() }).await?;
             }
-            return self.new_session("user", &user.value.id, OWNER_SESSION_NS).await;
+            return self.new_session(T::SUBJECT, &account.value.id(), T::SESSION_NS).await;
         }
-        updated.value.failed_logins += 1;
-        if updated.value.failed_logins >= LOGIN_FAILURES_MAX {
-            updated.value.locked_until = Some(now + LOGIN_LOCK_NS);
-            updated.value.failed_logins = 0;
+        *failed += 1;
+        if *failed >= LOGIN_FAILURES_MAX {
+            *locked_until = Some(now + LOGIN_LOCK_NS);
+            *failed = 0;
         }
         self.store.apply(Change { puts: vec![updated.update()?], ..Change::default() }).await?;
         Err(invalid_credentials())
@@ -429,30 +436,7 @@ impl Merchants {
 
     /// Signs a staff member in.
     pub async fn login_staff(&self, username: &str, password: &str) -> Result<SessionToken> {
-        let key = format!("username:{}", username.trim().to_lowercase());
-        let Some(staff) = by_key::<Staff>(&self.store, &key).await? else {
-            let _ = verify(password.to_owned(), DUMMY_HASH.to_owned()).await;
-            return Err(invalid_credentials());
-        };
-        let now = now_ns();
-        if staff.value.locked_until.is_some_and(|until| until > now) {
-            return Err(Error::new(Class::Locked, "login_locked", "too many wrong passwords; try again in 15 minutes"));
-        }
-        let mut updated = staff.clone();
-        if verify(password.to_owned(), staff.value.password_hash.clone()).await {
-            if updated.value.failed_logins != 0 {
-                updated.value.failed_logins = 0;
-                self.store.apply(Change { puts: vec![updated.update()?], ..Change::default() }).await?;
-            }
-            return self.new_session("staff", &staff.value.id, STAFF_SESSION_NS).await;
-        }
-        updated.value.failed_logins += 1;
-        if updated.value.failed_logins >= LOGIN_FAILURES_MAX {
-            updated.value.locked_until = Some(now + LOGIN_LOCK_NS);
-            updated.value.failed_logins = 0;
-        }
-        self.store.apply(Change { puts: vec![updated.update()?], ..Change::default() }).await?;
-        Err(invalid_credentials())
+        self.login::<Staff>(&format!("username:{}", username.trim().to_lowercase()), password).await
     }
 
     /// The principal a session token stands for, if it is valid.
@@ -558,6 +542,45 @@ impl Merchants {
     /// The owner's own account.
     pub async fn user(&self, user_id: &str) -> Result<Stored<User>> {
         get::<User>(&self.store, user_id, "user").await
+    }
+}
+
+/// An account that signs in with a password: owners and staff.
+trait Credentials: Entity + Clone {
+    /// `user` or `staff`, as sessions name it.
+    const SUBJECT: &'static str;
+    /// How long its sessions last.
+    const SESSION_NS: u64;
+    fn password_hash(&self) -> &str;
+    fn failures(&self) -> (u32, Option<u64>);
+    fn failures_mut(&mut self) -> (&mut u32, &mut Option<u64>);
+}
+
+impl Credentials for User {
+    const SUBJECT: &'static str = "user";
+    const SESSION_NS: u64 = OWNER_SESSION_NS;
+    fn password_hash(&self) -> &str {
+        &self.password_hash
+    }
+    fn failures(&self) -> (u32, Option<u64>) {
+        (self.failed_logins, self.locked_until)
+    }
+    fn failures_mut(&mut self) -> (&mut u32, &mut Option<u64>) {
+        (&mut self.failed_logins, &mut self.locked_until)
+    }
+}
+
+impl Credentials for Staff {
+    const SUBJECT: &'static str = "staff";
+    const SESSION_NS: u64 = STAFF_SESSION_NS;
+    fn password_hash(&self) -> &str {
+        &self.password_hash
+    }
+    fn failures(&self) -> (u32, Option<u64>) {
+        (self.failed_logins, self.locked_until)
+    }
+    fn failures_mut(&mut self) -> (&mut u32, &mut Option<u64>) {
+        (&mut self.failed_logins, &mut self.locked_until)
     }
 }
 

@@ -235,24 +235,38 @@ pub fn notification_to(
         channels.push(("email", email));
     }
     for (channel, to) in channels {
-        let notification = Notification {
-            id: new_id("ntf"),
-            user_id: user.id.clone(),
-            channel: channel.into(),
-            to: to.into(),
-            language: user.language.clone(),
-            template,
-            subject: subject.clone(),
-            text: text.clone(),
-            status: "queued".into(),
-            attempts: 0,
-            next_attempt_at: Some(now),
-            last_error: None,
-            sent_at: None,
-        };
-        puts.push(insert(&notification)?);
+        puts.push(insert(&queued(&user.id, channel, to, &user.language, template, &subject, &text, now))?);
     }
     Ok(puts)
+}
+
+/// A message waiting for its first attempt.
+#[allow(clippy::too_many_arguments)]
+fn queued(
+    user_id: &str,
+    channel: &str,
+    to: &str,
+    language: &str,
+    template: Template,
+    subject: &str,
+    text: &str,
+    now: u64,
+) -> Notification {
+    Notification {
+        id: new_id("ntf"),
+        user_id: user_id.into(),
+        channel: channel.into(),
+        to: to.into(),
+        language: language.into(),
+        template,
+        subject: subject.into(),
+        text: text.into(),
+        status: "queued".into(),
+        attempts: 0,
+        next_attempt_at: Some(now),
+        last_error: None,
+        sent_at: None,
+    }
 }
 
 /// The outbox puts telling a customer (no account of ours) about a payment.
@@ -268,22 +282,7 @@ pub fn notification_to_customer(
     let mut puts = Vec::new();
     for (channel, to) in [("sms", phone), ("email", email)] {
         let Some(to) = to else { continue };
-        let notification = Notification {
-            id: new_id("ntf"),
-            user_id: "customer".into(),
-            channel: channel.into(),
-            to: to.into(),
-            language: language.into(),
-            template,
-            subject: subject.clone(),
-            text: text.clone(),
-            status: "queued".into(),
-            attempts: 0,
-            next_attempt_at: Some(now),
-            last_error: None,
-            sent_at: None,
-        };
-        puts.push(insert(&notification)?);
+        puts.push(insert(&queued("customer", channel, to, language, template, &subject, &text, now))?);
     }
     Ok(puts)
 }

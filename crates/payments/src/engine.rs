@@ -156,6 +156,16 @@ fn movement(t: &Transfer, pending: bool) -> Movement {
     }
 }
 
+/// Ties a void, refund or completion to its original: the original's id, card and funding.
+fn link(txn: &mut CardTransaction, original: &CardTransaction) {
+    txn.original_id = Some(original.id.clone());
+    txn.pan_masked = original.pan_masked.clone();
+    txn.pan_token = original.pan_token.clone();
+    txn.brand = original.brand;
+    txn.card_type = original.card_type;
+    txn.funding = original.funding;
+}
+
 /// A transaction as declined: nothing it would have moved.
 fn declined(mut txn: CardTransaction) -> CardTransaction {
     txn.movements.clear();
@@ -608,11 +618,7 @@ impl Engine {
             let Some(mut orig) = self.original(origin, original.0, original.1).await? else {
                 return self.decline(txn, ResponseCode::ORIGINAL_NOT_FOUND).await;
             };
-            txn.original_id = Some(orig.value.id.clone());
-            txn.pan_masked = orig.value.pan_masked.clone();
-            txn.pan_token = orig.value.pan_token.clone();
-            txn.brand = orig.value.brand;
-            txn.card_type = orig.value.card_type;
+            link(&mut txn, &orig.value);
             let o = &orig.value;
             if o.kind != target || o.status != Status::Approved || o.refunded_minor != 0 || o.batch != origin.batch {
                 return self.decline(txn, ResponseCode::INVALID_TRANSACTION).await;
@@ -658,12 +664,7 @@ impl Engine {
             let Some(mut orig) = self.original(origin, original.0, original.1).await? else {
                 return self.decline(txn, ResponseCode::ORIGINAL_NOT_FOUND).await;
             };
-            txn.original_id = Some(orig.value.id.clone());
-            txn.pan_masked = orig.value.pan_masked.clone();
-            txn.pan_token = orig.value.pan_token.clone();
-            txn.brand = orig.value.brand;
-            txn.card_type = orig.value.card_type;
-            txn.funding = orig.value.funding;
+            link(&mut txn, &orig.value);
             let o = &orig.value;
             if !matches!(o.kind, Kind::Sale | Kind::Completion) || o.status != Status::Approved {
                 return self.decline(txn, ResponseCode::INVALID_TRANSACTION).await;
@@ -717,9 +718,7 @@ impl Engine {
             let Some(mut orig) = self.original(origin, original.0, original.1).await? else {
                 return self.decline(txn, ResponseCode::ORIGINAL_NOT_FOUND).await;
             };
-            txn.original_id = Some(orig.value.id.clone());
-            txn.pan_masked = orig.value.pan_masked.clone();
-            txn.pan_token = orig.value.pan_token.clone();
+            link(&mut txn, &orig.value);
             if orig.value.kind != Kind::PreAuthorization || orig.value.status != Status::Approved {
                 return self.decline(txn, ResponseCode::INVALID_TRANSACTION).await;
             }
@@ -761,12 +760,7 @@ impl Engine {
                 return self.decline(txn, ResponseCode::ORIGINAL_NOT_FOUND).await;
             };
             let o = orig.value.clone();
-            txn.original_id = Some(o.id.clone());
-            txn.pan_masked = o.pan_masked.clone();
-            txn.pan_token = o.pan_token.clone();
-            txn.brand = o.brand;
-            txn.card_type = o.card_type;
-            txn.funding = o.funding;
+            link(&mut txn, &o);
             if o.kind != Kind::PreAuthorization || o.status != Status::Approved {
                 return self.decline(txn, ResponseCode::INVALID_TRANSACTION).await;
             }
