@@ -145,6 +145,16 @@ struct Statements {
     upsert_pending: Statement,
     insert_failed: Statement,
     insert_idempotency: Statement,
+    record_version: Statement,
+    key_holder: Statement,
+    counter: Statement,
+    set_counter: Statement,
+    put_record: Statement,
+    claim_key: Statement,
+    release_key: Statement,
+    insert_blob: Statement,
+    insert_audit: Statement,
+    revoke_key: Statement,
 }
 
 pub(crate) struct PgWriter {
@@ -202,6 +212,33 @@ impl PgWriter {
             )?,
             insert_idempotency: prepare(
                 "INSERT INTO idempotency_keys (scope, key, request_sha256, status, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )?,
+            // Domain writes: prepared once, so that each is one round trip, not a parse and an execute.
+            record_version: prepare("SELECT version FROM records WHERE kind = $1 AND id = $2")?,
+            key_holder: prepare("SELECT id FROM record_keys WHERE kind = $1 AND key = $2")?,
+            counter: prepare("SELECT value FROM counters WHERE key = $1")?,
+            set_counter: prepare(
+                "INSERT INTO counters (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            )?,
+            put_record: prepare(
+                "INSERT INTO records (kind, id, owner, status, version, created_at, updated_at, due_at, body) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 ON CONFLICT (kind, id) DO UPDATE SET owner = EXCLUDED.owner, status = EXCLUDED.status, \
+                 version = EXCLUDED.version, updated_at = EXCLUDED.updated_at, due_at = EXCLUDED.due_at, body = EXCLUDED.body",
+            )?,
+            claim_key: prepare(
+                "INSERT INTO record_keys (kind, key, id) VALUES ($1, $2, $3) ON CONFLICT (kind, key) DO NOTHING",
+            )?,
+            release_key: prepare("DELETE FROM record_keys WHERE kind = $1 AND key = $2")?,
+            insert_blob: prepare(
+                "INSERT INTO blobs (sha256, content_type, size, bytes, created_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (sha256) DO NOTHING",
+            )?,
+            insert_audit: prepare(
+                "INSERT INTO audit_log (at, actor, action, subject_kind, subject_id, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+            )?,
+            revoke_key: prepare(
+                "UPDATE api_keys SET revoked_at = $3 WHERE id = $1 AND owner = $2 AND revoked_at IS NULL",
             )?,
         };
         Ok(PgWriter { client, statements, clock_at_begin: 0 })
@@ -392,25 +429,22 @@ impl Backend for PgWriter {
     }
 
     fn record_version(&mut self, kind: &str, id: &str) -> Result<Option<u64>, StoreError> {
-        let row = self.client.query_opt("SELECT version FROM records WHERE kind = $1 AND id = $2", &[&kind, &id])?;
+        let row = self.client.query_opt(&self.statements.record_version, &[&kind, &id])?;
         Ok(row.map(|r| int_u64(r.get(0))))
     }
 
     fn key_holder(&mut self, kind: &str, key: &str) -> Result<Option<String>, StoreError> {
-        let row = self.client.query_opt("SELECT id FROM record_keys WHERE kind = $1 AND key = $2", &[&kind, &key])?;
+        let row = self.client.query_opt(&self.statements.key_holder, &[&kind, &key])?;
         Ok(row.map(|r| r.get(0)))
     }
 
     fn write_change(&mut self, change: &Change, now_ns: u64) -> Result<(), StoreError> {
-        let client = &mut self.client;
+        let PgWriter { client, statements, .. } = self;
         for p in &change.puts {
             let r = &p.record;
             let created_at = if p.expected.is_none() { now_ns } else { r.created_at };
             client.execute(
-                "INSERT INTO records (kind, id, owner, status, version, created_at, updated_at, due_at, body) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                 ON CONFLICT (kind, id) DO UPDATE SET owner = EXCLUDED.owner, status = EXCLUDED.status, \
-                 version = EXCLUDED.version, updated_at = EXCLUDED.updated_at, due_at = EXCLUDED.due_at, body = EXCLUDED.body",
+                &statements.put_record,
                 &[
                     &r.kind,
                     &r.id,
@@ -425,25 +459,21 @@ impl Backend for PgWriter {
             )?;
         }
         for k in &change.claim_keys {
-            client.execute(
-                "INSERT INTO record_keys (kind, key, id) VALUES ($1, $2, $3) ON CONFLICT (kind, key) DO NOTHING",
-                &[&k.kind, &k.key, &k.id],
-            )?;
+            client.execute(&statements.claim_key, &[&k.kind, &k.key, &k.id])?;
         }
         for (kind, key) in &change.release_keys {
-            client.execute("DELETE FROM record_keys WHERE kind = $1 AND key = $2", &[kind, key])?;
+            client.execute(&statements.release_key, &[kind, key])?;
         }
         for b in &change.blobs {
             client.execute(
-                "INSERT INTO blobs (sha256, content_type, size, bytes, created_at) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (sha256) DO NOTHING",
+                &statements.insert_blob,
                 &[&&b.sha256[..], &b.content_type, &(b.bytes.len() as i64), &b.bytes, &u64_int(now_ns)],
             )?;
         }
         for a in &change.audit {
             let at = if a.at == 0 { now_ns } else { a.at };
             client.execute(
-                "INSERT INTO audit_log (at, actor, action, subject_kind, subject_id, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+                &statements.insert_audit,
                 &[&u64_int(at), &a.actor, &a.action, &a.subject_kind, &a.subject_id, &a.detail],
             )?;
         }
@@ -451,25 +481,19 @@ impl Backend for PgWriter {
             insert_api_key(client, key)?;
         }
         for (id, owner) in &change.revoke_api_keys {
-            client.execute(
-                "UPDATE api_keys SET revoked_at = $3 WHERE id = $1 AND owner = $2 AND revoked_at IS NULL",
-                &[id, owner, &u64_int(now_ns)],
-            )?;
+            client.execute(&statements.revoke_key, &[id, owner, &u64_int(now_ns)])?;
         }
         Ok(())
     }
 
     fn counter(&mut self, key: &str) -> Result<i64, StoreError> {
-        let row = self.client.query_opt("SELECT value FROM counters WHERE key = $1", &[&key])?;
+        let row = self.client.query_opt(&self.statements.counter, &[&key])?;
         Ok(row.map_or(0, |r| r.get(0)))
     }
 
     fn set_counters(&mut self, values: &[(String, i64)]) -> Result<(), StoreError> {
         for (key, value) in values {
-            self.client.execute(
-                "INSERT INTO counters (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                &[key, value],
-            )?;
+            self.client.execute(&self.statements.set_counter, &[key, value])?;
         }
         Ok(())
     }
