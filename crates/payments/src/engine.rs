@@ -695,17 +695,30 @@ impl Engine {
             txn.response_code = ResponseCode::APPROVED.code.into();
             orig.value.refunded_minor += amount;
             orig.value.fee_refunded_minor += fee_back;
-            let change = Change { puts: vec![insert(&txn)?, orig.update()?], transfers, ..Change::default() };
-            match self.inner.store.apply(change).await {
-                Ok(()) => return Ok(Answer::of(txn)),
-                Err(StoreError::Rejected(Rejection::Conflict { kind, id })) if kind == "card_txn" && id == txn.id => {
-                    return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan));
-                }
-                Err(StoreError::Rejected(Rejection::Conflict { .. })) => continue,
-                Err(e) => return Err(e.into()),
+            if let Some(answer) = self.commit_against_original(txn, orig.update()?, transfers).await? {
+                return Ok(answer);
             }
         }
         Err(Error::new(xingtong_merchants::Class::Conflict, "concurrent_update", "the original kept changing"))
+    }
+
+    /// Commits a transaction together with the change it makes to its original; `None` when the
+    /// original changed meanwhile (a racing refund or void), so that the caller decides again.
+    async fn commit_against_original(
+        &self,
+        txn: CardTransaction,
+        original: Put,
+        transfers: Vec<Transfer>,
+    ) -> Result<Option<Answer>> {
+        let change = Change { puts: vec![insert(&txn)?, original], transfers, ..Change::default() };
+        match self.inner.store.apply(change).await {
+            Ok(()) => Ok(Some(Answer::of(txn))),
+            Err(StoreError::Rejected(Rejection::Conflict { kind, id })) if kind == "card_txn" && id == txn.id => {
+                Ok(Some(Answer::bare(ResponseCode::DUPLICATE, txn.stan)))
+            }
+            Err(StoreError::Rejected(Rejection::Conflict { .. })) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Pre-authorization void: the hold is released.
@@ -730,14 +743,8 @@ impl Engine {
             txn.status = Status::Approved;
             txn.response_code = ResponseCode::APPROVED.code.into();
             orig.value.status = Status::Voided;
-            let change = Change { puts: vec![insert(&txn)?, orig.update()?], transfers, ..Change::default() };
-            match self.inner.store.apply(change).await {
-                Ok(()) => return Ok(Answer::of(txn)),
-                Err(StoreError::Rejected(Rejection::Conflict { kind, id })) if kind == "card_txn" && id == txn.id => {
-                    return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan));
-                }
-                Err(StoreError::Rejected(Rejection::Conflict { .. })) => continue,
-                Err(e) => return Err(e.into()),
+            if let Some(answer) = self.commit_against_original(txn, orig.update()?, transfers).await? {
+                return Ok(answer);
             }
         }
         Err(Error::new(xingtong_merchants::Class::Conflict, "concurrent_update", "the original kept changing"))
