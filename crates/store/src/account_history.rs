@@ -24,7 +24,7 @@ use crate::codec::{TRANSFER_COLUMNS, bytes_u128, int_u64, transfer_from_row, u64
 /// The index file beside the database.
 pub const INDEX_FILE: &str = "xingtong-index.sqlite3";
 /// The most transfers indexed in one pass (and so the longest an index transaction grows).
-pub const INDEX_CHUNK_MAX: i64 = 100_000;
+pub const INDEX_CHUNK_MAX: i64 = 10_000;
 /// How long the indexer rests when it has caught up.
 pub const INDEX_IDLE_MS: u64 = 50;
 

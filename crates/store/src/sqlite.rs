@@ -48,7 +48,11 @@ fn connect(path: &Path, fsync: bool) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "busy_timeout", 5_000)?;
     conn.pragma_update(None, "cache_size", -65_536)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    // When a checkpoint lets the WAL start over, SQLite truncates a WAL larger than this. At a
+    // 64 MiB limit that truncation (the file system freeing tens of megabytes) stalled the writer
+    // for ~100 ms every few seconds under load: half-peak p99 of card sales 88 ms, 9 ms without.
+    // The WAL may keep up to this much disk after a burst.
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES)?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
@@ -90,6 +94,8 @@ pub(crate) fn open(data_dir: &Path, readers: usize, fsync: bool) -> Result<Opene
     Ok(Opened { writer, readers, admin_key })
 }
 
+/// The WAL is truncated back to this size when it starts over (1 GiB).
+const WAL_SIZE_LIMIT_BYTES: i64 = 1 << 30;
 /// The writer checkpoints by itself only past this many WAL pages (4 KiB each: 256 MiB).
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 65_536;
 /// How often the checkpoint thread runs.
