@@ -140,7 +140,7 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| unauthorized("the Authorization header must be: Bearer xtk_…"))?;
         let (id, secret) =
             parse_api_key(token.trim()).ok_or_else(|| unauthorized("that is not an XingTong API key"))?;
-        let key = state.store.api_key(id.to_owned()).await?;
+        let key = state.api_key(id).await?;
         match key {
             Some(key) if key.verifies(secret) => Ok(Caller { key }),
             _ => Err(unauthorized("unknown or revoked API key")),

@@ -42,6 +42,11 @@ use xingtong_store::Store;
 
 use crate::error::{ApiError, codes};
 
+/// API keys by id, with when they were read (`None`: there is no such key).
+pub type ApiKeyCache = std::collections::HashMap<String, (Instant, Option<xingtong_store::ApiKeyRecord>)>;
+
+/// How long a read API key is trusted without reading it again.
+pub const API_KEY_CACHE_MS: u64 = 1_000;
 /// The longest any request may take before it is answered `timeout`.
 pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
 /// The header carrying the request id, set by us unless the client sent one.
@@ -56,6 +61,10 @@ pub struct AppState {
     pub merchants: xingtong_merchants::Merchants,
     /// Card payments and the sandbox issuer, when the server runs them.
     pub payments: Option<(xingtong_payments::Engine, std::sync::Arc<xingtong_payments::sandbox::SandboxNetwork>)>,
+    /// API keys read in the last second, by id (see [`AppState::api_key`]).
+    pub api_keys: Arc<std::sync::Mutex<ApiKeyCache>>,
+    /// Blocks of API STANs this process took, per terminal: (next, last).
+    pub api_stans: Arc<std::sync::Mutex<std::collections::HashMap<String, (i64, i64)>>>,
     /// Renders `/metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Process start, for `/healthz`.
@@ -69,9 +78,35 @@ impl AppState {
             store: merchants.store().clone(),
             merchants,
             payments: None,
+            api_stans: Arc::default(),
+            api_keys: Arc::default(),
             metrics: ops::metrics_handle(),
             started: Instant::now(),
         }
+    }
+
+    /// The API key with this id, read at most [`API_KEY_CACHE_MS`] ago: every request carries one,
+    /// and reading it from the database each time cost a read per request. A revocation made in this
+    /// process takes effect at once ([`AppState::forget_api_key`]); one made in another process within
+    /// that time.
+    pub async fn api_key(&self, id: &str) -> Result<Option<xingtong_store::ApiKeyRecord>, xingtong_store::StoreError> {
+        if let Some((at, key)) = self.api_keys.lock().unwrap_or_else(|p| p.into_inner()).get(id)
+            && at.elapsed() < Duration::from_millis(API_KEY_CACHE_MS)
+        {
+            return Ok(key.clone());
+        }
+        let key = self.store.api_key(id.to_owned()).await?;
+        let mut cache = self.api_keys.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(id.to_owned(), (Instant::now(), key.clone()));
+        Ok(key)
+    }
+
+    /// Drops a key from the cache (after revoking it).
+    pub fn forget_api_key(&self, id: &str) {
+        self.api_keys.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
     }
 
     /// With card payments (the JSON payment endpoints and the sandbox answer 503 without them).

@@ -75,7 +75,7 @@ impl FromRequestParts<AppState> for Auth {
         })?;
         if token.starts_with(API_KEY_PREFIX) {
             let (id, secret) = parse_api_key(&token).ok_or_else(|| unauthorized("that is not an XingTong API key"))?;
-            let key = state.store.api_key(id.to_owned()).await?;
+            let key = state.api_key(id).await?;
             return match key {
                 Some(key) if key.verifies(secret) => state
                     .merchants
@@ -799,6 +799,7 @@ pub async fn revoke_api_key(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     state.merchants.revoke_merchant_key(&principal, &id).await?;
+    state.forget_api_key(&id);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -107,6 +107,38 @@ impl Entity for KeySlot {
 /// The first STAN of API transactions; terminals use lower ones.
 pub const API_STAN_FIRST: u32 = 900_001;
 
+/// STANs a process takes from a terminal's counter at a time, so that most requests need no commit
+/// for their STAN (a block left unused at a restart is skipped; the unique slot key makes a STAN
+/// that comes round again after 99,999 be refused and another taken).
+pub const API_STAN_BLOCK: i64 = 64;
+
+/// The next STAN of this terminal's API range: from this process's block, or a new block from the
+/// counter the writer moves.
+async fn next_api_stan(state: &AppState, tid: &str) -> Result<u32, ApiError> {
+    let as_stan = |value: i64| API_STAN_FIRST + u32::try_from((value - 1).rem_euclid(99_999)).unwrap_or(0);
+    {
+        let mut blocks = state.api_stans.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((next, end)) = blocks.get_mut(tid)
+            && *next <= *end
+        {
+            let value = *next;
+            *next += 1;
+            return Ok(as_stan(value));
+        }
+    }
+    let values = state
+        .store
+        .apply_counting(Change {
+            counters: vec![CounterAdd { key: format!("api_stan:{tid}"), delta: API_STAN_BLOCK, max: None }],
+            ..Change::default()
+        })
+        .await?;
+    let end = values[0];
+    let first = end - API_STAN_BLOCK + 1;
+    state.api_stans.lock().unwrap_or_else(|p| p.into_inner()).insert(tid.to_owned(), (first + 1, end));
+    Ok(as_stan(first))
+}
+
 /// Binds `key` to a (terminal, batch, STAN) slot, or finds the slot it was bound to.
 async fn slot(
     state: &AppState,
@@ -131,15 +163,7 @@ async fn slot(
         }
         let engine = engine(state)?;
         let batch = engine.current_batch(tid).await?;
-        // The next STAN of this terminal's API range, from a counter moved inside the writer.
-        let values = state
-            .store
-            .apply_counting(Change {
-                counters: vec![CounterAdd { key: format!("api_stan:{tid}"), delta: 1, max: None }],
-                ..Change::default()
-            })
-            .await?;
-        let stan = API_STAN_FIRST + u32::try_from((values[0] - 1).rem_euclid(99_999)).unwrap_or(0);
+        let stan = next_api_stan(state, tid).await?;
         let slot = KeySlot {
             id: id.clone(),
             owner: scope.clone(),
