@@ -146,7 +146,7 @@ async fn slot(
     key: &str,
     tid: &str,
     request: &[u8],
-) -> Result<KeySlot, ApiError> {
+) -> Result<(KeySlot, bool), ApiError> {
     let scope = principal.actor();
     let id = format!("{scope}:{key}");
     let hash = hex::encode(Sha256::digest(request));
@@ -159,7 +159,7 @@ async fn slot(
                     "this Idempotency-Key was used for a different request",
                 ));
             }
-            return Ok(existing.value);
+            return Ok((existing.value, false));
         }
         let engine = engine(state)?;
         let batch = engine.current_batch(tid).await?;
@@ -182,7 +182,7 @@ async fn slot(
             ..Change::default()
         };
         match state.store.apply(change).await {
-            Ok(()) => return Ok(slot),
+            Ok(()) => return Ok((slot, true)),
             Err(StoreError::Rejected(Rejection::Conflict { .. } | Rejection::KeyTaken { .. })) => continue,
             Err(e) => return Err(e.into()),
         }
@@ -288,8 +288,9 @@ async fn start(
     let key = key.required()?;
     let device = terminal_of(state, principal, tid).await?;
     let engine = engine(state)?;
-    let slot = slot(state, principal, &key, tid, raw).await?;
-    let replayed = replay(engine, &slot).await?;
+    let (slot, new) = slot(state, principal, &key, tid, raw).await?;
+    // A slot bound just now has no transaction yet; one found bound may (a retry).
+    let replayed = if new { None } else { replay(engine, &slot).await? };
     let origin = Origin {
         tid: tid.into(),
         mid: device.value.mid.clone(),
