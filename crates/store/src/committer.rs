@@ -112,10 +112,45 @@ pub(crate) trait Backend: Send {
     fn write_change(&mut self, change: &Change, now_ns: u64) -> Result<(), StoreError>;
     /// A counter's value (0 when it does not exist), seeing this transaction's own writes.
     fn counter(&mut self, key: &str) -> Result<i64, StoreError>;
+    /// What a group's domain changes will check, read at once: record versions, key holders and
+    /// counter values. The default asks one at a time; a backend with round trips overrides it.
+    fn prefetch(&mut self, wanted: &Wanted) -> Result<Overlay, StoreError> {
+        let mut overlay = Overlay::default();
+        for (kind, id) in &wanted.records {
+            let version = self.record_version(kind, id)?;
+            overlay.versions.insert((kind.clone(), id.clone()), version);
+        }
+        for (kind, key) in &wanted.keys {
+            let holder = self.key_holder(kind, key)?;
+            overlay.holders.insert((kind.clone(), key.clone()), holder);
+        }
+        for key in &wanted.counters {
+            let value = self.counter(key)?;
+            overlay.counters.insert(key.clone(), value);
+        }
+        Ok(overlay)
+    }
     /// Sets counters to these values.
     fn set_counters(&mut self, values: &[(String, i64)]) -> Result<(), StoreError>;
     fn commit(&mut self, last_timestamp: u64) -> Result<(), StoreError>;
     fn rollback(&mut self);
+}
+
+/// What a group's domain changes name.
+#[derive(Debug, Default)]
+pub(crate) struct Wanted {
+    pub records: Vec<(String, String)>,
+    pub keys: Vec<(String, String)>,
+    pub counters: Vec<String>,
+}
+
+/// The state the group's domain changes are checked against: read once at the start of the group,
+/// then kept up to date by each change applied, so that a later change sees an earlier one.
+#[derive(Debug, Default)]
+pub(crate) struct Overlay {
+    pub versions: HashMap<(String, String), Option<u64>>,
+    pub holders: HashMap<(String, String), Option<String>>,
+    pub counters: HashMap<String, i64>,
 }
 
 /// The writer thread's body: runs until every sender is dropped.
@@ -277,6 +312,23 @@ fn apply_group(
         backend.load(snapshot, &second)?;
     }
 
+    // What the domain changes will check, read at once.
+    let mut wanted = Wanted::default();
+    for (index, write) in group.iter().enumerate() {
+        if let (None, Write::Change { change, .. }) = (&settled[index], write) {
+            wanted.records.extend(change.puts.iter().map(|p| (p.record.kind.clone(), p.record.id.clone())));
+            wanted.keys.extend(change.claim_keys.iter().map(|k| (k.kind.clone(), k.key.clone())));
+            wanted.counters.extend(change.counters.iter().map(|c| c.key.clone()));
+        }
+    }
+    wanted.records.sort_unstable();
+    wanted.records.dedup();
+    wanted.keys.sort_unstable();
+    wanted.keys.dedup();
+    wanted.counters.sort_unstable();
+    wanted.counters.dedup();
+    let mut overlay = backend.prefetch(&wanted)?;
+
     // Apply, in arrival order.
     let mut changes = Changes::default();
     let expired = snapshot.expire(&due, &mut changes);
@@ -301,7 +353,7 @@ fn apply_group(
                 Settled::Count(Ok(backend.purge_idempotency(*before_ns, IDEMPOTENCY_PURGE_MAX)?))
             }
             Write::Change { change, .. } => Settled::Counters(
-                apply_change(backend, snapshot, change, now, &mut changes)?.map_err(StoreError::Rejected),
+                apply_change(backend, snapshot, &mut overlay, change, now, &mut changes)?.map_err(StoreError::Rejected),
             ),
         });
     }
@@ -339,22 +391,32 @@ fn apply_group(
 fn apply_change(
     backend: &mut dyn Backend,
     snapshot: &mut Snapshot,
+    overlay: &mut Overlay,
     change: &Change,
     now: u64,
     changes: &mut Changes,
 ) -> Result<Result<Vec<i64>, Rejection>, StoreError> {
     // Checks first, writes after: a refused change has written nothing.
     for put in &change.puts {
-        let current = backend.record_version(&put.record.kind, &put.record.id)?;
+        let at = (put.record.kind.clone(), put.record.id.clone());
+        let current = match overlay.versions.get(&at) {
+            Some(version) => *version,
+            None => backend.record_version(&at.0, &at.1)?,
+        };
         if current != put.expected {
-            return Ok(Err(Rejection::Conflict { kind: put.record.kind.clone(), id: put.record.id.clone() }));
+            return Ok(Err(Rejection::Conflict { kind: at.0, id: at.1 }));
         }
     }
     for key in &change.claim_keys {
-        if let Some(holder) = backend.key_holder(&key.kind, &key.key)?
+        let at = (key.kind.clone(), key.key.clone());
+        let holder = match overlay.holders.get(&at) {
+            Some(holder) => holder.clone(),
+            None => backend.key_holder(&at.0, &at.1)?,
+        };
+        if let Some(holder) = holder
             && holder != key.id
         {
-            return Ok(Err(Rejection::KeyTaken { kind: key.kind.clone(), key: key.key.clone() }));
+            return Ok(Err(Rejection::KeyTaken { kind: at.0, key: at.1 }));
         }
     }
     // Counters: added here, in the one writer, so that concurrent changes never conflict.
@@ -363,7 +425,10 @@ fn apply_change(
     for add in &change.counters {
         let current = match values.iter().rev().find(|(k, _)| *k == add.key) {
             Some((_, v)) => *v,
-            None => backend.counter(&add.key)?,
+            None => match overlay.counters.get(&add.key) {
+                Some(value) => *value,
+                None => backend.counter(&add.key)?,
+            },
         };
         let next = current.saturating_add(add.delta);
         if add.max.is_some_and(|max| add.delta > 0 && next > max) {
@@ -405,6 +470,24 @@ fn apply_change(
     backend.write_change(change, now)?;
     if !values.is_empty() {
         backend.set_counters(&values)?;
+    }
+    // Later changes of the group see this one.
+    for put in &change.puts {
+        overlay.versions.insert((put.record.kind.clone(), put.record.id.clone()), Some(put.expected.unwrap_or(0) + 1));
+    }
+    for key in &change.claim_keys {
+        overlay.holders.entry((key.kind.clone(), key.key.clone())).or_insert_with(|| Some(key.id.clone()));
+        if let Some(holder) = overlay.holders.get_mut(&(key.kind.clone(), key.key.clone()))
+            && holder.is_none()
+        {
+            *holder = Some(key.id.clone());
+        }
+    }
+    for (kind, key) in &change.release_keys {
+        overlay.holders.insert((kind.clone(), key.clone()), None);
+    }
+    for (key, value) in values {
+        overlay.counters.insert(key, value);
     }
     Ok(Ok(results))
 }

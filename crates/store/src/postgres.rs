@@ -13,7 +13,7 @@ use xingtong_ledger::{Changes, CreateTransferResult, Keys, Snapshot};
 use crate::codec::{
     ACCOUNT_COLUMNS, TRANSFER_COLUMNS, account_from_row, bytes_u128, int_u64, transfer_from_row, u64_int, u128_bytes,
 };
-use crate::committer::{Backend, IdempotencyRow};
+use crate::committer::{Backend, IdempotencyRow, Overlay, Wanted};
 use crate::records::{AuditEntry, Blob, Change, Record, RecordQuery};
 use crate::sqlite::{blob_from_parts, pending_status};
 use crate::{ApiKeyRecord, NewApiKey, Reader, StoreError, StoredResponse, now_ns};
@@ -148,20 +148,40 @@ struct Statements {
     record_version: Statement,
     key_holder: Statement,
     counter: Statement,
-    set_counter: Statement,
-    put_record: Statement,
     claim_key: Statement,
     release_key: Statement,
     insert_blob: Statement,
     insert_audit: Statement,
     revoke_key: Statement,
+    versions: Statement,
+    holders: Statement,
+    counters: Statement,
+    put_records: Statement,
+    set_counters: Statement,
 }
 
 pub(crate) struct PgWriter {
     client: Client,
     statements: Statements,
+    /// Record rows and counter values of this transaction, written with one statement each at
+    /// commit (the group's checks read the overlay, never these tables, in between).
+    pending_records: Vec<RecordRow>,
+    pending_counters: std::collections::HashMap<String, i64>,
     /// The clock as `begin` read it, so that a commit that handed out no timestamp leaves it alone.
     clock_at_begin: u64,
+}
+
+/// A record row waiting for the commit.
+struct RecordRow {
+    kind: String,
+    id: String,
+    owner: String,
+    status: String,
+    version: i64,
+    created_at: i64,
+    updated_at: i64,
+    due_at: Option<i64>,
+    body: Vec<u8>,
 }
 
 fn unnest(types: &[&str]) -> String {
@@ -217,15 +237,6 @@ impl PgWriter {
             record_version: prepare("SELECT version FROM records WHERE kind = $1 AND id = $2")?,
             key_holder: prepare("SELECT id FROM record_keys WHERE kind = $1 AND key = $2")?,
             counter: prepare("SELECT value FROM counters WHERE key = $1")?,
-            set_counter: prepare(
-                "INSERT INTO counters (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-            )?,
-            put_record: prepare(
-                "INSERT INTO records (kind, id, owner, status, version, created_at, updated_at, due_at, body) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                 ON CONFLICT (kind, id) DO UPDATE SET owner = EXCLUDED.owner, status = EXCLUDED.status, \
-                 version = EXCLUDED.version, updated_at = EXCLUDED.updated_at, due_at = EXCLUDED.due_at, body = EXCLUDED.body",
-            )?,
             claim_key: prepare(
                 "INSERT INTO record_keys (kind, key, id) VALUES ($1, $2, $3) ON CONFLICT (kind, key) DO NOTHING",
             )?,
@@ -240,8 +251,70 @@ impl PgWriter {
             revoke_key: prepare(
                 "UPDATE api_keys SET revoked_at = $3 WHERE id = $1 AND owner = $2 AND revoked_at IS NULL",
             )?,
+            versions: prepare(
+                "SELECT r.kind, r.id, r.version FROM records r \
+                 JOIN UNNEST($1::text[], $2::text[]) AS w(kind, id) ON r.kind = w.kind AND r.id = w.id",
+            )?,
+            holders: prepare(
+                "SELECT k.kind, k.key, k.id FROM record_keys k \
+                 JOIN UNNEST($1::text[], $2::text[]) AS w(kind, key) ON k.kind = w.kind AND k.key = w.key",
+            )?,
+            counters: prepare("SELECT key, value FROM counters WHERE key = ANY($1)")?,
+            put_records: prepare(
+                "INSERT INTO records (kind, id, owner, status, version, created_at, updated_at, due_at, body) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[], \
+                 $7::int8[], $8::int8[], $9::bytea[]) \
+                 ON CONFLICT (kind, id) DO UPDATE SET owner = EXCLUDED.owner, status = EXCLUDED.status, \
+                 version = EXCLUDED.version, updated_at = EXCLUDED.updated_at, due_at = EXCLUDED.due_at, body = EXCLUDED.body",
+            )?,
+            set_counters: prepare(
+                "INSERT INTO counters (key, value) SELECT * FROM UNNEST($1::text[], $2::int8[]) \
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            )?,
         };
-        Ok(PgWriter { client, statements, clock_at_begin: 0 })
+        Ok(PgWriter {
+            client,
+            statements,
+            pending_records: Vec::new(),
+            pending_counters: std::collections::HashMap::new(),
+            clock_at_begin: 0,
+        })
+    }
+}
+
+impl PgWriter {
+    /// Writes the group's record rows and counters, one statement each (the last row of a record
+    /// and the last value of a counter win: they are the newest).
+    fn flush_domain(&mut self) -> Result<(), StoreError> {
+        if !self.pending_records.is_empty() {
+            let rows = std::mem::take(&mut self.pending_records);
+            let mut last: std::collections::HashMap<(&str, &str), usize> = std::collections::HashMap::new();
+            for (i, r) in rows.iter().enumerate() {
+                last.insert((r.kind.as_str(), r.id.as_str()), i);
+            }
+            let mut keep: Vec<usize> = last.into_values().collect();
+            keep.sort_unstable();
+            let pick = |f: &dyn Fn(&RecordRow) -> String| keep.iter().map(|&i| f(&rows[i])).collect::<Vec<_>>();
+            let kinds = pick(&|r| r.kind.clone());
+            let ids = pick(&|r| r.id.clone());
+            let owners = pick(&|r| r.owner.clone());
+            let statuses = pick(&|r| r.status.clone());
+            let versions: Vec<i64> = keep.iter().map(|&i| rows[i].version).collect();
+            let created: Vec<i64> = keep.iter().map(|&i| rows[i].created_at).collect();
+            let updated: Vec<i64> = keep.iter().map(|&i| rows[i].updated_at).collect();
+            let due: Vec<Option<i64>> = keep.iter().map(|&i| rows[i].due_at).collect();
+            let bodies: Vec<&[u8]> = keep.iter().map(|&i| rows[i].body.as_slice()).collect();
+            self.client.execute(
+                &self.statements.put_records,
+                &[&kinds, &ids, &owners, &statuses, &versions, &created, &updated, &due, &bodies],
+            )?;
+        }
+        if !self.pending_counters.is_empty() {
+            let (keys, values): (Vec<String>, Vec<i64>) =
+                std::mem::take(&mut self.pending_counters).into_iter().unzip();
+            self.client.execute(&self.statements.set_counters, &[&keys, &values])?;
+        }
+        Ok(())
     }
 }
 
@@ -439,25 +512,22 @@ impl Backend for PgWriter {
     }
 
     fn write_change(&mut self, change: &Change, now_ns: u64) -> Result<(), StoreError> {
-        let PgWriter { client, statements, .. } = self;
         for p in &change.puts {
             let r = &p.record;
             let created_at = if p.expected.is_none() { now_ns } else { r.created_at };
-            client.execute(
-                &statements.put_record,
-                &[
-                    &r.kind,
-                    &r.id,
-                    &r.owner,
-                    &r.status,
-                    &u64_int(p.expected.unwrap_or(0) + 1),
-                    &u64_int(created_at),
-                    &u64_int(now_ns),
-                    &r.due_at.map(u64_int),
-                    &r.body,
-                ],
-            )?;
+            self.pending_records.push(RecordRow {
+                kind: r.kind.clone(),
+                id: r.id.clone(),
+                owner: r.owner.clone(),
+                status: r.status.clone(),
+                version: u64_int(p.expected.unwrap_or(0) + 1),
+                created_at: u64_int(created_at),
+                updated_at: u64_int(now_ns),
+                due_at: r.due_at.map(u64_int),
+                body: r.body.clone(),
+            });
         }
+        let PgWriter { client, statements, .. } = self;
         for k in &change.claim_keys {
             client.execute(&statements.claim_key, &[&k.kind, &k.key, &k.id])?;
         }
@@ -493,12 +563,47 @@ impl Backend for PgWriter {
 
     fn set_counters(&mut self, values: &[(String, i64)]) -> Result<(), StoreError> {
         for (key, value) in values {
-            self.client.execute(&self.statements.set_counter, &[key, value])?;
+            self.pending_counters.insert(key.clone(), *value);
         }
         Ok(())
     }
 
+    /// One query per kind of thing a group checks, instead of one round trip each.
+    fn prefetch(&mut self, wanted: &Wanted) -> Result<Overlay, StoreError> {
+        let mut overlay = Overlay::default();
+        if !wanted.records.is_empty() {
+            let (kinds, ids): (Vec<&str>, Vec<&str>) =
+                wanted.records.iter().map(|(k, i)| (k.as_str(), i.as_str())).unzip();
+            for (kind, id) in &wanted.records {
+                overlay.versions.insert((kind.clone(), id.clone()), None);
+            }
+            for row in self.client.query(&self.statements.versions, &[&kinds, &ids])? {
+                overlay.versions.insert((row.get(0), row.get(1)), Some(int_u64(row.get(2))));
+            }
+        }
+        if !wanted.keys.is_empty() {
+            let (kinds, keys): (Vec<&str>, Vec<&str>) =
+                wanted.keys.iter().map(|(k, i)| (k.as_str(), i.as_str())).unzip();
+            for (kind, key) in &wanted.keys {
+                overlay.holders.insert((kind.clone(), key.clone()), None);
+            }
+            for row in self.client.query(&self.statements.holders, &[&kinds, &keys])? {
+                overlay.holders.insert((row.get(0), row.get(1)), Some(row.get(2)));
+            }
+        }
+        if !wanted.counters.is_empty() {
+            for key in &wanted.counters {
+                overlay.counters.insert(key.clone(), 0);
+            }
+            for row in self.client.query(&self.statements.counters, &[&wanted.counters])? {
+                overlay.counters.insert(row.get(0), row.get(1));
+            }
+        }
+        Ok(overlay)
+    }
+
     fn commit(&mut self, last_timestamp: u64) -> Result<(), StoreError> {
+        self.flush_domain()?;
         // An idle expiry tick changes nothing; skipping the update keeps it from writing WAL.
         if last_timestamp != self.clock_at_begin {
             self.client.execute(&self.statements.set_clock, &[&u64_int(last_timestamp)])?;
@@ -508,6 +613,8 @@ impl Backend for PgWriter {
     }
 
     fn rollback(&mut self) {
+        self.pending_records.clear();
+        self.pending_counters.clear();
         if let Err(error) = self.client.batch_execute("ROLLBACK") {
             tracing::warn!(%error, "postgres rollback failed");
         }
