@@ -366,7 +366,7 @@ async fn pay(
     let answer = match kind {
         Kind::BalanceInquiry => engine.balance(&origin, &card).await?,
         _ => {
-            let answer = engine
+            engine
                 .pay(
                     &origin,
                     &card,
@@ -375,11 +375,7 @@ async fn pay(
                     input.business_type.unwrap_or_default(),
                     (customer.phone, customer.email),
                 )
-                .await?;
-            if kind == Kind::Sale && answer.code.is_approved() {
-                engine.after_approved_sale(&origin.tid, input.amount_minor).await?;
-            }
-            answer
+                .await?
         }
     };
     answer_response(answer)

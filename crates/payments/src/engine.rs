@@ -166,6 +166,11 @@ fn link(txn: &mut CardTransaction, original: &CardTransaction) {
     txn.funding = original.funding;
 }
 
+/// The error when an original kept changing under every retry.
+fn kept_changing() -> Error {
+    Error::new(xingtong_merchants::Class::Conflict, "concurrent_update", "the original kept changing")
+}
+
 /// A transaction as declined: nothing it would have moved.
 fn declined(mut txn: CardTransaction) -> CardTransaction {
     txn.movements.clear();
@@ -491,7 +496,29 @@ impl Engine {
         }
         let counted = if kind == Kind::Sale { amount } else { 0 };
         let notices = self.customer_notice(&txn, &merchant)?;
-        self.commit_payment(txn, transfers, counted, approved.card_type, &limits, notices).await
+        let answer = self.commit_payment(txn, transfers, counted, approved.card_type, &limits, notices).await?;
+        if kind == Kind::Sale && answer.code.is_approved() {
+            self.activate_if_due(&origin.tid, amount).await?;
+        }
+        Ok(answer)
+    }
+
+    /// Marks the device activated when an approved sale reaches its activation amount. A terminal
+    /// signed in here answers from memory (already activated, or a sale below the amount) without
+    /// reading the device.
+    async fn activate_if_due(&self, tid: &str, amount: i64) -> Result<()> {
+        let live = self.sessions().cached(tid);
+        if let Some(live) = &live
+            && (live.activated.load(std::sync::atomic::Ordering::Relaxed) || amount < live.activation_amount_minor)
+        {
+            return Ok(());
+        }
+        if self.inner.merchants.mark_activated(tid, amount).await?
+            && let Some(live) = live
+        {
+            live.activated.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     /// The notice to the customer, when the request gave a phone number or email.
@@ -643,7 +670,7 @@ impl Engine {
                 other => return other,
             }
         }
-        Err(Error::new(xingtong_merchants::Class::Conflict, "concurrent_update", "the original kept changing"))
+        Err(kept_changing())
     }
 
     /// Refund (退货) of an earlier sale or completion, in part or whole, never above what remains;
@@ -699,7 +726,7 @@ impl Engine {
                 return Ok(answer);
             }
         }
-        Err(Error::new(xingtong_merchants::Class::Conflict, "concurrent_update", "the original kept changing"))
+        Err(kept_changing())
     }
 
     /// Commits a transaction together with the change it makes to its original; `None` when the
@@ -747,7 +774,7 @@ impl Engine {
                 return Ok(answer);
             }
         }
-        Err(Error::new(xingtong_merchants::Class::Conflict, "concurrent_update", "the original kept changing"))
+        Err(kept_changing())
     }
 
     /// Completion (预授权完成): at most the authorised amount is taken; the rest of the hold is released.
@@ -823,7 +850,7 @@ impl Engine {
                 other => return other,
             }
         }
-        Err(Error::new(xingtong_merchants::Class::Conflict, "concurrent_update", "the original kept changing"))
+        Err(kept_changing())
     }
 
     /// Reversal (冲正) of the request with this terminal, batch and STAN: undone if it was applied,
@@ -896,11 +923,6 @@ impl Engine {
             }
         }
         Err(Error::new(xingtong_merchants::Class::Conflict, "concurrent_update", "the transaction kept changing"))
-    }
-
-    /// Marks the device activated when an approved sale reaches its activation amount.
-    pub async fn after_approved_sale(&self, tid: &str, amount: i64) -> Result<bool> {
-        self.inner.merchants.mark_activated(tid, amount).await
     }
 
     /// The store.

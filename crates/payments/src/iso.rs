@@ -225,15 +225,7 @@ impl Terminals {
                             .and_then(|f| f.get(3))
                             .and_then(|c| BusinessType::from_code(*c))
                             .unwrap_or_default();
-                        let answer = self.engine.pay(&origin, &card, amount, kind, business, (None, None)).await?;
-                        if kind == Kind::Sale
-                            && answer.code.is_approved()
-                            && !live.activated.load(std::sync::atomic::Ordering::Relaxed)
-                            && self.engine.after_approved_sale(&tid, amount).await?
-                        {
-                            Engine::mark_live_activated(&live);
-                        }
-                        answer
+                        self.engine.pay(&origin, &card, amount, kind, business, (None, None)).await?
                     }
                 }
             }

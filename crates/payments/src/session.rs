@@ -88,6 +88,13 @@ pub struct Sessions {
     live: Mutex<HashMap<String, Arc<Live>>>,
 }
 
+impl Sessions {
+    /// The live session of a terminal signed in through this process, if any (no database read).
+    pub fn cached(&self, tid: &str) -> Option<Arc<Live>> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner()).get(tid).cloned()
+    }
+}
+
 /// How a sign-in ended.
 #[derive(Debug)]
 pub enum SignIn {
@@ -120,8 +127,8 @@ pub fn operator_pin_pan(tid: &str) -> String {
 impl Engine {
     /// The live session of a terminal: from memory, or from the database after a restart.
     pub async fn live_session(&self, tid: &str) -> Result<Option<Arc<Live>>> {
-        if let Some(live) = self.sessions().live.lock().unwrap_or_else(|p| p.into_inner()).get(tid) {
-            return Ok(Some(Arc::clone(live)));
+        if let Some(live) = self.sessions().cached(tid) {
+            return Ok(Some(live));
         }
         let Some(stored) = load::<TerminalSession>(self.store(), tid).await? else { return Ok(None) };
         if !stored.value.signed_in {
@@ -228,7 +235,7 @@ impl Engine {
 
     /// The terminal's open batch (1 before its first sign-in).
     pub async fn current_batch(&self, tid: &str) -> Result<u32> {
-        if let Some(live) = self.sessions().live.lock().unwrap_or_else(|p| p.into_inner()).get(tid) {
+        if let Some(live) = self.sessions().cached(tid) {
             return Ok(live.batch);
         }
         Ok(load::<TerminalSession>(self.store(), tid).await?.map_or(1, |s| s.value.batch))
@@ -242,11 +249,6 @@ impl Engine {
             self.store().apply(Change { puts: vec![stored.update()?], ..Change::default() }).await?;
         }
         Ok(())
-    }
-
-    /// Records that a live session's device is activated.
-    pub fn mark_live_activated(live: &Live) {
-        live.activated.store(true, Ordering::Relaxed);
     }
 }
 

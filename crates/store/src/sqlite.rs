@@ -362,12 +362,7 @@ impl Backend for SqliteWriter {
     }
 
     fn counter(&mut self, key: &str) -> Result<i64, StoreError> {
-        let value: Option<i64> = self
-            .conn
-            .prepare_cached("SELECT value FROM counters WHERE key = ?1")?
-            .query_row([key], |r| r.get(0))
-            .optional()?;
-        Ok(value.unwrap_or(0))
+        read_counter(&self.conn, key)
     }
 
     fn set_counters(&mut self, values: &[(String, i64)]) -> Result<(), StoreError> {
@@ -493,6 +488,13 @@ pub(crate) fn pending_status(state: i64, expires_at: i64) -> Result<PendingStatu
     Ok(PendingStatus { state, expires_at: int_u64(expires_at) })
 }
 
+/// A counter's value on a connection (0 when it was never moved).
+fn read_counter(conn: &Connection, key: &str) -> Result<i64, StoreError> {
+    let value: Option<i64> =
+        conn.prepare_cached("SELECT value FROM counters WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()?;
+    Ok(value.unwrap_or(0))
+}
+
 const API_KEY_COLUMNS: &str = "id, secret_sha256, role, label, created_at, revoked_at, owner";
 const RECORD_COLUMNS: &str = "kind, id, owner, status, version, created_at, updated_at, due_at, body";
 
@@ -579,12 +581,7 @@ impl Reader for SqliteReader {
     }
 
     fn counter(&mut self, key: &str) -> Result<i64, StoreError> {
-        let value: Option<i64> = self
-            .conn
-            .prepare_cached("SELECT value FROM counters WHERE key = ?1")?
-            .query_row([key], |r| r.get(0))
-            .optional()?;
-        Ok(value.unwrap_or(0))
+        read_counter(&self.conn, key)
     }
 
     fn api_keys_of(&mut self, owner: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
