@@ -321,7 +321,8 @@ async fn terminal_load(
 ) -> anyhow::Result<(Terminal, Tally)> {
     let stream = TcpStream::connect(iso).await?;
     stream.set_nodelay(true)?;
-    let (mut read, mut write) = stream.into_split();
+    let (read, mut write) = stream.into_split();
+    let mut read = tokio::io::BufReader::with_capacity(16 * 1024, read);
     let sent: Arc<std::sync::Mutex<HashMap<u32, Instant>>> = Arc::default();
     let in_flight = Arc::new(tokio::sync::Semaphore::new(depth));
     let start = Instant::now();
@@ -380,15 +381,28 @@ async fn terminal_load(
         };
         let permit = in_flight.acquire().await?;
         permit.forget();
-        let card = cards[i % cards.len()].clone();
-        i += 1;
-        let mut m = terminal.build(&Request::Sale(card, 100, 1)).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let packed = terminal.mac(&mut m).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let stan: u32 = m.get_str(11).and_then(|s| s.parse().ok()).unwrap_or(0);
-        sent.lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(stan, if interval.is_some() { began } else { Instant::now() });
-        write.write_all(&Frame { tpdu: TPDU, header: HEADER, message: packed }.encode()).await?;
+        // At the peak, every slot that came free goes out in one write, as a busy terminal's
+        // network stack would send them; on a schedule, one at a time.
+        let mut count = 1;
+        while interval.is_none()
+            && let Ok(permit) = in_flight.try_acquire()
+        {
+            permit.forget();
+            count += 1;
+        }
+        let mut out = Vec::with_capacity(count * 160);
+        for _ in 0..count {
+            let card = cards[i % cards.len()].clone();
+            i += 1;
+            let mut m = terminal.build(&Request::Sale(card, 100, 1)).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let packed = terminal.mac(&mut m).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let stan: u32 = m.get_str(11).and_then(|s| s.parse().ok()).unwrap_or(0);
+            sent.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(stan, if interval.is_some() { began } else { Instant::now() });
+            out.extend_from_slice(&Frame { tpdu: TPDU, header: HEADER, message: packed }.encode());
+        }
+        write.write_all(&out).await?;
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     while !sent.lock().unwrap_or_else(|p| p.into_inner()).is_empty() && Instant::now() < deadline {

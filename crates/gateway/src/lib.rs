@@ -99,6 +99,9 @@ impl Dispatch for NetworkManagement {
     }
 }
 
+/// How much a connection reads at once (several pipelined frames).
+pub const READ_BUFFER_BYTES: usize = 16 * 1024;
+
 /// The fields a reply echoes from its request: what a terminal matches on and prints.
 pub const ECHOED_FIELDS: [u8; 9] = [2, 3, 4, 11, 25, 41, 42, 49, 60];
 
@@ -179,11 +182,17 @@ async fn connection<D: Dispatch>(
     config: &GatewayConfig,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let (mut reader, mut writer) = stream.into_split();
+    let (reader, mut writer) = stream.into_split();
+    // Pipelining terminals send many frames at once: read them with one system call, not two each.
+    let mut reader = tokio::io::BufReader::with_capacity(READ_BUFFER_BYTES, reader);
     let (replies, mut outbox) = mpsc::channel::<Vec<u8>>(config.in_flight_max);
     let write_timeout = config.write_timeout;
     let writer_task = tokio::spawn(async move {
-        while let Some(bytes) = outbox.recv().await {
+        while let Some(mut bytes) = outbox.recv().await {
+            // Replies that are ready together go out in one write.
+            while let Ok(more) = outbox.try_recv() {
+                bytes.extend_from_slice(&more);
+            }
             match tokio::time::timeout(write_timeout, writer.write_all(&bytes)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(error)) => return Err(error),
@@ -207,8 +216,10 @@ async fn connection<D: Dispatch>(
         metrics::counter!("xingtong_gateway_frames_total").increment(1);
         let permit = Arc::clone(&in_flight).acquire_owned().await.expect("the semaphore is never closed");
         let (dispatch, replies) = (Arc::clone(&dispatch), replies.clone());
+        let received = std::time::Instant::now();
         tokio::spawn(async move {
             let reply = answer(frame, peer, dispatch.as_ref()).await;
+            metrics::histogram!("xingtong_gateway_answer_seconds").record(received.elapsed().as_secs_f64());
             // The writer has gone only if the connection broke; the reply has nowhere to go then.
             let _ = replies.send(reply).await;
             drop(permit);
@@ -233,7 +244,10 @@ async fn connection<D: Dispatch>(
 }
 
 /// Reads one whole frame: the length first, checked against the limit, then exactly that much.
-async fn read_frame(reader: &mut tokio::net::tcp::OwnedReadHalf, config: &GatewayConfig) -> Result<Frame, Closed> {
+async fn read_frame(
+    reader: &mut tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>,
+    config: &GatewayConfig,
+) -> Result<Frame, Closed> {
     let mut prefix = [0u8; 2];
     match tokio::time::timeout(config.idle_timeout, reader.read_exact(&mut prefix)).await {
         Err(_) => return Err(Closed::Idle),

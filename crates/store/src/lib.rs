@@ -305,6 +305,7 @@ impl ReaderPool {
     ) -> Result<T, StoreError> {
         let index = self.next.fetch_add(1, Ordering::Relaxed) % self.readers.len();
         let reader = Arc::clone(&self.readers[index]);
+        metrics::counter!("xingtong_store_reads_total").increment(1);
         tokio::task::spawn_blocking(move || {
             // A poisoned lock means a read panicked; the connection itself is still usable.
             let mut guard = reader.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -404,9 +405,13 @@ impl Store {
         &self,
         make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Write,
     ) -> Result<T, StoreError> {
+        let started = std::time::Instant::now();
         let (reply, answer) = oneshot::channel();
         self.inner.writes.send(make(reply)).await.map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        let result = answer.await.map_err(|_| StoreError::Closed)?;
+        // Submit to durable answer: the queue before the writer plus the commit itself.
+        metrics::histogram!("xingtong_store_write_seconds").record(started.elapsed().as_secs_f64());
+        result
     }
 
     /// Creates accounts in one durable commit; one result per event.
