@@ -4,7 +4,7 @@
 //! in, and cached in memory for the hot path.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
@@ -70,15 +70,61 @@ pub struct Live {
     pub activated: AtomicBool,
     /// The first approved sale at or above this activates the device.
     pub activation_amount_minor: i64,
-    /// The highest STAN this process has seen from the terminal in this session.
-    pub highest_stan: std::sync::atomic::AtomicU32,
+    /// The STANs this process has seen from the terminal in this session.
+    pub stans: Mutex<StanWindow>,
 }
 
 impl Live {
-    /// True when `stan` is above every STAN this process saw from the terminal in this session
-    /// (and records it): it cannot be a duplicate of one of those.
+    /// True when this process has not seen `stan` from the terminal in this session (and records
+    /// it): it cannot be a duplicate, so the sale need not read the database to find out.
     pub fn fresh(&self, stan: u32) -> bool {
-        self.highest_stan.fetch_max(stan, Ordering::Relaxed) < stan
+        self.stans.lock().unwrap_or_else(|p| p.into_inner()).first_sight(stan)
+    }
+}
+
+/// The highest STAN seen and which of the [`StanWindow::WIDTH`] below it were seen too, so that
+/// pipelined requests handled out of order are still known fresh. Anything older, or anything
+/// after a restart (when nothing is known), counts as possibly seen: the caller then looks it up.
+#[derive(Debug)]
+pub struct StanWindow {
+    /// None: nothing is known (a session loaded after a restart).
+    highest: Option<u32>,
+    /// Bit i: `highest - i` was seen.
+    seen: u128,
+}
+
+impl StanWindow {
+    /// How far below the highest STAN the window remembers.
+    pub const WIDTH: u32 = 128;
+
+    /// A window for a session just signed in here: no STAN of it seen yet.
+    pub fn empty() -> StanWindow {
+        StanWindow { highest: Some(0), seen: 1 }
+    }
+
+    /// A window that knows nothing: every STAN is checked.
+    pub fn unknown() -> StanWindow {
+        StanWindow { highest: None, seen: 0 }
+    }
+
+    /// Records `stan`; true when it had certainly not been seen.
+    pub fn first_sight(&mut self, stan: u32) -> bool {
+        let Some(highest) = self.highest else { return false };
+        if stan > highest {
+            let shift = stan - highest;
+            self.seen = if shift >= Self::WIDTH { 0 } else { self.seen << shift };
+            self.seen |= 1;
+            self.highest = Some(stan);
+            return true;
+        }
+        let below = highest - stan;
+        if below >= Self::WIDTH {
+            return false;
+        }
+        let bit = 1u128 << below;
+        let fresh = self.seen & bit == 0;
+        self.seen |= bit;
+        fresh
     }
 }
 
@@ -146,7 +192,7 @@ impl Engine {
             activated: AtomicBool::new(device.as_ref().is_some_and(|d| d.value.status == DeviceStatus::Activated)),
             activation_amount_minor: device.map_or(0, |d| d.value.activation_amount_minor),
             // Loaded after a restart: nothing is known, so every STAN of this session is checked.
-            highest_stan: std::sync::atomic::AtomicU32::new(u32::MAX),
+            stans: Mutex::new(StanWindow::unknown()),
         });
         self.sessions().live.lock().unwrap_or_else(|p| p.into_inner()).insert(tid.to_owned(), Arc::clone(&live));
         Ok(Some(live))
@@ -227,7 +273,7 @@ impl Engine {
             mac_key: keys.mac_key,
             activated: AtomicBool::new(d.status == DeviceStatus::Activated),
             activation_amount_minor: d.activation_amount_minor,
-            highest_stan: std::sync::atomic::AtomicU32::new(0),
+            stans: Mutex::new(StanWindow::empty()),
         });
         self.sessions().live.lock().unwrap_or_else(|p| p.into_inner()).insert(tid.into(), live);
         Ok(SignIn::Ok { field62: Field62(field62), batch })
@@ -254,4 +300,25 @@ impl Engine {
 
 fn internal() -> xingtong_merchants::Error {
     xingtong_merchants::Error::new(xingtong_merchants::Class::Internal, "internal", "internal error")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StanWindow;
+
+    #[test]
+    fn stan_window_knows_out_of_order_stans_and_doubts_the_rest() {
+        let mut w = StanWindow::empty();
+        assert!(w.first_sight(2));
+        assert!(w.first_sight(1), "pipelined: 1 handled after 2 is still new");
+        assert!(!w.first_sight(1), "seen");
+        assert!(!w.first_sight(2), "seen");
+        assert!(!w.first_sight(0), "STAN 0 is never valid");
+        assert!(w.first_sight(300));
+        assert!(w.first_sight(300 - StanWindow::WIDTH + 1), "inside the window, unseen");
+        assert!(!w.first_sight(300 - StanWindow::WIDTH), "below the window: looked up");
+        assert!(!w.first_sight(3), "far below: looked up");
+        let mut unknown = StanWindow::unknown();
+        assert!(!unknown.first_sight(5), "after a restart every STAN is looked up");
+    }
 }
