@@ -1,6 +1,7 @@
 //! Typed records over the store's opaque ones: each entity names its kind, id, owner and status,
-//! and is serialised as JSON. `Stored<T>` remembers the version it was read at, so that writing it
-//! back refuses a concurrent change instead of overwriting it.
+//! and is serialised as JSON (or in an encoding of its own, see [`Entity::to_body`]). `Stored<T>`
+//! remembers the version it was read at, so that writing it back refuses a concurrent change
+//! instead of overwriting it.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -12,6 +13,9 @@ use crate::error::{Error, Result};
 pub trait Entity: Serialize + DeserializeOwned {
     /// The record kind.
     const KIND: &'static str;
+    /// Whether queries by owner and status find it (see [`Put::listed`]); entities written on
+    /// every payment say no and are found by id.
+    const LISTED: bool = true;
     /// Its id.
     fn id(&self) -> String;
     /// Whose it is (merchant id or user id): the isolation boundary.
@@ -21,6 +25,15 @@ pub trait Entity: Serialize + DeserializeOwned {
     /// When work is next due for it.
     fn due_at(&self) -> Option<u64> {
         None
+    }
+    /// Its stored form: JSON unless the entity is hot enough to want a compact encoding of its own.
+    fn to_body(&self) -> Result<Vec<u8>> {
+        Ok(serde_json::to_vec(self)?)
+    }
+    /// Back from [`Entity::to_body`] (an entity with an encoding of its own still reads JSON
+    /// written before it had one).
+    fn from_body(body: &[u8]) -> Result<Self> {
+        Ok(serde_json::from_slice(body)?)
     }
 }
 
@@ -47,24 +60,24 @@ fn record_of<T: Entity>(value: &T, created_at: u64) -> Result<Record> {
         created_at,
         updated_at: 0,
         due_at: value.due_at(),
-        body: serde_json::to_vec(value)?,
+        body: value.to_body()?,
     })
 }
 
 /// A put that creates `value` (refused if it exists).
 pub fn insert<T: Entity>(value: &T) -> Result<Put> {
-    Ok(Put { record: record_of(value, 0)?, expected: None })
+    Ok(Put { record: record_of(value, 0)?, expected: None, listed: T::LISTED })
 }
 
 impl<T: Entity> Stored<T> {
     /// A put that writes this entity back, refused if it changed since it was read.
     pub fn update(&self) -> Result<Put> {
-        Ok(Put { record: record_of(&self.value, self.created_at)?, expected: Some(self.version) })
+        Ok(Put { record: record_of(&self.value, self.created_at)?, expected: Some(self.version), listed: T::LISTED })
     }
 
     fn decode(record: Record) -> Result<Stored<T>> {
         Ok(Stored {
-            value: serde_json::from_slice(&record.body)?,
+            value: T::from_body(&record.body)?,
             version: record.version,
             created_at: record.created_at,
             updated_at: record.updated_at,
@@ -89,6 +102,7 @@ pub async fn by_key<T: Entity>(store: &Store, key: &str) -> Result<Option<Stored
 
 /// Lists entities.
 pub async fn list<T: Entity>(store: &Store, query: RecordQuery) -> Result<Vec<Stored<T>>> {
+    const { assert!(T::LISTED, "an unlisted entity is found by id, never listed") };
     store.records(query).await?.into_iter().map(Stored::decode).collect()
 }
 

@@ -6,7 +6,7 @@
 //! - [`session`]: terminal sign-in and sign-off, working keys, the live-session cache.
 //! - [`iso`]: the gateway's `Dispatch` for the CUP message set.
 //! - [`network`]: the card-network connector; [`sandbox`]: the simulated issuer behind it.
-//! - [`txn`]: the recorded transaction; [`chart`]: the chart of accounts; [`card`]: PANs and brands.
+//! - [`txn`]: the recorded transaction, stored in the [`compact`] encoding; [`chart`]: the chart of accounts; [`card`]: PANs and brands.
 //!
 //! # Architecture invariant
 //! Nothing is answered "approved" before the transaction record and its ledger postings are durable
@@ -16,6 +16,7 @@
 pub mod card;
 pub mod chart;
 pub mod clock;
+pub mod compact;
 pub mod engine;
 pub mod ids;
 pub mod iso;

@@ -188,6 +188,8 @@ impl CardTransaction {
 
 impl Entity for CardTransaction {
     const KIND: &'static str = "card_txn";
+    // One per payment: found by id (terminal, batch, STAN); listings get indexes of their own.
+    const LISTED: bool = false;
     fn id(&self) -> String {
         self.id.clone()
     }
@@ -196,6 +198,18 @@ impl Entity for CardTransaction {
     }
     fn status(&self) -> String {
         serde_json::to_value(self.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    }
+    fn to_body(&self) -> xingtong_merchants::Result<Vec<u8>> {
+        Ok(crate::compact::encode(self))
+    }
+    fn from_body(body: &[u8]) -> xingtong_merchants::Result<Self> {
+        if body.first() == Some(&b'{') {
+            return Ok(serde_json::from_slice(body)?);
+        }
+        crate::compact::decode(body).map_err(|error| {
+            tracing::error!(%error, "a stored card transaction does not decode");
+            xingtong_merchants::Error::new(xingtong_merchants::Class::Internal, "internal", "internal error")
+        })
     }
 }
 

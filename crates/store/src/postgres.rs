@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "idempotency retention", include_str!("../migrations/postgres/0002_idempotency_retention.sql")),
     (3, "domain records", include_str!("../migrations/postgres/0003_domain_records.sql")),
     (4, "counters", include_str!("../migrations/postgres/0004_counters.sql")),
+    (5, "unlisted records", include_str!("../migrations/postgres/0005_unlisted_records.sql")),
 ];
 
 /// An arbitrary constant naming the advisory lock that serialises migrations across processes.
@@ -182,6 +183,7 @@ struct RecordRow {
     updated_at: i64,
     due_at: Option<i64>,
     body: Vec<u8>,
+    listed: bool,
 }
 
 fn unnest(types: &[&str]) -> String {
@@ -261,11 +263,12 @@ impl PgWriter {
             )?,
             counters: prepare("SELECT key, value FROM counters WHERE key = ANY($1)")?,
             put_records: prepare(
-                "INSERT INTO records (kind, id, owner, status, version, created_at, updated_at, due_at, body) \
+                "INSERT INTO records (kind, id, owner, status, version, created_at, updated_at, due_at, body, listed) \
                  SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[], \
-                 $7::int8[], $8::int8[], $9::bytea[]) \
+                 $7::int8[], $8::int8[], $9::bytea[], $10::bool[]) \
                  ON CONFLICT (kind, id) DO UPDATE SET owner = EXCLUDED.owner, status = EXCLUDED.status, \
-                 version = EXCLUDED.version, updated_at = EXCLUDED.updated_at, due_at = EXCLUDED.due_at, body = EXCLUDED.body",
+                 version = EXCLUDED.version, updated_at = EXCLUDED.updated_at, due_at = EXCLUDED.due_at, \
+                 body = EXCLUDED.body, listed = EXCLUDED.listed",
             )?,
             set_counters: prepare(
                 "INSERT INTO counters (key, value) SELECT * FROM UNNEST($1::text[], $2::int8[]) \
@@ -304,9 +307,10 @@ impl PgWriter {
             let updated: Vec<i64> = keep.iter().map(|&i| rows[i].updated_at).collect();
             let due: Vec<Option<i64>> = keep.iter().map(|&i| rows[i].due_at).collect();
             let bodies: Vec<&[u8]> = keep.iter().map(|&i| rows[i].body.as_slice()).collect();
+            let listed: Vec<bool> = keep.iter().map(|&i| rows[i].listed).collect();
             self.client.execute(
                 &self.statements.put_records,
-                &[&kinds, &ids, &owners, &statuses, &versions, &created, &updated, &due, &bodies],
+                &[&kinds, &ids, &owners, &statuses, &versions, &created, &updated, &due, &bodies, &listed],
             )?;
         }
         if !self.pending_counters.is_empty() {
@@ -525,6 +529,7 @@ impl Backend for PgWriter {
                 updated_at: u64_int(now_ns),
                 due_at: r.due_at.map(u64_int),
                 body: r.body.clone(),
+                listed: p.listed,
             });
         }
         let PgWriter { client, statements, .. } = self;
@@ -728,7 +733,7 @@ impl Reader for PgReader {
         };
         let rows = self.client.query(
             &format!(
-                "SELECT {RECORD_COLUMNS} FROM records WHERE kind = $1 AND ($2::text IS NULL OR owner = $2) \
+                "SELECT {RECORD_COLUMNS} FROM records WHERE listed AND kind = $1 AND ($2::text IS NULL OR owner = $2) \
                  AND (cardinality($3::text[]) = 0 OR status = ANY($3)) AND (created_at, id) > ($4, $5) \
                  ORDER BY created_at, id LIMIT $6"
             ),

@@ -43,6 +43,9 @@ pub struct Put {
     pub record: Record,
     /// The version it was read at, or `None` for a new record.
     pub expected: Option<u64>,
+    /// Whether [`crate::Store::records`] lists it. Records written on every payment are not
+    /// (found by id only), which keeps them out of the owner and status indexes.
+    pub listed: bool,
 }
 
 /// A unique key a change claims for a record, e.g. (`user`, `phone:13800138000`).

@@ -30,6 +30,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "domain records", include_str!("../migrations/sqlite/0004_domain_records.sql")),
     (5, "counters", include_str!("../migrations/sqlite/0005_counters.sql")),
     (6, "records as a rowid table", include_str!("../migrations/sqlite/0006_records_rowid.sql")),
+    (7, "unlisted records", include_str!("../migrations/sqlite/0007_unlisted_records.sql")),
 ];
 
 /// What [`open`] returns.
@@ -305,10 +306,11 @@ impl Backend for SqliteWriter {
     fn write_change(&mut self, change: &Change, now_ns: u64) -> Result<(), StoreError> {
         let conn = &self.conn;
         let mut put = conn.prepare_cached(
-            "INSERT INTO records (kind, id, owner, status, version, created_at, updated_at, due_at, body) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+            "INSERT INTO records (kind, id, owner, status, version, created_at, updated_at, due_at, body, listed) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
              ON CONFLICT (kind, id) DO UPDATE SET owner = excluded.owner, status = excluded.status, \
-             version = excluded.version, updated_at = excluded.updated_at, due_at = excluded.due_at, body = excluded.body",
+             version = excluded.version, updated_at = excluded.updated_at, due_at = excluded.due_at, \
+             body = excluded.body, listed = excluded.listed",
         )?;
         for p in &change.puts {
             let r = &p.record;
@@ -323,6 +325,7 @@ impl Backend for SqliteWriter {
                 u64_int(now_ns),
                 r.due_at.map(u64_int),
                 r.body,
+                p.listed,
             ])?;
         }
         let mut claim = conn.prepare_cached(
@@ -606,7 +609,8 @@ impl Reader for SqliteReader {
     }
 
     fn records(&mut self, query: &RecordQuery) -> Result<Vec<Record>, StoreError> {
-        let mut sql = format!("SELECT {RECORD_COLUMNS} FROM records WHERE kind = ?1");
+        // `listed = 1` as written in the partial indexes, so that the planner uses them.
+        let mut sql = format!("SELECT {RECORD_COLUMNS} FROM records WHERE listed = 1 AND kind = ?1");
         let mut values: Vec<rusqlite::types::Value> = vec![query.kind.clone().into()];
         if let Some(owner) = &query.owner {
             values.push(owner.clone().into());

@@ -373,7 +373,7 @@ fn record(kind: &str, id: &str, owner: &str, status: &str, body: &str) -> xingto
 }
 
 fn put(record: xingtong_store::Record, expected: Option<u64>) -> xingtong_store::Put {
-    xingtong_store::Put { record, expected }
+    xingtong_store::Put { record, expected, listed: true }
 }
 
 pub async fn records_are_versioned_and_refuse_stale_writes(h: &Harness) -> anyhow::Result<()> {
@@ -475,6 +475,20 @@ pub async fn unique_keys_queries_and_blobs(h: &Harness) -> anyhow::Result<()> {
     page.after = Some((first[1].created_at, first[1].id.clone()));
     let second = store.records(page).await?;
     ensure!(first.len() == 2 && second.len() == 2 && second[0].id == "a2", "{second:?}");
+
+    // Unlisted records (one per payment) are found by id, never by the listing queries, and an
+    // update that keeps them unlisted keeps them out.
+    let mut unlisted = put(record("card_txn", "t1", "m1", "approved", "{}"), None);
+    unlisted.listed = false;
+    store.apply(Change { puts: vec![unlisted], ..Change::default() }).await?;
+    let stored = store.record("card_txn", "t1").await?.context("found by id")?;
+    ensure!(store.records(RecordQuery::kind("card_txn").owner("m1")).await?.is_empty());
+    ensure!(store.records(RecordQuery::kind("card_txn").statuses(&["approved"])).await?.is_empty());
+    let mut update = put(record("card_txn", "t1", "m1", "voided", "{\"v\":2}"), Some(stored.version));
+    update.listed = false;
+    store.apply(Change { puts: vec![update], ..Change::default() }).await?;
+    ensure!(store.record("card_txn", "t1").await?.context("still found")?.status == "voided");
+    ensure!(store.records(RecordQuery::kind("card_txn")).await?.is_empty());
 
     // Due records.
     let mut due = record("notification", "n1", "m1", "queued", "{}");
