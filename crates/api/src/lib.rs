@@ -65,6 +65,8 @@ pub struct AppState {
     pub api_keys: Arc<std::sync::Mutex<ApiKeyCache>>,
     /// Blocks of API STANs this process took, per terminal: (next, last).
     pub api_stans: Arc<std::sync::Mutex<std::collections::HashMap<String, (i64, i64)>>>,
+    /// The merchant of each terminal a payment named (a device never changes merchant).
+    pub terminal_merchants: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
     /// Renders `/metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Process start, for `/healthz`.
@@ -79,6 +81,7 @@ impl AppState {
             merchants,
             payments: None,
             api_stans: Arc::default(),
+            terminal_merchants: Arc::default(),
             api_keys: Arc::default(),
             metrics: ops::metrics_handle(),
             started: Instant::now(),

@@ -139,7 +139,8 @@ async fn next_api_stan(state: &AppState, tid: &str) -> Result<u32, ApiError> {
     Ok(as_stan(first))
 }
 
-/// Binds `key` to a (terminal, batch, STAN) slot, or finds the slot it was bound to.
+/// Binds `key` to a (terminal, batch, STAN) slot, or finds the slot it was bound to. A new key (the
+/// usual case) costs no read: the slot is inserted, and only when that finds it taken is it read.
 async fn slot(
     state: &AppState,
     principal: &Principal,
@@ -151,16 +152,6 @@ async fn slot(
     let id = format!("{scope}:{key}");
     let hash = hex::encode(Sha256::digest(request));
     for _ in 0..8 {
-        if let Some(existing) = load::<KeySlot>(&state.store, &id).await? {
-            if existing.value.request_sha256 != hash {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    codes::IDEMPOTENCY_KEY_REUSED,
-                    "this Idempotency-Key was used for a different request",
-                ));
-            }
-            return Ok((existing.value, false));
-        }
         let engine = engine(state)?;
         let batch = engine.current_batch(tid).await?;
         let stan = next_api_stan(state, tid).await?;
@@ -183,19 +174,42 @@ async fn slot(
         };
         match state.store.apply(change).await {
             Ok(()) => return Ok((slot, true)),
-            Err(StoreError::Rejected(Rejection::Conflict { .. } | Rejection::KeyTaken { .. })) => continue,
+            // The key was bound before (a retry, or a request racing this one).
+            Err(StoreError::Rejected(Rejection::Conflict { .. })) => {
+                let Some(existing) = load::<KeySlot>(&state.store, &id).await? else { continue };
+                if existing.value.request_sha256 != hash {
+                    return Err(ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        codes::IDEMPOTENCY_KEY_REUSED,
+                        "this Idempotency-Key was used for a different request",
+                    ));
+                }
+                return Ok((existing.value, false));
+            }
+            // The STAN came round again (after 99,999) and is taken: take another.
+            Err(StoreError::Rejected(Rejection::KeyTaken { .. })) => continue,
             Err(e) => return Err(e.into()),
         }
     }
     Err(ApiError::new(StatusCode::CONFLICT, "concurrent_update", "too many requests at once on this terminal; retry"))
 }
 
-async fn terminal_of(state: &AppState, principal: &Principal, tid: &str) -> Result<Stored<Device>, ApiError> {
-    let device = get::<Device>(&state.store, tid, "terminal").await?;
+/// The merchant of a terminal the caller may use (404 otherwise, as for a terminal that does not
+/// exist), remembered after the first read.
+async fn terminal_of(state: &AppState, principal: &Principal, tid: &str) -> Result<String, ApiError> {
+    let known = state.terminal_merchants.lock().unwrap_or_else(|p| p.into_inner()).get(tid).cloned();
+    let mid = match known {
+        Some(mid) => mid,
+        None => {
+            let mid = get::<Device>(&state.store, tid, "terminal").await?.value.mid;
+            state.terminal_merchants.lock().unwrap_or_else(|p| p.into_inner()).insert(tid.to_owned(), mid.clone());
+            mid
+        }
+    };
     principal
-        .require_merchant(&device.value.mid)
+        .require_merchant(&mid)
         .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "terminal not found"))?;
-    Ok(device)
+    Ok(mid)
 }
 
 fn card_of(
@@ -286,14 +300,14 @@ async fn start(
     op: &str,
 ) -> Result<(Origin, KeySlot, Option<std::sync::Arc<xingtong_payments::session::Live>>, Option<Response>), ApiError> {
     let key = key.required()?;
-    let device = terminal_of(state, principal, tid).await?;
+    let mid = terminal_of(state, principal, tid).await?;
     let engine = engine(state)?;
     let (slot, new) = slot(state, principal, &key, tid, raw).await?;
     // A slot bound just now has no transaction yet; one found bound may (a retry).
     let replayed = if new { None } else { replay(engine, &slot).await? };
     let origin = Origin {
         tid: tid.into(),
-        mid: device.value.mid.clone(),
+        mid,
         batch: slot.batch,
         stan: slot.stan,
         operator: op.into(),
