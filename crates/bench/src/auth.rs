@@ -64,6 +64,48 @@ pub struct Phase {
     pub response_codes: HashMap<String, u64>,
     /// Latency from send (or scheduled send) to reply.
     pub latency: Percentiles,
+    /// CPU time the server process used per approved sale in the measured window (user + system,
+    /// all threads; a PostgreSQL server's own processes are not in it), microseconds.
+    pub server_cpu_us_per_sale: Option<f64>,
+    /// How busy the whole machine was in the window (0 to 1): near 1, the two cores are the limit.
+    pub machine_cpu_busy: Option<f64>,
+}
+
+/// CPU seconds a process has used, all threads (`/proc/<pid>/stat`, in USER_HZ ticks of 1/100 s).
+fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start at its closing parenthesis.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// Busy and total jiffies of the machine (`/proc/stat`).
+fn machine_jiffies() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let values: Vec<f64> = stat.lines().next()?.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+    let total: f64 = values.iter().sum();
+    let idle = values.get(3)? + values.get(4).unwrap_or(&0.0);
+    Some((total - idle, total))
+}
+
+/// Server CPU seconds and machine busy fraction over the measured window of a phase.
+struct CpuWindow(tokio::task::JoinHandle<Option<(f64, f64)>>);
+
+impl CpuWindow {
+    fn start(pid: u32, warmup: Duration, measure: Duration) -> CpuWindow {
+        CpuWindow(tokio::spawn(async move {
+            tokio::time::sleep(warmup).await;
+            let (cpu0, (busy0, total0)) = (process_cpu_seconds(pid)?, machine_jiffies()?);
+            tokio::time::sleep(measure).await;
+            let (cpu1, (busy1, total1)) = (process_cpu_seconds(pid)?, machine_jiffies()?);
+            Some((cpu1 - cpu0, (busy1 - busy0) / (total1 - total0).max(1.0)))
+        }))
+    }
+
+    async fn finish(self) -> Option<(f64, f64)> {
+        self.0.await.ok().flatten()
+    }
 }
 
 /// One channel at its peak and at half of it.
@@ -415,7 +457,7 @@ async fn terminal_load(
     Ok((terminal, tally))
 }
 
-fn phase(tallies: Vec<Tally>, seconds: f64) -> Phase {
+fn phase(tallies: Vec<Tally>, seconds: f64, cpu: Option<(f64, f64)>) -> Phase {
     let mut latencies = Latencies::default();
     let mut codes: HashMap<String, u64> = HashMap::new();
     let mut approved = 0;
@@ -432,6 +474,8 @@ fn phase(tallies: Vec<Tally>, seconds: f64) -> Phase {
         not_approved: answered - approved,
         response_codes: codes,
         latency: latencies.percentiles(),
+        server_cpu_us_per_sale: cpu.filter(|_| approved > 0).map(|(s, _)| s * 1e6 / approved as f64),
+        machine_cpu_busy: cpu.map(|(_, busy)| busy),
     }
 }
 
@@ -463,7 +507,9 @@ async fn iso_phase(
     depth: usize,
     rate_per_terminal: Option<f64>,
     seconds: f64,
+    server_pid: u32,
 ) -> anyhow::Result<(Vec<Terminal>, Phase)> {
+    let cpu = CpuWindow::start(server_pid, Duration::from_secs(1), Duration::from_secs_f64(seconds));
     let mut tasks = Vec::new();
     for (i, terminal) in terminals.into_iter().enumerate() {
         let cards: Vec<CardRead> = setup.debit_cards.iter().cycle().skip(i).take(4).cloned().collect();
@@ -484,7 +530,7 @@ async fn iso_phase(
         terminals.push(terminal);
         tallies.push(tally);
     }
-    Ok((terminals, phase(tallies, seconds)))
+    Ok((terminals, phase(tallies, seconds, cpu.finish().await)))
 }
 
 /// A keep-alive HTTP/1.1 connection.
@@ -598,7 +644,9 @@ async fn json_phase(
     clients_per_merchant: usize,
     rate: Option<f64>,
     seconds: f64,
+    server_pid: u32,
 ) -> anyhow::Result<Phase> {
+    let cpu = CpuWindow::start(server_pid, Duration::from_secs(1), Duration::from_secs_f64(seconds));
     let mut tasks = Vec::new();
     for (i, tid) in setup.tids.iter().enumerate() {
         for c in 0..clients_per_merchant {
@@ -618,7 +666,7 @@ async fn json_phase(
     for task in tasks {
         tallies.push(task.await??);
     }
-    Ok(phase(tallies, seconds))
+    Ok(phase(tallies, seconds, cpu.finish().await))
 }
 
 async fn run_backend(
@@ -639,19 +687,20 @@ async fn run_backend(
     let pid = server.child.id();
     progress(&format!("{backend}: ISO 8583 peak, {} terminals × {} in flight", options.terminals, options.depth));
     let terminals = sign_in_all(&setup, server.iso).await?;
-    let (terminals, peak) = iso_phase(&setup, terminals, server.iso, options.depth, None, options.seconds).await?;
+    let (terminals, peak) = iso_phase(&setup, terminals, server.iso, options.depth, None, options.seconds, pid).await?;
     progress(&format!("{backend}: ISO 8583 peak {:.0} sales/s; now at half", peak.sales_per_second));
     let per_terminal = peak.sales_per_second / 2.0 / options.terminals as f64;
     let (_, half) =
-        iso_phase(&setup, terminals, server.iso, options.depth.max(64), Some(per_terminal), options.seconds).await?;
+        iso_phase(&setup, terminals, server.iso, options.depth.max(64), Some(per_terminal), options.seconds, pid)
+            .await?;
     let json = if options.skip_json {
         None
     } else {
         progress(&format!("{backend}: JSON peak, {} clients", options.terminals * 4));
-        let peak = json_phase(&setup, server.http, 4, None, options.seconds).await?;
+        let peak = json_phase(&setup, server.http, 4, None, options.seconds, pid).await?;
         progress(&format!("{backend}: JSON peak {:.0} sales/s; now at half", peak.sales_per_second));
         let per_client = peak.sales_per_second / 2.0 / (options.terminals * 4) as f64;
-        let half = json_phase(&setup, server.http, 4, Some(per_client), options.seconds).await?;
+        let half = json_phase(&setup, server.http, 4, Some(per_client), options.seconds, pid).await?;
         Some(Channel { peak, half_peak: half })
     };
     let rss = peak_rss_mib(pid);
@@ -695,14 +744,17 @@ pub async fn run(options: &AuthBenchOptions, progress: &dyn Fn(&str)) -> anyhow:
     for b in &backends {
         let j = b.json.as_ref();
         progress(&format!(
-            "{:<8} ISO 8583 {:>8.0} sales/s (p99 {:.1} ms; at half: p50 {:.2} ms p99 {:.2} ms p999 {:.2} ms)  JSON {:>7.0} sales/s (at half: p99 {:.2} ms)  peak RSS {:.0} MiB",
+            "{:<8} ISO 8583 {:>8.0} sales/s (p99 {:.1} ms; server CPU {:.0} µs/sale; machine busy {:.0} %; at half: p50 {:.2} ms p99 {:.2} ms p999 {:.2} ms)  JSON {:>7.0} sales/s (server CPU {:.0} µs/sale; at half: p99 {:.2} ms)  peak RSS {:.0} MiB",
             b.backend,
             b.iso8583.peak.sales_per_second,
             b.iso8583.peak.latency.p99_us / 1000.0,
+            b.iso8583.peak.server_cpu_us_per_sale.unwrap_or(f64::NAN),
+            b.iso8583.peak.machine_cpu_busy.unwrap_or(f64::NAN) * 100.0,
             b.iso8583.half_peak.latency.p50_us / 1000.0,
             b.iso8583.half_peak.latency.p99_us / 1000.0,
             b.iso8583.half_peak.latency.p999_us / 1000.0,
             j.map_or(0.0, |j| j.peak.sales_per_second),
+            j.and_then(|j| j.peak.server_cpu_us_per_sale).unwrap_or(f64::NAN),
             j.map_or(0.0, |j| j.half_peak.latency.p99_us / 1000.0),
             b.server_peak_rss_mib
         ));

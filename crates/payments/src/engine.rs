@@ -134,6 +134,9 @@ impl std::fmt::Debug for Engine {
 /// What went wrong inside (storage); answered 96 on the wire.
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// A boxed future of a rare path (see [`Engine::decline`]).
+type Boxed<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'a>>;
+
 fn transfer(debit: u128, credit: u128, amount: i64, code: u16) -> Transfer {
     Transfer {
         id: crate::ids::transfer_id(),
@@ -318,20 +321,25 @@ impl Engine {
 
     /// Records a declined request (so that its STAN is used, and reports see it); a duplicate of an
     /// existing record is answered 94.
-    async fn decline(&self, mut txn: CardTransaction, code: ResponseCode) -> Result<Answer> {
-        txn.status = Status::Declined;
-        txn.response_code = code.code.into();
-        match self.inner.store.apply(Change { puts: vec![insert(&txn)?], ..Change::default() }).await {
-            Ok(()) => Ok(Answer::of(txn)),
-            Err(StoreError::Rejected(Rejection::Conflict { .. })) => {
-                Ok(Answer::bare(ResponseCode::DUPLICATE, txn.stan))
+    ///
+    /// Boxed, as are the other rare paths a sale may take: an async fn's state holds every future
+    /// it may await, and the sale's state was copied whole (5.5 KB) into every request's task.
+    fn decline(&self, mut txn: CardTransaction, code: ResponseCode) -> Boxed<'_, Answer> {
+        Box::pin(async move {
+            txn.status = Status::Declined;
+            txn.response_code = code.code.into();
+            match self.inner.store.apply(Change { puts: vec![insert(&txn)?], ..Change::default() }).await {
+                Ok(()) => Ok(Answer::of(txn)),
+                Err(StoreError::Rejected(Rejection::Conflict { .. })) => {
+                    Ok(Answer::bare(ResponseCode::DUPLICATE, txn.stan))
+                }
+                Err(e) => Err(e.into()),
             }
-            Err(e) => Err(e.into()),
-        }
+        })
     }
 
-    async fn is_duplicate(&self, origin: &Origin) -> Result<bool> {
-        Ok(self.transaction(&origin.tid, origin.batch, origin.stan).await?.is_some())
+    fn is_duplicate<'a>(&'a self, origin: &'a Origin) -> Boxed<'a, bool> {
+        Box::pin(async move { Ok(self.transaction(&origin.tid, origin.batch, origin.stan).await?.is_some()) })
     }
 
     /// The merchant, from a cache at most [`MERCHANT_CACHE_NS`] old (terms and status change at
@@ -343,7 +351,7 @@ impl Engine {
         {
             return Ok(Arc::clone(merchant));
         }
-        let merchant = Arc::new(get::<Merchant>(&self.inner.store, mid, "merchant").await?.value);
+        let merchant = Arc::new(Box::pin(get::<Merchant>(&self.inner.store, mid, "merchant")).await?.value);
         let mut cache = self.inner.merchant_cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() > 100_000 {
             cache.clear();
@@ -513,7 +521,7 @@ impl Engine {
         {
             return Ok(());
         }
-        if self.inner.merchants.mark_activated(tid, amount).await?
+        if Box::pin(self.inner.merchants.mark_activated(tid, amount)).await?
             && let Some(live) = live
         {
             live.activated.store(true, std::sync::atomic::Ordering::Relaxed);

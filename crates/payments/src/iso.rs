@@ -84,8 +84,8 @@ impl Dispatch for Terminals {
         let message = &request.message;
         let result = match request.transaction {
             Transaction::Echo => return code_only(message, ResponseCode::APPROVED),
-            Transaction::SignIn => self.sign_in(message).await,
-            Transaction::SignOff => self.sign_off(message).await,
+            Transaction::SignIn => Box::pin(self.sign_in(message)).await,
+            Transaction::SignOff => Box::pin(self.sign_off(message)).await,
             Transaction::Settlement | Transaction::BatchUpload | Transaction::BatchUploadEnd => {
                 return code_only(message, ResponseCode::FUNCTION_NOT_SUPPORTED);
             }
@@ -185,7 +185,7 @@ impl Terminals {
 
         if request.transaction == Transaction::Reversal {
             let Some(amount) = amount else { return Ok(code_only(message, ResponseCode::FORMAT_ERROR)) };
-            let code = self.engine.reverse(&origin, amount).await?;
+            let code = Box::pin(self.engine.reverse(&origin, amount)).await?;
             let mut reply = reply_to(message, code);
             reply.set(37, crate::ids::rrn(stan));
             return Ok(with_mac(reply, &live));
@@ -214,7 +214,7 @@ impl Terminals {
                 };
                 let card = Card { pan, expiry, pin_block };
                 match request.transaction {
-                    Transaction::BalanceInquiry => self.engine.balance(&origin, &card).await?,
+                    Transaction::BalanceInquiry => Box::pin(self.engine.balance(&origin, &card)).await?,
                     _ => {
                         let Some(amount) = amount else { return Ok(code_only(message, ResponseCode::FORMAT_ERROR)) };
                         let kind =
@@ -233,13 +233,13 @@ impl Terminals {
                 let (Some(amount), Some(original)) = (amount, original) else {
                     return Ok(code_only(message, ResponseCode::FORMAT_ERROR));
                 };
-                if let Some(code) = self.supervisor_ok(&live, message).await? {
+                if let Some(code) = Box::pin(self.supervisor_ok(&live, message)).await? {
                     return Ok(with_mac(reply_to(message, code), &live));
                 }
                 match request.transaction {
-                    Transaction::Void => self.engine.void(&origin, original, amount, Kind::Void).await?,
+                    Transaction::Void => Box::pin(self.engine.void(&origin, original, amount, Kind::Void)).await?,
                     Transaction::PreAuthorizationCompletionVoid => {
-                        self.engine.void(&origin, original, amount, Kind::CompletionVoid).await?
+                        Box::pin(self.engine.void(&origin, original, amount, Kind::CompletionVoid)).await?
                     }
                     _ => {
                         let reason = message
@@ -250,7 +250,7 @@ impl Terminals {
                         if !reason.as_deref().is_some_and(|r| ["01", "02", "03", "04"].contains(&r)) {
                             return Ok(with_mac(reply_to(message, ResponseCode::FORMAT_ERROR), &live));
                         }
-                        self.engine.refund(&origin, original, amount, reason).await?
+                        Box::pin(self.engine.refund(&origin, original, amount, reason)).await?
                     }
                 }
             }
@@ -258,13 +258,13 @@ impl Terminals {
                 let (Some(amount), Some(original)) = (amount, original) else {
                     return Ok(code_only(message, ResponseCode::FORMAT_ERROR));
                 };
-                self.engine.pre_authorization_void(&origin, original, amount).await?
+                Box::pin(self.engine.pre_authorization_void(&origin, original, amount)).await?
             }
             Transaction::PreAuthorizationCompletion => {
                 let (Some(amount), Some(original)) = (amount, original) else {
                     return Ok(code_only(message, ResponseCode::FORMAT_ERROR));
                 };
-                self.engine.complete(&origin, original, amount, message.get_str(38)).await?
+                Box::pin(self.engine.complete(&origin, original, amount, message.get_str(38))).await?
             }
             _ => return Ok(code_only(message, ResponseCode::FUNCTION_NOT_SUPPORTED)),
         };

@@ -271,6 +271,11 @@ enum BenchCommand {
     },
 }
 
+/// Every request allocates (messages, records, replies) on a few threads: mimalloc's thread-local
+/// free lists cost about half of glibc malloc here (docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
