@@ -102,14 +102,36 @@ const WAL_AUTOCHECKPOINT_PAGES: i64 = 65_536;
 /// How often the checkpoint thread runs.
 const CHECKPOINT_INTERVAL_MS: u64 = 200;
 
+/// Past this many WAL frames (4 KiB each: 64 MiB) the checkpoint thread makes the WAL start over.
+const WAL_RESTART_FRAMES: i64 = 16_384;
+/// ... but only when a PASSIVE pass left at most this many frames to copy under the writer lock.
+const WAL_RESTART_REMAINING_MAX: i64 = 4_096;
+
 fn checkpoint_loop(conn: Connection, stop: Arc<AtomicBool>) {
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(std::time::Duration::from_millis(CHECKPOINT_INTERVAL_MS));
-        // PASSIVE never blocks the writer; a checkpoint that cannot finish now finishes later.
-        if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+        if let Err(error) = checkpoint(&conn) {
             tracing::warn!(%error, "sqlite checkpoint failed");
         }
     }
+}
+
+/// A PASSIVE checkpoint (never blocks the writer). Under steady load it never finishes the WAL
+/// (new frames keep coming), and the WAL only starts over after one that did: it grew to the
+/// writer's 256 MiB backstop, whose checkpoint then ran inside a commit. So once the WAL is past
+/// [`WAL_RESTART_FRAMES`] and a PASSIVE pass has copied all but a few frames, a RESTART copies
+/// those under the writer lock and lets the next commit start the WAL over.
+fn checkpoint(conn: &Connection) -> Result<(), rusqlite::Error> {
+    let passive = |mode: &str| -> Result<(i64, i64), rusqlite::Error> {
+        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| Ok((r.get(1)?, r.get(2)?)))
+    };
+    let (frames, copied) = passive("PASSIVE")?;
+    if frames > WAL_RESTART_FRAMES && frames - copied <= WAL_RESTART_REMAINING_MAX {
+        let started = std::time::Instant::now();
+        passive("RESTART")?;
+        metrics::histogram!("xingtong_sqlite_wal_restart_seconds").record(started.elapsed().as_secs_f64());
+    }
+    Ok(())
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
