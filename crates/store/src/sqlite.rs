@@ -46,7 +46,7 @@ fn connect(path: &Path, fsync: bool) -> Result<Connection, StoreError> {
     // acknowledged write survives power loss, not only a killed process.
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", if fsync { "FULL" } else { "NORMAL" })?;
-    conn.pragma_update(None, "busy_timeout", 5_000)?;
+    conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
     conn.pragma_update(None, "cache_size", -65_536)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     // When a checkpoint lets the WAL start over, SQLite truncates a WAL larger than this. At a
@@ -106,6 +106,10 @@ const CHECKPOINT_INTERVAL_MS: u64 = 200;
 const WAL_RESTART_FRAMES: i64 = 16_384;
 /// ... but only when a PASSIVE pass left at most this many frames to copy under the writer lock.
 const WAL_RESTART_REMAINING_MAX: i64 = 4_096;
+/// The longest a RESTART checkpoint waits for the writer and for readers (holding new writers off).
+const WAL_RESTART_WAIT_MS: u64 = 10;
+/// How long a connection waits for a lock before it reports busy.
+const BUSY_TIMEOUT_MS: u64 = 5_000;
 
 fn checkpoint_loop(conn: Connection, stop: Arc<AtomicBool>) {
     while !stop.load(Ordering::Relaxed) {
@@ -128,7 +132,17 @@ fn checkpoint(conn: &Connection) -> Result<(), rusqlite::Error> {
     let (frames, copied) = passive("PASSIVE")?;
     if frames > WAL_RESTART_FRAMES && frames - copied <= WAL_RESTART_REMAINING_MAX {
         let started = std::time::Instant::now();
-        passive("RESTART")?;
+        // RESTART holds new writers off while it waits for the writer of the moment and for readers
+        // of older snapshots: waiting is bounded to a few milliseconds, and if that is not enough
+        // it gives up (reporting busy) and tries again at the next pass.
+        conn.busy_timeout(std::time::Duration::from_millis(WAL_RESTART_WAIT_MS))?;
+        let restarted = passive("RESTART");
+        conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
+        match restarted {
+            // Not now: the next pass tries again.
+            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::DatabaseBusy => return Ok(()),
+            other => other?,
+        };
         metrics::histogram!("xingtong_sqlite_wal_restart_seconds").record(started.elapsed().as_secs_f64());
     }
     Ok(())
