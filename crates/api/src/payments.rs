@@ -15,8 +15,8 @@ use xingtong_merchants::Principal;
 use xingtong_merchants::devices::Device;
 use xingtong_merchants::entity::{Entity, Stored, get, insert, load};
 use xingtong_payments::txn::{BusinessType, CardTransaction, Kind};
-use xingtong_payments::{Answer, Card, Engine, Origin};
-use xingtong_store::{Change, CounterAdd, Rejection, StoreError, UniqueKey};
+use xingtong_payments::{Answer, Binding, Card, Engine, Origin};
+use xingtong_store::{Change, CounterAdd, UniqueKey};
 
 use crate::AppState;
 use crate::error::{ApiError, codes};
@@ -139,59 +139,40 @@ async fn next_api_stan(state: &AppState, tid: &str) -> Result<u32, ApiError> {
     Ok(as_stan(first))
 }
 
-/// Binds `key` to a (terminal, batch, STAN) slot, or finds the slot it was bound to. A new key (the
-/// usual case) costs no read: the slot is inserted, and only when that finds it taken is it read.
+/// The slot `key` was bound to, or a new one with the binding that commits it together with the
+/// transaction it records (one commit per request). A retry finds its slot here and is answered
+/// without reaching the issuer again; two requests racing with one new key both get a binding, and
+/// the commit of the second is refused ([`xingtong_payments::BINDING_TAKEN`], 409: retry).
 async fn slot(
     state: &AppState,
     principal: &Principal,
     key: &str,
     tid: &str,
     request: &[u8],
-) -> Result<(KeySlot, bool), ApiError> {
+) -> Result<(KeySlot, Option<Binding>), ApiError> {
     let scope = principal.actor();
     let id = format!("{scope}:{key}");
     let hash = hex::encode(Sha256::digest(request));
-    for _ in 0..8 {
-        let engine = engine(state)?;
-        let batch = engine.current_batch(tid).await?;
-        let stan = next_api_stan(state, tid).await?;
-        let slot = KeySlot {
-            id: id.clone(),
-            owner: scope.clone(),
-            request_sha256: hash.clone(),
-            tid: tid.into(),
-            batch,
-            stan,
-        };
-        let change = Change {
-            puts: vec![insert(&slot)?],
-            claim_keys: vec![UniqueKey {
-                kind: KeySlot::KIND.into(),
-                key: format!("{tid}:{batch}:{stan}"),
-                id: id.clone(),
-            }],
-            ..Change::default()
-        };
-        match state.store.apply(change).await {
-            Ok(()) => return Ok((slot, true)),
-            // The key was bound before (a retry, or a request racing this one).
-            Err(StoreError::Rejected(Rejection::Conflict { .. })) => {
-                let Some(existing) = load::<KeySlot>(&state.store, &id).await? else { continue };
-                if existing.value.request_sha256 != hash {
-                    return Err(ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        codes::IDEMPOTENCY_KEY_REUSED,
-                        "this Idempotency-Key was used for a different request",
-                    ));
-                }
-                return Ok((existing.value, false));
-            }
-            // The STAN came round again (after 99,999) and is taken: take another.
-            Err(StoreError::Rejected(Rejection::KeyTaken { .. })) => continue,
-            Err(e) => return Err(e.into()),
+    if let Some(existing) = load::<KeySlot>(&state.store, &id).await? {
+        if existing.value.request_sha256 != hash {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                codes::IDEMPOTENCY_KEY_REUSED,
+                "this Idempotency-Key was used for a different request",
+            ));
         }
+        return Ok((existing.value, None));
     }
-    Err(ApiError::new(StatusCode::CONFLICT, "concurrent_update", "too many requests at once on this terminal; retry"))
+    let engine = engine(state)?;
+    let batch = engine.current_batch(tid).await?;
+    let stan = next_api_stan(state, tid).await?;
+    let slot = KeySlot { id: id.clone(), owner: scope, request_sha256: hash, tid: tid.into(), batch, stan };
+    let binding = Binding {
+        puts: vec![insert(&slot)?],
+        // A STAN that came round again (after 99,999) and is still bound refuses the commit.
+        claim_keys: vec![UniqueKey { kind: KeySlot::KIND.into(), key: format!("{tid}:{batch}:{stan}"), id }],
+    };
+    Ok((slot, Some(binding)))
 }
 
 /// The merchant of a terminal the caller may use (404 otherwise, as for a terminal that does not
@@ -302,9 +283,9 @@ async fn start(
     let key = key.required()?;
     let mid = terminal_of(state, principal, tid).await?;
     let engine = engine(state)?;
-    let (slot, new) = slot(state, principal, &key, tid, raw).await?;
-    // A slot bound just now has no transaction yet; one found bound may (a retry).
-    let replayed = if new { None } else { replay(engine, &slot).await? };
+    let (slot, binding) = slot(state, principal, &key, tid, raw).await?;
+    // A new slot has no transaction yet; one found bound may (a retry).
+    let replayed = if binding.is_some() { None } else { replay(engine, &slot).await? };
     let origin = Origin {
         tid: tid.into(),
         mid,
@@ -312,8 +293,9 @@ async fn start(
         stan: slot.stan,
         operator: op.into(),
         channel: "api",
-        // The slot was just checked for a transaction (`replay`), and slots are never reused.
+        // A new slot's STAN is new; a found slot without a transaction was checked (`replay`).
         fresh: replayed.is_none(),
+        binding: binding.map(std::sync::Arc::new),
     };
     let live = engine.live_session(tid).await?;
     Ok((origin, slot, live, replayed))

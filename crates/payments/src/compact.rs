@@ -156,6 +156,7 @@ pub fn decode(body: &[u8]) -> Result<CardTransaction, Malformed> {
         balance_minor: r.option(Reader::int)?,
         customer_phone: r.option(Reader::str)?,
         customer_email: r.option(Reader::str)?,
+        binding: None,
     };
     if !r.0.is_empty() {
         return Err(Malformed("trailing bytes"));
@@ -336,6 +337,7 @@ mod tests {
             balance_minor: Some(i64::MIN),
             customer_phone: Some("13800138000".into()),
             customer_email: None,
+            binding: None,
         }
     }
 

@@ -11,7 +11,7 @@ use xingtong_merchants::entity::{Stored, get, insert, load};
 use xingtong_merchants::merchant::Merchant;
 use xingtong_merchants::{Error, Merchants};
 use xingtong_money::Rate;
-use xingtong_store::{Change, CounterAdd, Put, Rejection, Store, StoreError, now_ns};
+use xingtong_store::{Change, CounterAdd, Put, Rejection, Store, StoreError, UniqueKey, now_ns};
 
 use crate::card::{self, CardType};
 use crate::chart::{self, LEDGER_CNY};
@@ -54,6 +54,42 @@ pub struct Origin {
     /// process saw a lower one last), so the duplicate check before the issuer is skipped. The
     /// commit refuses a duplicate all the same (94); only the issuer may then see it twice.
     pub fresh: bool,
+    /// What the caller needs committed with this request's transaction record, or not at all.
+    pub binding: Option<Arc<Binding>>,
+}
+
+/// Records and keys that commit with a transaction's record, or not at all: the JSON API binds
+/// its Idempotency-Key to the transaction this way, in the transaction's own commit. When another
+/// request bound them first, the engine answers [`BINDING_TAKEN`] and records nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Binding {
+    /// Records to insert or update.
+    pub puts: Vec<Put>,
+    /// Unique keys to claim.
+    pub claim_keys: Vec<UniqueKey>,
+}
+
+/// The error code when a [`Binding`] was refused.
+pub const BINDING_TAKEN: &str = "binding_taken";
+
+impl Binding {
+    fn add_to(&self, change: &mut Change) {
+        change.puts.extend(self.puts.iter().cloned());
+        change.claim_keys.extend(self.claim_keys.iter().cloned());
+    }
+
+    /// The store refused the change because of this binding.
+    fn refused(&self, error: &StoreError) -> bool {
+        match error {
+            StoreError::Rejected(Rejection::Conflict { kind, id }) => {
+                self.puts.iter().any(|p| p.record.kind == *kind && p.record.id == *id)
+            }
+            StoreError::Rejected(Rejection::KeyTaken { kind, key }) => {
+                self.claim_keys.iter().any(|k| k.kind == *kind && k.key == *key)
+            }
+            _ => false,
+        }
+    }
 }
 
 /// A card as presented, with its PIN block already under the network's zone key.
@@ -316,6 +352,23 @@ impl Engine {
             balance_minor: None,
             customer_phone: None,
             customer_email: None,
+            binding: origin.binding.clone(),
+        }
+    }
+
+    /// Applies a change that records `txn`, with the request's binding. A refused binding is an
+    /// error of its own ([`BINDING_TAKEN`]); anything else is the store's answer to the change.
+    async fn record(&self, txn: &CardTransaction, mut change: Change) -> Result<std::result::Result<(), StoreError>> {
+        if let Some(binding) = &txn.binding {
+            binding.add_to(&mut change);
+        }
+        match self.inner.store.apply(change).await {
+            Err(error) if txn.binding.as_ref().is_some_and(|b| b.refused(&error)) => Err(Error::new(
+                xingtong_merchants::Class::Conflict,
+                BINDING_TAKEN,
+                "another request bound this Idempotency-Key first",
+            )),
+            other => Ok(other),
         }
     }
 
@@ -328,7 +381,7 @@ impl Engine {
         Box::pin(async move {
             txn.status = Status::Declined;
             txn.response_code = code.code.into();
-            match self.inner.store.apply(Change { puts: vec![insert(&txn)?], ..Change::default() }).await {
+            match self.record(&txn, Change { puts: vec![insert(&txn)?], ..Change::default() }).await? {
                 Ok(()) => Ok(Answer::of(txn)),
                 Err(StoreError::Rejected(Rejection::Conflict { .. })) => {
                     Ok(Answer::bare(ResponseCode::DUPLICATE, txn.stan))
@@ -415,7 +468,7 @@ impl Engine {
                 txn.card_type = Some(approved.card_type);
                 txn.auth_code = Some(approved.auth_code);
                 txn.balance_minor = approved.balance_minor;
-                match self.inner.store.apply(Change { puts: vec![insert(&txn)?], ..Change::default() }).await {
+                match self.record(&txn, Change { puts: vec![insert(&txn)?], ..Change::default() }).await? {
                     Ok(()) => Ok(Answer::of(txn)),
                     Err(StoreError::Rejected(Rejection::Conflict { .. })) => {
                         Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan))
@@ -573,7 +626,7 @@ impl Engine {
         puts.extend(extra);
         let counters = totals(&txn.mid, &txn.business_day, counted, card_type, Some(limits));
         let change = Change { puts, transfers, counters, ..Change::default() };
-        match self.inner.store.apply(change).await {
+        match self.record(&txn, change).await? {
             Ok(()) => Ok(Answer::of(txn)),
             Err(StoreError::Rejected(Rejection::CounterLimit { .. })) => {
                 self.decline(declined(txn), ResponseCode::EXCEEDS_AMOUNT_LIMIT).await
@@ -746,7 +799,7 @@ impl Engine {
         transfers: Vec<Transfer>,
     ) -> Result<Option<Answer>> {
         let change = Change { puts: vec![insert(&txn)?, original], transfers, ..Change::default() };
-        match self.inner.store.apply(change).await {
+        match self.record(&txn, change).await? {
             Ok(()) => Ok(Some(Answer::of(txn))),
             Err(StoreError::Rejected(Rejection::Conflict { kind, id })) if kind == "card_txn" && id == txn.id => {
                 Ok(Some(Answer::bare(ResponseCode::DUPLICATE, txn.stan)))

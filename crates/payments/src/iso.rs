@@ -180,7 +180,16 @@ impl Terminals {
             .and_then(|f| cup::parse_operator(f).ok())
             .map_or(live.operator.clone(), |o| format!("{o:02}"));
         let fresh = request.transaction != Transaction::Reversal && f60.batch == live.batch && live.fresh(stan);
-        let origin = Origin { tid: tid.clone(), mid, batch: f60.batch, stan, operator, channel: "iso8583", fresh };
+        let origin = Origin {
+            tid: tid.clone(),
+            mid,
+            batch: f60.batch,
+            stan,
+            operator,
+            channel: "iso8583",
+            fresh,
+            binding: None,
+        };
         let amount = amount(message);
 
         if request.transaction == Transaction::Reversal {

@@ -25,4 +25,4 @@ pub mod sandbox;
 pub mod session;
 pub mod txn;
 
-pub use engine::{Answer, Card, Config, Engine, Origin};
+pub use engine::{Answer, BINDING_TAKEN, Binding, Card, Config, Engine, Origin};

@@ -168,6 +168,10 @@ pub struct CardTransaction {
     /// Customer contact for the notice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_email: Option<String>,
+    /// Not stored: what the request needs committed with this record (see
+    /// [`crate::engine::Binding`]).
+    #[serde(skip)]
+    pub binding: Option<std::sync::Arc<crate::engine::Binding>>,
 }
 
 fn is_zero(value: &i64) -> bool {

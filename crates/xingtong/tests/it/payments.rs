@@ -190,6 +190,38 @@ async fn a_sale_on_one_channel_is_voided_on_the_other() -> anyhow::Result<()> {
     ensure!(status == 422 && reused["error"]["code"] == "idempotency_key_reused", "{reused}");
     let (status, _) = bearer_call(&server, "POST", "/v1/payments", &key, None, &sale)?;
     ensure!(status == 400, "no Idempotency-Key, no payment");
+
+    // Eight requests race with one new key: the key is bound in the sale's own commit, so one sale
+    // is recorded and charged; each other request replays it or is told to retry (409), and a
+    // retry then finds it.
+    let inquiry = |key_name: &str| -> anyhow::Result<i64> {
+        let body = json!({ "tid": tid, "card": { "number": credit_card.pan, "expiry": credit_card.expiry } });
+        let (status, answer) = bearer_call(&server, "POST", "/v1/balance-inquiries", &key, Some(key_name), &body)?;
+        ensure!(status == 201 && answer["approved"] == true, "{answer}");
+        answer["balance_minor"].as_i64().context("balance")
+    };
+    let before = inquiry("balance-before-race")?;
+    let race = json!({ "tid": tid, "amount_minor": 1_000, "card": { "number": credit_card.pan, "expiry": credit_card.expiry } });
+    let answers: Vec<(u16, Value)> = std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..8)
+            .map(|_| scope.spawn(|| bearer_call(&server, "POST", "/v1/payments", &key, Some("race-1"), &race)))
+            .collect();
+        racers.into_iter().map(|r| r.join().expect("a racer panicked")).collect::<anyhow::Result<Vec<_>>>()
+    })?;
+    let mut ids = std::collections::BTreeSet::new();
+    for (status, answer) in &answers {
+        match status {
+            201 => {
+                ids.insert(answer["id"].as_str().unwrap_or_default().to_owned());
+            }
+            409 => ensure!(answer["error"]["code"] == "binding_taken", "{answer}"),
+            _ => anyhow::bail!("unexpected answer to a racing request: {status} {answer}"),
+        }
+    }
+    ensure!(ids.len() == 1, "one sale for one key: {answers:?}");
+    let (status, retried) = bearer_call(&server, "POST", "/v1/payments", &key, Some("race-1"), &race)?;
+    ensure!(status == 201 && ids.contains(retried["id"].as_str().unwrap_or_default()), "{retried}");
+    ensure!(before - inquiry("balance-after-race")? == 1_000, "the card is charged once");
     let void = terminal
         .send(&Request::Void { original: (1, 900_001), amount: 30_000, supervisor_pin: "246810".into() })
         .await?;
@@ -269,7 +301,8 @@ async fn a_sale_on_one_channel_is_voided_on_the_other() -> anyhow::Result<()> {
     ensure!(refused["approved"] == false && refused["response_code"] == "13", "{refused}");
     let (_, credit_now) =
         bearer_call(&server, "GET", &format!("/v1/sandbox/cards/{}", credit_card.pan), &admin, None, &Value::Null)?;
-    ensure!(credit_now["available_minor"] == 500_000 - 15_000 + 5_000, "{credit_now}");
+    // Held 15,000, 5,000 refunded, and the raced sale of 1,000.
+    ensure!(credit_now["available_minor"] == 500_000 - 15_000 + 5_000 - 1_000, "{credit_now}");
 
     // The device was activated by its first sale of ¥299 or more; everything balances.
     let (_, device) = bearer_call(&server, "GET", &format!("/v1/devices/{tid}"), &key, None, &Value::Null)?;
