@@ -199,6 +199,8 @@ impl Writer {
     }
 
     fn index<T: PartialEq>(&mut self, table: &[T], value: &T) {
+        // A variant missing from its table would be written as garbage: refuse instead. The match
+        // in `position_of` (below) stops compiling when a variant is added, as a reminder.
         let i = table.iter().position(|t| t == value).expect("every variant is in its table");
         self.0.push(i as u8);
     }
@@ -285,9 +287,68 @@ impl Reader<'_> {
     }
 }
 
+/// Every variant's place in its table, by an exhaustive match: adding a variant does not compile
+/// until it is placed here, and the test below checks the tables agree.
+#[cfg(test)]
+fn position_of(kind: Kind, status: Status, business: BusinessType, brand: Brand, card_type: CardType) -> [usize; 5] {
+    [
+        match kind {
+            Kind::BalanceInquiry => 0,
+            Kind::Sale => 1,
+            Kind::Void => 2,
+            Kind::Refund => 3,
+            Kind::PreAuthorization => 4,
+            Kind::PreAuthorizationVoid => 5,
+            Kind::Completion => 6,
+            Kind::CompletionVoid => 7,
+            Kind::ReversalMark => 8,
+        },
+        match status {
+            Status::Approved => 0,
+            Status::Declined => 1,
+            Status::Voided => 2,
+            Status::Reversed => 3,
+            Status::Completed => 4,
+        },
+        match business {
+            BusinessType::Sale => 0,
+            BusinessType::Collection => 1,
+            BusinessType::Purchase => 2,
+        },
+        match brand {
+            Brand::Unionpay => 0,
+            Brand::Visa => 1,
+            Brand::Mastercard => 2,
+        },
+        match card_type {
+            CardType::Debit => 0,
+            CardType::Credit => 1,
+        },
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tables_hold_every_variant() {
+        for (i, k) in KINDS.iter().enumerate() {
+            assert_eq!(position_of(*k, Status::Approved, BusinessType::Sale, Brand::Visa, CardType::Debit)[0], i);
+        }
+        for (i, s) in STATUSES.iter().enumerate() {
+            assert_eq!(position_of(Kind::Sale, *s, BusinessType::Sale, Brand::Visa, CardType::Debit)[1], i);
+        }
+        for (i, b) in BUSINESS_TYPES.iter().enumerate() {
+            assert_eq!(position_of(Kind::Sale, Status::Approved, *b, Brand::Visa, CardType::Debit)[2], i);
+        }
+        for (i, b) in BRANDS.iter().enumerate() {
+            assert_eq!(position_of(Kind::Sale, Status::Approved, BusinessType::Sale, *b, CardType::Debit)[3], i);
+        }
+        for (i, c) in CARD_TYPES.iter().enumerate() {
+            assert_eq!(position_of(Kind::Sale, Status::Approved, BusinessType::Sale, Brand::Visa, *c)[4], i);
+        }
+    }
 
     fn sample() -> CardTransaction {
         CardTransaction {
