@@ -376,7 +376,8 @@ impl Engine {
     /// existing record is answered 94.
     ///
     /// Boxed, as are the other rare paths a sale may take: an async fn's state holds every future
-    /// it may await, and the sale's state was copied whole (5.5 KB) into every request's task.
+    /// it may await, and that state is copied into every request's task (the gateway's whole
+    /// answer was 6.9 KB, 4.2 KB with these paths boxed).
     fn decline(&self, mut txn: CardTransaction, code: ResponseCode) -> Boxed<'_, Answer> {
         Box::pin(async move {
             txn.status = Status::Declined;

@@ -271,8 +271,8 @@ enum BenchCommand {
     },
 }
 
-/// Every request allocates (messages, records, replies) on a few threads: mimalloc's thread-local
-/// free lists cost about half of glibc malloc here (docs/performance.md).
+/// Every request allocates (messages, records, replies) on a few threads: with mimalloc the server
+/// spends 68-72 µs of CPU per card sale against 83-88 with glibc's allocator (docs/performance.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
