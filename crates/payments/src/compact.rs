@@ -184,10 +184,12 @@ impl Writer {
         self.0.extend_from_slice(s.as_bytes());
     }
 
-    /// A decimal u128 as 16 bytes after a 0 tag, or any other string after a 1 tag.
+    /// A decimal u128 as 16 bytes after a 0 tag, or any other string after a 1 tag. Only the
+    /// canonical form (digits, no sign, no leading zero) is packed, so decoding gives `s` back.
     fn id(&mut self, s: &str) {
+        let canonical = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
         match s.parse::<u128>() {
-            Ok(v) if v.to_string() == s => {
+            Ok(v) if canonical => {
                 self.0.push(0);
                 self.0.extend_from_slice(&v.to_le_bytes());
             }
@@ -330,6 +332,32 @@ fn position_of(kind: Kind, status: Status, business: BusinessType, brand: Brand,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statuses_are_named_as_their_json() {
+        for status in STATUSES {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+    }
+
+    #[test]
+    fn only_canonical_decimal_ids_are_packed() {
+        for (s, packed) in [
+            ("0", true),
+            ("7", true),
+            ("340282366920938463463374607431768211455", true),
+            ("01", false),
+            ("+1", false),
+            ("", false),
+            ("340282366920938463463374607431768211456", false),
+            ("1a", false),
+        ] {
+            let mut w = Writer(Vec::new());
+            w.id(s);
+            assert_eq!(w.0[0] == 0, packed, "{s:?}");
+            assert_eq!(Reader(&w.0).id().unwrap(), s);
+        }
+    }
 
     #[test]
     fn tables_hold_every_variant() {

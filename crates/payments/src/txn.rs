@@ -64,6 +64,19 @@ pub enum Status {
     Completed,
 }
 
+impl Status {
+    /// As stored and as JSON shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Approved => "approved",
+            Status::Declined => "declined",
+            Status::Voided => "voided",
+            Status::Reversed => "reversed",
+            Status::Completed => "completed",
+        }
+    }
+}
+
 /// The business the payment is for (PRODUCT.md: 销售, 收款, 进货).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -201,7 +214,7 @@ impl Entity for CardTransaction {
         self.mid.clone()
     }
     fn status(&self) -> String {
-        serde_json::to_value(self.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+        self.status.as_str().into()
     }
     fn to_body(&self) -> xingtong_merchants::Result<Vec<u8>> {
         Ok(crate::compact::encode(self))
