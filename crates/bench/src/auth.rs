@@ -351,6 +351,32 @@ struct Tally {
     approved: u64,
 }
 
+/// When a load generator sends: on a fixed schedule of `rate` per second (latency then counts from
+/// the scheduled time, so a stalled server cannot hide behind a stalled sender), or at once.
+struct Pacer {
+    interval: Option<Duration>,
+    next: Instant,
+}
+
+impl Pacer {
+    fn new(rate: Option<f64>, start: Instant) -> Pacer {
+        Pacer { interval: rate.map(|r| Duration::from_secs_f64(1.0 / r.max(0.001))), next: start }
+    }
+
+    fn scheduled(&self) -> bool {
+        self.interval.is_some()
+    }
+
+    /// Waits for the next send and returns the time it counts from.
+    async fn next(&mut self) -> Instant {
+        let Some(interval) = self.interval else { return Instant::now() };
+        tokio::time::sleep_until(self.next.into()).await;
+        let scheduled = self.next;
+        self.next += interval;
+        scheduled
+    }
+}
+
 /// One terminal's load: `rate` None keeps `depth` in flight; Some(r) sends r per second on schedule.
 async fn terminal_load(
     mut terminal: Terminal,
@@ -409,24 +435,15 @@ async fn terminal_load(
         })
     };
     let mut i = 0usize;
-    let interval = rate.map(|r| Duration::from_secs_f64(1.0 / r.max(0.001)));
-    let mut next = start;
+    let mut pacer = Pacer::new(rate, start);
     while Instant::now() < end {
-        let began = match interval {
-            Some(interval) => {
-                tokio::time::sleep_until(next.into()).await;
-                let scheduled = next;
-                next += interval;
-                scheduled
-            }
-            None => Instant::now(),
-        };
+        let began = pacer.next().await;
         let permit = in_flight.acquire().await?;
         permit.forget();
         // At the peak, every slot that came free goes out in one write, as a busy terminal's
         // network stack would send them; on a schedule, one at a time.
         let mut count = 1;
-        while interval.is_none()
+        while !pacer.scheduled()
             && let Ok(permit) = in_flight.try_acquire()
         {
             permit.forget();
@@ -441,7 +458,7 @@ async fn terminal_load(
             let stan: u32 = m.get_str(11).and_then(|s| s.parse().ok()).unwrap_or(0);
             sent.lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(stan, if interval.is_some() { began } else { Instant::now() });
+                .insert(stan, if pacer.scheduled() { began } else { Instant::now() });
             out.extend_from_slice(&Frame { tpdu: TPDU, header: HEADER, message: packed }.encode());
         }
         write.write_all(&out).await?;
@@ -598,19 +615,10 @@ async fn json_client(
     let start = Instant::now();
     let measure_from = start + warmup;
     let end = measure_from + measure;
-    let interval = rate.map(|r| Duration::from_secs_f64(1.0 / r.max(0.001)));
-    let mut next = start;
+    let mut pacer = Pacer::new(rate, start);
     let mut i = 0usize;
     while Instant::now() < end {
-        let began = match interval {
-            Some(interval) => {
-                tokio::time::sleep_until(next.into()).await;
-                let scheduled = next;
-                next += interval;
-                scheduled
-            }
-            None => Instant::now(),
-        };
+        let began = pacer.next().await;
         let card = &cards[i % cards.len()];
         i += 1;
         let body = serde_json::to_vec(&serde_json::json!({
