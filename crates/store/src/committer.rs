@@ -151,6 +151,9 @@ pub(crate) struct Overlay {
     pub versions: HashMap<(String, String), Option<u64>>,
     pub holders: HashMap<(String, String), Option<String>>,
     pub counters: HashMap<String, i64>,
+    /// Counters the group's changes moved (repeats included), written once each at the end of the
+    /// group: a merchant's daily total moves with every sale, and is stored once per commit.
+    pub moved: Vec<String>,
 }
 
 /// The writer thread's body: runs until every sender is dropped.
@@ -372,6 +375,12 @@ fn apply_group(
         stored[index] = Some(row.response.clone());
         idempotency.push(row);
     }
+    if !overlay.moved.is_empty() {
+        overlay.moved.sort_unstable();
+        overlay.moved.dedup();
+        let values: Vec<(String, i64)> = overlay.moved.iter().map(|key| (key.clone(), overlay.counters[key])).collect();
+        backend.set_counters(&values)?;
+    }
     backend.write(snapshot, &changes, &idempotency)?;
     backend.commit(snapshot.last_timestamp)?;
     metrics::counter!("xingtong_ledger_transfers_created_total").increment(changes.transfers.len() as u64);
@@ -468,9 +477,6 @@ fn apply_change(
         }
     }
     backend.write_change(change, now)?;
-    if !values.is_empty() {
-        backend.set_counters(&values)?;
-    }
     // Later changes of the group see this one.
     for put in &change.puts {
         overlay.versions.insert((put.record.kind.clone(), put.record.id.clone()), Some(put.expected.unwrap_or(0) + 1));
@@ -487,7 +493,8 @@ fn apply_change(
         overlay.holders.insert((kind.clone(), key.clone()), None);
     }
     for (key, value) in values {
-        overlay.counters.insert(key, value);
+        overlay.counters.insert(key.clone(), value);
+        overlay.moved.push(key);
     }
     Ok(Ok(results))
 }

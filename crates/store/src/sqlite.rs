@@ -71,6 +71,7 @@ pub(crate) fn open(data_dir: &Path, readers: usize, fsync: bool) -> Result<Opene
         [],
         |row| row.get(0),
     )?;
+    let ids_above = highest_transfer_id(&conn)?;
     let database_id = account_history::database_id(&conn)?;
     let readers = (0..readers)
         .map(|_| {
@@ -90,7 +91,13 @@ pub(crate) fn open(data_dir: &Path, readers: usize, fsync: bool) -> Result<Opene
     std::thread::Builder::new()
         .name("xingtong-sqlite-checkpoint".into())
         .spawn(move || checkpoint_loop(checkpointer, flag))?;
-    let writer = SqliteWriter { conn, last_timestamp: int_u64(last_timestamp), background_stop: Arc::clone(&stop) };
+    let writer = SqliteWriter {
+        conn,
+        last_timestamp: int_u64(last_timestamp),
+        ids_above,
+        ids_above_pending: ids_above,
+        background_stop: Arc::clone(&stop),
+    };
     account_history::spawn_indexer(connect(&path, fsync)?, account_history::open_index(data_dir, &database_id)?, stop)?;
     Ok(Opened { writer, readers, admin_key })
 }
@@ -200,10 +207,27 @@ fn insert_api_key(conn: &Connection, record: &ApiKeyRecord) -> Result<(), StoreE
     Ok(())
 }
 
+/// The highest transfer id stored, as a transfer or as a failed one (0 when there is none).
+fn highest_transfer_id(conn: &Connection) -> Result<u128, StoreError> {
+    let highest = |table: &str| -> Result<u128, StoreError> {
+        let id: Option<Vec<u8>> = conn.query_row(&format!("SELECT max(id) FROM {table}"), [], |r| r.get(0))?;
+        id.map_or(Ok(0), |bytes| bytes_u128(&bytes))
+    };
+    Ok(highest("transfers")?.max(highest("failed_transfers")?))
+}
+
 /// The writing connection, owned by the writer thread.
 pub(crate) struct SqliteWriter {
     conn: Connection,
     last_timestamp: u64,
+    /// No transfer id above this is stored (as a transfer or a failed one), so a new id above it
+    /// needs no lookup. The payments core makes time-ordered ids (`payments/src/ids.rs`): nearly
+    /// every transfer of a sale skips the three lookups that would otherwise prove it new. An id
+    /// from elsewhere only raises the mark (a client that picks `u128::MAX` costs lookups, never
+    /// correctness).
+    ids_above: u128,
+    /// The same after the open transaction, made `ids_above` when it commits.
+    ids_above_pending: u128,
     /// Tells the checkpoint and history threads to stop when the writer goes.
     background_stop: Arc<AtomicBool>,
 }
@@ -264,6 +288,9 @@ impl Backend for SqliteWriter {
         let mut pending = self.conn.prepare_cached("SELECT state, expires_at FROM pending_transfers WHERE id = ?1")?;
         let mut failed = self.conn.prepare_cached("SELECT result FROM failed_transfers WHERE id = ?1")?;
         for id in &keys.transfers {
+            if *id > self.ids_above {
+                continue;
+            }
             let key = u128_bytes(*id);
             let mut rows = transfers.query([&key[..]])?;
             if let Some(row) = rows.next()? {
@@ -303,6 +330,8 @@ impl Backend for SqliteWriter {
         changes: &Changes,
         idempotency: &[IdempotencyRow],
     ) -> Result<(), StoreError> {
+        let written = changes.transfers.iter().map(|t| t.id).chain(changes.failed.iter().map(|(id, _)| *id));
+        self.ids_above_pending = written.fold(self.ids_above_pending, u128::max);
         write_rows(&self.conn, snapshot, changes, idempotency)
     }
 
@@ -417,10 +446,12 @@ impl Backend for SqliteWriter {
     fn commit(&mut self, last_timestamp: u64) -> Result<(), StoreError> {
         self.conn.execute_batch("COMMIT")?;
         self.last_timestamp = last_timestamp;
+        self.ids_above = self.ids_above_pending;
         Ok(())
     }
 
     fn rollback(&mut self) {
+        self.ids_above_pending = self.ids_above;
         if let Err(error) = self.conn.execute_batch("ROLLBACK") {
             // Not in a transaction (begin failed) is the usual reason; nothing to undo then.
             tracing::debug!(%error, "sqlite rollback");
