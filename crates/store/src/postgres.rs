@@ -137,9 +137,9 @@ struct Statements {
     transfers: Statement,
     pending: Statement,
     failed: Statement,
-    /// Whether any of these transfer ids is known at all: new transfers (the usual case) then
-    /// cost one round trip instead of three.
-    any_known: Statement,
+    /// The highest transfer id stored (as a transfer or a failed one): new transfers above it (the
+    /// usual case) need no lookup.
+    highest_id: Statement,
     due: Statement,
     insert_accounts: Statement,
     update_accounts: Statement,
@@ -208,10 +208,9 @@ impl PgWriter {
             transfers: prepare(&format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = ANY($1)"))?,
             pending: prepare("SELECT id, state, expires_at FROM pending_transfers WHERE id = ANY($1)")?,
             failed: prepare("SELECT id, result FROM failed_transfers WHERE id = ANY($1)")?,
-            any_known: prepare(
-                "SELECT EXISTS (SELECT 1 FROM transfers WHERE id = ANY($1)) \
-                 OR EXISTS (SELECT 1 FROM pending_transfers WHERE id = ANY($1)) \
-                 OR EXISTS (SELECT 1 FROM failed_transfers WHERE id = ANY($1))",
+            highest_id: prepare(
+                "SELECT greatest((SELECT id FROM transfers ORDER BY id DESC LIMIT 1), \
+                 (SELECT id FROM failed_transfers ORDER BY id DESC LIMIT 1))",
             )?,
             due: prepare(
                 "SELECT id FROM pending_transfers WHERE state = 1 AND expires_at <> 0 AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
@@ -375,10 +374,17 @@ impl Backend for PgWriter {
         if keys.transfers.is_empty() {
             return Ok(());
         }
-        let ids = id_array(&keys.transfers);
-        if !self.client.query_one(&self.statements.any_known, &[&ids])?.get::<_, bool>(0) {
+        // Only an id at or below the highest stored can exist. The payments core's ids are
+        // time-ordered, so a sale's new transfers need no lookup: two index probes decide it, under
+        // the clock lock that serialises writers (ORDER BY id DESC LIMIT 1, as PostgreSQL 15 has
+        // no max(bytea)). Probing every id with EXISTS cost ~1.6 ms of a ~8 ms commit.
+        let row = self.client.query_one(&self.statements.highest_id, &[])?;
+        let highest = row.get::<_, Option<&[u8]>>(0).map_or(Ok(0), bytes_u128)?;
+        let known: Vec<u128> = keys.transfers.iter().copied().filter(|id| *id <= highest).collect();
+        if known.is_empty() {
             return Ok(());
         }
+        let ids = id_array(&known);
         for row in self.client.query(&self.statements.transfers, &[&ids])? {
             let transfer = transfer_from_row(&row)?;
             snapshot.transfers.insert(transfer.id, transfer);
