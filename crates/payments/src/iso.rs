@@ -36,8 +36,7 @@ fn field_str(message: &Message, field: u8) -> Option<String> {
 
 /// Signs a reply with the session's MAC key.
 fn with_mac(mut reply: Message, live: &Live) -> Message {
-    let key = live.mac_key.left_half();
-    match reply.pack_with_mac(cup::spec(), |data| MacAlgorithm::CupEcb.compute(&key, data)) {
+    match reply.pack_with_mac(cup::spec(), |data| MacAlgorithm::CupEcb.compute(&live.mac_key, data)) {
         Ok(_) => reply,
         Err(error) => {
             tracing::error!(%error, "a reply did not pack");
@@ -165,7 +164,7 @@ impl Terminals {
         }
         // Every financial message carries a MAC under this sign-in's key.
         let mac_ok = match (message.get(64), Message::mac_input(&request.packed, message)) {
-            (Some(mac), Some(data)) => MacAlgorithm::CupEcb.verify(&live.mac_key.left_half(), data, mac),
+            (Some(mac), Some(data)) => MacAlgorithm::CupEcb.verify(&live.mac_key, data, mac),
             _ => false,
         };
         if !mac_ok {

@@ -64,7 +64,8 @@ pub struct Live {
     pub batch: u32,
     /// PIN key.
     pub pin_key: Key,
-    /// MAC key (its left half computes the CUP MAC).
+    /// The left half of the session's MAC key, which computes the CUP MAC (kept as such: making
+    /// it from the whole key on every message cost two DES key schedules a sale).
     pub mac_key: Key,
     /// The device is already activated (so sales need not check).
     pub activated: AtomicBool,
@@ -184,7 +185,7 @@ impl Engine {
         let device = load::<Device>(self.store(), tid).await?;
         let live = Arc::new(Live {
             pin_key: self.merchants().unwrap_key(&s.pin_key)?,
-            mac_key: self.merchants().unwrap_key(&s.mac_key)?,
+            mac_key: self.merchants().unwrap_key(&s.mac_key)?.left_half(),
             tid: s.tid,
             mid: s.mid,
             operator: s.operator,
@@ -270,7 +271,7 @@ impl Engine {
             operator: operator.into(),
             batch,
             pin_key: keys.pin_key,
-            mac_key: keys.mac_key,
+            mac_key: keys.mac_key.left_half(),
             activated: AtomicBool::new(d.status == DeviceStatus::Activated),
             activation_amount_minor: d.activation_amount_minor,
             stans: Mutex::new(StanWindow::empty()),
