@@ -69,6 +69,11 @@ pub struct Phase {
     pub server_cpu_us_per_sale: Option<f64>,
     /// How busy the whole machine was in the window (0 to 1): near 1, the two cores are the limit.
     pub machine_cpu_busy: Option<f64>,
+    /// The part of the window the hypervisor gave this machine's CPUs to others (0 to 1; counted in
+    /// busy). A run far below the others with steal well above zero was measured on a shared host.
+    pub machine_cpu_steal: Option<f64>,
+    /// The part of the window CPUs sat idle waiting for the disk (0 to 1; not counted in busy).
+    pub machine_cpu_iowait: Option<f64>,
 }
 
 /// CPU seconds a process has used, all threads (`/proc/<pid>/stat`, in USER_HZ ticks of 1/100 s).
@@ -80,30 +85,57 @@ fn process_cpu_seconds(pid: u32) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
-/// Busy and total jiffies of the machine (`/proc/stat`).
-fn machine_jiffies() -> Option<(f64, f64)> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let values: Vec<f64> = stat.lines().next()?.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
-    let total: f64 = values.iter().sum();
-    let idle = values.get(3)? + values.get(4).unwrap_or(&0.0);
-    Some((total - idle, total))
+/// The machine's CPU time by kind, in jiffies (`/proc/stat`'s first line).
+#[derive(Debug, Clone, Copy)]
+struct Jiffies {
+    total: f64,
+    /// Everything but idle and iowait (steal included).
+    busy: f64,
+    iowait: f64,
+    steal: f64,
 }
 
-/// Server CPU seconds and machine busy fraction over the measured window of a phase.
-struct CpuWindow(tokio::task::JoinHandle<Option<(f64, f64)>>);
+fn machine_jiffies() -> Option<Jiffies> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    // user nice system idle iowait irq softirq steal guest guest_nice; guest time is already in
+    // user and nice, so it is left out of the total.
+    let values: Vec<f64> = stat.lines().next()?.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+    let total: f64 = values.iter().take(8).sum();
+    let (idle, iowait) = (*values.get(3)?, values.get(4).copied().unwrap_or(0.0));
+    Some(Jiffies { total, busy: total - idle - iowait, iowait, steal: values.get(7).copied().unwrap_or(0.0) })
+}
+
+/// What a phase's measured window cost: the server's CPU seconds, and the machine's busy, iowait
+/// and steal fractions.
+#[derive(Debug, Clone, Copy)]
+struct Usage {
+    server_seconds: f64,
+    busy: f64,
+    iowait: f64,
+    steal: f64,
+}
+
+/// Measures [`Usage`] over the window of a phase after its warm-up.
+struct CpuWindow(tokio::task::JoinHandle<Option<Usage>>);
 
 impl CpuWindow {
     fn start(pid: u32, warmup: Duration, measure: Duration) -> CpuWindow {
         CpuWindow(tokio::spawn(async move {
             tokio::time::sleep(warmup).await;
-            let (cpu0, (busy0, total0)) = (process_cpu_seconds(pid)?, machine_jiffies()?);
+            let (cpu0, m0) = (process_cpu_seconds(pid)?, machine_jiffies()?);
             tokio::time::sleep(measure).await;
-            let (cpu1, (busy1, total1)) = (process_cpu_seconds(pid)?, machine_jiffies()?);
-            Some((cpu1 - cpu0, (busy1 - busy0) / (total1 - total0).max(1.0)))
+            let (cpu1, m1) = (process_cpu_seconds(pid)?, machine_jiffies()?);
+            let total = (m1.total - m0.total).max(1.0);
+            Some(Usage {
+                server_seconds: cpu1 - cpu0,
+                busy: (m1.busy - m0.busy) / total,
+                iowait: (m1.iowait - m0.iowait) / total,
+                steal: (m1.steal - m0.steal) / total,
+            })
         }))
     }
 
-    async fn finish(self) -> Option<(f64, f64)> {
+    async fn finish(self) -> Option<Usage> {
         self.0.await.ok().flatten()
     }
 }
@@ -474,7 +506,7 @@ async fn terminal_load(
     Ok((terminal, tally))
 }
 
-fn phase(tallies: Vec<Tally>, seconds: f64, cpu: Option<(f64, f64)>) -> Phase {
+fn phase(tallies: Vec<Tally>, seconds: f64, cpu: Option<Usage>) -> Phase {
     let mut latencies = Latencies::default();
     let mut codes: HashMap<String, u64> = HashMap::new();
     let mut approved = 0;
@@ -491,8 +523,10 @@ fn phase(tallies: Vec<Tally>, seconds: f64, cpu: Option<(f64, f64)>) -> Phase {
         not_approved: answered - approved,
         response_codes: codes,
         latency: latencies.percentiles(),
-        server_cpu_us_per_sale: cpu.filter(|_| approved > 0).map(|(s, _)| s * 1e6 / approved as f64),
-        machine_cpu_busy: cpu.map(|(_, busy)| busy),
+        server_cpu_us_per_sale: cpu.filter(|_| approved > 0).map(|u| u.server_seconds * 1e6 / approved as f64),
+        machine_cpu_busy: cpu.map(|u| u.busy),
+        machine_cpu_steal: cpu.map(|u| u.steal),
+        machine_cpu_iowait: cpu.map(|u| u.iowait),
     }
 }
 
@@ -752,12 +786,13 @@ pub async fn run(options: &AuthBenchOptions, progress: &dyn Fn(&str)) -> anyhow:
     for b in &backends {
         let j = b.json.as_ref();
         progress(&format!(
-            "{:<8} ISO 8583 {:>8.0} sales/s (p99 {:.1} ms; server CPU {:.0} µs/sale; machine busy {:.0} %; at half: p50 {:.2} ms p99 {:.2} ms p999 {:.2} ms)  JSON {:>7.0} sales/s (server CPU {:.0} µs/sale; at half: p99 {:.2} ms)  peak RSS {:.0} MiB",
+            "{:<8} ISO 8583 {:>8.0} sales/s (p99 {:.1} ms; server CPU {:.0} µs/sale; machine busy {:.0} %, steal {:.0} %; at half: p50 {:.2} ms p99 {:.2} ms p999 {:.2} ms)  JSON {:>7.0} sales/s (server CPU {:.0} µs/sale; at half: p99 {:.2} ms)  peak RSS {:.0} MiB",
             b.backend,
             b.iso8583.peak.sales_per_second,
             b.iso8583.peak.latency.p99_us / 1000.0,
             b.iso8583.peak.server_cpu_us_per_sale.unwrap_or(f64::NAN),
             b.iso8583.peak.machine_cpu_busy.unwrap_or(f64::NAN) * 100.0,
+            b.iso8583.peak.machine_cpu_steal.unwrap_or(f64::NAN) * 100.0,
             b.iso8583.half_peak.latency.p50_us / 1000.0,
             b.iso8583.half_peak.latency.p99_us / 1000.0,
             b.iso8583.half_peak.latency.p999_us / 1000.0,
