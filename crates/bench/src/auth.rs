@@ -752,14 +752,7 @@ async fn run_backend(
     let balanced = store.audit().await.is_ok();
     store.close().await;
     if let Some(url) = postgres {
-        // The synchronous client runs its own runtime: off the async threads.
-        let (url, schema) = (url.to_owned(), schema.clone());
-        let _ = tokio::task::spawn_blocking(move || {
-            if let Ok(mut client) = postgres::Client::connect(&url, postgres::NoTls) {
-                let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
-            }
-        })
-        .await;
+        crate::ledger::drop_schema(url, &schema).await;
     }
     Ok(BackendReport {
         backend: backend.into(),

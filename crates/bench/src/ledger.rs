@@ -112,19 +112,10 @@ pub async fn run(options: &LedgerBenchOptions, progress: &(dyn Fn(&str) + Sync))
     Ok(LedgerReport { bench: "ledger", cores, accounts: options.accounts, backends })
 }
 
-async fn drop_schema(url: &str, schema: &str) {
-    let (url, sql) = (url.to_owned(), format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
-    let _ = tokio::task::spawn_blocking(move || {
-        postgres_drop(&url, &sql);
-    })
-    .await;
-}
-
-fn postgres_drop(url: &str, sql: &str) {
-    // Best effort: a leftover schema only costs disk.
-    if let Ok(mut client) = postgres::Client::connect(url, postgres::NoTls) {
-        let _ = client.batch_execute(sql);
-    }
+/// Drops the run's schema, best effort: a leftover schema only costs disk.
+pub(crate) async fn drop_schema(url: &str, schema: &str) {
+    let (url, schema) = (url.to_owned(), schema.to_owned());
+    let _ = tokio::task::spawn_blocking(move || xingtong_store::postgres::drop_schema(&url, &schema)).await;
 }
 
 async fn run_backend(

@@ -43,6 +43,18 @@ pub fn valid_schema_name(name: &str) -> bool {
         && !name.as_bytes()[0].is_ascii_digit()
 }
 
+/// Drops a schema and everything in it, if it exists (tests and benchmarks make one each). Blocking:
+/// the synchronous client runs its own runtime, so call it off async threads.
+pub fn drop_schema(url: &str, schema: &str) -> Result<(), StoreError> {
+    if !valid_schema_name(schema) {
+        return Err(StoreError::Config(format!("not a schema name we use: {schema:?}")));
+    }
+    let mut client = config(url, None)?.connect(postgres::NoTls)?;
+    // A connection still in a transaction on the schema would make DROP wait: give up instead.
+    client.batch_execute(&format!("SET lock_timeout = '5s'; DROP SCHEMA IF EXISTS {schema} CASCADE"))?;
+    Ok(())
+}
+
 fn config(url: &str, schema: Option<&str>) -> Result<postgres::Config, StoreError> {
     let mut config =
         postgres::Config::from_str(url).map_err(|e| StoreError::Config(format!("bad PostgreSQL URL: {e}")))?;

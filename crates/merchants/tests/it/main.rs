@@ -21,14 +21,27 @@ struct World {
     merchants: Merchants,
     staff: Principal,
     _dir: tempfile::TempDir,
+    /// The PostgreSQL schema this world made (URL, name), dropped with it.
+    schema: Option<(String, String)>,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Some((url, schema)) = self.schema.take() {
+            // On a thread of its own: the synchronous client cannot start its runtime in the test's.
+            let _ = std::thread::spawn(move || xingtong_store::postgres::drop_schema(&url, &schema)).join();
+        }
+    }
 }
 
 async fn world_on(database: Option<&str>) -> anyhow::Result<World> {
     let dir = tempfile::tempdir()?;
+    let mut made = None;
     let database = match database {
         None => Database::Sqlite { data_dir: dir.path().into() },
         Some(url) => {
             let schema = format!("merchants_{:016x}", rand::random::<u64>());
+            made = Some((url.to_owned(), schema.clone()));
             Database::Postgres { url: url.into(), schema: Some(schema) }
         }
     };
@@ -36,7 +49,7 @@ async fn world_on(database: Option<&str>) -> anyhow::Result<World> {
     let key = xingtong_merchants::load_or_create_master_key(&dir.path().join("master.key"))?;
     let config = xingtong_merchants::Config { activation_kdf_iterations: 1_000, ..Default::default() };
     let staff = Principal::Staff { id: "test".into(), roles: Role::ALL.to_vec() };
-    Ok(World { merchants: Merchants::new(store, key, config), staff, _dir: dir })
+    Ok(World { merchants: Merchants::new(store, key, config), staff, _dir: dir, schema: made })
 }
 
 /// Every backend this run can reach.

@@ -37,16 +37,21 @@ impl Harness {
         Ok(Store::open(self.options.clone()).await?)
     }
 
-    /// Drops the test's schema, if it had one.
-    pub async fn finish(self) -> anyhow::Result<()> {
-        if let Some((url, schema)) = self.schema {
-            tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-                let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
-                client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))?;
-                Ok(())
-            })
-            .await??;
+    /// Drops the test's schema, if it had one (a test that fails before this drops it in `Drop`).
+    pub async fn finish(mut self) -> anyhow::Result<()> {
+        if let Some((url, schema)) = self.schema.take() {
+            tokio::task::spawn_blocking(move || xingtong_store::postgres::drop_schema(&url, &schema)).await??;
         }
         Ok(())
+    }
+}
+
+impl Drop for Harness {
+    /// A failed test leaves no schema behind either. On a thread of its own: the synchronous
+    /// client cannot start its runtime inside the test's.
+    fn drop(&mut self) {
+        if let Some((url, schema)) = self.schema.take() {
+            let _ = std::thread::spawn(move || xingtong_store::postgres::drop_schema(&url, &schema)).join();
+        }
     }
 }

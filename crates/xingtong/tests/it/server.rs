@@ -24,10 +24,8 @@ impl Backend {
 
     /// Drops a PostgreSQL schema after the test.
     pub fn cleanup(&self) {
-        if let Backend::Postgres { url, schema } = self
-            && let Ok(mut client) = postgres::Client::connect(url, postgres::NoTls)
-        {
-            let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+        if let Backend::Postgres { url, schema } = self {
+            let _ = xingtong_store::postgres::drop_schema(url, schema);
         }
     }
 }
