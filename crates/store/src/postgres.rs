@@ -4,8 +4,11 @@
 //! ledger writers across processes (each still group-commits, so a commit carries many requests),
 //! hands out strictly increasing timestamps, and makes every read inside the transaction current;
 //! nothing is cached between commits. Rows are written with one `UNNEST` statement per table.
+//! Per-account history is indexed off the commit path by a background task ([`index_history`]).
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use postgres::{Client, NoTls, Statement};
 use xingtong_ledger::{Changes, CreateTransferResult, Keys, Snapshot};
@@ -24,7 +27,17 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "domain records", include_str!("../migrations/postgres/0003_domain_records.sql")),
     (4, "counters", include_str!("../migrations/postgres/0004_counters.sql")),
     (5, "unlisted records", include_str!("../migrations/postgres/0005_unlisted_records.sql")),
+    (
+        6,
+        "account history off the commit path",
+        include_str!("../migrations/postgres/0006_account_history_off_commit.sql"),
+    ),
 ];
+
+/// The most transfers the history indexer takes in one pass.
+pub const HISTORY_CHUNK_MAX: i64 = 10_000;
+/// How long the history indexer rests when it has caught up (or another process holds the work).
+pub const HISTORY_IDLE_MS: u64 = 50;
 
 /// An arbitrary constant naming the advisory lock that serialises migrations across processes.
 const MIGRATION_LOCK: i64 = 0x5854_4d49_4752_4154;
@@ -83,7 +96,11 @@ pub(crate) fn open(url: &str, schema: Option<&str>, readers: usize) -> Result<Op
     let mut client = config.connect(NoTls)?;
     migrate(&mut client)?;
     let admin_key = bootstrap(&mut client)?;
-    let writer = PgWriter::new(client)?;
+    let mut writer = PgWriter::new(client)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    writer.background_stop = Some(Arc::clone(&stop));
+    let indexer = config.connect(NoTls)?;
+    std::thread::Builder::new().name("xingtong-pg-history".into()).spawn(move || history_loop(indexer, &stop))?;
     let readers = (0..readers)
         .map(|_| Ok(Box::new(PgReader { client: config.connect(NoTls)? }) as Box<dyn Reader>))
         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -183,6 +200,8 @@ pub(crate) struct PgWriter {
     pending_counters: std::collections::HashMap<String, i64>,
     /// The clock as `begin` read it, so that a commit that handed out no timestamp leaves it alone.
     clock_at_begin: u64,
+    /// Tells the history indexer to stop when the writer goes.
+    background_stop: Option<Arc<AtomicBool>>,
 }
 
 /// A record row waiting for the commit.
@@ -296,8 +315,68 @@ impl PgWriter {
             pending_records: Vec::new(),
             pending_counters: std::collections::HashMap::new(),
             clock_at_begin: 0,
+            background_stop: None,
         })
     }
+}
+
+impl Drop for PgWriter {
+    fn drop(&mut self) {
+        if let Some(stop) = &self.background_stop {
+            stop.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+fn history_loop(mut client: Client, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        match index_history(&mut client) {
+            Ok(0) => std::thread::sleep(std::time::Duration::from_millis(HISTORY_IDLE_MS)),
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "indexing account history failed; retrying");
+                std::thread::sleep(std::time::Duration::from_millis(HISTORY_IDLE_MS * 10));
+            }
+        }
+    }
+}
+
+/// Indexes the next chunk of transfers after the watermark into `account_transfers`; returns how
+/// many. One process at a time does it (the watermark row is locked, and a process that finds it
+/// locked skips the pass). Transfers commit in timestamp order (every writer holds the clock row
+/// from BEGIN to COMMIT), so the committed transfers after the watermark are exactly the ones
+/// this pass can see, and none can appear later below the new watermark.
+pub fn index_history(client: &mut Client) -> Result<usize, StoreError> {
+    let mut tx = client.transaction()?;
+    let Some(row) =
+        tx.query_opt("SELECT indexed_through FROM history_watermark WHERE id = 1 FOR UPDATE SKIP LOCKED", &[])?
+    else {
+        return Ok(0);
+    };
+    let through: i64 = row.get(0);
+    let rows = tx.query(
+        "SELECT debit_account_id, credit_account_id, timestamp FROM transfers WHERE timestamp > $1 \
+         ORDER BY timestamp LIMIT $2",
+        &[&through, &HISTORY_CHUNK_MAX],
+    )?;
+    let Some(last) = rows.last().map(|r| r.get::<_, i64>(2)) else {
+        return Ok(0);
+    };
+    let mut accounts: Vec<&[u8]> = Vec::with_capacity(rows.len() * 2);
+    let mut timestamps: Vec<i64> = Vec::with_capacity(rows.len() * 2);
+    for row in &rows {
+        let timestamp: i64 = row.get(2);
+        accounts.extend([row.get::<_, &[u8]>(0), row.get::<_, &[u8]>(1)]);
+        timestamps.extend([timestamp, timestamp]);
+    }
+    tx.execute(
+        "INSERT INTO account_transfers (account_id, timestamp) SELECT * FROM UNNEST($1::bytea[], $2::int8[]) \
+         ON CONFLICT DO NOTHING",
+        &[&accounts, &timestamps],
+    )?;
+    tx.execute("UPDATE history_watermark SET indexed_through = $1 WHERE id = 1", &[&last])?;
+    tx.commit()?;
+    Ok(rows.len())
 }
 
 impl PgWriter {
@@ -719,9 +798,17 @@ impl Reader for PgReader {
         limit: u32,
     ) -> Result<Vec<crate::Transfer>, StoreError> {
         let rows = self.client.query(
+            // One statement, so one snapshot: the indexed part up to the watermark, then the tail of
+            // transfers after it (found by timestamp, scanned in order until enough match).
             &format!(
-                "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE debit_account_id = $1 AND timestamp > $2 \
-                 UNION ALL SELECT {TRANSFER_COLUMNS} FROM transfers WHERE credit_account_id = $1 AND timestamp > $2 \
+                "WITH w AS (SELECT indexed_through AS through FROM history_watermark WHERE id = 1) \
+                 (SELECT {TRANSFER_COLUMNS} FROM transfers WHERE timestamp IN ( \
+                     SELECT a.timestamp FROM account_transfers a WHERE a.account_id = $1 AND a.timestamp > $2 \
+                     AND a.timestamp <= (SELECT through FROM w) ORDER BY a.timestamp LIMIT $3)) \
+                 UNION ALL \
+                 (SELECT {TRANSFER_COLUMNS} FROM transfers \
+                  WHERE timestamp > greatest($2, (SELECT through FROM w)) \
+                  AND (debit_account_id = $1 OR credit_account_id = $1) ORDER BY timestamp LIMIT $3) \
                  ORDER BY timestamp LIMIT $3"
             ),
             &[&u128_bytes(account).to_vec(), &u64_int(after_timestamp), &i64::from(limit)],

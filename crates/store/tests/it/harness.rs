@@ -37,6 +37,11 @@ impl Harness {
         Ok(Store::open(self.options.clone()).await?)
     }
 
+    /// The PostgreSQL server and schema of this harness (URL, schema), if it is one.
+    pub fn postgres_schema(&self) -> Option<(String, String)> {
+        self.schema.clone()
+    }
+
     /// Drops the test's schema, if it had one (a test that fails before this drops it in `Drop`).
     pub async fn finish(mut self) -> anyhow::Result<()> {
         if let Some((url, schema)) = self.schema.take() {

@@ -54,6 +54,79 @@ conformance!(
     counters_add_inside_the_writer_and_hold_their_maximum,
 );
 
+/// PostgreSQL indexes account history off the commit path up to a watermark: pages of history read
+/// across it (the indexed part, then the tail of transfers after it) come back complete and in
+/// order. The test holds the watermark row, so the indexer (which skips a locked row) leaves the
+/// tail alone until it lets go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_history_reads_span_the_watermark() -> anyhow::Result<()> {
+    use anyhow::ensure;
+    use xingtong_ledger::Transfer;
+    let Some(harness) = postgres()? else { return Ok(()) };
+    let (url, schema) = harness.postgres_schema().expect("a PostgreSQL harness has a schema");
+    let store = harness.open().await?.store;
+    suite::accounts(&store, &[1, 2, 3]).await?;
+    let mut sent: Vec<Transfer> = Vec::new();
+    let mut post = |count: u128| {
+        let first = 600 + sent.len() as u128;
+        let events: Vec<Transfer> = (0..count).map(|i| suite::transfer(first + i, 1 + (i % 2), 3, 1)).collect();
+        sent.extend(events.iter().copied());
+        events
+    };
+    suite::transfers(&store, post(7)).await?;
+    let last_indexed = store.account_transfers(3, 0, 100).await?.last().map(|t| t.timestamp).unwrap_or(0);
+
+    // Wait for the indexer to pass the first seven, then hold the watermark row.
+    let (locked_tx, locked) = std::sync::mpsc::channel::<i64>();
+    let (release, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || -> anyhow::Result<()> {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
+        client.batch_execute(&format!("SET search_path = {schema}"))?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let mut tx = client.transaction()?;
+            let through: i64 = tx.query_one("SELECT indexed_through FROM history_watermark FOR UPDATE", &[])?.get(0);
+            if through >= last_indexed as i64 {
+                locked_tx.send(through)?;
+                release_rx.recv()?;
+                tx.commit()?;
+                return Ok(());
+            }
+            tx.commit()?;
+            anyhow::ensure!(std::time::Instant::now() < deadline, "the indexer never reached {last_indexed}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    });
+    let through = tokio::task::spawn_blocking(move || locked.recv()).await??;
+    suite::transfers(&store, post(6)).await?;
+    let tail = store.account_transfers(3, 0, 100).await?;
+    ensure!(tail.iter().filter(|t| t.timestamp > through as u64).count() == 6, "six transfers in the unindexed tail");
+
+    suite::history_reads_back(&store, &sent, &[1, 2, 3]).await?;
+    release.send(())?;
+    holder.join().expect("the holder thread")?;
+    // Once the indexer has the rest, the same pages read back from the index alone.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (url, schema) = harness.postgres_schema().expect("schema");
+        let through: i64 = tokio::task::spawn_blocking(move || -> anyhow::Result<i64> {
+            let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
+            Ok(client.query_one(&format!("SELECT indexed_through FROM {schema}.history_watermark"), &[])?.get(0))
+        })
+        .await??;
+        let newest = store.account_transfers(3, 0, 100).await?.last().map(|t| t.timestamp).unwrap_or(0);
+        if through as u64 >= newest {
+            break;
+        }
+        ensure!(std::time::Instant::now() < deadline, "the indexer never caught up");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    ensure!(sent.len() == 13);
+    suite::history_reads_back(&store, &sent, &[1, 2, 3]).await?;
+    store.close().await;
+    harness.finish().await
+}
+
 /// The one line that says whether the PostgreSQL suite runs in this test run.
 #[test]
 fn postgres_suite_status() {

@@ -15,7 +15,7 @@ fn account(id: u128) -> Account {
     Account { id, ledger: CNY, code: 1, ..Account::default() }
 }
 
-fn transfer(id: u128, debit: u128, credit: u128, amount: u128) -> Transfer {
+pub fn transfer(id: u128, debit: u128, credit: u128, amount: u128) -> Transfer {
     Transfer {
         id,
         debit_account_id: debit,
@@ -27,7 +27,7 @@ fn transfer(id: u128, debit: u128, credit: u128, amount: u128) -> Transfer {
     }
 }
 
-async fn accounts(store: &Store, ids: &[u128]) -> anyhow::Result<Vec<A>> {
+pub async fn accounts(store: &Store, ids: &[u128]) -> anyhow::Result<Vec<A>> {
     let events = ids.iter().map(|id| account(*id)).collect();
     match store.create_accounts(events, None).await? {
         Outcome::Applied(results) => Ok(results),
@@ -35,7 +35,7 @@ async fn accounts(store: &Store, ids: &[u128]) -> anyhow::Result<Vec<A>> {
     }
 }
 
-async fn transfers(store: &Store, events: Vec<Transfer>) -> anyhow::Result<Vec<T>> {
+pub async fn transfers(store: &Store, events: Vec<Transfer>) -> anyhow::Result<Vec<T>> {
     match store.create_transfers(events, None).await? {
         Outcome::Applied(results) => Ok(results),
         other => anyhow::bail!("unexpected {other:?}"),
@@ -306,6 +306,27 @@ pub async fn two_stores_on_one_database_stay_consistent(h: &Harness) -> anyhow::
     Ok(())
 }
 
+/// Each account's history, read in pages of four, is exactly its transfers of `sent`, in order.
+pub async fn history_reads_back(store: &Store, sent: &[Transfer], accounts: &[u128]) -> anyhow::Result<()> {
+    for &account in accounts {
+        let expected: Vec<u128> = sent
+            .iter()
+            .filter(|t| t.debit_account_id == account || t.credit_account_id == account)
+            .map(|t| t.id)
+            .collect();
+        let mut seen = Vec::new();
+        let mut cursor = 0;
+        loop {
+            let page = store.account_transfers(account, cursor, 4).await?;
+            let Some(last) = page.last() else { break };
+            cursor = last.timestamp;
+            seen.extend(page.iter().map(|t| t.id));
+        }
+        ensure!(seen == expected, "account {account}: {seen:?} != {expected:?}");
+    }
+    Ok(())
+}
+
 pub async fn account_history_spans_index_flushes(h: &Harness) -> anyhow::Result<()> {
     // SQLite indexes account history in bulk, at least every second: history written before and
     // after a flush, and across a restart, must read back complete and in order, page by page.
@@ -325,22 +346,7 @@ pub async fn account_history_spans_index_flushes(h: &Harness) -> anyhow::Result<
     store.close().await;
     let store = h.open().await?.store;
     transfers(&store, post(3)).await?;
-    for account in [1u128, 2, 3] {
-        let expected: Vec<u128> = sent
-            .iter()
-            .filter(|t| t.debit_account_id == account || t.credit_account_id == account)
-            .map(|t| t.id)
-            .collect();
-        let mut seen = Vec::new();
-        let mut cursor = 0;
-        loop {
-            let page = store.account_transfers(account, cursor, 4).await?;
-            let Some(last) = page.last() else { break };
-            cursor = last.timestamp;
-            seen.extend(page.iter().map(|t| t.id));
-        }
-        ensure!(seen == expected, "account {account}: {seen:?} != {expected:?}");
-    }
+    history_reads_back(&store, &sent, &[1, 2, 3]).await?;
     ensure!(sent.len() == 19);
     store.close().await;
     Ok(())
