@@ -82,17 +82,23 @@ pub(crate) fn spawn_indexer(main: Connection, index: Connection, stop: Arc<Atomi
     std::thread::Builder::new().name("xingtong-sqlite-history".into()).spawn(move || {
         let (main, mut index) = (main, index);
         while !stop.load(Ordering::Relaxed) {
-            match index_once(&main, &mut index) {
-                Ok(0) => std::thread::sleep(std::time::Duration::from_millis(INDEX_IDLE_MS)),
-                Ok(_) => {}
-                Err(error) => {
-                    tracing::warn!(%error, "indexing account history failed; retrying");
-                    std::thread::sleep(std::time::Duration::from_millis(INDEX_IDLE_MS * 10));
-                }
-            }
+            index_pass(index_once(&main, &mut index), INDEX_IDLE_MS);
         }
     })?;
     Ok(())
+}
+
+/// After one pass of a history indexer (either backend's): rests when it had nothing to do, and
+/// longer after a failure, which it reports; the next pass tries again.
+pub(crate) fn index_pass(result: Result<usize, StoreError>, idle_ms: u64) {
+    match result {
+        Ok(0) => std::thread::sleep(std::time::Duration::from_millis(idle_ms)),
+        Ok(_) => {}
+        Err(error) => {
+            tracing::warn!(%error, "indexing account history failed; retrying");
+            std::thread::sleep(std::time::Duration::from_millis(idle_ms * 10));
+        }
+    }
 }
 
 fn watermark(index: &Connection) -> Result<u64, StoreError> {

@@ -330,14 +330,7 @@ impl Drop for PgWriter {
 
 fn history_loop(mut client: Client, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
-        match index_history(&mut client) {
-            Ok(0) => std::thread::sleep(std::time::Duration::from_millis(HISTORY_IDLE_MS)),
-            Ok(_) => {}
-            Err(error) => {
-                tracing::warn!(%error, "indexing account history failed; retrying");
-                std::thread::sleep(std::time::Duration::from_millis(HISTORY_IDLE_MS * 10));
-            }
-        }
+        crate::account_history::index_pass(index_history(&mut client), HISTORY_IDLE_MS);
     }
 }
 
