@@ -135,3 +135,185 @@ pub fn check_full(
     }
     Ok(())
 }
+
+/// The four balances of an account.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Balances {
+    /// Pending debits.
+    pub debits_pending: u128,
+    /// Posted debits.
+    pub debits_posted: u128,
+    /// Pending credits.
+    pub credits_pending: u128,
+    /// Posted credits.
+    pub credits_posted: u128,
+}
+
+impl Balances {
+    /// An account's stored balances.
+    pub fn of(a: &Account) -> Balances {
+        Balances {
+            debits_pending: a.debits_pending,
+            debits_posted: a.debits_posted,
+            credits_pending: a.credits_pending,
+            credits_posted: a.credits_posted,
+        }
+    }
+}
+
+/// An account whose stored balances are not what its transfers add up to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountDifference {
+    /// The account.
+    pub id: u128,
+    /// Its ledger.
+    pub ledger: u32,
+    /// Its code in the chart of accounts.
+    pub code: u16,
+    /// What the account row says.
+    pub stored: Balances,
+    /// What a replay of the transfer log says.
+    pub replayed: Balances,
+    /// How many transfers touch it.
+    pub transfers: usize,
+    /// The last of them (at most [`EXPLAIN_TRANSFERS_MAX`], newest last): the likeliest culprits.
+    pub last_transfers: Vec<u128>,
+}
+
+/// What an explanation lists of each account's transfers.
+pub const EXPLAIN_TRANSFERS_MAX: usize = 10;
+
+/// Everything that disagrees in a ledger, for a person to act on; nothing is repaired.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    /// Accounts read.
+    pub accounts: u64,
+    /// Transfers read.
+    pub transfers: u64,
+    /// Per-ledger totals of the stored balances; a ledger whose debits and credits differ is
+    /// listed in `unbalanced_ledgers`.
+    pub ledgers: Vec<(u32, LedgerTotals)>,
+    /// Ledgers whose stored debits and credits (pending or posted) differ.
+    pub unbalanced_ledgers: Vec<u32>,
+    /// Accounts whose stored balances differ from their transfers.
+    pub accounts_differing: Vec<AccountDifference>,
+    /// Accounts over the limit their flags set.
+    pub accounts_over_limit: Vec<u128>,
+    /// Transfers that cannot be replayed: a missing account, a post or void of a missing pending
+    /// transfer, a pending transfer with no status; each with the reason.
+    pub transfers_unreplayable: Vec<(u128, String)>,
+}
+
+impl Explanation {
+    /// True when nothing disagrees.
+    pub fn is_consistent(&self) -> bool {
+        self.unbalanced_ledgers.is_empty()
+            && self.accounts_differing.is_empty()
+            && self.accounts_over_limit.is_empty()
+            && self.transfers_unreplayable.is_empty()
+    }
+}
+
+/// Explains a stored ledger: replays every transfer (in timestamp order) over the accounts and
+/// compares each account's stored balances with the replay, and checks each ledger's totals and
+/// each account's limit. Unlike [`check_full`] it does not stop at the first problem: it is what
+/// an operator reads when the start-up audit fails (`xingtong admin audit --explain`).
+pub fn explain(accounts: &[Account], transfers: &[Transfer], pending: &HashMap<u128, PendingStatus>) -> Explanation {
+    let mut out =
+        Explanation { accounts: accounts.len() as u64, transfers: transfers.len() as u64, ..Default::default() };
+    let mut totals: BTreeMap<u32, LedgerTotals> = BTreeMap::new();
+    for a in accounts {
+        let t = totals.entry(a.ledger).or_default();
+        t.debits_pending = t.debits_pending.wrapping_add(a.debits_pending);
+        t.credits_pending = t.credits_pending.wrapping_add(a.credits_pending);
+        t.debits_posted = t.debits_posted.wrapping_add(a.debits_posted);
+        t.credits_posted = t.credits_posted.wrapping_add(a.credits_posted);
+        let over = (a.flags.has(AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS)
+            && a.debits_pending.saturating_add(a.debits_posted) > a.credits_posted)
+            || (a.flags.has(AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS)
+                && a.credits_pending.saturating_add(a.credits_posted) > a.debits_posted);
+        if over {
+            out.accounts_over_limit.push(a.id);
+        }
+    }
+    out.unbalanced_ledgers = totals
+        .iter()
+        .filter(|(_, t)| t.debits_pending != t.credits_pending || t.debits_posted != t.credits_posted)
+        .map(|(ledger, _)| *ledger)
+        .collect();
+    out.ledgers = totals.into_iter().collect();
+
+    let mut replay: HashMap<u128, (Balances, usize, Vec<u128>)> =
+        accounts.iter().map(|a| (a.id, (Balances::default(), 0, Vec::new()))).collect();
+    // Wrapping: the stored data may be corrupt, and an explanation must never panic.
+    let add = |replay: &mut HashMap<u128, (Balances, usize, Vec<u128>)>, t: &Transfer, pending: bool| {
+        let debit = &mut replay.get_mut(&t.debit_account_id).expect("checked before").0;
+        if pending {
+            debit.debits_pending = debit.debits_pending.wrapping_add(t.amount);
+        } else {
+            debit.debits_posted = debit.debits_posted.wrapping_add(t.amount);
+        }
+        let credit = &mut replay.get_mut(&t.credit_account_id).expect("checked before").0;
+        if pending {
+            credit.credits_pending = credit.credits_pending.wrapping_add(t.amount);
+        } else {
+            credit.credits_posted = credit.credits_posted.wrapping_add(t.amount);
+        }
+    };
+    let by_id: HashMap<u128, &Transfer> = transfers.iter().map(|t| (t.id, t)).collect();
+    let mut ordered: Vec<&Transfer> = transfers.iter().collect();
+    ordered.sort_by_key(|t| t.timestamp);
+    for t in ordered {
+        if !replay.contains_key(&t.debit_account_id) || !replay.contains_key(&t.credit_account_id) {
+            out.transfers_unreplayable.push((t.id, "names an account that does not exist".into()));
+            continue;
+        }
+        for side in [t.debit_account_id, t.credit_account_id] {
+            let (_, count, last) = replay.get_mut(&side).expect("checked above");
+            *count += 1;
+            if last.len() == EXPLAIN_TRANSFERS_MAX {
+                last.remove(0);
+            }
+            last.push(t.id);
+        }
+        let resolving =
+            t.flags.has(TransferFlags::POST_PENDING_TRANSFER) || t.flags.has(TransferFlags::VOID_PENDING_TRANSFER);
+        if t.flags.has(TransferFlags::PENDING) {
+            match pending.get(&t.id) {
+                None => out.transfers_unreplayable.push((t.id, "a pending transfer with no status".into())),
+                // Still reserved: it counts as pending. Posted, voided or expired: its resolution
+                // (or the expiry, which leaves no transfer) took it out of the pending balances.
+                Some(status) if status.state == PendingState::Pending => {
+                    add(&mut replay, t, true);
+                }
+                Some(_) => {}
+            }
+        } else if resolving {
+            if !by_id.get(&t.pending_id).is_some_and(|p| p.flags.has(TransferFlags::PENDING)) {
+                out.transfers_unreplayable
+                    .push((t.id, format!("resolves {:x}, which is not a pending transfer", t.pending_id)));
+                continue;
+            }
+            if t.flags.has(TransferFlags::POST_PENDING_TRANSFER) {
+                add(&mut replay, t, false);
+            }
+        } else {
+            add(&mut replay, t, false);
+        }
+    }
+    for a in accounts {
+        let (replayed, count, last) = &replay[&a.id];
+        if Balances::of(a) != *replayed {
+            out.accounts_differing.push(AccountDifference {
+                id: a.id,
+                ledger: a.ledger,
+                code: a.code,
+                stored: Balances::of(a),
+                replayed: *replayed,
+                transfers: *count,
+                last_transfers: last.clone(),
+            });
+        }
+    }
+    out
+}

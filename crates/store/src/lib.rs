@@ -22,6 +22,7 @@
 mod account_history;
 mod codec;
 pub mod committer;
+pub mod lock;
 pub mod postgres;
 pub mod records;
 pub mod sqlite;
@@ -112,6 +113,14 @@ pub enum StoreError {
     /// The data directory could not be used.
     #[error("data directory: {0}")]
     Io(#[from] std::io::Error),
+    /// Another process writes this SQLite data directory (one writer per directory).
+    #[error("the data directory {} is in use by another xingtong process{}", dir.display(), pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    Locked {
+        /// The data directory.
+        dir: PathBuf,
+        /// The holder's process id, when it could be read.
+        pid: Option<u32>,
+    },
     /// The configuration cannot work.
     #[error("configuration: {0}")]
     Config(String),
@@ -130,6 +139,52 @@ pub enum StoreError {
     /// A domain change was refused; nothing of it was written.
     #[error(transparent)]
     Rejected(#[from] Rejection),
+}
+
+impl StoreError {
+    /// True when the database could not be reached or could not take the work just now (busy,
+    /// locked, out of disk, connection lost, serialization failure, shutting down): nothing was
+    /// applied and the same request may succeed later. False for everything that retrying cannot
+    /// mend (a bug, corrupt data, a refused change). Both backends classify failures of the same
+    /// kind alike, so that every interface answers them alike (HTTP 503 `unavailable`, not 500).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Closed | StoreError::CommitFailed(_) => true,
+            StoreError::Io(_) => true,
+            StoreError::Sqlite(error) => matches!(
+                error.sqlite_error_code(),
+                Some(
+                    rusqlite::ErrorCode::DatabaseBusy
+                        | rusqlite::ErrorCode::DatabaseLocked
+                        | rusqlite::ErrorCode::SystemIoFailure
+                        | rusqlite::ErrorCode::DiskFull
+                        | rusqlite::ErrorCode::CannotOpen
+                        | rusqlite::ErrorCode::OutOfMemory
+                )
+            ),
+            StoreError::Postgres(error) => {
+                if error.is_closed() {
+                    return true;
+                }
+                match error.code() {
+                    // No SQLSTATE: the connection or the socket failed.
+                    None => true,
+                    Some(code) => {
+                        let class = &code.code()[..2];
+                        // 08 connection exception, 40 transaction rollback (serialization failure,
+                        // deadlock), 53 insufficient resources, 57 operator intervention (shutdown,
+                        // cancelled), 58 system error (I/O).
+                        matches!(class, "08" | "40" | "53" | "57" | "58")
+                    }
+                }
+            }
+            StoreError::Locked { .. }
+            | StoreError::Config(_)
+            | StoreError::Corrupt(_)
+            | StoreError::Invariant(_)
+            | StoreError::Rejected(_) => false,
+        }
+    }
 }
 
 /// An idempotency key claimed by a write: the response is stored in the same commit as the write.
@@ -264,6 +319,14 @@ pub struct AuditReport {
     pub ledgers: Vec<(u32, LedgerTotals)>,
 }
 
+/// The whole ledger as stored, read at one moment.
+#[derive(Debug, Default)]
+pub(crate) struct LedgerScan {
+    pub accounts: Vec<Account>,
+    pub transfers: Vec<Transfer>,
+    pub pending: std::collections::HashMap<u128, xingtong_ledger::PendingStatus>,
+}
+
 /// The read side of a backend: one connection.
 pub(crate) trait Reader: Send {
     fn accounts(&mut self, ids: &[u128]) -> Result<Vec<Account>, StoreError>;
@@ -277,6 +340,9 @@ pub(crate) trait Reader: Send {
     fn api_key(&mut self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
     /// Visits every account (for the audit) and returns how many transfers exist.
     fn scan_accounts(&mut self, visit: &mut dyn FnMut(Account)) -> Result<u64, StoreError>;
+    /// Reads the whole ledger (accounts, transfers, pending statuses) at one moment, for
+    /// [`Store::explain`]; holds it all in memory.
+    fn scan_ledger(&mut self) -> Result<LedgerScan, StoreError>;
     fn ping(&mut self) -> Result<(), StoreError>;
     fn api_keys_of(&mut self, owner: &str) -> Result<Vec<ApiKeyRecord>, StoreError>;
     fn counter(&mut self, key: &str) -> Result<i64, StoreError>;
@@ -568,6 +634,20 @@ impl Store {
             .await
     }
 
+    /// Explains the ledger for a person: every account whose balances differ from a replay of its
+    /// transfers, every unbalanced ledger, every account over its limit, every transfer that cannot
+    /// be replayed. Reads everything into memory (an operator's tool, run when the audit fails);
+    /// changes nothing.
+    pub async fn explain(&self) -> Result<xingtong_ledger::invariants::Explanation, StoreError> {
+        self.inner
+            .readers
+            .run(|r| {
+                let scan = r.scan_ledger()?;
+                Ok(xingtong_ledger::invariants::explain(&scan.accounts, &scan.transfers, &scan.pending))
+            })
+            .await
+    }
+
     /// Stops accepting writes, lets the writer finish what it has, and waits for it.
     pub async fn close(self) {
         let writer = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -602,6 +682,35 @@ mod tests {
         assert!(!format!("{key:?}").contains(secret), "Debug must not show the secret");
         let revoked = ApiKeyRecord { revoked_at: Some(2), ..key.record.clone() };
         assert!(!revoked.verifies(secret));
+    }
+
+    #[test]
+    fn both_backends_call_the_same_failures_unavailable() {
+        // SQLite: another connection holds the write lock → busy → unavailable; bad SQL is a bug.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.sqlite3");
+        let holder = rusqlite::Connection::open(&path).unwrap();
+        holder.execute_batch("CREATE TABLE t (x INTEGER); BEGIN IMMEDIATE; INSERT INTO t VALUES (1);").unwrap();
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other.busy_timeout(std::time::Duration::ZERO).unwrap();
+        let busy = StoreError::from(other.execute("INSERT INTO t VALUES (2)", []).unwrap_err());
+        assert!(busy.is_unavailable(), "{busy}");
+        let bad = StoreError::from(other.execute("INSERT INTO nowhere VALUES (2)", []).unwrap_err());
+        assert!(!bad.is_unavailable(), "{bad}");
+        // PostgreSQL: nothing listening → unavailable; bad SQL (when a server is there) is a bug.
+        let refused = ::postgres::Client::connect("host=127.0.0.1 port=1 user=x connect_timeout=2", ::postgres::NoTls)
+            .map(|_| ())
+            .unwrap_err();
+        assert!(StoreError::from(refused).is_unavailable());
+        if let Some(url) = std::env::var("XINGTONG_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()) {
+            let mut client = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+            let bad = StoreError::from(client.batch_execute("SELECT * FROM nowhere_at_all").unwrap_err());
+            assert!(!bad.is_unavailable(), "{bad}");
+        }
+        for other in [StoreError::Corrupt("x".into()), StoreError::Config("x".into())] {
+            assert!(!other.is_unavailable());
+        }
+        assert!(StoreError::Closed.is_unavailable());
     }
 
     #[test]

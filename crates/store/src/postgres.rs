@@ -921,6 +921,29 @@ impl Reader for PgReader {
         Ok(int_u64(transfers))
     }
 
+    fn scan_ledger(&mut self) -> Result<crate::LedgerScan, StoreError> {
+        let mut tx = self
+            .client
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()?;
+        let mut scan = crate::LedgerScan::default();
+        for row in tx.query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts"), &[])? {
+            scan.accounts.push(account_from_row(&row)?);
+        }
+        for row in tx.query(&format!("SELECT {TRANSFER_COLUMNS} FROM transfers ORDER BY timestamp"), &[])? {
+            scan.transfers.push(transfer_from_row(&row)?);
+        }
+        for row in tx.query("SELECT id, state, expires_at FROM pending_transfers", &[])? {
+            let id = bytes_u128(row.get::<_, &[u8]>(0))?;
+            let state: i16 = row.get(1);
+            scan.pending.insert(id, crate::sqlite::pending_status(i64::from(state), row.get(2))?);
+        }
+        tx.commit()?;
+        Ok(scan)
+    }
+
     fn ping(&mut self) -> Result<(), StoreError> {
         self.client.query_one("SELECT 1", &[])?;
         Ok(())

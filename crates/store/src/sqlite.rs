@@ -61,7 +61,8 @@ fn connect(path: &Path, fsync: bool) -> Result<Connection, StoreError> {
 
 /// Opens the data directory's database, migrating and bootstrapping it as needed.
 pub(crate) fn open(data_dir: &Path, readers: usize, fsync: bool) -> Result<Opened, StoreError> {
-    std::fs::create_dir_all(data_dir)?;
+    // Before anything touches the database: one writer per data directory (lock.rs says why).
+    let lock = crate::lock::DataDirLock::acquire(data_dir)?;
     let path = data_dir.join(DATABASE_FILE);
     let mut conn = connect(&path, fsync)?;
     migrate(&mut conn)?;
@@ -97,6 +98,7 @@ pub(crate) fn open(data_dir: &Path, readers: usize, fsync: bool) -> Result<Opene
         ids_above,
         ids_above_pending: ids_above,
         background_stop: Arc::clone(&stop),
+        _lock: lock,
     };
     account_history::spawn_indexer(connect(&path, fsync)?, account_history::open_index(data_dir, &database_id)?, stop)?;
     Ok(Opened { writer, readers, admin_key })
@@ -230,6 +232,8 @@ pub(crate) struct SqliteWriter {
     ids_above_pending: u128,
     /// Tells the checkpoint and history threads to stop when the writer goes.
     background_stop: Arc<AtomicBool>,
+    /// The data directory's lock: held for as long as this, the only writer, lives.
+    _lock: crate::lock::DataDirLock,
 }
 
 impl Drop for SqliteWriter {
@@ -770,6 +774,31 @@ impl Reader for SqliteReader {
         let transfers: i64 = tx.query_row("SELECT count(*) FROM transfers", [], |r| r.get(0))?;
         tx.commit()?;
         Ok(int_u64(transfers))
+    }
+
+    fn scan_ledger(&mut self) -> Result<crate::LedgerScan, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut scan = crate::LedgerScan::default();
+        {
+            let mut statement = tx.prepare(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts"))?;
+            let mut rows = statement.query([])?;
+            while let Some(row) = rows.next()? {
+                scan.accounts.push(account_from_row(row)?);
+            }
+            let mut statement = tx.prepare(&format!("SELECT {TRANSFER_COLUMNS} FROM transfers ORDER BY timestamp"))?;
+            let mut rows = statement.query([])?;
+            while let Some(row) = rows.next()? {
+                scan.transfers.push(transfer_from_row(row)?);
+            }
+            let mut statement = tx.prepare("SELECT id, state, expires_at FROM pending_transfers")?;
+            let mut rows = statement.query([])?;
+            while let Some(row) = rows.next()? {
+                let id = bytes_u128(&row.get::<_, Vec<u8>>(0)?)?;
+                scan.pending.insert(id, pending_status(row.get(1)?, row.get(2)?)?);
+            }
+        }
+        tx.commit()?;
+        Ok(scan)
     }
 
     fn ping(&mut self) -> Result<(), StoreError> {

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
-use xingtong_ledger::invariants::check_full;
+use xingtong_ledger::invariants::{check_full, explain};
 use xingtong_ledger::{
     AMOUNT_MAX, Account, AccountFlags, Changes, CreateAccountResult, CreateTransferResult, NS_PER_S, PendingState,
     Snapshot, Transfer, TransferFlags,
@@ -418,6 +418,23 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         }
         prop_assert_eq!(core.accounts.len(), model.accounts.len());
         check_full(&core.accounts, &core.transfers, &core.pending).map_err(|v| TestCaseError::fail(v.to_string()))?;
+    }
+    // The explanation an operator reads agrees: nothing to explain in a sound ledger, and one
+    // account's balance changed behind the ledger's back is found, and only that one.
+    let accounts: Vec<_> = core.accounts.values().copied().collect();
+    let transfers: Vec<_> = core.transfers.values().copied().collect();
+    let explained = explain(&accounts, &transfers, &core.pending);
+    prop_assert!(explained.is_consistent(), "{:?}", explained);
+    if let Some(first) = accounts.first() {
+        let mut tampered = accounts.clone();
+        tampered[0].credits_posted = tampered[0].credits_posted.wrapping_add(1);
+        let explained = explain(&tampered, &transfers, &core.pending);
+        prop_assert_eq!(explained.accounts_differing.len(), 1);
+        prop_assert_eq!(explained.accounts_differing[0].id, first.id);
+        prop_assert_eq!(explained.accounts_differing[0].stored.credits_posted, first.credits_posted.wrapping_add(1));
+        prop_assert_eq!(explained.accounts_differing[0].replayed.credits_posted, first.credits_posted);
+        prop_assert_eq!(explained.unbalanced_ledgers.clone(), vec![first.ledger]);
+        prop_assert!(!explained.is_consistent());
     }
     Ok(())
 }

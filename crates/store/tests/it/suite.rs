@@ -49,8 +49,14 @@ async fn balance(store: &Store, id: u128) -> anyhow::Result<(u128, u128, u128, u
 }
 
 /// The audit passes: every ledger balances.
+/// The audit passes, and the replay an operator reads with `audit --explain` finds every
+/// account equal to its transfers (pending, posted, voided and expired ones alike).
 async fn audited(store: &Store) -> anyhow::Result<xingtong_store::AuditReport> {
-    Ok(store.audit().await?)
+    let report = store.audit().await?;
+    let explained = store.explain().await?;
+    ensure!(explained.is_consistent(), "{explained:?}");
+    ensure!(explained.accounts == report.accounts && explained.transfers == report.transfers);
+    Ok(report)
 }
 
 pub async fn accounts_and_transfers_are_stored_and_read_back(h: &Harness) -> anyhow::Result<()> {
