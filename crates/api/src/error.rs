@@ -121,7 +121,8 @@ impl From<xingtong_store::StoreError> for ApiError {
             xingtong_store::StoreError::Closed => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, codes::UNAVAILABLE, "the server is shutting down; retry")
             }
-            xingtong_store::StoreError::CommitFailed(_) | xingtong_store::StoreError::Postgres(_) => {
+            // The same kind of failure on either backend gets the same answer.
+            ref unavailable if unavailable.is_unavailable() => {
                 tracing::error!(%error, "storage failure");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -39,6 +39,7 @@ impl From<xingtong_merchants::Error> for ApiError {
             Class::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Class::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Class::Locked => StatusCode::LOCKED,
+            Class::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Class::Internal => return ApiError::internal(&error.message),
         };
         let mut api = ApiError::new(status, error.code, error.message);

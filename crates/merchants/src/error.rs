@@ -25,6 +25,8 @@ pub enum Class {
     UnsupportedMediaType,
     /// Locked after too many wrong tries.
     Locked,
+    /// The database could not take the request just now; nothing was applied; retry later.
+    Unavailable,
     /// Our fault.
     Internal,
 }
@@ -92,6 +94,15 @@ impl From<StoreError> for Error {
             StoreError::Rejected(Rejection::KeyTaken { kind, key }) => {
                 let what = key.split(':').next().unwrap_or("value").to_owned();
                 Error::new(Class::Conflict, "already_exists", format!("this {what} is already used by another {kind}"))
+            }
+            // Classified by the store the same way on both backends.
+            other if other.is_unavailable() => {
+                tracing::error!(error = %other, "storage unavailable");
+                Error::new(
+                    Class::Unavailable,
+                    "unavailable",
+                    "the database could not take the request just now; nothing was applied; retry",
+                )
             }
             other => {
                 tracing::error!(error = %other, "storage failed");
