@@ -2,9 +2,11 @@
 //! work; nothing here knows SQL, JSON wire formats or ledger rules.
 //!
 //! - `serve`: HTTP API and the ISO 8583 gateway for terminals (web consoles to come).
-//! - `admin`: operator tasks against the database directly.
+//! - `admin`: operator tasks: run here, or by the running server that holds the data directory
+//!   (`admin.rs`).
 //! - `bench`: benchmarks that print figures (`--json` for machines).
 
+mod admin;
 mod config;
 
 use std::process::ExitCode;
@@ -68,6 +70,10 @@ enum AdminCommand {
     },
     /// Check that every ledger balances; exits non-zero if not.
     Audit {
+        /// List every account whose balances differ from its transfers, every unbalanced ledger and
+        /// every transfer that cannot be replayed (reads the whole ledger; changes nothing).
+        #[arg(long)]
+        explain: bool,
         #[command(flatten)]
         database: ServeArgs,
         /// Print JSON.
@@ -297,52 +303,9 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args.resolve()?).await,
-        Command::Admin {
-            command: AdminCommand::ApiKey { command: ApiKeyCommand::Create { role, label, database, json } },
-        } => {
-            let config = database.resolve()?;
-            init_logging(&config, true);
-            let store = open_store(&config).await?.store;
-            let key = store.create_api_key(&role, &label).await?;
-            store.close().await;
-            if json {
-                let value = serde_json::json!({ "id": key.record.id, "role": key.record.role, "api_key": key.token });
-                println!("{value}");
-            } else {
-                println!("New {role} API key (shown once; keep it secret):\n  {}", key.token);
-            }
-            Ok(())
-        }
-        Command::Admin { command: AdminCommand::Staff { command } } => admin_staff(command).await,
-        Command::Admin { command: AdminCommand::Application { command } } => admin_application(command).await,
-        Command::Admin { command: AdminCommand::Terminal { command } } => admin_terminal(command).await,
-        Command::Admin { command: AdminCommand::Sandbox { command } } => admin_sandbox(command).await,
-        Command::Admin { command: AdminCommand::Audit { database, json } } => {
-            let config = database.resolve()?;
-            init_logging(&config, true);
-            let store = open_store(&config).await?.store;
-            let report = store.audit().await;
-            store.close().await;
-            let report = report.context("the ledger does not balance")?;
-            if json {
-                let ledgers: Vec<_> = report
-                    .ledgers
-                    .iter()
-                    .map(|(ledger, t)| serde_json::json!({ "ledger": ledger, "debits_posted": t.debits_posted, "credits_posted": t.credits_posted, "debits_pending": t.debits_pending, "credits_pending": t.credits_pending }))
-                    .collect();
-                println!(
-                    "{}",
-                    serde_json::json!({ "balanced": true, "accounts": report.accounts, "transfers": report.transfers, "ledgers": ledgers })
-                );
-            } else {
-                println!(
-                    "balanced: {} accounts, {} transfers, {} ledgers",
-                    report.accounts,
-                    report.transfers,
-                    report.ledgers.len()
-                );
-            }
-            Ok(())
+        Command::Admin { command } => {
+            let (database, json, request) = admin_request(command)?;
+            admin(&database, json, request).await
         }
         Command::Bench { command: BenchCommand::Codec { rounds, seconds, json } } => {
             let report =
@@ -394,186 +357,121 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// The command line acts as operations staff with every role; the audit log names it `staff:cli`.
-fn cli_staff() -> xingtong_merchants::Principal {
-    xingtong_merchants::Principal::Staff { id: "cli".into(), roles: xingtong_merchants::Role::ALL.to_vec() }
+/// The request an `admin` command line makes, with where and how to print.
+fn admin_request(command: AdminCommand) -> anyhow::Result<(ServeArgs, bool, admin::AdminRequest)> {
+    use admin::AdminRequest as R;
+    Ok(match command {
+        AdminCommand::ApiKey { command: ApiKeyCommand::Create { role, label, database, json } } => {
+            (database, json, R::ApiKeyCreate { role, label })
+        }
+        AdminCommand::Staff { command: StaffCommand::Create { username, name, role, database, json } } => {
+            for r in &role {
+                xingtong_merchants::Role::parse(r.trim())
+                    .with_context(|| format!("unknown role {r:?}: use admin, reviewer, risk or finance"))?;
+            }
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password).context("reading the password from standard input")?;
+            let password = password.trim_end_matches(['\r', '\n']).to_owned();
+            (database, json, R::StaffCreate { username, name, roles: role, password })
+        }
+        AdminCommand::Application { command } => match command {
+            ApplicationCommand::List { status, database, json } => {
+                (database, json, R::ApplicationList { statuses: status })
+            }
+            ApplicationCommand::Approve { id, mcc, database, json } => {
+                (database, json, R::ApplicationApprove { id, mcc })
+            }
+            ApplicationCommand::Reject { id, reason, database } => {
+                (database, false, R::ApplicationReject { id, reason })
+            }
+        },
+        AdminCommand::Terminal { command: TerminalCommand::Provision { mid, serial, model, database, json } } => {
+            (database, json, R::TerminalProvision { mid, serial, model })
+        }
+        AdminCommand::Sandbox {
+            command:
+                SandboxCommand::Card {
+                    command:
+                        SandboxCardCommand::Create {
+                            brand,
+                            card_type,
+                            pin,
+                            balance,
+                            expiry,
+                            status,
+                            delay_ms,
+                            timeout,
+                            database,
+                            json,
+                        },
+                },
+        } => {
+            let balance_minor = xingtong_money::Amount::parse(&balance, xingtong_money::Currency::CNY)
+                .map_err(|e| anyhow::anyhow!("--balance {balance:?}: {e}"))?
+                .minor();
+            let spec = serde_json::json!({
+                "brand": brand, "card_type": card_type, "pin": pin, "balance_minor": balance_minor,
+                "expiry": expiry, "status": status, "delay_ms": delay_ms, "timeout": timeout,
+            });
+            (database, json, R::SandboxCardCreate { spec })
+        }
+        AdminCommand::Audit { database, json, explain } => (database, json, R::Audit { explain }),
+    })
 }
 
-async fn open_merchants(database: &ServeArgs) -> anyhow::Result<xingtong_merchants::Merchants> {
+/// Runs an admin command: by itself when the data is free (SQLite, under the data directory's
+/// lock) or shared by design (PostgreSQL); through the running server when a server holds the
+/// SQLite data directory (admin.rs says why).
+async fn admin(database: &ServeArgs, json: bool, request: admin::AdminRequest) -> anyhow::Result<()> {
     let config = database.resolve()?;
     init_logging(&config, true);
-    let store = open_store(&config).await?.store;
-    merchants_service(&config, store)
-}
-
-/// Closes the service's store, waiting for its last writes (the service holds a handle too).
-async fn close(merchants: xingtong_merchants::Merchants) {
-    let store = merchants.store().clone();
-    drop(merchants);
-    store.close().await;
-}
-
-fn service_error(error: xingtong_merchants::Error) -> anyhow::Error {
-    match &error.details {
-        Some(details) => anyhow::anyhow!("{} ({}): {details}", error.message, error.code),
-        None => anyhow::anyhow!("{} ({})", error.message, error.code),
-    }
-}
-
-async fn admin_staff(command: StaffCommand) -> anyhow::Result<()> {
-    let StaffCommand::Create { username, name, role, database, json } = command;
-    let roles = role
-        .iter()
-        .map(|r| xingtong_merchants::Role::parse(r.trim()).with_context(|| format!("unknown role {r:?}")))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let mut password = String::new();
-    std::io::stdin().read_line(&mut password).context("reading the password from standard input")?;
-    let password = password.trim_end_matches(['\r', '\n']).to_owned();
-    let merchants = open_merchants(&database).await?;
-    let staff = merchants.create_staff("staff:cli", &username, &name, roles, password).await.map_err(service_error)?;
-    close(merchants).await;
-    if json {
-        println!("{}", serde_json::json!({ "id": staff.id, "username": staff.username, "roles": staff.roles }));
-    } else {
-        println!("staff {} ({}) created with roles {:?}", staff.username, staff.id, staff.roles);
-    }
-    Ok(())
-}
-
-async fn admin_application(command: ApplicationCommand) -> anyhow::Result<()> {
-    let staff = cli_staff();
-    match command {
-        ApplicationCommand::List { status, database, json } => {
-            let merchants = open_merchants(&database).await?;
-            let statuses: Vec<&str> = if status.is_empty() {
-                vec!["submitted", "under_review"]
+    let output = match open_store_raw(&config).await {
+        Err(xingtong_store::StoreError::Locked { dir, pid }) => admin::forward(&dir, pid, &request).await?,
+        Err(other) => return Err(anyhow::Error::new(other).context(format!("opening {}", where_(&config)))),
+        Ok(opened) => {
+            let store = opened.store;
+            if let Some(key) = opened.admin_key {
+                // This command made the database: the key would otherwise never be seen. On
+                // standard error, so that a `--json` answer on standard output stays one document.
+                eprintln!(
+                    "xingtong: new database; operations admin API key (shown once, keep it secret):\n  {}",
+                    key.token
+                );
+            }
+            let output = if matches!(request, admin::AdminRequest::Audit { .. }) {
+                admin::execute(request, &store, None).await
             } else {
-                status.iter().map(String::as_str).collect()
-            };
-            let list = merchants.applications(&staff, &statuses).await.map_err(service_error)?;
-            for a in &list {
-                let v = &a.value;
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::json!({ "id": v.id, "status": v.status, "business": v.form.business.name, "applicant": v.form.applicant.legal_name, "warnings": v.warnings.len(), "submissions": v.submissions })
-                    );
-                } else {
-                    println!(
-                        "{}  {:<12}  {}  ({}), {} warning(s)",
-                        v.id,
-                        v.status.as_str(),
-                        v.form.business.name,
-                        v.form.applicant.legal_name,
-                        v.warnings.len()
-                    );
+                match services(&config, store.clone()).await {
+                    Ok(services) => {
+                        let output = admin::execute(request, &store, Some(&services)).await;
+                        drop(services);
+                        output
+                    }
+                    Err(error) => Err(error),
                 }
-            }
-            close(merchants).await;
-            Ok(())
+            };
+            store.close().await;
+            output?
         }
-        ApplicationCommand::Approve { id, mcc, database, json } => {
-            let merchants = open_merchants(&database).await?;
-            let current = merchants.application(&staff, &id).await.map_err(service_error)?;
-            if current.value.status == xingtong_onboarding::status::Status::Submitted {
-                merchants.start_review(&staff, &id).await.map_err(service_error)?;
-            }
-            let approval = xingtong_merchants::applications::Approval { mcc, ..Default::default() };
-            let (_, merchant, device) =
-                merchants.approve_application(&staff, &id, approval).await.map_err(service_error)?;
-            close(merchants).await;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::json!({ "application": id, "mid": merchant.mid, "tid": device.tid, "serial_number": device.serial_number, "activation_code": device.activation_code })
-                );
-            } else {
-                println!(
-                    "approved {id}: merchant {} ({}), terminal {} (serial {}), activation code {}",
-                    merchant.mid,
-                    merchant.name,
-                    device.tid,
-                    device.serial_number,
-                    device.activation_code.as_deref().unwrap_or("-")
-                );
-            }
-            Ok(())
+    };
+    if json {
+        for value in &output.json {
+            println!("{value}");
         }
-        ApplicationCommand::Reject { id, reason, database } => {
-            let merchants = open_merchants(&database).await?;
-            let current = merchants.application(&staff, &id).await.map_err(service_error)?;
-            if current.value.status == xingtong_onboarding::status::Status::Submitted {
-                merchants.start_review(&staff, &id).await.map_err(service_error)?;
-            }
-            merchants.reject_application(&staff, &id, &reason).await.map_err(service_error)?;
-            close(merchants).await;
-            println!("rejected {id}");
-            Ok(())
-        }
+    } else if !output.text.is_empty() {
+        println!("{}", output.text.trim_end());
+    }
+    match output.failure {
+        Some(failure) => Err(anyhow::anyhow!(failure)),
+        None => Ok(()),
     }
 }
 
-async fn admin_terminal(command: TerminalCommand) -> anyhow::Result<()> {
-    let TerminalCommand::Provision { mid, serial, model, database, json } = command;
-    let merchants = open_merchants(&database).await?;
-    let provisioned = merchants
-        .provision_terminal("staff:cli", &mid, serial.as_deref(), model.as_deref())
-        .await
-        .map_err(service_error)?;
-    close(merchants).await;
-    let tmk = provisioned.tmk.expose_hex();
-    let kcv = hex::encode_upper(provisioned.tmk.check_value());
-    if json {
-        println!(
-            "{}",
-            serde_json::json!({ "mid": provisioned.mid, "tid": provisioned.tid, "serial_number": provisioned.serial_number, "tmk": tmk.as_str(), "tmk_check_value": kcv })
-        );
-    } else {
-        println!(
-            "terminal {} for merchant {} (serial {}); TMK {} (check value {}): load it into the terminal, then discard this output",
-            provisioned.tid,
-            provisioned.mid,
-            provisioned.serial_number,
-            tmk.as_str(),
-            kcv
-        );
-    }
-    Ok(())
-}
-
-async fn admin_sandbox(command: SandboxCommand) -> anyhow::Result<()> {
-    let SandboxCommand::Card {
-        command:
-            SandboxCardCommand::Create { brand, card_type, pin, balance, expiry, status, delay_ms, timeout, database, json },
-    } = command;
-    let quoted = |s: &str| serde_json::Value::String(s.to_owned());
-    let spec: xingtong_payments::sandbox::NewCard = serde_json::from_value(serde_json::json!({
-        "brand": quoted(&brand), "card_type": quoted(&card_type), "pin": pin,
-        "balance_minor": xingtong_money::Amount::parse(&balance, xingtong_money::Currency::CNY)
-            .map_err(|e| anyhow::anyhow!("--balance {balance:?}: {e}"))?.minor(),
-        "expiry": expiry, "status": quoted(&status), "delay_ms": delay_ms, "timeout": timeout,
-    }))
-    .context(
-        "--brand is unionpay, visa or mastercard; --type debit or credit; --status active, blocked, lost or stolen",
-    )?;
-    let merchants = open_merchants(&database).await?;
-    let (engine, sandbox) = payments_engine(&merchants, 20).await?;
-    let card = sandbox.create_card("staff:cli", spec).await.map_err(service_error)?;
-    drop(engine);
-    drop(sandbox);
-    close(merchants).await;
-    if json {
-        println!(
-            "{}",
-            serde_json::json!({ "number": card.pan, "brand": card.brand, "type": card.card_type, "expiry": card.expiry, "status": card.status })
-        );
-    } else {
-        println!(
-            "test card {} ({:?} {:?}), expiry {}, status {:?}",
-            card.pan, card.brand, card.card_type, card.expiry, card.status
-        );
-    }
-    Ok(())
+/// The platform's services over an open store, as `serve` wires them.
+async fn services(config: &ServeConfig, store: Store) -> anyhow::Result<admin::Services> {
+    let merchants = merchants_service(config, store.clone())?;
+    let (_, sandbox) = payments_engine(&merchants, config.card_frequency_max).await?;
+    Ok(admin::Services { store, merchants, sandbox })
 }
 
 fn init_logging(config: &ServeConfig, quiet: bool) {
@@ -589,17 +487,30 @@ fn init_logging(config: &ServeConfig, quiet: bool) {
     };
 }
 
-async fn open_store(config: &ServeConfig) -> anyhow::Result<xingtong_store::Opened> {
+async fn open_store_raw(config: &ServeConfig) -> Result<xingtong_store::Opened, xingtong_store::StoreError> {
     let database =
         Database::from_url_or_dir(config.database.as_deref(), config.data_dir.clone(), config.database_schema.clone())?;
     let mut options = StoreOptions::new(database);
     options.sqlite_fsync = config.sqlite_fsync;
     options.readers = config.readers;
-    let where_ = match &options.database {
-        Database::Sqlite { data_dir } => format!("the data directory {}", data_dir.display()),
-        Database::Postgres { .. } => "PostgreSQL".to_owned(),
-    };
-    Store::open(options).await.with_context(|| format!("opening {where_}"))
+    Store::open(options).await
+}
+
+/// Where the data is, for messages.
+fn where_(config: &ServeConfig) -> String {
+    match &config.database {
+        None => format!("the data directory {}", config.data_dir.display()),
+        Some(_) => "PostgreSQL".to_owned(),
+    }
+}
+
+/// The arguments that name this configuration's data, for the commands a message suggests.
+fn data_args(config: &ServeConfig) -> String {
+    match (&config.database, &config.database_schema) {
+        (None, _) => format!("--data-dir {}", config.data_dir.display()),
+        (Some(url), None) => format!("--database {url}"),
+        (Some(url), Some(schema)) => format!("--database {url} --database-schema {schema}"),
+    }
 }
 
 /// How often reservations past their timeout are released.
@@ -632,7 +543,14 @@ async fn purge_idempotency_keys(store: &Store, retention_ns: u64) {
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     init_logging(&config, false);
-    let opened = open_store(&config).await?;
+    let opened = match open_store_raw(&config).await {
+        Ok(opened) => opened,
+        // One line, naming the directory and the holder.
+        Err(locked @ xingtong_store::StoreError::Locked { .. }) => {
+            anyhow::bail!("{locked}; one server per data directory: stop it first (admin commands work beside it)")
+        }
+        Err(other) => return Err(anyhow::Error::new(other).context(format!("opening {}", where_(&config)))),
+    };
     let store = opened.store;
     if let Some(key) = opened.admin_key {
         // Printed on stdout, never logged: logs are shipped and kept; this is shown once.
@@ -642,7 +560,19 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             key.token
         );
     }
-    let report = store.audit().await.context("the ledger does not balance; refusing to start")?;
+    let report = match store.audit().await {
+        Ok(report) => report,
+        Err(xingtong_store::StoreError::Invariant(violation)) => {
+            store.close().await;
+            anyhow::bail!(
+                "the ledger does not balance ({}); refusing to start. `xingtong admin audit --explain {}` lists the \
+                 accounts and transfers that disagree; nothing is repaired automatically",
+                violation.0,
+                data_args(&config)
+            );
+        }
+        Err(other) => return Err(anyhow::Error::new(other).context("auditing the ledger")),
+    };
     tracing::info!(
         backend = store.backend(),
         accounts = report.accounts,
@@ -652,6 +582,13 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
 
     let merchants = merchants_service(&config, store.clone())?;
     let (engine, sandbox) = payments_engine(&merchants, config.card_frequency_max).await?;
+
+    // SQLite: admin commands run beside this server come to it (admin.rs); bound before the
+    // "listening" lines, so that a command run once they are printed finds it.
+    let admin_socket = match config.database {
+        None => Some(admin::AdminSocket::bind(&config.data_dir)?),
+        Some(_) => None,
+    };
 
     let listener = tokio::net::TcpListener::bind(config.http_listen)
         .await
@@ -705,9 +642,16 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         }
     });
     let outbox = tokio::spawn(deliver_notifications(merchants.clone(), transport(&config)));
+    let admin_task = admin_socket.map(|socket| {
+        let services = admin::Services { store: store.clone(), merchants: merchants.clone(), sandbox: sandbox.clone() };
+        tokio::spawn(socket.serve(services, stopped(stopping.clone())))
+    });
     let state = xingtong_api::AppState::new(merchants).with_payments(engine, sandbox);
     xingtong_api::serve(listener, state, stopped(stopping)).await.context("serving HTTP")?;
     let _ = gateway.await;
+    if let Some(task) = admin_task {
+        let _ = task.await;
+    }
     expiry.abort();
     outbox.abort();
     tracing::info!("HTTP stopped; closing the store");
@@ -734,7 +678,7 @@ async fn payments_engine(
     let network: std::sync::Arc<dyn xingtong_payments::network::CardNetwork> = sandbox.clone();
     let settings = xingtong_payments::Config { frequency_max, ..Default::default() };
     let engine = xingtong_payments::Engine::new(merchants.clone(), network, settings);
-    engine.bootstrap().await.map_err(service_error).context("creating the platform's ledger accounts")?;
+    engine.bootstrap().await.map_err(admin::service_error).context("creating the platform's ledger accounts")?;
     Ok((engine, sandbox))
 }
 

@@ -2,6 +2,7 @@
 
 mod admin;
 mod crash;
+mod data_safety;
 mod lifecycle;
 mod payments;
 mod server;

@@ -1,0 +1,441 @@
+//! Operator commands (`xingtong admin …`), carried out one way whoever runs them.
+//!
+//! An SQLite data directory has one writer (`xingtong_store::lock`). When no server holds it, the
+//! command line opens the store itself, under the same lock, and runs the command. When a server
+//! holds it, the command line hands the command to that server over its admin socket
+//! (`<data_dir>/admin.sock`, owner-only, peers of another user refused), and the server runs it
+//! with its own store, caches and writer, so nothing is ever written behind the writer's back. On
+//! PostgreSQL, where several processes share one database by design, the command line always runs
+//! the command itself.
+//!
+//! Either way the same [`execute`] runs the same [`AdminRequest`] and returns the same [`Output`],
+//! which the command line prints as text or JSON.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use xingtong_store::Store;
+
+/// The admin socket inside the data directory.
+pub const ADMIN_SOCKET: &str = "admin.sock";
+/// The longest request or answer line on the socket (a staff password, a card spec: small).
+const LINE_BYTES_MAX: u64 = 1 << 20;
+/// How long the command line waits for the server to carry a command out.
+const ANSWER_TIMEOUT_S: u64 = 120;
+
+/// An operator command. Its `Debug` names the command only: requests carry passwords and PINs.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AdminRequest {
+    /// A new API key.
+    ApiKeyCreate { role: String, label: String },
+    /// A staff account.
+    StaffCreate { username: String, name: String, roles: Vec<String>, password: String },
+    /// The review queue, or applications in these statuses.
+    ApplicationList { statuses: Vec<String> },
+    /// Take for review (if submitted) and approve.
+    ApplicationApprove { id: String, mcc: Option<String> },
+    /// Take for review (if submitted) and reject.
+    ApplicationReject { id: String, reason: String },
+    /// A bound terminal and its TMK.
+    TerminalProvision { mid: String, serial: Option<String>, model: Option<String> },
+    /// A sandbox test card; `spec` is `xingtong_payments::sandbox::NewCard` as JSON.
+    SandboxCardCreate { spec: Value },
+    /// The ledger audit; with `explain`, every disagreement listed.
+    Audit { explain: bool },
+}
+
+impl AdminRequest {
+    /// The command's name, for messages and `Debug`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AdminRequest::ApiKeyCreate { .. } => "api-key create",
+            AdminRequest::StaffCreate { .. } => "staff create",
+            AdminRequest::ApplicationList { .. } => "application list",
+            AdminRequest::ApplicationApprove { .. } => "application approve",
+            AdminRequest::ApplicationReject { .. } => "application reject",
+            AdminRequest::TerminalProvision { .. } => "terminal provision",
+            AdminRequest::SandboxCardCreate { .. } => "sandbox card create",
+            AdminRequest::Audit { .. } => "audit",
+        }
+    }
+}
+
+impl std::fmt::Debug for AdminRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AdminRequest({})", self.name())
+    }
+}
+
+/// What a command produced: JSON values (one line each with `--json`) and the text for a person.
+/// `failure` set means the command ran but its answer is "no" (an unbalanced ledger): the output
+/// is printed and the command line exits non-zero with this message.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Output {
+    pub json: Vec<Value>,
+    pub text: String,
+    pub failure: Option<String>,
+}
+
+impl Output {
+    fn one(json: Value, text: String) -> Output {
+        Output { json: vec![json], text, failure: None }
+    }
+}
+
+/// What the commands run against: the whole platform, as `serve` wires it.
+#[derive(Debug, Clone)]
+pub struct Services {
+    pub store: Store,
+    pub merchants: xingtong_merchants::Merchants,
+    pub sandbox: Arc<xingtong_payments::sandbox::SandboxNetwork>,
+}
+
+/// The command line acts as operations staff with every role; the audit log names it `staff:cli`.
+fn cli_staff() -> xingtong_merchants::Principal {
+    xingtong_merchants::Principal::Staff { id: "cli".into(), roles: xingtong_merchants::Role::ALL.to_vec() }
+}
+
+pub fn service_error(error: xingtong_merchants::Error) -> anyhow::Error {
+    match &error.details {
+        Some(details) => anyhow::anyhow!("{} ({}): {details}", error.message, error.code),
+        None => anyhow::anyhow!("{} ({})", error.message, error.code),
+    }
+}
+
+/// Runs one command. The audit needs the store alone (it must run on a ledger that does not
+/// balance, where nothing else should); every other command needs the services.
+pub async fn execute(request: AdminRequest, store: &Store, services: Option<&Services>) -> anyhow::Result<Output> {
+    if let AdminRequest::Audit { explain } = request {
+        return audit(store, explain).await;
+    }
+    let services = services.context("this command needs the platform's services")?;
+    let merchants = &services.merchants;
+    let staff = cli_staff();
+    match request {
+        AdminRequest::Audit { .. } => unreachable!("handled above"),
+        AdminRequest::ApiKeyCreate { role, label } => {
+            let key = services.store.create_api_key(&role, &label).await?;
+            Ok(Output::one(
+                json!({ "id": key.record.id, "role": key.record.role, "api_key": key.token }),
+                format!("New {role} API key (shown once; keep it secret):\n  {}", key.token),
+            ))
+        }
+        AdminRequest::StaffCreate { username, name, roles, password } => {
+            let roles = roles
+                .iter()
+                .map(|r| xingtong_merchants::Role::parse(r.trim()).with_context(|| format!("unknown role {r:?}")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let staff =
+                merchants.create_staff("staff:cli", &username, &name, roles, password).await.map_err(service_error)?;
+            Ok(Output::one(
+                json!({ "id": staff.id, "username": staff.username, "roles": staff.roles }),
+                format!("staff {} ({}) created with roles {:?}", staff.username, staff.id, staff.roles),
+            ))
+        }
+        AdminRequest::ApplicationList { statuses } => {
+            let statuses: Vec<&str> = if statuses.is_empty() {
+                vec!["submitted", "under_review"]
+            } else {
+                statuses.iter().map(String::as_str).collect()
+            };
+            let list = merchants.applications(&staff, &statuses).await.map_err(service_error)?;
+            let mut out = Output::default();
+            for a in &list {
+                let v = &a.value;
+                out.json.push(json!({ "id": v.id, "status": v.status, "business": v.form.business.name, "applicant": v.form.applicant.legal_name, "warnings": v.warnings.len(), "submissions": v.submissions }));
+                out.text.push_str(&format!(
+                    "{}  {:<12}  {}  ({}), {} warning(s)\n",
+                    v.id,
+                    v.status.as_str(),
+                    v.form.business.name,
+                    v.form.applicant.legal_name,
+                    v.warnings.len()
+                ));
+            }
+            Ok(out)
+        }
+        AdminRequest::ApplicationApprove { id, mcc } => {
+            take_for_review(merchants, &staff, &id).await?;
+            let approval = xingtong_merchants::applications::Approval { mcc, ..Default::default() };
+            let (_, merchant, device) =
+                merchants.approve_application(&staff, &id, approval).await.map_err(service_error)?;
+            Ok(Output::one(
+                json!({ "application": id, "mid": merchant.mid, "tid": device.tid, "serial_number": device.serial_number, "activation_code": device.activation_code }),
+                format!(
+                    "approved {id}: merchant {} ({}), terminal {} (serial {}), activation code {}",
+                    merchant.mid,
+                    merchant.name,
+                    device.tid,
+                    device.serial_number,
+                    device.activation_code.as_deref().unwrap_or("-")
+                ),
+            ))
+        }
+        AdminRequest::ApplicationReject { id, reason } => {
+            take_for_review(merchants, &staff, &id).await?;
+            merchants.reject_application(&staff, &id, &reason).await.map_err(service_error)?;
+            Ok(Output::one(json!({ "application": id, "status": "rejected" }), format!("rejected {id}")))
+        }
+        AdminRequest::TerminalProvision { mid, serial, model } => {
+            let provisioned = merchants
+                .provision_terminal("staff:cli", &mid, serial.as_deref(), model.as_deref())
+                .await
+                .map_err(service_error)?;
+            let tmk = provisioned.tmk.expose_hex();
+            let kcv = hex::encode_upper(provisioned.tmk.check_value());
+            Ok(Output::one(
+                json!({ "mid": provisioned.mid, "tid": provisioned.tid, "serial_number": provisioned.serial_number, "tmk": tmk.as_str(), "tmk_check_value": kcv }),
+                format!(
+                    "terminal {} for merchant {} (serial {}); TMK {} (check value {}): load it into the terminal, then discard this output",
+                    provisioned.tid,
+                    provisioned.mid,
+                    provisioned.serial_number,
+                    tmk.as_str(),
+                    kcv
+                ),
+            ))
+        }
+        AdminRequest::SandboxCardCreate { spec } => {
+            let spec: xingtong_payments::sandbox::NewCard = serde_json::from_value(spec).context(
+                "--brand is unionpay, visa or mastercard; --type debit or credit; --status active, blocked, lost or stolen",
+            )?;
+            let card = services.sandbox.create_card("staff:cli", spec).await.map_err(service_error)?;
+            Ok(Output::one(
+                json!({ "number": card.pan, "brand": card.brand, "type": card.card_type, "expiry": card.expiry, "status": card.status }),
+                format!(
+                    "test card {} ({:?} {:?}), expiry {}, status {:?}",
+                    card.pan, card.brand, card.card_type, card.expiry, card.status
+                ),
+            ))
+        }
+    }
+}
+
+/// Takes a submitted application for review, so that the command line can decide it in one step.
+async fn take_for_review(
+    merchants: &xingtong_merchants::Merchants,
+    staff: &xingtong_merchants::Principal,
+    id: &str,
+) -> anyhow::Result<()> {
+    let current = merchants.application(staff, id).await.map_err(service_error)?;
+    if current.value.status == xingtong_onboarding::status::Status::Submitted {
+        merchants.start_review(staff, id).await.map_err(service_error)?;
+    }
+    Ok(())
+}
+
+/// The audit, and with `explain` the list of everything that disagrees.
+async fn audit(store: &Store, explain: bool) -> anyhow::Result<Output> {
+    if !explain {
+        return match store.audit().await {
+            Ok(report) => {
+                let ledgers: Vec<_> = report.ledgers.iter().map(|(ledger, t)| ledger_json(*ledger, t)).collect();
+                Ok(Output::one(
+                    json!({ "balanced": true, "accounts": report.accounts, "transfers": report.transfers, "ledgers": ledgers }),
+                    format!(
+                        "balanced: {} accounts, {} transfers, {} ledgers",
+                        report.accounts,
+                        report.transfers,
+                        report.ledgers.len()
+                    ),
+                ))
+            }
+            Err(xingtong_store::StoreError::Invariant(violation)) => Ok(Output {
+                json: vec![json!({ "balanced": false, "violation": violation.0 })],
+                text: String::new(),
+                failure: Some(format!(
+                    "the ledger does not balance: {}; `xingtong admin audit --explain` lists the accounts and transfers that disagree",
+                    violation.0
+                )),
+            }),
+            Err(other) => Err(other.into()),
+        };
+    }
+    let e = store.explain().await?;
+    let differing: Vec<Value> = e
+        .accounts_differing
+        .iter()
+        .map(|d| {
+            json!({
+                "account": d.id.to_string(), "ledger": d.ledger, "code": d.code,
+                "stored": balances_json(&d.stored), "replayed": balances_json(&d.replayed),
+                "transfers": d.transfers,
+                "last_transfers": d.last_transfers.iter().map(u128::to_string).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let unreplayable: Vec<Value> = e
+        .transfers_unreplayable
+        .iter()
+        .map(|(id, why)| json!({ "transfer": id.to_string(), "problem": why }))
+        .collect();
+    let value = json!({
+        "balanced": e.is_consistent(),
+        "accounts": e.accounts,
+        "transfers": e.transfers,
+        "ledgers": e.ledgers.iter().map(|(l, t)| ledger_json(*l, t)).collect::<Vec<_>>(),
+        "unbalanced_ledgers": e.unbalanced_ledgers,
+        "accounts_differing": differing,
+        "accounts_over_limit": e.accounts_over_limit.iter().map(u128::to_string).collect::<Vec<_>>(),
+        "transfers_unreplayable": unreplayable,
+    });
+    let mut text = format!("{} accounts, {} transfers read\n", e.accounts, e.transfers);
+    for (ledger, t) in &e.ledgers {
+        let mark = if e.unbalanced_ledgers.contains(ledger) { "UNBALANCED" } else { "balanced" };
+        text.push_str(&format!(
+            "ledger {ledger}: {mark}: posted debits {} credits {}; pending debits {} credits {}\n",
+            t.debits_posted, t.credits_posted, t.debits_pending, t.credits_pending
+        ));
+    }
+    for d in &e.accounts_differing {
+        text.push_str(&format!(
+            "account {} (ledger {}, code {}): stored posted Dr {} Cr {} pending Dr {} Cr {}; its {} transfers add up to posted Dr {} Cr {} pending Dr {} Cr {}; last transfers: {}\n",
+            d.id, d.ledger, d.code,
+            d.stored.debits_posted, d.stored.credits_posted, d.stored.debits_pending, d.stored.credits_pending,
+            d.transfers,
+            d.replayed.debits_posted, d.replayed.credits_posted, d.replayed.debits_pending, d.replayed.credits_pending,
+            d.last_transfers.iter().map(u128::to_string).collect::<Vec<_>>().join(", "),
+        ));
+    }
+    for id in &e.accounts_over_limit {
+        text.push_str(&format!("account {id}: over the limit its flags set\n"));
+    }
+    for (id, why) in &e.transfers_unreplayable {
+        text.push_str(&format!("transfer {id}: {why}\n"));
+    }
+    let failure = (!e.is_consistent()).then(|| {
+        "the ledger does not balance; nothing was changed: the accounts and transfers above disagree".to_owned()
+    });
+    if failure.is_none() {
+        text.push_str("everything agrees: every account equals its transfers and every ledger balances");
+    }
+    Ok(Output { json: vec![value], text, failure })
+}
+
+fn ledger_json(ledger: u32, t: &xingtong_ledger::invariants::LedgerTotals) -> Value {
+    json!({ "ledger": ledger, "debits_posted": t.debits_posted, "credits_posted": t.credits_posted, "debits_pending": t.debits_pending, "credits_pending": t.credits_pending })
+}
+
+fn balances_json(b: &xingtong_ledger::invariants::Balances) -> Value {
+    json!({ "debits_posted": b.debits_posted, "credits_posted": b.credits_posted, "debits_pending": b.debits_pending, "credits_pending": b.credits_pending })
+}
+
+/// One line on the socket: the request, or the answer.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Answer {
+    Ok(Output),
+    Error(String),
+}
+
+/// A running server's admin socket, bound.
+#[derive(Debug)]
+pub struct AdminSocket {
+    listener: tokio::net::UnixListener,
+    path: PathBuf,
+    /// The server's user id: only it (or root) may connect.
+    owner: u32,
+}
+
+impl AdminSocket {
+    /// Binds `<data_dir>/admin.sock`, readable and writable by the owner only. The caller holds
+    /// the data directory's lock, so a socket file found there is a dead server's.
+    pub fn bind(data_dir: &Path) -> anyhow::Result<AdminSocket> {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let path = data_dir.join(ADMIN_SOCKET);
+        let _ = std::fs::remove_file(&path);
+        let listener = tokio::net::UnixListener::bind(&path)
+            .with_context(|| format!("binding the admin socket {}", path.display()))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        let owner = std::fs::metadata(&path)?.uid();
+        Ok(AdminSocket { listener, path, owner })
+    }
+
+    /// Answers admin commands until `stop` completes. Each connection carries one request line and
+    /// gets one answer line.
+    pub async fn serve(self, services: Services, stop: impl std::future::Future<Output = ()>) {
+        let AdminSocket { listener, path, owner } = self;
+        tokio::pin!(stop);
+        loop {
+            let stream = tokio::select! {
+                () = &mut stop => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(error) => {
+                        tracing::warn!(%error, "admin socket accept failed");
+                        continue;
+                    }
+                },
+            };
+            let allowed = stream.peer_cred().is_ok_and(|c| c.uid() == owner || c.uid() == 0);
+            let services = services.clone();
+            tokio::spawn(async move {
+                if let Err(error) = answer_one(stream, allowed, &services).await {
+                    tracing::warn!(%error, "admin socket connection failed");
+                }
+            });
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+}
+
+async fn answer_one(stream: tokio::net::UnixStream, allowed: bool, services: &Services) -> anyhow::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    BufReader::new(read.take(LINE_BYTES_MAX)).read_line(&mut line).await?;
+    let answer = if !allowed {
+        Answer::Error("the admin socket answers only the user the server runs as".into())
+    } else {
+        match serde_json::from_str::<AdminRequest>(&line) {
+            Err(error) => Answer::Error(format!("not an admin request: {error}")),
+            Ok(request) => {
+                let name = request.name();
+                tracing::info!(command = name, "admin command from the command line");
+                match execute(request, &services.store, Some(services)).await {
+                    Ok(output) => Answer::Ok(output),
+                    Err(error) => Answer::Error(format!("{error:#}")),
+                }
+            }
+        }
+    };
+    let mut bytes = serde_json::to_vec(&answer)?;
+    bytes.push(b'\n');
+    write.write_all(&bytes).await?;
+    write.shutdown().await?;
+    Ok(())
+}
+
+/// Hands `request` to the server that holds `data_dir` and returns its output.
+pub async fn forward(data_dir: &Path, holder: Option<u32>, request: &AdminRequest) -> anyhow::Result<Output> {
+    let path: PathBuf = data_dir.join(ADMIN_SOCKET);
+    let holder = holder.map(|p| format!(" (pid {p})")).unwrap_or_default();
+    let stream = tokio::net::UnixStream::connect(&path).await.with_context(|| {
+        format!(
+            "the data directory {} is in use by a xingtong server{holder}, and its admin socket {} does not answer \
+             (is it still starting?); try again, or stop the server and run the command on its own",
+            data_dir.display(),
+            path.display()
+        )
+    })?;
+    let (read, mut write) = stream.into_split();
+    let mut bytes = serde_json::to_vec(request)?;
+    bytes.push(b'\n');
+    write.write_all(&bytes).await?;
+    let mut line = String::new();
+    let answered = tokio::time::timeout(
+        std::time::Duration::from_secs(ANSWER_TIMEOUT_S),
+        BufReader::new(read.take(LINE_BYTES_MAX)).read_line(&mut line),
+    )
+    .await
+    .context("the server did not answer the admin command in time; it may still carry it out")??;
+    anyhow::ensure!(answered > 0, "the server closed the admin socket without answering");
+    match serde_json::from_str::<Answer>(&line).context("the server's answer does not decode")? {
+        Answer::Ok(output) => Ok(output),
+        Answer::Error(message) => Err(anyhow::anyhow!(message)),
+    }
+}
