@@ -14,10 +14,7 @@ use crate::server::{Backend, Server, request};
 fn xingtong(backend: &Backend, args: &[&str]) -> anyhow::Result<Output> {
     let mut command = Command::new(env!("CARGO_BIN_EXE_xingtong"));
     command.args(args);
-    match backend {
-        Backend::Sqlite(dir) => command.arg("--data-dir").arg(dir),
-        Backend::Postgres { url, schema } => command.args(["--database", url, "--database-schema", schema]),
-    };
+    backend.args(&mut command);
     let output = command.env_remove("XINGTONG_CONFIG").stdin(Stdio::null()).output()?;
     Ok(output)
 }

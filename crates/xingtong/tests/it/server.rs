@@ -22,10 +22,29 @@ impl Backend {
         Some(Backend::Postgres { url, schema })
     }
 
-    /// Drops a PostgreSQL schema after the test.
+    /// The data directory: the SQLite one, or for PostgreSQL one per schema in the system's
+    /// temporary directory, shared by every process on that schema (they need one host master
+    /// key), so that no test writes into the source tree.
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        match self {
+            Backend::Sqlite(dir) => dir.clone(),
+            Backend::Postgres { schema, .. } => std::env::temp_dir().join(schema),
+        }
+    }
+
+    /// Drops a PostgreSQL schema and its data directory after the test.
     pub fn cleanup(&self) {
         if let Backend::Postgres { url, schema } = self {
             let _ = xingtong_store::postgres::drop_schema(url, schema);
+            let _ = std::fs::remove_dir_all(self.data_dir());
+        }
+    }
+
+    /// Adds the arguments that point a `xingtong` command at this backend.
+    pub fn args(&self, command: &mut Command) {
+        command.arg("--data-dir").arg(self.data_dir());
+        if let Backend::Postgres { url, schema } = self {
+            command.args(["--database", url, "--database-schema", schema]);
         }
     }
 }
@@ -45,10 +64,7 @@ impl Server {
     pub fn start(backend: &Backend) -> anyhow::Result<Server> {
         let mut command = Command::new(env!("CARGO_BIN_EXE_xingtong"));
         command.args(["serve", "--http", "127.0.0.1:0", "--iso8583", "127.0.0.1:0", "--log-format", "json"]);
-        match backend {
-            Backend::Sqlite(dir) => command.arg("--data-dir").arg(dir),
-            Backend::Postgres { url, schema } => command.args(["--database", url, "--database-schema", schema]),
-        };
+        backend.args(&mut command);
         command.env_remove("XINGTONG_CONFIG").stdout(Stdio::piped()).stderr(Stdio::null()).stdin(Stdio::null());
         let mut child = command.spawn().context("starting xingtong serve")?;
         let stdout = child.stdout.take().context("stdout")?;
