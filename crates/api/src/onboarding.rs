@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use xingtong_crypto::SecretString;
 use xingtong_merchants::applications::{Application, Approval};
 use xingtong_merchants::cashiers::Cashier;
 use xingtong_merchants::devices::{Device, DeviceStatus};
@@ -219,13 +220,13 @@ pub struct Login {
     /// Phone or email (owners), username (staff).
     pub login: String,
     /// Password.
-    pub password: String,
+    pub password: SecretString,
 }
 
 /// Signs an owner in by phone or email.
 #[utoipa::path(post, path = "/v1/sessions", tag = "onboarding", responses((status = 201, description = "Signed in (Set-Cookie: xt_session)"), (status = 401, description = "Wrong login or password")))]
 pub async fn login_owner(State(state): State<AppState>, body: JsonBody<Login>) -> Result<Response, ApiError> {
-    let token = state.merchants.login_owner(&body.value.login, &body.value.password).await?;
+    let token = state.merchants.login_owner(&body.value.login, body.value.password.expose()).await?;
     let principal =
         state.merchants.session(&token.0).await?.ok_or_else(|| ApiError::internal(&"new session not found"))?;
     Ok(with_session_cookie(
@@ -238,7 +239,7 @@ pub async fn login_owner(State(state): State<AppState>, body: JsonBody<Login>) -
 /// Signs a staff member in.
 #[utoipa::path(post, path = "/v1/staff/sessions", tag = "onboarding", responses((status = 201, description = "Signed in (Set-Cookie: xt_session)")))]
 pub async fn login_staff(State(state): State<AppState>, body: JsonBody<Login>) -> Result<Response, ApiError> {
-    let token = state.merchants.login_staff(&body.value.login, &body.value.password).await?;
+    let token = state.merchants.login_staff(&body.value.login, body.value.password.expose()).await?;
     let principal =
         state.merchants.session(&token.0).await?.ok_or_else(|| ApiError::internal(&"new session not found"))?;
     Ok(with_session_cookie(
@@ -278,7 +279,7 @@ pub struct NewStaff {
     /// Roles: admin, reviewer, risk, finance.
     pub roles: Vec<Role>,
     /// Password.
-    pub password: String,
+    pub password: SecretString,
 }
 
 /// Creates a staff account (admins).
@@ -674,7 +675,7 @@ pub struct NewCashier {
     /// Name.
     pub name: String,
     /// Six digits.
-    pub pin: String,
+    pub pin: SecretString,
 }
 
 /// Adds a cashier (the merchant).
@@ -694,7 +695,7 @@ pub async fn create_cashier(
 #[serde(deny_unknown_fields)]
 pub struct PinBody {
     /// Six digits.
-    pub pin: String,
+    pub pin: SecretString,
 }
 
 /// Sets an operator's PIN (the merchant; not while locked).
@@ -745,7 +746,7 @@ pub async fn request_card_change(
 #[serde(deny_unknown_fields)]
 pub struct CodeBody {
     /// Six digits.
-    pub code: String,
+    pub code: SecretString,
 }
 
 /// Confirms a settlement card change with its code.
@@ -756,7 +757,7 @@ pub async fn confirm_card_change(
     Path((mid, id)): Path<(String, String)>,
     body: JsonBody<CodeBody>,
 ) -> Result<Response, ApiError> {
-    let view = state.merchants.confirm_card_change(&principal, &mid, &id, &body.value.code).await?;
+    let view = state.merchants.confirm_card_change(&principal, &mid, &id, body.value.code.expose()).await?;
     Ok(ok(serde_json::to_value(&view).map_err(|e| ApiError::internal(&e))?))
 }
 

@@ -438,7 +438,7 @@ pub async fn get_receipt(
 #[serde(deny_unknown_fields)]
 pub struct VoidInput {
     /// Operator 00's PIN (6 digits): checked, never kept.
-    pub supervisor_pin: String,
+    pub supervisor_pin: xingtong_crypto::SecretString,
 }
 
 async fn supervisor(state: &AppState, mid: &str, pin: &str) -> Result<(), ApiError> {
@@ -468,7 +468,7 @@ pub async fn void_payment(
     if let Some(response) = replayed {
         return Ok(response);
     }
-    supervisor(&state, &original.mid, &body.value.supervisor_pin).await?;
+    supervisor(&state, &original.mid, body.value.supervisor_pin.expose()).await?;
     let engine = engine(&state)?;
     let kind = if original.kind == Kind::Completion { Kind::CompletionVoid } else { Kind::Void };
     let answer = engine.void(&origin, (original.batch, original.stan), original.amount_minor, kind).await?;
@@ -486,7 +486,7 @@ pub struct RefundInput {
     /// `01` customer return, `02` wrong amount, `03` duplicate charge, `04` other.
     pub reason: String,
     /// Operator 00's PIN.
-    pub supervisor_pin: String,
+    pub supervisor_pin: xingtong_crypto::SecretString,
 }
 
 /// Refunds (退货) part or all of a sale, to the original card; the supervisor's PIN and a reason are required.
@@ -507,7 +507,7 @@ pub async fn create_refund(
     if let Some(response) = replayed {
         return Ok(response);
     }
-    supervisor(&state, &original.mid, &input.supervisor_pin).await?;
+    supervisor(&state, &original.mid, input.supervisor_pin.expose()).await?;
     let engine = engine(&state)?;
     let answer =
         engine.refund(&origin, (original.batch, original.stan), input.amount_minor, Some(input.reason.clone())).await?;

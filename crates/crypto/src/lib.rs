@@ -9,22 +9,27 @@
 //! - [`working_keys`]: [`WorkingKeys`] and their field 62 layouts.
 //! - [`dukpt`]: ANSI X9.24 DUKPT derivation, for PIN pads that use it.
 //! - [`secret`]: Argon2id hashes of passwords and cashier PINs; the activation key (PBKDF2).
+//! - [`sensitive`]: [`SecretString`] and [`Pan`], which never print what they hold.
+//! - [`derive`]: host secrets derived from the master key (HKDF) and keyed PAN tokens (HMAC).
 //!
 //! # Architecture invariant
 //! This is the only crate that touches key bytes. Key material and PINs live in types that zeroize
 //! on drop and whose `Debug` shows no secret; nothing here logs. It does no I/O and draws no random
 //! numbers by itself: key generation takes the random bytes from its caller.
 
+pub mod derive;
 pub mod dukpt;
 pub mod key;
 pub mod mac;
 pub mod pin;
 pub mod secret;
+pub mod sensitive;
 pub mod working_keys;
 
 pub use key::{CHECK_VALUE_LEN, Key};
 pub use mac::{MacAlgorithm, cup_ecb_mac, x919_mac, x919_mac_method2};
 pub use pin::{Pin, decode_pin_block_format0, pin_block_format0};
+pub use sensitive::{Pan, SecretString, mask_pan};
 pub use working_keys::{WorkingKeys, WorkingKeysLayout};
 
 /// What can go wrong; messages never carry key, PIN or PAN digits.

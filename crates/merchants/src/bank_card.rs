@@ -10,7 +10,7 @@ use xingtong_store::{Change, now_ns};
 use crate::Merchants;
 use crate::entity::{Entity, Stored, get, insert, new_id, retrying};
 use crate::error::{Class, Error, Result};
-use crate::identity::{Principal, User, audit, hash, verify};
+use crate::identity::{Principal, SecretString, User, audit, hash, verify};
 use crate::merchant::{BankCard, Merchant, mask_card};
 use crate::notify::{Template, notification_to};
 
@@ -149,7 +149,7 @@ impl Merchants {
                 account_holder: holder.into(),
                 verified_at: 0,
             },
-            code_hash: hash(code.clone()).await?,
+            code_hash: hash(SecretString::new(code.clone())).await?,
             expires_at: now_ns() + CODE_TTL_NS,
             tries: 0,
             status: "pending".into(),
@@ -184,7 +184,7 @@ impl Merchants {
         code: &str,
     ) -> Result<CardChangeView> {
         principal.require_merchant(mid)?;
-        let code = code.trim().to_owned();
+        let code = SecretString::new(code.trim());
         retrying(|| async {
             let mut change: Stored<CardChange> = get(&self.store, id, "card change").await?;
             if change.value.mid != mid {

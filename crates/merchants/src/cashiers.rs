@@ -8,7 +8,7 @@ use xingtong_store::{Change, RecordQuery, now_ns};
 use crate::Merchants;
 use crate::entity::{Entity, Stored, get, insert, list, retrying};
 use crate::error::{Class, Error, Result};
-use crate::identity::{Principal, Role, User, audit, hash, verify};
+use crate::identity::{Principal, Role, SecretString, User, audit, hash, verify};
 use crate::merchant::Merchant;
 use crate::notify::{Template, notification_to_user};
 
@@ -131,7 +131,7 @@ impl Merchants {
         mid: &str,
         operator: &str,
         name: &str,
-        pin: String,
+        pin: SecretString,
     ) -> Result<Stored<Cashier>> {
         principal.require_merchant(mid)?;
         check_operator(operator)?;
@@ -142,7 +142,7 @@ impl Merchants {
                 "operator 00 is the supervisor; set its PIN instead",
             ));
         }
-        check_pin(&pin)?;
+        check_pin(pin.expose())?;
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 50 {
             return Err(Error::new(Class::Unprocessable, "invalid_name", "name: 1 to 50 characters"));
@@ -177,10 +177,10 @@ impl Merchants {
         principal: &Principal,
         mid: &str,
         operator: &str,
-        pin: String,
+        pin: SecretString,
     ) -> Result<Stored<Cashier>> {
         principal.require_merchant(mid)?;
-        check_pin(&pin)?;
+        check_pin(pin.expose())?;
         let pin_hash = hash(pin).await?;
         let id = cashier_id(mid, operator);
         retrying(|| async {
@@ -265,7 +265,7 @@ impl Merchants {
         pin: &str,
     ) -> Result<std::result::Result<Cashier, PinRefusal>> {
         let id = cashier_id(mid, operator);
-        let pin = pin.to_owned();
+        let pin = SecretString::new(pin);
         retrying(|| async {
             let Some(mut cashier) = crate::entity::load::<Cashier>(&self.store, &id).await? else {
                 return Ok(Err(PinRefusal::UnknownOperator));

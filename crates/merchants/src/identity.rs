@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+pub use xingtong_crypto::SecretString;
 use xingtong_store::{AuditEntry, Change, NewApiKey, UniqueKey, now_ns};
 
 use crate::Merchants;
@@ -247,15 +248,17 @@ pub fn check_password(password: &str) -> Result<()> {
 }
 
 /// Hashes a secret (password, PIN, one-time code) off the async threads: Argon2id takes tens of ms.
-pub async fn hash(secret: String) -> Result<String> {
-    tokio::task::spawn_blocking(move || xingtong_crypto::secret::hash_secret(&secret, rand::random()))
+pub async fn hash(secret: SecretString) -> Result<String> {
+    tokio::task::spawn_blocking(move || xingtong_crypto::secret::hash_secret(secret.expose(), rand::random()))
         .await
         .map_err(|_| Error::new(Class::Internal, "internal", "internal error"))
 }
 
 /// Verifies a secret against its hash, off the async threads.
-pub async fn verify(secret: String, stored: String) -> bool {
-    tokio::task::spawn_blocking(move || xingtong_crypto::secret::verify_secret(&secret, &stored)).await.unwrap_or(false)
+pub async fn verify(secret: SecretString, stored: String) -> bool {
+    tokio::task::spawn_blocking(move || xingtong_crypto::secret::verify_secret(secret.expose(), &stored))
+        .await
+        .unwrap_or(false)
 }
 
 fn invalid_credentials() -> Error {
@@ -274,7 +277,7 @@ pub struct Registration {
     #[serde(default)]
     pub email: Option<String>,
     /// Password, 8 to 128 characters.
-    pub password: String,
+    pub password: SecretString,
     /// `zh-CN` (default) or `en`.
     #[serde(default)]
     pub language: Option<String>,
@@ -305,7 +308,7 @@ impl Merchants {
         if !findings.is_empty() {
             return Err(crate::applications::validation_failed(&findings));
         }
-        check_password(&registration.password)?;
+        check_password(registration.password.expose())?;
         let user = User {
             id: new_id("usr"),
             name,
@@ -358,7 +361,7 @@ impl Merchants {
     async fn login<T: Credentials>(&self, key: &str, password: &str) -> Result<SessionToken> {
         let Some(account) = by_key::<T>(&self.store, key).await? else {
             // Spend the same time as a real check, so that timing does not tell which logins exist.
-            let _ = verify(password.to_owned(), DUMMY_HASH.to_owned()).await;
+            let _ = verify(SecretString::new(password), DUMMY_HASH.to_owned()).await;
             return Err(invalid_credentials());
         };
         let now = now_ns();
@@ -366,7 +369,7 @@ impl Merchants {
         if locked_until.is_some_and(|until| until > now) {
             return Err(Error::new(Class::Locked, "login_locked", "too many wrong passwords; try again in 15 minutes"));
         }
-        let ok = verify(password.to_owned(), account.value.password_hash().to_owned()).await;
+        let ok = verify(SecretString::new(password), account.value.password_hash().to_owned()).await;
         let mut updated = account.clone();
         let (failed, locked_until) = updated.value.failures_mut();
         if ok {
@@ -393,7 +396,7 @@ impl Merchants {
         username: &str,
         name: &str,
         roles: Vec<Role>,
-        password: String,
+        password: SecretString,
     ) -> Result<Staff> {
         let username = username.trim().to_lowercase();
         let valid = (3..=32).contains(&username.len())
@@ -408,7 +411,7 @@ impl Merchants {
         if roles.is_empty() {
             return Err(Error::new(Class::Unprocessable, "roles_required", "give at least one role"));
         }
-        check_password(&password)?;
+        check_password(password.expose())?;
         let staff = Staff {
             id: new_id("stf"),
             username: username.clone(),

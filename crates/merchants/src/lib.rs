@@ -83,15 +83,9 @@ impl Merchants {
     }
 
     /// A secret derived from the host master key for one purpose (`label`), e.g. the key of PAN
-    /// tokens or the sandbox issuer's keys: SHA-256 of the label and the key.
+    /// tokens or the sandbox issuer's keys: HKDF-SHA256 of the key with the label (`xingtong_crypto::derive`).
     pub fn host_secret(&self, label: &str) -> zeroize::Zeroizing<[u8; 32]> {
-        use sha2::{Digest, Sha256};
-        let mut hasher = Sha256::new();
-        hasher.update(b"XingTong host secret|");
-        hasher.update(label.as_bytes());
-        hasher.update(b"|");
-        hasher.update(self.master_key.expose_hex().as_bytes());
-        zeroize::Zeroizing::new(hasher.finalize().into())
+        xingtong_crypto::derive::derive_secret(&self.master_key, label)
     }
 
     /// A key encrypted under the host master key, hex: how keys rest in the database.

@@ -52,11 +52,7 @@ impl BankCard {
 
 /// `622202******0128`.
 pub fn mask_card(number: &str) -> String {
-    let n = number.len();
-    if n <= 10 {
-        return "*".repeat(n);
-    }
-    format!("{}{}{}", &number[..6], "*".repeat(n - 10), &number[n - 4..])
+    xingtong_crypto::mask_pan(number)
 }
 
 /// A merchant.

@@ -3,7 +3,6 @@
 //! storing the PAN.
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// The card scheme, by BIN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,10 +62,7 @@ pub fn mask(pan: &str) -> String {
 /// A keyed hash of the PAN (the key is the host's): lets a refund be matched to its sale's card
 /// without keeping the number.
 pub fn token(secret: &[u8], pan: &str) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(secret);
-    hasher.update(pan.as_bytes());
-    hex::encode(&hasher.finalize()[..16])
+    xingtong_crypto::derive::pan_token(secret, pan)
 }
 
 /// PAN and expiry (YYMM) from track 2 equivalent data as it unpacks (`=` or `D` separator).

@@ -34,7 +34,7 @@ pub enum AdminRequest {
     /// A new API key.
     ApiKeyCreate { role: String, label: String },
     /// A staff account.
-    StaffCreate { username: String, name: String, roles: Vec<String>, password: String },
+    StaffCreate { username: String, name: String, roles: Vec<String>, password: xingtong_crypto::SecretString },
     /// The review queue, or applications in these statuses.
     ApplicationList { statuses: Vec<String> },
     /// Take for review (if submitted) and approve.

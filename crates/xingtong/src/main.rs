@@ -201,7 +201,7 @@ enum SandboxCardCommand {
         card_type: String,
         /// The PIN (4–12 digits).
         #[arg(long)]
-        pin: String,
+        pin: xingtong_crypto::SecretString,
         /// Balance or credit limit, in yuan (e.g. 1000.00).
         #[arg(long, default_value = "10000.00")]
         balance: String,
@@ -369,9 +369,10 @@ fn admin_request(command: AdminCommand) -> anyhow::Result<(ServeArgs, bool, admi
                 xingtong_merchants::Role::parse(r.trim())
                     .with_context(|| format!("unknown role {r:?}: use admin, reviewer, risk or finance"))?;
             }
-            let mut password = String::new();
-            std::io::stdin().read_line(&mut password).context("reading the password from standard input")?;
-            let password = password.trim_end_matches(['\r', '\n']).to_owned();
+            let mut password_line = String::new();
+            std::io::stdin().read_line(&mut password_line).context("reading the password from standard input")?;
+            let password = xingtong_crypto::SecretString::new(password_line.trim_end_matches(['\r', '\n']));
+            drop(zeroize::Zeroizing::new(password_line));
             (database, json, R::StaffCreate { username, name, roles: role, password })
         }
         AdminCommand::Application { command } => match command {
@@ -410,7 +411,7 @@ fn admin_request(command: AdminCommand) -> anyhow::Result<(ServeArgs, bool, admi
                 .map_err(|e| anyhow::anyhow!("--balance {balance:?}: {e}"))?
                 .minor();
             let spec = serde_json::json!({
-                "brand": brand, "card_type": card_type, "pin": pin, "balance_minor": balance_minor,
+                "brand": brand, "card_type": card_type, "pin": pin.expose(), "balance_minor": balance_minor,
                 "expiry": expiry, "status": status, "delay_ms": delay_ms, "timeout": timeout,
             });
             (database, json, R::SandboxCardCreate { spec })
