@@ -24,6 +24,8 @@ use xingtong_store::Store;
 pub const ADMIN_SOCKET: &str = "admin.sock";
 /// The longest request or answer line on the socket (a staff password, a card spec: small).
 const LINE_BYTES_MAX: u64 = 1 << 20;
+/// How long the command line waits for a starting server's socket.
+const CONNECT_WAIT_S: u64 = 5;
 /// How long the command line waits for the server to carry a command out.
 const ANSWER_TIMEOUT_S: u64 = 120;
 
@@ -414,7 +416,16 @@ async fn answer_one(stream: tokio::net::UnixStream, allowed: bool, services: &Se
 pub async fn forward(data_dir: &Path, holder: Option<u32>, request: &AdminRequest) -> anyhow::Result<Output> {
     let path: PathBuf = data_dir.join(ADMIN_SOCKET);
     let holder = holder.map(|p| format!(" (pid {p})")).unwrap_or_default();
-    let stream = tokio::net::UnixStream::connect(&path).await.with_context(|| {
+    // A server that is still starting holds the lock before its socket is bound: wait a little.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(CONNECT_WAIT_S);
+    let connected = loop {
+        match tokio::net::UnixStream::connect(&path).await {
+            Ok(stream) => break Ok(stream),
+            Err(error) if std::time::Instant::now() >= deadline => break Err(error),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    };
+    let stream = connected.with_context(|| {
         format!(
             "the data directory {} is in use by a xingtong server{holder}, and its admin socket {} does not answer \
              (is it still starting?); try again, or stop the server and run the command on its own",

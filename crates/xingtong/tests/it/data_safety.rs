@@ -61,6 +61,13 @@ fn the_readme_sequence_keeps_the_ledger_balanced_and_the_server_restarts() -> an
     ensure!(message.contains(&dir.path().display().to_string()), "names the directory: {message}");
     ensure!(message.contains(&format!("pid {}", server.child.id())), "names the holder: {message}");
 
+    // The admin socket is the owner's alone.
+    {
+        use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+        let socket = std::fs::metadata(dir.path().join("admin.sock"))?;
+        ensure!(socket.file_type().is_socket() && socket.permissions().mode() & 0o077 == 0, "{socket:?}");
+    }
+
     // The README's sequence: a card from the command line while the server runs, one over the API.
     let cli_card =
         xingtong_json(&backend, &["admin", "sandbox", "card", "create", "--pin", "1234", "--balance", "100.00"])?;
