@@ -26,6 +26,18 @@ pub struct LedgerTotals {
     pub credits_posted: u128,
 }
 
+impl LedgerTotals {
+    /// Adds an account's balances. Modulo 2^128: many accounts near u128::MAX may legitimately
+    /// sum past it, and equality modulo 2^128 still exposes any imbalance a single transfer could
+    /// cause.
+    fn add(&mut self, a: &Account) {
+        self.debits_pending = self.debits_pending.wrapping_add(a.debits_pending);
+        self.credits_pending = self.credits_pending.wrapping_add(a.credits_pending);
+        self.debits_posted = self.debits_posted.wrapping_add(a.debits_posted);
+        self.credits_posted = self.credits_posted.wrapping_add(a.credits_posted);
+    }
+}
+
 /// Invariants 1 and 2 over accounts alone: per ledger, Σ debits = Σ credits (pending and posted),
 /// and every flagged account within its limit. Returns the per-ledger totals.
 pub fn check_accounts<'a>(
@@ -33,13 +45,7 @@ pub fn check_accounts<'a>(
 ) -> Result<BTreeMap<u32, LedgerTotals>, Violation> {
     let mut totals: BTreeMap<u32, LedgerTotals> = BTreeMap::new();
     for a in accounts {
-        let t = totals.entry(a.ledger).or_default();
-        // Modulo 2^128: many accounts near u128::MAX may legitimately sum past it, and equality
-        // modulo 2^128 still exposes any imbalance a single transfer could cause.
-        t.debits_pending = t.debits_pending.wrapping_add(a.debits_pending);
-        t.credits_pending = t.credits_pending.wrapping_add(a.credits_pending);
-        t.debits_posted = t.debits_posted.wrapping_add(a.debits_posted);
-        t.credits_posted = t.credits_posted.wrapping_add(a.credits_posted);
+        totals.entry(a.ledger).or_default().add(a);
         if a.flags.has(AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS)
             && a.debits_pending.saturating_add(a.debits_posted) > a.credits_posted
         {
@@ -223,11 +229,7 @@ pub fn explain(accounts: &[Account], transfers: &[Transfer], pending: &HashMap<u
         Explanation { accounts: accounts.len() as u64, transfers: transfers.len() as u64, ..Default::default() };
     let mut totals: BTreeMap<u32, LedgerTotals> = BTreeMap::new();
     for a in accounts {
-        let t = totals.entry(a.ledger).or_default();
-        t.debits_pending = t.debits_pending.wrapping_add(a.debits_pending);
-        t.credits_pending = t.credits_pending.wrapping_add(a.credits_pending);
-        t.debits_posted = t.debits_posted.wrapping_add(a.debits_posted);
-        t.credits_posted = t.credits_posted.wrapping_add(a.credits_posted);
+        totals.entry(a.ledger).or_default().add(a);
         let over = (a.flags.has(AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS)
             && a.debits_pending.saturating_add(a.debits_posted) > a.credits_posted)
             || (a.flags.has(AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS)

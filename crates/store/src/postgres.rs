@@ -907,12 +907,7 @@ impl Reader for PgReader {
 
     fn scan_accounts(&mut self, visit: &mut dyn FnMut(crate::Account)) -> Result<u64, StoreError> {
         // One snapshot for accounts and the count.
-        let mut tx = self
-            .client
-            .build_transaction()
-            .isolation_level(postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()?;
+        let mut tx = snapshot(&mut self.client)?;
         for row in tx.query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts"), &[])? {
             visit(account_from_row(&row)?);
         }
@@ -922,12 +917,7 @@ impl Reader for PgReader {
     }
 
     fn scan_ledger(&mut self) -> Result<crate::LedgerScan, StoreError> {
-        let mut tx = self
-            .client
-            .build_transaction()
-            .isolation_level(postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()?;
+        let mut tx = snapshot(&mut self.client)?;
         let mut scan = crate::LedgerScan::default();
         for row in tx.query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts"), &[])? {
             scan.accounts.push(account_from_row(&row)?);
@@ -948,6 +938,11 @@ impl Reader for PgReader {
         self.client.query_one("SELECT 1", &[])?;
         Ok(())
     }
+}
+
+/// A read-only transaction that sees one moment of the database.
+fn snapshot(client: &mut Client) -> Result<postgres::Transaction<'_>, StoreError> {
+    Ok(client.build_transaction().isolation_level(postgres::IsolationLevel::RepeatableRead).read_only(true).start()?)
 }
 
 #[cfg(test)]

@@ -28,6 +28,13 @@ fn xingtong_json(backend: &Backend, args: &[&str]) -> anyhow::Result<Value> {
     Ok(serde_json::from_slice(&output.stdout)?)
 }
 
+/// `xingtong serve` that must exit at once, refused; its standard error.
+fn serve_refused(backend: &Backend) -> anyhow::Result<String> {
+    let output = xingtong(backend, &["serve", "--http", "127.0.0.1:0", "--iso8583", "127.0.0.1:0"])?;
+    ensure!(!output.status.success(), "serve should have been refused");
+    Ok(String::from_utf8(output.stderr)?)
+}
+
 fn stop(server: &mut Server) -> anyhow::Result<()> {
     let status = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status()?;
     ensure!(status.success(), "kill -TERM");
@@ -54,9 +61,7 @@ fn the_readme_sequence_keeps_the_ledger_balanced_and_the_server_restarts() -> an
     let admin = server.admin_key.clone().context("admin key")?;
 
     // A second server on the same directory is refused, in one line naming it and the holder.
-    let second = xingtong(&backend, &["serve", "--http", "127.0.0.1:0", "--iso8583", "127.0.0.1:0"])?;
-    ensure!(!second.status.success(), "a second serve on one data directory must be refused");
-    let message = String::from_utf8(second.stderr)?;
+    let message = serve_refused(&backend)?;
     ensure!(message.trim().lines().count() == 1, "one line: {message}");
     ensure!(message.contains(&dir.path().display().to_string()), "names the directory: {message}");
     ensure!(message.contains(&format!("pid {}", server.child.id())), "names the holder: {message}");
@@ -145,9 +150,7 @@ fn a_ledger_that_does_not_balance_is_explained_and_never_served() -> anyhow::Res
     };
 
     // The server refuses to start and says which command explains.
-    let refused = xingtong(&backend, &["serve", "--http", "127.0.0.1:0", "--iso8583", "127.0.0.1:0"])?;
-    ensure!(!refused.status.success());
-    let message = String::from_utf8(refused.stderr)?;
+    let message = serve_refused(&backend)?;
     ensure!(
         message.contains("does not balance") && message.contains("xingtong admin audit --explain --data-dir"),
         "{message}"
@@ -169,8 +172,7 @@ fn a_ledger_that_does_not_balance_is_explained_and_never_served() -> anyhow::Res
     // Nothing was repaired: the text report says the same, and the server still refuses.
     let text = xingtong(&backend, &["admin", "audit", "--explain"])?;
     ensure!(String::from_utf8(text.stdout)?.contains(&format!("account {tampered}")));
-    let refused = xingtong(&backend, &["serve", "--http", "127.0.0.1:0", "--iso8583", "127.0.0.1:0"])?;
-    ensure!(!refused.status.success());
+    serve_refused(&backend)?;
     Ok(())
 }
 
