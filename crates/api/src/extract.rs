@@ -1,5 +1,5 @@
 //! Request extractors that answer in the API's error shape: a JSON body that names the field at
-//! fault, the API key, and the `Idempotency-Key` header.
+//! fault, path parameters and the query string, the API key, and the `Idempotency-Key` header.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -16,6 +16,46 @@ use crate::error::{ApiError, codes};
 pub const BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
 /// The longest `Idempotency-Key` accepted.
 pub const IDEMPOTENCY_KEY_LEN_MAX: usize = 255;
+
+/// Path parameters, like `axum::extract::Path`, refused in the API's error shape: `400
+/// invalid_parameter` naming what did not parse (axum's own answer is `text/plain`).
+#[derive(Debug)]
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(rejection) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                codes::INVALID_PARAMETER,
+                format!("the path is not valid: {}", rejection.body_text()),
+            )),
+        }
+    }
+}
+
+/// The query string, like `axum::extract::Query`, refused in the API's error shape: `400
+/// invalid_parameter` naming the parameter at fault.
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Query(value)),
+            Err(rejection) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                codes::INVALID_PARAMETER,
+                format!("the query string is not valid: {}", rejection.body_text()),
+            )),
+        }
+    }
+}
 
 /// A JSON body, parsed strictly, with the raw bytes kept for request hashing.
 #[derive(Debug)]

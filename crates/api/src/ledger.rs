@@ -7,7 +7,7 @@
 //! (honouring their own `linked` flags) and the answer is 200 with each event's result.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -20,7 +20,7 @@ use xingtong_store::{Claim, Outcome, StoredResponse};
 
 use crate::AppState;
 use crate::error::{ApiError, codes};
-use crate::extract::{Caller, IdempotencyKey, JsonBody, request_sha256};
+use crate::extract::{Caller, IdempotencyKey, JsonBody, Path, Query, request_sha256};
 
 /// The role that may use the ledger API.
 pub const LEDGER_ROLE: &str = "admin";
@@ -641,12 +641,10 @@ pub async fn list_account_transfers(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    Query(query): Query<PageQuery>,
 ) -> Result<Json<TransferPage>, ApiError> {
     caller.require_role(LEDGER_ROLE)?;
     let id = parse_path_id(&id)?;
-    let Query(query) =
-        query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_PARAMETER, e.body_text()))?;
     let limit = query.limit.unwrap_or(PAGE_LIMIT_DEFAULT);
     if !(1..=xingtong_store::PAGE_LIMIT_MAX).contains(&limit) {
         return Err(ApiError::new(

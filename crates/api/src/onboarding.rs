@@ -4,7 +4,7 @@
 //! decides; another merchant's data answers 404, as if it did not exist.
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Multipart, Path, Query, State};
+use axum::extract::{FromRequestParts, Multipart, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -22,7 +22,7 @@ use xingtong_store::{API_KEY_PREFIX, parse_api_key};
 
 use crate::AppState;
 use crate::error::{ApiError, codes};
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, Path, Query};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "xt_session";

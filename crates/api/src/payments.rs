@@ -4,7 +4,7 @@
 //! happens, so a retry finds the transaction instead of making a second one.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -20,7 +20,7 @@ use xingtong_store::{Change, CounterAdd, UniqueKey};
 
 use crate::AppState;
 use crate::error::{ApiError, codes};
-use crate::extract::{IdempotencyKey, JsonBody};
+use crate::extract::{IdempotencyKey, JsonBody, Path};
 use crate::onboarding::Auth;
 
 fn engine(state: &AppState) -> Result<&Engine, ApiError> {

@@ -400,3 +400,28 @@ async fn account_history_pages_by_cursor() -> anyhow::Result<()> {
     assert_eq!(seen, (100..107).map(|i| i.to_string()).collect::<Vec<_>>());
     Ok(())
 }
+
+#[tokio::test]
+async fn query_and_path_rejections_answer_the_json_error_shape() -> anyhow::Result<()> {
+    let app = app().await?;
+    let auth = format!("Bearer {}", app.token);
+    let headers = [("authorization", auth.as_str())];
+    for (path, what) in [
+        ("/v1/ledger/accounts/1/transfers?limit=many", "query string"),
+        ("/v1/ledger/accounts/1/transfers?limit=1&limit=2", "query string"),
+        ("/v1/ledger/accounts/1/transfers?colour=red", "query string"),
+        ("/v1/ledger/accounts/%FF%FE/transfers", "path"),
+    ] {
+        let reply = app.send("GET", path, &headers, vec![]).await?;
+        anyhow::ensure!(reply.status == StatusCode::BAD_REQUEST, "{path}: {} {:?}", reply.status, reply.raw);
+        anyhow::ensure!(
+            reply.headers.get("content-type").is_some_and(|v| v == "application/json"),
+            "{path}: {:?}",
+            reply.headers
+        );
+        anyhow::ensure!(reply.json["error"]["code"] == "invalid_parameter", "{path}: {}", reply.json);
+        let message = reply.json["error"]["message"].as_str().unwrap_or_default();
+        anyhow::ensure!(message.contains(what), "{path}: {message}");
+    }
+    Ok(())
+}
