@@ -22,6 +22,8 @@ use crate::{ApiKeyRecord, Claim, Outcome, StoreError, StoredResponse, now_ns};
 pub const GROUP_EVENTS_MAX: usize = 4 * BATCH_EVENTS_MAX;
 /// The most idempotency records one commit purges, so that a backlog never stalls payments.
 pub const IDEMPOTENCY_PURGE_MAX: usize = 10_000;
+/// The most counters one purge deletes (one commit; callers repeat until fewer come back).
+pub const COUNTER_PURGE_MAX: usize = 10_000;
 /// The longest the writer waits for a group to fill before committing what it has.
 pub const GROUP_LINGER_US: u64 = 500;
 /// How often it looks while it waits.
@@ -54,6 +56,13 @@ pub(crate) enum Write {
         before_ns: u64,
         reply: Reply<usize>,
     },
+    /// Deletes counters whose keys lie in `[from, below)`: counters of time windows that have
+    /// passed, which nothing reads or moves any more.
+    PurgeCounters {
+        from: String,
+        below: String,
+        reply: Reply<usize>,
+    },
     /// A domain operation (records, keys, documents, audit, and the ledger events it carries).
     Change {
         change: Box<Change>,
@@ -67,7 +76,10 @@ impl Write {
             Write::Accounts { events, .. } => events.len(),
             Write::Transfers { events, .. } => events.len(),
             Write::Change { change, .. } => change.events(),
-            Write::ApiKey { .. } | Write::ExpireDue { .. } | Write::PurgeIdempotency { .. } => 1,
+            Write::ApiKey { .. }
+            | Write::ExpireDue { .. }
+            | Write::PurgeIdempotency { .. }
+            | Write::PurgeCounters { .. } => 1,
         }
     }
 }
@@ -104,6 +116,8 @@ pub(crate) trait Backend: Send {
     fn insert_api_key(&mut self, record: &ApiKeyRecord) -> Result<(), StoreError>;
     /// Deletes at most `limit` idempotency records created before `before_ns`; returns how many.
     fn purge_idempotency(&mut self, before_ns: u64, limit: usize) -> Result<usize, StoreError>;
+    /// Deletes at most `limit` counters with keys in `[from, below)`; returns how many.
+    fn purge_counters(&mut self, from: &str, below: &str, limit: usize) -> Result<usize, StoreError>;
     /// The version of a record, if it exists (seeing this transaction's own writes).
     fn record_version(&mut self, kind: &str, id: &str) -> Result<Option<u64>, StoreError>;
     /// The id of the record holding a unique key, if any.
@@ -283,7 +297,10 @@ fn apply_group(
                 keys.accounts.extend(k.accounts);
                 keys.transfers.extend(k.transfers);
             }
-            Write::ApiKey { .. } | Write::ExpireDue { .. } | Write::PurgeIdempotency { .. } => {}
+            Write::ApiKey { .. }
+            | Write::ExpireDue { .. }
+            | Write::PurgeIdempotency { .. }
+            | Write::PurgeCounters { .. } => {}
         }
     }
     let due = if group.iter().any(|w| matches!(w, Write::ExpireDue { .. })) {
@@ -354,6 +371,9 @@ fn apply_group(
             Write::ExpireDue { .. } => Settled::Count(Ok(expired)),
             Write::PurgeIdempotency { before_ns, .. } => {
                 Settled::Count(Ok(backend.purge_idempotency(*before_ns, IDEMPOTENCY_PURGE_MAX)?))
+            }
+            Write::PurgeCounters { from, below, .. } => {
+                Settled::Count(Ok(backend.purge_counters(from, below, COUNTER_PURGE_MAX)?))
             }
             Write::Change { change, .. } => Settled::Counters(
                 apply_change(backend, snapshot, &mut overlay, change, now, &mut changes)?.map_err(StoreError::Rejected),
@@ -546,14 +566,20 @@ fn reply_all(group: Vec<Write>, settled: Vec<Option<Settled>>, stored: &[Option<
             (Write::ApiKey { reply, .. }, Settled::Unit(r)) => drop(reply.send(r)),
             (Write::Change { reply, .. }, Settled::Counters(r)) => drop(reply.send(r)),
             (Write::Change { reply, .. }, Settled::Unit(Err(e))) => drop(reply.send(Err(e))),
-            (Write::ExpireDue { reply, .. } | Write::PurgeIdempotency { reply, .. }, Settled::Count(r)) => {
-                drop(reply.send(r))
-            }
+            (
+                Write::ExpireDue { reply, .. }
+                | Write::PurgeIdempotency { reply, .. }
+                | Write::PurgeCounters { reply, .. },
+                Settled::Count(r),
+            ) => drop(reply.send(r)),
             (Write::Accounts { reply, .. }, Settled::Unit(Err(e))) => drop(reply.send(Err(e))),
             (Write::Transfers { reply, .. }, Settled::Unit(Err(e))) => drop(reply.send(Err(e))),
-            (Write::ExpireDue { reply, .. } | Write::PurgeIdempotency { reply, .. }, Settled::Unit(Err(e))) => {
-                drop(reply.send(Err(e)))
-            }
+            (
+                Write::ExpireDue { reply, .. }
+                | Write::PurgeIdempotency { reply, .. }
+                | Write::PurgeCounters { reply, .. },
+                Settled::Unit(Err(e)),
+            ) => drop(reply.send(Err(e))),
             (_, _) => unreachable!("each write settles with its own kind"),
         }
     }

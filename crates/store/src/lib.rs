@@ -511,6 +511,12 @@ impl Store {
         self.submit(|reply| Write::ExpireDue { reply }).await
     }
 
+    /// Deletes counters whose keys lie in `[from, below)` (counters of windows that have passed),
+    /// at most [`committer::COUNTER_PURGE_MAX`] per call; returns how many.
+    pub async fn purge_counters(&self, from: String, below: String) -> Result<usize, StoreError> {
+        self.submit(|reply| Write::PurgeCounters { from, below, reply }).await
+    }
+
     /// Forgets idempotency keys created before `before_ns`, at most [`committer::IDEMPOTENCY_PURGE_MAX`]
     /// a call; returns how many. Call again while it returns the maximum.
     pub async fn purge_idempotency_keys(&self, before_ns: u64) -> Result<usize, StoreError> {

@@ -608,6 +608,17 @@ impl Backend for PgWriter {
         Ok(deleted as usize)
     }
 
+    fn purge_counters(&mut self, from: &str, below: &str, limit: usize) -> Result<usize, StoreError> {
+        let deleted = self.client.execute(
+            // Byte order ("C"), whatever the database's collation: a locale's order may skip the
+            // punctuation that separates a key's parts, and a range would then take the wrong keys.
+            "DELETE FROM counters WHERE key IN \
+             (SELECT key FROM counters WHERE key COLLATE \"C\" >= $1 AND key COLLATE \"C\" < $2 LIMIT $3)",
+            &[&from, &below, &(limit as i64)],
+        )?;
+        Ok(deleted as usize)
+    }
+
     fn record_version(&mut self, kind: &str, id: &str) -> Result<Option<u64>, StoreError> {
         let row = self.client.query_opt(&self.statements.record_version, &[&kind, &id])?;
         Ok(row.map(|r| int_u64(r.get(0))))

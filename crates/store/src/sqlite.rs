@@ -354,6 +354,17 @@ impl Backend for SqliteWriter {
         Ok(deleted)
     }
 
+    fn purge_counters(&mut self, from: &str, below: &str, limit: usize) -> Result<usize, StoreError> {
+        let deleted = self
+            .conn
+            .prepare_cached(
+                "DELETE FROM counters WHERE key IN \
+                 (SELECT key FROM counters WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3)",
+            )?
+            .execute(params![from, below, limit as i64])?;
+        Ok(deleted)
+    }
+
     fn record_version(&mut self, kind: &str, id: &str) -> Result<Option<u64>, StoreError> {
         let version: Option<i64> = self
             .conn

@@ -52,6 +52,7 @@ conformance!(
     unique_keys_queries_and_blobs,
     changes_carry_ledger_events_all_or_nothing,
     counters_add_inside_the_writer_and_hold_their_maximum,
+    counters_of_past_windows_are_purged_by_key_range,
 );
 
 /// PostgreSQL indexes account history off the commit path up to a watermark: pages of history read

@@ -610,3 +610,22 @@ pub async fn counters_add_inside_the_writer_and_hold_their_maximum(h: &Harness) 
     ensure!(store.counter("never").await? == 0);
     Ok(())
 }
+
+/// Counters of windows that have passed are purged by key range, and only those.
+pub async fn counters_of_past_windows_are_purged_by_key_range(h: &Harness) -> anyhow::Result<()> {
+    use xingtong_store::{Change, CounterAdd};
+    let store = h.open().await?.store;
+    let keys = ["freq:0001:a", "freq:0001:b", "freq:0002:a", "freq:0003:a", "freq:", "fre", "freq;", "other:0001"];
+    let counters = keys.iter().map(|k| CounterAdd { key: (*k).into(), delta: 1, max: None }).collect();
+    store.apply(Change { counters, ..Change::default() }).await?;
+    let purged = store.purge_counters("freq:".into(), "freq:0003".into()).await?;
+    ensure!(purged == 4, "freq:, freq:0001:a, freq:0001:b and freq:0002:a: {purged}");
+    for (key, left) in
+        [("freq:0001:a", 0), ("freq:0002:a", 0), ("freq:0003:a", 1), ("fre", 1), ("freq;", 1), ("other:0001", 1)]
+    {
+        ensure!(store.counter(key).await? == left, "{key}");
+    }
+    ensure!(store.purge_counters("freq:".into(), "freq:0003".into()).await? == 0, "nothing left in range");
+    store.close().await;
+    Ok(())
+}
