@@ -306,6 +306,11 @@ pub enum Transaction {
     BatchUpload,
     /// 0320, 60.3 202/207: end of batch upload.
     BatchUploadEnd,
+    /// A financial or settlement MTI (0100, 0200, 0220, 0320, 0500) whose processing code or
+    /// 60.1/60.3 names no transaction of the set. It is MACed like the rest, so the host answers it
+    /// 40 with a MAC: a terminal that checks reply MACs would otherwise reverse a request that was
+    /// never processed.
+    NotSupported,
 }
 
 /// Why a message is not one of the supported transactions (answered with response code 40).
@@ -342,6 +347,7 @@ impl Transaction {
             ("0500", _, Some((_, "201"))) => Some(Transaction::Settlement),
             ("0320", _, Some((_, "201" | "203"))) => Some(Transaction::BatchUpload),
             ("0320", _, Some((_, "202" | "207"))) => Some(Transaction::BatchUploadEnd),
+            ("0100" | "0200" | "0220" | "0320" | "0500", _, _) => Some(Transaction::NotSupported),
             _ => None,
         };
         transaction.ok_or_else(|| Unsupported {
@@ -355,6 +361,127 @@ impl Transaction {
     pub fn needs_mac(self) -> bool {
         !matches!(self, Transaction::SignIn | Transaction::SignOff | Transaction::Echo)
     }
+
+    /// The fields a request must carry besides 11, 41 and 42 (docs/iso8583.md §5), field 64
+    /// included for MACed requests. Card-reading requests also need field 2 or 35, which
+    /// [`Transaction::check_fields`] checks.
+    pub fn mandatory_fields(self) -> &'static [u8] {
+        match self {
+            Transaction::SignIn => &[52, 60, 63],
+            Transaction::SignOff | Transaction::Echo => &[60],
+            Transaction::BalanceInquiry => &[3, 22, 25, 49, 53, 60, 64],
+            Transaction::Sale | Transaction::PreAuthorization => &[3, 4, 22, 25, 49, 53, 60, 64],
+            Transaction::Void | Transaction::PreAuthorizationCompletionVoid => &[3, 4, 22, 25, 49, 52, 60, 61, 64],
+            Transaction::Refund => &[3, 4, 22, 25, 37, 49, 52, 60, 61, 63, 64],
+            Transaction::PreAuthorizationVoid | Transaction::PreAuthorizationCompletion => {
+                &[3, 4, 22, 25, 38, 49, 60, 61, 64]
+            }
+            Transaction::Reversal => &[3, 4, 22, 25, 39, 49, 60, 64],
+            Transaction::Settlement => &[48, 49, 60, 63, 64],
+            Transaction::BatchUpload | Transaction::BatchUploadEnd => &[48, 60, 64],
+            Transaction::NotSupported => &[64],
+        }
+    }
+
+    /// True for requests that read the card (and may carry the cardholder's PIN).
+    pub fn reads_card(self) -> bool {
+        matches!(self, Transaction::BalanceInquiry | Transaction::Sale | Transaction::PreAuthorization)
+    }
+
+    /// Checks a request against the profile's table (docs/iso8583.md §5): fields 11, 41, 42 and
+    /// [`Transaction::mandatory_fields`] present; a terminal STAN ([`terminal_stan`]); field 2 or
+    /// 35 on card-reading requests, with field 26 exactly when field 52 carries the cardholder's
+    /// PIN; field 53 one the host can use ([`security_control_ok`]); fields 60 and 61 readable,
+    /// 61 with the original's date on refunds and completions; a refund's reason in field 63.
+    /// The host answers any fault 30.
+    pub fn check_fields(self, message: &Message) -> Result<(), FieldFault> {
+        for field in [11, 41, 42].iter().chain(self.mandatory_fields()) {
+            if !message.has(*field) {
+                return Err(FieldFault::Missing(*field));
+            }
+        }
+        if message.get_str(11).and_then(terminal_stan).is_none() {
+            return Err(FieldFault::Invalid(11));
+        }
+        if self.reads_card() {
+            if !message.has(2) && !message.has(35) {
+                return Err(FieldFault::Missing(2));
+            }
+            match (message.has(26), message.has(52)) {
+                (false, true) => return Err(FieldFault::Missing(26)),
+                (true, false) => return Err(FieldFault::Missing(52)),
+                _ => {}
+            }
+        }
+        if message.get(53).is_some_and(|f| !security_control_ok(f)) {
+            return Err(FieldFault::Invalid(53));
+        }
+        if message.get(60).is_some_and(|f| Field60::parse(f).is_err()) {
+            return Err(FieldFault::Invalid(60));
+        }
+        if let Some(f61) = message.get(61) {
+            let dated = matches!(self, Transaction::Refund | Transaction::PreAuthorizationCompletion);
+            match Field61::parse(f61) {
+                Err(_) => return Err(FieldFault::Invalid(61)),
+                Ok(f) if dated && !f.date.as_deref().is_some_and(mmdd_ok) => return Err(FieldFault::Invalid(61)),
+                Ok(_) => {}
+            }
+        }
+        if self == Transaction::Refund && message.get(63).and_then(refund_reason).is_none() {
+            return Err(FieldFault::Invalid(63));
+        }
+        Ok(())
+    }
+}
+
+/// A request field the profile's table (docs/iso8583.md §5) says must be there, or be otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FieldFault {
+    /// A mandatory field is missing.
+    #[error("field {0} is mandatory")]
+    Missing(u8),
+    /// A field's value is not one the profile allows.
+    #[error("field {0} has a value the profile does not allow")]
+    Invalid(u8),
+}
+
+/// The highest STAN a terminal may use: 000001–899999 are the terminals', 900001–999999 the
+/// host's (JSON payments on a terminal take theirs from there), so the two never collide.
+pub const TERMINAL_STAN_MAX: u32 = 899_999;
+
+/// Field 11 as a terminal's STAN: six digits, 000001–[`TERMINAL_STAN_MAX`].
+pub fn terminal_stan(field11: &str) -> Option<u32> {
+    if field11.len() != 6 {
+        return None;
+    }
+    field11.parse::<u32>().ok().filter(|stan| (1..=TERMINAL_STAN_MAX).contains(stan))
+}
+
+/// Field 53 (n16) as this host reads it: digit 1 `2` (a format 0 PIN block), digit 2 the key
+/// length (`6` double, `0` single; the host uses the keys of the sign-in whatever it says), digit 3
+/// `0` (track data in clear: the host does not decrypt tracks), then zeros.
+pub fn security_control_ok(field53: &[u8]) -> bool {
+    field53.len() == 16
+        && field53[0] == b'2'
+        && matches!(field53[1], b'0' | b'6')
+        && field53[2..].iter().all(|d| *d == b'0')
+}
+
+/// A date as `MMDD` (month 01–12, day 01–31).
+fn mmdd_ok(date: &str) -> bool {
+    if date.len() != 4 || !date.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let (month, day) = (date[..2].parse::<u8>().unwrap_or(0), date[2..].parse::<u8>().unwrap_or(0));
+    (1..=12).contains(&month) && (1..=31).contains(&day)
+}
+
+/// The reason code of a refund's field 63 (after the operator): `01` customer return, `02` wrong
+/// amount, `03` duplicate charge, `04` other.
+pub fn refund_reason(field63: &[u8]) -> Option<&str> {
+    parse_operator(field63).ok()?;
+    let reason = std::str::from_utf8(field63.get(3..5)?).ok()?;
+    ["01", "02", "03", "04"].contains(&reason).then_some(reason)
 }
 
 #[cfg(test)]
@@ -424,7 +551,8 @@ mod tests {
             (message("0400", Some("000000"), "22000001000"), Some(Transaction::Reversal)),
             (message("0500", None, "00000001201"), Some(Transaction::Settlement)),
             (message("0320", None, "00000001202"), Some(Transaction::BatchUploadEnd)),
-            (message("0200", Some("990000"), "22000001000"), None),
+            (message("0200", Some("990000"), "22000001000"), Some(Transaction::NotSupported)),
+            (message("0500", None, "00000001999"), Some(Transaction::NotSupported)),
             (message("0800", None, "00000001999"), None),
             (message("0600", None, "00000001000"), None),
         ];
@@ -432,6 +560,97 @@ mod tests {
             assert_eq!(Transaction::classify(&m).ok(), expected, "{}", m.mti);
         }
         assert!(Transaction::Sale.needs_mac() && !Transaction::Echo.needs_mac());
+    }
+
+    #[test]
+    fn mandatory_fields_are_checked() {
+        let sale = || {
+            let mut m = Message::new(Mti::new("0200").unwrap());
+            m.set(2, "6222021234567890128").set(3, "000000").set(4, "000000000100").set(11, "000042");
+            m.set(22, "021").set(25, "00").set(26, "06").set(41, "12345678").set(42, "898100012340001");
+            m.set(49, "156").set(52, vec![0u8; 8]).set(53, "2600000000000000").set(60, "22000001000");
+            m.set(64, vec![0u8; 8]);
+            m
+        };
+        let check = |edit: &dyn Fn(&mut Message)| {
+            let mut m = sale();
+            edit(&mut m);
+            Transaction::Sale.check_fields(&m)
+        };
+        assert_eq!(check(&|_| {}), Ok(()));
+        assert_eq!(
+            check(&|m| {
+                m.remove(53);
+            }),
+            Err(FieldFault::Missing(53))
+        );
+        assert_eq!(
+            check(&|m| {
+                m.remove(26);
+            }),
+            Err(FieldFault::Missing(26)),
+            "field 52 needs field 26"
+        );
+        assert_eq!(
+            check(&|m| {
+                m.remove(52);
+            }),
+            Err(FieldFault::Missing(52)),
+            "field 26 only with field 52"
+        );
+        assert_eq!(
+            check(&|m| {
+                m.remove(2);
+            }),
+            Err(FieldFault::Missing(2)),
+            "field 2 or 35"
+        );
+        assert_eq!(
+            check(&|m| {
+                m.set(53, "2610000000000000");
+            }),
+            Err(FieldFault::Invalid(53)),
+            "no track encryption"
+        );
+        for stan in ["000000", "900000", "900009", "999999"] {
+            assert_eq!(
+                check(&|m| {
+                    m.set(11, stan);
+                }),
+                Err(FieldFault::Invalid(11)),
+                "{stan}"
+            );
+        }
+        assert_eq!(
+            check(&|m| {
+                m.set(11, "899999");
+            }),
+            Ok(())
+        );
+        assert_eq!(terminal_stan("000001"), Some(1));
+        // A refund: field 37, the original's date in 61 and a reason in 63.
+        let mut refund = sale();
+        refund.mti = Mti::new("0220").unwrap();
+        refund.remove(2);
+        refund.remove(26);
+        refund.remove(53);
+        refund.set(3, "200000").set(22, "012").set(37, "120000000001").set(60, "25000001000");
+        refund.set(61, "0000010000421122").set(63, "01 01");
+        assert_eq!(Transaction::Refund.check_fields(&refund), Ok(()));
+        for (field, value, fault) in [
+            (61, "000001000042", FieldFault::Invalid(61)),
+            (61, "0000010000421322", FieldFault::Invalid(61)),
+            (63, "01 07", FieldFault::Invalid(63)),
+            (63, "01 ", FieldFault::Invalid(63)),
+        ] {
+            let mut m = refund.clone();
+            m.set(field, value);
+            assert_eq!(Transaction::Refund.check_fields(&m), Err(fault), "{field} {value}");
+        }
+        let mut m = refund.clone();
+        m.remove(37);
+        assert_eq!(Transaction::Refund.check_fields(&m), Err(FieldFault::Missing(37)));
+        assert_eq!(refund_reason(b"01 04"), Some("04"));
     }
 
     #[test]

@@ -31,7 +31,12 @@ pub fn business_day() -> String {
 
 /// Fields 12 (hhmmss) and 13 (MMDD) now.
 pub fn fields_12_13() -> (String, String) {
-    let (_, m, d, hh, mm, ss) = china(unix_seconds());
+    fields_12_13_at(xingtong_store::now_ns())
+}
+
+/// Fields 12 (hhmmss) and 13 (MMDD) at `at_ns` (nanoseconds since the epoch), in China.
+pub fn fields_12_13_at(at_ns: u64) -> (String, String) {
+    let (_, m, d, hh, mm, ss) = china(i64::try_from(at_ns / 1_000_000_000).unwrap_or(i64::MAX));
     (format!("{hh:02}{mm:02}{ss:02}"), format!("{m:02}{d:02}"))
 }
 

@@ -157,6 +157,7 @@ pub fn decode(body: &[u8]) -> Result<CardTransaction, Malformed> {
         customer_phone: r.option(Reader::str)?,
         customer_email: r.option(Reader::str)?,
         binding: None,
+        session_guard: None,
     };
     if !r.0.is_empty() {
         return Err(Malformed("trailing bytes"));
@@ -427,6 +428,7 @@ mod tests {
             customer_phone: Some("13800138000".into()),
             customer_email: None,
             binding: None,
+            session_guard: None,
         }
     }
 

@@ -72,6 +72,60 @@ pub struct Binding {
 /// The error code when a [`Binding`] was refused.
 pub const BINDING_TAKEN: &str = "binding_taken";
 
+/// The error code when a terminal's request was made under a session that another request (in
+/// this process or another) has since replaced or ended: nothing was recorded, and the copy of the
+/// session this process kept is dropped, so that the request can be decided again from the
+/// stored session (see [`crate::session`]).
+pub const SESSION_CHANGED: &str = "terminal_session_changed";
+
+fn session_changed() -> Error {
+    Error::new(xingtong_merchants::Class::Conflict, SESSION_CHANGED, "the terminal's session changed; decide again")
+}
+
+/// The original a void, refund or completion names: its batch and STAN (field 61) and, when the
+/// terminal gives them, its RRN (field 37), its date (61.3: `MMDD` of the business day in China
+/// the host recorded it on) and its authorization code (field 38). What is given must match, or
+/// the original is not found (25); a different authorization code is 22.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Original {
+    /// Its batch.
+    pub batch: u32,
+    /// Its STAN.
+    pub stan: u32,
+    /// Its RRN, when given.
+    pub rrn: Option<String>,
+    /// Its date `MMDD`, when given.
+    pub date_mmdd: Option<String>,
+    /// Its authorization code, when given.
+    pub auth_code: Option<String>,
+}
+
+impl From<(u32, u32)> for Original {
+    fn from((batch, stan): (u32, u32)) -> Original {
+        Original { batch, stan, ..Original::default() }
+    }
+}
+
+impl Original {
+    /// True when what the terminal gave agrees with the recorded original (the authorization code
+    /// is judged by the caller).
+    fn matches(&self, recorded: &CardTransaction) -> bool {
+        self.rrn.as_deref().is_none_or(|rrn| rrn == recorded.rrn)
+            && self.date_mmdd.as_deref().is_none_or(|date| date == recorded.date_mmdd())
+    }
+}
+
+/// The counter of a card's approved sales and pre-authorizations at a merchant in one clock minute
+/// (UTC minutes, which are China's too), checked by the writer so that the limit holds across
+/// processes sharing a database. The minute comes first, zero-padded, so that the counters of past
+/// minutes are one key range ([`Engine::purge_frequency_counters`]).
+fn frequency_key(mid: &str, pan_token: &str, at_ns: u64) -> String {
+    format!("{FREQUENCY_PREFIX}{:012}:{mid}:{pan_token}", at_ns / NS_PER_MINUTE)
+}
+
+const FREQUENCY_PREFIX: &str = "card_freq:";
+const NS_PER_MINUTE: u64 = 60_000_000_000;
+
 impl Binding {
     fn add_to(&self, change: &mut Change) {
         change.puts.extend(self.puts.iter().cloned());
@@ -353,6 +407,7 @@ impl Engine {
             customer_phone: None,
             customer_email: None,
             binding: origin.binding.clone(),
+            session_guard: self.session_guard(&origin.tid, origin.channel),
         }
     }
 
@@ -362,12 +417,34 @@ impl Engine {
         if let Some(binding) = &txn.binding {
             binding.add_to(&mut change);
         }
-        match self.inner.store.apply(change).await {
+        match self.apply_guarded(&txn.tid, txn.session_guard.as_ref(), change).await? {
             Err(error) if txn.binding.as_ref().is_some_and(|b| b.refused(&error)) => Err(Error::new(
                 xingtong_merchants::Class::Conflict,
                 BINDING_TAKEN,
                 "another request bound this Idempotency-Key first",
             )),
+            other => Ok(other),
+        }
+    }
+
+    /// Applies a change made under a terminal session's `guard`, if any: when the session was
+    /// replaced or ended meanwhile, nothing is applied, this process's copy of it is dropped and
+    /// the answer is [`SESSION_CHANGED`].
+    async fn apply_guarded(
+        &self,
+        tid: &str,
+        guard: Option<&CounterAdd>,
+        mut change: Change,
+    ) -> Result<std::result::Result<(), StoreError>> {
+        if let Some(guard) = guard {
+            change.counters.push(guard.clone());
+        }
+        match self.inner.store.apply(change).await {
+            Err(StoreError::Rejected(Rejection::CounterLimit { key })) if guard.is_some_and(|g| g.key == key) => {
+                let version = key.rsplit(':').next().and_then(|v| v.parse().ok()).unwrap_or(0);
+                self.sessions().forget(tid, version);
+                Err(session_changed())
+            }
             other => Ok(other),
         }
     }
@@ -625,10 +702,23 @@ impl Engine {
     ) -> Result<Answer> {
         let mut puts = vec![insert(&txn)?];
         puts.extend(extra);
-        let counters = totals(&txn.mid, &txn.business_day, counted, card_type, Some(limits));
+        let mut counters = totals(&txn.mid, &txn.business_day, counted, card_type, Some(limits));
+        // The frequency limit across processes: in this one `frequency_ok` already counted the
+        // card before the issuer; with several sharing the database, the writer counts its
+        // approvals per clock minute too. One counter row per card and minute, so SQLite (one
+        // process, where `frequency_ok` is exact) is spared it.
+        let frequency = (matches!(txn.kind, Kind::Sale | Kind::PreAuthorization) && self.shared_database())
+            .then(|| frequency_key(&txn.mid, &txn.pan_token, txn.at));
+        if let Some(key) = &frequency {
+            let max = i64::try_from(self.inner.config.frequency_max).unwrap_or(i64::MAX);
+            counters.push(CounterAdd { key: key.clone(), delta: 1, max: Some(max) });
+        }
         let change = Change { puts, transfers, counters, ..Change::default() };
         match self.record(&txn, change).await? {
             Ok(()) => Ok(Answer::of(txn)),
+            Err(StoreError::Rejected(Rejection::CounterLimit { key })) if frequency.as_ref() == Some(&key) => {
+                self.decline(declined(txn), ResponseCode::EXCEEDS_FREQUENCY_LIMIT).await
+            }
             Err(StoreError::Rejected(Rejection::CounterLimit { .. })) => {
                 self.decline(declined(txn), ResponseCode::EXCEEDS_AMOUNT_LIMIT).await
             }
@@ -691,20 +781,28 @@ impl Engine {
         (transfers, made)
     }
 
-    async fn original(&self, origin: &Origin, batch: u32, stan: u32) -> Result<Option<Stored<CardTransaction>>> {
-        self.transaction(&origin.tid, batch, stan).await
+    /// The original a request names, if it exists and agrees with what the terminal says of it.
+    async fn original(&self, origin: &Origin, original: &Original) -> Result<Option<Stored<CardTransaction>>> {
+        Ok(self.transaction(&origin.tid, original.batch, original.stan).await?.filter(|o| original.matches(&o.value)))
     }
 
     /// Void (撤销) of a sale, or of a completion, in the open batch: the full amount back.
-    pub async fn void(&self, origin: &Origin, original: (u32, u32), amount: i64, kind: Kind) -> Result<Answer> {
+    pub async fn void(
+        &self,
+        origin: &Origin,
+        original: impl Into<Original>,
+        amount: i64,
+        kind: Kind,
+    ) -> Result<Answer> {
         assert!(matches!(kind, Kind::Void | Kind::CompletionVoid));
+        let original = original.into();
         let target = if kind == Kind::Void { Kind::Sale } else { Kind::Completion };
         for _ in 0..8 {
             let mut txn = self.new_txn(origin, kind, amount, None);
             if self.is_duplicate(origin).await? {
                 return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan));
             }
-            let Some(mut orig) = self.original(origin, original.0, original.1).await? else {
+            let Some(mut orig) = self.original(origin, &original).await? else {
                 return self.decline(txn, ResponseCode::ORIGINAL_NOT_FOUND).await;
             };
             link(&mut txn, &orig.value);
@@ -740,17 +838,18 @@ impl Engine {
     pub async fn refund(
         &self,
         origin: &Origin,
-        original: (u32, u32),
+        original: impl Into<Original>,
         amount: i64,
         reason: Option<String>,
     ) -> Result<Answer> {
+        let original = original.into();
         for _ in 0..16 {
             let mut txn = self.new_txn(origin, Kind::Refund, amount, None);
             txn.reason = reason.clone();
             if self.is_duplicate(origin).await? {
                 return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan));
             }
-            let Some(mut orig) = self.original(origin, original.0, original.1).await? else {
+            let Some(mut orig) = self.original(origin, &original).await? else {
                 return self.decline(txn, ResponseCode::ORIGINAL_NOT_FOUND).await;
             };
             link(&mut txn, &orig.value);
@@ -811,18 +910,27 @@ impl Engine {
     }
 
     /// Pre-authorization void: the hold is released.
-    pub async fn pre_authorization_void(&self, origin: &Origin, original: (u32, u32), amount: i64) -> Result<Answer> {
+    pub async fn pre_authorization_void(
+        &self,
+        origin: &Origin,
+        original: impl Into<Original>,
+        amount: i64,
+    ) -> Result<Answer> {
+        let original = original.into();
         for _ in 0..8 {
             let mut txn = self.new_txn(origin, Kind::PreAuthorizationVoid, amount, None);
             if self.is_duplicate(origin).await? {
                 return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan));
             }
-            let Some(mut orig) = self.original(origin, original.0, original.1).await? else {
+            let Some(mut orig) = self.original(origin, &original).await? else {
                 return self.decline(txn, ResponseCode::ORIGINAL_NOT_FOUND).await;
             };
             link(&mut txn, &orig.value);
             if orig.value.kind != Kind::PreAuthorization || orig.value.status != Status::Approved {
                 return self.decline(txn, ResponseCode::INVALID_TRANSACTION).await;
+            }
+            if original.auth_code.as_deref().is_some_and(|code| Some(code) != orig.value.auth_code.as_deref()) {
+                return self.decline(txn, ResponseCode::RELATED_TRANSACTION_ERROR).await;
             }
             if orig.value.amount_minor != amount {
                 return self.decline(txn, ResponseCode::AMOUNT_MISMATCH).await;
@@ -843,16 +951,18 @@ impl Engine {
     pub async fn complete(
         &self,
         origin: &Origin,
-        original: (u32, u32),
+        original: impl Into<Original>,
         amount: i64,
         auth_code: Option<&str>,
     ) -> Result<Answer> {
+        let original = original.into();
+        let auth_code = auth_code.or(original.auth_code.as_deref());
         for _ in 0..8 {
             let mut txn = self.new_txn(origin, Kind::Completion, amount, None);
             if self.is_duplicate(origin).await? {
                 return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan));
             }
-            let Some(mut orig) = self.original(origin, original.0, original.1).await? else {
+            let Some(mut orig) = self.original(origin, &original).await? else {
                 return self.decline(txn, ResponseCode::ORIGINAL_NOT_FOUND).await;
             };
             let o = orig.value.clone();
@@ -918,12 +1028,13 @@ impl Engine {
     /// Reversal (冲正) of the request with this terminal, batch and STAN: undone if it was applied,
     /// remembered if it never arrived (so that a late original is refused), idempotent.
     pub async fn reverse(&self, origin: &Origin, amount: i64) -> Result<ResponseCode> {
+        let guard = self.session_guard(&origin.tid, origin.channel);
         for _ in 0..8 {
             let Some(mut orig) = self.transaction(&origin.tid, origin.batch, origin.stan).await? else {
                 let mut mark = self.new_txn(origin, Kind::ReversalMark, amount, None);
                 mark.status = Status::Reversed;
                 mark.response_code = ResponseCode::ORIGINAL_NOT_FOUND.code.into();
-                match self.inner.store.apply(Change { puts: vec![insert(&mark)?], ..Change::default() }).await {
+                match self.record(&mark, Change { puts: vec![insert(&mark)?], ..Change::default() }).await? {
                     Ok(()) => return Ok(ResponseCode::ORIGINAL_NOT_FOUND),
                     // The original arrived meanwhile: reverse it.
                     Err(StoreError::Rejected(Rejection::Conflict { .. })) => continue,
@@ -974,7 +1085,8 @@ impl Engine {
                 _ => 0,
             };
             let counters = totals(&o.mid, &o.business_day, counted, o.card_type.unwrap_or(CardType::Debit), None);
-            match self.inner.store.apply(Change { puts, transfers, counters, ..Change::default() }).await {
+            let change = Change { puts, transfers, counters, ..Change::default() };
+            match self.apply_guarded(&origin.tid, guard.as_ref(), change).await? {
                 Ok(()) => return Ok(ResponseCode::APPROVED),
                 Err(StoreError::Rejected(Rejection::Conflict { .. })) => continue,
                 Err(StoreError::Rejected(Rejection::Transfers(results))) => {
@@ -987,8 +1099,43 @@ impl Engine {
         Err(Error::new(xingtong_merchants::Class::Conflict, "concurrent_update", "the transaction kept changing"))
     }
 
+    /// Deletes the frequency counters of minutes before the last two (nothing reads them any
+    /// more); returns how many. `xingtong serve` runs it hourly.
+    pub async fn purge_frequency_counters(&self) -> Result<usize> {
+        let below = now_ns() / NS_PER_MINUTE - 2;
+        let mut total = 0;
+        loop {
+            let n = self
+                .inner
+                .store
+                .purge_counters(FREQUENCY_PREFIX.into(), format!("{FREQUENCY_PREFIX}{below:012}"))
+                .await?;
+            total += n;
+            if n < xingtong_store::committer::COUNTER_PURGE_MAX {
+                return Ok(total);
+            }
+        }
+    }
+
     /// The store.
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frequency_counters_of_a_minute_sort_below_the_next_minutes_purge_bound() {
+        let minute = 29_500_000u64;
+        let key = frequency_key("898310053990001", "ffffffffffffffffffffffffffffffff", minute * NS_PER_MINUTE);
+        let bound = |m: u64| format!("{FREQUENCY_PREFIX}{m:012}");
+        assert!(key.starts_with(FREQUENCY_PREFIX));
+        assert!(key.as_str() < bound(minute + 1).as_str(), "purged once its minute has passed");
+        assert!(key.as_str() >= bound(minute).as_str(), "kept while its minute is current");
+        // Byte order holds for minutes of different digit counts too (zero-padded).
+        assert!(frequency_key("m", "t", 9 * NS_PER_MINUTE) < bound(10));
     }
 }

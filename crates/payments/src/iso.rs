@@ -1,6 +1,7 @@
-//! Terminals over ISO 8583: the gateway's [`Dispatch`] for the whole card message set. Parses the
-//! fields, checks the session and the MAC, translates PIN blocks, calls the core, and answers with
-//! the reply's MAC.
+//! Terminals over ISO 8583: the gateway's [`Dispatch`] for the whole card message set. Checks the
+//! session, the MAC and the profile's fields, translates PIN blocks, calls the core, and answers
+//! with the reply's MAC: every reply to a MACed request carries one, except C1 and A0 (and 30
+//! when the request names no terminal), whose requests could not be authenticated.
 
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use xingtong_gateway::{Dispatch, Request, reply_to};
 use xingtong_iso8583::cup::{Field60, Field61, Transaction};
 use xingtong_iso8583::{Message, ResponseCode, cup};
 
-use crate::engine::{Answer, Card, Engine, Origin};
+use crate::engine::{Answer, Card, Engine, Origin, Original, SESSION_CHANGED};
 use crate::session::{Live, SignIn, operator_pin_pan};
 use crate::txn::{BusinessType, Kind};
 
@@ -47,7 +48,12 @@ fn with_mac(mut reply: Message, live: &Live) -> Message {
 
 fn answer_reply(request: &Message, answer: &Answer, live: &Live) -> Message {
     let mut reply = reply_to(request, answer.code);
-    let (hhmmss, mmdd) = crate::clock::fields_12_13();
+    // The time the host recorded the transaction, so that field 13 of the reply is the date a
+    // refund or completion later gives in field 61.
+    let (hhmmss, mmdd) = match &answer.transaction {
+        Some(t) => (crate::clock::fields_12_13_at(t.at).0, t.date_mmdd().to_owned()),
+        None => crate::clock::fields_12_13(),
+    };
     reply.set(12, hhmmss);
     reply.set(13, mmdd);
     reply.set(37, answer.rrn.clone());
@@ -85,10 +91,7 @@ impl Dispatch for Terminals {
             Transaction::Echo => return code_only(message, ResponseCode::APPROVED),
             Transaction::SignIn => Box::pin(self.sign_in(message)).await,
             Transaction::SignOff => Box::pin(self.sign_off(message)).await,
-            Transaction::Settlement | Transaction::BatchUpload | Transaction::BatchUploadEnd => {
-                return code_only(message, ResponseCode::FUNCTION_NOT_SUPPORTED);
-            }
-            _ => self.financial(&request).await,
+            _ => self.maced(&request).await,
         };
         match result {
             Ok(reply) => reply,
@@ -100,8 +103,28 @@ impl Dispatch for Terminals {
     }
 }
 
+/// A request the profile's table refuses (30); logged, since only a terminal's software makes one.
+fn format_error(request: &Message, fault: cup::FieldFault) -> Message {
+    tracing::info!(%fault, tid = ?request.get_str(41), mti = %request.mti, "a request lacks a field; answered 30");
+    reply_to(request, ResponseCode::FORMAT_ERROR)
+}
+
+/// True when the request's MAC verifies under the session's key.
+fn mac_ok(request: &Request, live: &Live) -> bool {
+    match (request.message.get(64), Message::mac_input(&request.packed, &request.message)) {
+        (Some(mac), Some(data)) => MacAlgorithm::CupEcb.verify(&live.mac_key, data, mac),
+        _ => false,
+    }
+}
+
+/// The currency every merchant takes today (field 49): CNY, the ledger's.
+const CURRENCY: &str = "156";
+
 impl Terminals {
     async fn sign_in(&self, message: &Message) -> crate::engine::Result<Message> {
+        if let Err(fault) = Transaction::SignIn.check_fields(message) {
+            return Ok(format_error(message, fault));
+        }
         let (Some(tid), Some(mid), Some(f60), Some(f63)) =
             (field_str(message, 41), field_str(message, 42), message.get(60), message.get(63))
         else {
@@ -122,6 +145,7 @@ impl Terminals {
                 reply.set(12, hhmmss);
                 reply.set(13, mmdd);
                 reply.set(37, crate::ids::rrn(message.get_str(11).and_then(|s| s.parse().ok()).unwrap_or(0)));
+                // 60.2 of the reply is the open batch: the terminal adopts it.
                 reply.set(60, Field60 { batch, ..f60 }.to_bytes());
                 reply.set(62, field62.0);
                 reply
@@ -130,6 +154,9 @@ impl Terminals {
     }
 
     async fn sign_off(&self, message: &Message) -> crate::engine::Result<Message> {
+        if let Err(fault) = Transaction::SignOff.check_fields(message) {
+            return Ok(format_error(message, fault));
+        }
         let Some(tid) = field_str(message, 41) else { return Ok(code_only(message, ResponseCode::FORMAT_ERROR)) };
         self.engine.sign_off(&tid).await?;
         Ok(code_only(message, ResponseCode::APPROVED))
@@ -151,37 +178,80 @@ impl Terminals {
         })
     }
 
-    async fn financial(&self, request: &Request) -> crate::engine::Result<Message> {
+    /// A MACed request (financial, reversal, settlement, batch upload). One made under a session
+    /// that changed before it committed (a sign-in, sign-off or new batch through another process)
+    /// is decided again, once, from the stored session.
+    async fn maced(&self, request: &Request) -> crate::engine::Result<Message> {
         let message = &request.message;
-        let (Some(tid), Some(mid)) = (field_str(message, 41), field_str(message, 42)) else {
-            return Ok(code_only(message, ResponseCode::FORMAT_ERROR));
-        };
-        let Some(live) = self.engine.live_session(&tid).await? else {
+        let Some(tid) = field_str(message, 41) else { return Ok(code_only(message, ResponseCode::FORMAT_ERROR)) };
+        for _ in 0..2 {
+            match self.maced_once(request, &tid).await {
+                Err(error) if error.code == SESSION_CHANGED => continue,
+                other => return other,
+            }
+        }
+        // Changed again while it was decided again: the terminal should sign in.
+        Ok(code_only(message, ResponseCode::NOT_SIGNED_IN))
+    }
+
+    /// The checks every MACed request passes, in this order (docs/iso8583.md §5): signed in (C1),
+    /// the MAC under this sign-in's key (A0, after a look at the stored session), the merchant
+    /// (03), a supported transaction (40), the profile's fields (30), the currency (58). Every
+    /// reply after the MAC check carries a MAC.
+    async fn maced_once(&self, request: &Request, tid: &str) -> crate::engine::Result<Message> {
+        let message = &request.message;
+        let Some(mut live) = self.engine.live_session(tid).await? else {
             return Ok(code_only(message, ResponseCode::NOT_SIGNED_IN));
         };
-        if live.mid != mid {
-            return Ok(code_only(message, ResponseCode::INVALID_MERCHANT));
+        if !mac_ok(request, &live) {
+            // This process's keys may be stale: the terminal may have signed in through another.
+            match self.engine.refreshed_session(&live).await? {
+                None => return Ok(code_only(message, ResponseCode::NOT_SIGNED_IN)),
+                Some(stored) if !Arc::ptr_eq(&stored, &live) && mac_ok(request, &stored) => live = stored,
+                Some(_) => return Ok(code_only(message, ResponseCode::MAC_FAILED)),
+            }
         }
-        // Every financial message carries a MAC under this sign-in's key.
-        let mac_ok = match (message.get(64), Message::mac_input(&request.packed, message)) {
-            (Some(mac), Some(data)) => MacAlgorithm::CupEcb.verify(&live.mac_key, data, mac),
-            _ => false,
-        };
-        if !mac_ok {
-            return Ok(code_only(message, ResponseCode::MAC_FAILED));
+        let refuse = |code: ResponseCode| Ok(with_mac(reply_to(message, code), &live));
+        if field_str(message, 42).as_deref() != Some(live.mid.as_str()) {
+            return refuse(ResponseCode::INVALID_MERCHANT);
         }
-        let (Some(stan), Some(f60)) = (message.get_str(11).and_then(|s| s.parse::<u32>().ok()), message.get(60)) else {
-            return Ok(code_only(message, ResponseCode::FORMAT_ERROR));
+        match request.transaction {
+            // Settlement and batch upload come with the clearing work.
+            Transaction::Settlement
+            | Transaction::BatchUpload
+            | Transaction::BatchUploadEnd
+            | Transaction::NotSupported => return refuse(ResponseCode::FUNCTION_NOT_SUPPORTED),
+            _ => {}
+        }
+        if let Err(fault) = request.transaction.check_fields(message) {
+            return Ok(with_mac(format_error(message, fault), &live));
+        }
+        // A reversal is matched by TID, batch, STAN and amount whatever else it says.
+        if request.transaction != Transaction::Reversal && message.get_str(49) != Some(CURRENCY) {
+            return refuse(ResponseCode::NOT_PERMITTED_TO_TERMINAL);
+        }
+        Box::pin(self.financial(request, tid, &live)).await
+    }
+
+    async fn financial(&self, request: &Request, tid: &str, live: &Live) -> crate::engine::Result<Message> {
+        let message = &request.message;
+        let refuse = |code: ResponseCode| Ok(with_mac(reply_to(message, code), live));
+        // Present and valid: checked by `check_fields`, which also requires field 4 on every
+        // request but a balance inquiry.
+        let (Some(stan), Some(Ok(f60))) =
+            (message.get_str(11).and_then(cup::terminal_stan), message.get(60).map(Field60::parse))
+        else {
+            return refuse(ResponseCode::FORMAT_ERROR);
         };
-        let Ok(f60) = Field60::parse(f60) else { return Ok(code_only(message, ResponseCode::FORMAT_ERROR)) };
+        let amount = amount(message).unwrap_or(0);
         let operator = message
             .get(63)
             .and_then(|f| cup::parse_operator(f).ok())
             .map_or(live.operator.clone(), |o| format!("{o:02}"));
         let fresh = request.transaction != Transaction::Reversal && f60.batch == live.batch && live.fresh(stan);
         let origin = Origin {
-            tid: tid.clone(),
-            mid,
+            tid: tid.to_owned(),
+            mid: live.mid.clone(),
             batch: f60.batch,
             stan,
             operator,
@@ -189,25 +259,29 @@ impl Terminals {
             fresh,
             binding: None,
         };
-        let amount = amount(message);
 
         if request.transaction == Transaction::Reversal {
-            let Some(amount) = amount else { return Ok(code_only(message, ResponseCode::FORMAT_ERROR)) };
             let code = Box::pin(self.engine.reverse(&origin, amount)).await?;
             let mut reply = reply_to(message, code);
             reply.set(37, crate::ids::rrn(stan));
-            return Ok(with_mac(reply, &live));
+            return Ok(with_mac(reply, live));
         }
         if f60.batch != live.batch {
-            return Ok(with_mac(reply_to(message, ResponseCode::INVALID_TRANSACTION), &live));
+            return refuse(ResponseCode::INVALID_TRANSACTION);
         }
-        let original = message.get(61).and_then(|f| Field61::parse(f).ok()).map(|f| (f.batch, f.stan));
+        // What the terminal says of the original: batch and STAN (61), date (61.3), RRN (37),
+        // authorization code (38); each given is checked against the recorded original.
+        let original = message.get(61).and_then(|f| Field61::parse(f).ok()).map(|f| Original {
+            batch: f.batch,
+            stan: f.stan,
+            rrn: field_str(message, 37),
+            date_mmdd: f.date,
+            auth_code: field_str(message, 38),
+        });
 
-        let answer = match request.transaction {
-            Transaction::BalanceInquiry | Transaction::Sale | Transaction::PreAuthorization => {
-                let Some((pan, expiry)) = card_of(message) else {
-                    return Ok(with_mac(reply_to(message, ResponseCode::INVALID_CARD), &live));
-                };
+        let answer = match (request.transaction, original) {
+            (Transaction::BalanceInquiry | Transaction::Sale | Transaction::PreAuthorization, _) => {
+                let Some((pan, expiry)) = card_of(message) else { return refuse(ResponseCode::INVALID_CARD) };
                 let pin_block = match message.get(52) {
                     None => None,
                     Some(block) => match xingtong_crypto::pin::translate_pin_block(
@@ -217,14 +291,13 @@ impl Terminals {
                         self.engine.network().zone_key(),
                     ) {
                         Ok(translated) => Some(translated),
-                        Err(_) => return Ok(with_mac(reply_to(message, ResponseCode::PIN_FORMAT_ERROR), &live)),
+                        Err(_) => return refuse(ResponseCode::PIN_FORMAT_ERROR),
                     },
                 };
                 let card = Card { pan, expiry, pin_block };
                 match request.transaction {
                     Transaction::BalanceInquiry => Box::pin(self.engine.balance(&origin, &card)).await?,
                     _ => {
-                        let Some(amount) = amount else { return Ok(code_only(message, ResponseCode::FORMAT_ERROR)) };
                         let kind =
                             if request.transaction == Transaction::Sale { Kind::Sale } else { Kind::PreAuthorization };
                         // Field 63 after the operator: the business type (1 sale, 2 collection, 3 purchase).
@@ -237,12 +310,9 @@ impl Terminals {
                     }
                 }
             }
-            Transaction::Void | Transaction::Refund | Transaction::PreAuthorizationCompletionVoid => {
-                let (Some(amount), Some(original)) = (amount, original) else {
-                    return Ok(code_only(message, ResponseCode::FORMAT_ERROR));
-                };
-                if let Some(code) = Box::pin(self.supervisor_ok(&live, message)).await? {
-                    return Ok(with_mac(reply_to(message, code), &live));
+            (Transaction::Void | Transaction::Refund | Transaction::PreAuthorizationCompletionVoid, Some(original)) => {
+                if let Some(code) = Box::pin(self.supervisor_ok(live, message)).await? {
+                    return refuse(code);
                 }
                 match request.transaction {
                     Transaction::Void => Box::pin(self.engine.void(&origin, original, amount, Kind::Void)).await?,
@@ -250,33 +320,20 @@ impl Terminals {
                         Box::pin(self.engine.void(&origin, original, amount, Kind::CompletionVoid)).await?
                     }
                     _ => {
-                        let reason = message
-                            .get(63)
-                            .and_then(|f| f.get(3..5))
-                            .and_then(|r| std::str::from_utf8(r).ok())
-                            .map(str::to_owned);
-                        if !reason.as_deref().is_some_and(|r| ["01", "02", "03", "04"].contains(&r)) {
-                            return Ok(with_mac(reply_to(message, ResponseCode::FORMAT_ERROR), &live));
-                        }
+                        let reason = message.get(63).and_then(cup::refund_reason).map(str::to_owned);
                         Box::pin(self.engine.refund(&origin, original, amount, reason)).await?
                     }
                 }
             }
-            Transaction::PreAuthorizationVoid => {
-                let (Some(amount), Some(original)) = (amount, original) else {
-                    return Ok(code_only(message, ResponseCode::FORMAT_ERROR));
-                };
+            (Transaction::PreAuthorizationVoid, Some(original)) => {
                 Box::pin(self.engine.pre_authorization_void(&origin, original, amount)).await?
             }
-            Transaction::PreAuthorizationCompletion => {
-                let (Some(amount), Some(original)) = (amount, original) else {
-                    return Ok(code_only(message, ResponseCode::FORMAT_ERROR));
-                };
-                Box::pin(self.engine.complete(&origin, original, amount, message.get_str(38))).await?
+            (Transaction::PreAuthorizationCompletion, Some(original)) => {
+                Box::pin(self.engine.complete(&origin, original, amount, None)).await?
             }
-            _ => return Ok(code_only(message, ResponseCode::FUNCTION_NOT_SUPPORTED)),
+            _ => return refuse(ResponseCode::FUNCTION_NOT_SUPPORTED),
         };
-        Ok(answer_reply(message, &answer, &live))
+        Ok(answer_reply(message, &answer, live))
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - [`engine`]: the core: limits, the issuer, fees, ledger postings, the transaction record.
-//! - [`session`]: terminal sign-in and sign-off, working keys, the live-session cache.
+//! - [`session`]: terminal sign-in and sign-off, working keys, the live-session cache and its
+//!   guard across processes.
 //! - [`iso`]: the gateway's `Dispatch` for the CUP message set.
 //! - [`network`]: the card-network connector; [`sandbox`]: the simulated issuer behind it.
 //! - [`txn`]: the recorded transaction, stored in the [`compact`] encoding; [`chart`]: the chart of accounts; [`card`]: PANs and brands.
@@ -25,4 +26,4 @@ pub mod sandbox;
 pub mod session;
 pub mod txn;
 
-pub use engine::{Answer, BINDING_TAKEN, Binding, Card, Config, Engine, Origin};
+pub use engine::{Answer, BINDING_TAKEN, Binding, Card, Config, Engine, Origin, Original, SESSION_CHANGED};

@@ -2,6 +2,21 @@
 //! continues the batch and issues fresh working keys under the TMK; sign-off (签退) ends it.
 //! Sessions are stored (keys under the host master key) so that a restart keeps terminals signed
 //! in, and cached in memory for the hot path.
+//!
+//! # Several processes on one database (PostgreSQL)
+//! A process's cached session may be stale: the terminal signed in again, signed off, or got a
+//! new batch through another process. Reading the stored session on every request would cost a
+//! database round trip a sale; instead each stored version of a session has a **guard**, a store
+//! counter (`terminal_session:<TID>:<version>`). Every change of the session record adds
+//! [`SESSION_CLOSED`] to the guard of the version it replaces, in the same commit; every commit
+//! of a request made under a cached session adds 1 to that session's guard with a maximum below
+//! [`SESSION_CLOSED`]. The writer checks it under the lock that serialises all writers, so a
+//! request is recorded only if its session was still the current one when it committed; one
+//! that loses is recorded nowhere, the stale copy is dropped, and the request is decided again
+//! from the stored session (C1 after a sign-off, 12 after a batch change, A0 under old keys).
+//! A MAC that fails under the cached keys is checked again under the stored ones before A0.
+//! The cost is one counter in the commit a sale already makes. SQLite serves one process, whose
+//! cache is the truth, and needs no guard.
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
@@ -13,7 +28,7 @@ use xingtong_iso8583::ResponseCode;
 use xingtong_merchants::cashiers::PinRefusal;
 use xingtong_merchants::devices::{Device, DeviceStatus};
 use xingtong_merchants::entity::{Entity, Stored, insert, load};
-use xingtong_store::{Change, now_ns};
+use xingtong_store::{Change, CounterAdd, now_ns};
 
 use crate::engine::{Engine, Result};
 
@@ -51,11 +66,28 @@ impl Entity for TerminalSession {
     }
 }
 
+/// What closing a session version adds to its guard (see the module's documentation): more
+/// than any number of requests one session can commit.
+pub const SESSION_CLOSED: i64 = 1 << 40;
+
+/// The guard counter of a stored session version.
+fn guard_key(tid: &str, version: u64) -> String {
+    format!("{}:{tid}:{version}", TerminalSession::KIND)
+}
+
+/// What a change of the session record adds to close the version `version` it replaces.
+fn closing(tid: &str, version: u64) -> CounterAdd {
+    CounterAdd { key: guard_key(tid, version), delta: SESSION_CLOSED, max: None }
+}
+
 /// A signed-in terminal, with its keys in clear, in memory only.
 #[derive(Debug)]
 pub struct Live {
     /// Terminal.
     pub tid: String,
+    /// The version of the stored session this copy was made from; its guard is checked in every
+    /// commit made under it (PostgreSQL).
+    pub version: u64,
     /// Merchant.
     pub mid: String,
     /// Operator.
@@ -76,6 +108,12 @@ pub struct Live {
 }
 
 impl Live {
+    /// What a commit made under this session adds to its guard: refused once the session was
+    /// replaced or ended, by this process or another.
+    pub fn guard(&self) -> CounterAdd {
+        CounterAdd { key: guard_key(&self.tid, self.version), delta: 1, max: Some(SESSION_CLOSED - 1) }
+    }
+
     /// True when this process has not seen `stan` from the terminal in this session (and records
     /// it): it cannot be a duplicate, so the sale need not read the database to find out.
     pub fn fresh(&self, stan: u32) -> bool {
@@ -140,6 +178,19 @@ impl Sessions {
     pub fn cached(&self, tid: &str) -> Option<Arc<Live>> {
         self.live.lock().unwrap_or_else(|p| p.into_inner()).get(tid).cloned()
     }
+
+    fn put(&self, live: Arc<Live>) {
+        self.live.lock().unwrap_or_else(|p| p.into_inner()).insert(live.tid.clone(), live);
+    }
+
+    /// Forgets the cached copy of `tid`'s session if it is the version `version` (a newer copy
+    /// stays).
+    pub(crate) fn forget(&self, tid: &str, version: u64) {
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        if live.get(tid).is_some_and(|l| l.version == version) {
+            live.remove(tid);
+        }
+    }
 }
 
 /// How a sign-in ended.
@@ -172,31 +223,73 @@ pub fn operator_pin_pan(tid: &str) -> String {
 }
 
 impl Engine {
-    /// The live session of a terminal: from memory, or from the database after a restart.
+    /// The live session of a terminal: from memory, or from the database when this process has
+    /// none (after a restart, or a sign-in through another process).
     pub async fn live_session(&self, tid: &str) -> Result<Option<Arc<Live>>> {
         if let Some(live) = self.sessions().cached(tid) {
             return Ok(Some(live));
         }
+        self.stored_session(tid).await
+    }
+
+    /// The stored session, made the cached one (`None`, and nothing cached, when signed off).
+    async fn stored_session(&self, tid: &str) -> Result<Option<Arc<Live>>> {
         let Some(stored) = load::<TerminalSession>(self.store(), tid).await? else { return Ok(None) };
         if !stored.value.signed_in {
+            if let Some(cached) = self.sessions().cached(tid) {
+                self.sessions().forget(tid, cached.version);
+            }
             return Ok(None);
         }
+        let version = stored.version;
         let s = stored.value;
         let device = load::<Device>(self.store(), tid).await?;
         let live = Arc::new(Live {
             pin_key: self.merchants().unwrap_key(&s.pin_key)?,
             mac_key: self.merchants().unwrap_key(&s.mac_key)?.left_half(),
             tid: s.tid,
+            version,
             mid: s.mid,
             operator: s.operator,
             batch: s.batch,
             activated: AtomicBool::new(device.as_ref().is_some_and(|d| d.value.status == DeviceStatus::Activated)),
             activation_amount_minor: device.map_or(0, |d| d.value.activation_amount_minor),
-            // Loaded after a restart: nothing is known, so every STAN of this session is checked.
+            // Loaded from the database: nothing is known, so every STAN of this session is checked.
             stans: Mutex::new(StanWindow::unknown()),
         });
-        self.sessions().live.lock().unwrap_or_else(|p| p.into_inner()).insert(tid.to_owned(), Arc::clone(&live));
+        self.sessions().put(Arc::clone(&live));
         Ok(Some(live))
+    }
+
+    /// The stored session when it differs from `cached` (a sign-in, sign-off or new batch made
+    /// elsewhere): `Some(newer)`, cached from now on, or `None` when signed off. `Some(cached)`
+    /// when the store has the same version. Called before answering A0, so that a terminal signed
+    /// in through another process is not refused for this process's stale keys.
+    pub async fn refreshed_session(&self, cached: &Arc<Live>) -> Result<Option<Arc<Live>>> {
+        let Some(stored) = load::<TerminalSession>(self.store(), &cached.tid).await? else {
+            self.sessions().forget(&cached.tid, cached.version);
+            return Ok(None);
+        };
+        if stored.version == cached.version {
+            return Ok(Some(Arc::clone(cached)));
+        }
+        self.sessions().forget(&cached.tid, cached.version);
+        self.stored_session(&cached.tid).await
+    }
+
+    /// The guard a request's commit carries: the cached session's, for a terminal's request on
+    /// a database several processes share (see the module's documentation).
+    pub(crate) fn session_guard(&self, tid: &str, channel: &str) -> Option<CounterAdd> {
+        if channel != "iso8583" || !self.shared_database() {
+            return None;
+        }
+        self.sessions().cached(tid).map(|live| live.guard())
+    }
+
+    /// True when other processes may write the same database (PostgreSQL), so that nothing this
+    /// process caches about a terminal can be trusted without a check in the commit.
+    pub(crate) fn shared_database(&self) -> bool {
+        self.store().backend() == "postgres"
     }
 
     /// Signs a terminal in: the device must be bound (or activated) to this merchant and not
@@ -253,9 +346,14 @@ impl Engine {
             signed_in: true,
             signed_in_at: now_ns(),
         };
-        let put = match &previous {
-            Some(stored) => Stored { value: session, ..stored.clone() }.update()?,
-            None => insert(&session)?,
+        let (put, version) = match &previous {
+            Some(stored) => (Stored { value: session, ..stored.clone() }.update()?, stored.version + 1),
+            None => (insert(&session)?, 1),
+        };
+        // The session this one replaces (here or in another process) commits nothing more.
+        let counters = match &previous {
+            Some(stored) if self.shared_database() => vec![closing(tid, stored.version)],
+            _ => Vec::new(),
         };
         let audit = xingtong_merchants::identity::audit(
             &format!("terminal:{tid}"),
@@ -264,9 +362,10 @@ impl Engine {
             tid,
             &format!("{{\"operator\":\"{operator}\",\"batch\":{batch}}}"),
         );
-        self.store().apply(Change { puts: vec![put], audit: vec![audit], ..Change::default() }).await?;
+        self.store().apply(Change { puts: vec![put], audit: vec![audit], counters, ..Change::default() }).await?;
         let live = Arc::new(Live {
             tid: tid.into(),
+            version,
             mid: mid.into(),
             operator: operator.into(),
             batch,
@@ -276,26 +375,56 @@ impl Engine {
             activation_amount_minor: d.activation_amount_minor,
             stans: Mutex::new(StanWindow::empty()),
         });
-        self.sessions().live.lock().unwrap_or_else(|p| p.into_inner()).insert(tid.into(), live);
+        self.sessions().put(live);
         Ok(SignIn::Ok { field62: Field62(field62), batch })
     }
 
-    /// The terminal's open batch (1 before its first sign-in).
+    /// The terminal's open batch (1 before its first sign-in): from this process's copy of the
+    /// session, or, when processes share the database, from the stored session (a JSON payment
+    /// reads it anyway; a stale copy is dropped).
     pub async fn current_batch(&self, tid: &str) -> Result<u32> {
-        if let Some(live) = self.sessions().cached(tid) {
+        let cached = self.sessions().cached(tid);
+        if !self.shared_database()
+            && let Some(live) = &cached
+        {
             return Ok(live.batch);
         }
-        Ok(load::<TerminalSession>(self.store(), tid).await?.map_or(1, |s| s.value.batch))
+        let stored = load::<TerminalSession>(self.store(), tid).await?;
+        if let Some(live) = cached
+            && stored.as_ref().is_none_or(|s| s.version != live.version)
+        {
+            self.sessions().forget(tid, live.version);
+        }
+        Ok(stored.map_or(1, |s| s.value.batch))
     }
 
-    /// Signs a terminal off: its keys stop working.
+    /// Signs a terminal off: its keys stop working, in every process.
     pub async fn sign_off(&self, tid: &str) -> Result<()> {
-        self.sessions().live.lock().unwrap_or_else(|p| p.into_inner()).remove(tid);
-        if let Some(mut stored) = load::<TerminalSession>(self.store(), tid).await? {
-            stored.value.signed_in = false;
-            self.store().apply(Change { puts: vec![stored.update()?], ..Change::default() }).await?;
-        }
-        Ok(())
+        self.change_session(tid, |session| std::mem::replace(&mut session.signed_in, false)).await
+    }
+
+    /// Opens `batch` as the terminal's batch (settlement closes the old one this way): requests
+    /// of the old batch are refused (12) from the moment this commits, in every process.
+    pub async fn open_batch(&self, tid: &str, batch: u32) -> Result<()> {
+        self.change_session(tid, |session| std::mem::replace(&mut session.batch, batch) != batch).await
+    }
+
+    /// Changes a terminal's stored session (`change` says whether it changed anything) and closes
+    /// the version it replaces. Every change of a session record after sign-in must come through
+    /// here, or a cached copy in another process would go on committing under it.
+    async fn change_session(&self, tid: &str, change: impl Fn(&mut TerminalSession) -> bool) -> Result<()> {
+        xingtong_merchants::entity::retrying(|| async {
+            let Some(mut stored) = load::<TerminalSession>(self.store(), tid).await? else { return Ok(()) };
+            let version = stored.version;
+            if !change(&mut stored.value) {
+                return Ok(());
+            }
+            let counters = if self.shared_database() { vec![closing(tid, version)] } else { Vec::new() };
+            self.store().apply(Change { puts: vec![stored.update()?], counters, ..Change::default() }).await?;
+            self.sessions().forget(tid, version);
+            Ok(())
+        })
+        .await
     }
 }
 

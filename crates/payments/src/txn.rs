@@ -185,6 +185,10 @@ pub struct CardTransaction {
     /// [`crate::engine::Binding`]).
     #[serde(skip)]
     pub binding: Option<std::sync::Arc<crate::engine::Binding>>,
+    /// Not stored: the guard of the terminal session the request was made under, checked in the
+    /// commit that records it (see [`crate::session`]).
+    #[serde(skip)]
+    pub session_guard: Option<xingtong_store::CounterAdd>,
 }
 
 fn is_zero(value: &i64) -> bool {
@@ -195,6 +199,12 @@ impl CardTransaction {
     /// The id of the transaction of `tid`, `batch`, `stan`.
     pub fn key(tid: &str, batch: u32, stan: u32) -> String {
         format!("{tid}-{batch:06}-{stan:06}")
+    }
+
+    /// The original's date as a terminal gives it in field 61: `MMDD` of the business day (China
+    /// time) the host recorded it on, which is also field 13 of its reply.
+    pub fn date_mmdd(&self) -> &str {
+        self.business_day.get(4..8).unwrap_or("")
     }
 
     /// What can still be refunded.

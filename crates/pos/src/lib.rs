@@ -211,6 +211,13 @@ impl Terminal {
         Ok(())
     }
 
+    /// Connects to another host address (a terminal's backup host, or another process of the
+    /// same platform): the next requests go there, with the same keys and counters.
+    pub async fn connect_to(&mut self, address: std::net::SocketAddr) -> Result<(), PosError> {
+        self.address = address;
+        self.connect().await
+    }
+
     /// The open batch.
     pub fn batch(&self) -> u32 {
         self.state.batch
@@ -226,8 +233,9 @@ impl Terminal {
         self.pending.is_some()
     }
 
+    /// The next STAN: 000001–899999 and round again (900000 and above are the host's).
     fn next_stan(&mut self) -> Result<u32, PosError> {
-        self.state.stan = self.state.stan % 999_999 + 1;
+        self.state.stan = self.state.stan % cup::TERMINAL_STAN_MAX + 1;
         self.save_state()?;
         Ok(self.state.stan)
     }
@@ -315,6 +323,13 @@ impl Terminal {
         message
             .pack_with_mac(cup::spec(), |data| MacAlgorithm::CupEcb.compute(&key, data))
             .map_err(|e| PosError::Codec(e.to_string()))
+    }
+
+    /// True when `reply` carries a MAC and it verifies under the current MAC key.
+    pub fn reply_mac_ok(&self, reply: &Message) -> bool {
+        let (Ok(key), Some(mac)) = (self.mac_key(), reply.get(64)) else { return false };
+        let Ok(packed) = reply.pack(cup::spec()) else { return false };
+        Message::mac_input(&packed, reply).is_some_and(|data| MacAlgorithm::CupEcb.verify(&key, data, mac))
     }
 
     fn check_reply(&self, request: &Message, reply: &Message, mac: bool) -> Result<(), PosError> {
@@ -552,8 +567,8 @@ impl Terminal {
         Ok(m)
     }
 
-    /// The reversal of a financial request: same MTI family, STAN, batch and amount; no card
-    /// secrets (fields 14, 26, 35, 36, 37, 52, 53 dropped).
+    /// The reversal of a financial request: same STAN, batch and amount; field 2 when the
+    /// original carried it; no card secrets (fields 14, 26, 35, 36, 37, 52, 53, 63 dropped).
     fn reversal_of(request: &Message) -> Result<Message, PosError> {
         let mut r = Message::new(Mti::new("0400").map_err(|e| PosError::Codec(e.to_string()))?);
         for field in [2, 3, 4, 11, 22, 25, 38, 41, 42, 49, 60, 61] {
@@ -574,10 +589,14 @@ impl Terminal {
 
     /// Sends a request built with [`Terminal::build`] (tests forge fields in between).
     pub async fn send_built(&mut self, m: &mut Message) -> Result<Reply, PosError> {
-        let reversal = Self::reversal_of(m)?;
-        let reversal_packed = reversal.pack(cup::spec()).map_err(|e| PosError::Codec(e.to_string()))?;
-        self.pending = Some(PendingReversal { message: hex::encode_upper(reversal_packed), reason: "98".into() });
-        self.save_pending()?;
+        // A balance inquiry moves nothing, so it is never reversed.
+        let reversible = m.get_str(3) != Some("310000");
+        if reversible {
+            let reversal = Self::reversal_of(m)?;
+            let reversal_packed = reversal.pack(cup::spec()).map_err(|e| PosError::Codec(e.to_string()))?;
+            self.pending = Some(PendingReversal { message: hex::encode_upper(reversal_packed), reason: "98".into() });
+            self.save_pending()?;
+        }
         let packed = self.pack_with_mac(m)?;
         let stan = m.get_str(11).and_then(|s| s.parse().ok()).unwrap_or(0);
         let reply = match self.exchange(packed).await {
@@ -585,7 +604,7 @@ impl Terminal {
             Err(e) => return Err(e),
         };
         self.check_reply(m, &reply, true).inspect_err(|e| {
-            if matches!(e, PosError::BadMac) {
+            if reversible && matches!(e, PosError::BadMac) {
                 if let Some(p) = &mut self.pending {
                     p.reason = "A0".into();
                 }
@@ -595,7 +614,7 @@ impl Terminal {
         let code = reply.get_str(39).unwrap_or("").to_owned();
         // Only a reply with a good MAC tells the outcome for certain. Without one (A0, C1, format
         // errors) the reversal stays pending: the host answers it 25 if nothing was done.
-        if reply.has(64) {
+        if reversible && reply.has(64) {
             self.pending = None;
             self.save_pending()?;
         }

@@ -624,6 +624,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
 
     let expiry = tokio::spawn({
         let store = store.clone();
+        let engine = engine.clone();
         let retention_ns = u64::try_from(config.idempotency_retention.as_nanos()).unwrap_or(u64::MAX);
         async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_millis(EXPIRY_INTERVAL_MS));
@@ -637,6 +638,11 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
                 }
                 if ticks.is_multiple_of(PURGE_EVERY_TICKS) {
                     purge_idempotency_keys(&store, retention_ns).await;
+                    match engine.purge_frequency_counters().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(purged = n, "card frequency counters of past minutes purged"),
+                        Err(error) => tracing::warn!(%error, "purging card frequency counters failed"),
+                    }
                 }
                 ticks += 1;
             }

@@ -30,6 +30,7 @@ fn mac_verifies(frame: &Frame, message: &Message, mac_key: &Key) -> bool {
 fn sign_in_example() {
     let (request, message) = example("sign-in-request");
     assert_eq!(Transaction::classify(&message), Ok(Transaction::SignIn));
+    assert_eq!(Transaction::SignIn.check_fields(&message), Ok(()), "the table's mandatory fields are there");
     assert_eq!(
         (message.get_str(41), message.get_str(42), message.get_str(63)),
         (Some("16688014"), Some("898100012340001"), Some("01 "))
@@ -43,6 +44,13 @@ fn sign_in_example() {
     let (reply, message) = example("sign-in-response");
     assert_eq!(reply.tpdu, request.tpdu.swapped());
     assert_eq!((message.mti.as_str(), message.get_str(39), message.get_str(11)), ("0810", Some("00"), Some("000001")));
+    // What the host sends: 60.2 is the open batch; no field 32, no MAC.
+    assert_eq!(cup::Field60::parse(message.get(60).unwrap()).unwrap().batch, 1);
+    assert!(!message.has(32) && !message.has(64));
+    assert_eq!(
+        (message.get_str(12), message.get_str(13), message.get_str(37)),
+        (Some("143015"), Some("1122"), Some("143015000001"))
+    );
     let keys =
         WorkingKeys::from_field62(message.get(62).unwrap(), &Key::from_hex(TMK).unwrap()).expect("check values match");
     assert_eq!(&*keys.pin_key.expose_hex(), "0123456789ABCDEFFEDCBA9876543210");
@@ -55,6 +63,9 @@ fn sign_in_example() {
 fn sale_example() {
     let (frame, message) = example("sale-request");
     assert_eq!(Transaction::classify(&message), Ok(Transaction::Sale));
+    assert_eq!(Transaction::Sale.check_fields(&message), Ok(()), "the table's mandatory fields are there");
+    assert_eq!((message.get_str(26), message.get_str(49)), (Some("06"), Some("156")));
+    assert_eq!(cup::Field60::parse(message.get(60).unwrap()).unwrap().network_code, "000", "60.3 left out");
     assert_eq!(
         (message.get_str(4), message.get_str(11), message.get_str(22)),
         (Some("000000000051"), Some("001834"), Some("021"))
@@ -68,6 +79,7 @@ fn settlement_example() {
     let mac_key = Key::from_hex("C24A8FB57AA20123C24A8FB57AA20123").unwrap();
     let (request, message) = example("settlement-request");
     assert_eq!(Transaction::classify(&message), Ok(Transaction::Settlement));
+    assert_eq!(Transaction::Settlement.check_fields(&message), Ok(()));
     let totals = SettlementTotals::parse(message.get(48).unwrap()).unwrap();
     assert_eq!(
         totals.domestic,

@@ -2,6 +2,9 @@
 //! the sandbox issuer behind; every transaction type and every failure the issue names; the
 //! ledger balances at the end of every test.
 
+mod processes;
+mod protocol;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,13 +40,50 @@ struct World {
 
 async fn world() -> anyhow::Result<World> {
     let dir = tempfile::tempdir()?;
-    let store = Store::open(StoreOptions::new(Database::Sqlite { data_dir: dir.path().into() })).await?.store;
-    let key = xingtong_merchants::load_or_create_master_key(&dir.path().join("master.key"))?;
+    let database = Database::Sqlite { data_dir: dir.path().into() };
+    world_on(dir, database, Config::default()).await
+}
+
+/// One process of the platform: a store, the services and a gateway on a TCP port.
+struct Process {
+    merchants: Merchants,
+    sandbox: Arc<SandboxNetwork>,
+    engine: Engine,
+    address: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Starts a process on `database`, with the host master key kept in `dir`.
+async fn process(dir: &std::path::Path, database: Database, config: Config) -> anyhow::Result<Process> {
+    let store = Store::open(StoreOptions::new(database)).await?.store;
+    let key = xingtong_merchants::load_or_create_master_key(&dir.join("master.key"))?;
     let merchants = Merchants::new(
         store.clone(),
         key,
         xingtong_merchants::Config { activation_kdf_iterations: 1_000, ..Default::default() },
     );
+    let mut sandbox = SandboxNetwork::new(store.clone(), &merchants);
+    sandbox.answer_within = Duration::from_millis(1_500);
+    let sandbox = Arc::new(sandbox);
+    let engine = Engine::new(merchants.clone(), Arc::clone(&sandbox) as Arc<dyn CardNetwork>, config);
+    engine.bootstrap().await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(xingtong_gateway::serve(
+        listener,
+        xingtong_payments::iso::dispatcher(engine.clone()),
+        xingtong_gateway::GatewayConfig::default(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    Ok(Process { merchants, sandbox, engine, address, stop })
+}
+
+/// A merchant with a supervisor, a cashier and a terminal, served by one process on `database`.
+async fn world_on(dir: tempfile::TempDir, database: Database, config: Config) -> anyhow::Result<World> {
+    let Process { merchants, sandbox, engine, address, stop } = process(dir.path(), database, config).await?;
     let staff = Principal::Staff { id: "test".into(), roles: Role::ALL.to_vec() };
     let (user, _) = merchants
         .register_owner(Registration {
@@ -88,23 +128,6 @@ async fn world() -> anyhow::Result<World> {
     merchants.set_cashier_pin(&owner, &mid, "00", SUPERVISOR_PIN.into()).await?;
     merchants.create_cashier(&owner, &mid, "01", "小李", CASHIER_PIN.into()).await?;
     let provisioned = merchants.provision_terminal("staff:test", &mid, None, None).await?;
-
-    let mut sandbox = SandboxNetwork::new(store.clone(), &merchants);
-    sandbox.answer_within = Duration::from_millis(1_500);
-    let sandbox = Arc::new(sandbox);
-    let engine = Engine::new(merchants.clone(), Arc::clone(&sandbox) as Arc<dyn CardNetwork>, Config::default());
-    engine.bootstrap().await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let address = listener.local_addr()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(xingtong_gateway::serve(
-        listener,
-        xingtong_payments::iso::dispatcher(engine.clone()),
-        xingtong_gateway::GatewayConfig::default(),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
     Ok(World { engine, sandbox, merchants, address, tid: provisioned.tid, mid, tmk: provisioned.tmk, dir, _stop: stop })
 }
 
@@ -239,17 +262,18 @@ async fn every_transaction_type_over_tcp_with_its_postings() -> anyhow::Result<(
     ensure!(pre.approved(), "{pre:?}");
     ensure!(w.balance_of(&debit).await? == 970_000, "the hold reduces what is available");
     let auth_code = pre.auth_code().unwrap_or_default().to_owned();
+    // The original's date (61.3) is field 13 of its reply.
+    let pre_date = pre.message.get_str(13).context("date")?.to_owned();
     let too_much = t
         .send(&Request::Completion {
-            original: (pre.batch, pre.stan, "0101".into()),
+            original: (pre.batch, pre.stan, pre_date.clone()),
             amount: 30_001,
             auth_code: auth_code.clone(),
         })
         .await?;
     ensure!(too_much.code == "13", "{too_much:?}");
-    let completion = t
-        .send(&Request::Completion { original: (pre.batch, pre.stan, "0101".into()), amount: 25_000, auth_code })
-        .await?;
+    let completion =
+        t.send(&Request::Completion { original: (pre.batch, pre.stan, pre_date), amount: 25_000, auth_code }).await?;
     ensure!(completion.approved(), "{completion:?}");
     ensure!(w.balance_of(&debit).await? == 975_000, "only the completed amount is taken");
     let cv = t

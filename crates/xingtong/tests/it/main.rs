@@ -5,4 +5,5 @@ mod crash;
 mod data_safety;
 mod lifecycle;
 mod payments;
+mod protocol;
 mod server;
