@@ -13,7 +13,11 @@
 //!    all: the connection is closed and the peer address logged.
 //! 2. The message is unpacked. If that fails but the frame's header was fine, the reply carries
 //!    response code 30 (format error), echoing whatever fields were read before the fault.
-//! 3. An unknown MTI or processing code gets response code 40 (function not supported).
+//! 3. An unknown MTI gets response code 40 (function not supported) from the gateway itself. A
+//!    financial or settlement MTI (0100, 0200, 0220, 0320, 0500) with a processing code or 60.1
+//!    the profile does not know is classified `Transaction::NotSupported` and goes to the
+//!    dispatcher, which answers 40 too but under the terminal's MAC key (a terminal that checks
+//!    MACs would otherwise reverse a request the host never processed).
 //! 4. Anything else goes to the [`Dispatch`], and its reply goes back with the TPDU addresses
 //!    swapped. Replies may leave in a different order than requests came (terminals match them by
 //!    TID and STAN); each connection has at most [`GatewayConfig::in_flight_max`] requests in
