@@ -582,7 +582,7 @@ pub async fn create_sandbox_card(
 
 fn sandbox_view(card: &xingtong_payments::sandbox::SandboxCard, balance: i64) -> Value {
     json!({
-        "number": card.pan, "brand": card.brand, "type": card.card_type, "expiry": card.expiry, "status": card.status,
+        "number": card.pan.expose(), "brand": card.brand, "type": card.card_type, "expiry": card.expiry, "status": card.status,
         "available_minor": balance, "pin_tries": card.pin_tries, "delay_ms": card.delay_ms, "timeout": card.timeout,
     })
 }

@@ -311,7 +311,7 @@ async fn prepare(database: Database, dir: &std::path::Path, n: usize) -> anyhow:
                 )
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            out.push(CardRead { pan: card.pan, expiry: card.expiry, pin: Some(CARD_PIN.into()) });
+            out.push(CardRead { pan: card.pan.expose().to_owned(), expiry: card.expiry, pin: Some(CARD_PIN.into()) });
         }
     }
     drop(engine);

@@ -226,8 +226,8 @@ impl SettlementTotals {
     }
 }
 
-/// One transaction in a batch upload (0320, field 48).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One transaction in a batch upload (0320, field 48). Its `Debug` masks the card number.
+#[derive(Clone, PartialEq, Eq)]
 pub struct BatchItem {
     /// `00` CUP, `01` foreign.
     pub card_organisation: String,
@@ -237,6 +237,16 @@ pub struct BatchItem {
     pub pan: String,
     /// Amount, minor units.
     pub amount: u64,
+}
+
+impl std::fmt::Debug for BatchItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchItem")
+            .field("card_organisation", &self.card_organisation)
+            .field("stan", &self.stan)
+            .field("pan", &crate::message::mask_pan(self.pan.as_bytes()))
+            .finish_non_exhaustive()
+    }
 }
 
 /// Field 48 of a batch upload: `NN` items (at most 8), 40 digits each.
@@ -488,6 +498,13 @@ pub fn refund_reason(field63: &[u8]) -> Option<&str> {
 mod tests {
     use super::*;
     use crate::message::Mti;
+
+    #[test]
+    fn a_batch_item_never_prints_its_card_number() {
+        let item = BatchItem { card_organisation: "00".into(), stan: 7, pan: "6222021234567890128".into(), amount: 1 };
+        let shown = format!("{item:?}");
+        assert!(!shown.contains("1234567890") && shown.contains("0128"), "{shown}");
+    }
 
     #[test]
     fn field60_and_field61_round_trip() {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
-use xingtong_crypto::Key;
+use xingtong_crypto::{Key, Pan, SecretString};
 use xingtong_iso8583::ResponseCode;
 use xingtong_ledger::Transfer;
 use xingtong_merchants::entity::{Entity, Stored, insert, load};
@@ -38,8 +38,8 @@ pub enum CardStatus {
 /// A test card.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SandboxCard {
-    /// The card number.
-    pub pan: String,
+    /// The card number (its `Debug` shows it masked).
+    pub pan: Pan,
     /// Scheme.
     pub brand: Brand,
     /// Debit or credit.
@@ -63,7 +63,7 @@ pub struct SandboxCard {
 impl Entity for SandboxCard {
     const KIND: &'static str = "sandbox_card";
     fn id(&self) -> String {
-        self.pan.clone()
+        self.pan.expose().to_owned()
     }
     fn owner(&self) -> String {
         "sandbox".into()
@@ -83,12 +83,12 @@ pub struct NewCard {
     pub card_type: CardType,
     /// A card number of your own (its brand must match); default a fresh one with a valid Luhn digit.
     #[serde(default)]
-    pub pan: Option<String>,
+    pub pan: Option<Pan>,
     /// YYMM; default five years from now.
     #[serde(default)]
     pub expiry: Option<String>,
     /// 4 to 12 digits.
-    pub pin: String,
+    pub pin: SecretString,
     /// Balance (debit) or credit limit (credit), minor units.
     pub balance_minor: i64,
     /// Default active.
@@ -179,14 +179,14 @@ impl SandboxNetwork {
 
     /// Creates a test card: its ledger account, funded with its balance or credit limit.
     pub async fn create_card(&self, actor: &str, spec: NewCard) -> Result<SandboxCard> {
-        let pin = xingtong_crypto::Pin::new(spec.pin.trim())
+        let pin = xingtong_crypto::Pin::new(spec.pin.expose().trim())
             .map_err(|_| Error::new(Class::Unprocessable, "invalid_pin", "a card PIN is 4 to 12 digits"))?;
         if spec.balance_minor < 0 {
             return Err(Error::new(Class::Unprocessable, "invalid_amount", "balance_minor is at least 0"));
         }
         let pan = match spec.pan {
             Some(pan) => {
-                let pan = pan.trim().to_owned();
+                let pan = pan.expose().trim().to_owned();
                 if !crate::card::valid_pan(&pan) || Brand::of(&pan) != Some(spec.brand) {
                     return Err(Error::new(
                         Class::Unprocessable,
@@ -215,7 +215,7 @@ impl SandboxNetwork {
         };
         let account = account_id_for(&pan);
         let card = SandboxCard {
-            pan: pan.clone(),
+            pan: Pan::new(pan.clone()),
             brand: spec.brand,
             card_type: spec.card_type,
             expiry,
@@ -327,11 +327,11 @@ impl SandboxNetwork {
                     Err(_) => return Ok(Err(ResponseCode::PIN_FORMAT_ERROR)),
                     Ok(true) => {
                         if card.pin_tries != 0 {
-                            self.set_pin_tries(&card.pan, 0).await?;
+                            self.set_pin_tries(card.pan.expose(), 0).await?;
                         }
                     }
                     Ok(false) => {
-                        let tries = self.set_pin_tries(&card.pan, card.pin_tries + 1).await?;
+                        let tries = self.set_pin_tries(card.pan.expose(), card.pin_tries + 1).await?;
                         return Ok(Err(if tries >= SANDBOX_PIN_TRIES_MAX {
                             ResponseCode::PIN_TRIES_EXCEEDED
                         } else {
@@ -402,6 +402,30 @@ impl CardNetwork for SandboxNetwork {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_test_card_and_its_spec_never_print_the_number_or_pin() {
+        let spec: NewCard = serde_json::from_value(serde_json::json!({
+            "brand": "unionpay", "card_type": "debit", "pan": "6222021234567890128", "pin": "147258", "balance_minor": 1
+        }))
+        .unwrap();
+        let card = SandboxCard {
+            pan: Pan::new("6222021234567890128"),
+            brand: Brand::Unionpay,
+            card_type: CardType::Debit,
+            expiry: "3012".into(),
+            pin_verification_value: String::new(),
+            status: CardStatus::Active,
+            account_id: "1".into(),
+            pin_tries: 0,
+            delay_ms: 0,
+            timeout: false,
+        };
+        let shown = format!("{spec:?} {card:?}");
+        assert!(!shown.contains("1234567890") && !shown.contains("147258"), "{shown}");
+        // Stored and served whole.
+        assert!(serde_json::to_string(&card).unwrap().contains("6222021234567890128"));
+    }
 
     #[test]
     fn new_card_numbers_pass_luhn_and_carry_their_brand() {

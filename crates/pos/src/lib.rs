@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use xingtong_crypto::{Key, MacAlgorithm, Pin, WorkingKeys, WorkingKeysLayout, pin_block_format0};
+use xingtong_crypto::{Key, MacAlgorithm, Pin, SecretString, WorkingKeys, WorkingKeysLayout, pin_block_format0};
 use xingtong_iso8583::cup::{self, Field60, Field61};
 use xingtong_iso8583::{Frame, Message, Mti, TPDU_ID, Tpdu};
 
@@ -172,15 +172,15 @@ pub enum Request {
     /// 预授权.
     PreAuthorization(CardRead, i64),
     /// 撤销 of (batch, STAN), with the supervisor's PIN.
-    Void { original: (u32, u32), amount: i64, supervisor_pin: String },
+    Void { original: (u32, u32), amount: i64, supervisor_pin: SecretString },
     /// 退货 of (batch, STAN, MMDD) with the supervisor's PIN and a reason code 01–04.
-    Refund { original: (u32, u32, String), amount: i64, rrn: String, supervisor_pin: String, reason: String },
+    Refund { original: (u32, u32, String), amount: i64, rrn: String, supervisor_pin: SecretString, reason: String },
     /// 预授权撤销.
     PreAuthorizationVoid { original: (u32, u32), amount: i64, auth_code: String },
     /// 预授权完成.
     Completion { original: (u32, u32, String), amount: i64, auth_code: String },
     /// 预授权完成撤销, with the supervisor's PIN.
-    CompletionVoid { original: (u32, u32), amount: i64, supervisor_pin: String },
+    CompletionVoid { original: (u32, u32), amount: i64, supervisor_pin: SecretString },
 }
 
 impl Terminal {
@@ -517,7 +517,7 @@ impl Terminal {
                 m.set(22, "012");
                 m.set(25, if void { "00" } else { "06" });
                 m.set(49, "156");
-                m.set(52, supervisor(self, supervisor_pin)?);
+                m.set(52, supervisor(self, supervisor_pin.expose())?);
                 m.set(60, f60(if void { "23" } else { "21" }));
                 m.set(61, Field61 { batch: original.0, stan: original.1, date: None }.to_bytes());
                 m.set(63, operator.clone());
@@ -531,7 +531,7 @@ impl Terminal {
                 m.set(25, "00");
                 m.set(37, rrn.clone());
                 m.set(49, "156");
-                m.set(52, supervisor(self, supervisor_pin)?);
+                m.set(52, supervisor(self, supervisor_pin.expose())?);
                 m.set(60, f60("25"));
                 m.set(61, Field61 { batch: original.0, stan: original.1, date: Some(original.2.clone()) }.to_bytes());
                 m.set(63, format!("{operator}{reason}"));

@@ -208,10 +208,14 @@ pub async fn execute(request: AdminRequest, store: &Store, services: Option<&Ser
             )?;
             let card = services.sandbox.create_card("staff:cli", spec).await.map_err(service_error)?;
             Ok(Output::one(
-                json!({ "number": card.pan, "brand": card.brand, "type": card.card_type, "expiry": card.expiry, "status": card.status }),
+                json!({ "number": card.pan.expose(), "brand": card.brand, "type": card.card_type, "expiry": card.expiry, "status": card.status }),
                 format!(
                     "test card {} ({:?} {:?}), expiry {}, status {:?}",
-                    card.pan, card.brand, card.card_type, card.expiry, card.status
+                    card.pan.expose(),
+                    card.brand,
+                    card.card_type,
+                    card.expiry,
+                    card.status
                 ),
             ))
         }

@@ -187,7 +187,7 @@ impl World {
 }
 
 fn read(card: &SandboxCard, pin: Option<&str>) -> CardRead {
-    CardRead { pan: card.pan.clone(), expiry: card.expiry.clone(), pin: pin.map(str::to_owned) }
+    CardRead { pan: card.pan.expose().to_owned(), expiry: card.expiry.clone(), pin: pin.map(str::to_owned) }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -399,7 +399,7 @@ async fn an_issuer_timeout_is_reversed_by_the_terminal() -> anyhow::Result<()> {
         .engine
         .pay(
             &origin,
-            &xingtong_payments::Card { pan: card.pan.clone(), expiry: None, pin_block: None },
+            &xingtong_payments::Card { pan: card.pan.expose().to_owned(), expiry: None, pin_block: None },
             500,
             xingtong_payments::txn::Kind::Sale,
             Default::default(),
