@@ -151,11 +151,14 @@ async fn slot(
     principal: &Principal,
     key: &str,
     tid: &str,
+    endpoint: &str,
     request: &[u8],
 ) -> Result<(KeySlot, Option<Binding>), ApiError> {
     let scope = principal.actor();
     let id = format!("{scope}:{key}");
-    let hash = hex::encode(Sha256::digest(request));
+    // The endpoint is part of what a key is bound to: the same key and body sent to another
+    // endpoint is another request (422), never answered with the first endpoint's response.
+    let hash = hex::encode(Sha256::new().chain_update(endpoint).chain_update([0]).chain_update(request).finalize());
     if let Some(existing) = load::<KeySlot>(&state.store, &id).await? {
         if existing.value.request_sha256 != hash {
             return Err(ApiError::new(
@@ -280,13 +283,14 @@ async fn start(
     principal: &Principal,
     key: IdempotencyKey,
     tid: &str,
+    endpoint: &str,
     raw: &[u8],
     op: &str,
 ) -> Result<(Origin, KeySlot, Option<std::sync::Arc<xingtong_payments::session::Live>>, Option<Response>), ApiError> {
     let key = key.required()?;
     let mid = terminal_of(state, principal, tid).await?;
     let engine = engine(state)?;
-    let (slot, binding) = slot(state, principal, &key, tid, raw).await?;
+    let (slot, binding) = slot(state, principal, &key, tid, endpoint, raw).await?;
     // A new slot has no transaction yet; one found bound may (a retry).
     let replayed = if binding.is_some() { None } else { replay(engine, &slot).await? };
     let origin = Origin {
@@ -355,7 +359,12 @@ async fn pay(
         return Err(ApiError::invalid("amount_minor: a positive number of fen"));
     }
     let op = operator(input.operator.as_deref())?;
-    let (origin, _, live, replayed) = start(&state, &principal, key, &input.tid, &body.raw, &op).await?;
+    let endpoint = match kind {
+        Kind::Sale => "POST /v1/payments",
+        Kind::PreAuthorization => "POST /v1/pre-authorizations",
+        _ => "POST /v1/balance-inquiries",
+    };
+    let (origin, _, live, replayed) = start(&state, &principal, key, &input.tid, endpoint, &body.raw, &op).await?;
     if let Some(response) = replayed {
         return Ok(response);
     }
@@ -463,8 +472,16 @@ pub async fn void_payment(
     body: JsonBody<VoidInput>,
 ) -> Result<Response, ApiError> {
     let original = own_transaction(&state, &principal, &id).await?.value;
-    let (origin, _, _, replayed) =
-        start(&state, &principal, key, &original.tid, &[id.as_bytes(), &body.raw].concat(), "00").await?;
+    let (origin, _, _, replayed) = start(
+        &state,
+        &principal,
+        key,
+        &original.tid,
+        "POST /v1/payments/{id}/void",
+        &[id.as_bytes(), &body.raw].concat(),
+        "00",
+    )
+    .await?;
     if let Some(response) = replayed {
         return Ok(response);
     }
@@ -502,8 +519,13 @@ pub async fn create_refund(
     if !["01", "02", "03", "04"].contains(&input.reason.as_str()) {
         return Err(ApiError::invalid("reason: 01 customer return, 02 wrong amount, 03 duplicate charge, 04 other"));
     }
+    // Refused before a trace number is taken or anything is recorded.
+    if input.amount_minor <= 0 {
+        return Err(ApiError::invalid("amount_minor: a positive number of fen"));
+    }
     let original = own_transaction(&state, &principal, &input.payment_id).await?.value;
-    let (origin, _, _, replayed) = start(&state, &principal, key, &original.tid, &body.raw, "00").await?;
+    let (origin, _, _, replayed) =
+        start(&state, &principal, key, &original.tid, "POST /v1/refunds", &body.raw, "00").await?;
     if let Some(response) = replayed {
         return Ok(response);
     }
@@ -532,9 +554,20 @@ pub async fn complete_pre_authorization(
     Path(id): Path<String>,
     body: JsonBody<CompletionInput>,
 ) -> Result<Response, ApiError> {
+    if body.value.amount_minor <= 0 {
+        return Err(ApiError::invalid("amount_minor: a positive number of fen"));
+    }
     let original = own_transaction(&state, &principal, &id).await?.value;
-    let (origin, _, _, replayed) =
-        start(&state, &principal, key, &original.tid, &[id.as_bytes(), &body.raw].concat(), "01").await?;
+    let (origin, _, _, replayed) = start(
+        &state,
+        &principal,
+        key,
+        &original.tid,
+        "POST /v1/pre-authorizations/{id}/complete",
+        &[id.as_bytes(), &body.raw].concat(),
+        "01",
+    )
+    .await?;
     if let Some(response) = replayed {
         return Ok(response);
     }
@@ -553,7 +586,9 @@ pub async fn void_pre_authorization(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let original = own_transaction(&state, &principal, &id).await?.value;
-    let (origin, _, _, replayed) = start(&state, &principal, key, &original.tid, id.as_bytes(), "01").await?;
+    let (origin, _, _, replayed) =
+        start(&state, &principal, key, &original.tid, "POST /v1/pre-authorizations/{id}/void", id.as_bytes(), "01")
+            .await?;
     if let Some(response) = replayed {
         return Ok(response);
     }

@@ -304,6 +304,37 @@ async fn a_sale_on_one_channel_is_voided_on_the_other() -> anyhow::Result<()> {
     // Held 15,000, 5,000 refunded, and the raced sale of 1,000.
     ensure!(credit_now["available_minor"] == 500_000 - 15_000 + 5_000 - 1_000, "{credit_now}");
 
+    // A refund of nothing or less is refused before anything is recorded: no trace number is spent.
+    let (_, before) = bearer_call(
+        &server,
+        "POST",
+        "/v1/balance-inquiries",
+        &key,
+        Some("stan-before"),
+        &json!({ "tid": tid, "card": { "number": credit_card.pan, "expiry": credit_card.expiry } }),
+    )?;
+    for amount in [0, -5_000] {
+        let negative =
+            json!({ "payment_id": done["id"], "amount_minor": amount, "reason": "01", "supervisor_pin": "246810" });
+        let (status, refused) =
+            bearer_call(&server, "POST", "/v1/refunds", &key, Some(&format!("refund-{amount}")), &negative)?;
+        ensure!(status == 422 && refused["error"]["code"] == "invalid_request", "{refused}");
+    }
+    let (_, after) = bearer_call(
+        &server,
+        "POST",
+        "/v1/balance-inquiries",
+        &key,
+        Some("stan-after"),
+        &json!({ "tid": tid, "card": { "number": credit_card.pan, "expiry": credit_card.expiry } }),
+    )?;
+    ensure!(after["stan"].as_u64() == before["stan"].as_u64().map(|s| s + 1), "{before} then {after}");
+    // A key is bound to its endpoint: the sale's key and body sent as a pre-authorization is
+    // another request (422), never answered with the sale.
+    let first_sale = json!({ "tid": tid, "amount_minor": 30_000, "card": { "number": credit_card.pan, "expiry": credit_card.expiry } });
+    let (status, other) = bearer_call(&server, "POST", "/v1/pre-authorizations", &key, Some("sale-1"), &first_sale)?;
+    ensure!(status == 422 && other["error"]["code"] == "idempotency_key_reused", "{other}");
+
     // The device was activated by its first sale of ¥299 or more; everything balances.
     let (_, device) = bearer_call(&server, "GET", &format!("/v1/devices/{tid}"), &key, None, &Value::Null)?;
     ensure!(device["status"] == "activated" && device["status_zh"] == "已激活", "{device}");
