@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use xingtong_iso8583::ResponseCode;
 use xingtong_merchants::Principal;
-use xingtong_merchants::devices::Device;
+use xingtong_merchants::devices::{Device, DeviceStatus};
 use xingtong_merchants::entity::{Entity, Stored, get, insert, load};
 use xingtong_payments::txn::{BusinessType, CardTransaction, Kind};
 use xingtong_payments::{Answer, Binding, Card, Engine, Origin};
@@ -170,6 +170,17 @@ async fn slot(
         return Ok((existing.value, None));
     }
     let engine = engine(state)?;
+    // A new request: refused before a trace number is taken when the terminal takes no payments
+    // (a retry above still gets the answer its request had).
+    if !engine.terminal_takes_payments(tid).await? {
+        let message = match engine.device_status(tid).await? {
+            Some(DeviceStatus::Suspended) => {
+                "this terminal is suspended: staff must resume it before it takes payments"
+            }
+            _ => "this terminal has not been shipped and bound yet: it takes payments once it is activated",
+        };
+        return Err(ApiError::new(StatusCode::CONFLICT, "terminal_not_active", message));
+    }
     let batch = engine.current_batch(tid).await?;
     let stan = next_api_stan(state, tid).await?;
     let slot = KeySlot { id: id.clone(), owner: scope, request_sha256: hash, tid: tid.into(), batch, stan };
@@ -359,6 +370,16 @@ async fn pay(
         return Err(ApiError::invalid("amount_minor: a positive number of fen"));
     }
     let op = operator(input.operator.as_deref())?;
+    let mid = terminal_of(&state, &principal, &input.tid).await?;
+    if !engine(&state)?.operator_may_pay(&mid, &op).await? {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_operator",
+            format!(
+                "operator {op} is not one of this merchant's cashiers (or is disabled): name one with \"operator\""
+            ),
+        ));
+    }
     let endpoint = match kind {
         Kind::Sale => "POST /v1/payments",
         Kind::PreAuthorization => "POST /v1/pre-authorizations",

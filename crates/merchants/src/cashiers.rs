@@ -256,6 +256,13 @@ impl Merchants {
         .await
     }
 
+    /// Whether `operator` is one of the merchant's operators and not disabled (a payment names
+    /// the operator who took it; locked or PIN-less operators still exist).
+    pub async fn operator_enabled(&self, mid: &str, operator: &str) -> Result<bool> {
+        let cashier = crate::entity::load::<Cashier>(&self.store, &cashier_id(mid, operator)).await?;
+        Ok(cashier.is_some_and(|c| c.value.status != CashierStatus::Disabled))
+    }
+
     /// Verifies an operator's PIN (terminal sign-in, supervisor authorisation). Wrong PINs count;
     /// the fifth locks the operator and the owner is told.
     pub async fn verify_cashier_pin(

@@ -225,7 +225,16 @@ impl Merchants {
                 return Err(refused());
             }
             match device.value.status {
-                DeviceStatus::Ordered | DeviceStatus::Shipped => {}
+                // Along ordered → shipped → bound → activated only: a device that has not been
+                // shipped is not in the merchant's hands.
+                DeviceStatus::Shipped => {}
+                DeviceStatus::Ordered => {
+                    return Err(Error::new(
+                        Class::Conflict,
+                        "device_not_shipped",
+                        "this device has not been shipped yet; activate it once it arrives",
+                    ));
+                }
                 DeviceStatus::Suspended => {
                     return Err(Error::new(
                         Class::Forbidden,

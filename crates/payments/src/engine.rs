@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use xingtong_iso8583::ResponseCode;
 use xingtong_ledger::{CreateTransferResult, Transfer, TransferFlags};
+use xingtong_merchants::devices::{Device, DeviceStatus};
 use xingtong_merchants::entity::{Stored, get, insert, load};
 use xingtong_merchants::merchant::Merchant;
 use xingtong_merchants::{Error, Merchants};
@@ -16,6 +17,7 @@ use xingtong_store::{Change, CounterAdd, Put, Rejection, Store, StoreError, Uniq
 use crate::card::{self, CardType};
 use crate::chart::{self, LEDGER_CNY};
 use crate::network::{AuthKind, AuthRequest, CardNetwork, Funding, NetworkError};
+use crate::recent::Recent;
 use crate::txn::{BusinessType, CardTransaction, Kind, Movement, Status};
 
 /// Settings of the payments core.
@@ -209,7 +211,11 @@ pub(crate) struct Inner {
     pub config: Config,
     frequency: Mutex<HashMap<String, VecDeque<u64>>>,
     sessions: crate::session::Sessions,
-    merchant_cache: Mutex<HashMap<String, (u64, Arc<Merchant>)>>,
+    merchant_cache: Recent<Arc<Merchant>>,
+    /// Each terminal's device state, for "does this terminal take payments".
+    device_cache: Recent<DeviceStatus>,
+    /// Whether a merchant's operator (`mid:op`) exists and is not disabled.
+    operator_cache: Recent<bool>,
 }
 
 /// How long a cached merchant is trusted: one second.
@@ -332,7 +338,9 @@ impl Engine {
                 config,
                 frequency: Mutex::new(HashMap::new()),
                 sessions: crate::session::Sessions::default(),
-                merchant_cache: Mutex::new(HashMap::new()),
+                merchant_cache: Recent::new(MERCHANT_CACHE_NS),
+                device_cache: Recent::new(MERCHANT_CACHE_NS),
+                operator_cache: Recent::new(MERCHANT_CACHE_NS),
             }),
         }
     }
@@ -477,18 +485,43 @@ impl Engine {
     /// human speed; every sale need not read them).
     async fn merchant(&self, mid: &str) -> Result<Arc<Merchant>> {
         let now = now_ns();
-        if let Some((at, merchant)) = self.inner.merchant_cache.lock().unwrap_or_else(|p| p.into_inner()).get(mid)
-            && now.saturating_sub(*at) < MERCHANT_CACHE_NS
-        {
-            return Ok(Arc::clone(merchant));
+        if let Some(merchant) = self.inner.merchant_cache.get(mid, now) {
+            return Ok(merchant);
         }
         let merchant = Arc::new(Box::pin(get::<Merchant>(&self.inner.store, mid, "merchant")).await?.value);
-        let mut cache = self.inner.merchant_cache.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.len() > 100_000 {
-            cache.clear();
-        }
-        cache.insert(mid.to_owned(), (now, Arc::clone(&merchant)));
+        self.inner.merchant_cache.put(mid, Arc::clone(&merchant), now);
         Ok(merchant)
+    }
+
+    /// The state of a terminal's device, at most [`MERCHANT_CACHE_NS`] old; `None` when there is
+    /// no such terminal.
+    pub async fn device_status(&self, tid: &str) -> Result<Option<DeviceStatus>> {
+        let now = now_ns();
+        if let Some(status) = self.inner.device_cache.get(tid, now) {
+            return Ok(Some(status));
+        }
+        let Some(device) = Box::pin(load::<Device>(&self.inner.store, tid)).await? else { return Ok(None) };
+        self.inner.device_cache.put(tid, device.value.status, now);
+        Ok(Some(device.value.status))
+    }
+
+    /// Whether the terminal takes payments: its device is bound or activated, on every channel
+    /// (a suspended terminal, or one never shipped and bound, takes none).
+    pub async fn terminal_takes_payments(&self, tid: &str) -> Result<bool> {
+        Ok(matches!(self.device_status(tid).await?, Some(DeviceStatus::Bound | DeviceStatus::Activated)))
+    }
+
+    /// Whether `operator` is one of the merchant's operators and not disabled, at most
+    /// [`MERCHANT_CACHE_NS`] old: a payment must name someone who may take it.
+    pub async fn operator_may_pay(&self, mid: &str, operator: &str) -> Result<bool> {
+        let now = now_ns();
+        let key = format!("{mid}:{operator}");
+        if let Some(known) = self.inner.operator_cache.get(&key, now) {
+            return Ok(known);
+        }
+        let known = Box::pin(self.inner.merchants.operator_enabled(mid, operator)).await?;
+        self.inner.operator_cache.put(&key, known, now);
+        Ok(known)
     }
 
     /// Counts a card use at a merchant; false when it goes over the frequency limit.
@@ -536,6 +569,9 @@ impl Engine {
         if !origin.fresh && self.is_duplicate(origin).await? {
             return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan));
         }
+        if !self.terminal_takes_payments(&origin.tid).await? {
+            return self.decline(txn, ResponseCode::NOT_PERMITTED_TO_TERMINAL).await;
+        }
         match self.authorize(origin, card, 0, AuthKind::Balance).await {
             Err(_) => self.decline(txn, ResponseCode::ISSUER_TIMEOUT).await,
             Ok(Err(code)) => self.decline(txn, code).await,
@@ -580,6 +616,9 @@ impl Engine {
         let merchant = self.merchant(&origin.mid).await?;
         if merchant.status != "active" {
             return self.decline(txn, ResponseCode::INVALID_MERCHANT).await;
+        }
+        if !self.terminal_takes_payments(&origin.tid).await? {
+            return self.decline(txn, ResponseCode::NOT_PERMITTED_TO_TERMINAL).await;
         }
         let limits = merchant.terms.limits;
         if amount > limits.per_transaction_minor {
@@ -802,6 +841,9 @@ impl Engine {
             if self.is_duplicate(origin).await? {
                 return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan));
             }
+            if !self.terminal_takes_payments(&origin.tid).await? {
+                return self.decline(txn, ResponseCode::NOT_PERMITTED_TO_TERMINAL).await;
+            }
             let Some(mut orig) = self.original(origin, &original).await? else {
                 return self.decline(txn, ResponseCode::ORIGINAL_NOT_FOUND).await;
             };
@@ -848,6 +890,9 @@ impl Engine {
             txn.reason = reason.clone();
             if self.is_duplicate(origin).await? {
                 return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan));
+            }
+            if !self.terminal_takes_payments(&origin.tid).await? {
+                return self.decline(txn, ResponseCode::NOT_PERMITTED_TO_TERMINAL).await;
             }
             let Some(mut orig) = self.original(origin, &original).await? else {
                 return self.decline(txn, ResponseCode::ORIGINAL_NOT_FOUND).await;
@@ -922,6 +967,9 @@ impl Engine {
             if self.is_duplicate(origin).await? {
                 return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan));
             }
+            if !self.terminal_takes_payments(&origin.tid).await? {
+                return self.decline(txn, ResponseCode::NOT_PERMITTED_TO_TERMINAL).await;
+            }
             let Some(mut orig) = self.original(origin, &original).await? else {
                 return self.decline(txn, ResponseCode::ORIGINAL_NOT_FOUND).await;
             };
@@ -961,6 +1009,9 @@ impl Engine {
             let mut txn = self.new_txn(origin, Kind::Completion, amount, None);
             if self.is_duplicate(origin).await? {
                 return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan));
+            }
+            if !self.terminal_takes_payments(&origin.tid).await? {
+                return self.decline(txn, ResponseCode::NOT_PERMITTED_TO_TERMINAL).await;
             }
             let Some(mut orig) = self.original(origin, &original).await? else {
                 return self.decline(txn, ResponseCode::ORIGINAL_NOT_FOUND).await;

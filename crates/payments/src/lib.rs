@@ -22,6 +22,7 @@ pub mod engine;
 pub mod ids;
 pub mod iso;
 pub mod network;
+mod recent;
 pub mod sandbox;
 pub mod session;
 pub mod txn;

@@ -152,11 +152,15 @@ async fn activation_locks_after_five_wrong_codes_and_devices_move_through_their_
             serial_number: device.serial_number.clone(),
             activation_code: code.into(),
         };
+        // Not shipped yet: the right code is refused, and no try is spent.
+        let code = device.activation_code.clone().context("a code")?;
+        let early = m.activate(request(&code)).await;
+        ensure!(early.as_ref().is_err_and(|e| e.code == "device_not_shipped"), "{early:?}");
+        m.ship_device(&world.staff, &device.tid, Some("SF1")).await?;
         for _ in 0..5 {
             let refused = m.activate(request("1111111111111111")).await;
             ensure!(refused.as_ref().is_err_and(|e| e.code == "activation_refused"), "{refused:?}");
         }
-        let code = device.activation_code.clone().context("a code")?;
         let locked = m.activate(request(&code)).await;
         ensure!(
             locked.as_ref().is_err_and(|e| e.code == "activation_locked"),
@@ -193,6 +197,7 @@ async fn activation_locks_after_five_wrong_codes_and_devices_move_through_their_
             states
                 == [
                     DeviceStatus::Ordered,
+                    DeviceStatus::Shipped,
                     DeviceStatus::Bound,
                     DeviceStatus::Activated,
                     DeviceStatus::Suspended,

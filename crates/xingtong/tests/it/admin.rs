@@ -118,7 +118,17 @@ fn staff_approve_and_provision_from_the_command_line() -> anyhow::Result<()> {
     let code = approved["activation_code"].as_str().context("code")?;
     let serial = approved["serial_number"].as_str().context("serial")?;
 
-    // The terminal activates against the running server.
+    // Shipped by staff (the admin key), then the terminal activates against the running server.
+    let tid = approved["tid"].as_str().context("tid")?;
+    let bearer = format!("Bearer {admin}");
+    let shipped = request_raw(
+        server.address,
+        "POST",
+        &format!("/v1/devices/{tid}/ship"),
+        &[("Content-Type", "application/json"), ("Authorization", &bearer)],
+        br#"{"tracking_number":"SF1234567890"}"#,
+    )?;
+    ensure!(shipped.status == 200, "{:?}", shipped.json());
     let reply = request_raw(
         server.address,
         "POST",

@@ -335,6 +335,29 @@ async fn a_sale_on_one_channel_is_voided_on_the_other() -> anyhow::Result<()> {
     let (status, other) = bearer_call(&server, "POST", "/v1/pre-authorizations", &key, Some("sale-1"), &first_sale)?;
     ensure!(status == 422 && other["error"]["code"] == "idempotency_key_reused", "{other}");
 
+    // A device's state governs every channel. The device ordered at approval was never shipped
+    // and bound: no payment over JSON. A cashier who does not exist takes none either.
+    let ordered = approved["tid"].as_str().context("the approval's terminal")?;
+    let on = |tid: &str, op: &str| json!({ "tid": tid, "operator": op, "amount_minor": 100, "card": { "number": credit_card.pan, "expiry": credit_card.expiry } });
+    let (status, refused) = bearer_call(&server, "POST", "/v1/payments", &key, Some("ordered"), &on(ordered, "01"))?;
+    ensure!(status == 409 && refused["error"]["code"] == "terminal_not_active", "{refused}");
+    let (status, refused) = bearer_call(&server, "POST", "/v1/payments", &key, Some("nobody"), &on(&tid, "07"))?;
+    ensure!(status == 422 && refused["error"]["code"] == "unknown_operator", "{refused}");
+    // Suspended by staff: refused over JSON and over ISO 8583 (within the second terminal
+    // states are trusted for), and taking payments again once resumed.
+    let (status, _) = bearer_call(&server, "POST", &format!("/v1/devices/{tid}/suspend"), &admin, None, &Value::Null)?;
+    ensure!(status == 200, "suspend");
+    std::thread::sleep(Duration::from_millis(1_200));
+    let (status, refused) = bearer_call(&server, "POST", "/v1/payments", &key, Some("suspended"), &on(&tid, "01"))?;
+    ensure!(status == 409 && refused["error"]["code"] == "terminal_not_active", "{refused}");
+    let refused = terminal.send(&Request::Sale(card(&debit)?, 100, 1)).await?;
+    ensure!(refused.code == "58", "a suspended terminal's sale: {refused:?}");
+    let (status, _) = bearer_call(&server, "POST", &format!("/v1/devices/{tid}/resume"), &admin, None, &Value::Null)?;
+    ensure!(status == 200, "resume");
+    std::thread::sleep(Duration::from_millis(1_200));
+    let (status, paid) = bearer_call(&server, "POST", "/v1/payments", &key, Some("resumed"), &on(&tid, "01"))?;
+    ensure!(status == 201 && paid["approved"] == true, "{paid}");
+
     // The device was activated by its first sale of ¥299 or more; everything balances.
     let (_, device) = bearer_call(&server, "GET", &format!("/v1/devices/{tid}"), &key, None, &Value::Null)?;
     ensure!(device["status"] == "activated" && device["status_zh"] == "已激活", "{device}");
