@@ -153,7 +153,7 @@ async fn slot(
     tid: &str,
     endpoint: &str,
     request: &[u8],
-) -> Result<(KeySlot, Option<Binding>), ApiError> {
+) -> Result<(KeySlot, Option<(Binding, Option<u64>)>), ApiError> {
     let scope = principal.actor();
     let id = format!("{scope}:{key}");
     // The endpoint is part of what a key is bound to: the same key and body sent to another
@@ -181,7 +181,7 @@ async fn slot(
         };
         return Err(ApiError::new(StatusCode::CONFLICT, "terminal_not_active", message));
     }
-    let batch = engine.current_batch(tid).await?;
+    let (batch, session_version) = engine.current_batch(tid).await?;
     let stan = next_api_stan(state, tid).await?;
     let slot = KeySlot { id: id.clone(), owner: scope, request_sha256: hash, tid: tid.into(), batch, stan };
     let binding = Binding {
@@ -189,7 +189,7 @@ async fn slot(
         // A STAN that came round again (after 99,999) and is still bound refuses the commit.
         claim_keys: vec![UniqueKey { kind: KeySlot::KIND.into(), key: format!("{tid}:{batch}:{stan}"), id }],
     };
-    Ok((slot, Some(binding)))
+    Ok((slot, Some((binding, session_version))))
 }
 
 /// The merchant of a terminal the caller may use (404 otherwise, as for a terminal that does not
@@ -301,7 +301,8 @@ async fn start(
     let key = key.required()?;
     let mid = terminal_of(state, principal, tid).await?;
     let engine = engine(state)?;
-    let (slot, binding) = slot(state, principal, &key, tid, endpoint, raw).await?;
+    let (slot, new) = slot(state, principal, &key, tid, endpoint, raw).await?;
+    let (binding, session_version) = new.map_or((None, None), |(binding, version)| (Some(binding), version));
     // A new slot has no transaction yet; one found bound may (a retry).
     let replayed = if binding.is_some() { None } else { replay(engine, &slot).await? };
     let origin = Origin {
@@ -314,6 +315,8 @@ async fn start(
         // A new slot's STAN is new; a found slot without a transaction was checked (`replay`).
         fresh: replayed.is_none(),
         binding: binding.map(std::sync::Arc::new),
+        // The session the batch was read from: a change of it elsewhere refuses the commit.
+        session_version,
     };
     let live = engine.live_session(tid).await?;
     Ok((origin, slot, live, replayed))

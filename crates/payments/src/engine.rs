@@ -58,6 +58,10 @@ pub struct Origin {
     pub fresh: bool,
     /// What the caller needs committed with this request's transaction record, or not at all.
     pub binding: Option<Arc<Binding>>,
+    /// The version of the terminal's session this request was decided under (its keys, its
+    /// batch); on PostgreSQL the commit is refused when another process replaced or ended that
+    /// session meanwhile ([`SESSION_CHANGED`]). `None` when the terminal has no session.
+    pub session_version: Option<u64>,
 }
 
 /// Records and keys that commit with a transaction's record, or not at all: the JSON API binds
@@ -81,7 +85,11 @@ pub const BINDING_TAKEN: &str = "binding_taken";
 pub const SESSION_CHANGED: &str = "terminal_session_changed";
 
 fn session_changed() -> Error {
-    Error::new(xingtong_merchants::Class::Conflict, SESSION_CHANGED, "the terminal's session changed; decide again")
+    Error::new(
+        xingtong_merchants::Class::Conflict,
+        SESSION_CHANGED,
+        "the terminal's session changed while this request was made (a sign-in, sign-off or settlement through another process); nothing was recorded: send it again",
+    )
 }
 
 /// The original a void, refund or completion names: its batch and STAN (field 61) and, when the
@@ -415,7 +423,7 @@ impl Engine {
             customer_phone: None,
             customer_email: None,
             binding: origin.binding.clone(),
-            session_guard: self.session_guard(&origin.tid, origin.channel),
+            session_guard: self.session_guard(origin),
         }
     }
 
@@ -1079,7 +1087,7 @@ impl Engine {
     /// Reversal (冲正) of the request with this terminal, batch and STAN: undone if it was applied,
     /// remembered if it never arrived (so that a late original is refused), idempotent.
     pub async fn reverse(&self, origin: &Origin, amount: i64) -> Result<ResponseCode> {
-        let guard = self.session_guard(&origin.tid, origin.channel);
+        let guard = self.session_guard(origin);
         for _ in 0..8 {
             let Some(mut orig) = self.transaction(&origin.tid, origin.batch, origin.stan).await? else {
                 let mut mark = self.new_txn(origin, Kind::ReversalMark, amount, None);

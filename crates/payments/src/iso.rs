@@ -258,6 +258,7 @@ impl Terminals {
             channel: "iso8583",
             fresh,
             binding: None,
+            session_version: Some(live.version),
         };
 
         if request.transaction == Transaction::Reversal {

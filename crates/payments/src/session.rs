@@ -108,12 +108,6 @@ pub struct Live {
 }
 
 impl Live {
-    /// What a commit made under this session adds to its guard: refused once the session was
-    /// replaced or ended, by this process or another.
-    pub fn guard(&self) -> CounterAdd {
-        CounterAdd { key: guard_key(&self.tid, self.version), delta: 1, max: Some(SESSION_CLOSED - 1) }
-    }
-
     /// True when this process has not seen `stan` from the terminal in this session (and records
     /// it): it cannot be a duplicate, so the sale need not read the database to find out.
     pub fn fresh(&self, stan: u32) -> bool {
@@ -277,13 +271,19 @@ impl Engine {
         self.stored_session(&cached.tid).await
     }
 
-    /// The guard a request's commit carries: the cached session's, for a terminal's request on
-    /// a database several processes share (see the module's documentation).
-    pub(crate) fn session_guard(&self, tid: &str, channel: &str) -> Option<CounterAdd> {
-        if channel != "iso8583" || !self.shared_database() {
+    /// The guard a request's commit carries, on a database several processes share (see the
+    /// module's documentation): that of the session version the request was decided under.
+    pub(crate) fn session_guard(&self, origin: &crate::Origin) -> Option<CounterAdd> {
+        if !self.shared_database() {
             return None;
         }
-        self.sessions().cached(tid).map(|live| live.guard())
+        // What a commit made under a session adds to its guard: refused once the session was
+        // replaced or ended, by this process or another.
+        origin.session_version.map(|version| CounterAdd {
+            key: guard_key(&origin.tid, version),
+            delta: 1,
+            max: Some(SESSION_CLOSED - 1),
+        })
     }
 
     /// True when other processes may write the same database (PostgreSQL), so that nothing this
@@ -379,23 +379,17 @@ impl Engine {
         Ok(SignIn::Ok { field62: Field62(field62), batch })
     }
 
-    /// The terminal's open batch (1 before its first sign-in): from this process's copy of the
-    /// session, or, when processes share the database, from the stored session (a JSON payment
-    /// reads it anyway; a stale copy is dropped).
-    pub async fn current_batch(&self, tid: &str) -> Result<u32> {
-        let cached = self.sessions().cached(tid);
-        if !self.shared_database()
-            && let Some(live) = &cached
-        {
-            return Ok(live.batch);
+    /// The terminal's open batch (1 before its first sign-in) and the version of the session it
+    /// was read from: this process's copy of the session, or the stored one. A request decided on
+    /// it names that version in [`crate::Origin::session_version`]; on PostgreSQL its commit is
+    /// refused if another process changed the session meanwhile (a JSON payment need not read the
+    /// session each time).
+    pub async fn current_batch(&self, tid: &str) -> Result<(u32, Option<u64>)> {
+        if let Some(live) = self.sessions().cached(tid) {
+            return Ok((live.batch, Some(live.version)));
         }
         let stored = load::<TerminalSession>(self.store(), tid).await?;
-        if let Some(live) = cached
-            && stored.as_ref().is_none_or(|s| s.version != live.version)
-        {
-            self.sessions().forget(tid, live.version);
-        }
-        Ok(stored.map_or(1, |s| s.value.batch))
+        Ok(stored.map_or((1, None), |s| (s.value.batch, Some(s.version))))
     }
 
     /// Signs a terminal off: its keys stop working, in every process.

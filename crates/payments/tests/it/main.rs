@@ -393,6 +393,7 @@ async fn an_issuer_timeout_is_reversed_by_the_terminal() -> anyhow::Result<()> {
         channel: "iso8583",
         fresh: false,
         binding: None,
+        session_version: None,
     };
     ensure!(w.engine.reverse(&origin, 500).await? == xingtong_iso8583::ResponseCode::ORIGINAL_NOT_FOUND);
     let late = w
@@ -435,6 +436,7 @@ async fn racing_refunds_never_exceed_the_sale() -> anyhow::Result<()> {
                 channel: "api",
                 fresh: false,
                 binding: None,
+                session_version: None,
             };
             let original = (sale.batch, sale.stan);
             tokio::spawn(async move { engine.refund(&origin, original, 100, Some("01".into())).await })
@@ -531,6 +533,7 @@ async fn a_reversed_void_restores_the_sale() -> anyhow::Result<()> {
         channel: "iso8583",
         fresh: false,
         binding: None,
+        session_version: None,
     };
     ensure!(w.engine.reverse(&origin, 20_000).await?.is_approved());
     ensure!(w.engine.reverse(&origin, 20_000).await?.is_approved(), "idempotent");

@@ -102,6 +102,37 @@ async fn two_processes(url: &str, schema: &str) -> anyhow::Result<()> {
     ensure!(w.engine.transaction(&w.tid, 2, after.stan).await?.is_none(), "nothing recorded");
     ensure!(w.balance_of(&debit).await? == 1_000_000 - 2_000, "two sales, not the refused one");
     ensure!(w.balance_of(&other).await? == 1_000_000 - 1_000, "one sale, not the one after sign-off");
+
+    // A JSON payment takes the batch from the process's copy of the session without reading it,
+    // and names the version it came from: when another process moved the batch meanwhile, the
+    // commit is refused (nothing recorded), and the next try reads the stored session.
+    t.connect_to(a).await?;
+    ensure!(t.sign_in(1, CASHIER_PIN).await?.approved());
+    let (batch, version) = b.engine.current_batch(&w.tid).await?;
+    ensure!(batch == 2 && version.is_some(), "{batch} {version:?}");
+    w.engine.open_batch(&w.tid, 3).await?;
+    let credit = w.card(Brand::Unionpay, CardType::Credit, 1_000_000, |_| {}).await?;
+    let card = xingtong_payments::Card { pan: credit.pan.expose().to_owned(), expiry: None, pin_block: None };
+    let json = |stan: u32, batch: u32, session_version: Option<u64>| xingtong_payments::Origin {
+        tid: w.tid.clone(),
+        mid: w.mid.clone(),
+        batch,
+        stan,
+        operator: "01".into(),
+        channel: "api",
+        fresh: true,
+        binding: None,
+        session_version,
+    };
+    let (sale_kind, business) = (xingtong_payments::txn::Kind::Sale, xingtong_payments::txn::BusinessType::Sale);
+    let refused = b.engine.pay(&json(900_001, batch, version), &card, 500, sale_kind, business, (None, None)).await;
+    ensure!(refused.as_ref().is_err_and(|e| e.code == xingtong_payments::SESSION_CHANGED), "{refused:?}");
+    ensure!(w.engine.transaction(&w.tid, 2, 900_001).await?.is_none(), "nothing recorded");
+    let (batch, version) = b.engine.current_batch(&w.tid).await?;
+    ensure!(batch == 3, "the stored session, read again: {batch}");
+    let paid = b.engine.pay(&json(900_002, batch, version), &card, 500, sale_kind, business, (None, None)).await?;
+    ensure!(paid.code.is_approved(), "{paid:?}");
+    ensure!(w.balance_of(&credit).await? == 1_000_000 - 500, "one sale, not the refused one");
     drop(b.stop);
     w.balanced().await
 }
