@@ -108,8 +108,8 @@ fn with_session_cookie(mut response: Response, token: &str, max_age_s: u64) -> R
 fn principal_view(principal: &Principal) -> Value {
     match principal {
         Principal::Staff { id, roles } => json!({ "kind": "staff", "id": id, "roles": roles }),
-        Principal::Owner { user_id, merchant_id } => {
-            json!({ "kind": "owner", "user_id": user_id, "merchant_id": merchant_id })
+        Principal::Owner { user_id, merchant_ids } => {
+            json!({ "kind": "owner", "user_id": user_id, "merchant_id": merchant_ids.first(), "merchant_ids": merchant_ids })
         }
         Principal::MerchantKey { key_id, merchant_id } => {
             json!({ "kind": "merchant_key", "key_id": key_id, "merchant_id": merchant_id })
@@ -252,7 +252,15 @@ pub async fn login_staff(State(state): State<AppState>, body: JsonBody<Login>) -
 /// Signs out.
 #[utoipa::path(delete, path = "/v1/sessions/current", tag = "onboarding", responses((status = 204, description = "Signed out")))]
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    if let Some(token) = session_cookie(&headers) {
+    // However the session was presented: the cookie, or `Authorization: Bearer xts_…` (both, if
+    // a client sent both).
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|v| v.trim().to_owned())
+        .filter(|token| token.starts_with(SESSION_PREFIX));
+    for token in session_cookie(&headers).into_iter().chain(bearer) {
         state.merchants.logout(&token).await?;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
@@ -769,10 +777,13 @@ pub async fn confirm_card_change(
 pub struct NewKey {
     /// What it is for.
     pub label: String,
+    /// Which of the owner's merchants; needed only by an owner of several.
+    #[serde(default)]
+    pub mid: Option<String>,
 }
 
 fn key_view(k: &xingtong_store::ApiKeyRecord) -> Value {
-    json!({ "id": k.id, "label": k.label, "role": k.role, "created_at": k.created_at, "revoked_at": k.revoked_at })
+    json!({ "id": k.id, "mid": k.owner, "label": k.label, "role": k.role, "created_at": k.created_at, "revoked_at": k.revoked_at })
 }
 
 /// Makes an API key for the caller's merchant; the token is shown once.
@@ -782,7 +793,7 @@ pub async fn create_api_key(
     Auth(principal): Auth,
     body: JsonBody<NewKey>,
 ) -> Result<Response, ApiError> {
-    let key = state.merchants.create_merchant_key(&principal, &body.value.label).await?;
+    let key = state.merchants.create_merchant_key(&principal, body.value.mid.as_deref(), &body.value.label).await?;
     Ok(created(merge(key_view(&key.record), json!({ "token": key.token }))))
 }
 

@@ -245,7 +245,7 @@ async fn prepare(database: Database, dir: &std::path::Path, n: usize) -> anyhow:
             })
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let owner = Principal::Owner { user_id: user.id.clone(), merchant_id: None };
+        let owner = Principal::Owner { user_id: user.id.clone(), merchant_ids: Vec::new() };
         let form = Application {
             applicant: Applicant {
                 legal_name: "测试".into(),
@@ -274,11 +274,11 @@ async fn prepare(database: Database, dir: &std::path::Path, n: usize) -> anyhow:
         merchants.submit_application(&owner, &id).await.map_err(e)?;
         merchants.start_review(&staff, &id).await.map_err(e)?;
         let (_, merchant, _) = merchants.approve_application(&staff, &id, Approval::default()).await.map_err(e)?;
-        let owner = Principal::Owner { user_id: user.id, merchant_id: Some(merchant.mid.clone()) };
+        let owner = Principal::Owner { user_id: user.id, merchant_ids: vec![merchant.mid.clone()] };
         merchants.set_cashier_pin(&owner, &merchant.mid, "00", "246810".into()).await.map_err(e)?;
         merchants.create_cashier(&owner, &merchant.mid, "01", "压测", CASHIER_PIN.into()).await.map_err(e)?;
         let terminal = merchants.provision_terminal("bench", &merchant.mid, None, None).await.map_err(e)?;
-        let api_key = merchants.create_merchant_key(&owner, "bench").await.map_err(e)?;
+        let api_key = merchants.create_merchant_key(&owner, None, "bench").await.map_err(e)?;
         setup.mids.push(merchant.mid);
         setup.tids.push(terminal.tid);
         setup.tmks.push(terminal.tmk);

@@ -55,8 +55,8 @@ pub enum Principal {
     Owner {
         /// `usr_…`.
         user_id: String,
-        /// Their merchant, once approved.
-        merchant_id: Option<String>,
+        /// Their merchants, in the order they were approved (none before the first approval).
+        merchant_ids: Vec<String>,
     },
     /// A merchant's integration API key.
     MerchantKey {
@@ -97,23 +97,57 @@ impl Principal {
         }
     }
 
-    /// The merchant the caller acts for, if it is a merchant's owner or key.
-    pub fn merchant_id(&self) -> Option<&str> {
+    /// The merchants the caller acts for: an owner's (every one approved for them) or a key's one.
+    pub fn merchant_ids(&self) -> &[String] {
         match self {
-            Principal::Owner { merchant_id: Some(m), .. } | Principal::MerchantKey { merchant_id: m, .. } => Some(m),
+            Principal::Owner { merchant_ids, .. } => merchant_ids,
+            Principal::MerchantKey { merchant_id, .. } => std::slice::from_ref(merchant_id),
+            Principal::Staff { .. } => &[],
+        }
+    }
+
+    /// The merchant the caller acts for when it is the only one: a key's, or an owner's single
+    /// merchant. `None` for staff, an owner not yet approved, or an owner with several merchants
+    /// (who must say which).
+    pub fn merchant_id(&self) -> Option<&str> {
+        match self.merchant_ids() {
+            [only] => Some(only),
             _ => None,
         }
+    }
+
+    /// Acts this caller for merchant `mid` (its owner or its key)?
+    pub fn acts_for(&self, mid: &str) -> bool {
+        self.merchant_ids().iter().any(|m| m == mid)
     }
 
     /// May this caller read and act on merchant `mid`'s data? Staff (any role) may read; the merchant
     /// itself may. Anyone else is told it does not exist.
     pub fn may_see_merchant(&self, mid: &str) -> Result<()> {
-        if self.is_staff() || self.merchant_id() == Some(mid) { Ok(()) } else { Err(Error::not_found("merchant")) }
+        if self.is_staff() || self.acts_for(mid) { Ok(()) } else { Err(Error::not_found("merchant")) }
     }
 
     /// Refuses unless the caller is the merchant `mid` (its owner or its key).
     pub fn require_merchant(&self, mid: &str) -> Result<()> {
-        if self.merchant_id() == Some(mid) { Ok(()) } else { Err(Error::not_found("merchant")) }
+        if self.acts_for(mid) { Ok(()) } else { Err(Error::not_found("merchant")) }
+    }
+
+    /// The merchant an owner means: `mid` when given (one of theirs), else their only one.
+    pub fn owner_merchant(&self, mid: Option<&str>) -> Result<String> {
+        let Principal::Owner { merchant_ids, .. } = self else {
+            return Err(Error::forbidden("only an approved merchant's owner, signed in, may do this"));
+        };
+        match (mid, merchant_ids.as_slice()) {
+            (Some(mid), _) if merchant_ids.iter().any(|m| m == mid) => Ok(mid.to_owned()),
+            (Some(_), _) => Err(Error::not_found("merchant")),
+            (None, [only]) => Ok(only.clone()),
+            (None, []) => Err(Error::forbidden("only an approved merchant's owner, signed in, may do this")),
+            (None, _) => Err(Error::new(
+                Class::Unprocessable,
+                "merchant_required",
+                "you own several merchants: name one with \"mid\"",
+            )),
+        }
     }
 }
 
@@ -132,12 +166,27 @@ pub struct User {
     pub password_hash: String,
     /// `zh-CN` or `en`.
     pub language: String,
-    /// Their merchant, once approved.
+    /// Their first merchant, once approved (kept for records written before `merchant_ids`).
     pub merchant_id: Option<String>,
+    /// Every merchant approved for them, in order; a second approval adds one and never replaces
+    /// the first.
+    #[serde(default)]
+    pub merchant_ids: Vec<String>,
     /// Wrong passwords in a row.
     pub failed_logins: u32,
     /// Logins refused until then (ns), after too many wrong passwords.
     pub locked_until: Option<u64>,
+}
+
+impl User {
+    /// Every merchant approved for this owner, in order.
+    pub fn merchants(&self) -> Vec<String> {
+        if self.merchant_ids.is_empty() {
+            self.merchant_id.iter().cloned().collect()
+        } else {
+            self.merchant_ids.clone()
+        }
+    }
 }
 
 impl Entity for User {
@@ -317,6 +366,7 @@ impl Merchants {
             password_hash: hash(registration.password).await?,
             language: language(registration.language.as_deref())?,
             merchant_id: None,
+            merchant_ids: Vec::new(),
             failed_logins: 0,
             locked_until: None,
         };
@@ -455,7 +505,8 @@ impl Merchants {
         Ok(match s.subject.as_str() {
             "user" => {
                 let user = get::<User>(&self.store, &s.subject_id, "user").await?;
-                Some(Principal::Owner { user_id: user.value.id, merchant_id: user.value.merchant_id })
+                let merchant_ids = user.value.merchants();
+                Some(Principal::Owner { user_id: user.value.id, merchant_ids })
             }
             "staff" => {
                 let staff = get::<Staff>(&self.store, &s.subject_id, "staff").await?;
@@ -486,10 +537,13 @@ impl Merchants {
     }
 
     /// Makes an API key for the caller's merchant; the token is returned once.
-    pub async fn create_merchant_key(&self, principal: &Principal, label: &str) -> Result<NewApiKey> {
-        let Principal::Owner { merchant_id: Some(mid), .. } = principal else {
-            return Err(Error::forbidden("only an approved merchant's owner, signed in, can make API keys"));
-        };
+    pub async fn create_merchant_key(
+        &self,
+        principal: &Principal,
+        mid: Option<&str>,
+        label: &str,
+    ) -> Result<NewApiKey> {
+        let mid = &principal.owner_merchant(mid)?;
         let label = label.trim();
         if label.is_empty() || label.chars().count() > 100 {
             return Err(Error::new(Class::Unprocessable, "invalid_label", "label: 1 to 100 characters"));
@@ -513,19 +567,26 @@ impl Merchants {
 
     /// The caller's merchant's API keys (never their secrets).
     pub async fn merchant_keys(&self, principal: &Principal) -> Result<Vec<xingtong_store::ApiKeyRecord>> {
-        let mid = principal.merchant_id().ok_or_else(|| Error::forbidden("only a merchant has API keys"))?;
-        Ok(self.store.api_keys_of(mid).await?)
+        if principal.merchant_ids().is_empty() {
+            return Err(Error::forbidden("only a merchant has API keys"));
+        }
+        let mut keys = Vec::new();
+        for mid in principal.merchant_ids() {
+            keys.extend(self.store.api_keys_of(mid).await?);
+        }
+        Ok(keys)
     }
 
     /// Revokes one of the caller's merchant's API keys.
     pub async fn revoke_merchant_key(&self, principal: &Principal, key_id: &str) -> Result<()> {
-        let Principal::Owner { merchant_id: Some(mid), .. } = principal else {
+        if !matches!(principal, Principal::Owner { .. }) {
             return Err(Error::forbidden("only the merchant's owner, signed in, can revoke API keys"));
-        };
-        let key = self.store.api_key(key_id.to_owned()).await?;
-        if key.as_ref().and_then(|k| k.owner.as_deref()) != Some(mid.as_str()) {
-            return Err(Error::not_found("API key"));
         }
+        let key = self.store.api_key(key_id.to_owned()).await?;
+        let Some(mid) = key.and_then(|k| k.owner).filter(|owner| principal.acts_for(owner)) else {
+            return Err(Error::not_found("API key"));
+        };
+        let mid = &mid;
         self.store
             .apply(Change {
                 revoke_api_keys: vec![(key_id.to_owned(), mid.clone())],

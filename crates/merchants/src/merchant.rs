@@ -214,7 +214,10 @@ impl Merchants {
         };
         let supervisor = Cashier::supervisor(&mid);
         let mut owner = user.clone();
-        owner.value.merchant_id = Some(mid.clone());
+        // A second approval adds a merchant: the first stays the owner's, with its keys and payments.
+        owner.value.merchant_ids = owner.value.merchants();
+        owner.value.merchant_ids.push(mid.clone());
+        owner.value.merchant_id.get_or_insert_with(|| mid.clone());
         application.value.status = Status::Approved;
         application.value.merchant_id = Some(mid.clone());
         application.value.history.push(Step {

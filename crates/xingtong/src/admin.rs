@@ -121,6 +121,7 @@ pub async fn execute(request: AdminRequest, store: &Store, services: Option<&Ser
     match request {
         AdminRequest::Audit { .. } => unreachable!("handled above"),
         AdminRequest::ApiKeyCreate { role, label } => {
+            check_api_key_role(&role)?;
             let key = services.store.create_api_key(&role, &label).await?;
             Ok(Output::one(
                 json!({ "id": key.record.id, "role": key.record.role, "api_key": key.token }),
@@ -220,6 +221,16 @@ pub async fn execute(request: AdminRequest, store: &Store, services: Option<&Ser
             ))
         }
     }
+}
+
+/// The one role an operations key has; merchants make their own keys (`POST /v1/api-keys`).
+pub fn check_api_key_role(role: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        role == "admin",
+        "unknown role {role:?}: `admin api-key create` makes operations keys, whose role is admin \
+         (a merchant's owner makes the merchant's keys with POST /v1/api-keys)"
+    );
+    Ok(())
 }
 
 /// Takes a submitted application for review, so that the command line can decide it in one step.

@@ -362,6 +362,8 @@ fn admin_request(command: AdminCommand) -> anyhow::Result<(ServeArgs, bool, admi
     use admin::AdminRequest as R;
     Ok(match command {
         AdminCommand::ApiKey { command: ApiKeyCommand::Create { role, label, database, json } } => {
+            // Refused before anything is opened (or made).
+            admin::check_api_key_role(&role)?;
             (database, json, R::ApiKeyCreate { role, label })
         }
         AdminCommand::Staff { command: StaffCommand::Create { username, name, role, database, json } } => {

@@ -787,6 +787,20 @@ async fn owners_sign_in_and_merchant_keys_are_revocable() -> anyhow::Result<()> 
         "unauthorized",
         "revoked",
     );
+    // Sign out ends the session however it was presented: a second session, sent as a bearer
+    // token, ends with its own sign-out (and the first lives on).
+    let second =
+        app.as_(&Who::Nobody, "POST", "/v1/sessions", login("13900000001@EXAMPLE.cn", "correct horse battery")).await?;
+    let bearer = Who::Bearer(cookie_of(&second)?);
+    expect(&app.as_(&bearer, "GET", "/v1/me", Value::Null).await?, StatusCode::OK, "bearer session")?;
+    expect(&app.as_(&bearer, "DELETE", "/v1/sessions/current", Value::Null).await?, StatusCode::NO_CONTENT, "logout")?;
+    assert_error(
+        &app.as_(&bearer, "GET", "/v1/me", Value::Null).await?,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "after a bearer logout",
+    );
+    expect(&app.as_(&owner, "GET", "/v1/me", Value::Null).await?, StatusCode::OK, "the cookie session lives on")?;
     // Sign out ends the session.
     let reply = app.as_(&owner, "DELETE", "/v1/sessions/current", Value::Null).await?;
     expect(&reply, StatusCode::NO_CONTENT, "logout")?;
@@ -810,5 +824,54 @@ async fn owners_sign_in_and_merchant_keys_are_revocable() -> anyhow::Result<()> 
         .as_(&Who::Nobody, "POST", "/v1/owners", json!({ "name": "x", "phone": "12345", "password": "short" }))
         .await?;
     assert_error(&reply, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "bad phone");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_approval_adds_a_merchant_and_the_first_stays_the_owners() -> anyhow::Result<()> {
+    let app = app().await?;
+    let reviewer = staff(&app, "reviewer2", &["reviewer"]).await?;
+    let (owner, first, _) = approved_merchant(&app, &reviewer, "李雷", "13900003001").await?;
+    let key_reply = app.as_(&owner, "POST", "/v1/api-keys", json!({ "label": "first till" })).await?;
+    expect(&key_reply, StatusCode::CREATED, "a key of the first merchant")?;
+    let first_key = key_reply.json["id"].as_str().unwrap_or_default().to_owned();
+
+    // The same owner applies again and is approved: a second merchant.
+    let reply = app.as_(&owner, "POST", "/v1/applications", form("李雷", "13900003001", GOOD_ID, GOOD_USCC)).await?;
+    expect(&reply, StatusCode::CREATED, "second application")?;
+    let id = reply.json["id"].as_str().unwrap_or_default().to_owned();
+    upload_all(&app, &owner, &id).await?;
+    expect(
+        &app.as_(&owner, "POST", &format!("/v1/applications/{id}/submit"), Value::Null).await?,
+        StatusCode::OK,
+        "submit",
+    )?;
+    expect(
+        &app.as_(&reviewer, "POST", &format!("/v1/applications/{id}/review"), Value::Null).await?,
+        StatusCode::OK,
+        "review",
+    )?;
+    let reply = app.as_(&reviewer, "POST", &format!("/v1/applications/{id}/approve"), json!({})).await?;
+    expect(&reply, StatusCode::OK, "approve")?;
+    let second = reply.json["merchant"]["mid"].as_str().unwrap_or_default().to_owned();
+    assert_ne!(first, second);
+
+    // Both are the owner's: readable, and the first's key is listed and revocable.
+    let me = app.as_(&owner, "GET", "/v1/me", Value::Null).await?;
+    assert_eq!(me.json["merchant_ids"], json!([first, second]), "{}", me.json);
+    for mid in [&first, &second] {
+        expect(&app.as_(&owner, "GET", &format!("/v1/merchants/{mid}"), Value::Null).await?, StatusCode::OK, mid)?;
+    }
+    // With two merchants, a new key must say which.
+    let ambiguous = app.as_(&owner, "POST", "/v1/api-keys", json!({ "label": "which?" })).await?;
+    assert_error(&ambiguous, StatusCode::UNPROCESSABLE_ENTITY, "merchant_required", "two merchants, no mid");
+    let reply = app.as_(&owner, "POST", "/v1/api-keys", json!({ "label": "second till", "mid": second })).await?;
+    expect(&reply, StatusCode::CREATED, "a key of the second merchant")?;
+    assert_eq!(reply.json["mid"], json!(second));
+    let keys = app.as_(&owner, "GET", "/v1/api-keys", Value::Null).await?;
+    let listed = keys.json.to_string();
+    assert!(listed.contains(&first_key) && listed.contains(&second), "{listed}");
+    let reply = app.as_(&owner, "DELETE", &format!("/v1/api-keys/{first_key}"), Value::Null).await?;
+    expect(&reply, StatusCode::NO_CONTENT, "the first merchant's key is still the owner's to revoke")?;
     Ok(())
 }

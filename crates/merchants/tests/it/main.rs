@@ -98,7 +98,7 @@ async fn under_review(world: &World, name: &str, phone: &str) -> anyhow::Result<
             language: Some("en".into()),
         })
         .await?;
-    let owner = Principal::Owner { user_id: user.id, merchant_id: None };
+    let owner = Principal::Owner { user_id: user.id, merchant_ids: Vec::new() };
     let application = m.create_application(&owner, form(name, phone)).await?;
     let id = application.value.id;
     for kind in DocumentKind::required_for(BusinessType::Individual) {

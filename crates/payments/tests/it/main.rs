@@ -94,7 +94,7 @@ async fn world_on(dir: tempfile::TempDir, database: Database, config: Config) ->
             language: None,
         })
         .await?;
-    let owner = Principal::Owner { user_id: user.id.clone(), merchant_id: None };
+    let owner = Principal::Owner { user_id: user.id.clone(), merchant_ids: Vec::new() };
     let form = Application {
         applicant: Applicant {
             legal_name: "王芳".into(),
@@ -124,7 +124,7 @@ async fn world_on(dir: tempfile::TempDir, database: Database, config: Config) ->
     merchants.start_review(&staff, &id).await?;
     let (_, merchant, _) = merchants.approve_application(&staff, &id, Approval::default()).await?;
     let mid = merchant.mid.clone();
-    let owner = Principal::Owner { user_id: user.id, merchant_id: Some(mid.clone()) };
+    let owner = Principal::Owner { user_id: user.id, merchant_ids: vec![mid.clone()] };
     merchants.set_cashier_pin(&owner, &mid, "00", SUPERVISOR_PIN.into()).await?;
     merchants.create_cashier(&owner, &mid, "01", "小李", CASHIER_PIN.into()).await?;
     let provisioned = merchants.provision_terminal("staff:test", &mid, None, None).await?;

@@ -168,3 +168,20 @@ fn staff_approve_and_provision_from_the_command_line() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn an_api_key_with_an_unknown_role_is_refused_and_nothing_is_made() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let refused = Command::new(env!("CARGO_BIN_EXE_xingtong"))
+        .args(["admin", "api-key", "create", "--role", "superuser", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("XINGTONG_CONFIG")
+        .output()?;
+    ensure!(!refused.status.success(), "an unknown role must be refused");
+    let message = String::from_utf8(refused.stderr)?;
+    ensure!(message.contains("unknown role \"superuser\""), "{message}");
+    ensure!(!dir.path().join("xingtong.sqlite3").exists(), "refused before anything was made");
+    let made: Value = serde_json::from_str(cli(dir.path(), &["admin", "api-key", "create", "--json"], "")?.trim())?;
+    ensure!(made["role"] == "admin" && made["api_key"].as_str().is_some_and(|k| k.starts_with("xtk_")), "{made}");
+    Ok(())
+}
