@@ -261,8 +261,8 @@ pub struct AccountView {
     pub user_data_64: u64,
     /// Yours.
     pub user_data_32: u32,
-    /// Created, nanoseconds since the Unix epoch.
-    pub timestamp: u64,
+    /// Created: RFC 3339, UTC, to the nanosecond (unique in the ledger).
+    pub timestamp: String,
 }
 
 /// A transfer as stored.
@@ -298,8 +298,8 @@ pub struct TransferView {
     pub user_data_64: u64,
     /// Yours.
     pub user_data_32: u32,
-    /// Created, nanoseconds since the Unix epoch; also the order of the ledger.
-    pub timestamp: u64,
+    /// Created: RFC 3339, UTC, to the nanosecond; unique, and the order of the ledger.
+    pub timestamp: String,
 }
 
 /// A page of transfers.
@@ -564,7 +564,7 @@ fn account_view(a: &Account) -> AccountView {
         user_data_128: Id(a.user_data_128),
         user_data_64: a.user_data_64,
         user_data_32: a.user_data_32,
-        timestamp: a.timestamp,
+        timestamp: crate::time::rfc3339(a.timestamp),
     }
 }
 
@@ -582,7 +582,7 @@ fn transfer_view(t: &Transfer) -> TransferView {
         user_data_128: Id(t.user_data_128),
         user_data_64: t.user_data_64,
         user_data_32: t.user_data_32,
-        timestamp: t.timestamp,
+        timestamp: crate::time::rfc3339(t.timestamp),
     }
 }
 

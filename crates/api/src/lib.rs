@@ -8,6 +8,7 @@
 //!   activation, cashiers, settlement-card changes, merchant API keys, notifications, audit.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
 //! - [`openapi`]: the OpenAPI document, generated from the handlers and types.
+//! - [`time`]: times as the API shows them (RFC 3339, never a nanosecond number).
 //!
 //! # Architecture invariant
 //! Every response a client sees, success or failure, is shaped here. Nothing from storage or a
@@ -20,6 +21,7 @@ pub mod onboarding;
 pub mod openapi;
 pub mod ops;
 pub mod payments;
+pub mod time;
 
 use std::future::Future;
 use std::sync::Arc;

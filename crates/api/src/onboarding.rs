@@ -23,6 +23,7 @@ use xingtong_store::{API_KEY_PREFIX, parse_api_key};
 use crate::AppState;
 use crate::error::{ApiError, codes};
 use crate::extract::{JsonBody, Path, Query};
+use crate::time::{rfc3339, rfc3339_opt};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "xt_session";
@@ -118,7 +119,7 @@ fn principal_view(principal: &Principal) -> Value {
 }
 
 fn stamps<T>(stored: &Stored<T>) -> Value {
-    json!({ "version": stored.version, "created_at": stored.created_at, "updated_at": stored.updated_at })
+    json!({ "version": stored.version, "created_at": rfc3339(stored.created_at), "updated_at": rfc3339(stored.updated_at) })
 }
 
 fn merge(mut a: Value, b: Value) -> Value {
@@ -132,9 +133,16 @@ fn application_view(a: &Stored<Application>) -> Value {
     let v = &a.value;
     merge(
         json!({
-            "id": v.id, "status": v.status, "form": v.form, "documents": v.documents, "warnings": v.warnings,
+            "id": v.id, "status": v.status, "form": v.form, "warnings": v.warnings,
+            "documents": v.documents.iter().map(|(kind, d)| (kind.as_str().to_owned(), json!({
+                "sha256": d.sha256, "content_type": d.content_type, "size": d.size, "file_name": d.file_name,
+                "uploaded_at": rfc3339(d.uploaded_at),
+            }))).collect::<serde_json::Map<String, Value>>(),
             "rejection_reason": v.rejection_reason, "reviewer": v.reviewer, "merchant_id": v.merchant_id,
-            "submissions": v.submissions, "history": v.history,
+            "submissions": v.submissions,
+            "history": v.history.iter().map(|h| json!({
+                "at": rfc3339(h.at), "status": h.status, "actor": h.actor, "reason": h.reason,
+            })).collect::<Vec<_>>(),
         }),
         stamps(a),
     )
@@ -146,7 +154,7 @@ fn merchant_view(m: &Merchant) -> Value {
         "phone": m.phone, "email": m.email, "status": m.status, "terms": m.terms, "application_id": m.application_id,
         "settlement_card": {
             "card_number": m.settlement_card.masked(), "bank_name": m.settlement_card.bank_name,
-            "account_holder": m.settlement_card.account_holder, "verified_at": m.settlement_card.verified_at,
+            "account_holder": m.settlement_card.account_holder, "verified_at": rfc3339(m.settlement_card.verified_at),
         },
         "ledger_accounts": { "settlement": m.settlement_account_id, "deposit": m.deposit_account_id },
     })
@@ -178,7 +186,8 @@ fn device_view(d: &Stored<Device>, principal: &Principal) -> Value {
                 "amount_minor": v.deposit_minor, "activation_amount_minor": v.activation_amount_minor,
                 "refund_volume_minor": v.deposit_refund_volume_minor, "refund_within_days": v.deposit_refund_days,
             },
-            "history": v.history,
+            "history": v.history.iter().map(|h| json!({ "at": rfc3339(h.at), "status": h.status, "actor": h.actor }))
+                .collect::<Vec<_>>(),
         }),
         stamps(d),
     )
@@ -189,7 +198,7 @@ fn cashier_view(c: &Stored<Cashier>) -> Value {
     merge(
         json!({
             "mid": v.mid, "operator": v.operator, "name": v.name, "status": v.status, "supervisor": v.is_supervisor(),
-            "failed_tries": v.failed_tries, "reset_requested_at": v.reset_requested_at,
+            "failed_tries": v.failed_tries, "reset_requested_at": rfc3339_opt(v.reset_requested_at),
         }),
         stamps(c),
     )
@@ -554,7 +563,7 @@ pub async fn audit_log(
         .iter()
         .map(|e| {
             let detail: Value = serde_json::from_str(&e.detail).unwrap_or(Value::Null);
-            json!({ "seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "subject_kind": e.subject_kind, "subject_id": e.subject_id, "detail": detail })
+            json!({ "seq": e.seq, "at": rfc3339(e.at), "actor": e.actor, "action": e.action, "subject_kind": e.subject_kind, "subject_id": e.subject_id, "detail": detail })
         })
         .collect();
     Ok(ok(json!({ "entries": entries })))
@@ -746,7 +755,14 @@ pub async fn request_card_change(
     body: JsonBody<xingtong_merchants::bank_card::NewCard>,
 ) -> Result<Response, ApiError> {
     let view = state.merchants.request_card_change(&principal, &mid, body.value).await?;
-    Ok(created(serde_json::to_value(&view).map_err(|e| ApiError::internal(&e))?))
+    Ok(created(card_change_view(&view)))
+}
+
+fn card_change_view(v: &xingtong_merchants::bank_card::CardChangeView) -> Value {
+    json!({
+        "id": v.id, "status": v.status, "card_number": v.card_number, "bank_name": v.bank_name,
+        "expires_at": rfc3339(v.expires_at),
+    })
 }
 
 /// A one-time code.
@@ -766,7 +782,7 @@ pub async fn confirm_card_change(
     body: JsonBody<CodeBody>,
 ) -> Result<Response, ApiError> {
     let view = state.merchants.confirm_card_change(&principal, &mid, &id, body.value.code.expose()).await?;
-    Ok(ok(serde_json::to_value(&view).map_err(|e| ApiError::internal(&e))?))
+    Ok(ok(card_change_view(&view)))
 }
 
 // ---- API keys, notifications ----
@@ -783,7 +799,7 @@ pub struct NewKey {
 }
 
 fn key_view(k: &xingtong_store::ApiKeyRecord) -> Value {
-    json!({ "id": k.id, "mid": k.owner, "label": k.label, "role": k.role, "created_at": k.created_at, "revoked_at": k.revoked_at })
+    json!({ "id": k.id, "mid": k.owner, "label": k.label, "role": k.role, "created_at": rfc3339(k.created_at), "revoked_at": rfc3339_opt(k.revoked_at) })
 }
 
 /// Makes an API key for the caller's merchant; the token is shown once.
@@ -831,7 +847,7 @@ pub async fn list_notifications(
             json!({
                 "id": v.id, "user_id": v.user_id, "channel": v.channel, "to": v.to, "language": v.language, "template": v.template,
                 "subject": v.subject, "text": v.text, "status": v.status, "attempts": v.attempts,
-                "next_attempt_at": v.next_attempt_at, "last_error": v.last_error, "sent_at": v.sent_at, "created_at": n.created_at,
+                "next_attempt_at": rfc3339_opt(v.next_attempt_at), "last_error": v.last_error, "sent_at": rfc3339_opt(v.sent_at), "created_at": rfc3339(n.created_at),
             })
         })
         .collect();

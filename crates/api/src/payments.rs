@@ -22,6 +22,7 @@ use crate::AppState;
 use crate::error::{ApiError, codes};
 use crate::extract::{IdempotencyKey, JsonBody, Path};
 use crate::onboarding::Auth;
+use crate::time::rfc3339;
 
 fn engine(state: &AppState) -> Result<&Engine, ApiError> {
     state.payments.as_ref().map(|(engine, _)| engine).ok_or_else(|| {
@@ -257,7 +258,7 @@ pub fn transaction_view(t: &CardTransaction) -> Value {
         "card": { "number": t.pan_masked, "brand": t.brand, "type": t.card_type },
         "rrn": t.rrn, "auth_code": t.auth_code, "business_type": t.business_type,
         "original_id": t.original_id, "refunded_minor": t.refunded_minor, "reason": t.reason,
-        "balance_minor": t.balance_minor, "channel": t.channel, "business_day": t.business_day, "at": t.at,
+        "balance_minor": t.balance_minor, "channel": t.channel, "business_day": t.business_day, "at": rfc3339(t.at),
     })
 }
 

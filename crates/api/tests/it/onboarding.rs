@@ -360,9 +360,8 @@ async fn the_whole_journey_from_application_to_activation() -> anyhow::Result<()
         .as_array()
         .and_then(|e| e.iter().find(|e| e["action"] == "application.rejected"))
         .cloned();
-    assert!(rejected.is_some_and(
-        |e| e["actor"].as_str().is_some_and(|a| a.starts_with("staff:stf_")) && e["at"].as_u64().is_some()
-    ));
+    assert!(rejected.is_some_and(|e| e["actor"].as_str().is_some_and(|a| a.starts_with("staff:stf_"))
+        && e["at"].as_str().is_some_and(|at| at.ends_with('Z'))));
     app.store.audit().await?;
     Ok(())
 }
@@ -644,7 +643,7 @@ async fn cashier_pins_lock_after_five_tries_and_only_staff_reset_them() -> anyho
     );
     let reply = app.as_(&owner, "POST", &format!("{cashiers}/01/pin-reset-request"), Value::Null).await?;
     expect(&reply, StatusCode::OK, "request")?;
-    assert!(reply.json["reset_requested_at"].is_u64());
+    assert!(reply.json["reset_requested_at"].as_str().is_some_and(|at| at.ends_with('Z')));
     assert_error(
         &app.as_(&owner, "POST", &format!("{cashiers}/01/pin-reset"), Value::Null).await?,
         StatusCode::FORBIDDEN,
@@ -873,5 +872,69 @@ async fn a_second_approval_adds_a_merchant_and_the_first_stays_the_owners() -> a
     assert!(listed.contains(&first_key) && listed.contains(&second), "{listed}");
     let reply = app.as_(&owner, "DELETE", &format!("/v1/api-keys/{first_key}"), Value::Null).await?;
     expect(&reply, StatusCode::NO_CONTENT, "the first merchant's key is still the owner's to revoke")?;
+    Ok(())
+}
+
+/// Every time in `value` (a field named `at`, `timestamp` or ending in `_at`) is RFC 3339 or null,
+/// never a number (a nanosecond count passes 2^53, which JSON parsers round); returns how many.
+fn readable_times(value: &Value, path: &str) -> anyhow::Result<usize> {
+    let mut found = 0;
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                let here = format!("{path}.{key}");
+                if key == "at" || key == "timestamp" || key.ends_with("_at") {
+                    let ok = v.is_null()
+                        || v.as_str().is_some_and(|s| {
+                            s.len() == 30
+                                && s.ends_with('Z')
+                                && s.as_bytes()[10] == b'T'
+                                && s[..4].parse::<u32>().is_ok()
+                        });
+                    anyhow::ensure!(ok, "{here} = {v} is not an RFC 3339 time");
+                    found += 1;
+                }
+                found += readable_times(v, &here)?;
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                found += readable_times(v, &format!("{path}[{i}]"))?;
+            }
+        }
+        _ => {}
+    }
+    Ok(found)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_time_the_api_shows_is_rfc_3339() -> anyhow::Result<()> {
+    let app = app().await?;
+    let reviewer = staff(&app, "reviewer3", &["reviewer"]).await?;
+    let (owner, mid, device) = approved_merchant(&app, &reviewer, "韩梅梅", "13900004001").await?;
+    let tid = device["tid"].as_str().unwrap_or_default().to_owned();
+    expect(&app.as_(&owner, "POST", "/v1/api-keys", json!({ "label": "till" })).await?, StatusCode::CREATED, "key")?;
+    let settlement = app.as_(&owner, "GET", &format!("/v1/merchants/{mid}"), Value::Null).await?.json["ledger_accounts"]
+        ["settlement"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mut total = 0;
+    for (who, path) in [
+        (&owner, "/v1/applications".to_owned()),
+        (&owner, format!("/v1/merchants/{mid}")),
+        (&owner, format!("/v1/merchants/{mid}/devices")),
+        (&owner, format!("/v1/devices/{tid}")),
+        (&owner, format!("/v1/merchants/{mid}/cashiers")),
+        (&owner, "/v1/api-keys".to_owned()),
+        (&owner, "/v1/notifications".to_owned()),
+        (&app.admin(), "/v1/audit".to_owned()),
+        (&app.admin(), format!("/v1/ledger/accounts/{settlement}")),
+    ] {
+        let reply = app.as_(who, "GET", &path, Value::Null).await?;
+        expect(&reply, StatusCode::OK, &path)?;
+        total += readable_times(&reply.json, &path)?;
+    }
+    anyhow::ensure!(total >= 20, "only {total} times were found: the walk is not looking");
     Ok(())
 }
