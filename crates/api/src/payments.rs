@@ -374,6 +374,19 @@ async fn pay(
         return Err(ApiError::invalid("amount_minor: a positive number of fen"));
     }
     let op = operator(input.operator.as_deref())?;
+    // Contact details are checked like an applicant's, before anything is taken or recorded.
+    if let Some(customer) = &input.customer {
+        let mut findings = Vec::new();
+        if let Some(phone) = &customer.phone {
+            findings.extend(xingtong_onboarding::validate::mobile("customer.phone", phone));
+        }
+        if let Some(email) = &customer.email {
+            findings.extend(xingtong_onboarding::validate::email("customer.email", email));
+        }
+        if let Some(first) = findings.first() {
+            return Err(ApiError::invalid(format!("{}: {}", first.field, first.message_en)));
+        }
+    }
     let mid = terminal_of(&state, &principal, &input.tid).await?;
     if !engine(&state)?.operator_may_pay(&mid, &op).await? {
         return Err(ApiError::new(

@@ -387,11 +387,14 @@ impl Merchants {
         reason: &str,
     ) -> Result<Stored<Application>> {
         let reason = reason.trim();
-        if reason.is_empty() || reason.chars().count() > REASON_LEN_MAX {
+        if reason.is_empty()
+            || reason.chars().count() > REASON_LEN_MAX
+            || reason.chars().any(|c| c.is_control() && c != '\n')
+        {
             return Err(Error::new(
                 Class::Unprocessable,
                 "reason_required",
-                "a rejection needs a reason of 1 to 500 characters",
+                "a rejection needs a reason of 1 to 500 characters (line breaks allowed, no other control characters)",
             ));
         }
         let mut application = self.under_review(principal, id, Action::Reject).await?;

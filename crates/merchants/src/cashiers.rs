@@ -143,10 +143,7 @@ impl Merchants {
             ));
         }
         check_pin(pin.expose())?;
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 50 {
-            return Err(Error::new(Class::Unprocessable, "invalid_name", "name: 1 to 50 characters"));
-        }
+        let name = &crate::text::checked("name", "invalid_name", name, 50)?;
         let cashier = Cashier {
             mid: mid.into(),
             operator: operator.into(),

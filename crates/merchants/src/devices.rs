@@ -425,11 +425,13 @@ impl Merchants {
         tracking: Option<&str>,
     ) -> Result<Stored<Device>> {
         let actor = principal.actor();
+        let tracking =
+            tracking.map(|t| crate::text::checked("tracking_number", "invalid_tracking_number", t, 64)).transpose()?;
         self.device_step(principal, tid, Role::Admin, |device| {
             if device.status != DeviceStatus::Ordered {
                 return Err(Error::invalid_state("only an ordered device can be shipped"));
             }
-            device.tracking_number = tracking.map(str::to_owned);
+            device.tracking_number = tracking.clone();
             device.step(DeviceStatus::Shipped, actor.clone());
             Ok(("device.shipped", Some(Template::DeviceShipped)))
         })

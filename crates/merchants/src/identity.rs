@@ -350,10 +350,7 @@ impl Merchants {
         if let Some(email) = &email {
             findings.extend(xingtong_onboarding::validate::email("email", email));
         }
-        let name = registration.name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(Error::new(Class::Unprocessable, "invalid_name", "name: 1 to 100 characters"));
-        }
+        let name = crate::text::checked("name", "invalid_name", &registration.name, 100)?;
         if !findings.is_empty() {
             return Err(crate::applications::validation_failed(&findings));
         }
@@ -465,7 +462,7 @@ impl Merchants {
         let staff = Staff {
             id: new_id("stf"),
             username: username.clone(),
-            name: name.trim().to_owned(),
+            name: crate::text::checked("name", "invalid_name", name, 100)?,
             roles,
             password_hash: hash(password).await?,
             failed_logins: 0,
@@ -544,10 +541,7 @@ impl Merchants {
         label: &str,
     ) -> Result<NewApiKey> {
         let mid = &principal.owner_merchant(mid)?;
-        let label = label.trim();
-        if label.is_empty() || label.chars().count() > 100 {
-            return Err(Error::new(Class::Unprocessable, "invalid_label", "label: 1 to 100 characters"));
-        }
+        let label = &crate::text::checked("label", "invalid_label", label, 100)?;
         let key = NewApiKey::generate_for("merchant", label, Some(mid), now_ns());
         self.store
             .apply(Change {

@@ -26,6 +26,7 @@ pub mod error;
 pub mod identity;
 pub mod merchant;
 pub mod notify;
+pub mod text;
 
 use xingtong_crypto::Key;
 use xingtong_store::Store;

@@ -313,6 +313,12 @@ async fn a_sale_on_one_channel_is_voided_on_the_other() -> anyhow::Result<()> {
         Some("stan-before"),
         &json!({ "tid": tid, "card": { "number": credit_card.pan, "expiry": credit_card.expiry } }),
     )?;
+    for (i, customer) in [json!({ "phone": "12345" }), json!({ "email": "not an address" })].into_iter().enumerate() {
+        let body = json!({ "tid": tid, "amount_minor": 100, "card": { "number": credit_card.pan, "expiry": credit_card.expiry }, "customer": customer });
+        let (status, refused) =
+            bearer_call(&server, "POST", "/v1/payments", &key, Some(&format!("contact-{i}")), &body)?;
+        ensure!(status == 422 && refused["error"]["code"] == "invalid_request", "{refused}");
+    }
     for amount in [0, -5_000] {
         let negative =
             json!({ "payment_id": done["id"], "amount_minor": amount, "reason": "01", "supervisor_pin": "246810" });
