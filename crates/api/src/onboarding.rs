@@ -15,7 +15,7 @@ use xingtong_merchants::applications::{Application, Approval};
 use xingtong_merchants::cashiers::Cashier;
 use xingtong_merchants::devices::{Device, DeviceStatus};
 use xingtong_merchants::entity::Stored;
-use xingtong_merchants::identity::{Principal, Registration, Role, SESSION_PREFIX};
+use xingtong_merchants::identity::{Principal, Registration, Role, SESSION_PREFIX, Scope};
 use xingtong_merchants::merchant::Merchant;
 use xingtong_onboarding::documents::{DOCUMENT_BYTES_MAX, DocumentKind};
 use xingtong_store::{API_KEY_PREFIX, parse_api_key};
@@ -112,8 +112,9 @@ fn principal_view(principal: &Principal) -> Value {
         Principal::Owner { user_id, merchant_ids } => {
             json!({ "kind": "owner", "user_id": user_id, "merchant_id": merchant_ids.first(), "merchant_ids": merchant_ids })
         }
-        Principal::MerchantKey { key_id, merchant_id } => {
-            json!({ "kind": "merchant_key", "key_id": key_id, "merchant_id": merchant_id })
+        Principal::MerchantKey { key_id, merchant_id, scopes } => {
+            let scopes: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+            json!({ "kind": "merchant_key", "key_id": key_id, "merchant_id": merchant_id, "scopes": scopes })
         }
     }
 }
@@ -796,10 +797,15 @@ pub struct NewKey {
     /// Which of the owner's merchants; needed only by an owner of several.
     #[serde(default)]
     pub mid: Option<String>,
+    /// What the key may change besides reading: `payments`, `refunds`, `manage` (cashiers);
+    /// `["read"]` or `[]` for a read-only key. Default: all three.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
 }
 
 fn key_view(k: &xingtong_store::ApiKeyRecord) -> Value {
-    json!({ "id": k.id, "mid": k.owner, "label": k.label, "role": k.role, "created_at": rfc3339(k.created_at), "revoked_at": rfc3339_opt(k.revoked_at) })
+    let scopes: Vec<&str> = Scope::from_role(&k.role).unwrap_or_default().into_iter().map(Scope::as_str).collect();
+    json!({ "id": k.id, "mid": k.owner, "label": k.label, "scopes": scopes, "created_at": rfc3339(k.created_at), "revoked_at": rfc3339_opt(k.revoked_at) })
 }
 
 /// Makes an API key for the caller's merchant; the token is shown once.
@@ -809,7 +815,24 @@ pub async fn create_api_key(
     Auth(principal): Auth,
     body: JsonBody<NewKey>,
 ) -> Result<Response, ApiError> {
-    let key = state.merchants.create_merchant_key(&principal, body.value.mid.as_deref(), &body.value.label).await?;
+    let scopes = match &body.value.scopes {
+        None => Scope::ALL.to_vec(),
+        Some(names) => names
+            .iter()
+            .filter(|name| name.as_str() != "read")
+            .map(|name| {
+                Scope::parse(name).ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid_scope",
+                        format!("scopes: unknown scope {name:?}; known: read, payments, refunds, manage"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    let key =
+        state.merchants.create_merchant_key(&principal, body.value.mid.as_deref(), &body.value.label, &scopes).await?;
     Ok(created(merge(key_view(&key.record), json!({ "token": key.token }))))
 }
 

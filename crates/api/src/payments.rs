@@ -14,6 +14,7 @@ use xingtong_iso8583::ResponseCode;
 use xingtong_merchants::Principal;
 use xingtong_merchants::devices::{Device, DeviceStatus};
 use xingtong_merchants::entity::{Entity, Stored, get, insert, load};
+use xingtong_merchants::identity::Scope;
 use xingtong_payments::txn::{BusinessType, CardTransaction, Kind};
 use xingtong_payments::{Answer, Binding, Card, Engine, Origin};
 use xingtong_store::{Change, CounterAdd, UniqueKey};
@@ -366,6 +367,7 @@ async fn pay(
     body: JsonBody<PaymentInput>,
     kind: Kind,
 ) -> Result<Response, ApiError> {
+    principal.require_scope(Scope::Payments)?;
     let input = body.value;
     if input.currency.as_deref().is_some_and(|c| c != "CNY") {
         return Err(ApiError::invalid("currency: cards are taken in CNY"));
@@ -509,6 +511,7 @@ pub async fn void_payment(
     Path(id): Path<String>,
     body: JsonBody<VoidInput>,
 ) -> Result<Response, ApiError> {
+    principal.require_scope(Scope::Refunds)?;
     let original = own_transaction(&state, &principal, &id).await?.value;
     let (origin, _, _, replayed) = start(
         &state,
@@ -553,6 +556,7 @@ pub async fn create_refund(
     key: IdempotencyKey,
     body: JsonBody<RefundInput>,
 ) -> Result<Response, ApiError> {
+    principal.require_scope(Scope::Refunds)?;
     let input = &body.value;
     if !["01", "02", "03", "04"].contains(&input.reason.as_str()) {
         return Err(ApiError::invalid("reason: 01 customer return, 02 wrong amount, 03 duplicate charge, 04 other"));
@@ -592,6 +596,7 @@ pub async fn complete_pre_authorization(
     Path(id): Path<String>,
     body: JsonBody<CompletionInput>,
 ) -> Result<Response, ApiError> {
+    principal.require_scope(Scope::Payments)?;
     if body.value.amount_minor <= 0 {
         return Err(ApiError::invalid("amount_minor: a positive number of fen"));
     }
@@ -623,6 +628,7 @@ pub async fn void_pre_authorization(
     key: IdempotencyKey,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    principal.require_scope(Scope::Refunds)?;
     let original = own_transaction(&state, &principal, &id).await?.value;
     let (origin, _, _, replayed) =
         start(&state, &principal, key, &original.tid, "POST /v1/pre-authorizations/{id}/void", id.as_bytes(), "01")

@@ -278,7 +278,10 @@ async fn prepare(database: Database, dir: &std::path::Path, n: usize) -> anyhow:
         merchants.set_cashier_pin(&owner, &merchant.mid, "00", "246810".into()).await.map_err(e)?;
         merchants.create_cashier(&owner, &merchant.mid, "01", "压测", CASHIER_PIN.into()).await.map_err(e)?;
         let terminal = merchants.provision_terminal("bench", &merchant.mid, None, None).await.map_err(e)?;
-        let api_key = merchants.create_merchant_key(&owner, None, "bench").await.map_err(e)?;
+        let api_key = merchants
+            .create_merchant_key(&owner, None, "bench", &xingtong_merchants::identity::Scope::ALL)
+            .await
+            .map_err(e)?;
         setup.mids.push(merchant.mid);
         setup.tids.push(terminal.tid);
         setup.tmks.push(terminal.tmk);

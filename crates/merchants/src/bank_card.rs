@@ -184,6 +184,10 @@ impl Merchants {
         code: &str,
     ) -> Result<CardChangeView> {
         principal.require_merchant(mid)?;
+        // The owner's one-time code: no API key may spend its tries.
+        if !matches!(principal, Principal::Owner { .. }) {
+            return Err(Error::forbidden("the settlement card is changed by the owner, signed in"));
+        }
         let code = SecretString::new(code.trim());
         retrying(|| async {
             let mut change: Stored<CardChange> = get(&self.store, id, "card change").await?;

@@ -134,6 +134,7 @@ impl Merchants {
         pin: SecretString,
     ) -> Result<Stored<Cashier>> {
         principal.require_merchant(mid)?;
+        principal.require_scope(crate::identity::Scope::Manage)?;
         check_operator(operator)?;
         if operator == "00" {
             return Err(Error::new(
@@ -177,6 +178,7 @@ impl Merchants {
         pin: SecretString,
     ) -> Result<Stored<Cashier>> {
         principal.require_merchant(mid)?;
+        principal.require_scope(crate::identity::Scope::Manage)?;
         check_pin(pin.expose())?;
         let pin_hash = hash(pin).await?;
         let id = cashier_id(mid, operator);
@@ -211,6 +213,7 @@ impl Merchants {
     /// The owner asks staff to reset a locked PIN.
     pub async fn request_pin_reset(&self, principal: &Principal, mid: &str, operator: &str) -> Result<Stored<Cashier>> {
         principal.require_merchant(mid)?;
+        principal.require_scope(crate::identity::Scope::Manage)?;
         let id = cashier_id(mid, operator);
         retrying(|| async {
             let mut cashier = get::<Cashier>(&self.store, &id, "cashier").await?;

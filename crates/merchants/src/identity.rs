@@ -64,10 +64,77 @@ pub enum Principal {
         key_id: String,
         /// Whose key.
         merchant_id: String,
+        /// What it may change besides reading (chosen when it was made).
+        scopes: Vec<Scope>,
     },
 }
 
+/// What a merchant API key may do besides reading its merchant's data (every key reads). Chosen
+/// when the key is made; a key made with none is read-only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Take payments: sales, pre-authorizations and their completions, balance inquiries.
+    Payments,
+    /// Voids, refunds and pre-authorization voids (with the supervisor's PIN).
+    Refunds,
+    /// Cashiers: add them, set their PINs, ask for PIN resets.
+    Manage,
+}
+
+impl Scope {
+    /// Every scope: what a key made without naming any (and every key made before scopes) has.
+    pub const ALL: [Scope; 3] = [Scope::Payments, Scope::Refunds, Scope::Manage];
+
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Payments => "payments",
+            Scope::Refunds => "refunds",
+            Scope::Manage => "manage",
+        }
+    }
+
+    /// The scope with this API name.
+    pub fn parse(name: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// A merchant key's scopes from its stored role: `merchant` (every scope, as keys made before
+    /// scopes), or `merchant:` followed by scope names separated by commas (`merchant:` alone is
+    /// read-only). `None` for anything else.
+    pub fn from_role(role: &str) -> Option<Vec<Scope>> {
+        match role.strip_prefix("merchant") {
+            Some("") => Some(Scope::ALL.to_vec()),
+            Some(rest) => {
+                let list = rest.strip_prefix(':')?;
+                list.split(',').filter(|s| !s.is_empty()).map(Scope::parse).collect()
+            }
+            None => None,
+        }
+    }
+
+    /// The stored role of a merchant key with these scopes.
+    pub fn role(scopes: &[Scope]) -> String {
+        let names: Vec<&str> = Scope::ALL.into_iter().filter(|s| scopes.contains(s)).map(Scope::as_str).collect();
+        format!("merchant:{}", names.join(","))
+    }
+}
+
 impl Principal {
+    /// Refuses a merchant API key without `scope` (staff and signed-in owners hold every scope of
+    /// what they may reach).
+    pub fn require_scope(&self, scope: Scope) -> Result<()> {
+        match self {
+            Principal::MerchantKey { scopes, .. } if !scopes.contains(&scope) => Err(Error::new(
+                Class::Forbidden,
+                "scope_required",
+                format!("this API key may not do this: it needs the {} scope", scope.as_str()),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// How the audit log names this caller.
     pub fn actor(&self) -> String {
         match self {
@@ -526,9 +593,11 @@ impl Merchants {
     pub fn principal_for_key(&self, key: &xingtong_store::ApiKeyRecord) -> Option<Principal> {
         match (key.role.as_str(), &key.owner) {
             ("admin", _) => Some(Principal::Staff { id: format!("key:{}", key.id), roles: Role::ALL.to_vec() }),
-            ("merchant", Some(merchant_id)) => {
-                Some(Principal::MerchantKey { key_id: key.id.clone(), merchant_id: merchant_id.clone() })
-            }
+            (role, Some(merchant_id)) => Some(Principal::MerchantKey {
+                key_id: key.id.clone(),
+                merchant_id: merchant_id.clone(),
+                scopes: Scope::from_role(role)?,
+            }),
             _ => None,
         }
     }
@@ -539,10 +608,11 @@ impl Merchants {
         principal: &Principal,
         mid: Option<&str>,
         label: &str,
+        scopes: &[Scope],
     ) -> Result<NewApiKey> {
         let mid = &principal.owner_merchant(mid)?;
         let label = &crate::text::checked("label", "invalid_label", label, 100)?;
-        let key = NewApiKey::generate_for("merchant", label, Some(mid), now_ns());
+        let key = NewApiKey::generate_for(&Scope::role(scopes), label, Some(mid), now_ns());
         self.store
             .apply(Change {
                 api_keys: vec![key.record.clone()],

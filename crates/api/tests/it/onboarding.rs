@@ -938,3 +938,56 @@ async fn every_time_the_api_shows_is_rfc_3339() -> anyhow::Result<()> {
     anyhow::ensure!(total >= 20, "only {total} times were found: the walk is not looking");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_key_reads_and_changes_nothing() -> anyhow::Result<()> {
+    let app = app().await?;
+    let reviewer = staff(&app, "reviewer4", &["reviewer"]).await?;
+    let (owner, mid, device) = approved_merchant(&app, &reviewer, "林涛", "13900005001").await?;
+    let tid = device["tid"].as_str().unwrap_or_default().to_owned();
+    let unknown = app.as_(&owner, "POST", "/v1/api-keys", json!({ "label": "x", "scopes": ["everything"] })).await?;
+    assert_error(&unknown, StatusCode::UNPROCESSABLE_ENTITY, "invalid_scope", "unknown scope");
+    let reply = app.as_(&owner, "POST", "/v1/api-keys", json!({ "label": "reports", "scopes": ["read"] })).await?;
+    expect(&reply, StatusCode::CREATED, "a read-only key")?;
+    assert_eq!(reply.json["scopes"], json!([]), "{}", reply.json);
+    let key = Who::Bearer(reply.json["token"].as_str().unwrap_or_default().to_owned());
+    let listed = app.as_(&owner, "GET", "/v1/api-keys", Value::Null).await?;
+    assert!(listed.json.to_string().contains("\"scopes\":[]"), "scopes shown in the listing: {}", listed.json);
+
+    // It reads.
+    for path in [format!("/v1/merchants/{mid}"), format!("/v1/merchants/{mid}/cashiers"), format!("/v1/devices/{tid}")]
+    {
+        expect(&app.as_(&key, "GET", &path, Value::Null).await?, StatusCode::OK, &path)?;
+    }
+    // It changes nothing: every writing endpoint a key could reach refuses it, before anything.
+    let pay = json!({ "tid": tid, "amount_minor": 100, "card": { "number": "6222021234567890128" } });
+    for (method, path, body) in [
+        ("POST", format!("/v1/merchants/{mid}/cashiers"), json!({ "operator": "02", "name": "B", "pin": "135790" })),
+        ("PUT", format!("/v1/merchants/{mid}/cashiers/00/pin"), json!({ "pin": "246810" })),
+        ("POST", format!("/v1/merchants/{mid}/cashiers/00/pin-reset-request"), Value::Null),
+        ("POST", format!("/v1/merchants/{mid}/settlement-card-changes/chg_x/confirm"), json!({ "code": "123456" })),
+        ("POST", "/v1/payments".to_owned(), pay.clone()),
+        ("POST", "/v1/pre-authorizations".to_owned(), pay.clone()),
+        ("POST", "/v1/balance-inquiries".to_owned(), pay.clone()),
+        ("POST", "/v1/payments/10000001-000001-000001/void".to_owned(), json!({ "supervisor_pin": "246810" })),
+        (
+            "POST",
+            "/v1/refunds".to_owned(),
+            json!({ "payment_id": "x", "amount_minor": 1, "reason": "01", "supervisor_pin": "246810" }),
+        ),
+        ("POST", "/v1/pre-authorizations/10000001-000001-000001/complete".to_owned(), json!({ "amount_minor": 1 })),
+        ("POST", "/v1/pre-authorizations/10000001-000001-000001/void".to_owned(), Value::Null),
+    ] {
+        let reply = app.as_(&key, method, &path, body).await?;
+        let code = if path.ends_with("/confirm") { "forbidden" } else { "scope_required" };
+        anyhow::ensure!(
+            reply.status == StatusCode::FORBIDDEN && reply.json["error"]["code"] == code,
+            "{method} {path}: expected 403 {code}, got {} {}",
+            reply.status,
+            reply.json
+        );
+    }
+    let cashiers = app.as_(&owner, "GET", &format!("/v1/merchants/{mid}/cashiers"), Value::Null).await?;
+    assert_eq!(cashiers.json["cashiers"].as_array().map(Vec::len), Some(1), "no cashier was added: {}", cashiers.json);
+    Ok(())
+}
