@@ -36,6 +36,114 @@ impl Modify for BearerKeys {
     }
 }
 
+/// Makes the document say what every operation really takes and answers, whatever each
+/// handler's annotation forgot: every `{name}` of a path as a required path parameter (with the
+/// shape of the ids it takes), the error responses every operation may give (all in the one
+/// error shape), and the two ways to authenticate (an API key or the session cookie).
+struct Completeness;
+
+/// The shape of a path parameter, by name.
+fn path_parameter_pattern(name: &str) -> Option<&'static str> {
+    match name {
+        "mid" => Some("^[0-9]{15}$"),
+        "tid" => Some("^[0-9]{8}$"),
+        "operator" => Some("^[0-9]{2}$"),
+        "number" => Some("^[0-9]{13,19}$"),
+        _ => None,
+    }
+}
+
+/// The error statuses an operation under `/v1` may answer, with when.
+const V1_ERRORS: [(&str, &str); 11] = [
+    ("400", "Malformed: a query string, path parameter, JSON syntax or header"),
+    ("401", "No credentials, or unknown, revoked or expired ones"),
+    ("403", "Known, but not allowed (role, scope)"),
+    ("404", "Not found, or not the caller's"),
+    ("409", "Conflicts with the current state"),
+    ("413", "The body is too large"),
+    ("415", "The body is not of the accepted media type"),
+    ("422", "Well-formed but refused: the code and message say why"),
+    ("423", "Locked after too many wrong tries"),
+    ("500", "A bug; the log has the request id"),
+    ("503", "Shutting down, or the database did not answer: retry"),
+];
+
+impl Modify for Completeness {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement};
+        use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
+
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "xt_session",
+                "The session cookie set by POST /v1/sessions or /v1/staff/sessions",
+            ))),
+        );
+        openapi.security = Some(vec![
+            SecurityRequirement::new("api_key", Vec::<String>::new()),
+            SecurityRequirement::new("session", Vec::<String>::new()),
+        ]);
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let names: Vec<&str> =
+                path.split('/').filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}')).collect();
+            let operations =
+                [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten();
+            for operation in operations {
+                let parameters = operation.parameters.get_or_insert_with(Vec::new);
+                for name in &names {
+                    let declared = parameters.iter().any(|p| match p {
+                        utoipa::openapi::RefOr::T(p) => p.name == *name && p.parameter_in == ParameterIn::Path,
+                        utoipa::openapi::RefOr::Ref(_) => false,
+                    });
+                    if !declared {
+                        let schema = ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .pattern(path_parameter_pattern(name))
+                            .min_length(Some(1));
+                        parameters.push(utoipa::openapi::RefOr::T(
+                            ParameterBuilder::new()
+                                .name(*name)
+                                .parameter_in(ParameterIn::Path)
+                                .required(Required::True)
+                                .schema(Some(schema))
+                                .build(),
+                        ));
+                    }
+                }
+                if !path.starts_with("/v1/") {
+                    continue;
+                }
+                let error_content = || ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build();
+                for (status, when) in V1_ERRORS {
+                    operation.responses.responses.entry(status.to_owned()).or_insert_with(|| {
+                        utoipa::openapi::RefOr::T(
+                            ResponseBuilder::new()
+                                .description(when)
+                                .content("application/json", error_content())
+                                .build(),
+                        )
+                    });
+                }
+                // Errors a handler's annotation named without a body have the one error shape too.
+                for (status, response) in operation.responses.responses.iter_mut() {
+                    if let utoipa::openapi::RefOr::T(response) = response
+                        && status.starts_with(['4', '5'])
+                        && response.content.is_empty()
+                    {
+                        response
+                            .content
+                            .insert("application/json".to_owned(), utoipa::openapi::RefOr::T(error_content()));
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The document.
 #[derive(OpenApi)]
 #[openapi(
@@ -118,7 +226,7 @@ impl Modify for BearerKeys {
         crate::ledger::TransferView,
         crate::ledger::TransferPage,
     )),
-    modifiers(&BearerKeys),
+    modifiers(&BearerKeys, &Completeness),
     tags((name = "ledger", description = "Double-entry ledger for operators"), (name = "payments", description = "Card payments over JSON: the same core as ISO 8583 terminals"), (name = "onboarding", description = "Owners, staff, applications, documents, review, merchants, devices, activation, cashiers"), (name = "operations", description = "Health, metrics, this document"))
 )]
 #[derive(Debug)]

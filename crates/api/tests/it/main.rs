@@ -117,6 +117,37 @@ async fn operations_endpoints_answer_without_a_key() -> anyhow::Result<()> {
         assert!(doc.json["paths"][path].is_object(), "{path} is documented");
     }
     assert!(doc.json["components"]["schemas"]["TransferInput"].is_object());
+    // Every `{name}` in a path is a declared, required path parameter of each of its operations,
+    // and every /v1 operation documents its errors in the one error shape (a client generated
+    // from the document needs both; schemathesis in CI cannot test an operation without them).
+    let mut operations = 0;
+    for (path, item) in doc.json["paths"].as_object().into_iter().flatten() {
+        let names: Vec<&str> = path.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}')).collect();
+        for (method, operation) in item.as_object().into_iter().flatten() {
+            operations += 1;
+            for name in &names {
+                let declared = operation["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|p| p["name"] == *name && p["in"] == "path" && p["required"] == true);
+                anyhow::ensure!(declared, "{method} {path}: path parameter {name} is not declared");
+            }
+            if path.starts_with("/v1/") {
+                for status in ["400", "401", "404", "422", "500", "503"] {
+                    let response = &operation["responses"][status];
+                    anyhow::ensure!(response.is_object(), "{method} {path}: {status} is not documented");
+                }
+                let schema = &operation["responses"]["401"]["content"]["application/json"]["schema"]["$ref"];
+                anyhow::ensure!(schema == "#/components/schemas/ErrorBody", "{method} {path}: 401 is {schema}");
+            }
+        }
+    }
+    anyhow::ensure!(operations >= 57, "only {operations} operations documented");
+    let schemes = &doc.json["components"]["securitySchemes"];
+    assert_eq!(schemes["session"]["in"], "cookie");
+    assert_eq!(schemes["session"]["name"], "xt_session");
+    assert_eq!(schemes["api_key"]["scheme"], "bearer");
     Ok(())
 }
 
