@@ -497,6 +497,13 @@ async fn supervisor(state: &AppState, mid: &str, pin: &str) -> Result<(), ApiErr
         Err(PinRefusal::Locked) => {
             Err(ApiError::new(StatusCode::LOCKED, "pin_locked", "the supervisor's PIN is locked; staff must reset it"))
         }
+        Err(PinRefusal::NotSet) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "supervisor_pin_not_set",
+            format!(
+                "the supervisor's PIN (operator 00) is not set yet: the owner sets it with PUT /v1/merchants/{mid}/cashiers/00/pin"
+            ),
+        )),
         Err(_) => Err(ApiError::new(StatusCode::FORBIDDEN, "supervisor_pin_wrong", "the supervisor's PIN is wrong")),
     }
 }

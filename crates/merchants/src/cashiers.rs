@@ -91,8 +91,10 @@ pub enum PinRefusal {
         /// Tries left before the lock.
         remaining: u32,
     },
-    /// Locked (now or already), or no PIN set.
+    /// Locked (now or already): staff must reset it.
     Locked,
+    /// No PIN set yet (new, or reset by staff): the owner sets one.
+    NotSet,
 }
 
 /// Checks an operator number: two digits.
@@ -279,7 +281,8 @@ impl Merchants {
             };
             match cashier.value.status {
                 CashierStatus::Disabled => return Ok(Err(PinRefusal::UnknownOperator)),
-                CashierStatus::Locked | CashierStatus::PinRequired => return Ok(Err(PinRefusal::Locked)),
+                CashierStatus::Locked => return Ok(Err(PinRefusal::Locked)),
+                CashierStatus::PinRequired => return Ok(Err(PinRefusal::NotSet)),
                 CashierStatus::Active => {}
             }
             let stored = cashier.value.pin_hash.clone().unwrap_or_default();

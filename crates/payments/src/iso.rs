@@ -174,7 +174,7 @@ impl Terminals {
         Ok(match self.engine.merchants().verify_cashier_pin(&live.mid, "00", pin.expose()).await? {
             Ok(_) => None,
             Err(PinRefusal::Wrong { .. }) | Err(PinRefusal::UnknownOperator) => Some(ResponseCode::WRONG_PIN),
-            Err(PinRefusal::Locked) => Some(ResponseCode::PIN_TRIES_EXCEEDED),
+            Err(PinRefusal::Locked | PinRefusal::NotSet) => Some(ResponseCode::PIN_TRIES_EXCEEDED),
         })
     }
 

@@ -329,7 +329,10 @@ impl Engine {
             Ok(_) => {}
             Err(PinRefusal::UnknownOperator) => return Ok(SignIn::Refused(ResponseCode::AUTHENTICATION_FAILED)),
             Err(PinRefusal::Wrong { .. }) => return Ok(SignIn::Refused(ResponseCode::WRONG_PIN)),
-            Err(PinRefusal::Locked) => return Ok(SignIn::Refused(ResponseCode::PIN_TRIES_EXCEEDED)),
+            // The terminal's words for both: the PIN cannot be used until someone acts (75).
+            Err(PinRefusal::Locked | PinRefusal::NotSet) => {
+                return Ok(SignIn::Refused(ResponseCode::PIN_TRIES_EXCEEDED));
+            }
         }
         drop(pin);
         let keys = WorkingKeys::generate(layout, &mut |bytes| rand::fill(bytes)).map_err(|_| internal())?;

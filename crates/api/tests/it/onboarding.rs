@@ -590,8 +590,8 @@ async fn cashier_pins_lock_after_five_tries_and_only_staff_reset_them() -> anyho
     let service = super::merchants(app.store.clone());
     use xingtong_merchants::cashiers::PinRefusal;
 
-    // Operator 00 exists without a PIN; the owner sets it and adds 01.
-    assert!(matches!(service.verify_cashier_pin(&mid, "00", "123456").await?, Err(PinRefusal::Locked)));
+    // Operator 00 exists without a PIN (not "locked": nothing for staff to reset); the owner sets it and adds 01.
+    assert!(matches!(service.verify_cashier_pin(&mid, "00", "123456").await?, Err(PinRefusal::NotSet)));
     let cashiers = format!("/v1/merchants/{mid}/cashiers");
     expect(
         &app.as_(&owner, "PUT", &format!("{cashiers}/00/pin"), json!({ "pin": "864209" })).await?,
@@ -661,8 +661,8 @@ async fn cashier_pins_lock_after_five_tries_and_only_staff_reset_them() -> anyho
     expect(&reply, StatusCode::OK, "risk resets")?;
     assert_eq!(reply.json["status"], "pin_required");
     assert!(
-        matches!(service.verify_cashier_pin(&mid, "01", "135790").await?, Err(PinRefusal::Locked)),
-        "the old PIN is gone"
+        matches!(service.verify_cashier_pin(&mid, "01", "135790").await?, Err(PinRefusal::NotSet)),
+        "the old PIN is gone: the owner sets a new one"
     );
     expect(
         &app.as_(&owner, "PUT", &format!("{cashiers}/01/pin"), json!({ "pin": "246801" })).await?,
