@@ -5,5 +5,6 @@ mod crash;
 mod data_safety;
 mod lifecycle;
 mod payments;
+mod readme;
 mod protocol;
 mod server;
