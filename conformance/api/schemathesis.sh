@@ -9,9 +9,15 @@ set -euo pipefail
 XINGTONG="${1:-${CARGO_TARGET_DIR:-target}/debug/xingtong}"
 EXAMPLES="${2:-10}"
 VENV="${XINGTONG_SCHEMATHESIS_VENV:-$HOME/.cache/xingtong/schemathesis}"
-if [ ! -x "$VENV/bin/schemathesis" ]; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q 'schemathesis>=4.32,<5'
+ST="$VENV/bin/schemathesis"
+if [ ! -x "$ST" ]; then
+  if python3 -m venv "$VENV" 2>/dev/null; then
+    "$VENV/bin/pip" install -q 'schemathesis>=4.32,<5'
+  else
+    # No venv module (Debian's python3 without python3-venv): install for this user instead.
+    python3 -m pip install -q --user 'schemathesis>=4.32,<5'
+    ST="$(python3 -c 'import site; print(site.USER_BASE)')/bin/schemathesis"
+  fi
 fi
 WORK="$(mktemp -d)"
 "$XINGTONG" serve --data-dir "$WORK/data" --http 127.0.0.1:0 --iso8583 127.0.0.1:0 >"$WORK/out" 2>"$WORK/log" &
@@ -22,7 +28,7 @@ API="$(grep -o 'http://[0-9.:]*' "$WORK/out" | head -n 1)"
 KEY="$(grep -o 'xtk_[A-Za-z0-9_]*' "$WORK/out" | head -n 1)"
 [ -n "$API" ] && [ -n "$KEY" ] || { echo "the server did not start"; cat "$WORK/log"; exit 1; }
 cd "$WORK"
-"$VENV/bin/schemathesis" run "$API/openapi.json" -H "Authorization: Bearer $KEY" \
+"$ST" run "$API/openapi.json" -H "Authorization: Bearer $KEY" \
   --max-examples "$EXAMPLES" --seed 1 \
   --checks not_a_server_error,response_schema_conformance,status_code_conformance \
   --no-color
