@@ -135,6 +135,19 @@ async fn upload_all(app: &App, owner: &Who, id: &str) -> anyhow::Result<()> {
 /// An owner with an approved merchant: (owner, mid, tid, activation code, serial).
 async fn approved_merchant(app: &App, reviewer: &Who, name: &str, phone: &str) -> anyhow::Result<(Who, String, Value)> {
     let owner = register(app, name, phone).await?;
+    let (mid, device) = apply_and_approve(app, reviewer, &owner, name, phone).await?;
+    Ok((owner, mid, device))
+}
+
+/// An application by `owner`, submitted, reviewed and approved: (mid, the device ordered).
+async fn apply_and_approve(
+    app: &App,
+    reviewer: &Who,
+    owner: &Who,
+    name: &str,
+    phone: &str,
+) -> anyhow::Result<(String, Value)> {
+    let owner = owner.clone();
     let reply = app.as_(&owner, "POST", "/v1/applications", form(name, phone, GOOD_ID, GOOD_USCC)).await?;
     expect(&reply, StatusCode::CREATED, "create")?;
     let id = reply.json["id"].as_str().unwrap_or_default().to_owned();
@@ -152,7 +165,7 @@ async fn approved_merchant(app: &App, reviewer: &Who, name: &str, phone: &str) -
     let reply = app.as_(reviewer, "POST", &format!("/v1/applications/{id}/approve"), json!({})).await?;
     expect(&reply, StatusCode::OK, "approve")?;
     let mid = reply.json["merchant"]["mid"].as_str().unwrap_or_default().to_owned();
-    Ok((owner, mid, reply.json["devices"][0].clone()))
+    Ok((mid, reply.json["devices"][0].clone()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -836,23 +849,7 @@ async fn a_second_approval_adds_a_merchant_and_the_first_stays_the_owners() -> a
     let first_key = key_reply.json["id"].as_str().unwrap_or_default().to_owned();
 
     // The same owner applies again and is approved: a second merchant.
-    let reply = app.as_(&owner, "POST", "/v1/applications", form("李雷", "13900003001", GOOD_ID, GOOD_USCC)).await?;
-    expect(&reply, StatusCode::CREATED, "second application")?;
-    let id = reply.json["id"].as_str().unwrap_or_default().to_owned();
-    upload_all(&app, &owner, &id).await?;
-    expect(
-        &app.as_(&owner, "POST", &format!("/v1/applications/{id}/submit"), Value::Null).await?,
-        StatusCode::OK,
-        "submit",
-    )?;
-    expect(
-        &app.as_(&reviewer, "POST", &format!("/v1/applications/{id}/review"), Value::Null).await?,
-        StatusCode::OK,
-        "review",
-    )?;
-    let reply = app.as_(&reviewer, "POST", &format!("/v1/applications/{id}/approve"), json!({})).await?;
-    expect(&reply, StatusCode::OK, "approve")?;
-    let second = reply.json["merchant"]["mid"].as_str().unwrap_or_default().to_owned();
+    let (second, _) = apply_and_approve(&app, &reviewer, &owner, "李雷", "13900003001").await?;
     assert_ne!(first, second);
 
     // Both are the owner's: readable, and the first's key is listed and revocable.
