@@ -216,7 +216,7 @@ fn ok(body: Value) -> Response {
 // ---- identities ----
 
 /// Registers a merchant owner (applicant) and signs them in.
-#[utoipa::path(post, path = "/v1/owners", tag = "onboarding", responses((status = 201, description = "Registered and signed in (Set-Cookie: xt_session)")))]
+#[utoipa::path(post, path = "/v1/owners", request_body = crate::openapi::RegistrationBody, tag = "onboarding", responses((status = 201, description = "Registered and signed in (Set-Cookie: xt_session)")))]
 pub async fn register_owner(State(state): State<AppState>, body: JsonBody<Registration>) -> Result<Response, ApiError> {
     let (user, token) = state.merchants.register_owner(body.value).await?;
     let body = json!({ "user": { "id": user.id, "name": user.name, "phone": user.phone, "email": user.email, "language": user.language } });
@@ -224,17 +224,18 @@ pub async fn register_owner(State(state): State<AppState>, body: JsonBody<Regist
 }
 
 /// A sign-in.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
     /// Phone or email (owners), username (staff).
     pub login: String,
     /// Password.
+    #[schema(value_type = String, min_length = 8, max_length = 128)]
     pub password: SecretString,
 }
 
 /// Signs an owner in by phone or email.
-#[utoipa::path(post, path = "/v1/sessions", tag = "onboarding", responses((status = 201, description = "Signed in (Set-Cookie: xt_session)"), (status = 401, description = "Wrong login or password")))]
+#[utoipa::path(post, path = "/v1/sessions", request_body = Login, tag = "onboarding", responses((status = 201, description = "Signed in (Set-Cookie: xt_session)"), (status = 401, description = "Wrong login or password")))]
 pub async fn login_owner(State(state): State<AppState>, body: JsonBody<Login>) -> Result<Response, ApiError> {
     let token = state.merchants.login_owner(&body.value.login, body.value.password.expose()).await?;
     let principal =
@@ -247,7 +248,7 @@ pub async fn login_owner(State(state): State<AppState>, body: JsonBody<Login>) -
 }
 
 /// Signs a staff member in.
-#[utoipa::path(post, path = "/v1/staff/sessions", tag = "onboarding", responses((status = 201, description = "Signed in (Set-Cookie: xt_session)")))]
+#[utoipa::path(post, path = "/v1/staff/sessions", request_body = Login, tag = "onboarding", responses((status = 201, description = "Signed in (Set-Cookie: xt_session)")))]
 pub async fn login_staff(State(state): State<AppState>, body: JsonBody<Login>) -> Result<Response, ApiError> {
     let token = state.merchants.login_staff(&body.value.login, body.value.password.expose()).await?;
     let principal =
@@ -287,7 +288,7 @@ pub async fn me(Auth(principal): Auth) -> Response {
 }
 
 /// A new staff account.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewStaff {
     /// Login name.
@@ -295,13 +296,15 @@ pub struct NewStaff {
     /// Display name.
     pub name: String,
     /// Roles: admin, reviewer, risk, finance.
+    #[schema(value_type = Vec<String>)]
     pub roles: Vec<Role>,
     /// Password.
+    #[schema(value_type = String, min_length = 8, max_length = 128)]
     pub password: SecretString,
 }
 
 /// Creates a staff account (admins).
-#[utoipa::path(post, path = "/v1/staff", tag = "onboarding", responses((status = 201, description = "Created")))]
+#[utoipa::path(post, path = "/v1/staff", request_body = NewStaff, tag = "onboarding", responses((status = 201, description = "Created")))]
 pub async fn create_staff(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -333,7 +336,7 @@ impl StatusFilter {
 }
 
 /// Starts an application (a draft; fields may be missing until submission).
-#[utoipa::path(post, path = "/v1/applications", tag = "onboarding", responses((status = 201, description = "Draft created")))]
+#[utoipa::path(post, path = "/v1/applications", request_body = crate::openapi::ApplicationBody, tag = "onboarding", responses((status = 201, description = "Draft created")))]
 pub async fn create_application(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -365,7 +368,7 @@ pub async fn get_application(
 }
 
 /// Replaces a draft's or a rejected application's fields.
-#[utoipa::path(put, path = "/v1/applications/{id}", tag = "onboarding", responses((status = 200, description = "Updated"), (status = 409, description = "Not editable in its state")))]
+#[utoipa::path(put, path = "/v1/applications/{id}", request_body = crate::openapi::ApplicationBody, tag = "onboarding", responses((status = 200, description = "Updated"), (status = 409, description = "Not editable in its state")))]
 pub async fn update_application(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -489,7 +492,7 @@ pub async fn start_review(
 }
 
 /// A rejection.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rejection {
     /// Why; the applicant reads it.
@@ -497,7 +500,7 @@ pub struct Rejection {
 }
 
 /// Rejects with a reason.
-#[utoipa::path(post, path = "/v1/applications/{id}/reject", tag = "onboarding", responses((status = 200, description = "Rejected")))]
+#[utoipa::path(post, path = "/v1/applications/{id}/reject", request_body = Rejection, tag = "onboarding", responses((status = 200, description = "Rejected")))]
 pub async fn reject_application(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -508,7 +511,7 @@ pub async fn reject_application(
 }
 
 /// Approves: creates the merchant, its accounts and terms, and the device order.
-#[utoipa::path(post, path = "/v1/applications/{id}/approve", tag = "onboarding", responses((status = 200, description = "Approved: application, merchant and device")))]
+#[utoipa::path(post, path = "/v1/applications/{id}/approve", request_body = crate::openapi::ApprovalBody, tag = "onboarding", responses((status = 200, description = "Approved: application, merchant and device")))]
 pub async fn approve_application(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -611,7 +614,7 @@ pub async fn get_device(
 }
 
 /// Shipping details.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Shipment {
     /// Courier tracking number.
@@ -619,7 +622,7 @@ pub struct Shipment {
 }
 
 /// Marks a device shipped (staff).
-#[utoipa::path(post, path = "/v1/devices/{tid}/ship", tag = "onboarding", responses((status = 200, description = "Shipped")))]
+#[utoipa::path(post, path = "/v1/devices/{tid}/ship", request_body = Shipment, tag = "onboarding", responses((status = 200, description = "Shipped")))]
 pub async fn ship_device(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -662,7 +665,7 @@ pub async fn reissue_activation_code(
 
 /// A terminal activates: MID, serial number and activation code in; TID and TMK (under the
 /// activation key) out. No API key: the code is the credential, and it works once.
-#[utoipa::path(post, path = "/v1/activations", tag = "onboarding", responses(
+#[utoipa::path(post, path = "/v1/activations", request_body = crate::openapi::ActivationBody, tag = "onboarding", responses(
     (status = 201, description = "Bound: the TMK under the activation key"), (status = 403, description = "activation_refused"),
     (status = 409, description = "device_already_bound"), (status = 423, description = "activation_locked")))]
 pub async fn activate(
@@ -685,7 +688,7 @@ pub async fn list_cashiers(
 }
 
 /// A new cashier.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCashier {
     /// `01`–`99`.
@@ -693,11 +696,12 @@ pub struct NewCashier {
     /// Name.
     pub name: String,
     /// Six digits.
+    #[schema(value_type = String, pattern = "^[0-9]{6}$")]
     pub pin: SecretString,
 }
 
 /// Adds a cashier (the merchant).
-#[utoipa::path(post, path = "/v1/merchants/{mid}/cashiers", tag = "onboarding", responses((status = 201, description = "Created")))]
+#[utoipa::path(post, path = "/v1/merchants/{mid}/cashiers", request_body = NewCashier, tag = "onboarding", responses((status = 201, description = "Created")))]
 pub async fn create_cashier(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -709,15 +713,16 @@ pub async fn create_cashier(
 }
 
 /// A PIN.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PinBody {
     /// Six digits.
+    #[schema(value_type = String, pattern = "^[0-9]{6}$")]
     pub pin: SecretString,
 }
 
 /// Sets an operator's PIN (the merchant; not while locked).
-#[utoipa::path(put, path = "/v1/merchants/{mid}/cashiers/{operator}/pin", tag = "onboarding", responses((status = 200, description = "Set"), (status = 423, description = "Locked: staff must reset")))]
+#[utoipa::path(put, path = "/v1/merchants/{mid}/cashiers/{operator}/pin", request_body = PinBody, tag = "onboarding", responses((status = 200, description = "Set"), (status = 423, description = "Locked: staff must reset")))]
 pub async fn set_cashier_pin(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -748,7 +753,7 @@ pub async fn reset_pin(
 }
 
 /// Requests a settlement card change; a code goes to the registered phone.
-#[utoipa::path(post, path = "/v1/merchants/{mid}/settlement-card-changes", tag = "onboarding", responses((status = 201, description = "Code sent"), (status = 422, description = "validation_failed")))]
+#[utoipa::path(post, path = "/v1/merchants/{mid}/settlement-card-changes", request_body = crate::openapi::SettlementCardBody, tag = "onboarding", responses((status = 201, description = "Code sent"), (status = 422, description = "validation_failed")))]
 pub async fn request_card_change(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -767,15 +772,16 @@ fn card_change_view(v: &xingtong_merchants::bank_card::CardChangeView) -> Value 
 }
 
 /// A one-time code.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CodeBody {
     /// Six digits.
+    #[schema(value_type = String, pattern = "^[0-9]{6}$")]
     pub code: SecretString,
 }
 
 /// Confirms a settlement card change with its code.
-#[utoipa::path(post, path = "/v1/merchants/{mid}/settlement-card-changes/{id}/confirm", tag = "onboarding", responses((status = 200, description = "Applied from the next settlement")))]
+#[utoipa::path(post, path = "/v1/merchants/{mid}/settlement-card-changes/{id}/confirm", request_body = CodeBody, tag = "onboarding", responses((status = 200, description = "Applied from the next settlement")))]
 pub async fn confirm_card_change(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -789,7 +795,7 @@ pub async fn confirm_card_change(
 // ---- API keys, notifications ----
 
 /// A label for a new key.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
     /// What it is for.
@@ -809,7 +815,7 @@ fn key_view(k: &xingtong_store::ApiKeyRecord) -> Value {
 }
 
 /// Makes an API key for the caller's merchant; the token is shown once.
-#[utoipa::path(post, path = "/v1/api-keys", tag = "onboarding", responses((status = 201, description = "The key, with its token shown this once")))]
+#[utoipa::path(post, path = "/v1/api-keys", request_body = NewKey, tag = "onboarding", responses((status = 201, description = "The key, with its token shown this once")))]
 pub async fn create_api_key(
     State(state): State<AppState>,
     Auth(principal): Auth,

@@ -23,6 +23,156 @@ pub struct ErrorDetail {
     pub details: Option<serde_json::Value>,
 }
 
+// Request bodies whose Rust types live in the domain crates, described here for the document (the
+// domain crates know no OpenAPI). Each mirrors the type named in its doc comment field for field;
+// CI's schemathesis run sends bodies made from these, so a mirror that drifted shows as refusals.
+
+/// `POST /v1/owners` (`xingtong_merchants::identity::Registration`).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct RegistrationBody {
+    /// 1 to 100 characters.
+    name: String,
+    /// Mainland mobile number, 11 digits.
+    #[schema(pattern = "^1[3-9][0-9]{9}$")]
+    phone: String,
+    /// Email.
+    email: Option<String>,
+    /// 8 to 128 characters.
+    #[schema(min_length = 8, max_length = 128)]
+    password: String,
+    /// `zh-CN` (default) or `en`.
+    language: Option<String>,
+}
+
+/// `POST /v1/applications/{id}/approve` (`xingtong_merchants::applications::Approval`).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct ApprovalBody {
+    /// Merchant category code, 4 digits [default 5399].
+    #[schema(pattern = "^[0-9]{4}$")]
+    mcc: Option<String>,
+    /// Device model.
+    device_model: Option<String>,
+    /// Device serial number.
+    serial_number: Option<String>,
+}
+
+/// `POST /v1/merchants/{mid}/settlement-card-changes` (`xingtong_merchants::bank_card::NewCard`).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct SettlementCardBody {
+    /// The new card's number (Luhn-valid).
+    #[schema(pattern = "^[0-9]{13,19}$")]
+    card_number: String,
+    /// Bank.
+    bank_name: String,
+    /// Must be the merchant's legal name (or business, for enterprises).
+    account_holder: String,
+}
+
+/// `POST /v1/activations` (`xingtong_merchants::devices::ActivationRequest`).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct ActivationBody {
+    /// Merchant number, 15 digits.
+    #[schema(pattern = "^[0-9]{15}$")]
+    mid: String,
+    /// The device's serial number.
+    serial_number: String,
+    /// The 16-digit activation code.
+    #[schema(pattern = "^[0-9]{16}$")]
+    activation_code: String,
+}
+
+/// An applicant (`xingtong_onboarding::application::Applicant`).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct ApplicantBody {
+    /// Legal name.
+    legal_name: String,
+    /// Resident identity card number, 18 characters (GB 11643).
+    #[schema(pattern = "^[0-9]{17}[0-9X]$")]
+    resident_id: String,
+    /// Mainland mobile number.
+    #[schema(pattern = "^1[3-9][0-9]{9}$")]
+    phone: String,
+    /// Email.
+    email: String,
+    /// Address.
+    address: String,
+}
+
+/// A business (`xingtong_onboarding::application::Business`).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct BusinessBody {
+    /// Trading name.
+    name: String,
+    /// `individual`, `individual_business` or `enterprise`.
+    #[schema(pattern = "^(individual|individual_business|enterprise)$")]
+    business_type: String,
+    /// Unified social credit code, 18 characters (licensed businesses).
+    unified_social_credit_code: Option<String>,
+}
+
+/// A settlement account (`xingtong_onboarding::application::SettlementAccount`).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct SettlementAccountBody {
+    /// Card number (Luhn-valid).
+    #[schema(pattern = "^[0-9]{13,19}$")]
+    card_number: String,
+    /// Bank.
+    bank_name: String,
+    /// The applicant's legal name.
+    account_holder: String,
+}
+
+/// An application form (`xingtong_onboarding::application::Application`); every field may be
+/// left out while it is a draft, and submitting reports every problem at once.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct ApplicationBody {
+    /// The applicant.
+    applicant: Option<ApplicantBody>,
+    /// The business.
+    business: Option<BusinessBody>,
+    /// Where the money goes.
+    settlement_account: Option<SettlementAccountBody>,
+    /// Where the terminal is sent.
+    delivery_address: Option<String>,
+}
+
+/// `POST /v1/sandbox/cards` (`xingtong_payments::sandbox::NewCard`).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct SandboxCardBody {
+    /// `unionpay`, `visa` or `mastercard`.
+    #[schema(pattern = "^(unionpay|visa|mastercard)$")]
+    brand: String,
+    /// `debit` or `credit`.
+    #[schema(pattern = "^(debit|credit)$")]
+    card_type: String,
+    /// A number of your own (its brand must match); default a fresh one.
+    pan: Option<String>,
+    /// YYMM.
+    #[schema(pattern = "^[0-9]{2}(0[1-9]|1[0-2])$")]
+    expiry: Option<String>,
+    /// 4 to 12 digits.
+    #[schema(pattern = "^[0-9]{4,12}$")]
+    pin: String,
+    /// Balance or credit limit, minor units.
+    #[schema(minimum = 0)]
+    balance_minor: i64,
+    /// `active`, `blocked`, `lost` or `stolen`.
+    status: Option<String>,
+    /// The issuer answers this many ms late.
+    delay_ms: Option<u64>,
+    /// The issuer never answers.
+    timeout: Option<bool>,
+}
+
 struct BearerKeys;
 
 impl Modify for BearerKeys {

@@ -36,7 +36,7 @@ fn engine(state: &AppState) -> Result<&Engine, ApiError> {
 }
 
 /// A card as the JSON API takes it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CardInput {
     /// Card number.
@@ -48,7 +48,7 @@ pub struct CardInput {
 }
 
 /// A customer to notify.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Customer {
     /// Mainland mobile number.
@@ -58,7 +58,7 @@ pub struct Customer {
 }
 
 /// A sale, pre-authorization or balance inquiry.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentInput {
     /// The merchant's terminal it is made on.
@@ -71,6 +71,7 @@ pub struct PaymentInput {
     pub currency: Option<String>,
     /// `sale` (销售, default), `collection` (收款) or `purchase` (进货).
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub business_type: Option<BusinessType>,
     /// The card.
     pub card: CardInput,
@@ -325,7 +326,7 @@ async fn start(
 }
 
 /// A sale (消费) with a card.
-#[utoipa::path(post, path = "/v1/payments", tag = "payments", params(("Idempotency-Key" = String, Header, description = "Required")),
+#[utoipa::path(post, path = "/v1/payments", request_body = PaymentInput, tag = "payments", params(("Idempotency-Key" = String, Header, description = "Required")),
     responses((status = 201, description = "The recorded transaction, approved or declined (see response_code)")))]
 pub async fn create_payment(
     State(state): State<AppState>,
@@ -337,7 +338,7 @@ pub async fn create_payment(
 }
 
 /// A pre-authorization (预授权): the amount is held on the card.
-#[utoipa::path(post, path = "/v1/pre-authorizations", tag = "payments", params(("Idempotency-Key" = String, Header, description = "Required")),
+#[utoipa::path(post, path = "/v1/pre-authorizations", request_body = PaymentInput, tag = "payments", params(("Idempotency-Key" = String, Header, description = "Required")),
     responses((status = 201, description = "The recorded pre-authorization")))]
 pub async fn create_pre_authorization(
     State(state): State<AppState>,
@@ -349,7 +350,7 @@ pub async fn create_pre_authorization(
 }
 
 /// A balance inquiry (查余).
-#[utoipa::path(post, path = "/v1/balance-inquiries", tag = "payments", params(("Idempotency-Key" = String, Header, description = "Required")),
+#[utoipa::path(post, path = "/v1/balance-inquiries", request_body = PaymentInput, tag = "payments", params(("Idempotency-Key" = String, Header, description = "Required")),
     responses((status = 201, description = "The inquiry, with balance_minor when approved")))]
 pub async fn create_balance_inquiry(
     State(state): State<AppState>,
@@ -483,10 +484,11 @@ pub async fn get_receipt(
 }
 
 /// A supervisor's authorisation.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VoidInput {
     /// Operator 00's PIN (6 digits): checked, never kept.
+    #[schema(value_type = String, pattern = "^[0-9]{6}$")]
     pub supervisor_pin: xingtong_crypto::SecretString,
 }
 
@@ -509,7 +511,7 @@ async fn supervisor(state: &AppState, mid: &str, pin: &str) -> Result<(), ApiErr
 }
 
 /// Voids (撤销) a sale or a completion of the open batch; the supervisor's PIN is required.
-#[utoipa::path(post, path = "/v1/payments/{id}/void", tag = "payments", params(("Idempotency-Key" = String, Header, description = "Required")),
+#[utoipa::path(post, path = "/v1/payments/{id}/void", request_body = VoidInput, tag = "payments", params(("Idempotency-Key" = String, Header, description = "Required")),
     responses((status = 201, description = "The void, approved or declined")))]
 pub async fn void_payment(
     State(state): State<AppState>,
@@ -541,7 +543,7 @@ pub async fn void_payment(
 }
 
 /// A refund.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundInput {
     /// The sale (or completion) to refund.
@@ -551,11 +553,12 @@ pub struct RefundInput {
     /// `01` customer return, `02` wrong amount, `03` duplicate charge, `04` other.
     pub reason: String,
     /// Operator 00's PIN.
+    #[schema(value_type = String, pattern = "^[0-9]{6}$")]
     pub supervisor_pin: xingtong_crypto::SecretString,
 }
 
 /// Refunds (退货) part or all of a sale, to the original card; the supervisor's PIN and a reason are required.
-#[utoipa::path(post, path = "/v1/refunds", tag = "payments", params(("Idempotency-Key" = String, Header, description = "Required")),
+#[utoipa::path(post, path = "/v1/refunds", request_body = RefundInput, tag = "payments", params(("Idempotency-Key" = String, Header, description = "Required")),
     responses((status = 201, description = "The refund, approved or declined")))]
 pub async fn create_refund(
     State(state): State<AppState>,
@@ -586,7 +589,7 @@ pub async fn create_refund(
 }
 
 /// A completion.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompletionInput {
     /// Minor units; at most the authorised amount.
@@ -594,7 +597,7 @@ pub struct CompletionInput {
 }
 
 /// Completes (预授权完成) a pre-authorization for at most its amount.
-#[utoipa::path(post, path = "/v1/pre-authorizations/{id}/complete", tag = "payments", params(("Idempotency-Key" = String, Header, description = "Required")),
+#[utoipa::path(post, path = "/v1/pre-authorizations/{id}/complete", request_body = CompletionInput, tag = "payments", params(("Idempotency-Key" = String, Header, description = "Required")),
     responses((status = 201, description = "The completion")))]
 pub async fn complete_pre_authorization(
     State(state): State<AppState>,
@@ -649,7 +652,7 @@ pub async fn void_pre_authorization(
 }
 
 /// Creates a sandbox test card (staff).
-#[utoipa::path(post, path = "/v1/sandbox/cards", tag = "payments", responses((status = 201, description = "The test card, with its number")))]
+#[utoipa::path(post, path = "/v1/sandbox/cards", request_body = crate::openapi::SandboxCardBody, tag = "payments", responses((status = 201, description = "The test card, with its number")))]
 pub async fn create_sandbox_card(
     State(state): State<AppState>,
     Auth(principal): Auth,

@@ -144,6 +144,25 @@ async fn operations_endpoints_answer_without_a_key() -> anyhow::Result<()> {
         }
     }
     anyhow::ensure!(operations >= 57, "only {operations} operations documented");
+    // Operations that take a JSON body describe it (a generated client must know what to send).
+    for (method, path) in [
+        ("post", "/v1/owners"),
+        ("post", "/v1/sessions"),
+        ("post", "/v1/applications"),
+        ("put", "/v1/applications/{id}"),
+        ("post", "/v1/applications/{id}/approve"),
+        ("post", "/v1/activations"),
+        ("post", "/v1/merchants/{mid}/cashiers"),
+        ("post", "/v1/api-keys"),
+        ("post", "/v1/payments"),
+        ("post", "/v1/refunds"),
+        ("post", "/v1/payments/{id}/void"),
+        ("post", "/v1/sandbox/cards"),
+        ("post", "/v1/ledger/transfers"),
+    ] {
+        let body = &doc.json["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"];
+        anyhow::ensure!(body.is_object(), "{method} {path} does not describe its body");
+    }
     let schemes = &doc.json["components"]["securitySchemes"];
     assert_eq!(schemes["session"]["in"], "cookie");
     assert_eq!(schemes["session"]["name"], "xt_session");
