@@ -5,6 +5,6 @@ mod crash;
 mod data_safety;
 mod lifecycle;
 mod payments;
-mod readme;
 mod protocol;
+mod readme;
 mod server;
