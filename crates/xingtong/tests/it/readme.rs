@@ -26,8 +26,20 @@ fn tour_blocks(readme: &str) -> Vec<String> {
     blocks
 }
 
+/// True when `tool` runs here.
+fn available(tool: &str) -> bool {
+    Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
+}
+
 #[test]
 fn the_readme_tour_works_as_written() -> anyhow::Result<()> {
+    // The tour needs curl and python3, as the README says; CI installs them and always runs it.
+    let missing: Vec<&str> = ["bash", "curl", "python3"].into_iter().filter(|t| !available(t)).collect();
+    if !missing.is_empty() {
+        ensure!(std::env::var_os("CI").is_none(), "CI must run the README's tour, but {missing:?} are missing");
+        eprintln!("the README's tour was skipped: {missing:?} not installed");
+        return Ok(());
+    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let readme = std::fs::read_to_string(root.join("README.md"))?;
     let blocks = tour_blocks(&readme);
