@@ -442,8 +442,8 @@ pub async fn forward(data_dir: &Path, holder: Option<u32>, request: &AdminReques
     };
     let stream = connected.with_context(|| {
         format!(
-            "the data directory {} is in use by a xingtong server{holder}, and its admin socket {} does not answer \
-             (is it still starting?); try again, or stop the server and run the command on its own",
+            "the data directory {} is in use by another xingtong process{holder} that does not answer on its admin \
+             socket {}: a server still starting, or another admin command running; try again in a moment",
             data_dir.display(),
             path.display()
         )

@@ -226,3 +226,23 @@ fn admin_commands_and_a_server_writing_the_same_accounts_on_postgres_stay_consis
     backend.cleanup();
     result
 }
+
+#[test]
+fn an_admin_command_beside_a_holder_that_is_not_a_server_is_refused_with_what_to_do() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let backend = Backend::Sqlite(dir.path().to_path_buf());
+    // Another process holds the directory's lock and has no admin socket (as another admin command would).
+    let lock =
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.path().join("xingtong.lock"))?;
+    lock.try_lock()?;
+    let started = Instant::now();
+    let refused = xingtong(&backend, &["admin", "audit"])?;
+    ensure!(!refused.status.success(), "nothing may write beside the holder");
+    let message = String::from_utf8(refused.stderr)?;
+    ensure!(message.contains("does not answer on its admin socket") && message.contains("try again"), "{message}");
+    ensure!(started.elapsed() < Duration::from_secs(30), "it waits a few seconds, not forever");
+    ensure!(!dir.path().join("xingtong.sqlite3").exists(), "nothing was made");
+    drop(lock);
+    ensure!(xingtong_json(&backend, &["admin", "audit"])?["balanced"] == true, "free again");
+    Ok(())
+}
