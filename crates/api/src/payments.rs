@@ -8,8 +8,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 use xingtong_iso8583::ResponseCode;
 use xingtong_merchants::Principal;
 use xingtong_merchants::devices::{Device, DeviceStatus};
@@ -248,20 +248,129 @@ fn card_of(
     Ok(Card { pan, expiry: input.expiry.clone(), pin_block })
 }
 
+/// What a response code means, in English and Chinese, and what to do about it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResponseMeaning {
+    /// Meaning.
+    pub meaning_en: &'static str,
+    /// 含义.
+    pub meaning_zh: &'static str,
+    /// What to do.
+    pub action_en: &'static str,
+    /// 处理.
+    pub action_zh: &'static str,
+}
+
+/// The card of a transaction, as a receipt shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CardView {
+    /// First six and last four digits.
+    pub number: String,
+    /// `unionpay`, `visa` or `mastercard`.
+    #[schema(value_type = Option<String>)]
+    pub brand: Option<xingtong_payments::card::Brand>,
+    /// `debit` or `credit`, once the issuer said.
+    #[schema(value_type = Option<String>)]
+    pub r#type: Option<xingtong_payments::card::CardType>,
+}
+
+/// A card transaction over JSON: a sale, pre-authorization, completion, void, refund, reversal
+/// or balance inquiry, approved or declined.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransactionView {
+    /// `TID-batch-STAN`, e.g. `10000001-000001-900001`.
+    #[schema(pattern = "^[0-9]{8}-[0-9]{6}-[0-9]{6}$")]
+    pub id: String,
+    /// `sale`, `pre_authorization`, `completion`, `void`, `refund`, …
+    #[schema(value_type = String)]
+    pub kind: Kind,
+    /// `approved`, `declined`, `voided`, `reversed`, `completed`.
+    #[schema(value_type = String)]
+    pub status: xingtong_payments::txn::Status,
+    /// True when `response_code` is `00`.
+    pub approved: bool,
+    /// The CUP response code (docs/iso8583.md §8).
+    #[schema(pattern = "^[0-9A-Z]{2}$")]
+    pub response_code: String,
+    /// What the code means.
+    pub response: Option<ResponseMeaning>,
+    /// Merchant.
+    #[schema(pattern = "^[0-9]{15}$")]
+    pub mid: String,
+    /// Terminal.
+    #[schema(pattern = "^[0-9]{8}$")]
+    pub tid: String,
+    /// Batch.
+    pub batch: u32,
+    /// Trace number.
+    pub stan: u32,
+    /// Operator.
+    pub operator: String,
+    /// Minor units (fen).
+    pub amount_minor: i64,
+    /// Always `CNY`.
+    pub currency: &'static str,
+    /// The merchant's fee, minor units (negative: a fee given back by a refund).
+    pub fee_minor: i64,
+    /// The card.
+    pub card: CardView,
+    /// Retrieval reference number.
+    pub rrn: String,
+    /// Authorization code, on approval.
+    pub auth_code: Option<String>,
+    /// `sale`, `collection` or `purchase`.
+    #[schema(value_type = String)]
+    pub business_type: xingtong_payments::txn::BusinessType,
+    /// The transaction this one acts on (a void's sale, a refund's sale, …).
+    pub original_id: Option<String>,
+    /// Refunded so far (sales and completions).
+    pub refunded_minor: i64,
+    /// A refund's reason code.
+    pub reason: Option<String>,
+    /// A balance inquiry's answer, minor units.
+    pub balance_minor: Option<i64>,
+    /// `iso8583` or `api`.
+    pub channel: String,
+    /// The business day it counts in, `YYYYMMDD` (China).
+    pub business_day: String,
+    /// When it was recorded, RFC 3339.
+    pub at: String,
+}
+
 /// How a transaction looks over JSON.
-pub fn transaction_view(t: &CardTransaction) -> Value {
-    let code = ResponseCode::lookup(&t.response_code);
-    json!({
-        "id": t.id, "kind": t.kind, "status": t.status, "approved": t.response_code == "00",
-        "response_code": t.response_code,
-        "response": code.map(|c| json!({ "meaning_en": c.meaning_en, "meaning_zh": c.meaning_zh, "action_en": c.action_en, "action_zh": c.action_zh })),
-        "mid": t.mid, "tid": t.tid, "batch": t.batch, "stan": t.stan, "operator": t.operator,
-        "amount_minor": t.amount_minor, "currency": "CNY", "fee_minor": t.fee_minor,
-        "card": { "number": t.pan_masked, "brand": t.brand, "type": t.card_type },
-        "rrn": t.rrn, "auth_code": t.auth_code, "business_type": t.business_type,
-        "original_id": t.original_id, "refunded_minor": t.refunded_minor, "reason": t.reason,
-        "balance_minor": t.balance_minor, "channel": t.channel, "business_day": t.business_day, "at": rfc3339(t.at),
-    })
+pub fn transaction_view(t: &CardTransaction) -> TransactionView {
+    TransactionView {
+        id: t.id.clone(),
+        kind: t.kind,
+        status: t.status,
+        approved: t.response_code == "00",
+        response_code: t.response_code.clone(),
+        response: ResponseCode::lookup(&t.response_code).map(|c| ResponseMeaning {
+            meaning_en: c.meaning_en,
+            meaning_zh: c.meaning_zh,
+            action_en: c.action_en,
+            action_zh: c.action_zh,
+        }),
+        mid: t.mid.clone(),
+        tid: t.tid.clone(),
+        batch: t.batch,
+        stan: t.stan,
+        operator: t.operator.clone(),
+        amount_minor: t.amount_minor,
+        currency: "CNY",
+        fee_minor: t.fee_minor,
+        card: CardView { number: t.pan_masked.clone(), brand: t.brand, r#type: t.card_type },
+        rrn: t.rrn.clone(),
+        auth_code: t.auth_code.clone(),
+        business_type: t.business_type,
+        original_id: t.original_id.clone(),
+        refunded_minor: t.refunded_minor,
+        reason: t.reason.clone(),
+        balance_minor: t.balance_minor,
+        channel: t.channel.clone(),
+        business_day: t.business_day.clone(),
+        at: rfc3339(t.at),
+    }
 }
 
 fn answer_response(answer: Answer) -> Result<Response, ApiError> {
@@ -327,7 +436,7 @@ async fn start(
 
 /// A sale (消费) with a card.
 #[utoipa::path(post, path = "/v1/payments", request_body = PaymentInput, tag = "payments", params(("Idempotency-Key" = String, Header, description = "Required")),
-    responses((status = 201, description = "The recorded transaction, approved or declined (see response_code)")))]
+    responses((status = 201, description = "The recorded transaction, approved or declined (see response_code)", body = TransactionView)))]
 pub async fn create_payment(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -339,7 +448,7 @@ pub async fn create_payment(
 
 /// A pre-authorization (预授权): the amount is held on the card.
 #[utoipa::path(post, path = "/v1/pre-authorizations", request_body = PaymentInput, tag = "payments", params(("Idempotency-Key" = String, Header, description = "Required")),
-    responses((status = 201, description = "The recorded pre-authorization")))]
+    responses((status = 201, description = "The recorded pre-authorization", body = TransactionView)))]
 pub async fn create_pre_authorization(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -351,7 +460,7 @@ pub async fn create_pre_authorization(
 
 /// A balance inquiry (查余).
 #[utoipa::path(post, path = "/v1/balance-inquiries", request_body = PaymentInput, tag = "payments", params(("Idempotency-Key" = String, Header, description = "Required")),
-    responses((status = 201, description = "The inquiry, with balance_minor when approved")))]
+    responses((status = 201, description = "The inquiry, with balance_minor when approved", body = TransactionView)))]
 pub async fn create_balance_inquiry(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -447,7 +556,7 @@ async fn own_transaction(
 }
 
 /// A transaction, by id (`<TID>-<batch>-<STAN>`): the merchant's own, or staff.
-#[utoipa::path(get, path = "/v1/payments/{id}", tag = "payments", responses((status = 200, description = "The transaction")))]
+#[utoipa::path(get, path = "/v1/payments/{id}", tag = "payments", responses((status = 200, description = "The transaction", body = TransactionView)))]
 pub async fn get_payment(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -458,7 +567,7 @@ pub async fn get_payment(
 }
 
 /// The data of the receipt (签购单).
-#[utoipa::path(get, path = "/v1/payments/{id}/receipt", tag = "payments", responses((status = 200, description = "Everything a 签购单 prints")))]
+#[utoipa::path(get, path = "/v1/payments/{id}/receipt", tag = "payments", responses((status = 200, description = "Everything a 签购单 prints", body = ReceiptView)))]
 pub async fn get_receipt(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -469,18 +578,85 @@ pub async fn get_receipt(
     let (en, zh) = t.kind.receipt_name();
     let (y, m, d, hh, mi, ss) = xingtong_payments::clock::china(i64::try_from(t.at / 1_000_000_000).unwrap_or(0));
     let amount = xingtong_money::Amount::from_minor(t.amount_minor, xingtong_money::Currency::CNY).to_decimal_string();
-    Ok(Json(json!({
-        "title": "签购单 / POS SALES SLIP",
-        "merchant_name": merchant.value.name, "mid": t.mid, "tid": t.tid, "operator": t.operator,
-        "card_number": t.pan_masked, "card_organisation": t.brand.map(|b| b.organisation()), "card_type": t.card_type,
-        "transaction_type": { "en": en, "zh": zh },
-        "batch": format!("{:06}", t.batch), "stan": format!("{:06}", t.stan), "rrn": t.rrn, "auth_code": t.auth_code,
-        "date_time": format!("{y:04}-{m:02}-{d:02} {hh:02}:{mi:02}:{ss:02}"),
-        "amount": format!("CNY {amount}"), "amount_minor": t.amount_minor,
-        "reference": t.original_id, "business_type": t.business_type,
-        "response_code": t.response_code, "approved": t.response_code == "00",
-    }))
+    Ok(Json(ReceiptView {
+        title: "签购单 / POS SALES SLIP",
+        merchant_name: merchant.value.name,
+        mid: t.mid,
+        tid: t.tid,
+        operator: t.operator,
+        card_number: t.pan_masked,
+        card_organisation: t.brand.map(|b| b.organisation()),
+        card_type: t.card_type,
+        transaction_type: Names { en, zh },
+        batch: format!("{:06}", t.batch),
+        stan: format!("{:06}", t.stan),
+        rrn: t.rrn,
+        auth_code: t.auth_code,
+        date_time: format!("{y:04}-{m:02}-{d:02} {hh:02}:{mi:02}:{ss:02}"),
+        amount: format!("CNY {amount}"),
+        amount_minor: t.amount_minor,
+        reference: t.original_id,
+        business_type: t.business_type,
+        approved: t.response_code == "00",
+        response_code: t.response_code,
+    })
     .into_response())
+}
+
+/// A name in English and Chinese.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Names {
+    /// English.
+    pub en: &'static str,
+    /// 中文.
+    pub zh: &'static str,
+}
+
+/// A receipt (签购单), as a terminal prints it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReceiptView {
+    /// `签购单 / POS SALES SLIP`.
+    pub title: &'static str,
+    /// The merchant's trading name.
+    pub merchant_name: String,
+    /// Merchant.
+    pub mid: String,
+    /// Terminal.
+    pub tid: String,
+    /// Operator.
+    pub operator: String,
+    /// First six and last four digits.
+    pub card_number: String,
+    /// `CUP`, `VIS` or `MCC`.
+    pub card_organisation: Option<&'static str>,
+    /// `debit` or `credit`.
+    #[schema(value_type = Option<String>)]
+    pub card_type: Option<xingtong_payments::card::CardType>,
+    /// What the slip is for.
+    pub transaction_type: Names,
+    /// Six digits.
+    pub batch: String,
+    /// Six digits.
+    pub stan: String,
+    /// Retrieval reference number.
+    pub rrn: String,
+    /// Authorization code.
+    pub auth_code: Option<String>,
+    /// China time, `YYYY-MM-DD hh:mm:ss`.
+    pub date_time: String,
+    /// `CNY 123.45`.
+    pub amount: String,
+    /// Minor units.
+    pub amount_minor: i64,
+    /// The original transaction (voids, refunds, completions).
+    pub reference: Option<String>,
+    /// `sale`, `collection` or `purchase`.
+    #[schema(value_type = String)]
+    pub business_type: xingtong_payments::txn::BusinessType,
+    /// The CUP response code.
+    pub response_code: String,
+    /// True when `response_code` is `00`.
+    pub approved: bool,
 }
 
 /// A supervisor's authorisation.
@@ -512,7 +688,7 @@ async fn supervisor(state: &AppState, mid: &str, pin: &str) -> Result<(), ApiErr
 
 /// Voids (撤销) a sale or a completion of the open batch; the supervisor's PIN is required.
 #[utoipa::path(post, path = "/v1/payments/{id}/void", request_body = VoidInput, tag = "payments", params(("Idempotency-Key" = String, Header, description = "Required")),
-    responses((status = 201, description = "The void, approved or declined")))]
+    responses((status = 201, description = "The void, approved or declined", body = TransactionView)))]
 pub async fn void_payment(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -559,7 +735,7 @@ pub struct RefundInput {
 
 /// Refunds (退货) part or all of a sale, to the original card; the supervisor's PIN and a reason are required.
 #[utoipa::path(post, path = "/v1/refunds", request_body = RefundInput, tag = "payments", params(("Idempotency-Key" = String, Header, description = "Required")),
-    responses((status = 201, description = "The refund, approved or declined")))]
+    responses((status = 201, description = "The refund, approved or declined", body = TransactionView)))]
 pub async fn create_refund(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -598,7 +774,7 @@ pub struct CompletionInput {
 
 /// Completes (预授权完成) a pre-authorization for at most its amount.
 #[utoipa::path(post, path = "/v1/pre-authorizations/{id}/complete", request_body = CompletionInput, tag = "payments", params(("Idempotency-Key" = String, Header, description = "Required")),
-    responses((status = 201, description = "The completion")))]
+    responses((status = 201, description = "The completion", body = TransactionView)))]
 pub async fn complete_pre_authorization(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -631,7 +807,7 @@ pub async fn complete_pre_authorization(
 
 /// Voids a pre-authorization: the hold is released.
 #[utoipa::path(post, path = "/v1/pre-authorizations/{id}/void", tag = "payments", params(("Idempotency-Key" = String, Header, description = "Required")),
-    responses((status = 201, description = "The void")))]
+    responses((status = 201, description = "The void", body = TransactionView)))]
 pub async fn void_pre_authorization(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -652,7 +828,7 @@ pub async fn void_pre_authorization(
 }
 
 /// Creates a sandbox test card (staff).
-#[utoipa::path(post, path = "/v1/sandbox/cards", request_body = crate::openapi::SandboxCardBody, tag = "payments", responses((status = 201, description = "The test card, with its number")))]
+#[utoipa::path(post, path = "/v1/sandbox/cards", request_body = crate::openapi::SandboxCardBody, tag = "payments", responses((status = 201, description = "The test card, with its number", body = SandboxCardView)))]
 pub async fn create_sandbox_card(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -669,15 +845,48 @@ pub async fn create_sandbox_card(
     Ok((StatusCode::CREATED, Json(sandbox_view(&card, balance))).into_response())
 }
 
-fn sandbox_view(card: &xingtong_payments::sandbox::SandboxCard, balance: i64) -> Value {
-    json!({
-        "number": card.pan.expose(), "brand": card.brand, "type": card.card_type, "expiry": card.expiry, "status": card.status,
-        "available_minor": balance, "pin_tries": card.pin_tries, "delay_ms": card.delay_ms, "timeout": card.timeout,
-    })
+/// A sandbox test card.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SandboxCardView {
+    /// The whole number (test cards only).
+    pub number: String,
+    /// `unionpay`, `visa` or `mastercard`.
+    #[schema(value_type = String)]
+    pub brand: xingtong_payments::card::Brand,
+    /// `debit` or `credit`.
+    #[schema(value_type = String)]
+    pub r#type: xingtong_payments::card::CardType,
+    /// YYMM.
+    pub expiry: String,
+    /// `active`, `blocked`, `lost` or `stolen`.
+    #[schema(value_type = String)]
+    pub status: xingtong_payments::sandbox::CardStatus,
+    /// What the card can still spend, minor units.
+    pub available_minor: i64,
+    /// Wrong PINs in a row.
+    pub pin_tries: u32,
+    /// The issuer answers this many ms late.
+    pub delay_ms: u64,
+    /// The issuer never answers.
+    pub timeout: bool,
+}
+
+fn sandbox_view(card: &xingtong_payments::sandbox::SandboxCard, balance: i64) -> SandboxCardView {
+    SandboxCardView {
+        number: card.pan.expose().to_owned(),
+        brand: card.brand,
+        r#type: card.card_type,
+        expiry: card.expiry.clone(),
+        status: card.status,
+        available_minor: balance,
+        pin_tries: card.pin_tries,
+        delay_ms: card.delay_ms,
+        timeout: card.timeout,
+    }
 }
 
 /// A sandbox test card and its available balance (staff).
-#[utoipa::path(get, path = "/v1/sandbox/cards/{number}", tag = "payments", responses((status = 200, description = "The test card")))]
+#[utoipa::path(get, path = "/v1/sandbox/cards/{number}", tag = "payments", responses((status = 200, description = "The test card", body = SandboxCardView)))]
 pub async fn get_sandbox_card(
     State(state): State<AppState>,
     Auth(principal): Auth,
