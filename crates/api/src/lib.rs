@@ -9,6 +9,7 @@
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
 //! - [`openapi`]: the OpenAPI document, generated from the handlers and types.
 //! - [`time`]: times as the API shows them (RFC 3339, never a nanosecond number).
+//! - [`views`]: the typed answers of the onboarding endpoints.
 //!
 //! # Architecture invariant
 //! Every response a client sees, success or failure, is shaped here. Nothing from storage or a
@@ -22,6 +23,7 @@ pub mod openapi;
 pub mod ops;
 pub mod payments;
 pub mod time;
+pub mod views;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -9,14 +9,10 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use xingtong_crypto::SecretString;
-use xingtong_merchants::applications::{Application, Approval};
-use xingtong_merchants::cashiers::Cashier;
-use xingtong_merchants::devices::{Device, DeviceStatus};
-use xingtong_merchants::entity::Stored;
+use xingtong_merchants::applications::Approval;
 use xingtong_merchants::identity::{Principal, Registration, Role, SESSION_PREFIX, Scope};
-use xingtong_merchants::merchant::Merchant;
 use xingtong_onboarding::documents::{DOCUMENT_BYTES_MAX, DocumentKind};
 use xingtong_store::{API_KEY_PREFIX, parse_api_key};
 
@@ -24,6 +20,11 @@ use crate::AppState;
 use crate::error::{ApiError, codes};
 use crate::extract::{JsonBody, Path, Query};
 use crate::time::{rfc3339, rfc3339_opt};
+use crate::views::{
+    ActivationView, ApplicationList, ApplicationView, Approved, AuditEntryView, AuditLogView, CardChangeView,
+    CashierList, CashierView, DeviceList, DeviceView, DocumentUploaded, KeyList, KeyView, MerchantList, MerchantView,
+    NotificationList, NotificationView, PrincipalView, Registered, StaffView, UserView,
+};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "xt_session";
@@ -106,120 +107,23 @@ fn with_session_cookie(mut response: Response, token: &str, max_age_s: u64) -> R
     response
 }
 
-fn principal_view(principal: &Principal) -> Value {
-    match principal {
-        Principal::Staff { id, roles } => json!({ "kind": "staff", "id": id, "roles": roles }),
-        Principal::Owner { user_id, merchant_ids } => {
-            json!({ "kind": "owner", "user_id": user_id, "merchant_id": merchant_ids.first(), "merchant_ids": merchant_ids })
-        }
-        Principal::MerchantKey { key_id, merchant_id, scopes } => {
-            let scopes: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
-            json!({ "kind": "merchant_key", "key_id": key_id, "merchant_id": merchant_id, "scopes": scopes })
-        }
-    }
-}
-
-fn stamps<T>(stored: &Stored<T>) -> Value {
-    json!({ "version": stored.version, "created_at": rfc3339(stored.created_at), "updated_at": rfc3339(stored.updated_at) })
-}
-
-fn merge(mut a: Value, b: Value) -> Value {
-    if let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) {
-        a.extend(b);
-    }
-    a
-}
-
-fn application_view(a: &Stored<Application>) -> Value {
-    let v = &a.value;
-    merge(
-        json!({
-            "id": v.id, "status": v.status, "form": v.form, "warnings": v.warnings,
-            "documents": v.documents.iter().map(|(kind, d)| (kind.as_str().to_owned(), json!({
-                "sha256": d.sha256, "content_type": d.content_type, "size": d.size, "file_name": d.file_name,
-                "uploaded_at": rfc3339(d.uploaded_at),
-            }))).collect::<serde_json::Map<String, Value>>(),
-            "rejection_reason": v.rejection_reason, "reviewer": v.reviewer, "merchant_id": v.merchant_id,
-            "submissions": v.submissions,
-            "history": v.history.iter().map(|h| json!({
-                "at": rfc3339(h.at), "status": h.status, "actor": h.actor, "reason": h.reason,
-            })).collect::<Vec<_>>(),
-        }),
-        stamps(a),
-    )
-}
-
-fn merchant_view(m: &Merchant) -> Value {
-    json!({
-        "mid": m.mid, "name": m.name, "business_type": m.business_type, "mcc": m.mcc, "legal_name": m.legal_name,
-        "phone": m.phone, "email": m.email, "status": m.status, "terms": m.terms, "application_id": m.application_id,
-        "settlement_card": {
-            "card_number": m.settlement_card.masked(), "bank_name": m.settlement_card.bank_name,
-            "account_holder": m.settlement_card.account_holder, "verified_at": rfc3339(m.settlement_card.verified_at),
-        },
-        "ledger_accounts": { "settlement": m.settlement_account_id, "deposit": m.deposit_account_id },
-    })
-}
-
-/// The merchant console's words for a device state.
-fn device_status_zh(status: DeviceStatus) -> &'static str {
-    match status {
-        DeviceStatus::Ordered => "已下单",
-        DeviceStatus::Shipped => "已发货",
-        DeviceStatus::Bound => "已绑定",
-        DeviceStatus::Activated => "已激活",
-        DeviceStatus::Suspended => "已停用",
-    }
-}
-
-fn device_view(d: &Stored<Device>, principal: &Principal) -> Value {
-    let v = &d.value;
-    // The activation code is shown to the merchant's owner and to staff, until the device is bound.
-    let show_code = matches!(principal, Principal::Owner { .. } | Principal::Staff { .. });
-    merge(
-        json!({
-            "tid": v.tid, "mid": v.mid, "model": v.model, "serial_number": v.serial_number, "status": v.status,
-            "status_zh": device_status_zh(v.status),
-            "activation_code": if show_code { v.activation_code.clone() } else { None },
-            "activation_failures": v.activation_failures, "tmk_check_value": v.tmk_check_value,
-            "shipping_address": v.shipping_address, "tracking_number": v.tracking_number,
-            "deposit": {
-                "amount_minor": v.deposit_minor, "activation_amount_minor": v.activation_amount_minor,
-                "refund_volume_minor": v.deposit_refund_volume_minor, "refund_within_days": v.deposit_refund_days,
-            },
-            "history": v.history.iter().map(|h| json!({ "at": rfc3339(h.at), "status": h.status, "actor": h.actor }))
-                .collect::<Vec<_>>(),
-        }),
-        stamps(d),
-    )
-}
-
-fn cashier_view(c: &Stored<Cashier>) -> Value {
-    let v = &c.value;
-    merge(
-        json!({
-            "mid": v.mid, "operator": v.operator, "name": v.name, "status": v.status, "supervisor": v.is_supervisor(),
-            "failed_tries": v.failed_tries, "reset_requested_at": rfc3339_opt(v.reset_requested_at),
-        }),
-        stamps(c),
-    )
-}
-
-fn created(body: Value) -> Response {
+fn created(body: impl serde::Serialize) -> Response {
     (StatusCode::CREATED, Json(body)).into_response()
 }
 
-fn ok(body: Value) -> Response {
+fn ok(body: impl serde::Serialize) -> Response {
     Json(body).into_response()
 }
 
 // ---- identities ----
 
 /// Registers a merchant owner (applicant) and signs them in.
-#[utoipa::path(post, path = "/v1/owners", request_body = crate::openapi::RegistrationBody, tag = "onboarding", responses((status = 201, description = "Registered and signed in (Set-Cookie: xt_session)")))]
+#[utoipa::path(post, path = "/v1/owners", request_body = crate::openapi::RegistrationBody, tag = "onboarding", responses((status = 201, description = "Registered and signed in (Set-Cookie: xt_session)", body = crate::views::Registered)))]
 pub async fn register_owner(State(state): State<AppState>, body: JsonBody<Registration>) -> Result<Response, ApiError> {
     let (user, token) = state.merchants.register_owner(body.value).await?;
-    let body = json!({ "user": { "id": user.id, "name": user.name, "phone": user.phone, "email": user.email, "language": user.language } });
+    let body = Registered {
+        user: UserView { id: user.id, name: user.name, phone: user.phone, email: user.email, language: user.language },
+    };
     Ok(with_session_cookie(created(body), &token.0, xingtong_merchants::identity::OWNER_SESSION_NS / 1_000_000_000))
 }
 
@@ -235,26 +139,26 @@ pub struct Login {
 }
 
 /// Signs an owner in by phone or email.
-#[utoipa::path(post, path = "/v1/sessions", request_body = Login, tag = "onboarding", responses((status = 201, description = "Signed in (Set-Cookie: xt_session)"), (status = 401, description = "Wrong login or password")))]
+#[utoipa::path(post, path = "/v1/sessions", request_body = Login, tag = "onboarding", responses((status = 201, description = "Signed in (Set-Cookie: xt_session)", body = crate::views::PrincipalView), (status = 401, description = "Wrong login or password")))]
 pub async fn login_owner(State(state): State<AppState>, body: JsonBody<Login>) -> Result<Response, ApiError> {
     let token = state.merchants.login_owner(&body.value.login, body.value.password.expose()).await?;
     let principal =
         state.merchants.session(&token.0).await?.ok_or_else(|| ApiError::internal(&"new session not found"))?;
     Ok(with_session_cookie(
-        created(principal_view(&principal)),
+        created(PrincipalView::of(&principal)),
         &token.0,
         xingtong_merchants::identity::OWNER_SESSION_NS / 1_000_000_000,
     ))
 }
 
 /// Signs a staff member in.
-#[utoipa::path(post, path = "/v1/staff/sessions", request_body = Login, tag = "onboarding", responses((status = 201, description = "Signed in (Set-Cookie: xt_session)")))]
+#[utoipa::path(post, path = "/v1/staff/sessions", request_body = Login, tag = "onboarding", responses((status = 201, description = "Signed in (Set-Cookie: xt_session)", body = crate::views::PrincipalView)))]
 pub async fn login_staff(State(state): State<AppState>, body: JsonBody<Login>) -> Result<Response, ApiError> {
     let token = state.merchants.login_staff(&body.value.login, body.value.password.expose()).await?;
     let principal =
         state.merchants.session(&token.0).await?.ok_or_else(|| ApiError::internal(&"new session not found"))?;
     Ok(with_session_cookie(
-        created(principal_view(&principal)),
+        created(PrincipalView::of(&principal)),
         &token.0,
         xingtong_merchants::identity::STAFF_SESSION_NS / 1_000_000_000,
     ))
@@ -282,9 +186,9 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result
 }
 
 /// Who am I.
-#[utoipa::path(get, path = "/v1/me", tag = "onboarding", responses((status = 200, description = "The caller")))]
+#[utoipa::path(get, path = "/v1/me", tag = "onboarding", responses((status = 200, description = "The caller", body = crate::views::PrincipalView)))]
 pub async fn me(Auth(principal): Auth) -> Response {
-    ok(principal_view(&principal))
+    ok(PrincipalView::of(&principal))
 }
 
 /// A new staff account.
@@ -304,7 +208,7 @@ pub struct NewStaff {
 }
 
 /// Creates a staff account (admins).
-#[utoipa::path(post, path = "/v1/staff", request_body = NewStaff, tag = "onboarding", responses((status = 201, description = "Created")))]
+#[utoipa::path(post, path = "/v1/staff", request_body = NewStaff, tag = "onboarding", responses((status = 201, description = "Created", body = crate::views::StaffView)))]
 pub async fn create_staff(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -313,7 +217,7 @@ pub async fn create_staff(
     principal.require(Role::Admin)?;
     let b = body.value;
     let staff = state.merchants.create_staff(&principal.actor(), &b.username, &b.name, b.roles, b.password).await?;
-    Ok(created(json!({ "id": staff.id, "username": staff.username, "name": staff.name, "roles": staff.roles })))
+    Ok(created(StaffView::of(&staff)))
 }
 
 // ---- applications ----
@@ -336,56 +240,56 @@ impl StatusFilter {
 }
 
 /// Starts an application (a draft; fields may be missing until submission).
-#[utoipa::path(post, path = "/v1/applications", request_body = crate::openapi::ApplicationBody, tag = "onboarding", responses((status = 201, description = "Draft created")))]
+#[utoipa::path(post, path = "/v1/applications", request_body = crate::openapi::ApplicationBody, tag = "onboarding", responses((status = 201, description = "Draft created", body = crate::views::ApplicationView)))]
 pub async fn create_application(
     State(state): State<AppState>,
     Auth(principal): Auth,
     body: JsonBody<xingtong_onboarding::application::Application>,
 ) -> Result<Response, ApiError> {
     let application = state.merchants.create_application(&principal, body.value).await?;
-    Ok(created(application_view(&application)))
+    Ok(created(ApplicationView::of(&application)))
 }
 
 /// Lists applications: an owner's own, or (staff) all, by status.
-#[utoipa::path(get, path = "/v1/applications", tag = "onboarding", responses((status = 200, description = "Applications")))]
+#[utoipa::path(get, path = "/v1/applications", tag = "onboarding", responses((status = 200, description = "Applications", body = crate::views::ApplicationList)))]
 pub async fn list_applications(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Query(filter): Query<StatusFilter>,
 ) -> Result<Response, ApiError> {
     let list = state.merchants.applications(&principal, &filter.statuses()).await?;
-    Ok(ok(json!({ "applications": list.iter().map(application_view).collect::<Vec<_>>() })))
+    Ok(ok(ApplicationList { applications: list.iter().map(ApplicationView::of).collect() }))
 }
 
 /// One application.
-#[utoipa::path(get, path = "/v1/applications/{id}", tag = "onboarding", responses((status = 200, description = "The application"), (status = 404, description = "Not found (or not yours)")))]
+#[utoipa::path(get, path = "/v1/applications/{id}", tag = "onboarding", responses((status = 200, description = "The application", body = crate::views::ApplicationView), (status = 404, description = "Not found (or not yours)")))]
 pub async fn get_application(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(ok(application_view(&state.merchants.application(&principal, &id).await?)))
+    Ok(ok(ApplicationView::of(&state.merchants.application(&principal, &id).await?)))
 }
 
 /// Replaces a draft's or a rejected application's fields.
-#[utoipa::path(put, path = "/v1/applications/{id}", request_body = crate::openapi::ApplicationBody, tag = "onboarding", responses((status = 200, description = "Updated"), (status = 409, description = "Not editable in its state")))]
+#[utoipa::path(put, path = "/v1/applications/{id}", request_body = crate::openapi::ApplicationBody, tag = "onboarding", responses((status = 200, description = "Updated", body = crate::views::ApplicationView), (status = 409, description = "Not editable in its state")))]
 pub async fn update_application(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(id): Path<String>,
     body: JsonBody<xingtong_onboarding::application::Application>,
 ) -> Result<Response, ApiError> {
-    Ok(ok(application_view(&state.merchants.update_application(&principal, &id, body.value).await?)))
+    Ok(ok(ApplicationView::of(&state.merchants.update_application(&principal, &id, body.value).await?)))
 }
 
 /// Submits (or resubmits): every problem is reported at once in `details.findings`.
-#[utoipa::path(post, path = "/v1/applications/{id}/submit", tag = "onboarding", responses((status = 200, description = "Submitted"), (status = 422, description = "validation_failed: all findings in details")))]
+#[utoipa::path(post, path = "/v1/applications/{id}/submit", tag = "onboarding", responses((status = 200, description = "Submitted", body = crate::views::ApplicationView), (status = 422, description = "validation_failed: all findings in details")))]
 pub async fn submit_application(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(ok(application_view(&state.merchants.submit_application(&principal, &id).await?)))
+    Ok(ok(ApplicationView::of(&state.merchants.submit_application(&principal, &id).await?)))
 }
 
 fn document_kind(kind: &str) -> Result<DocumentKind, ApiError> {
@@ -400,7 +304,7 @@ fn document_kind(kind: &str) -> Result<DocumentKind, ApiError> {
 
 /// Uploads a document as `multipart/form-data` with one part named `file`.
 #[utoipa::path(post, path = "/v1/applications/{id}/documents/{kind}", tag = "onboarding", responses(
-    (status = 201, description = "Stored"), (status = 413, description = "Larger than 5 MiB"),
+    (status = 201, description = "Stored", body = crate::views::DocumentUploaded), (status = 413, description = "Larger than 5 MiB"),
     (status = 415, description = "Not JPEG, PNG or PDF by content, or not what was declared"),
     (status = 422, description = "Refused: image too large in pixels, unreadable, active PDF, bad file name")))]
 pub async fn upload_document(
@@ -451,7 +355,7 @@ pub async fn upload_document(
     })?;
     let reference =
         state.merchants.upload_document(&principal, &id, kind, &file_name, content_type.as_deref(), bytes).await?;
-    Ok(created(json!({ "kind": kind, "document": reference })))
+    Ok(created(DocumentUploaded::of(kind, &reference)))
 }
 
 /// Downloads a document: the applicant, or staff with the reviewer role.
@@ -475,20 +379,20 @@ pub async fn get_document(
 }
 
 /// The review queue: submitted and under review, oldest first (reviewers).
-#[utoipa::path(get, path = "/v1/review/queue", tag = "onboarding", responses((status = 200, description = "The queue")))]
+#[utoipa::path(get, path = "/v1/review/queue", tag = "onboarding", responses((status = 200, description = "The queue", body = crate::views::ApplicationList)))]
 pub async fn review_queue(State(state): State<AppState>, Auth(principal): Auth) -> Result<Response, ApiError> {
     let list = state.merchants.review_queue(&principal).await?;
-    Ok(ok(json!({ "applications": list.iter().map(application_view).collect::<Vec<_>>() })))
+    Ok(ok(ApplicationList { applications: list.iter().map(ApplicationView::of).collect() }))
 }
 
 /// A reviewer takes an application.
-#[utoipa::path(post, path = "/v1/applications/{id}/review", tag = "onboarding", responses((status = 200, description = "Under review")))]
+#[utoipa::path(post, path = "/v1/applications/{id}/review", tag = "onboarding", responses((status = 200, description = "Under review", body = crate::views::ApplicationView)))]
 pub async fn start_review(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(ok(application_view(&state.merchants.start_review(&principal, &id).await?)))
+    Ok(ok(ApplicationView::of(&state.merchants.start_review(&principal, &id).await?)))
 }
 
 /// A rejection.
@@ -500,18 +404,18 @@ pub struct Rejection {
 }
 
 /// Rejects with a reason.
-#[utoipa::path(post, path = "/v1/applications/{id}/reject", request_body = Rejection, tag = "onboarding", responses((status = 200, description = "Rejected")))]
+#[utoipa::path(post, path = "/v1/applications/{id}/reject", request_body = Rejection, tag = "onboarding", responses((status = 200, description = "Rejected", body = crate::views::ApplicationView)))]
 pub async fn reject_application(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(id): Path<String>,
     body: JsonBody<Rejection>,
 ) -> Result<Response, ApiError> {
-    Ok(ok(application_view(&state.merchants.reject_application(&principal, &id, &body.value.reason).await?)))
+    Ok(ok(ApplicationView::of(&state.merchants.reject_application(&principal, &id, &body.value.reason).await?)))
 }
 
 /// Approves: creates the merchant, its accounts and terms, and the device order.
-#[utoipa::path(post, path = "/v1/applications/{id}/approve", request_body = crate::openapi::ApprovalBody, tag = "onboarding", responses((status = 200, description = "Approved: application, merchant and device")))]
+#[utoipa::path(post, path = "/v1/applications/{id}/approve", request_body = crate::openapi::ApprovalBody, tag = "onboarding", responses((status = 200, description = "Approved: application, merchant and device", body = crate::views::Approved)))]
 pub async fn approve_application(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -520,11 +424,11 @@ pub async fn approve_application(
 ) -> Result<Response, ApiError> {
     let (application, merchant, _) = state.merchants.approve_application(&principal, &id, body.value).await?;
     let devices = state.merchants.devices(&principal, &merchant.mid).await?;
-    Ok(ok(json!({
-        "application": application_view(&application),
-        "merchant": merchant_view(&merchant),
-        "devices": devices.iter().map(|d| device_view(d, &principal)).collect::<Vec<_>>(),
-    })))
+    Ok(ok(Approved {
+        application: ApplicationView::of(&application),
+        merchant: MerchantView::of(&merchant),
+        devices: devices.iter().map(|d| DeviceView::of(d, &principal)).collect(),
+    }))
 }
 
 /// Audit filter.
@@ -542,7 +446,7 @@ pub struct AuditFilter {
 }
 
 /// The audit log (staff).
-#[utoipa::path(get, path = "/v1/audit", tag = "onboarding", responses((status = 200, description = "Who did what, when")))]
+#[utoipa::path(get, path = "/v1/audit", tag = "onboarding", responses((status = 200, description = "Who did what, when", body = crate::views::AuditLogView)))]
 pub async fn audit_log(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -563,54 +467,59 @@ pub async fn audit_log(
         }
     };
     let entries = state.store.audit_log(subject, filter.after.unwrap_or(0), filter.limit.unwrap_or(100)).await?;
-    let entries: Vec<Value> = entries
+    let entries = entries
         .iter()
-        .map(|e| {
-            let detail: Value = serde_json::from_str(&e.detail).unwrap_or(Value::Null);
-            json!({ "seq": e.seq, "at": rfc3339(e.at), "actor": e.actor, "action": e.action, "subject_kind": e.subject_kind, "subject_id": e.subject_id, "detail": detail })
+        .map(|e| AuditEntryView {
+            seq: e.seq,
+            at: rfc3339(e.at),
+            actor: e.actor.clone(),
+            action: e.action.clone(),
+            subject_kind: e.subject_kind.clone(),
+            subject_id: e.subject_id.clone(),
+            detail: serde_json::from_str(&e.detail).unwrap_or(Value::Null),
         })
         .collect();
-    Ok(ok(json!({ "entries": entries })))
+    Ok(ok(AuditLogView { entries }))
 }
 
 // ---- merchants, devices, cashiers ----
 
 /// Merchants (staff).
-#[utoipa::path(get, path = "/v1/merchants", tag = "onboarding", responses((status = 200, description = "Merchants")))]
+#[utoipa::path(get, path = "/v1/merchants", tag = "onboarding", responses((status = 200, description = "Merchants", body = crate::views::MerchantList)))]
 pub async fn list_merchants(State(state): State<AppState>, Auth(principal): Auth) -> Result<Response, ApiError> {
     let list = state.merchants.merchants(&principal).await?;
-    Ok(ok(json!({ "merchants": list.iter().map(|m| merchant_view(&m.value)).collect::<Vec<_>>() })))
+    Ok(ok(MerchantList { merchants: list.iter().map(|m| MerchantView::of(&m.value)).collect() }))
 }
 
 /// One merchant: itself, or staff.
-#[utoipa::path(get, path = "/v1/merchants/{mid}", tag = "onboarding", responses((status = 200, description = "The merchant")))]
+#[utoipa::path(get, path = "/v1/merchants/{mid}", tag = "onboarding", responses((status = 200, description = "The merchant", body = crate::views::MerchantView)))]
 pub async fn get_merchant(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(mid): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(ok(merchant_view(&state.merchants.merchant(&principal, &mid).await?.value)))
+    Ok(ok(MerchantView::of(&state.merchants.merchant(&principal, &mid).await?.value)))
 }
 
 /// A merchant's devices and their states.
-#[utoipa::path(get, path = "/v1/merchants/{mid}/devices", tag = "onboarding", responses((status = 200, description = "Devices")))]
+#[utoipa::path(get, path = "/v1/merchants/{mid}/devices", tag = "onboarding", responses((status = 200, description = "Devices", body = crate::views::DeviceList)))]
 pub async fn list_devices(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(mid): Path<String>,
 ) -> Result<Response, ApiError> {
     let list = state.merchants.devices(&principal, &mid).await?;
-    Ok(ok(json!({ "devices": list.iter().map(|d| device_view(d, &principal)).collect::<Vec<_>>() })))
+    Ok(ok(DeviceList { devices: list.iter().map(|d| DeviceView::of(d, &principal)).collect() }))
 }
 
 /// One device.
-#[utoipa::path(get, path = "/v1/devices/{tid}", tag = "onboarding", responses((status = 200, description = "The device")))]
+#[utoipa::path(get, path = "/v1/devices/{tid}", tag = "onboarding", responses((status = 200, description = "The device", body = crate::views::DeviceView)))]
 pub async fn get_device(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(tid): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(ok(device_view(&state.merchants.device(&principal, &tid).await?, &principal)))
+    Ok(ok(DeviceView::of(&state.merchants.device(&principal, &tid).await?, &principal)))
 }
 
 /// Shipping details.
@@ -622,7 +531,7 @@ pub struct Shipment {
 }
 
 /// Marks a device shipped (staff).
-#[utoipa::path(post, path = "/v1/devices/{tid}/ship", request_body = Shipment, tag = "onboarding", responses((status = 200, description = "Shipped")))]
+#[utoipa::path(post, path = "/v1/devices/{tid}/ship", request_body = Shipment, tag = "onboarding", responses((status = 200, description = "Shipped", body = crate::views::DeviceView)))]
 pub async fn ship_device(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -630,61 +539,61 @@ pub async fn ship_device(
     body: JsonBody<Shipment>,
 ) -> Result<Response, ApiError> {
     let device = state.merchants.ship_device(&principal, &tid, body.value.tracking_number.as_deref()).await?;
-    Ok(ok(device_view(&device, &principal)))
+    Ok(ok(DeviceView::of(&device, &principal)))
 }
 
 /// Suspends a device (risk).
-#[utoipa::path(post, path = "/v1/devices/{tid}/suspend", tag = "onboarding", responses((status = 200, description = "Suspended")))]
+#[utoipa::path(post, path = "/v1/devices/{tid}/suspend", tag = "onboarding", responses((status = 200, description = "Suspended", body = crate::views::DeviceView)))]
 pub async fn suspend_device(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(tid): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(ok(device_view(&state.merchants.suspend_device(&principal, &tid).await?, &principal)))
+    Ok(ok(DeviceView::of(&state.merchants.suspend_device(&principal, &tid).await?, &principal)))
 }
 
 /// Lifts a suspension (risk).
-#[utoipa::path(post, path = "/v1/devices/{tid}/resume", tag = "onboarding", responses((status = 200, description = "Resumed")))]
+#[utoipa::path(post, path = "/v1/devices/{tid}/resume", tag = "onboarding", responses((status = 200, description = "Resumed", body = crate::views::DeviceView)))]
 pub async fn resume_device(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(tid): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(ok(device_view(&state.merchants.resume_device(&principal, &tid).await?, &principal)))
+    Ok(ok(DeviceView::of(&state.merchants.resume_device(&principal, &tid).await?, &principal)))
 }
 
 /// Issues a new activation code (staff), e.g. after the lock.
-#[utoipa::path(post, path = "/v1/devices/{tid}/activation-code", tag = "onboarding", responses((status = 200, description = "New code")))]
+#[utoipa::path(post, path = "/v1/devices/{tid}/activation-code", tag = "onboarding", responses((status = 200, description = "New code", body = crate::views::DeviceView)))]
 pub async fn reissue_activation_code(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(tid): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(ok(device_view(&state.merchants.reissue_activation_code(&principal, &tid).await?, &principal)))
+    Ok(ok(DeviceView::of(&state.merchants.reissue_activation_code(&principal, &tid).await?, &principal)))
 }
 
 /// A terminal activates: MID, serial number and activation code in; TID and TMK (under the
 /// activation key) out. No API key: the code is the credential, and it works once.
 #[utoipa::path(post, path = "/v1/activations", request_body = crate::openapi::ActivationBody, tag = "onboarding", responses(
-    (status = 201, description = "Bound: the TMK under the activation key"), (status = 403, description = "activation_refused"),
+    (status = 201, description = "Bound: the TMK under the activation key", body = crate::views::ActivationView), (status = 403, description = "activation_refused"),
     (status = 409, description = "device_already_bound"), (status = 423, description = "activation_locked")))]
 pub async fn activate(
     State(state): State<AppState>,
     body: JsonBody<xingtong_merchants::devices::ActivationRequest>,
 ) -> Result<Response, ApiError> {
     let activation = state.merchants.activate(body.value).await?;
-    Ok(created(serde_json::to_value(&activation).map_err(|e| ApiError::internal(&e))?))
+    Ok(created(ActivationView::of(&activation)))
 }
 
 /// A merchant's cashiers.
-#[utoipa::path(get, path = "/v1/merchants/{mid}/cashiers", tag = "onboarding", responses((status = 200, description = "Cashiers")))]
+#[utoipa::path(get, path = "/v1/merchants/{mid}/cashiers", tag = "onboarding", responses((status = 200, description = "Cashiers", body = crate::views::CashierList)))]
 pub async fn list_cashiers(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(mid): Path<String>,
 ) -> Result<Response, ApiError> {
     let list = state.merchants.cashiers(&principal, &mid).await?;
-    Ok(ok(json!({ "cashiers": list.iter().map(cashier_view).collect::<Vec<_>>() })))
+    Ok(ok(CashierList { cashiers: list.iter().map(CashierView::of).collect() }))
 }
 
 /// A new cashier.
@@ -701,7 +610,7 @@ pub struct NewCashier {
 }
 
 /// Adds a cashier (the merchant).
-#[utoipa::path(post, path = "/v1/merchants/{mid}/cashiers", request_body = NewCashier, tag = "onboarding", responses((status = 201, description = "Created")))]
+#[utoipa::path(post, path = "/v1/merchants/{mid}/cashiers", request_body = NewCashier, tag = "onboarding", responses((status = 201, description = "Created", body = crate::views::CashierView)))]
 pub async fn create_cashier(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -709,7 +618,7 @@ pub async fn create_cashier(
     body: JsonBody<NewCashier>,
 ) -> Result<Response, ApiError> {
     let b = body.value;
-    Ok(created(cashier_view(&state.merchants.create_cashier(&principal, &mid, &b.operator, &b.name, b.pin).await?)))
+    Ok(created(CashierView::of(&state.merchants.create_cashier(&principal, &mid, &b.operator, &b.name, b.pin).await?)))
 }
 
 /// A PIN.
@@ -722,38 +631,38 @@ pub struct PinBody {
 }
 
 /// Sets an operator's PIN (the merchant; not while locked).
-#[utoipa::path(put, path = "/v1/merchants/{mid}/cashiers/{operator}/pin", request_body = PinBody, tag = "onboarding", responses((status = 200, description = "Set"), (status = 423, description = "Locked: staff must reset")))]
+#[utoipa::path(put, path = "/v1/merchants/{mid}/cashiers/{operator}/pin", request_body = PinBody, tag = "onboarding", responses((status = 200, description = "Set", body = crate::views::CashierView), (status = 423, description = "Locked: staff must reset")))]
 pub async fn set_cashier_pin(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path((mid, operator)): Path<(String, String)>,
     body: JsonBody<PinBody>,
 ) -> Result<Response, ApiError> {
-    Ok(ok(cashier_view(&state.merchants.set_cashier_pin(&principal, &mid, &operator, body.value.pin).await?)))
+    Ok(ok(CashierView::of(&state.merchants.set_cashier_pin(&principal, &mid, &operator, body.value.pin).await?)))
 }
 
 /// Asks staff to reset a locked PIN (the merchant).
-#[utoipa::path(post, path = "/v1/merchants/{mid}/cashiers/{operator}/pin-reset-request", tag = "onboarding", responses((status = 200, description = "Requested")))]
+#[utoipa::path(post, path = "/v1/merchants/{mid}/cashiers/{operator}/pin-reset-request", tag = "onboarding", responses((status = 200, description = "Requested", body = crate::views::CashierView)))]
 pub async fn request_pin_reset(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path((mid, operator)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    Ok(ok(cashier_view(&state.merchants.request_pin_reset(&principal, &mid, &operator).await?)))
+    Ok(ok(CashierView::of(&state.merchants.request_pin_reset(&principal, &mid, &operator).await?)))
 }
 
 /// Resets a PIN (staff, risk role): the owner then sets a new one.
-#[utoipa::path(post, path = "/v1/merchants/{mid}/cashiers/{operator}/pin-reset", tag = "onboarding", responses((status = 200, description = "Reset")))]
+#[utoipa::path(post, path = "/v1/merchants/{mid}/cashiers/{operator}/pin-reset", tag = "onboarding", responses((status = 200, description = "Reset", body = crate::views::CashierView)))]
 pub async fn reset_pin(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path((mid, operator)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    Ok(ok(cashier_view(&state.merchants.reset_cashier_pin(&principal, &mid, &operator).await?)))
+    Ok(ok(CashierView::of(&state.merchants.reset_cashier_pin(&principal, &mid, &operator).await?)))
 }
 
 /// Requests a settlement card change; a code goes to the registered phone.
-#[utoipa::path(post, path = "/v1/merchants/{mid}/settlement-card-changes", request_body = crate::openapi::SettlementCardBody, tag = "onboarding", responses((status = 201, description = "Code sent"), (status = 422, description = "validation_failed")))]
+#[utoipa::path(post, path = "/v1/merchants/{mid}/settlement-card-changes", request_body = crate::openapi::SettlementCardBody, tag = "onboarding", responses((status = 201, description = "Code sent", body = crate::views::CardChangeView), (status = 422, description = "validation_failed")))]
 pub async fn request_card_change(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -761,14 +670,7 @@ pub async fn request_card_change(
     body: JsonBody<xingtong_merchants::bank_card::NewCard>,
 ) -> Result<Response, ApiError> {
     let view = state.merchants.request_card_change(&principal, &mid, body.value).await?;
-    Ok(created(card_change_view(&view)))
-}
-
-fn card_change_view(v: &xingtong_merchants::bank_card::CardChangeView) -> Value {
-    json!({
-        "id": v.id, "status": v.status, "card_number": v.card_number, "bank_name": v.bank_name,
-        "expires_at": rfc3339(v.expires_at),
-    })
+    Ok(created(CardChangeView::of(&view)))
 }
 
 /// A one-time code.
@@ -781,7 +683,7 @@ pub struct CodeBody {
 }
 
 /// Confirms a settlement card change with its code.
-#[utoipa::path(post, path = "/v1/merchants/{mid}/settlement-card-changes/{id}/confirm", request_body = CodeBody, tag = "onboarding", responses((status = 200, description = "Applied from the next settlement")))]
+#[utoipa::path(post, path = "/v1/merchants/{mid}/settlement-card-changes/{id}/confirm", request_body = CodeBody, tag = "onboarding", responses((status = 200, description = "Applied from the next settlement", body = crate::views::CardChangeView)))]
 pub async fn confirm_card_change(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -789,7 +691,7 @@ pub async fn confirm_card_change(
     body: JsonBody<CodeBody>,
 ) -> Result<Response, ApiError> {
     let view = state.merchants.confirm_card_change(&principal, &mid, &id, body.value.code.expose()).await?;
-    Ok(ok(card_change_view(&view)))
+    Ok(ok(CardChangeView::of(&view)))
 }
 
 // ---- API keys, notifications ----
@@ -809,13 +711,8 @@ pub struct NewKey {
     pub scopes: Option<Vec<String>>,
 }
 
-fn key_view(k: &xingtong_store::ApiKeyRecord) -> Value {
-    let scopes: Vec<&str> = Scope::from_role(&k.role).unwrap_or_default().into_iter().map(Scope::as_str).collect();
-    json!({ "id": k.id, "mid": k.owner, "label": k.label, "scopes": scopes, "created_at": rfc3339(k.created_at), "revoked_at": rfc3339_opt(k.revoked_at) })
-}
-
 /// Makes an API key for the caller's merchant; the token is shown once.
-#[utoipa::path(post, path = "/v1/api-keys", request_body = NewKey, tag = "onboarding", responses((status = 201, description = "The key, with its token shown this once")))]
+#[utoipa::path(post, path = "/v1/api-keys", request_body = NewKey, tag = "onboarding", responses((status = 201, description = "The key, with its token shown this once", body = crate::views::KeyView)))]
 pub async fn create_api_key(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -839,14 +736,14 @@ pub async fn create_api_key(
     };
     let key =
         state.merchants.create_merchant_key(&principal, body.value.mid.as_deref(), &body.value.label, &scopes).await?;
-    Ok(created(merge(key_view(&key.record), json!({ "token": key.token }))))
+    Ok(created(KeyView { token: Some(key.token), ..KeyView::of(&key.record) }))
 }
 
 /// The caller's merchant's keys.
-#[utoipa::path(get, path = "/v1/api-keys", tag = "onboarding", responses((status = 200, description = "Keys (never their secrets)")))]
+#[utoipa::path(get, path = "/v1/api-keys", tag = "onboarding", responses((status = 200, description = "Keys (never their secrets)", body = crate::views::KeyList)))]
 pub async fn list_api_keys(State(state): State<AppState>, Auth(principal): Auth) -> Result<Response, ApiError> {
     let keys = state.merchants.merchant_keys(&principal).await?;
-    Ok(ok(json!({ "api_keys": keys.iter().map(key_view).collect::<Vec<_>>() })))
+    Ok(ok(KeyList { api_keys: keys.iter().map(KeyView::of).collect() }))
 }
 
 /// Revokes a key.
@@ -862,23 +759,34 @@ pub async fn revoke_api_key(
 }
 
 /// The outbox: staff see all, owners their own.
-#[utoipa::path(get, path = "/v1/notifications", tag = "onboarding", responses((status = 200, description = "Notifications")))]
+#[utoipa::path(get, path = "/v1/notifications", tag = "onboarding", responses((status = 200, description = "Notifications", body = crate::views::NotificationList)))]
 pub async fn list_notifications(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Query(filter): Query<StatusFilter>,
 ) -> Result<Response, ApiError> {
     let list = state.merchants.notifications(&principal, &filter.statuses()).await?;
-    let items: Vec<Value> = list
+    let notifications = list
         .iter()
         .map(|n| {
             let v = &n.value;
-            json!({
-                "id": v.id, "user_id": v.user_id, "channel": v.channel, "to": v.to, "language": v.language, "template": v.template,
-                "subject": v.subject, "text": v.text, "status": v.status, "attempts": v.attempts,
-                "next_attempt_at": rfc3339_opt(v.next_attempt_at), "last_error": v.last_error, "sent_at": rfc3339_opt(v.sent_at), "created_at": rfc3339(n.created_at),
-            })
+            NotificationView {
+                id: v.id.clone(),
+                user_id: v.user_id.clone(),
+                channel: v.channel.clone(),
+                to: v.to.clone(),
+                language: v.language.clone(),
+                template: v.template,
+                subject: v.subject.clone(),
+                text: v.text.clone(),
+                status: v.status.clone(),
+                attempts: v.attempts,
+                next_attempt_at: rfc3339_opt(v.next_attempt_at),
+                last_error: v.last_error.clone(),
+                sent_at: rfc3339_opt(v.sent_at),
+                created_at: rfc3339(n.created_at),
+            }
         })
         .collect();
-    Ok(ok(json!({ "notifications": items })))
+    Ok(ok(NotificationList { notifications }))
 }
