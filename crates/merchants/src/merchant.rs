@@ -192,7 +192,10 @@ impl Merchants {
         let device = Device {
             tid: tid.clone(),
             mid: mid.clone(),
-            model: approval.device_model.clone().unwrap_or_else(|| "XT-P1".into()),
+            model: match &approval.device_model {
+                Some(model) => crate::text::checked("device_model", "invalid_device_model", model, 32)?,
+                None => "XT-P1".into(),
+            },
             serial_number,
             status: DeviceStatus::Ordered,
             activation_code: Some(new_activation_code()),
