@@ -313,6 +313,7 @@ pub struct TransferPage {
 
 /// Paging of an account's transfers.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// 1 to 1,000; default 100.

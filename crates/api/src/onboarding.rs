@@ -223,7 +223,8 @@ pub async fn create_staff(
 // ---- applications ----
 
 /// Filters lists by status.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StatusFilter {
     /// Comma-separated statuses.
@@ -251,7 +252,7 @@ pub async fn create_application(
 }
 
 /// Lists applications: an owner's own, or (staff) all, by status.
-#[utoipa::path(get, path = "/v1/applications", tag = "onboarding", responses((status = 200, description = "Applications", body = crate::views::ApplicationList)))]
+#[utoipa::path(get, path = "/v1/applications", tag = "onboarding", params(StatusFilter), responses((status = 200, description = "Applications", body = crate::views::ApplicationList)))]
 pub async fn list_applications(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -432,7 +433,8 @@ pub async fn approve_application(
 }
 
 /// Audit filter.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditFilter {
     /// Record kind, with `subject_id`.
@@ -446,7 +448,7 @@ pub struct AuditFilter {
 }
 
 /// The audit log (staff).
-#[utoipa::path(get, path = "/v1/audit", tag = "onboarding", responses((status = 200, description = "Who did what, when", body = crate::views::AuditLogView)))]
+#[utoipa::path(get, path = "/v1/audit", tag = "onboarding", params(AuditFilter), responses((status = 200, description = "Who did what, when", body = crate::views::AuditLogView)))]
 pub async fn audit_log(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -759,7 +761,7 @@ pub async fn revoke_api_key(
 }
 
 /// The outbox: staff see all, owners their own.
-#[utoipa::path(get, path = "/v1/notifications", tag = "onboarding", responses((status = 200, description = "Notifications", body = crate::views::NotificationList)))]
+#[utoipa::path(get, path = "/v1/notifications", tag = "onboarding", params(StatusFilter), responses((status = 200, description = "Notifications", body = crate::views::NotificationList)))]
 pub async fn list_notifications(
     State(state): State<AppState>,
     Auth(principal): Auth,

@@ -180,6 +180,20 @@ async fn operations_endpoints_answer_without_a_key() -> anyhow::Result<()> {
         }
     }
     anyhow::ensure!(described >= 50, "only {described} success answers described");
+    // Query parameters too.
+    for (path, name) in [
+        ("/v1/applications", "status"),
+        ("/v1/audit", "subject_kind"),
+        ("/v1/notifications", "status"),
+        ("/v1/ledger/accounts/{id}/transfers", "cursor"),
+    ] {
+        let declared = doc.json["paths"][path]["get"]["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|p| p["name"] == name && p["in"] == "query");
+        anyhow::ensure!(declared, "GET {path}: query parameter {name} is not declared");
+    }
     let schemes = &doc.json["components"]["securitySchemes"];
     assert_eq!(schemes["session"]["in"], "cookie");
     assert_eq!(schemes["session"]["name"], "xt_session");
