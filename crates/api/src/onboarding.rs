@@ -664,7 +664,7 @@ pub async fn reset_pin(
 }
 
 /// Requests a settlement card change; a code goes to the registered phone.
-#[utoipa::path(post, path = "/v1/merchants/{mid}/settlement-card-changes", request_body = crate::openapi::SettlementCardBody, tag = "onboarding", responses((status = 201, description = "Code sent", body = crate::views::CardChangeView), (status = 422, description = "validation_failed")))]
+#[utoipa::path(post, path = "/v1/merchants/{mid}/settlement-card-changes", request_body = crate::openapi::SettlementAccountBody, tag = "onboarding", responses((status = 201, description = "Code sent", body = crate::views::CardChangeView), (status = 422, description = "validation_failed")))]
 pub async fn request_card_change(
     State(state): State<AppState>,
     Auth(principal): Auth,

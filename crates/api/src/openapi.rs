@@ -58,19 +58,6 @@ pub struct ApprovalBody {
     serial_number: Option<String>,
 }
 
-/// `POST /v1/merchants/{mid}/settlement-card-changes` (`xingtong_merchants::bank_card::NewCard`).
-#[derive(Debug, ToSchema)]
-#[allow(dead_code)]
-pub struct SettlementCardBody {
-    /// The new card's number (Luhn-valid).
-    #[schema(pattern = "^[0-9]{13,19}$")]
-    card_number: String,
-    /// Bank.
-    bank_name: String,
-    /// Must be the merchant's legal name (or business, for enterprises).
-    account_holder: String,
-}
-
 /// `POST /v1/activations` (`xingtong_merchants::devices::ActivationRequest`).
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
@@ -116,7 +103,8 @@ pub struct BusinessBody {
     unified_social_credit_code: Option<String>,
 }
 
-/// A settlement account (`xingtong_onboarding::application::SettlementAccount`).
+/// A settlement account: in an application (`xingtong_onboarding::application::SettlementAccount`)
+/// and as the new card of a settlement-card change (`xingtong_merchants::bank_card::NewCard`).
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub struct SettlementAccountBody {
@@ -125,7 +113,7 @@ pub struct SettlementAccountBody {
     card_number: String,
     /// Bank.
     bank_name: String,
-    /// The applicant's legal name.
+    /// The account holder: the applicant's or merchant's legal name (the business, for enterprises).
     account_holder: String,
 }
 
