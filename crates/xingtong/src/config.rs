@@ -52,6 +52,8 @@ pub struct FileConfig {
     pub mid_region_code: Option<String>,
     /// Card transactions one card may make at one merchant per minute (more answer 65).
     pub card_frequency_max: Option<usize>,
+    /// Make the demo tenant when `serve` creates a database (default true).
+    pub demo: Option<bool>,
 }
 
 impl FileConfig {
@@ -104,6 +106,8 @@ pub struct ServeConfig {
     pub mid_region_code: String,
     /// Card frequency limit per minute.
     pub card_frequency_max: usize,
+    /// Make the demo tenant when `serve` creates a database.
+    pub demo: bool,
 }
 
 /// The flag-and-environment layer (clap fills it from both).
@@ -146,6 +150,9 @@ pub struct ServeArgs {
     /// Card transactions one card may make at one merchant per minute; more answer 65 [default: 20].
     #[arg(long, env = "XINGTONG_CARD_FREQUENCY_MAX")]
     pub card_frequency_max: Option<usize>,
+    /// `serve` on a new database: do not make the demo tenant.
+    #[arg(long, env = "XINGTONG_NO_DEMO")]
+    pub no_demo: bool,
 }
 
 impl ServeArgs {
@@ -182,6 +189,7 @@ impl ServeArgs {
             smtp_from: file.smtp_from.unwrap_or_else(|| "noreply@xingtong.invalid".into()),
             mid_region_code,
             card_frequency_max: self.card_frequency_max.or(file.card_frequency_max).unwrap_or(20).max(1),
+            demo: !self.no_demo && file.demo.unwrap_or(true),
             data_dir,
             database: self.database.clone().or(file.database).filter(|d| !d.is_empty()),
             database_schema: self.database_schema.clone().or(file.database_schema).filter(|d| !d.is_empty()),

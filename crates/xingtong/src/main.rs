@@ -8,6 +8,7 @@
 
 mod admin;
 mod config;
+mod demo;
 
 use std::process::ExitCode;
 
@@ -555,6 +556,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         Err(other) => return Err(anyhow::Error::new(other).context(format!("opening {}", where_(&config)))),
     };
     let store = opened.store;
+    let new_database = opened.admin_key.is_some();
     if let Some(key) = opened.admin_key {
         // Printed on stdout, never logged: logs are shipped and kept; this is shown once.
         println!(
@@ -585,6 +587,11 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
 
     let merchants = merchants_service(&config, store.clone())?;
     let (engine, sandbox) = payments_engine(&merchants, config.card_frequency_max).await?;
+    if new_database && config.demo {
+        let services = admin::Services { store: store.clone(), merchants: merchants.clone(), sandbox: sandbox.clone() };
+        let made = demo::create(&services, &config.data_dir).await.context("making the demo tenant")?;
+        println!("{}", demo::summary(&made, &config.data_dir));
+    }
 
     // SQLite: admin commands run beside this server come to it (admin.rs); bound before the
     // "listening" lines, so that a command run once they are printed finds it.

@@ -3,6 +3,7 @@
 mod admin;
 mod crash;
 mod data_safety;
+mod demo;
 mod lifecycle;
 mod payments;
 mod protocol;

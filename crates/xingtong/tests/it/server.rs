@@ -63,7 +63,17 @@ impl Server {
     /// Starts the binary on a free port and waits until it says where it listens.
     pub fn start(backend: &Backend) -> anyhow::Result<Server> {
         let mut command = Command::new(env!("CARGO_BIN_EXE_xingtong"));
-        command.args(["serve", "--http", "127.0.0.1:0", "--iso8583", "127.0.0.1:0", "--log-format", "json"]);
+        // Tests make their own tenants; the demo tenant has a test of its own (demo.rs).
+        command.args([
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--iso8583",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--no-demo",
+        ]);
         backend.args(&mut command);
         command.env_remove("XINGTONG_CONFIG").stdout(Stdio::piped()).stderr(Stdio::null()).stdin(Stdio::null());
         let mut child = command.spawn().context("starting xingtong serve")?;

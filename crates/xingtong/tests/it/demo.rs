@@ -1,0 +1,99 @@
+//! The demo tenant `serve` makes on a new database: a merchant, a terminal ready to activate,
+//! operators with PINs and cards in every state, printed and written to a cards file.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, ensure};
+use serde_json::{Value, json};
+
+use crate::server::{Backend, Server, request, request_raw};
+
+#[test]
+fn a_new_database_gets_a_demo_tenant_ready_to_use() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xingtong"))
+        .args(["serve", "--http", "127.0.0.1:0", "--iso8583", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("XINGTONG_CONFIG")
+        .env_remove("XINGTONG_NO_DEMO")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut printed = String::new();
+    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let address = loop {
+        let line = lines.next().context("the server ended before listening")??;
+        printed.push_str(&line);
+        printed.push('\n');
+        if let Some(rest) = line.split("http://").nth(1) {
+            break rest.split_whitespace().next().context("address")?.parse::<std::net::SocketAddr>()?;
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let key = printed.split_whitespace().find(|w| w.starts_with("xtk_")).context("admin key")?.to_owned();
+    ensure!(printed.contains("demo tenant made") && printed.contains("DEMO"), "{printed}");
+    let field = |after: &str| -> anyhow::Result<String> {
+        let rest = printed.split(after).nth(1).with_context(|| format!("{after:?} in {printed}"))?;
+        Ok(rest.split(|c: char| c == ',' || c.is_whitespace()).next().unwrap_or_default().to_owned())
+    };
+    let (mid, serial, code) = (field("merchant ")?, field("serial ")?, field("activation code ")?);
+
+    // The cards file: seven cards, one of each state, with track 2 for swiping.
+    let cards: Value = serde_json::from_slice(&std::fs::read(dir.path().join("demo-cards.json"))?)?;
+    let cards = cards.as_array().context("a list")?;
+    let labels: Vec<&str> = cards.iter().filter_map(|c| c["label"].as_str()).collect();
+    ensure!(
+        labels == ["good debit", "good credit", "low balance", "blocked", "lost", "stolen", "expired"],
+        "{labels:?}"
+    );
+    for card in cards {
+        let number = card["number"].as_str().context("number")?;
+        ensure!(card["track2"].as_str().is_some_and(|t| t.starts_with(&format!("{number}="))), "{card}");
+        let state = request(address, "GET", &format!("/v1/sandbox/cards/{number}"), &key, None, None)?;
+        ensure!(state.status == 200, "{state:?}");
+        let expected = match card["label"].as_str() {
+            Some("blocked") => "blocked",
+            Some("lost") => "lost",
+            Some("stolen") => "stolen",
+            _ => "active",
+        };
+        ensure!(state.body["status"] == expected, "{card} → {:?}", state.body);
+    }
+
+    // The owner signs in and sees the merchant, its supervisor and two cashiers.
+    let login = request_raw(
+        address,
+        "POST",
+        "/v1/sessions",
+        &[("Content-Type", "application/json")],
+        &serde_json::to_vec(&json!({ "login": "13888888888", "password": "demo owner password" }))?,
+    )?;
+    ensure!(login.status == 201, "{:?}", login.json());
+    let cookie = format!("xt_session={}", login.session_cookie().context("cookie")?);
+    let cashiers = request_raw(address, "GET", &format!("/v1/merchants/{mid}/cashiers"), &[("Cookie", &cookie)], b"")?;
+    let body = cashiers.json();
+    let mut operators: Vec<&str> =
+        body["cashiers"].as_array().into_iter().flatten().filter_map(|c| c["operator"].as_str()).collect();
+    operators.sort_unstable();
+    ensure!(operators == ["00", "01", "02"], "{body}");
+    // The terminal was shipped: it activates with what was printed.
+    let activation = request_raw(
+        address,
+        "POST",
+        "/v1/activations",
+        &[("Content-Type", "application/json")],
+        &serde_json::to_vec(&json!({ "mid": mid, "serial_number": serial, "activation_code": code }))?,
+    )?;
+    ensure!(activation.status == 201, "{:?}", activation.json());
+    let audit = request(address, "GET", "/readyz", "", None, None)?;
+    ensure!(audit.status == 200, "{audit:?}");
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // Started again on the same data: no second demo.
+    let again = Server::start(&Backend::Sqlite(dir.path().to_path_buf()))?;
+    let merchants = request(again.address, "GET", "/v1/merchants", &key, None, None)?;
+    ensure!(merchants.body["merchants"].as_array().map(Vec::len) == Some(1), "{merchants:?}");
+    Ok(())
+}
