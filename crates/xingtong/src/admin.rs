@@ -49,6 +49,8 @@ pub enum AdminRequest {
     SandboxCardCreate { spec: Value },
     /// The ledger audit; with `explain`, every disagreement listed.
     Audit { explain: bool },
+    /// A day of card transactions on the demo tenant.
+    DemoDay { terminals: usize },
 }
 
 impl AdminRequest {
@@ -63,6 +65,7 @@ impl AdminRequest {
             AdminRequest::TerminalProvision { .. } => "terminal provision",
             AdminRequest::SandboxCardCreate { .. } => "sandbox card create",
             AdminRequest::Audit { .. } => "audit",
+            AdminRequest::DemoDay { .. } => "demo day",
         }
     }
 }
@@ -94,7 +97,10 @@ impl Output {
 pub struct Services {
     pub store: Store,
     pub merchants: xingtong_merchants::Merchants,
+    pub engine: xingtong_payments::Engine,
     pub sandbox: Arc<xingtong_payments::sandbox::SandboxNetwork>,
+    /// The data directory (the demo's cards file lives there).
+    pub data_dir: PathBuf,
 }
 
 /// The command line acts as operations staff with every role; the audit log names it `staff:cli`.
@@ -202,6 +208,25 @@ pub async fn execute(request: AdminRequest, store: &Store, services: Option<&Ser
                     kcv
                 ),
             ))
+        }
+        AdminRequest::DemoDay { terminals } => {
+            let report = crate::demo::day(services, &services.data_dir, terminals, &|line| eprintln!("{line}")).await?;
+            let text = format!(
+                "demo day on {}: {} sales (¥{}.{:02}), {} voids, {} refunds, {} inquiries, {} declined, {} reversed, on terminals {}; ledger {}",
+                report.merchant,
+                report.sales,
+                report.sales_minor / 100,
+                report.sales_minor % 100,
+                report.voids,
+                report.refunds,
+                report.inquiries,
+                report.declined,
+                report.reversals,
+                report.terminals.join(", "),
+                if report.balanced { "balanced" } else { "NOT balanced" }
+            );
+            let failure = (!report.balanced).then(|| "the ledger does not balance after the demo day".to_owned());
+            Ok(Output { json: vec![serde_json::to_value(&report)?], text, failure })
         }
         AdminRequest::SandboxCardCreate { spec } => {
             let spec: xingtong_payments::sandbox::NewCard = serde_json::from_value(spec).context(

@@ -180,3 +180,205 @@ pub fn summary(demo: &DemoTenant, data_dir: &Path) -> String {
         data_dir.join(CARDS_FILE).display()
     )
 }
+
+/// What `xingtong demo day` made.
+#[derive(Debug, Default, Serialize)]
+pub struct DayReport {
+    /// The demo merchant.
+    pub merchant: String,
+    /// The terminals it used (provisioned for the day).
+    pub terminals: Vec<String>,
+    /// Sales approved.
+    pub sales: usize,
+    /// Their total, minor units.
+    pub sales_minor: i64,
+    /// Requests declined (a blocked card, a limit).
+    pub declined: usize,
+    /// … by response code.
+    pub declined_codes: std::collections::BTreeMap<String, usize>,
+    /// Sales voided by the supervisor.
+    pub voids: usize,
+    /// Partial refunds.
+    pub refunds: usize,
+    /// Balance inquiries.
+    pub inquiries: usize,
+    /// Sales whose reply came too late, reversed by the terminal.
+    pub reversals: usize,
+    /// The ledger audited balanced afterwards.
+    pub balanced: bool,
+}
+
+/// Sales each terminal makes in a demo day.
+const DAY_SALES_PER_TERMINAL: u64 = 12;
+
+/// Fills the demo tenant with a day of card transactions on `terminals` new terminals: sales on
+/// eight customers' cards made for the day (debit with PIN), every fifth voided, every seventh partly refunded, a balance
+/// inquiry, a declined blocked card, and on the first terminal a sale whose reply comes too late,
+/// which the terminal reverses. The terminals speak ISO 8583 over TCP, to a gateway this command
+/// runs on the same core, exactly as real ones do. `progress` hears after each terminal.
+pub async fn day(
+    services: &Services,
+    data_dir: &Path,
+    terminals: usize,
+    progress: &(dyn Fn(&str) + Sync),
+) -> anyhow::Result<DayReport> {
+    use xingtong_pos::{CardRead, Request, Terminal, TerminalConfig};
+    let e = service_error;
+    let staff = Principal::Staff { id: "demo".into(), roles: Role::ALL.to_vec() };
+    let merchant = services
+        .merchants
+        .merchants(&staff)
+        .await
+        .map_err(e)?
+        .into_iter()
+        .find(|m| m.value.name.ends_with("DEMO"))
+        .context("there is no demo tenant here: `serve` makes one when it creates a database (without --no-demo)")?
+        .value;
+    let cards: Vec<serde_json::Value> = serde_json::from_slice(
+        &std::fs::read(data_dir.join(CARDS_FILE))
+            .with_context(|| format!("reading {}", data_dir.join(CARDS_FILE).display()))?,
+    )?;
+    let card = |label: &str| -> anyhow::Result<CardRead> {
+        let c = cards.iter().find(|c| c["label"] == label).with_context(|| format!("the demo's {label} card"))?;
+        Ok(CardRead {
+            pan: c["number"].as_str().unwrap_or_default().to_owned(),
+            expiry: c["expiry"].as_str().unwrap_or_default().to_owned(),
+            pin: (c["card_type"] == "debit").then(|| CARD_PIN.to_owned()),
+        })
+    };
+    let (debit, blocked) = (card("good debit")?, card("blocked")?);
+    // The day's customers: a card each, so that no card comes back more often than people do
+    // (the same card twenty times a minute at one shop is declined 65).
+    let mut customers = Vec::new();
+    for i in 0..8 {
+        // Mostly debit cards, as in China; an individual merchant takes at most ¥1,000 a day on
+        // credit cards (docs/payments.md), so credit sales are kept small below.
+        let card_type = if i < 6 { CardType::Debit } else { CardType::Credit };
+        let spec = NewCard {
+            brand: Brand::Unionpay,
+            card_type,
+            pan: None,
+            expiry: None,
+            pin: CARD_PIN.into(),
+            balance_minor: 5_000_000,
+            status: None,
+            delay_ms: 0,
+            timeout: false,
+        };
+        let made = services.sandbox.create_card("demo", spec).await.map_err(e)?;
+        let pin = (card_type == CardType::Debit).then(|| CARD_PIN.to_owned());
+        customers.push(CardRead { pan: made.pan.expose().to_owned(), expiry: made.expiry, pin });
+    }
+    // A card whose issuer answers after the terminal has given up: the day's reversal.
+    let slow = services
+        .sandbox
+        .create_card(
+            "demo",
+            NewCard {
+                brand: Brand::Unionpay,
+                card_type: CardType::Credit,
+                pan: None,
+                expiry: None,
+                pin: CARD_PIN.into(),
+                balance_minor: 1_000_000,
+                status: None,
+                delay_ms: 3_000,
+                timeout: false,
+            },
+        )
+        .await
+        .map_err(e)?;
+    let slow = CardRead { pan: slow.pan.expose().to_owned(), expiry: slow.expiry, pin: None };
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let gateway = tokio::spawn(xingtong_gateway::serve(
+        listener,
+        xingtong_payments::iso::dispatcher(services.engine.clone()),
+        xingtong_gateway::GatewayConfig::default(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let mut report = DayReport { merchant: merchant.mid.clone(), ..DayReport::default() };
+    // A small deterministic generator: the same day every time.
+    let mut seed: u64 = 0x5eed_da7a;
+    let mut next = move |range: u64| {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % range
+    };
+    for n in 0..terminals {
+        let provisioned = services.merchants.provision_terminal("demo", &merchant.mid, None, None).await.map_err(e)?;
+        let config = TerminalConfig {
+            tid: provisioned.tid.clone(),
+            mid: merchant.mid.clone(),
+            tmk: provisioned.tmk,
+            state_dir: None,
+            reply_timeout: std::time::Duration::from_secs(2),
+            fsync: false,
+        };
+        let mut terminal = Terminal::open(config, address).await?;
+        let (operator, pin) = if n % 2 == 0 { (1, CASHIER_PINS[0].2) } else { (2, CASHIER_PINS[1].2) };
+        anyhow::ensure!(
+            terminal.sign_in(operator, pin).await?.approved(),
+            "terminal {} did not sign in",
+            provisioned.tid
+        );
+        for i in 0..DAY_SALES_PER_TERMINAL {
+            let card = customers[usize::try_from(next(8)).unwrap_or(0)].clone();
+            let range = if card.pin.is_some() { 49_500 } else { 4_500 };
+            let amount = i64::try_from(500 + next(range)).unwrap_or(500);
+            let business = u8::try_from(1 + next(3)).unwrap_or(1);
+            let sale = terminal.send(&Request::Sale(card, amount, business)).await?;
+            if !sale.approved() {
+                report.declined += 1;
+                *report.declined_codes.entry(sale.code.clone()).or_default() += 1;
+                continue;
+            }
+            report.sales += 1;
+            report.sales_minor += amount;
+            if i % 5 == 4 {
+                let void =
+                    Request::Void { original: (sale.batch, sale.stan), amount, supervisor_pin: SUPERVISOR_PIN.into() };
+                if terminal.send(&void).await?.approved() {
+                    report.voids += 1;
+                }
+            } else if i % 7 == 6 {
+                let refund = Request::Refund {
+                    original: (sale.batch, sale.stan, sale.message.get_str(13).unwrap_or_default().to_owned()),
+                    amount: amount / 2,
+                    rrn: sale.rrn().unwrap_or_default().to_owned(),
+                    supervisor_pin: SUPERVISOR_PIN.into(),
+                    reason: "01".into(),
+                };
+                if terminal.send(&refund).await?.approved() {
+                    report.refunds += 1;
+                }
+            }
+        }
+        if terminal.send(&Request::Balance(debit.clone())).await?.approved() {
+            report.inquiries += 1;
+        }
+        let refused = terminal.send(&Request::Sale(blocked.clone(), 1_000, 1)).await?;
+        if !refused.approved() {
+            report.declined += 1;
+            *report.declined_codes.entry(refused.code.clone()).or_default() += 1;
+        }
+        if n == 0 {
+            // The reply comes after the terminal stopped waiting: it reverses the sale, first thing.
+            if terminal.send(&Request::Sale(slow.clone(), 2_500, 1)).await.is_err() {
+                tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+                if terminal.send_pending_reversal().await?.is_some_and(|r| r.approved()) {
+                    report.reversals += 1;
+                }
+            }
+        }
+        report.terminals.push(provisioned.tid);
+        progress(&format!("demo day: terminal {}/{terminals} done", n + 1));
+    }
+    let _ = stop.send(());
+    let _ = gateway.await;
+    report.balanced = services.store.audit().await.is_ok();
+    Ok(report)
+}

@@ -35,6 +35,11 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// The demo tenant (`serve` makes it on a new database).
+    Demo {
+        #[command(subcommand)]
+        command: DemoCommand,
+    },
     /// Benchmarks; they print figures and never judge them.
     Bench {
         #[command(subcommand)]
@@ -75,6 +80,22 @@ enum AdminCommand {
         /// every transfer that cannot be replayed (reads the whole ledger; changes nothing).
         #[arg(long)]
         explain: bool,
+        #[command(flatten)]
+        database: ServeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DemoCommand {
+    /// Fill the demo tenant with a day of card transactions on new terminals (sales, voids,
+    /// refunds, a declined card, a reversal), over ISO 8583 like real terminals.
+    Day {
+        /// How many terminals.
+        #[arg(long, default_value_t = 3)]
+        terminals: usize,
         #[command(flatten)]
         database: ServeArgs,
         /// Print JSON.
@@ -308,6 +329,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (database, json, request) = admin_request(command)?;
             admin(&database, json, request).await
         }
+        Command::Demo { command: DemoCommand::Day { terminals, database, json } } => {
+            admin(&database, json, admin::AdminRequest::DemoDay { terminals: terminals.clamp(1, 20) }).await
+        }
         Command::Bench { command: BenchCommand::Codec { rounds, seconds, json } } => {
             let report =
                 xingtong_bench::codec::run(rounds.max(1), std::time::Duration::from_secs_f64(seconds.max(0.01)))?;
@@ -474,8 +498,8 @@ async fn admin(database: &ServeArgs, json: bool, request: admin::AdminRequest) -
 /// The platform's services over an open store, as `serve` wires them.
 async fn services(config: &ServeConfig, store: Store) -> anyhow::Result<admin::Services> {
     let merchants = merchants_service(config, store.clone())?;
-    let (_, sandbox) = payments_engine(&merchants, config.card_frequency_max).await?;
-    Ok(admin::Services { store, merchants, sandbox })
+    let (engine, sandbox) = payments_engine(&merchants, config.card_frequency_max).await?;
+    Ok(admin::Services { store, merchants, engine, sandbox, data_dir: config.data_dir.clone() })
 }
 
 fn init_logging(config: &ServeConfig, quiet: bool) {
@@ -588,7 +612,13 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let merchants = merchants_service(&config, store.clone())?;
     let (engine, sandbox) = payments_engine(&merchants, config.card_frequency_max).await?;
     if new_database && config.demo {
-        let services = admin::Services { store: store.clone(), merchants: merchants.clone(), sandbox: sandbox.clone() };
+        let services = admin::Services {
+            store: store.clone(),
+            merchants: merchants.clone(),
+            engine: engine.clone(),
+            sandbox: sandbox.clone(),
+            data_dir: config.data_dir.clone(),
+        };
         let made = demo::create(&services, &config.data_dir).await.context("making the demo tenant")?;
         println!("{}", demo::summary(&made, &config.data_dir));
     }
@@ -659,7 +689,13 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     });
     let outbox = tokio::spawn(deliver_notifications(merchants.clone(), transport(&config)));
     let admin_task = admin_socket.map(|socket| {
-        let services = admin::Services { store: store.clone(), merchants: merchants.clone(), sandbox: sandbox.clone() };
+        let services = admin::Services {
+            store: store.clone(),
+            merchants: merchants.clone(),
+            engine: engine.clone(),
+            sandbox: sandbox.clone(),
+            data_dir: config.data_dir.clone(),
+        };
         tokio::spawn(socket.serve(services, stopped(stopping.clone())))
     });
     let state = xingtong_api::AppState::new(merchants).with_payments(engine, sandbox);

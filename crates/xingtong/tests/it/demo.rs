@@ -95,5 +95,26 @@ fn a_new_database_gets_a_demo_tenant_ready_to_use() -> anyhow::Result<()> {
     let again = Server::start(&Backend::Sqlite(dir.path().to_path_buf()))?;
     let merchants = request(again.address, "GET", "/v1/merchants", &key, None, None)?;
     ensure!(merchants.body["merchants"].as_array().map(Vec::len) == Some(1), "{merchants:?}");
+
+    // A day of transactions on the demo tenant, run beside the server (through it), over ISO 8583.
+    let day = Command::new(env!("CARGO_BIN_EXE_xingtong"))
+        .args(["demo", "day", "--terminals", "2", "--json", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("XINGTONG_CONFIG")
+        .output()?;
+    ensure!(day.status.success(), "{}", String::from_utf8_lossy(&day.stderr));
+    let report: Value = serde_json::from_slice(&day.stdout)?;
+    ensure!(report["merchant"] == mid.as_str() && report["terminals"].as_array().map(Vec::len) == Some(2), "{report}");
+    for (what, at_least) in [("sales", 20), ("voids", 1), ("refunds", 1), ("inquiries", 2), ("reversals", 1)] {
+        ensure!(report[what].as_u64() >= Some(at_least), "{what}: {report}");
+    }
+    ensure!(report["declined_codes"]["62"] == 2 && report["balanced"] == true, "the blocked card, twice: {report}");
+    let audit = Command::new(env!("CARGO_BIN_EXE_xingtong"))
+        .args(["admin", "audit", "--json", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("XINGTONG_CONFIG")
+        .output()?;
+    let audit: Value = serde_json::from_slice(&audit.stdout)?;
+    ensure!(audit["balanced"] == true, "{audit}");
     Ok(())
 }
