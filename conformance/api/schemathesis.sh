@@ -23,7 +23,7 @@ WORK="$(mktemp -d)"
 "$XINGTONG" serve --data-dir "$WORK/data" --http 127.0.0.1:0 --iso8583 127.0.0.1:0 >"$WORK/out" 2>"$WORK/log" &
 SERVER=$!
 trap 'kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null; rm -rf "$WORK"' EXIT
-for _ in $(seq 1 100); do grep -q "HTTP API on" "$WORK/out" && break; sleep 0.1; done
+for _ in $(seq 1 300); do grep -q "HTTP API on" "$WORK/out" && break; sleep 0.1; done
 API="$(grep -o 'http://[0-9.:]*' "$WORK/out" | head -n 1)"
 KEY="$(grep -o 'xtk_[A-Za-z0-9_]*' "$WORK/out" | head -n 1)"
 [ -n "$API" ] && [ -n "$KEY" ] || { echo "the server did not start"; cat "$WORK/log"; exit 1; }

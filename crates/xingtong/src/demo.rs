@@ -368,8 +368,11 @@ pub async fn day(
         if n == 0 {
             // The reply comes after the terminal stopped waiting: it reverses the sale, first thing.
             if terminal.send(&Request::Sale(slow.clone(), 2_500, 1)).await.is_err() {
-                tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
-                if terminal.send_pending_reversal().await?.is_some_and(|r| r.approved()) {
+                // Usually the sale is recorded by then and the reversal undoes it (00); if the
+                // reversal overtakes it, the host marks the sale refused before it lands (25).
+                // Either way no money moves.
+                tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+                if terminal.send_pending_reversal().await?.is_some_and(|r| r.approved() || r.code == "25") {
                     report.reversals += 1;
                 }
             }
