@@ -4,6 +4,8 @@
 //! request before the reversal that would undo it is written to disk; that reversal is sent first
 //! at the next opportunity (store and forward), until the host acknowledges it.
 
+pub mod activation;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -41,6 +43,14 @@ pub enum PosError {
     /// A key or PIN could not be used.
     #[error("crypto: {0}")]
     Crypto(#[from] xingtong_crypto::CryptoError),
+    /// The host refused (activation): its stable code and message.
+    #[error("refused: {message} ({code})")]
+    Refused {
+        /// Stable code, e.g. `activation_refused`.
+        code: String,
+        /// For a person.
+        message: String,
+    },
 }
 
 /// A terminal's identity and where it keeps its state.

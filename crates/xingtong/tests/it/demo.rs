@@ -77,15 +77,43 @@ fn a_new_database_gets_a_demo_tenant_ready_to_use() -> anyhow::Result<()> {
         body["cashiers"].as_array().into_iter().flatten().filter_map(|c| c["operator"].as_str()).collect();
     operators.sort_unstable();
     ensure!(operators == ["00", "01", "02"], "{body}");
-    // The terminal was shipped: it activates with what was printed.
-    let activation = request_raw(
-        address,
-        "POST",
-        "/v1/activations",
-        &[("Content-Type", "application/json")],
-        &serde_json::to_vec(&json!({ "mid": mid, "serial_number": serial, "activation_code": code }))?,
-    )?;
-    ensure!(activation.status == 201, "{:?}", activation.json());
+    // The terminal was shipped: it activates with what was printed (the terminal's side:
+    // crates/pos), signs in as cashier 01 and sells to the good debit card, swiped, with its PIN.
+    let terminals = printed
+        .split("ISO 8583 terminals on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .context("the terminals' address")?
+        .parse::<std::net::SocketAddr>()?;
+    let good_debit = cards.iter().find(|c| c["label"] == "good debit").context("good debit")?.clone();
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let activated = xingtong_pos::activation::activate(address, &mid, &serial, &code).await?;
+        ensure!(printed.contains(&activated.tid), "the printed terminal: {activated:?}");
+        let wrong = xingtong_pos::activation::activate(address, &mid, &serial, &code).await;
+        ensure!(
+            matches!(&wrong, Err(xingtong_pos::PosError::Refused { code, .. }) if code == "device_already_bound"),
+            "a code works once: {wrong:?}"
+        );
+        let config = xingtong_pos::TerminalConfig {
+            tid: activated.tid.clone(),
+            mid: mid.clone(),
+            tmk: activated.tmk,
+            state_dir: None,
+            reply_timeout: std::time::Duration::from_secs(10),
+            fsync: false,
+        };
+        let mut terminal = xingtong_pos::Terminal::open(config, terminals).await?;
+        ensure!(terminal.sign_in(1, "135790").await?.approved(), "cashier 01 signs in");
+        let card = xingtong_pos::CardRead {
+            pan: good_debit["number"].as_str().context("number")?.to_owned(),
+            expiry: good_debit["expiry"].as_str().context("expiry")?.to_owned(),
+            pin: Some(good_debit["pin"].as_str().context("pin")?.to_owned()),
+        };
+        let sale = terminal.send(&xingtong_pos::Request::Sale(card, 29_900, 1)).await?;
+        ensure!(sale.approved(), "the first sale: {sale:?}");
+        anyhow::Ok(())
+    })?;
     let audit = request(address, "GET", "/readyz", "", None, None)?;
     ensure!(audit.status == 200, "{audit:?}");
     let _ = child.kill();
