@@ -168,7 +168,8 @@ pub fn summary(demo: &DemoTenant, data_dir: &Path) -> String {
          terminal {} to activate: serial {}, activation code {}\n  \
          cashiers 01 PIN {}, 02 PIN {}; supervisor 00 PIN {SUPERVISOR_PIN}\n  \
          test cards, PIN {CARD_PIN}: {}\n  \
-         (all in {})",
+         (all in {})\n  \
+         a terminal for it, in another shell: xingtong terminal --cards {} --mid {} --serial {} --code {}",
         demo.mid,
         demo.name,
         demo.tid,
@@ -177,7 +178,11 @@ pub fn summary(demo: &DemoTenant, data_dir: &Path) -> String {
         CASHIER_PINS[0].2,
         CASHIER_PINS[1].2,
         cards.join(", "),
-        data_dir.join(CARDS_FILE).display()
+        data_dir.join(CARDS_FILE).display(),
+        data_dir.join(CARDS_FILE).display(),
+        demo.mid,
+        demo.serial_number,
+        demo.activation_code,
     )
 }
 

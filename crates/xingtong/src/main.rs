@@ -35,6 +35,34 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// A POS terminal in this shell: first power-on and activation, sign-in, sales and balance
+    /// inquiries over ISO 8583, receipts (keyboard only; 80×24 or larger).
+    Terminal {
+        /// The host's ISO 8583 address.
+        #[arg(long, default_value = "127.0.0.1:8583")]
+        host: String,
+        /// The host's HTTP address (for activation).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        api: String,
+        /// The device's directory: its keys, counters, journal and receipts.
+        #[arg(long, default_value = "terminal")]
+        dir: std::path::PathBuf,
+        /// zh or en (asked at first power-on otherwise).
+        #[arg(long)]
+        lang: Option<String>,
+        /// Cards to swipe: a JSON list such as the demo's `data/demo-cards.json`.
+        #[arg(long)]
+        cards: Option<std::path::PathBuf>,
+        /// Pre-fill activation: merchant number.
+        #[arg(long)]
+        mid: Option<String>,
+        /// Pre-fill activation: serial number.
+        #[arg(long)]
+        serial: Option<String>,
+        /// Pre-fill activation: activation code.
+        #[arg(long)]
+        code: Option<String>,
+    },
     /// The demo tenant (`serve` makes it on a new database).
     Demo {
         #[command(subcommand)]
@@ -328,6 +356,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin { command } => {
             let (database, json, request) = admin_request(command)?;
             admin(&database, json, request).await
+        }
+        Command::Terminal { host, api, dir, lang, cards, mid, serial, code } => {
+            let resolve = |what: &str, address: &str| -> anyhow::Result<std::net::SocketAddr> {
+                use std::net::ToSocketAddrs;
+                address
+                    .to_socket_addrs()
+                    .with_context(|| format!("--{what} {address:?} is not an address like 127.0.0.1:8583"))?
+                    .next()
+                    .with_context(|| format!("--{what} {address:?} resolves to nothing"))
+            };
+            if lang.as_deref().is_some_and(|l| l != "zh" && l != "en") {
+                anyhow::bail!("--lang is zh or en");
+            }
+            let options = xingtong_terminal::Options {
+                host: resolve("host", &host)?,
+                api: resolve("api", &api)?,
+                dir,
+                language: lang,
+                cards,
+                prefill: [mid, serial, code],
+            };
+            xingtong_terminal::run(options).await
         }
         Command::Demo { command: DemoCommand::Day { terminals, database, json } } => {
             admin(&database, json, admin::AdminRequest::DemoDay { terminals: terminals.clamp(1, 20) }).await

@@ -9,3 +9,4 @@ mod payments;
 mod protocol;
 mod readme;
 mod server;
+mod terminal;

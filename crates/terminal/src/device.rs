@@ -1,0 +1,122 @@
+//! What the device keeps across restarts, in its directory (`--dir`): its language, identity and
+//! master key (`device.json`, readable by its owner only), the terminal library's counters and
+//! pending reversal (`pos/`), its journal of transactions (`journal.jsonl`) and its receipts
+//! (`receipts/`). A real terminal keeps the same in its secure memory and flash.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The device's own settings and identity.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DeviceState {
+    /// `zh` or `en`.
+    pub language: String,
+    /// Merchant number, once activated.
+    pub mid: Option<String>,
+    /// Terminal id, once activated.
+    pub tid: Option<String>,
+    /// The merchant's name, for receipts.
+    pub merchant_name: Option<String>,
+    /// The TMK in hex, once activated (the file is the owner's only).
+    pub tmk_hex: Option<String>,
+    /// The TMK's check value.
+    pub tmk_check_value: Option<String>,
+}
+
+impl DeviceState {
+    /// Activated: it has an identity and a master key.
+    pub fn activated(&self) -> bool {
+        self.tid.is_some() && self.tmk_hex.is_some() && self.mid.is_some()
+    }
+}
+
+/// The device's directory.
+#[derive(Debug, Clone)]
+pub struct DeviceDir {
+    dir: PathBuf,
+}
+
+/// One line of the journal: a transaction as the terminal saw it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// `sale`, `balance`, …
+    pub kind: String,
+    /// Minor units.
+    pub amount_minor: i64,
+    /// Batch.
+    pub batch: u32,
+    /// Trace number.
+    pub stan: u32,
+    /// The host's answer.
+    pub response_code: String,
+    /// Retrieval reference number.
+    pub rrn: Option<String>,
+    /// Authorization code.
+    pub auth_code: Option<String>,
+    /// Masked card.
+    pub card: String,
+    /// Operator.
+    pub operator: String,
+    /// Host date and time (MMDD hhmmss).
+    pub at: String,
+}
+
+impl DeviceDir {
+    /// The directory (made if missing, owner-only).
+    pub fn open(dir: &Path) -> anyhow::Result<DeviceDir> {
+        std::fs::create_dir_all(dir.join("receipts"))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        Ok(DeviceDir { dir: dir.to_path_buf() })
+    }
+
+    /// Where the terminal library keeps its counters and pending reversal.
+    pub fn pos_dir(&self) -> PathBuf {
+        self.dir.join("pos")
+    }
+
+    /// The saved state, or a new device's.
+    pub fn load(&self) -> DeviceState {
+        std::fs::read(self.dir.join("device.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// Saves the state (written whole, then renamed, so a crash leaves the old or the new).
+    pub fn save(&self, state: &DeviceState) -> anyhow::Result<()> {
+        let temp = self.dir.join("device.json.new");
+        {
+            let mut file = std::fs::File::create(&temp)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            }
+            file.write_all(&serde_json::to_vec_pretty(state)?)?;
+            file.sync_all()?;
+        }
+        std::fs::rename(temp, self.dir.join("device.json"))?;
+        Ok(())
+    }
+
+    /// Appends to the journal.
+    pub fn journal(&self, entry: &JournalEntry) -> anyhow::Result<()> {
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("journal.jsonl"))?;
+        writeln!(file, "{}", serde_json::to_string(entry)?)?;
+        file.sync_data()?;
+        Ok(())
+    }
+
+    /// Writes a receipt; returns its path.
+    pub fn receipt(&self, batch: u32, stan: u32, text: &str) -> anyhow::Result<PathBuf> {
+        let path = self.dir.join("receipts").join(format!("{batch:06}-{stan:06}.txt"));
+        std::fs::write(&path, text)?;
+        Ok(path)
+    }
+}

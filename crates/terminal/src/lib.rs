@@ -1,0 +1,755 @@
+//! `xingtong terminal`: a China UnionPay–style POS terminal in the shell. It speaks only ISO 8583
+//! to the host, through `crates/pos` (and HTTP once, to activate), and keeps its state in its own
+//! directory like a real terminal keeps flash.
+//!
+//! # Layout
+//! - [`device`]: what the device keeps across restarts (identity, TMK, journal, receipts).
+//! - [`App`]: the screens as a state machine: a key in, maybe a [`Task`] out; a task's outcome in.
+//! - `draw`: one frame of the current screen (ratatui), in Chinese or English.
+//! - [`run`]: the loop: draw, read a key, carry out tasks against the host.
+//!
+//! What exists so far: first power-on (language, network check, activation with the TMK's check
+//! value), sign-in and sign-off, sale and balance inquiry with a card from a cards file or keyed,
+//! the PIN on a masked pad, the answer explained from the response code table, receipts on screen
+//! and in the device directory, and the pending reversal shown and sent first. Voids, refunds,
+//! pre-authorization, the transaction query, settings and diagnostics are not built yet.
+
+pub mod device;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use serde::Deserialize;
+use xingtong_iso8583::ResponseCode;
+use xingtong_pos::{CardRead, Request, Terminal, TerminalConfig};
+
+use crate::device::{DeviceDir, DeviceState, JournalEntry};
+
+/// How the terminal is started.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The host's ISO 8583 address.
+    pub host: SocketAddr,
+    /// The host's HTTP address (activation only).
+    pub api: SocketAddr,
+    /// The device's directory.
+    pub dir: PathBuf,
+    /// `zh` or `en`, when given (otherwise asked at first power-on, then remembered).
+    pub language: Option<String>,
+    /// Cards to "swipe": a JSON list with `number`, `expiry`, `track2`, `pin`, `label` (the demo
+    /// tenant's `demo-cards.json`).
+    pub cards: Option<PathBuf>,
+    /// Activation values to pre-fill (merchant number, serial number, activation code).
+    pub prefill: [Option<String>; 3],
+}
+
+/// A card in the cards file.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CardEntry {
+    /// What it is.
+    #[serde(default)]
+    pub label: String,
+    /// Number.
+    pub number: String,
+    /// YYMM.
+    pub expiry: String,
+    /// Its PIN, which the pad then offers.
+    #[serde(default)]
+    pub pin: Option<String>,
+    /// `debit` or `credit`.
+    #[serde(default)]
+    pub card_type: Option<String>,
+}
+
+/// What a screen asks the host to do.
+#[derive(Debug, Clone)]
+pub enum Task {
+    /// Connect and send an echo test.
+    NetworkCheck,
+    /// Activate with merchant number, serial number and code.
+    Activate([String; 3]),
+    /// Sign in an operator with a PIN.
+    SignIn(u8, String),
+    /// Sign off.
+    SignOff,
+    /// A sale or a balance inquiry.
+    Pay { kind: PayKind, amount_minor: i64, card: CardRead },
+}
+
+/// Which card transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayKind {
+    /// 消费.
+    Sale,
+    /// 余额查询.
+    Balance,
+}
+
+/// The screens.
+#[derive(Debug, Clone)]
+pub enum Screen {
+    /// 1 中文 / 2 English.
+    Language,
+    /// The network check's outcome.
+    Network(Option<String>),
+    /// Activation form: which field, the values.
+    Activation { field: usize, values: [String; 3], message: Option<String> },
+    /// Activated: the check value.
+    Activated(String),
+    /// Sign-in: operator, PIN, which field, a refusal.
+    SignIn { operator: String, pin: String, field: usize, message: Option<String> },
+    /// The main menu.
+    Menu(Option<String>),
+    /// The amount being keyed.
+    Amount(PayKind, String),
+    /// Choose a card (or key one).
+    Card(PayKind, i64, Option<String>),
+    /// Keying a card: number, then expiry.
+    Keyed(PayKind, i64, String, String, usize),
+    /// The PIN pad.
+    Pin(PayKind, i64, CardRead, String),
+    /// Working: what is being done.
+    Busy(String),
+    /// The outcome, with the receipt.
+    Outcome(Vec<String>),
+}
+
+/// The terminal: its state, its screen, and what it knows.
+pub struct App {
+    /// The current screen.
+    pub screen: Screen,
+    /// The device state.
+    pub state: DeviceState,
+    /// Cards from the cards file.
+    pub cards: Vec<CardEntry>,
+    /// The operator signed in, if any.
+    pub operator: Option<u8>,
+    /// A pending reversal to show.
+    pub reversal_pending: bool,
+    /// Quit.
+    pub quit: bool,
+    prefill: [Option<String>; 3],
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").field("screen", &self.screen).finish_non_exhaustive()
+    }
+}
+
+/// Chinese or English.
+fn tr<'a>(language: &str, zh: &'a str, en: &'a str) -> &'a str {
+    if language == "en" { en } else { zh }
+}
+
+/// `12345` fen as `123.45`.
+fn yuan(minor: i64) -> String {
+    format!("{}.{:02}", minor / 100, minor % 100)
+}
+
+/// First six and last four digits.
+fn mask(pan: &str) -> String {
+    xingtong_crypto::mask_pan(pan)
+}
+
+impl App {
+    /// A terminal in the state its directory holds.
+    pub fn new(state: DeviceState, cards: Vec<CardEntry>, prefill: [Option<String>; 3]) -> App {
+        let screen = if state.language.is_empty() {
+            Screen::Language
+        } else if !state.activated() {
+            Screen::Network(None)
+        } else {
+            App::sign_in_screen(None)
+        };
+        App { screen, state, cards, operator: None, reversal_pending: false, quit: false, prefill }
+    }
+
+    fn sign_in_screen(message: Option<String>) -> Screen {
+        Screen::SignIn { operator: String::new(), pin: String::new(), field: 0, message }
+    }
+
+    fn lang(&self) -> &str {
+        if self.state.language.is_empty() { "zh" } else { &self.state.language }
+    }
+
+    /// A key: maybe a task for the host.
+    pub fn on_key(&mut self, key: KeyEvent) -> Option<Task> {
+        if key.kind != KeyEventKind::Press {
+            return None;
+        }
+        if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
+            self.quit = true;
+            return None;
+        }
+        let digit = match key.code {
+            KeyCode::Char(c) if c.is_ascii_digit() => Some(c),
+            _ => None,
+        };
+        match &mut self.screen {
+            Screen::Language => match key.code {
+                KeyCode::Char('1') => self.state.language = "zh".into(),
+                KeyCode::Char('2') => self.state.language = "en".into(),
+                KeyCode::Esc => self.quit = true,
+                _ => return None,
+            },
+            Screen::Network(result) => {
+                return match (key.code, result.as_deref()) {
+                    (KeyCode::Enter, Some(outcome)) if outcome.starts_with("OK") => {
+                        self.screen = Screen::Activation {
+                            field: 0,
+                            values: self.prefill.clone().map(Option::unwrap_or_default),
+                            message: None,
+                        };
+                        None
+                    }
+                    (KeyCode::Enter, _) => Some(Task::NetworkCheck),
+                    (KeyCode::Esc, _) => {
+                        self.quit = true;
+                        None
+                    }
+                    _ => None,
+                };
+            }
+            Screen::Activation { field, values, .. } => match key.code {
+                KeyCode::Char(c) if c.is_ascii_alphanumeric() && values[*field].len() < 20 => {
+                    values[*field].push(c.to_ascii_uppercase())
+                }
+                KeyCode::Backspace => {
+                    values[*field].pop();
+                }
+                KeyCode::Tab | KeyCode::Down => *field = (*field + 1) % 3,
+                KeyCode::Up => *field = (*field + 2) % 3,
+                KeyCode::Enter if *field < 2 => *field += 1,
+                KeyCode::Enter => return Some(Task::Activate(values.clone())),
+                KeyCode::Esc => self.quit = true,
+                _ => {}
+            },
+            Screen::Activated(_) => {
+                if key.code == KeyCode::Enter {
+                    self.screen = App::sign_in_screen(None);
+                }
+            }
+            Screen::SignIn { operator, pin, field, .. } => match (key.code, digit) {
+                (_, Some(d)) if *field == 0 && operator.len() < 2 => {
+                    operator.push(d);
+                    if operator.len() == 2 {
+                        *field = 1;
+                    }
+                }
+                (_, Some(d)) if *field == 1 && pin.len() < 12 => pin.push(d),
+                (KeyCode::Backspace, _) if *field == 1 && !pin.is_empty() => {
+                    pin.pop();
+                }
+                (KeyCode::Backspace, _) => {
+                    *field = 0;
+                    operator.pop();
+                }
+                (KeyCode::Enter, _) if operator.len() == 2 && pin.len() >= 4 => {
+                    let task = Task::SignIn(operator.parse().unwrap_or(1), pin.clone());
+                    return Some(task);
+                }
+                (KeyCode::Esc, _) => self.quit = true,
+                _ => {}
+            },
+            Screen::Menu(_) => match key.code {
+                KeyCode::Char('1') => self.screen = Screen::Amount(PayKind::Sale, String::new()),
+                KeyCode::Char('2') => self.screen = Screen::Card(PayKind::Balance, 0, None),
+                KeyCode::Char('9') => return Some(Task::SignOff),
+                KeyCode::Esc | KeyCode::Char('q') => self.quit = true,
+                _ => {}
+            },
+            Screen::Amount(kind, digits) => match (key.code, digit) {
+                (_, Some(d)) if digits.len() < 10 && !(digits.is_empty() && d == '0') => digits.push(d),
+                (KeyCode::Backspace, _) => {
+                    digits.pop();
+                }
+                (KeyCode::Enter, _) if !digits.is_empty() => {
+                    let amount = digits.parse().unwrap_or(0);
+                    self.screen = Screen::Card(*kind, amount, None);
+                }
+                (KeyCode::Esc, _) => self.screen = Screen::Menu(None),
+                _ => {}
+            },
+            Screen::Card(kind, amount, _) => {
+                let (kind, amount) = (*kind, *amount);
+                match (key.code, digit) {
+                    (_, Some(d)) => {
+                        let index = usize::from(d as u8 - b'1');
+                        if let Some(card) = self.cards.get(index) {
+                            let read = CardRead { pan: card.number.clone(), expiry: card.expiry.clone(), pin: None };
+                            self.screen = Screen::Pin(kind, amount, read, String::new());
+                        }
+                    }
+                    (KeyCode::Char('m') | KeyCode::Char('M'), _) => {
+                        self.screen = Screen::Keyed(kind, amount, String::new(), String::new(), 0)
+                    }
+                    (KeyCode::Esc, _) => self.screen = Screen::Menu(None),
+                    _ => {}
+                }
+            }
+            Screen::Keyed(kind, amount, number, expiry, field) => match (key.code, digit) {
+                (_, Some(d)) if *field == 0 && number.len() < 19 => number.push(d),
+                (_, Some(d)) if *field == 1 && expiry.len() < 4 => expiry.push(d),
+                (KeyCode::Backspace, _) => {
+                    if *field == 1 && !expiry.is_empty() {
+                        expiry.pop();
+                    } else {
+                        *field = 0;
+                        number.pop();
+                    }
+                }
+                (KeyCode::Enter, _) if *field == 0 && number.len() >= 13 => *field = 1,
+                (KeyCode::Enter, _) if *field == 1 && expiry.len() == 4 => {
+                    let read = CardRead { pan: number.clone(), expiry: expiry.clone(), pin: None };
+                    self.screen = Screen::Pin(*kind, *amount, read, String::new());
+                }
+                (KeyCode::Esc, _) => self.screen = Screen::Menu(None),
+                _ => {}
+            },
+            Screen::Pin(kind, amount, card, pin) => match (key.code, digit) {
+                (_, Some(d)) if pin.len() < 12 => pin.push(d),
+                (KeyCode::Backspace, _) => {
+                    pin.pop();
+                }
+                // Enter with no PIN: a card taken without one (credit cards may be).
+                (KeyCode::Enter, _) if pin.is_empty() || pin.len() >= 4 => {
+                    let mut card = card.clone();
+                    card.pin = (!pin.is_empty()).then(|| pin.clone());
+                    return Some(Task::Pay { kind: *kind, amount_minor: *amount, card });
+                }
+                (KeyCode::Esc, _) => self.screen = Screen::Menu(None),
+                _ => {}
+            },
+            Screen::Busy(_) => {}
+            Screen::Outcome(_) => {
+                if matches!(key.code, KeyCode::Enter | KeyCode::Esc) {
+                    self.screen = Screen::Menu(None);
+                }
+            }
+        }
+        if matches!(self.screen, Screen::Language) && !self.state.language.is_empty() {
+            self.screen = Screen::Network(None);
+        }
+        None
+    }
+
+    /// What a response code means, and what to do, in the terminal's language.
+    fn explain(&self, code: &str) -> Vec<String> {
+        match ResponseCode::lookup(code) {
+            Some(c) => vec![
+                format!(
+                    "{} {code}: {}",
+                    tr(self.lang(), "应答码", "Response"),
+                    tr(self.lang(), c.meaning_zh, c.meaning_en)
+                ),
+                tr(self.lang(), c.action_zh, c.action_en).to_owned(),
+            ],
+            None => vec![format!("{} {code}", tr(self.lang(), "应答码", "Response"))],
+        }
+    }
+}
+
+/// A receipt (签购单), in the bilingual layout of CUP terminals.
+fn receipt(state: &DeviceState, entry: &JournalEntry, kind: &str, copy: &str) -> String {
+    let line = "-".repeat(40);
+    format!(
+        "        签购单 POS SALES SLIP\n        {copy}\n{line}\n商户名称 MERCHANT NAME: {}\n商户编号 MERCHANT NO.: {}\n终端编号 TERMINAL NO.: {}  操作员号 OPERATOR: {}\n\
+         卡号 CARD NO.: {}\n交易类型 TRANS TYPE: {kind}\n批次号 BATCH NO.: {:06}  凭证号 VOUCHER NO.: {:06}\n\
+         参考号 REF. NO.: {}\n授权码 AUTH NO.: {}\n日期/时间 DATE/TIME: {}\n金额 AMOUNT: RMB {}\n{line}\n\
+         持卡人签名 CARDHOLDER SIGNATURE:\n\n本人确认以上交易，同意将其记入本卡账户\nI ACKNOWLEDGE SATISFACTORY RECEIPT OF RELATIVE GOODS/SERVICES\n",
+        state.merchant_name.as_deref().unwrap_or("-"),
+        state.mid.as_deref().unwrap_or("-"),
+        state.tid.as_deref().unwrap_or("-"),
+        entry.operator,
+        entry.card,
+        entry.batch,
+        entry.stan,
+        entry.rrn.as_deref().unwrap_or("-"),
+        entry.auth_code.as_deref().unwrap_or("-"),
+        entry.at,
+        yuan(entry.amount_minor),
+    )
+}
+
+/// Draws the current screen.
+fn draw(frame: &mut ratatui::Frame, app: &App) {
+    let lang = app.lang();
+    let title = match &app.state.tid {
+        Some(tid) => format!(" 星通 XingTong POS · {} {tid} ", tr(lang, "终端", "TID")),
+        None => " 星通 XingTong POS ".to_owned(),
+    };
+    let mut lines: Vec<Line> = Vec::new();
+    let heading = |text: &str| Line::from(Span::styled(text.to_owned(), Style::default().add_modifier(Modifier::BOLD)));
+    match &app.screen {
+        Screen::Language => {
+            lines.push(heading("开机设置 / First power-on"));
+            lines.push(Line::from("选择语言 Choose the language:"));
+            lines.push(Line::from("  1  中文"));
+            lines.push(Line::from("  2  English"));
+        }
+        Screen::Network(outcome) => {
+            lines.push(heading(tr(lang, "网络检测", "Network check")));
+            match outcome {
+                None => lines.push(Line::from(tr(
+                    lang,
+                    "按 确认(Enter) 检测与主机的连接",
+                    "Press Enter to test the connection to the host",
+                ))),
+                Some(outcome) => {
+                    lines.push(Line::from(outcome.clone()));
+                    let next = if outcome.starts_with("OK") {
+                        tr(lang, "按 确认(Enter) 继续: 终端激活", "Press Enter to continue: activation")
+                    } else {
+                        tr(lang, "按 确认(Enter) 重试", "Press Enter to try again")
+                    };
+                    lines.push(Line::from(next));
+                }
+            }
+        }
+        Screen::Activation { field, values, message } => {
+            lines.push(heading(tr(lang, "终端激活", "Terminal activation")));
+            let labels = [
+                tr(lang, "商户编号", "Merchant no."),
+                tr(lang, "设备序列号", "Serial no."),
+                tr(lang, "激活码", "Activation code"),
+            ];
+            for (i, label) in labels.iter().enumerate() {
+                let cursor = if i == *field { "▶" } else { " " };
+                lines.push(Line::from(format!("{cursor} {label}: {}", values[i])));
+            }
+            lines.push(Line::from(tr(
+                lang,
+                "Tab 切换 · 确认(Enter) 下一项/激活",
+                "Tab: next field · Enter: next / activate",
+            )));
+            if let Some(message) = message {
+                lines.push(Line::from(Span::styled(message.clone(), Style::default().fg(Color::Red))));
+            }
+        }
+        Screen::Activated(check) => {
+            lines.push(heading(tr(lang, "激活成功", "Activated")));
+            lines.push(Line::from(format!(
+                "{}: {}",
+                tr(lang, "终端编号", "Terminal"),
+                app.state.tid.as_deref().unwrap_or("-")
+            )));
+            lines.push(Line::from(format!("{}: {check}", tr(lang, "主密钥校验值 TMK check value", "TMK check value"))));
+            lines.push(Line::from(tr(lang, "按 确认(Enter) 签到", "Press Enter to sign in")));
+        }
+        Screen::SignIn { operator, pin, field, message } => {
+            lines.push(heading(tr(lang, "签到", "Sign-in")));
+            lines.push(Line::from(format!(
+                "{} {}: {operator}",
+                if *field == 0 { "▶" } else { " " },
+                tr(lang, "操作员号", "Operator")
+            )));
+            lines.push(Line::from(format!(
+                "{} {}: {}",
+                if *field == 1 { "▶" } else { " " },
+                tr(lang, "密码", "PIN"),
+                "*".repeat(pin.len())
+            )));
+            lines.push(Line::from(tr(lang, "输入后按 确认(Enter)", "Then press Enter")));
+            if let Some(message) = message {
+                lines.push(Line::from(Span::styled(message.clone(), Style::default().fg(Color::Red))));
+            }
+        }
+        Screen::Menu(message) => {
+            let who = app.operator.map(|o| format!("{o:02}")).unwrap_or_default();
+            lines.push(heading(&format!(
+                "{} · {} {who}",
+                tr(lang, "主菜单", "Main menu"),
+                tr(lang, "操作员", "operator")
+            )));
+            lines.push(Line::from(format!("  1  {}", tr(lang, "消费", "Sale"))));
+            lines.push(Line::from(format!("  2  {}", tr(lang, "余额查询", "Balance inquiry"))));
+            lines.push(Line::from(format!("  9  {}", tr(lang, "签退", "Sign off"))));
+            lines.push(Line::from(format!("  Esc {}", tr(lang, "退出", "Quit"))));
+            if let Some(message) = message {
+                lines.push(Line::from(message.clone()));
+            }
+        }
+        Screen::Amount(_, digits) => {
+            lines.push(heading(tr(lang, "消费", "Sale")));
+            let amount = digits.parse::<i64>().unwrap_or(0);
+            lines.push(Line::from(format!("{}: RMB {}", tr(lang, "请输入金额", "Amount"), yuan(amount))));
+            lines.push(Line::from(tr(lang, "以分输入, 按 确认(Enter)", "Key it in fen, then press Enter")));
+        }
+        Screen::Card(kind, amount, _) => {
+            let what = if *kind == PayKind::Sale {
+                tr(lang, "消费", "Sale")
+            } else {
+                tr(lang, "余额查询", "Balance inquiry")
+            };
+            lines.push(heading(&format!(
+                "{what} {}",
+                if *kind == PayKind::Sale { format!("RMB {}", yuan(*amount)) } else { String::new() }
+            )));
+            lines.push(Line::from(tr(lang, "请刷卡: 选择卡片", "Swipe a card: choose one")));
+            for (i, card) in app.cards.iter().take(9).enumerate() {
+                lines.push(Line::from(format!("  {}  {} {}", i + 1, mask(&card.number), card.label)));
+            }
+            lines.push(Line::from(format!("  M  {}", tr(lang, "手输卡号", "Key the card number"))));
+        }
+        Screen::Keyed(_, _, number, expiry, field) => {
+            lines.push(heading(tr(lang, "手输卡号", "Key the card")));
+            lines.push(Line::from(format!(
+                "{} {}: {number}",
+                if *field == 0 { "▶" } else { " " },
+                tr(lang, "卡号", "Card number")
+            )));
+            lines.push(Line::from(format!(
+                "{} {}: {expiry}",
+                if *field == 1 { "▶" } else { " " },
+                tr(lang, "有效期 YYMM", "Expiry YYMM")
+            )));
+        }
+        Screen::Pin(kind, amount, card, pin) => {
+            if *kind == PayKind::Sale {
+                lines.push(heading(&format!("{} RMB {}", tr(lang, "消费", "Sale"), yuan(*amount))));
+            }
+            lines.push(Line::from(format!("{}: {}", tr(lang, "卡号", "Card"), mask(&card.pan))));
+            lines.push(Line::from(format!(
+                "{}: {}",
+                tr(lang, "请持卡人输入密码", "Cardholder, enter the PIN"),
+                "*".repeat(pin.len())
+            )));
+            lines.push(Line::from(tr(lang, "无密码直接按 确认(Enter)", "No PIN: press Enter")));
+        }
+        Screen::Busy(what) => {
+            lines.push(heading(what));
+            lines.push(Line::from(tr(lang, "处理中, 请稍候…", "Processing, please wait…")));
+        }
+        Screen::Outcome(text) => lines.extend(text.iter().map(|l| Line::from(l.clone()))),
+    }
+    if app.reversal_pending {
+        lines.push(Line::from(Span::styled(
+            tr(lang, "有待发送的冲正: 下一笔交易前先发送", "A reversal is pending: it goes before the next request")
+                .to_owned(),
+            Style::default().fg(Color::Yellow),
+        )));
+    }
+    let area = frame.area();
+    let area = Rect { width: area.width.min(80), height: area.height.min(24), ..area };
+    let block = Block::default().borders(Borders::ALL).title(title);
+    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
+}
+
+/// The connection to the host, made once the device is activated.
+struct Link {
+    terminal: Option<Terminal>,
+}
+
+impl Link {
+    async fn terminal(
+        &mut self,
+        options: &Options,
+        dir: &DeviceDir,
+        state: &DeviceState,
+    ) -> anyhow::Result<&mut Terminal> {
+        if self.terminal.is_none() {
+            let tmk = xingtong_crypto::Key::from_hex(state.tmk_hex.as_deref().unwrap_or_default())?;
+            let config = TerminalConfig {
+                tid: state.tid.clone().unwrap_or_default(),
+                mid: state.mid.clone().unwrap_or_default(),
+                tmk,
+                state_dir: Some(dir.pos_dir()),
+                reply_timeout: Duration::from_secs(20),
+                fsync: true,
+            };
+            self.terminal = Some(Terminal::open(config, options.host).await?);
+        }
+        Ok(self.terminal.as_mut().expect("opened above"))
+    }
+}
+
+/// Carries out a task and moves the app to its outcome.
+async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, link: &mut Link) -> anyhow::Result<()> {
+    let lang = app.lang().to_owned();
+    match task {
+        Task::NetworkCheck => {
+            let started = Instant::now();
+            let outcome = match tokio::time::timeout(
+                Duration::from_secs(5),
+                tokio::net::TcpStream::connect(options.host),
+            )
+            .await
+            {
+                Ok(Ok(_)) => format!("OK {} ({} ms)", options.host, started.elapsed().as_millis()),
+                Ok(Err(error)) => format!("{}: {error}", tr(&lang, "连接失败", "Connection failed")),
+                Err(_) => tr(&lang, "连接超时", "Connection timed out").to_owned(),
+            };
+            app.screen = Screen::Network(Some(outcome));
+        }
+        Task::Activate(values) => {
+            match xingtong_pos::activation::activate(options.api, &values[0], &values[1], &values[2]).await {
+                Ok(activated) => {
+                    app.state.mid = Some(values[0].clone());
+                    app.state.tid = Some(activated.tid.clone());
+                    app.state.tmk_hex = Some(activated.tmk.expose_hex().to_string());
+                    app.state.tmk_check_value = Some(activated.check_value.clone());
+                    dir.save(&app.state)?;
+                    app.screen = Screen::Activated(activated.check_value);
+                }
+                Err(error) => {
+                    let message = match &error {
+                        xingtong_pos::PosError::Refused { message, code } => format!("{message} ({code})"),
+                        other => other.to_string(),
+                    };
+                    app.screen = Screen::Activation { field: 2, values, message: Some(message) };
+                }
+            }
+        }
+        Task::SignIn(operator, pin) => {
+            let terminal = link.terminal(options, dir, &app.state).await?;
+            let reply = terminal.sign_in(operator, &pin).await?;
+            if reply.approved() {
+                app.operator = Some(operator);
+                app.screen = Screen::Menu(Some(format!(
+                    "{} {:06}",
+                    tr(&lang, "签到成功, 批次号", "Signed in, batch"),
+                    terminal.batch()
+                )));
+            } else {
+                let explained = app.explain(&reply.code).join(" · ");
+                app.screen = App::sign_in_screen(Some(explained));
+            }
+        }
+        Task::SignOff => {
+            let terminal = link.terminal(options, dir, &app.state).await?;
+            let _ = terminal.sign_off().await?;
+            app.operator = None;
+            app.screen = App::sign_in_screen(Some(tr(&lang, "已签退", "Signed off").to_owned()));
+        }
+        Task::Pay { kind, amount_minor, card } => {
+            let terminal = link.terminal(options, dir, &app.state).await?;
+            if terminal.has_pending_reversal() {
+                let sent = terminal.send_pending_reversal().await;
+                app.reversal_pending = terminal.has_pending_reversal();
+                if let Ok(Some(reply)) = sent {
+                    let _ = reply;
+                }
+            }
+            let request = match kind {
+                PayKind::Sale => Request::Sale(card.clone(), amount_minor, 1),
+                PayKind::Balance => Request::Balance(card.clone()),
+            };
+            let result = terminal.send(&request).await;
+            app.reversal_pending = terminal.has_pending_reversal();
+            let reply = match result {
+                Ok(reply) => reply,
+                Err(error) => {
+                    app.screen = Screen::Outcome(vec![
+                        tr(&lang, "交易失败: 主机无应答", "No answer from the host").to_owned(),
+                        error.to_string(),
+                        tr(&lang, "冲正将在下一笔交易前自动发送", "The reversal goes first with the next request")
+                            .to_owned(),
+                    ]);
+                    return Ok(());
+                }
+            };
+            let (hhmmss, mmdd) = (
+                reply.message.get_str(12).unwrap_or("").to_owned(),
+                reply.message.get_str(13).unwrap_or("").to_owned(),
+            );
+            let entry = JournalEntry {
+                kind: if kind == PayKind::Sale { "sale".into() } else { "balance".into() },
+                amount_minor,
+                batch: reply.batch,
+                stan: reply.stan,
+                response_code: reply.code.clone(),
+                rrn: reply.rrn().map(str::to_owned),
+                auth_code: reply.auth_code().map(str::to_owned),
+                card: mask(&card.pan),
+                operator: app.operator.map(|o| format!("{o:02}")).unwrap_or_default(),
+                at: format!("{mmdd} {hhmmss}"),
+            };
+            dir.journal(&entry)?;
+            let mut text = Vec::new();
+            if reply.approved() {
+                text.push(tr(&lang, "交易成功", "Approved").to_owned());
+                match kind {
+                    PayKind::Balance => {
+                        let balance = reply.balance_minor().unwrap_or(0);
+                        text.push(format!("{}: RMB {}", tr(&lang, "可用余额", "Available"), yuan(balance)));
+                    }
+                    PayKind::Sale => {
+                        let slip = receipt(&app.state, &entry, "消费 SALE", "商户存根 MERCHANT COPY");
+                        let path = dir.receipt(entry.batch, entry.stan, &slip)?;
+                        text.extend(slip.lines().map(str::to_owned));
+                        text.push(format!("{}: {}", tr(&lang, "签购单已保存", "Receipt saved"), path.display()));
+                    }
+                }
+            } else {
+                text.push(tr(&lang, "交易失败", "Declined").to_owned());
+                text.extend(app.explain(&reply.code));
+            }
+            text.push(tr(&lang, "按 确认(Enter) 返回", "Press Enter to go back").to_owned());
+            app.screen = Screen::Outcome(text);
+        }
+    }
+    Ok(())
+}
+
+/// Runs the terminal until the operator quits.
+pub async fn run(options: Options) -> anyhow::Result<()> {
+    let dir = DeviceDir::open(&options.dir)?;
+    let mut state = dir.load();
+    if let Some(language) = &options.language {
+        state.language = language.clone();
+    }
+    let cards: Vec<CardEntry> = match &options.cards {
+        Some(path) => serde_json::from_slice(&std::fs::read(path)?)?,
+        None => Vec::new(),
+    };
+    let mut app = App::new(state, cards, options.prefill.clone());
+    let mut link = Link { terminal: None };
+    let mut screen = ratatui::init();
+    let outcome = async {
+        while !app.quit {
+            screen.draw(|frame| draw(frame, &app))?;
+            if !event::poll(Duration::from_millis(250))? {
+                continue;
+            }
+            let Event::Key(key) = event::read()? else { continue };
+            let before = app.state.language.clone();
+            if let Some(task) = app.on_key(key) {
+                let what = format!("{task:?}").split(['(', ' ', '{']).next().unwrap_or("").to_owned();
+                let busy = match what.as_str() {
+                    "NetworkCheck" => tr(app.lang(), "网络检测", "Network check"),
+                    "Activate" => tr(app.lang(), "激活中", "Activating"),
+                    "SignIn" => tr(app.lang(), "签到中", "Signing in"),
+                    "SignOff" => tr(app.lang(), "签退中", "Signing off"),
+                    _ => tr(app.lang(), "交易处理中", "Processing"),
+                }
+                .to_owned();
+                let back = app.screen.clone();
+                app.screen = Screen::Busy(busy);
+                screen.draw(|frame| draw(frame, &app))?;
+                if let Err(error) = perform(&mut app, task, &options, &dir, &mut link).await {
+                    link.terminal = None;
+                    app.screen = back;
+                    if let Screen::SignIn { message, .. } | Screen::Activation { message, .. } = &mut app.screen {
+                        *message = Some(error.to_string());
+                    } else {
+                        app.screen = Screen::Outcome(vec![error.to_string()]);
+                    }
+                }
+            }
+            if app.state.language != before {
+                dir.save(&app.state)?;
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    ratatui::restore();
+    outcome
+}

@@ -1,0 +1,164 @@
+//! `xingtong terminal` as a cashier uses it: the real binary in tmux (keys sent, the screen read)
+//! against a real server with its demo tenant: first power-on and activation, a refused sign-in
+//! then the right PIN, a sale with its receipt, a declined card explained, a balance inquiry, and
+//! a restart that remembers the activation.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, ensure};
+
+/// A tmux session running one program.
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn start(session: &str, command: &str) -> anyhow::Result<Tmux> {
+        let status = Command::new("tmux")
+            .args(["new-session", "-d", "-s", session, "-x", "80", "-y", "24", command])
+            .status()?;
+        ensure!(status.success(), "tmux new-session");
+        Ok(Tmux { session: session.to_owned() })
+    }
+
+    fn keys(&self, keys: &[&str]) -> anyhow::Result<()> {
+        for key in keys {
+            let status = Command::new("tmux").args(["send-keys", "-t", &self.session, key]).status()?;
+            ensure!(status.success(), "tmux send-keys {key}");
+            std::thread::sleep(Duration::from_millis(60));
+        }
+        Ok(())
+    }
+
+    fn screen(&self) -> anyhow::Result<String> {
+        let output = Command::new("tmux").args(["capture-pane", "-p", "-t", &self.session]).output()?;
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Waits until the screen shows every one of `texts`.
+    fn wait_for(&self, texts: &[&str]) -> anyhow::Result<String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = self.screen()?;
+            if texts.iter().all(|t| screen.contains(t)) {
+                return Ok(screen);
+            }
+            ensure!(Instant::now() < deadline, "the screen never showed {texts:?}:\n{screen}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["kill-session", "-t", &self.session]).status();
+    }
+}
+
+#[test]
+fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()> {
+    if Command::new("tmux").arg("-V").stdout(Stdio::null()).status().is_err() {
+        ensure!(std::env::var_os("CI").is_none(), "CI must run the terminal test, but tmux is missing");
+        eprintln!("the terminal test was skipped: tmux is not installed");
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_xingtong"))
+        .args(["serve", "--http", "127.0.0.1:0", "--iso8583", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env_remove("XINGTONG_CONFIG")
+        .env_remove("XINGTONG_NO_DEMO")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut printed = String::new();
+    let mut lines = BufReader::new(server.stdout.take().context("stdout")?).lines();
+    loop {
+        let line = lines.next().context("the server ended before listening")??;
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.contains("HTTP API on") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let after = |marker: &str| -> anyhow::Result<String> {
+        Ok(printed
+            .split(marker)
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .context(marker.to_owned())?
+            .to_owned())
+    };
+    let (host, api) = (after("ISO 8583 terminals on ")?, after("http://")?);
+    let demo_terminal =
+        printed.lines().find(|l| l.contains("xingtong terminal --cards")).context("the demo's terminal line")?;
+    let arguments = demo_terminal.split("xingtong terminal").nth(1).context("arguments")?.trim().to_owned();
+    let command = format!(
+        "{} terminal --host {host} --api {api} --dir {} {arguments}",
+        env!("CARGO_BIN_EXE_xingtong"),
+        dir.path().join("pos").display()
+    );
+    let session = format!("xt-{}", std::process::id());
+
+    let result = (|| -> anyhow::Result<()> {
+        let pos = Tmux::start(&session, &command)?;
+        pos.wait_for(&["First power-on", "English"])?;
+        pos.keys(&["2"])?;
+        pos.wait_for(&["Network check"])?;
+        pos.keys(&["Enter"])?;
+        pos.wait_for(&["OK ", "activation"])?;
+        pos.keys(&["Enter"])?;
+        pos.wait_for(&["Terminal activation", "Activation code"])?;
+        pos.keys(&["Enter", "Enter", "Enter"])?;
+        let activated = pos.wait_for(&["Activated", "TMK check value"])?;
+        ensure!(activated.contains("10000001"), "{activated}");
+        pos.keys(&["Enter"])?;
+        pos.wait_for(&["Sign-in", "Operator"])?;
+        // A wrong PIN: refused, with the meaning of the code.
+        pos.keys(&["0", "1", "0", "0", "0", "0", "0", "0", "Enter"])?;
+        pos.wait_for(&["Response 55"])?;
+        pos.keys(&["0", "1", "1", "3", "5", "7", "9", "0", "Enter"])?;
+        pos.wait_for(&["Main menu", "Signed in, batch 000001"])?;
+        // A sale of ¥299.00 on the good debit card (card 1), with its PIN: approved, receipt shown.
+        pos.keys(&["1", "2", "9", "9", "0", "0", "Enter"])?;
+        pos.wait_for(&["Swipe a card", "good debit"])?;
+        pos.keys(&["1"])?;
+        pos.wait_for(&["Cardholder, enter the PIN"])?;
+        pos.keys(&["1", "4", "7", "2", "5", "8", "Enter"])?;
+        let receipt = pos.wait_for(&["Approved", "POS SALES SLIP", "RMB 299.00", "Receipt saved"])?;
+        ensure!(receipt.contains("898310053990001") && receipt.contains("AUTH NO."), "{receipt}");
+        pos.keys(&["Enter"])?;
+        // The blocked card (card 4): declined, and the screen says why and what to do.
+        pos.keys(&["1", "1", "0", "0", "Enter"])?;
+        pos.wait_for(&["Swipe a card"])?;
+        pos.keys(&["4", "Enter"])?;
+        pos.wait_for(&["Declined", "Response 62"])?;
+        pos.keys(&["Enter"])?;
+        // A balance inquiry on the good debit card.
+        pos.keys(&["2"])?;
+        pos.wait_for(&["Swipe a card"])?;
+        pos.keys(&["1", "1", "4", "7", "2", "5", "8", "Enter"])?;
+        pos.wait_for(&["Approved", "Available: RMB"])?;
+        pos.keys(&["Enter", "Escape"])?;
+        drop(pos);
+        // Restarted, the device remembers its activation and asks only for sign-in.
+        std::thread::sleep(Duration::from_millis(300));
+        let pos = Tmux::start(&session, &command)?;
+        pos.wait_for(&["Sign-in", "10000001"])?;
+        pos.keys(&["C-c"])?;
+        Ok(())
+    })();
+    let _ = server.kill();
+    let _ = server.wait();
+    result?;
+    let receipts = std::fs::read_dir(dir.path().join("pos/receipts"))?.count();
+    ensure!(receipts == 1, "one receipt file, for the sale: {receipts}");
+    let audit =
+        Command::new(env!("CARGO_BIN_EXE_xingtong")).args(["admin", "audit", "--data-dir"]).arg(&data).output()?;
+    ensure!(audit.status.success(), "{}", String::from_utf8_lossy(&audit.stderr));
+    Ok(())
+}
