@@ -113,6 +113,16 @@ impl DeviceDir {
         Ok(())
     }
 
+    /// The approved sale with this trace number in the journal, the latest if several batches
+    /// used it: what a void or refund names.
+    pub fn find_sale(&self, stan: u32) -> Option<JournalEntry> {
+        let text = std::fs::read_to_string(self.dir.join("journal.jsonl")).ok()?;
+        text.lines()
+            .rev()
+            .filter_map(|line| serde_json::from_str::<JournalEntry>(line).ok())
+            .find(|e| e.kind == "sale" && e.response_code == "00" && e.stan == stan)
+    }
+
     /// Writes a receipt; returns its path.
     pub fn receipt(&self, batch: u32, stan: u32, text: &str) -> anyhow::Result<PathBuf> {
         let path = self.dir.join("receipts").join(format!("{batch:06}-{stan:06}.txt"));

@@ -10,9 +10,10 @@
 //!
 //! What exists so far: first power-on (language, network check, activation with the TMK's check
 //! value), sign-in and sign-off, sale and balance inquiry with a card from a cards file or keyed,
-//! the PIN on a masked pad, the answer explained from the response code table, receipts on screen
-//! and in the device directory, and the pending reversal shown and sent first. Voids, refunds,
-//! pre-authorization, the transaction query, settings and diagnostics are not built yet.
+//! the PIN on a masked pad, voids and refunds of a journalled sale with the supervisor's PIN, the
+//! answer explained from the response code table, receipts on screen and in the device directory,
+//! and the pending reversal shown and sent first. Pre-authorization, the transaction query,
+//! settings and diagnostics are not built yet.
 
 pub mod device;
 
@@ -80,6 +81,17 @@ pub enum Task {
     SignOff,
     /// A sale or a balance inquiry.
     Pay { kind: PayKind, amount_minor: i64, card: CardRead },
+    /// A void (撤销) or refund (退货) of a sale in the journal, with the supervisor's PIN.
+    Return { kind: ReturnKind, original: JournalEntry, amount_minor: i64, supervisor_pin: String },
+}
+
+/// Giving money back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReturnKind {
+    /// 撤销: the whole sale, in its batch.
+    Void,
+    /// 退货: part or all, any day after.
+    Refund,
 }
 
 /// Which card transaction.
@@ -114,6 +126,12 @@ pub enum Screen {
     Keyed(PayKind, i64, String, String, usize),
     /// The PIN pad.
     Pin(PayKind, i64, CardRead, String),
+    /// The voucher number (trace number) of the sale to void or refund.
+    Original(ReturnKind, String, Option<String>),
+    /// The amount to refund.
+    RefundAmount(JournalEntry, String),
+    /// The supervisor's PIN for a void or refund.
+    Supervisor(ReturnKind, JournalEntry, i64, String),
     /// Working: what is being done.
     Busy(String),
     /// The outcome, with the receipt.
@@ -135,6 +153,8 @@ pub struct App {
     /// Quit.
     pub quit: bool,
     prefill: [Option<String>; 3],
+    /// Looks up sales by trace number in the device's journal.
+    journal: Option<DeviceDir>,
 }
 
 impl std::fmt::Debug for App {
@@ -168,7 +188,7 @@ impl App {
         } else {
             App::sign_in_screen(None)
         };
-        App { screen, state, cards, operator: None, reversal_pending: false, quit: false, prefill }
+        App { screen, state, cards, operator: None, reversal_pending: false, quit: false, prefill, journal: None }
     }
 
     fn sign_in_screen(message: Option<String>) -> Screen {
@@ -192,6 +212,7 @@ impl App {
             KeyCode::Char(c) if c.is_ascii_digit() => Some(c),
             _ => None,
         };
+        let lang = self.lang().to_owned();
         match &mut self.screen {
             Screen::Language => match key.code {
                 KeyCode::Char('1') => self.state.language = "zh".into(),
@@ -261,6 +282,8 @@ impl App {
             Screen::Menu(_) => match key.code {
                 KeyCode::Char('1') => self.screen = Screen::Amount(PayKind::Sale, String::new()),
                 KeyCode::Char('2') => self.screen = Screen::Card(PayKind::Balance, 0, None),
+                KeyCode::Char('3') => self.screen = Screen::Original(ReturnKind::Void, String::new(), None),
+                KeyCode::Char('4') => self.screen = Screen::Original(ReturnKind::Refund, String::new(), None),
                 KeyCode::Char('9') => return Some(Task::SignOff),
                 KeyCode::Esc | KeyCode::Char('q') => self.quit = true,
                 _ => {}
@@ -323,6 +346,59 @@ impl App {
                     let mut card = card.clone();
                     card.pin = (!pin.is_empty()).then(|| pin.clone());
                     return Some(Task::Pay { kind: *kind, amount_minor: *amount, card });
+                }
+                (KeyCode::Esc, _) => self.screen = Screen::Menu(None),
+                _ => {}
+            },
+            Screen::Original(kind, digits, message) => match (key.code, digit) {
+                (_, Some(d)) if digits.len() < 6 => digits.push(d),
+                (KeyCode::Backspace, _) => {
+                    digits.pop();
+                }
+                (KeyCode::Enter, _) if !digits.is_empty() => {
+                    let stan: u32 = digits.parse().unwrap_or(0);
+                    let kind = *kind;
+                    match self.journal.as_ref().and_then(|j| j.find_sale(stan)) {
+                        Some(entry) if kind == ReturnKind::Void => {
+                            let amount = entry.amount_minor;
+                            self.screen = Screen::Supervisor(kind, entry, amount, String::new());
+                        }
+                        Some(entry) => self.screen = Screen::RefundAmount(entry, String::new()),
+                        None => {
+                            *message = Some(
+                                tr(&lang, "原交易不存在: 请核对凭证号", "No such sale here: check the voucher number")
+                                    .to_owned(),
+                            )
+                        }
+                    }
+                }
+                (KeyCode::Esc, _) => self.screen = Screen::Menu(None),
+                _ => {}
+            },
+            Screen::RefundAmount(entry, digits) => match (key.code, digit) {
+                (_, Some(d)) if digits.len() < 10 && !(digits.is_empty() && d == '0') => digits.push(d),
+                (KeyCode::Backspace, _) => {
+                    digits.pop();
+                }
+                (KeyCode::Enter, _) if !digits.is_empty() => {
+                    let amount = digits.parse().unwrap_or(0);
+                    self.screen = Screen::Supervisor(ReturnKind::Refund, entry.clone(), amount, String::new());
+                }
+                (KeyCode::Esc, _) => self.screen = Screen::Menu(None),
+                _ => {}
+            },
+            Screen::Supervisor(kind, entry, amount, pin) => match (key.code, digit) {
+                (_, Some(d)) if pin.len() < 6 => pin.push(d),
+                (KeyCode::Backspace, _) => {
+                    pin.pop();
+                }
+                (KeyCode::Enter, _) if pin.len() == 6 => {
+                    return Some(Task::Return {
+                        kind: *kind,
+                        original: entry.clone(),
+                        amount_minor: *amount,
+                        supervisor_pin: pin.clone(),
+                    });
                 }
                 (KeyCode::Esc, _) => self.screen = Screen::Menu(None),
                 _ => {}
@@ -470,6 +546,8 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
             )));
             lines.push(Line::from(format!("  1  {}", tr(lang, "消费", "Sale"))));
             lines.push(Line::from(format!("  2  {}", tr(lang, "余额查询", "Balance inquiry"))));
+            lines.push(Line::from(format!("  3  {}", tr(lang, "撤销", "Void"))));
+            lines.push(Line::from(format!("  4  {}", tr(lang, "退货", "Refund"))));
             lines.push(Line::from(format!("  9  {}", tr(lang, "签退", "Sign off"))));
             lines.push(Line::from(format!("  Esc {}", tr(lang, "退出", "Quit"))));
             if let Some(message) = message {
@@ -522,6 +600,42 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
                 "*".repeat(pin.len())
             )));
             lines.push(Line::from(tr(lang, "无密码直接按 确认(Enter)", "No PIN: press Enter")));
+        }
+        Screen::Original(kind, digits, message) => {
+            let what =
+                if *kind == ReturnKind::Void { tr(lang, "撤销", "Void") } else { tr(lang, "退货", "Refund") };
+            lines.push(heading(what));
+            lines.push(Line::from(format!("{}: {digits}", tr(lang, "原凭证号", "Original voucher no."))));
+            if let Some(message) = message {
+                lines.push(Line::from(Span::styled(message.clone(), Style::default().fg(Color::Red))));
+            }
+        }
+        Screen::RefundAmount(entry, digits) => {
+            lines.push(heading(tr(lang, "退货", "Refund")));
+            lines.push(Line::from(format!(
+                "{}: RMB {} · {}",
+                tr(lang, "原交易", "Original sale"),
+                yuan(entry.amount_minor),
+                entry.card
+            )));
+            let amount = digits.parse::<i64>().unwrap_or(0);
+            lines.push(Line::from(format!("{}: RMB {}", tr(lang, "退货金额", "Amount to refund"), yuan(amount))));
+        }
+        Screen::Supervisor(kind, entry, amount, pin) => {
+            let what =
+                if *kind == ReturnKind::Void { tr(lang, "撤销", "Void") } else { tr(lang, "退货", "Refund") };
+            lines.push(heading(&format!("{what} RMB {}", yuan(*amount))));
+            lines.push(Line::from(format!(
+                "{}: {:06} · {}",
+                tr(lang, "原凭证号", "Original voucher no."),
+                entry.stan,
+                entry.card
+            )));
+            lines.push(Line::from(format!(
+                "{}: {}",
+                tr(lang, "请输入主管密码", "Supervisor PIN"),
+                "*".repeat(pin.len())
+            )));
         }
         Screen::Busy(what) => {
             lines.push(heading(what));
@@ -628,6 +742,69 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
             app.operator = None;
             app.screen = App::sign_in_screen(Some(tr(&lang, "已签退", "Signed off").to_owned()));
         }
+        Task::Return { kind, original, amount_minor, supervisor_pin } => {
+            let terminal = link.terminal(options, dir, &app.state).await?;
+            if terminal.has_pending_reversal() {
+                let _ = terminal.send_pending_reversal().await;
+            }
+            let request = match kind {
+                ReturnKind::Void => Request::Void {
+                    original: (original.batch, original.stan),
+                    amount: amount_minor,
+                    supervisor_pin: supervisor_pin.as_str().into(),
+                },
+                ReturnKind::Refund => Request::Refund {
+                    original: (original.batch, original.stan, original.at.get(..4).unwrap_or("").to_owned()),
+                    amount: amount_minor,
+                    rrn: original.rrn.clone().unwrap_or_default(),
+                    supervisor_pin: supervisor_pin.as_str().into(),
+                    reason: "01".into(),
+                },
+            };
+            let result = terminal.send(&request).await;
+            app.reversal_pending = terminal.has_pending_reversal();
+            let reply = match result {
+                Ok(reply) => reply,
+                Err(error) => {
+                    app.screen = Screen::Outcome(vec![
+                        tr(&lang, "交易失败: 主机无应答", "No answer from the host").to_owned(),
+                        error.to_string(),
+                    ]);
+                    return Ok(());
+                }
+            };
+            let (hhmmss, mmdd) = (
+                reply.message.get_str(12).unwrap_or("").to_owned(),
+                reply.message.get_str(13).unwrap_or("").to_owned(),
+            );
+            let entry = JournalEntry {
+                kind: if kind == ReturnKind::Void { "void".into() } else { "refund".into() },
+                amount_minor,
+                batch: reply.batch,
+                stan: reply.stan,
+                response_code: reply.code.clone(),
+                rrn: reply.rrn().map(str::to_owned),
+                auth_code: reply.auth_code().map(str::to_owned),
+                card: original.card.clone(),
+                operator: app.operator.map(|o| format!("{o:02}")).unwrap_or_default(),
+                at: format!("{mmdd} {hhmmss}"),
+            };
+            dir.journal(&entry)?;
+            let mut text = Vec::new();
+            if reply.approved() {
+                text.push(tr(&lang, "交易成功", "Approved").to_owned());
+                let name = if kind == ReturnKind::Void { "撤销 VOID" } else { "退货 REFUND" };
+                let slip = receipt(&app.state, &entry, name, "商户存根 MERCHANT COPY");
+                let path = dir.receipt(entry.batch, entry.stan, &slip)?;
+                text.extend(slip.lines().map(str::to_owned));
+                text.push(format!("{}: {}", tr(&lang, "签购单已保存", "Receipt saved"), path.display()));
+            } else {
+                text.push(tr(&lang, "交易失败", "Declined").to_owned());
+                text.extend(app.explain(&reply.code));
+            }
+            text.push(tr(&lang, "按 确认(Enter) 返回", "Press Enter to go back").to_owned());
+            app.screen = Screen::Outcome(text);
+        }
         Task::Pay { kind, amount_minor, card } => {
             let terminal = link.terminal(options, dir, &app.state).await?;
             if terminal.has_pending_reversal() {
@@ -710,6 +887,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         None => Vec::new(),
     };
     let mut app = App::new(state, cards, options.prefill.clone());
+    app.journal = Some(dir.clone());
     let mut link = Link { terminal: None };
     let mut screen = ratatui::init();
     let outcome = async {
@@ -727,6 +905,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                     "Activate" => tr(app.lang(), "激活中", "Activating"),
                     "SignIn" => tr(app.lang(), "签到中", "Signing in"),
                     "SignOff" => tr(app.lang(), "签退中", "Signing off"),
+                    "Return" => tr(app.lang(), "撤销/退货处理中", "Void / refund in progress"),
                     _ => tr(app.lang(), "交易处理中", "Processing"),
                 }
                 .to_owned();

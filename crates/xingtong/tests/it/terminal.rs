@@ -1,7 +1,7 @@
 //! `xingtong terminal` as a cashier uses it: the real binary in tmux (keys sent, the screen read)
 //! against a real server with its demo tenant: first power-on and activation, a refused sign-in
-//! then the right PIN, a sale with its receipt, a declined card explained, a balance inquiry, and
-//! a restart that remembers the activation.
+//! then the right PIN, a sale with its receipt, a partial refund and a void by the supervisor, a
+//! declined card explained, a balance inquiry, and a restart that remembers the activation.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -131,6 +131,39 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
         pos.keys(&["1", "4", "7", "2", "5", "8", "Enter"])?;
         let receipt = pos.wait_for(&["Approved", "POS SALES SLIP", "RMB 299.00", "Receipt saved"])?;
         ensure!(receipt.contains("898310053990001") && receipt.contains("AUTH NO."), "{receipt}");
+        let voucher = |screen: &str| -> anyhow::Result<String> {
+            let rest = screen.split("VOUCHER NO.: ").nth(1).context("a voucher number")?;
+            Ok(rest.chars().take(6).collect())
+        };
+        let sale_a = voucher(&receipt)?;
+        pos.keys(&["Enter"])?;
+        // A partial refund of that sale, ¥100.00, by the supervisor.
+        pos.keys(&["4"])?;
+        pos.wait_for(&["Refund", "Original voucher no."])?;
+        for d in sale_a.chars() {
+            pos.keys(&[&d.to_string()])?;
+        }
+        pos.keys(&["Enter"])?;
+        pos.wait_for(&["Amount to refund"])?;
+        pos.keys(&["1", "0", "0", "0", "0", "Enter"])?;
+        pos.wait_for(&["Supervisor PIN"])?;
+        pos.keys(&["2", "4", "6", "8", "1", "0", "Enter"])?;
+        pos.wait_for(&["Approved", "退货 REFUND", "RMB 100.00"])?;
+        pos.keys(&["Enter"])?;
+        // Another sale, on the credit card without a PIN, voided by the supervisor.
+        pos.keys(&["1", "5", "0", "0", "0", "Enter"])?;
+        pos.wait_for(&["Swipe a card"])?;
+        pos.keys(&["2", "Enter"])?;
+        let sale_b = voucher(&pos.wait_for(&["Approved", "RMB 50.00"])?)?;
+        pos.keys(&["Enter", "3"])?;
+        pos.wait_for(&["Void", "Original voucher no."])?;
+        for d in sale_b.chars() {
+            pos.keys(&[&d.to_string()])?;
+        }
+        pos.keys(&["Enter"])?;
+        pos.wait_for(&["Supervisor PIN", "RMB 50.00"])?;
+        pos.keys(&["2", "4", "6", "8", "1", "0", "Enter"])?;
+        pos.wait_for(&["Approved", "撤销 VOID"])?;
         pos.keys(&["Enter"])?;
         // The blocked card (card 4): declined, and the screen says why and what to do.
         pos.keys(&["1", "1", "0", "0", "Enter"])?;
@@ -156,7 +189,7 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
     let _ = server.wait();
     result?;
     let receipts = std::fs::read_dir(dir.path().join("pos/receipts"))?.count();
-    ensure!(receipts == 1, "one receipt file, for the sale: {receipts}");
+    ensure!(receipts == 4, "receipts for two sales, a refund and a void: {receipts}");
     let audit =
         Command::new(env!("CARGO_BIN_EXE_xingtong")).args(["admin", "audit", "--data-dir"]).arg(&data).output()?;
     ensure!(audit.status.success(), "{}", String::from_utf8_lossy(&audit.stderr));
