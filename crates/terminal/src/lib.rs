@@ -656,9 +656,12 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
     frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
 }
 
-/// The connection to the host, made once the device is activated.
+/// The connection to the host, made once the device is activated. The terminal library's object
+/// lives as long as the program (it holds the working keys, as a real terminal's memory does); a
+/// connection that broke is made again before the next request.
 struct Link {
     terminal: Option<Terminal>,
+    broken: bool,
 }
 
 impl Link {
@@ -668,6 +671,12 @@ impl Link {
         dir: &DeviceDir,
         state: &DeviceState,
     ) -> anyhow::Result<&mut Terminal> {
+        if self.broken
+            && let Some(terminal) = self.terminal.as_mut()
+        {
+            terminal.connect_to(options.host).await?;
+            self.broken = false;
+        }
         if self.terminal.is_none() {
             let tmk = xingtong_crypto::Key::from_hex(state.tmk_hex.as_deref().unwrap_or_default())?;
             let config = TerminalConfig {
@@ -681,6 +690,32 @@ impl Link {
             self.terminal = Some(Terminal::open(config, options.host).await?);
         }
         Ok(self.terminal.as_mut().expect("opened above"))
+    }
+}
+
+/// Sends the pending reversal, if there is one, before anything else (store and forward): a note
+/// for the screen when it went, or the screen's text when it could not go (nothing else is sent).
+async fn reversal_first(terminal: &mut Terminal, lang: &str) -> Result<Option<String>, Vec<String>> {
+    if !terminal.has_pending_reversal() {
+        return Ok(None);
+    }
+    match terminal.send_pending_reversal().await {
+        Ok(Some(reply)) => Ok(Some(format!(
+            "{} {} ({})",
+            tr(lang, "冲正已发送, 应答码", "Reversal sent first, response"),
+            reply.code,
+            tr(lang, "上笔交易已撤回", "the last request is undone")
+        ))),
+        Ok(None) => Ok(None),
+        Err(error) => Err(vec![
+            tr(
+                lang,
+                "冲正未能发送: 主机无应答, 稍后重试",
+                "The pending reversal could not be sent: no answer; try again",
+            )
+            .to_owned(),
+            error.to_string(),
+        ]),
     }
 }
 
@@ -744,9 +779,16 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
         }
         Task::Return { kind, original, amount_minor, supervisor_pin } => {
             let terminal = link.terminal(options, dir, &app.state).await?;
-            if terminal.has_pending_reversal() {
-                let _ = terminal.send_pending_reversal().await;
-            }
+            let reversal = match reversal_first(terminal, &lang).await {
+                Ok(note) => note,
+                Err(text) => {
+                    app.reversal_pending = true;
+                    app.screen = Screen::Outcome(text);
+                    // The connection is gone: the next request connects again.
+                    link.broken = true;
+                    return Ok(());
+                }
+            };
             let request = match kind {
                 ReturnKind::Void => Request::Void {
                     original: (original.batch, original.stan),
@@ -770,6 +812,7 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
                         tr(&lang, "交易失败: 主机无应答", "No answer from the host").to_owned(),
                         error.to_string(),
                     ]);
+                    link.broken = true;
                     return Ok(());
                 }
             };
@@ -790,7 +833,7 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
                 at: format!("{mmdd} {hhmmss}"),
             };
             dir.journal(&entry)?;
-            let mut text = Vec::new();
+            let mut text: Vec<String> = reversal.into_iter().collect();
             if reply.approved() {
                 text.push(tr(&lang, "交易成功", "Approved").to_owned());
                 let name = if kind == ReturnKind::Void { "撤销 VOID" } else { "退货 REFUND" };
@@ -807,13 +850,16 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
         }
         Task::Pay { kind, amount_minor, card } => {
             let terminal = link.terminal(options, dir, &app.state).await?;
-            if terminal.has_pending_reversal() {
-                let sent = terminal.send_pending_reversal().await;
-                app.reversal_pending = terminal.has_pending_reversal();
-                if let Ok(Some(reply)) = sent {
-                    let _ = reply;
+            let reversal = match reversal_first(terminal, &lang).await {
+                Ok(note) => note,
+                Err(text) => {
+                    app.reversal_pending = true;
+                    app.screen = Screen::Outcome(text);
+                    // The connection is gone: the next request connects again.
+                    link.broken = true;
+                    return Ok(());
                 }
-            }
+            };
             let request = match kind {
                 PayKind::Sale => Request::Sale(card.clone(), amount_minor, 1),
                 PayKind::Balance => Request::Balance(card.clone()),
@@ -829,6 +875,7 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
                         tr(&lang, "冲正将在下一笔交易前自动发送", "The reversal goes first with the next request")
                             .to_owned(),
                     ]);
+                    link.broken = true;
                     return Ok(());
                 }
             };
@@ -849,7 +896,7 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
                 at: format!("{mmdd} {hhmmss}"),
             };
             dir.journal(&entry)?;
-            let mut text = Vec::new();
+            let mut text: Vec<String> = reversal.into_iter().collect();
             if reply.approved() {
                 text.push(tr(&lang, "交易成功", "Approved").to_owned());
                 match kind {
@@ -888,7 +935,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     };
     let mut app = App::new(state, cards, options.prefill.clone());
     app.journal = Some(dir.clone());
-    let mut link = Link { terminal: None };
+    let mut link = Link { terminal: None, broken: false };
     let mut screen = ratatui::init();
     let outcome = async {
         while !app.quit {
@@ -913,7 +960,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                 app.screen = Screen::Busy(busy);
                 screen.draw(|frame| draw(frame, &app))?;
                 if let Err(error) = perform(&mut app, task, &options, &dir, &mut link).await {
-                    link.terminal = None;
+                    link.broken = true;
                     app.screen = back;
                     if let Screen::SignIn { message, .. } | Screen::Activation { message, .. } = &mut app.screen {
                         *message = Some(error.to_string());

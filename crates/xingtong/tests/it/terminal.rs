@@ -57,18 +57,12 @@ impl Drop for Tmux {
     }
 }
 
-#[test]
-fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()> {
-    if Command::new("tmux").arg("-V").stdout(Stdio::null()).status().is_err() {
-        ensure!(std::env::var_os("CI").is_none(), "CI must run the terminal test, but tmux is missing");
-        eprintln!("the terminal test was skipped: tmux is not installed");
-        return Ok(());
-    }
-    let dir = tempfile::tempdir()?;
-    let data = dir.path().join("data");
+/// Starts `xingtong serve` on `data` (making the demo on a new one) and returns it with what it
+/// printed up to the line that says it listens.
+fn serve(data: &std::path::Path, http: &str, iso: &str) -> anyhow::Result<(std::process::Child, String)> {
     let mut server = Command::new(env!("CARGO_BIN_EXE_xingtong"))
-        .args(["serve", "--http", "127.0.0.1:0", "--iso8583", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
+        .args(["serve", "--http", http, "--iso8583", iso, "--data-dir"])
+        .arg(data)
         .env_remove("XINGTONG_CONFIG")
         .env_remove("XINGTONG_NO_DEMO")
         .stdout(Stdio::piped())
@@ -85,6 +79,66 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
         }
     }
     std::thread::spawn(move || for _ in lines {});
+    Ok((server, printed))
+}
+
+/// True when tmux is here; in CI it must be.
+fn tmux_available() -> anyhow::Result<bool> {
+    if Command::new("tmux").arg("-V").stdout(Stdio::null()).status().is_ok() {
+        return Ok(true);
+    }
+    ensure!(std::env::var_os("CI").is_none(), "CI must run the terminal tests, but tmux is missing");
+    eprintln!("the terminal test was skipped: tmux is not installed");
+    Ok(false)
+}
+
+/// The demo terminal's command line the server printed, for the binary under test.
+fn terminal_command(
+    printed: &str,
+    host: &str,
+    api: &str,
+    dir: &std::path::Path,
+    cards: Option<&std::path::Path>,
+) -> anyhow::Result<String> {
+    let line = printed.lines().find(|l| l.contains("xingtong terminal --cards")).context("the demo's terminal line")?;
+    let mut arguments = line.split("xingtong terminal").nth(1).context("arguments")?.trim().to_owned();
+    if let Some(cards) = cards {
+        let printed_cards = arguments.split_whitespace().nth(1).context("--cards FILE")?.to_owned();
+        arguments = arguments.replacen(&printed_cards, &cards.display().to_string(), 1);
+    }
+    Ok(format!(
+        "{} terminal --host {host} --api {api} --dir {} {arguments}",
+        env!("CARGO_BIN_EXE_xingtong"),
+        dir.display()
+    ))
+}
+
+/// Power-on in English, activation with the pre-filled values, and cashier 01 signed in.
+fn activate_and_sign_in(pos: &Tmux) -> anyhow::Result<()> {
+    pos.wait_for(&["First power-on", "English"])?;
+    pos.keys(&["2"])?;
+    pos.wait_for(&["Network check"])?;
+    pos.keys(&["Enter"])?;
+    pos.wait_for(&["OK ", "activation"])?;
+    pos.keys(&["Enter"])?;
+    pos.wait_for(&["Terminal activation", "Activation code"])?;
+    pos.keys(&["Enter", "Enter", "Enter"])?;
+    pos.wait_for(&["Activated", "TMK check value"])?;
+    pos.keys(&["Enter"])?;
+    pos.wait_for(&["Sign-in", "Operator"])?;
+    pos.keys(&["0", "1", "1", "3", "5", "7", "9", "0", "Enter"])?;
+    pos.wait_for(&["Main menu"])?;
+    Ok(())
+}
+
+#[test]
+fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()> {
+    if !tmux_available()? {
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let (mut server, printed) = serve(&data, "127.0.0.1:0", "127.0.0.1:0")?;
     let after = |marker: &str| -> anyhow::Result<String> {
         Ok(printed
             .split(marker)
@@ -94,14 +148,7 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
             .to_owned())
     };
     let (host, api) = (after("ISO 8583 terminals on ")?, after("http://")?);
-    let demo_terminal =
-        printed.lines().find(|l| l.contains("xingtong terminal --cards")).context("the demo's terminal line")?;
-    let arguments = demo_terminal.split("xingtong terminal").nth(1).context("arguments")?.trim().to_owned();
-    let command = format!(
-        "{} terminal --host {host} --api {api} --dir {} {arguments}",
-        env!("CARGO_BIN_EXE_xingtong"),
-        dir.path().join("pos").display()
-    );
+    let command = terminal_command(&printed, &host, &api, &dir.path().join("pos"), None)?;
     let session = format!("xt-{}", std::process::id());
 
     let result = (|| -> anyhow::Result<()> {
@@ -190,6 +237,79 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
     result?;
     let receipts = std::fs::read_dir(dir.path().join("pos/receipts"))?.count();
     ensure!(receipts == 4, "receipts for two sales, a refund and a void: {receipts}");
+    let audit =
+        Command::new(env!("CARGO_BIN_EXE_xingtong")).args(["admin", "audit", "--data-dir"]).arg(&data).output()?;
+    ensure!(audit.status.success(), "{}", String::from_utf8_lossy(&audit.stderr));
+    Ok(())
+}
+
+#[test]
+fn a_sale_cut_off_by_a_server_crash_is_reversed_first_thing_after_the_restart() -> anyhow::Result<()> {
+    if !tmux_available()? {
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    // Fixed ports, so that the server comes back where the terminal looks for it.
+    let free =
+        || -> anyhow::Result<String> { Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.to_string()) };
+    let (http, iso) = (free()?, free()?);
+    let (mut server, printed) = serve(&data, &http, &iso)?;
+    // A card whose issuer takes 8 s: the server dies while the sale waits for it.
+    let slow = Command::new(env!("CARGO_BIN_EXE_xingtong"))
+        .args([
+            "admin",
+            "sandbox",
+            "card",
+            "create",
+            "--type",
+            "credit",
+            "--pin",
+            "147258",
+            "--delay-ms",
+            "8000",
+            "--json",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()?;
+    ensure!(slow.status.success(), "{}", String::from_utf8_lossy(&slow.stderr));
+    let slow: serde_json::Value = serde_json::from_slice(&slow.stdout)?;
+    let demo: serde_json::Value = serde_json::from_slice(&std::fs::read(data.join("demo-cards.json"))?)?;
+    let good = demo.as_array().and_then(|c| c.first()).context("the good debit card")?;
+    let cards = serde_json::json!([
+        { "label": "slow issuer", "number": slow["number"], "expiry": slow["expiry"] },
+        { "label": "good debit", "number": good["number"], "expiry": good["expiry"], "pin": "147258" },
+    ]);
+    let cards_file = dir.path().join("cards.json");
+    std::fs::write(&cards_file, serde_json::to_vec(&cards)?)?;
+    let command = terminal_command(&printed, &iso, &http, &dir.path().join("pos"), Some(&cards_file))?;
+    let session = format!("xt-crash-{}", std::process::id());
+
+    let result = (|| -> anyhow::Result<()> {
+        let pos = Tmux::start(&session, &command)?;
+        activate_and_sign_in(&pos)?;
+        pos.keys(&["1", "1", "0", "0", "0", "Enter"])?;
+        pos.wait_for(&["Swipe a card", "slow issuer"])?;
+        pos.keys(&["1", "Enter"])?;
+        pos.wait_for(&["Processing"])?;
+        std::thread::sleep(Duration::from_millis(500));
+        server.kill()?;
+        server.wait()?;
+        pos.wait_for(&["No answer from the host", "A reversal is pending"])?;
+        // The server comes back; the next sale sends the reversal first, then is approved.
+        let (restarted, _) = serve(&data, &http, &iso)?;
+        server = restarted;
+        pos.keys(&["Enter", "1", "2", "0", "0", "0", "Enter"])?;
+        pos.wait_for(&["Swipe a card"])?;
+        pos.keys(&["2", "1", "4", "7", "2", "5", "8", "Enter"])?;
+        let screen = pos.wait_for(&["Reversal sent first", "Approved", "RMB 20.00"])?;
+        ensure!(!screen.contains("A reversal is pending"), "{screen}");
+        Ok(())
+    })();
+    let _ = server.kill();
+    let _ = server.wait();
+    result?;
     let audit =
         Command::new(env!("CARGO_BIN_EXE_xingtong")).args(["admin", "audit", "--data-dir"]).arg(&data).output()?;
     ensure!(audit.status.success(), "{}", String::from_utf8_lossy(&audit.stderr));
