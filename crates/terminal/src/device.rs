@@ -123,6 +123,20 @@ impl DeviceDir {
             .find(|e| e.kind == "sale" && e.response_code == "00" && e.stan == stan)
     }
 
+    /// The journal, oldest first.
+    pub fn entries(&self) -> Vec<JournalEntry> {
+        let text = std::fs::read_to_string(self.dir.join("journal.jsonl")).unwrap_or_default();
+        text.lines().filter_map(|line| serde_json::from_str(line).ok()).collect()
+    }
+
+    /// The latest receipt written, if any.
+    pub fn last_receipt(&self) -> Option<String> {
+        let mut files: Vec<PathBuf> =
+            std::fs::read_dir(self.dir.join("receipts")).ok()?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        files.sort();
+        std::fs::read_to_string(files.last()?).ok()
+    }
+
     /// Writes a receipt; returns its path.
     pub fn receipt(&self, batch: u32, stan: u32, text: &str) -> anyhow::Result<PathBuf> {
         let path = self.dir.join("receipts").join(format!("{batch:06}-{stan:06}.txt"));

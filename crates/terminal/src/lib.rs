@@ -132,6 +132,8 @@ pub enum Screen {
     RefundAmount(JournalEntry, String),
     /// The supervisor's PIN for a void or refund.
     Supervisor(ReturnKind, JournalEntry, i64, String),
+    /// The supervisor's settings.
+    Settings,
     /// Working: what is being done.
     Busy(String),
     /// The outcome, with the receipt.
@@ -284,8 +286,38 @@ impl App {
                 KeyCode::Char('2') => self.screen = Screen::Card(PayKind::Balance, 0, None),
                 KeyCode::Char('3') => self.screen = Screen::Original(ReturnKind::Void, String::new(), None),
                 KeyCode::Char('4') => self.screen = Screen::Original(ReturnKind::Refund, String::new(), None),
+                KeyCode::Char('5') => self.screen = Screen::Outcome(self.transactions()),
+                KeyCode::Char('6') => {
+                    let text = match self.journal.as_ref().and_then(DeviceDir::last_receipt) {
+                        Some(slip) => {
+                            let mut lines = vec![tr(&lang, "重打印 (副本)", "Reprint (DUPLICATE)").to_owned()];
+                            lines.extend(slip.lines().map(str::to_owned));
+                            lines
+                        }
+                        None => vec![tr(&lang, "没有可重打印的签购单", "No receipt to reprint").to_owned()],
+                    };
+                    self.screen = Screen::Outcome(text);
+                }
+                KeyCode::Char('8') if self.operator == Some(0) => self.screen = Screen::Settings,
+                KeyCode::Char('8') => {
+                    self.screen = Screen::Menu(Some(
+                        tr(
+                            &lang,
+                            "仅主管可进入设置: 请以操作员 00 签到",
+                            "Settings are for the supervisor: sign in as operator 00",
+                        )
+                        .to_owned(),
+                    ))
+                }
                 KeyCode::Char('9') => return Some(Task::SignOff),
                 KeyCode::Esc | KeyCode::Char('q') => self.quit = true,
+                _ => {}
+            },
+            Screen::Settings => match key.code {
+                KeyCode::Char('1') => {
+                    self.state.language = if lang == "en" { "zh".into() } else { "en".into() };
+                }
+                KeyCode::Esc | KeyCode::Enter => self.screen = Screen::Menu(None),
                 _ => {}
             },
             Screen::Amount(kind, digits) => match (key.code, digit) {
@@ -414,6 +446,35 @@ impl App {
             self.screen = Screen::Network(None);
         }
         None
+    }
+
+    /// The terminal's own small report: its journal's last transactions and totals by type.
+    fn transactions(&self) -> Vec<String> {
+        let lang = self.lang();
+        let entries = self.journal.as_ref().map(DeviceDir::entries).unwrap_or_default();
+        let mut lines = vec![tr(lang, "交易查询: 本机流水", "Transactions on this terminal").to_owned()];
+        for e in entries.iter().rev().take(8) {
+            lines.push(format!(
+                "{:06}  {:<8} RMB {:>10}  {}  {}",
+                e.stan,
+                e.kind,
+                yuan(e.amount_minor),
+                e.response_code,
+                e.card
+            ));
+        }
+        let mut totals: std::collections::BTreeMap<&str, (usize, i64)> = std::collections::BTreeMap::new();
+        for e in entries.iter().filter(|e| e.response_code == "00") {
+            let t = totals.entry(e.kind.as_str()).or_default();
+            t.0 += 1;
+            t.1 += e.amount_minor;
+        }
+        lines.push(tr(lang, "合计 (成功交易):", "Totals (approved):").to_owned());
+        for (kind, (count, amount)) in totals {
+            lines.push(format!("  {kind:<8} {count:>3}  RMB {}", yuan(amount)));
+        }
+        lines.push(tr(lang, "按 确认(Enter) 返回", "Press Enter to go back").to_owned());
+        lines
     }
 
     /// What a response code means, and what to do, in the terminal's language.
@@ -548,6 +609,9 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
             lines.push(Line::from(format!("  2  {}", tr(lang, "余额查询", "Balance inquiry"))));
             lines.push(Line::from(format!("  3  {}", tr(lang, "撤销", "Void"))));
             lines.push(Line::from(format!("  4  {}", tr(lang, "退货", "Refund"))));
+            lines.push(Line::from(format!("  5  {}", tr(lang, "交易查询", "Transactions"))));
+            lines.push(Line::from(format!("  6  {}", tr(lang, "重打印", "Reprint"))));
+            lines.push(Line::from(format!("  8  {}", tr(lang, "管理 (主管)", "Settings (supervisor)"))));
             lines.push(Line::from(format!("  9  {}", tr(lang, "签退", "Sign off"))));
             lines.push(Line::from(format!("  Esc {}", tr(lang, "退出", "Quit"))));
             if let Some(message) = message {
@@ -636,6 +700,15 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
                 tr(lang, "请输入主管密码", "Supervisor PIN"),
                 "*".repeat(pin.len())
             )));
+        }
+        Screen::Settings => {
+            lines.push(heading(tr(lang, "管理", "Settings")));
+            lines.push(Line::from(format!(
+                "  1  {}: {}",
+                tr(lang, "语言", "Language"),
+                tr(lang, "中文 → English", "English → 中文")
+            )));
+            lines.push(Line::from(tr(lang, "  Esc 返回", "  Esc back")));
         }
         Screen::Busy(what) => {
             lines.push(heading(what));

@@ -1,7 +1,9 @@
 //! `xingtong terminal` as a cashier uses it: the real binary in tmux (keys sent, the screen read)
 //! against a real server with its demo tenant: first power-on and activation, a refused sign-in
 //! then the right PIN, a sale with its receipt, a partial refund and a void by the supervisor, a
-//! declined card explained, a balance inquiry, and a restart that remembers the activation.
+//! declined card explained, a balance inquiry, the terminal's report and a reprint, settings
+//! refused to a cashier and open to the supervisor (the language switched and back), and a restart
+//! that remembers the activation.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -223,7 +225,30 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
         pos.wait_for(&["Swipe a card"])?;
         pos.keys(&["1", "1", "4", "7", "2", "5", "8", "Enter"])?;
         pos.wait_for(&["Approved", "Available: RMB"])?;
-        pos.keys(&["Enter", "Escape"])?;
+        pos.keys(&["Enter"])?;
+        // The terminal's own report, and a reprint marked as a duplicate.
+        pos.keys(&["5"])?;
+        pos.wait_for(&["Transactions on this terminal", "Totals (approved):", "sale", "refund", "void"])?;
+        pos.keys(&["Enter", "6"])?;
+        pos.wait_for(&["Reprint (DUPLICATE)", "POS SALES SLIP"])?;
+        pos.keys(&["Enter"])?;
+        // Settings are the supervisor's: refused to cashier 01, open to 00, where the language
+        // switches to Chinese and back.
+        pos.keys(&["8"])?;
+        pos.wait_for(&["Settings are for the supervisor"])?;
+        pos.keys(&["9"])?;
+        pos.wait_for(&["Signed off", "Operator"])?;
+        pos.keys(&["0", "0", "2", "4", "6", "8", "1", "0", "Enter"])?;
+        pos.wait_for(&["Main menu", "operator 00"])?;
+        pos.keys(&["8"])?;
+        pos.wait_for(&["Settings", "Language"])?;
+        pos.keys(&["1"])?;
+        pos.wait_for(&["管理", "语言"])?;
+        pos.keys(&["1"])?;
+        pos.wait_for(&["Settings", "Language"])?;
+        pos.keys(&["Escape"])?;
+        pos.wait_for(&["Main menu"])?;
+        pos.keys(&["Escape"])?;
         drop(pos);
         // Restarted, the device remembers its activation and asks only for sign-in.
         std::thread::sleep(Duration::from_millis(300));
