@@ -113,14 +113,14 @@ impl DeviceDir {
         Ok(())
     }
 
-    /// The approved sale with this trace number in the journal, the latest if several batches
-    /// used it: what a void or refund names.
-    pub fn find_sale(&self, stan: u32) -> Option<JournalEntry> {
+    /// The approved transaction of `kind` (`sale`, `preauth`) with this trace number in the
+    /// journal, the latest if several batches used it: what a void, refund or completion names.
+    pub fn find(&self, kind: &str, stan: u32) -> Option<JournalEntry> {
         let text = std::fs::read_to_string(self.dir.join("journal.jsonl")).ok()?;
         text.lines()
             .rev()
             .filter_map(|line| serde_json::from_str::<JournalEntry>(line).ok())
-            .find(|e| e.kind == "sale" && e.response_code == "00" && e.stan == stan)
+            .find(|e| e.kind == kind && e.response_code == "00" && e.stan == stan)
     }
 
     /// The journal, oldest first.

@@ -85,13 +85,22 @@ pub enum Task {
     Return { kind: ReturnKind, original: JournalEntry, amount_minor: i64, supervisor_pin: String },
 }
 
-/// Giving money back.
+/// A transaction on an earlier one in the journal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReturnKind {
-    /// 撤销: the whole sale, in its batch.
+    /// 撤销: the whole sale, in its batch (supervisor).
     Void,
-    /// 退货: part or all, any day after.
+    /// 退货: part or all, any day after (supervisor).
     Refund,
+    /// 预授权完成: takes at most the held amount.
+    Completion,
+}
+
+impl ReturnKind {
+    /// The journal kind of the original it acts on.
+    fn original_kind(self) -> &'static str {
+        if self == ReturnKind::Completion { "preauth" } else { "sale" }
+    }
 }
 
 /// Which card transaction.
@@ -101,6 +110,8 @@ pub enum PayKind {
     Sale,
     /// 余额查询.
     Balance,
+    /// 预授权: the amount is held.
+    PreAuthorization,
 }
 
 /// The screens.
@@ -128,8 +139,10 @@ pub enum Screen {
     Pin(PayKind, i64, CardRead, String),
     /// The voucher number (trace number) of the sale to void or refund.
     Original(ReturnKind, String, Option<String>),
-    /// The amount to refund.
-    RefundAmount(JournalEntry, String),
+    /// The amount to refund or complete.
+    RefundAmount(ReturnKind, JournalEntry, String),
+    /// The sale's business type.
+    Business(i64),
     /// The supervisor's PIN for a void or refund.
     Supervisor(ReturnKind, JournalEntry, i64, String),
     /// The supervisor's settings.
@@ -157,6 +170,8 @@ pub struct App {
     prefill: [Option<String>; 3],
     /// Looks up sales by trace number in the device's journal.
     journal: Option<DeviceDir>,
+    /// The business type of the sale being made: 1 销售, 2 收款, 3 进货.
+    business: u8,
 }
 
 impl std::fmt::Debug for App {
@@ -190,7 +205,17 @@ impl App {
         } else {
             App::sign_in_screen(None)
         };
-        App { screen, state, cards, operator: None, reversal_pending: false, quit: false, prefill, journal: None }
+        App {
+            screen,
+            state,
+            cards,
+            operator: None,
+            reversal_pending: false,
+            quit: false,
+            prefill,
+            journal: None,
+            business: 1,
+        }
     }
 
     fn sign_in_screen(message: Option<String>) -> Screen {
@@ -287,6 +312,8 @@ impl App {
                 KeyCode::Char('3') => self.screen = Screen::Original(ReturnKind::Void, String::new(), None),
                 KeyCode::Char('4') => self.screen = Screen::Original(ReturnKind::Refund, String::new(), None),
                 KeyCode::Char('5') => self.screen = Screen::Outcome(self.transactions()),
+                KeyCode::Char('7') => self.screen = Screen::Amount(PayKind::PreAuthorization, String::new()),
+                KeyCode::Char('0') => self.screen = Screen::Original(ReturnKind::Completion, String::new(), None),
                 KeyCode::Char('6') => {
                     let text = match self.journal.as_ref().and_then(DeviceDir::last_receipt) {
                         Some(slip) => {
@@ -327,9 +354,25 @@ impl App {
                 }
                 (KeyCode::Enter, _) if !digits.is_empty() => {
                     let amount = digits.parse().unwrap_or(0);
-                    self.screen = Screen::Card(*kind, amount, None);
+                    self.screen = if *kind == PayKind::Sale {
+                        Screen::Business(amount)
+                    } else {
+                        Screen::Card(*kind, amount, None)
+                    };
                 }
                 (KeyCode::Esc, _) => self.screen = Screen::Menu(None),
+                _ => {}
+            },
+            Screen::Business(amount) => match key.code {
+                KeyCode::Char(c @ '1'..='3') => {
+                    self.business = c as u8 - b'0';
+                    self.screen = Screen::Card(PayKind::Sale, *amount, None);
+                }
+                KeyCode::Enter => {
+                    self.business = 1;
+                    self.screen = Screen::Card(PayKind::Sale, *amount, None);
+                }
+                KeyCode::Esc => self.screen = Screen::Menu(None),
                 _ => {}
             },
             Screen::Card(kind, amount, _) => {
@@ -390,12 +433,12 @@ impl App {
                 (KeyCode::Enter, _) if !digits.is_empty() => {
                     let stan: u32 = digits.parse().unwrap_or(0);
                     let kind = *kind;
-                    match self.journal.as_ref().and_then(|j| j.find_sale(stan)) {
+                    match self.journal.as_ref().and_then(|j| j.find(kind.original_kind(), stan)) {
                         Some(entry) if kind == ReturnKind::Void => {
                             let amount = entry.amount_minor;
                             self.screen = Screen::Supervisor(kind, entry, amount, String::new());
                         }
-                        Some(entry) => self.screen = Screen::RefundAmount(entry, String::new()),
+                        Some(entry) => self.screen = Screen::RefundAmount(kind, entry, String::new()),
                         None => {
                             *message = Some(
                                 tr(&lang, "原交易不存在: 请核对凭证号", "No such sale here: check the voucher number")
@@ -407,14 +450,23 @@ impl App {
                 (KeyCode::Esc, _) => self.screen = Screen::Menu(None),
                 _ => {}
             },
-            Screen::RefundAmount(entry, digits) => match (key.code, digit) {
+            Screen::RefundAmount(kind, entry, digits) => match (key.code, digit) {
                 (_, Some(d)) if digits.len() < 10 && !(digits.is_empty() && d == '0') => digits.push(d),
                 (KeyCode::Backspace, _) => {
                     digits.pop();
                 }
                 (KeyCode::Enter, _) if !digits.is_empty() => {
                     let amount = digits.parse().unwrap_or(0);
-                    self.screen = Screen::Supervisor(ReturnKind::Refund, entry.clone(), amount, String::new());
+                    if *kind == ReturnKind::Completion {
+                        // A completion needs no supervisor: the pre-authorization's code is its proof.
+                        return Some(Task::Return {
+                            kind: *kind,
+                            original: entry.clone(),
+                            amount_minor: amount,
+                            supervisor_pin: String::new(),
+                        });
+                    }
+                    self.screen = Screen::Supervisor(*kind, entry.clone(), amount, String::new());
                 }
                 (KeyCode::Esc, _) => self.screen = Screen::Menu(None),
                 _ => {}
@@ -611,6 +663,8 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
             lines.push(Line::from(format!("  4  {}", tr(lang, "退货", "Refund"))));
             lines.push(Line::from(format!("  5  {}", tr(lang, "交易查询", "Transactions"))));
             lines.push(Line::from(format!("  6  {}", tr(lang, "重打印", "Reprint"))));
+            lines.push(Line::from(format!("  7  {}", tr(lang, "预授权", "Pre-authorization"))));
+            lines.push(Line::from(format!("  0  {}", tr(lang, "预授权完成", "Completion"))));
             lines.push(Line::from(format!("  8  {}", tr(lang, "管理 (主管)", "Settings (supervisor)"))));
             lines.push(Line::from(format!("  9  {}", tr(lang, "签退", "Sign off"))));
             lines.push(Line::from(format!("  Esc {}", tr(lang, "退出", "Quit"))));
@@ -618,22 +672,25 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
                 lines.push(Line::from(message.clone()));
             }
         }
-        Screen::Amount(_, digits) => {
-            lines.push(heading(tr(lang, "消费", "Sale")));
+        Screen::Amount(kind, digits) => {
+            let what = if *kind == PayKind::Sale {
+                tr(lang, "消费", "Sale")
+            } else {
+                tr(lang, "预授权", "Pre-authorization")
+            };
+            lines.push(heading(what));
             let amount = digits.parse::<i64>().unwrap_or(0);
             lines.push(Line::from(format!("{}: RMB {}", tr(lang, "请输入金额", "Amount"), yuan(amount))));
             lines.push(Line::from(tr(lang, "以分输入, 按 确认(Enter)", "Key it in fen, then press Enter")));
         }
         Screen::Card(kind, amount, _) => {
-            let what = if *kind == PayKind::Sale {
-                tr(lang, "消费", "Sale")
-            } else {
-                tr(lang, "余额查询", "Balance inquiry")
+            let what = match kind {
+                PayKind::Sale => tr(lang, "消费", "Sale"),
+                PayKind::Balance => tr(lang, "余额查询", "Balance inquiry"),
+                PayKind::PreAuthorization => tr(lang, "预授权", "Pre-authorization"),
             };
-            lines.push(heading(&format!(
-                "{what} {}",
-                if *kind == PayKind::Sale { format!("RMB {}", yuan(*amount)) } else { String::new() }
-            )));
+            let amount = if *kind == PayKind::Balance { String::new() } else { format!("RMB {}", yuan(*amount)) };
+            lines.push(heading(&format!("{what} {amount}")));
             lines.push(Line::from(tr(lang, "请刷卡: 选择卡片", "Swipe a card: choose one")));
             for (i, card) in app.cards.iter().take(9).enumerate() {
                 lines.push(Line::from(format!("  {}  {} {}", i + 1, mask(&card.number), card.label)));
@@ -654,8 +711,8 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
             )));
         }
         Screen::Pin(kind, amount, card, pin) => {
-            if *kind == PayKind::Sale {
-                lines.push(heading(&format!("{} RMB {}", tr(lang, "消费", "Sale"), yuan(*amount))));
+            if *kind != PayKind::Balance {
+                lines.push(heading(&format!("RMB {}", yuan(*amount))));
             }
             lines.push(Line::from(format!("{}: {}", tr(lang, "卡号", "Card"), mask(&card.pan))));
             lines.push(Line::from(format!(
@@ -666,24 +723,36 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
             lines.push(Line::from(tr(lang, "无密码直接按 确认(Enter)", "No PIN: press Enter")));
         }
         Screen::Original(kind, digits, message) => {
-            let what =
-                if *kind == ReturnKind::Void { tr(lang, "撤销", "Void") } else { tr(lang, "退货", "Refund") };
+            let what = match kind {
+                ReturnKind::Void => tr(lang, "撤销", "Void"),
+                ReturnKind::Refund => tr(lang, "退货", "Refund"),
+                ReturnKind::Completion => tr(lang, "预授权完成", "Completion"),
+            };
             lines.push(heading(what));
             lines.push(Line::from(format!("{}: {digits}", tr(lang, "原凭证号", "Original voucher no."))));
             if let Some(message) = message {
                 lines.push(Line::from(Span::styled(message.clone(), Style::default().fg(Color::Red))));
             }
         }
-        Screen::RefundAmount(entry, digits) => {
-            lines.push(heading(tr(lang, "退货", "Refund")));
-            lines.push(Line::from(format!(
-                "{}: RMB {} · {}",
-                tr(lang, "原交易", "Original sale"),
-                yuan(entry.amount_minor),
-                entry.card
-            )));
+        Screen::RefundAmount(kind, entry, digits) => {
+            let (what, asked) = if *kind == ReturnKind::Completion {
+                (tr(lang, "预授权完成", "Completion"), tr(lang, "完成金额", "Amount to complete"))
+            } else {
+                (tr(lang, "退货", "Refund"), tr(lang, "退货金额", "Amount to refund"))
+            };
+            lines.push(heading(what));
+            let original =
+                format!("{}: RMB {} · {}", tr(lang, "原交易", "Original"), yuan(entry.amount_minor), entry.card);
+            lines.push(Line::from(original));
             let amount = digits.parse::<i64>().unwrap_or(0);
-            lines.push(Line::from(format!("{}: RMB {}", tr(lang, "退货金额", "Amount to refund"), yuan(amount))));
+            lines.push(Line::from(format!("{asked}: RMB {}", yuan(amount))));
+        }
+        Screen::Business(amount) => {
+            lines.push(heading(&format!("{} RMB {}", tr(lang, "消费", "Sale"), yuan(*amount))));
+            lines.push(Line::from(tr(lang, "业务类型:", "Business type:")));
+            lines.push(Line::from(format!("  1  {}", tr(lang, "销售", "Sale"))));
+            lines.push(Line::from(format!("  2  {}", tr(lang, "收款", "Collection"))));
+            lines.push(Line::from(format!("  3  {}", tr(lang, "进货", "Purchase"))));
         }
         Screen::Supervisor(kind, entry, amount, pin) => {
             let what =
@@ -868,6 +937,11 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
                     amount: amount_minor,
                     supervisor_pin: supervisor_pin.as_str().into(),
                 },
+                ReturnKind::Completion => Request::Completion {
+                    original: (original.batch, original.stan, original.at.get(..4).unwrap_or("").to_owned()),
+                    amount: amount_minor,
+                    auth_code: original.auth_code.clone().unwrap_or_default(),
+                },
                 ReturnKind::Refund => Request::Refund {
                     original: (original.batch, original.stan, original.at.get(..4).unwrap_or("").to_owned()),
                     amount: amount_minor,
@@ -894,7 +968,11 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
                 reply.message.get_str(13).unwrap_or("").to_owned(),
             );
             let entry = JournalEntry {
-                kind: if kind == ReturnKind::Void { "void".into() } else { "refund".into() },
+                kind: match kind {
+                    ReturnKind::Void => "void".into(),
+                    ReturnKind::Refund => "refund".into(),
+                    ReturnKind::Completion => "complete".into(),
+                },
                 amount_minor,
                 batch: reply.batch,
                 stan: reply.stan,
@@ -909,7 +987,11 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
             let mut text: Vec<String> = reversal.into_iter().collect();
             if reply.approved() {
                 text.push(tr(&lang, "交易成功", "Approved").to_owned());
-                let name = if kind == ReturnKind::Void { "撤销 VOID" } else { "退货 REFUND" };
+                let name = match kind {
+                    ReturnKind::Void => "撤销 VOID",
+                    ReturnKind::Refund => "退货 REFUND",
+                    ReturnKind::Completion => "预授权完成 AUTH COMPLETE",
+                };
                 let slip = receipt(&app.state, &entry, name, "商户存根 MERCHANT COPY");
                 let path = dir.receipt(entry.batch, entry.stan, &slip)?;
                 text.extend(slip.lines().map(str::to_owned));
@@ -934,8 +1016,9 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
                 }
             };
             let request = match kind {
-                PayKind::Sale => Request::Sale(card.clone(), amount_minor, 1),
+                PayKind::Sale => Request::Sale(card.clone(), amount_minor, app.business),
                 PayKind::Balance => Request::Balance(card.clone()),
+                PayKind::PreAuthorization => Request::PreAuthorization(card.clone(), amount_minor),
             };
             let result = terminal.send(&request).await;
             app.reversal_pending = terminal.has_pending_reversal();
@@ -957,7 +1040,11 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
                 reply.message.get_str(13).unwrap_or("").to_owned(),
             );
             let entry = JournalEntry {
-                kind: if kind == PayKind::Sale { "sale".into() } else { "balance".into() },
+                kind: match kind {
+                    PayKind::Sale => "sale".into(),
+                    PayKind::Balance => "balance".into(),
+                    PayKind::PreAuthorization => "preauth".into(),
+                },
                 amount_minor,
                 batch: reply.batch,
                 stan: reply.stan,
@@ -977,8 +1064,9 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
                         let balance = reply.balance_minor().unwrap_or(0);
                         text.push(format!("{}: RMB {}", tr(&lang, "可用余额", "Available"), yuan(balance)));
                     }
-                    PayKind::Sale => {
-                        let slip = receipt(&app.state, &entry, "消费 SALE", "商户存根 MERCHANT COPY");
+                    PayKind::Sale | PayKind::PreAuthorization => {
+                        let name = if kind == PayKind::Sale { "消费 SALE" } else { "预授权 PRE-AUTH" };
+                        let slip = receipt(&app.state, &entry, name, "商户存根 MERCHANT COPY");
                         let path = dir.receipt(entry.batch, entry.stan, &slip)?;
                         text.extend(slip.lines().map(str::to_owned));
                         text.push(format!("{}: {}", tr(&lang, "签购单已保存", "Receipt saved"), path.display()));

@@ -174,6 +174,8 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
         pos.wait_for(&["Main menu", "Signed in, batch 000001"])?;
         // A sale of ¥299.00 on the good debit card (card 1), with its PIN: approved, receipt shown.
         pos.keys(&["1", "2", "9", "9", "0", "0", "Enter"])?;
+        pos.wait_for(&["Business type:", "Collection"])?;
+        pos.keys(&["2"])?;
         pos.wait_for(&["Swipe a card", "good debit"])?;
         pos.keys(&["1"])?;
         pos.wait_for(&["Cardholder, enter the PIN"])?;
@@ -200,7 +202,7 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
         pos.wait_for(&["Approved", "退货 REFUND", "RMB 100.00"])?;
         pos.keys(&["Enter"])?;
         // Another sale, on the credit card without a PIN, voided by the supervisor.
-        pos.keys(&["1", "5", "0", "0", "0", "Enter"])?;
+        pos.keys(&["1", "5", "0", "0", "0", "Enter", "1"])?;
         pos.wait_for(&["Swipe a card"])?;
         pos.keys(&["2", "Enter"])?;
         let sale_b = voucher(&pos.wait_for(&["Approved", "RMB 50.00"])?)?;
@@ -214,8 +216,23 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
         pos.keys(&["2", "4", "6", "8", "1", "0", "Enter"])?;
         pos.wait_for(&["Approved", "撤销 VOID"])?;
         pos.keys(&["Enter"])?;
+        // A pre-authorization of ¥200.00 on the credit card, completed for ¥150.00.
+        pos.keys(&["7", "2", "0", "0", "0", "0", "Enter"])?;
+        pos.wait_for(&["Pre-authorization", "Swipe a card"])?;
+        pos.keys(&["2", "Enter"])?;
+        let held = voucher(&pos.wait_for(&["Approved", "预授权 PRE-AUTH", "RMB 200.00"])?)?;
+        pos.keys(&["Enter", "0"])?;
+        pos.wait_for(&["Completion", "Original voucher no."])?;
+        for d in held.chars() {
+            pos.keys(&[&d.to_string()])?;
+        }
+        pos.keys(&["Enter"])?;
+        pos.wait_for(&["Amount to complete"])?;
+        pos.keys(&["1", "5", "0", "0", "0", "Enter"])?;
+        pos.wait_for(&["Approved", "预授权完成 AUTH COMPLETE", "RMB 150.00"])?;
+        pos.keys(&["Enter"])?;
         // The blocked card (card 4): declined, and the screen says why and what to do.
-        pos.keys(&["1", "1", "0", "0", "Enter"])?;
+        pos.keys(&["1", "1", "0", "0", "Enter", "1"])?;
         pos.wait_for(&["Swipe a card"])?;
         pos.keys(&["4", "Enter"])?;
         pos.wait_for(&["Declined", "Response 62"])?;
@@ -261,7 +278,10 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
     let _ = server.wait();
     result?;
     let receipts = std::fs::read_dir(dir.path().join("pos/receipts"))?.count();
-    ensure!(receipts == 4, "receipts for two sales, a refund and a void: {receipts}");
+    ensure!(
+        receipts == 6,
+        "receipts for two sales, a refund, a void, a pre-authorization and its completion: {receipts}"
+    );
     let audit =
         Command::new(env!("CARGO_BIN_EXE_xingtong")).args(["admin", "audit", "--data-dir"]).arg(&data).output()?;
     ensure!(audit.status.success(), "{}", String::from_utf8_lossy(&audit.stderr));
@@ -314,7 +334,7 @@ fn a_sale_cut_off_by_a_server_crash_is_reversed_first_thing_after_the_restart() 
     let result = (|| -> anyhow::Result<()> {
         let pos = Tmux::start(&session, &command)?;
         activate_and_sign_in(&pos)?;
-        pos.keys(&["1", "1", "0", "0", "0", "Enter"])?;
+        pos.keys(&["1", "1", "0", "0", "0", "Enter", "1"])?;
         pos.wait_for(&["Swipe a card", "slow issuer"])?;
         pos.keys(&["1", "Enter"])?;
         pos.wait_for(&["Processing"])?;
@@ -325,7 +345,7 @@ fn a_sale_cut_off_by_a_server_crash_is_reversed_first_thing_after_the_restart() 
         // The server comes back; the next sale sends the reversal first, then is approved.
         let (restarted, _) = serve(&data, &http, &iso)?;
         server = restarted;
-        pos.keys(&["Enter", "1", "2", "0", "0", "0", "Enter"])?;
+        pos.keys(&["Enter", "1", "2", "0", "0", "0", "Enter", "1"])?;
         pos.wait_for(&["Swipe a card"])?;
         pos.keys(&["2", "1", "4", "7", "2", "5", "8", "Enter"])?;
         let screen = pos.wait_for(&["Reversal sent first", "Approved", "RMB 20.00"])?;
