@@ -79,6 +79,8 @@ pub enum Task {
     SignIn(u8, String),
     /// Sign off.
     SignOff,
+    /// Settle the open batch with these totals.
+    Settle(xingtong_pos::Totals),
     /// A sale or a balance inquiry.
     Pay { kind: PayKind, amount_minor: i64, card: CardRead },
     /// A void (撤销) or refund (退货) of a sale in the journal, with the supervisor's PIN.
@@ -337,6 +339,7 @@ impl App {
                     ))
                 }
                 KeyCode::Char('9') => return Some(Task::SignOff),
+                KeyCode::Char('s') | KeyCode::Char('S') => return Some(Task::Settle(self.batch_totals())),
                 KeyCode::Esc | KeyCode::Char('q') => self.quit = true,
                 _ => {}
             },
@@ -498,6 +501,29 @@ impl App {
             self.screen = Screen::Network(None);
         }
         None
+    }
+
+    /// The open batch's totals from the journal, as settlement reports them: sales and
+    /// completions are debits (voided ones too), voids and refunds credits.
+    fn batch_totals(&self) -> xingtong_pos::Totals {
+        let entries = self.journal.as_ref().map(DeviceDir::entries).unwrap_or_default();
+        let batch = entries.iter().map(|e| e.batch).max().unwrap_or(1);
+        let mut totals = xingtong_pos::Totals::default();
+        for e in entries.iter().filter(|e| e.batch == batch && e.response_code == "00") {
+            let amount = u64::try_from(e.amount_minor).unwrap_or(0);
+            match e.kind.as_str() {
+                "sale" | "complete" => {
+                    totals.debit_minor += amount;
+                    totals.debit_count += 1;
+                }
+                "void" | "refund" => {
+                    totals.credit_minor += amount;
+                    totals.credit_count += 1;
+                }
+                _ => {}
+            }
+        }
+        totals
     }
 
     /// The terminal's own small report: its journal's last transactions and totals by type.
@@ -667,6 +693,7 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
             lines.push(Line::from(format!("  0  {}", tr(lang, "预授权完成", "Completion"))));
             lines.push(Line::from(format!("  8  {}", tr(lang, "管理 (主管)", "Settings (supervisor)"))));
             lines.push(Line::from(format!("  9  {}", tr(lang, "签退", "Sign off"))));
+            lines.push(Line::from(format!("  S  {}", tr(lang, "结算", "Settlement"))));
             lines.push(Line::from(format!("  Esc {}", tr(lang, "退出", "Quit"))));
             if let Some(message) = message {
                 lines.push(Line::from(message.clone()));
@@ -913,6 +940,45 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
                 app.screen = App::sign_in_screen(Some(explained));
             }
         }
+        Task::Settle(totals) => {
+            let operator = app.operator.unwrap_or(1);
+            let terminal = link.terminal(options, dir, &app.state).await?;
+            let reply = terminal.settle(operator, &totals).await?;
+            let mut text = vec![
+                tr(&lang, "结算", "Settlement").to_owned(),
+                format!(
+                    "{}: {} {} RMB {} · {} {} RMB {}",
+                    tr(&lang, "本批次", "This batch"),
+                    tr(&lang, "借记", "debits"),
+                    totals.debit_count,
+                    yuan(i64::try_from(totals.debit_minor).unwrap_or(0)),
+                    tr(&lang, "贷记", "credits"),
+                    totals.credit_count,
+                    yuan(i64::try_from(totals.credit_minor).unwrap_or(0)),
+                ),
+            ];
+            match reply.code.as_str() {
+                "00" => {
+                    let balanced = reply.message.get_str(48).and_then(|f| f.get(30..31)) == Some("1");
+                    text.push(if balanced {
+                        tr(&lang, "对账平", "The host's totals agree").to_owned()
+                    } else {
+                        tr(&lang, "对账不平", "The host's totals differ").to_owned()
+                    });
+                }
+                "40" => text.push(
+                    tr(
+                        &lang,
+                        "主机暂不支持批结算 (40), 本批次保持打开",
+                        "The host does not settle batches yet (40); the batch stays open",
+                    )
+                    .to_owned(),
+                ),
+                code => text.extend(app.explain(code)),
+            }
+            text.push(tr(&lang, "按 确认(Enter) 返回", "Press Enter to go back").to_owned());
+            app.screen = Screen::Outcome(text);
+        }
         Task::SignOff => {
             let terminal = link.terminal(options, dir, &app.state).await?;
             let _ = terminal.sign_off().await?;
@@ -1113,6 +1179,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                     "Activate" => tr(app.lang(), "激活中", "Activating"),
                     "SignIn" => tr(app.lang(), "签到中", "Signing in"),
                     "SignOff" => tr(app.lang(), "签退中", "Signing off"),
+                    "Settle" => tr(app.lang(), "结算中", "Settling"),
                     "Return" => tr(app.lang(), "撤销/退货处理中", "Void / refund in progress"),
                     _ => tr(app.lang(), "交易处理中", "Processing"),
                 }

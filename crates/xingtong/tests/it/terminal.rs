@@ -231,6 +231,11 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
         pos.keys(&["1", "5", "0", "0", "0", "Enter"])?;
         pos.wait_for(&["Approved", "预授权完成 AUTH COMPLETE", "RMB 150.00"])?;
         pos.keys(&["Enter"])?;
+        // Settlement with the batch's totals from the journal; the host answers (40, MACed)
+        // that it does not settle yet, and the screen says so.
+        pos.keys(&["S"])?;
+        pos.wait_for(&["debits 3 RMB 499.00", "credits 2 RMB 150.00", "does not settle batches yet (40)"])?;
+        pos.keys(&["Enter"])?;
         // The blocked card (card 4): declined, and the screen says why and what to do.
         pos.keys(&["1", "1", "0", "0", "Enter", "1"])?;
         pos.wait_for(&["Swipe a card"])?;
