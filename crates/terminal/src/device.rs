@@ -123,6 +123,31 @@ impl DeviceDir {
             .find(|e| e.kind == kind && e.response_code == "00" && e.stan == stan)
     }
 
+    /// Appends a line to the device log (`device.log`): what happened, never a PIN, key or whole
+    /// card number.
+    pub fn log(&self, line: &str) {
+        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+        if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("device.log")) {
+            let _ = writeln!(file, "{since} {line}");
+        }
+    }
+
+    /// The device log's last `n` lines.
+    pub fn log_tail(&self, n: usize) -> Vec<String> {
+        let text = std::fs::read_to_string(self.dir.join("device.log")).unwrap_or_default();
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        lines[lines.len().saturating_sub(n)..].to_vec()
+    }
+
+    /// Copies the device log to `exports/device-log-<seconds>.txt`; returns the path.
+    pub fn export_log(&self) -> anyhow::Result<PathBuf> {
+        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+        std::fs::create_dir_all(self.dir.join("exports"))?;
+        let path = self.dir.join("exports").join(format!("device-log-{since}.txt"));
+        std::fs::copy(self.dir.join("device.log"), &path)?;
+        Ok(path)
+    }
+
     /// The journal, oldest first.
     pub fn entries(&self) -> Vec<JournalEntry> {
         let text = std::fs::read_to_string(self.dir.join("journal.jsonl")).unwrap_or_default();

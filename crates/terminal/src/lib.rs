@@ -149,6 +149,8 @@ pub enum Screen {
     Supervisor(ReturnKind, JournalEntry, i64, String),
     /// The supervisor's settings.
     Settings,
+    /// Diagnostics: the last error and the device log (with a note after an export).
+    Diagnostics(Option<String>),
     /// Working: what is being done.
     Busy(String),
     /// The outcome, with the receipt.
@@ -174,6 +176,8 @@ pub struct App {
     journal: Option<DeviceDir>,
     /// The business type of the sale being made: 1 销售, 2 收款, 3 进货.
     business: u8,
+    /// The last error, for diagnostics.
+    last_error: Option<String>,
 }
 
 impl std::fmt::Debug for App {
@@ -217,6 +221,7 @@ impl App {
             prefill,
             journal: None,
             business: 1,
+            last_error: None,
         }
     }
 
@@ -347,6 +352,7 @@ impl App {
                 KeyCode::Char('1') => {
                     self.state.language = if lang == "en" { "zh".into() } else { "en".into() };
                 }
+                KeyCode::Char('2') => self.screen = Screen::Diagnostics(None),
                 KeyCode::Esc | KeyCode::Enter => self.screen = Screen::Menu(None),
                 _ => {}
             },
@@ -488,6 +494,19 @@ impl App {
                     });
                 }
                 (KeyCode::Esc, _) => self.screen = Screen::Menu(None),
+                _ => {}
+            },
+            Screen::Diagnostics(_) => match key.code {
+                KeyCode::Char('e') | KeyCode::Char('E') => {
+                    let exported = self.journal.as_ref().map(DeviceDir::export_log);
+                    let note = match exported {
+                        Some(Ok(path)) => format!("{}: {}", tr(&lang, "已导出", "Exported to"), path.display()),
+                        Some(Err(error)) => error.to_string(),
+                        None => String::new(),
+                    };
+                    self.screen = Screen::Diagnostics(Some(note));
+                }
+                KeyCode::Esc | KeyCode::Enter => self.screen = Screen::Settings,
                 _ => {}
             },
             Screen::Busy(_) => {}
@@ -804,7 +823,24 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
                 tr(lang, "语言", "Language"),
                 tr(lang, "中文 → English", "English → 中文")
             )));
+            lines.push(Line::from(format!("  2  {}", tr(lang, "诊断", "Diagnostics"))));
             lines.push(Line::from(tr(lang, "  Esc 返回", "  Esc back")));
+        }
+        Screen::Diagnostics(note) => {
+            lines.push(heading(tr(lang, "诊断", "Diagnostics")));
+            lines.push(Line::from(format!(
+                "{}: {}",
+                tr(lang, "最近错误", "Last error"),
+                app.last_error.as_deref().unwrap_or(tr(lang, "无", "none"))
+            )));
+            lines.push(Line::from(tr(lang, "设备日志 (最近):", "Device log (latest):")));
+            for line in app.journal.as_ref().map(|j| j.log_tail(10)).unwrap_or_default() {
+                lines.push(Line::from(format!("  {line}")));
+            }
+            lines.push(Line::from(tr(lang, "  E 导出日志 · Esc 返回", "  E export the log · Esc back")));
+            if let Some(note) = note {
+                lines.push(Line::from(note.clone()));
+            }
         }
         Screen::Busy(what) => {
             lines.push(heading(what));
@@ -1021,6 +1057,7 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
             let reply = match result {
                 Ok(reply) => reply,
                 Err(error) => {
+                    app.last_error = Some(error.to_string());
                     app.screen = Screen::Outcome(vec![
                         tr(&lang, "交易失败: 主机无应答", "No answer from the host").to_owned(),
                         error.to_string(),
@@ -1091,6 +1128,7 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
             let reply = match result {
                 Ok(reply) => reply,
                 Err(error) => {
+                    app.last_error = Some(error.to_string());
                     app.screen = Screen::Outcome(vec![
                         tr(&lang, "交易失败: 主机无应答", "No answer from the host").to_owned(),
                         error.to_string(),
@@ -1187,7 +1225,21 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                 let back = app.screen.clone();
                 app.screen = Screen::Busy(busy);
                 screen.draw(|frame| draw(frame, &app))?;
-                if let Err(error) = perform(&mut app, task, &options, &dir, &mut link).await {
+                dir.log(&format!("task {what}"));
+                let performed = perform(&mut app, task, &options, &dir, &mut link).await;
+                match &app.screen {
+                    Screen::Outcome(text) => {
+                        dir.log(&format!("outcome: {}", text.iter().take(2).cloned().collect::<Vec<_>>().join(" · ")))
+                    }
+                    Screen::SignIn { message: Some(m), .. } => dir.log(&format!("sign-in: {m}")),
+                    Screen::Menu(Some(m)) => dir.log(&format!("menu: {m}")),
+                    Screen::Activated(check) => dir.log(&format!("activated, TMK check value {check}")),
+                    Screen::Network(Some(outcome)) => dir.log(&format!("network check: {outcome}")),
+                    _ => {}
+                }
+                if let Err(error) = performed {
+                    dir.log(&format!("error: {error}"));
+                    app.last_error = Some(error.to_string());
                     link.broken = true;
                     app.screen = back;
                     if let Screen::SignIn { message, .. } | Screen::Activation { message, .. } = &mut app.screen {

@@ -268,7 +268,12 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
         pos.wait_for(&["管理", "语言"])?;
         pos.keys(&["1"])?;
         pos.wait_for(&["Settings", "Language"])?;
-        pos.keys(&["Escape"])?;
+        // Diagnostics: the device log, exported to a file.
+        pos.keys(&["2"])?;
+        pos.wait_for(&["Diagnostics", "Last error", "Device log (latest):", "task Settle"])?;
+        pos.keys(&["E"])?;
+        pos.wait_for(&["Exported to"])?;
+        pos.keys(&["Escape", "Escape"])?;
         pos.wait_for(&["Main menu"])?;
         pos.keys(&["Escape"])?;
         drop(pos);
