@@ -145,6 +145,8 @@ pub enum Screen {
     RefundAmount(ReturnKind, JournalEntry, String),
     /// The sale's business type.
     Business(i64),
+    /// The refund's reason: 1 customer return, 2 wrong amount, 3 duplicate charge, 4 other.
+    Reason(JournalEntry, i64),
     /// The supervisor's PIN for a void or refund.
     Supervisor(ReturnKind, JournalEntry, i64, String),
     /// The supervisor's settings.
@@ -176,6 +178,9 @@ pub struct App {
     journal: Option<DeviceDir>,
     /// The business type of the sale being made: 1 销售, 2 收款, 3 进货.
     business: u8,
+    /// The reason of the refund being made: 1 customer return 客户退货, 2 wrong amount 金额错误,
+    /// 3 duplicate charge 重复扣款, 4 other 其他 (field 63 carries it as two digits).
+    refund_reason: u8,
     /// The last error, for diagnostics.
     last_error: Option<String>,
 }
@@ -221,6 +226,7 @@ impl App {
             prefill,
             journal: None,
             business: 1,
+            refund_reason: 1,
             last_error: None,
         }
     }
@@ -475,9 +481,25 @@ impl App {
                             supervisor_pin: String::new(),
                         });
                     }
-                    self.screen = Screen::Supervisor(*kind, entry.clone(), amount, String::new());
+                    self.screen = if *kind == ReturnKind::Refund {
+                        Screen::Reason(entry.clone(), amount)
+                    } else {
+                        Screen::Supervisor(*kind, entry.clone(), amount, String::new())
+                    };
                 }
                 (KeyCode::Esc, _) => self.screen = Screen::Menu(None),
+                _ => {}
+            },
+            Screen::Reason(entry, amount) => match key.code {
+                KeyCode::Char(c @ '1'..='4') => {
+                    self.refund_reason = c as u8 - b'0';
+                    self.screen = Screen::Supervisor(ReturnKind::Refund, entry.clone(), *amount, String::new());
+                }
+                KeyCode::Enter => {
+                    self.refund_reason = 1;
+                    self.screen = Screen::Supervisor(ReturnKind::Refund, entry.clone(), *amount, String::new());
+                }
+                KeyCode::Esc => self.screen = Screen::Menu(None),
                 _ => {}
             },
             Screen::Supervisor(kind, entry, amount, pin) => match (key.code, digit) {
@@ -610,6 +632,16 @@ fn receipt(state: &DeviceState, entry: &JournalEntry, kind: &str, copy: &str) ->
         entry.at,
         yuan(entry.amount_minor),
     )
+}
+
+/// A refund reason's name (field 63's two digits, `01`–`04`).
+fn refund_reason_name(lang: &str, reason: u8) -> &'static str {
+    match reason {
+        1 => tr(lang, "客户退货", "Customer return"),
+        2 => tr(lang, "金额错误", "Wrong amount"),
+        3 => tr(lang, "重复扣款", "Duplicate charge"),
+        _ => tr(lang, "其他", "Other"),
+    }
 }
 
 /// Draws the current screen.
@@ -799,6 +831,19 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
             lines.push(Line::from(format!("  1  {}", tr(lang, "销售", "Sale"))));
             lines.push(Line::from(format!("  2  {}", tr(lang, "收款", "Collection"))));
             lines.push(Line::from(format!("  3  {}", tr(lang, "进货", "Purchase"))));
+        }
+        Screen::Reason(entry, amount) => {
+            lines.push(heading(&format!("{} RMB {}", tr(lang, "退货", "Refund"), yuan(*amount))));
+            lines.push(Line::from(format!(
+                "{}: {:06} · {}",
+                tr(lang, "原凭证号", "Original voucher no."),
+                entry.stan,
+                entry.card
+            )));
+            lines.push(Line::from(tr(lang, "退货原因:", "Reason:")));
+            for reason in 1..=4 {
+                lines.push(Line::from(format!("  {reason}  {}", refund_reason_name(lang, reason))));
+            }
         }
         Screen::Supervisor(kind, entry, amount, pin) => {
             let what =
@@ -1049,7 +1094,7 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
                     amount: amount_minor,
                     rrn: original.rrn.clone().unwrap_or_default(),
                     supervisor_pin: supervisor_pin.as_str().into(),
-                    reason: "01".into(),
+                    reason: format!("{:02}", app.refund_reason),
                 },
             };
             let result = terminal.send(&request).await;
@@ -1090,6 +1135,14 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
             let mut text: Vec<String> = reversal.into_iter().collect();
             if reply.approved() {
                 text.push(tr(&lang, "交易成功", "Approved").to_owned());
+                if kind == ReturnKind::Refund {
+                    text.push(format!(
+                        "{}: {:02} {}",
+                        tr(&lang, "退货原因", "Reason"),
+                        app.refund_reason,
+                        refund_reason_name(&lang, app.refund_reason)
+                    ));
+                }
                 let name = match kind {
                     ReturnKind::Void => "撤销 VOID",
                     ReturnKind::Refund => "退货 REFUND",

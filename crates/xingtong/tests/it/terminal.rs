@@ -197,9 +197,12 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
         pos.keys(&["Enter"])?;
         pos.wait_for(&["Amount to refund"])?;
         pos.keys(&["1", "0", "0", "0", "0", "Enter"])?;
+        // The reason travels in field 63: 2, a wrong amount.
+        pos.wait_for(&["Reason:", "Customer return", "Wrong amount", "Duplicate charge"])?;
+        pos.keys(&["2"])?;
         pos.wait_for(&["Supervisor PIN"])?;
         pos.keys(&["2", "4", "6", "8", "1", "0", "Enter"])?;
-        pos.wait_for(&["Approved", "退货 REFUND", "RMB 100.00"])?;
+        pos.wait_for(&["Approved", "Reason: 02 Wrong amount", "退货 REFUND", "RMB 100.00"])?;
         pos.keys(&["Enter"])?;
         // Another sale, on the credit card without a PIN, voided by the supervisor.
         pos.keys(&["1", "5", "0", "0", "0", "Enter", "1"])?;
