@@ -162,6 +162,18 @@ impl DeviceDir {
         std::fs::read_to_string(files.last()?).ok()
     }
 
+    /// The receipt of voucher (trace) number `stan`, in the latest batch that has one.
+    pub fn receipt_for(&self, stan: u32) -> Option<String> {
+        let suffix = format!("-{stan:06}.txt");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.join("receipts"))
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(&suffix)))
+            .collect();
+        files.sort();
+        std::fs::read_to_string(files.last()?).ok()
+    }
+
     /// Writes a receipt; returns its path.
     pub fn receipt(&self, batch: u32, stan: u32, text: &str) -> anyhow::Result<PathBuf> {
         let path = self.dir.join("receipts").join(format!("{batch:06}-{stan:06}.txt"));

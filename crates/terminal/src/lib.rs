@@ -149,6 +149,8 @@ pub enum Screen {
     Reason(JournalEntry, i64),
     /// The supervisor's PIN for a void or refund.
     Supervisor(ReturnKind, JournalEntry, i64, String),
+    /// Reprint: the voucher number keyed (empty: the last receipt), a note.
+    Reprint(String, Option<String>),
     /// The supervisor's settings.
     Settings,
     /// Diagnostics: the last error and the device log (with a note after an export).
@@ -327,17 +329,7 @@ impl App {
                 KeyCode::Char('5') => self.screen = Screen::Outcome(self.transactions()),
                 KeyCode::Char('7') => self.screen = Screen::Amount(PayKind::PreAuthorization, String::new()),
                 KeyCode::Char('0') => self.screen = Screen::Original(ReturnKind::Completion, String::new(), None),
-                KeyCode::Char('6') => {
-                    let text = match self.journal.as_ref().and_then(DeviceDir::last_receipt) {
-                        Some(slip) => {
-                            let mut lines = vec![tr(&lang, "重打印 (副本)", "Reprint (DUPLICATE)").to_owned()];
-                            lines.extend(slip.lines().map(str::to_owned));
-                            lines
-                        }
-                        None => vec![tr(&lang, "没有可重打印的签购单", "No receipt to reprint").to_owned()],
-                    };
-                    self.screen = Screen::Outcome(text);
-                }
+                KeyCode::Char('6') => self.screen = Screen::Reprint(String::new(), None),
                 KeyCode::Char('8') if self.operator == Some(0) => self.screen = Screen::Settings,
                 KeyCode::Char('8') => {
                     self.screen = Screen::Menu(Some(
@@ -518,6 +510,34 @@ impl App {
                 (KeyCode::Esc, _) => self.screen = Screen::Menu(None),
                 _ => {}
             },
+            Screen::Reprint(digits, message) => match (key.code, digit) {
+                (_, Some(d)) if digits.len() < 6 => digits.push(d),
+                (KeyCode::Backspace, _) => {
+                    digits.pop();
+                }
+                (KeyCode::Enter, _) => {
+                    let slip = match digits.parse::<u32>() {
+                        Ok(stan) => self.journal.as_ref().and_then(|j| j.receipt_for(stan)),
+                        Err(_) => self.journal.as_ref().and_then(DeviceDir::last_receipt),
+                    };
+                    match slip {
+                        Some(slip) => {
+                            // The duplicate is the merchant's copy, marked as such.
+                            let merchant = slip.split(CUT).next().unwrap_or(&slip);
+                            let mut lines = vec![tr(&lang, "重打印 (副本)", "Reprint (DUPLICATE)").to_owned()];
+                            lines.extend(merchant.lines().map(str::to_owned));
+                            self.screen = Screen::Outcome(lines);
+                        }
+                        None => {
+                            *message = Some(
+                                tr(&lang, "没有该凭证号的签购单", "No receipt with that voucher number").to_owned(),
+                            );
+                        }
+                    }
+                }
+                (KeyCode::Esc, _) => self.screen = Screen::Menu(None),
+                _ => {}
+            },
             Screen::Diagnostics(_) => match key.code {
                 KeyCode::Char('e') | KeyCode::Char('E') => {
                     let exported = self.journal.as_ref().map(DeviceDir::export_log);
@@ -613,6 +633,17 @@ impl App {
 }
 
 /// A receipt (签购单), in the bilingual layout of CUP terminals.
+/// Where the merchant's copy ends and the cardholder's begins in a receipt file.
+const CUT: &str = "\n- - - - - - - - - - 沿此撕开 TEAR HERE - - - - - - - - - -\n";
+
+/// The two copies of a slip, as the file keeps them: the merchant's (signed, kept by the
+/// merchant) then the cardholder's.
+fn slips(state: &DeviceState, entry: &JournalEntry, kind: &str) -> (String, String) {
+    let merchant = receipt(state, entry, kind, "商户存根 MERCHANT COPY");
+    let both = format!("{merchant}{CUT}{}", receipt(state, entry, kind, "持卡人存根 CARDHOLDER COPY"));
+    (merchant, both)
+}
+
 fn receipt(state: &DeviceState, entry: &JournalEntry, kind: &str, copy: &str) -> String {
     let line = "-".repeat(40);
     format!(
@@ -860,6 +891,14 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
                 tr(lang, "请输入主管密码", "Supervisor PIN"),
                 "*".repeat(pin.len())
             )));
+        }
+        Screen::Reprint(digits, message) => {
+            lines.push(heading(tr(lang, "重打印", "Reprint")));
+            lines.push(Line::from(format!("{}: {digits}", tr(lang, "凭证号", "Voucher no."))));
+            lines.push(Line::from(tr(lang, "直接按 确认(Enter): 最后一笔", "Enter alone: the last receipt")));
+            if let Some(message) = message {
+                lines.push(Line::from(Span::styled(message.clone(), Style::default().fg(Color::Red))));
+            }
         }
         Screen::Settings => {
             lines.push(heading(tr(lang, "管理", "Settings")));
@@ -1148,10 +1187,14 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
                     ReturnKind::Refund => "退货 REFUND",
                     ReturnKind::Completion => "预授权完成 AUTH COMPLETE",
                 };
-                let slip = receipt(&app.state, &entry, name, "商户存根 MERCHANT COPY");
-                let path = dir.receipt(entry.batch, entry.stan, &slip)?;
+                let (slip, both) = slips(&app.state, &entry, name);
+                let path = dir.receipt(entry.batch, entry.stan, &both)?;
                 text.extend(slip.lines().map(str::to_owned));
-                text.push(format!("{}: {}", tr(&lang, "签购单已保存", "Receipt saved"), path.display()));
+                text.push(format!(
+                    "{}: {}",
+                    tr(&lang, "签购单已保存 (商户联与持卡人联)", "Receipt saved, both copies"),
+                    path.display()
+                ));
             } else {
                 text.push(tr(&lang, "交易失败", "Declined").to_owned());
                 text.extend(app.explain(&reply.code));
@@ -1223,10 +1266,18 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
                     }
                     PayKind::Sale | PayKind::PreAuthorization => {
                         let name = if kind == PayKind::Sale { "消费 SALE" } else { "预授权 PRE-AUTH" };
-                        let slip = receipt(&app.state, &entry, name, "商户存根 MERCHANT COPY");
-                        let path = dir.receipt(entry.batch, entry.stan, &slip)?;
+                        let (slip, both) = slips(&app.state, &entry, name);
+                        let path = dir.receipt(entry.batch, entry.stan, &both)?;
                         text.extend(slip.lines().map(str::to_owned));
-                        text.push(format!("{}: {}", tr(&lang, "签购单已保存", "Receipt saved"), path.display()));
+                        text.push(format!(
+                            "{}: {}",
+                            tr(
+                                &lang,
+                                "签购单已保存 (商户联与持卡人联)",
+                                "Receipt saved (merchant and cardholder copies)"
+                            ),
+                            path.display()
+                        ));
                     }
                 }
             } else {

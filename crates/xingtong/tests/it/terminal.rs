@@ -255,7 +255,20 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
         pos.keys(&["5"])?;
         pos.wait_for(&["Transactions on this terminal", "Totals (approved):", "sale", "refund", "void"])?;
         pos.keys(&["Enter", "6"])?;
-        pos.wait_for(&["Reprint (DUPLICATE)", "POS SALES SLIP"])?;
+        pos.wait_for(&["Reprint", "Voucher no.", "Enter alone: the last receipt"])?;
+        pos.keys(&["Enter"])?;
+        pos.wait_for(&["Reprint (DUPLICATE)", "POS SALES SLIP", "MERCHANT COPY"])?;
+        pos.keys(&["Enter"])?;
+        // Any receipt, by its voucher number: the first sale's; an unknown number is refused.
+        pos.keys(&["6", "9", "9", "9", "9", "9", "9", "Enter"])?;
+        pos.wait_for(&["No receipt with that voucher number"])?;
+        pos.keys(&["Escape", "6"])?;
+        pos.wait_for(&["Voucher no."])?;
+        for d in sale_a.chars() {
+            pos.keys(&[&d.to_string()])?;
+        }
+        pos.keys(&["Enter"])?;
+        pos.wait_for(&["Reprint (DUPLICATE)", "RMB 299.00", &format!("VOUCHER NO.: {sale_a}")])?;
         pos.keys(&["Enter"])?;
         // Settings are the supervisor's: refused to cashier 01, open to 00, where the language
         // switches to Chinese and back.
@@ -290,7 +303,17 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
     let _ = server.kill();
     let _ = server.wait();
     result?;
-    let receipts = std::fs::read_dir(dir.path().join("pos/receipts"))?.count();
+    let receipts: Vec<std::path::PathBuf> =
+        std::fs::read_dir(dir.path().join("pos/receipts"))?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    for path in &receipts {
+        let slip = std::fs::read_to_string(path)?;
+        ensure!(
+            slip.contains("MERCHANT COPY") && slip.contains("TEAR HERE") && slip.contains("CARDHOLDER COPY"),
+            "both copies in {}: {slip}",
+            path.display()
+        );
+    }
+    let receipts = receipts.len();
     ensure!(
         receipts == 6,
         "receipts for two sales, a refund, a void, a pre-authorization and its completion: {receipts}"
