@@ -96,6 +96,10 @@ pub enum ReturnKind {
     Refund,
     /// 预授权完成: takes at most the held amount.
     Completion,
+    /// 预授权撤销: releases the whole hold (its authorization code is the proof; no supervisor).
+    PreAuthorizationVoid,
+    /// 预授权完成撤销: the whole completion, in its batch (supervisor).
+    CompletionVoid,
 }
 
 impl ReturnKind {
@@ -147,6 +151,8 @@ pub enum Screen {
     Business(i64),
     /// The refund's reason: 1 customer return, 2 wrong amount, 3 duplicate charge, 4 other.
     Reason(JournalEntry, i64),
+    /// Confirm the void of a pre-authorization.
+    Confirm(JournalEntry),
     /// The supervisor's PIN for a void or refund.
     Supervisor(ReturnKind, JournalEntry, i64, String),
     /// Reprint: the voucher number keyed (empty: the last receipt), a note.
@@ -440,16 +446,31 @@ impl App {
                 (KeyCode::Enter, _) if !digits.is_empty() => {
                     let stan: u32 = digits.parse().unwrap_or(0);
                     let kind = *kind;
-                    match self.journal.as_ref().and_then(|j| j.find(kind.original_kind(), stan)) {
-                        Some(entry) if kind == ReturnKind::Void => {
+                    // 撤销 voids whatever the voucher is: a sale, a pre-authorization or a completion.
+                    let found = match (kind, self.journal.as_ref()) {
+                        (ReturnKind::Void, Some(j)) => j
+                            .find("sale", stan)
+                            .map(|e| (ReturnKind::Void, e))
+                            .or_else(|| j.find("preauth", stan).map(|e| (ReturnKind::PreAuthorizationVoid, e)))
+                            .or_else(|| j.find("complete", stan).map(|e| (ReturnKind::CompletionVoid, e))),
+                        (_, Some(j)) => j.find(kind.original_kind(), stan).map(|e| (kind, e)),
+                        (_, None) => None,
+                    };
+                    match found {
+                        Some((kind @ (ReturnKind::Void | ReturnKind::CompletionVoid), entry)) => {
                             let amount = entry.amount_minor;
                             self.screen = Screen::Supervisor(kind, entry, amount, String::new());
                         }
-                        Some(entry) => self.screen = Screen::RefundAmount(kind, entry, String::new()),
+                        Some((ReturnKind::PreAuthorizationVoid, entry)) => self.screen = Screen::Confirm(entry),
+                        Some((kind, entry)) => self.screen = Screen::RefundAmount(kind, entry, String::new()),
                         None => {
                             *message = Some(
-                                tr(&lang, "原交易不存在: 请核对凭证号", "No such sale here: check the voucher number")
-                                    .to_owned(),
+                                tr(
+                                    &lang,
+                                    "原交易不存在: 请核对凭证号",
+                                    "No such transaction here: check the voucher number",
+                                )
+                                .to_owned(),
                             )
                         }
                     }
@@ -508,6 +529,18 @@ impl App {
                     });
                 }
                 (KeyCode::Esc, _) => self.screen = Screen::Menu(None),
+                _ => {}
+            },
+            Screen::Confirm(entry) => match key.code {
+                KeyCode::Enter => {
+                    return Some(Task::Return {
+                        kind: ReturnKind::PreAuthorizationVoid,
+                        original: entry.clone(),
+                        amount_minor: entry.amount_minor,
+                        supervisor_pin: String::new(),
+                    });
+                }
+                KeyCode::Esc => self.screen = Screen::Menu(None),
                 _ => {}
             },
             Screen::Reprint(digits, message) => match (key.code, digit) {
@@ -577,7 +610,7 @@ impl App {
                     totals.debit_minor += amount;
                     totals.debit_count += 1;
                 }
-                "void" | "refund" => {
+                "void" | "refund" | "complete-void" => {
                     totals.credit_minor += amount;
                     totals.credit_count += 1;
                 }
@@ -594,7 +627,7 @@ impl App {
         let mut lines = vec![tr(lang, "交易查询: 本机流水", "Transactions on this terminal").to_owned()];
         for e in entries.iter().rev().take(8) {
             lines.push(format!(
-                "{:06}  {:<8} RMB {:>10}  {}  {}",
+                "{:06}  {:<13} RMB {:>10}  {}  {}",
                 e.stan,
                 e.kind,
                 yuan(e.amount_minor),
@@ -610,7 +643,7 @@ impl App {
         }
         lines.push(tr(lang, "合计 (成功交易):", "Totals (approved):").to_owned());
         for (kind, (count, amount)) in totals {
-            lines.push(format!("  {kind:<8} {count:>3}  RMB {}", yuan(amount)));
+            lines.push(format!("  {kind:<13} {count:>3}  RMB {}", yuan(amount)));
         }
         lines.push(tr(lang, "按 确认(Enter) 返回", "Press Enter to go back").to_owned());
         lines
@@ -767,7 +800,10 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
             )));
             lines.push(Line::from(format!("  1  {}", tr(lang, "消费", "Sale"))));
             lines.push(Line::from(format!("  2  {}", tr(lang, "余额查询", "Balance inquiry"))));
-            lines.push(Line::from(format!("  3  {}", tr(lang, "撤销", "Void"))));
+            lines.push(Line::from(format!(
+                "  3  {}",
+                tr(lang, "撤销 (消费/预授权/完成)", "Void (sale, pre-authorization, completion)")
+            )));
             lines.push(Line::from(format!("  4  {}", tr(lang, "退货", "Refund"))));
             lines.push(Line::from(format!("  5  {}", tr(lang, "交易查询", "Transactions"))));
             lines.push(Line::from(format!("  6  {}", tr(lang, "重打印", "Reprint"))));
@@ -836,6 +872,8 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
                 ReturnKind::Void => tr(lang, "撤销", "Void"),
                 ReturnKind::Refund => tr(lang, "退货", "Refund"),
                 ReturnKind::Completion => tr(lang, "预授权完成", "Completion"),
+                ReturnKind::PreAuthorizationVoid => tr(lang, "预授权撤销", "Pre-authorization void"),
+                ReturnKind::CompletionVoid => tr(lang, "预授权完成撤销", "Completion void"),
             };
             lines.push(heading(what));
             lines.push(Line::from(format!("{}: {digits}", tr(lang, "原凭证号", "Original voucher no."))));
@@ -863,6 +901,26 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
             lines.push(Line::from(format!("  2  {}", tr(lang, "收款", "Collection"))));
             lines.push(Line::from(format!("  3  {}", tr(lang, "进货", "Purchase"))));
         }
+        Screen::Confirm(entry) => {
+            lines.push(heading(tr(lang, "预授权撤销", "Pre-authorization void")));
+            lines.push(Line::from(format!(
+                "{}: {:06} · RMB {} · {}",
+                tr(lang, "原凭证号", "Original voucher no."),
+                entry.stan,
+                yuan(entry.amount_minor),
+                entry.card
+            )));
+            lines.push(Line::from(format!(
+                "{}: {}",
+                tr(lang, "授权码", "Authorization code"),
+                entry.auth_code.as_deref().unwrap_or("-")
+            )));
+            lines.push(Line::from(tr(
+                lang,
+                "按 确认(Enter) 撤销, 取消(Esc) 返回",
+                "Enter releases the hold; Esc goes back",
+            )));
+        }
         Screen::Reason(entry, amount) => {
             lines.push(heading(&format!("{} RMB {}", tr(lang, "退货", "Refund"), yuan(*amount))));
             lines.push(Line::from(format!(
@@ -877,8 +935,11 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
             }
         }
         Screen::Supervisor(kind, entry, amount, pin) => {
-            let what =
-                if *kind == ReturnKind::Void { tr(lang, "撤销", "Void") } else { tr(lang, "退货", "Refund") };
+            let what = match kind {
+                ReturnKind::Void => tr(lang, "撤销", "Void"),
+                ReturnKind::CompletionVoid => tr(lang, "预授权完成撤销", "Completion void"),
+                _ => tr(lang, "退货", "Refund"),
+            };
             lines.push(heading(&format!("{what} RMB {}", yuan(*amount))));
             lines.push(Line::from(format!(
                 "{}: {:06} · {}",
@@ -1128,6 +1189,16 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
                     amount: amount_minor,
                     auth_code: original.auth_code.clone().unwrap_or_default(),
                 },
+                ReturnKind::PreAuthorizationVoid => Request::PreAuthorizationVoid {
+                    original: (original.batch, original.stan),
+                    amount: amount_minor,
+                    auth_code: original.auth_code.clone().unwrap_or_default(),
+                },
+                ReturnKind::CompletionVoid => Request::CompletionVoid {
+                    original: (original.batch, original.stan),
+                    amount: amount_minor,
+                    supervisor_pin: supervisor_pin.as_str().into(),
+                },
                 ReturnKind::Refund => Request::Refund {
                     original: (original.batch, original.stan, original.at.get(..4).unwrap_or("").to_owned()),
                     amount: amount_minor,
@@ -1159,6 +1230,8 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
                     ReturnKind::Void => "void".into(),
                     ReturnKind::Refund => "refund".into(),
                     ReturnKind::Completion => "complete".into(),
+                    ReturnKind::PreAuthorizationVoid => "preauth-void".into(),
+                    ReturnKind::CompletionVoid => "complete-void".into(),
                 },
                 amount_minor,
                 batch: reply.batch,
@@ -1186,6 +1259,8 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
                     ReturnKind::Void => "撤销 VOID",
                     ReturnKind::Refund => "退货 REFUND",
                     ReturnKind::Completion => "预授权完成 AUTH COMPLETE",
+                    ReturnKind::PreAuthorizationVoid => "预授权撤销 AUTH VOID",
+                    ReturnKind::CompletionVoid => "预授权完成撤销 COMPLETE VOID",
                 };
                 let (slip, both) = slips(&app.state, &entry, name);
                 let path = dir.receipt(entry.batch, entry.stan, &both)?;

@@ -232,12 +232,36 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
         pos.keys(&["Enter"])?;
         pos.wait_for(&["Amount to complete"])?;
         pos.keys(&["1", "5", "0", "0", "0", "Enter"])?;
-        pos.wait_for(&["Approved", "预授权完成 AUTH COMPLETE", "RMB 150.00"])?;
+        let completed = voucher(&pos.wait_for(&["Approved", "预授权完成 AUTH COMPLETE", "RMB 150.00"])?)?;
+        pos.keys(&["Enter"])?;
+        // The completion voided by the supervisor (3 voids whatever the voucher is).
+        pos.keys(&["3"])?;
+        for d in completed.chars() {
+            pos.keys(&[&d.to_string()])?;
+        }
+        pos.keys(&["Enter"])?;
+        pos.wait_for(&["Completion void RMB 150.00", "Supervisor PIN"])?;
+        pos.keys(&["2", "4", "6", "8", "1", "0", "Enter"])?;
+        pos.wait_for(&["Approved", "预授权完成撤销 COMPLETE VOID", "RMB 150.00"])?;
+        pos.keys(&["Enter"])?;
+        // A pre-authorization of ¥80.00, released by its void (no supervisor: the code is the proof).
+        pos.keys(&["7", "8", "0", "0", "0", "Enter"])?;
+        pos.wait_for(&["Pre-authorization", "Swipe a card"])?;
+        pos.keys(&["2", "Enter"])?;
+        let released = voucher(&pos.wait_for(&["Approved", "预授权 PRE-AUTH", "RMB 80.00"])?)?;
+        pos.keys(&["Enter", "3"])?;
+        for d in released.chars() {
+            pos.keys(&[&d.to_string()])?;
+        }
+        pos.keys(&["Enter"])?;
+        pos.wait_for(&["Pre-authorization void", "RMB 80.00", "Authorization code", "Enter releases the hold"])?;
+        pos.keys(&["Enter"])?;
+        pos.wait_for(&["Approved", "预授权撤销 AUTH VOID", "RMB 80.00"])?;
         pos.keys(&["Enter"])?;
         // Settlement with the batch's totals from the journal; the host answers (40, MACed)
         // that it does not settle yet, and the screen says so.
         pos.keys(&["S"])?;
-        pos.wait_for(&["debits 3 RMB 499.00", "credits 2 RMB 150.00", "does not settle batches yet (40)"])?;
+        pos.wait_for(&["debits 3 RMB 499.00", "credits 3 RMB 300.00", "does not settle batches yet (40)"])?;
         pos.keys(&["Enter"])?;
         // The blocked card (card 4): declined, and the screen says why and what to do.
         pos.keys(&["1", "1", "0", "0", "Enter", "1"])?;
@@ -315,8 +339,9 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
     }
     let receipts = receipts.len();
     ensure!(
-        receipts == 6,
-        "receipts for two sales, a refund, a void, a pre-authorization and its completion: {receipts}"
+        receipts == 9,
+        "receipts for two sales, a refund, a void, two pre-authorizations, a completion and the two \
+         voids of pre-authorization and completion: {receipts}"
     );
     let audit =
         Command::new(env!("CARGO_BIN_EXE_xingtong")).args(["admin", "audit", "--data-dir"]).arg(&data).output()?;
