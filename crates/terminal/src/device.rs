@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// The device's own settings and identity.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceState {
     /// `zh` or `en`.
     pub language: String,
@@ -23,9 +23,45 @@ pub struct DeviceState {
     pub tmk_hex: Option<String>,
     /// The TMK's check value.
     pub tmk_check_value: Option<String>,
+    /// The payment methods the supervisor enabled besides the bank card (always on): `qr` once
+    /// enabled. The host takes bank cards only until QR payments land; the setting is kept.
+    #[serde(default)]
+    pub extra_methods: Vec<String>,
+    /// The method a sale starts with: `card` (empty means card) or an enabled one. Until QR
+    /// payments land every sale is by card; the choice is kept for then.
+    #[serde(default)]
+    pub default_method: String,
 }
 
 impl DeviceState {
+    /// The default payment method: `card` unless the supervisor chose an enabled other.
+    pub fn default_method(&self) -> &str {
+        if self.default_method.is_empty() || !self.extra_methods.contains(&self.default_method) {
+            "card"
+        } else {
+            &self.default_method
+        }
+    }
+
+    /// Turns QR payments on or off; the default falls back to the card when QR goes off.
+    pub fn toggle_qr(&mut self) {
+        if self.extra_methods.iter().any(|m| m == "qr") {
+            self.extra_methods.retain(|m| m != "qr");
+            if self.default_method == "qr" {
+                self.default_method = "card".into();
+            }
+        } else {
+            self.extra_methods.push("qr".into());
+        }
+    }
+
+    /// The next enabled method as the default (card, then QR when enabled).
+    pub fn cycle_default_method(&mut self) {
+        self.default_method =
+            if self.default_method() == "card" && self.extra_methods.iter().any(|m| m == "qr") { "qr" } else { "card" }
+                .into();
+    }
+
     /// Activated: it has an identity and a master key.
     pub fn activated(&self) -> bool {
         self.tid.is_some() && self.tmk_hex.is_some() && self.mid.is_some()

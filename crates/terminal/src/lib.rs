@@ -357,6 +357,8 @@ impl App {
                     self.state.language = if lang == "en" { "zh".into() } else { "en".into() };
                 }
                 KeyCode::Char('2') => self.screen = Screen::Diagnostics(None),
+                KeyCode::Char('3') => self.state.toggle_qr(),
+                KeyCode::Char('4') => self.state.cycle_default_method(),
                 KeyCode::Esc | KeyCode::Enter => self.screen = Screen::Menu(None),
                 _ => {}
             },
@@ -969,6 +971,39 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
                 tr(lang, "中文 → English", "English → 中文")
             )));
             lines.push(Line::from(format!("  2  {}", tr(lang, "诊断", "Diagnostics"))));
+            let qr = app.state.extra_methods.iter().any(|m| m == "qr");
+            let on = |yes: bool| if yes { tr(lang, "开", "on") } else { tr(lang, "关", "off") };
+            lines.push(Line::from(format!(
+                "  3  {}: {} {}, {} {}",
+                tr(lang, "支付方式", "Payment methods"),
+                tr(lang, "银行卡", "bank card"),
+                on(true),
+                tr(lang, "扫码", "QR"),
+                on(qr)
+            )));
+            let method =
+                |m: &str| if m == "qr" { tr(lang, "扫码", "QR") } else { tr(lang, "银行卡", "bank card") };
+            lines.push(Line::from(format!(
+                "  4  {}: {}",
+                tr(lang, "默认支付方式", "Default payment method"),
+                method(app.state.default_method())
+            )));
+            lines.push(Line::from(format!(
+                "     {}: CNY 156 {}",
+                tr(lang, "币种", "Currency"),
+                tr(lang, "人民币 (主机只受理人民币)", "yuan (the host takes CNY only)")
+            )));
+            if qr {
+                lines.push(Line::from(Span::styled(
+                    tr(
+                        lang,
+                        "扫码支付待主机开通后生效; 目前只受理银行卡",
+                        "QR takes effect once the host offers it; bank cards only for now",
+                    )
+                    .to_owned(),
+                    Style::default().fg(Color::Yellow),
+                )));
+            }
             lines.push(Line::from(tr(lang, "  Esc 返回", "  Esc back")));
         }
         Screen::Diagnostics(note) => {
@@ -1388,7 +1423,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                 continue;
             }
             let Event::Key(key) = event::read()? else { continue };
-            let before = app.state.language.clone();
+            let before = app.state.clone();
             if let Some(task) = app.on_key(key) {
                 let what = format!("{task:?}").split(['(', ' ', '{']).next().unwrap_or("").to_owned();
                 let busy = match what.as_str() {
@@ -1428,7 +1463,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                     }
                 }
             }
-            if app.state.language != before {
+            if app.state != before {
                 dir.save(&app.state)?;
             }
         }

@@ -307,7 +307,17 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
         pos.keys(&["1"])?;
         pos.wait_for(&["管理", "语言"])?;
         pos.keys(&["1"])?;
-        pos.wait_for(&["Settings", "Language"])?;
+        pos.wait_for(&["Settings", "Language", "Payment methods: bank card on, QR off", "Currency: CNY 156"])?;
+        // Payment methods: QR enabled (kept, effective once the host offers it) and made the
+        // default; off again, the default falls back to the card; on again as the default, kept.
+        pos.keys(&["3"])?;
+        pos.wait_for(&["QR on", "QR takes effect once the host offers it"])?;
+        pos.keys(&["4"])?;
+        pos.wait_for(&["Default payment method: QR"])?;
+        pos.keys(&["3"])?;
+        pos.wait_for(&["QR off", "Default payment method: bank card"])?;
+        pos.keys(&["3", "4"])?;
+        pos.wait_for(&["QR on", "Default payment method: QR"])?;
         // Diagnostics: the device log, exported to a file.
         pos.keys(&["2"])?;
         pos.wait_for(&["Diagnostics", "Last error", "Device log (latest):", "task Settle"])?;
@@ -327,6 +337,11 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
     let _ = server.kill();
     let _ = server.wait();
     result?;
+    let device: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("pos/device.json"))?)?;
+    ensure!(
+        device["default_method"] == "qr" && device["extra_methods"] == serde_json::json!(["qr"]),
+        "the payment-method settings kept: {device}"
+    );
     let receipts: Vec<std::path::PathBuf> =
         std::fs::read_dir(dir.path().join("pos/receipts"))?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
     for path in &receipts {
