@@ -97,6 +97,9 @@ pub struct JournalEntry {
     pub operator: String,
     /// Host date and time (MMDD hhmmss).
     pub at: String,
+    /// A sale's business type: 1 销售 sale, 2 收款 collection, 3 进货 purchase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub business: Option<u8>,
 }
 
 impl DeviceDir {

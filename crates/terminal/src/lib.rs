@@ -647,6 +647,23 @@ impl App {
         for (kind, (count, amount)) in totals {
             lines.push(format!("  {kind:<13} {count:>3}  RMB {}", yuan(amount)));
         }
+        // Sales by business type (销售 sale, 收款 collection, 进货 purchase).
+        let mut by_business = [(0usize, 0i64); 3];
+        for e in entries.iter().filter(|e| e.response_code == "00" && e.kind == "sale") {
+            let t = &mut by_business[usize::from(e.business.unwrap_or(1).clamp(1, 3)) - 1];
+            t.0 += 1;
+            t.1 += e.amount_minor;
+        }
+        let names = [tr(lang, "销售", "sale"), tr(lang, "收款", "collection"), tr(lang, "进货", "purchase")];
+        let parts: Vec<String> = names
+            .iter()
+            .zip(by_business)
+            .filter(|(_, (count, _))| *count > 0)
+            .map(|(name, (count, amount))| format!("{name} {count} RMB {}", yuan(amount)))
+            .collect();
+        if !parts.is_empty() {
+            lines.push(format!("{}: {}", tr(lang, "消费按业务类型", "Sales by business type"), parts.join(" · ")));
+        }
         lines.push(tr(lang, "按 确认(Enter) 返回", "Press Enter to go back").to_owned());
         lines
     }
@@ -668,15 +685,19 @@ impl App {
 }
 
 /// A receipt (签购单), in the bilingual layout of CUP terminals.
-/// Where the merchant's copy ends and the cardholder's begins in a receipt file.
+/// Where one copy ends and the next begins in a receipt file.
 const CUT: &str = "\n- - - - - - - - - - 沿此撕开 TEAR HERE - - - - - - - - - -\n";
 
-/// The two copies of a slip, as the file keeps them: the merchant's (signed, kept by the
-/// merchant) then the cardholder's.
+/// The copies of a slip, as the file keeps them: the merchant's (signed, kept by the
+/// merchant), the cardholder's, and the bank's (the acquirer's, for disputes).
 fn slips(state: &DeviceState, entry: &JournalEntry, kind: &str) -> (String, String) {
     let merchant = receipt(state, entry, kind, "商户存根 MERCHANT COPY");
-    let both = format!("{merchant}{CUT}{}", receipt(state, entry, kind, "持卡人存根 CARDHOLDER COPY"));
-    (merchant, both)
+    let all = format!(
+        "{merchant}{CUT}{}{CUT}{}",
+        receipt(state, entry, kind, "持卡人存根 CARDHOLDER COPY"),
+        receipt(state, entry, kind, "银行存根 BANK COPY")
+    );
+    (merchant, all)
 }
 
 fn receipt(state: &DeviceState, entry: &JournalEntry, kind: &str, copy: &str) -> String {
@@ -1277,6 +1298,7 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
                 card: original.card.clone(),
                 operator: app.operator.map(|o| format!("{o:02}")).unwrap_or_default(),
                 at: format!("{mmdd} {hhmmss}"),
+                business: None,
             };
             dir.journal(&entry)?;
             let mut text: Vec<String> = reversal.into_iter().collect();
@@ -1302,7 +1324,7 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
                 text.extend(slip.lines().map(str::to_owned));
                 text.push(format!(
                     "{}: {}",
-                    tr(&lang, "签购单已保存 (商户联与持卡人联)", "Receipt saved, both copies"),
+                    tr(&lang, "签购单已保存 (三联)", "Receipt saved, 3 copies"),
                     path.display()
                 ));
             } else {
@@ -1364,6 +1386,7 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
                 card: mask(&card.pan),
                 operator: app.operator.map(|o| format!("{o:02}")).unwrap_or_default(),
                 at: format!("{mmdd} {hhmmss}"),
+                business: (kind == PayKind::Sale).then_some(app.business),
             };
             dir.journal(&entry)?;
             let mut text: Vec<String> = reversal.into_iter().collect();
@@ -1381,11 +1404,7 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
                         text.extend(slip.lines().map(str::to_owned));
                         text.push(format!(
                             "{}: {}",
-                            tr(
-                                &lang,
-                                "签购单已保存 (商户联与持卡人联)",
-                                "Receipt saved (merchant and cardholder copies)"
-                            ),
+                            tr(&lang, "签购单已保存 (三联)", "Receipt saved, 3 copies"),
                             path.display()
                         ));
                     }
