@@ -199,6 +199,16 @@ impl std::fmt::Debug for App {
     }
 }
 
+/// An alert's style: its colour, or bold where colours are off (`NO_COLOR` set, or `TERM=dumb`),
+/// so a plain terminal still sets it apart.
+fn alert(colour: Color) -> Style {
+    static PLAIN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let plain = *PLAIN.get_or_init(|| {
+        std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) || std::env::var("TERM").is_ok_and(|t| t == "dumb")
+    });
+    if plain { Style::default().add_modifier(Modifier::BOLD) } else { Style::default().fg(colour) }
+}
+
 /// Chinese or English.
 fn tr<'a>(language: &str, zh: &'a str, en: &'a str) -> &'a str {
     if language == "en" { en } else { zh }
@@ -783,7 +793,7 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
                 "Tab: next field · Enter: next / activate",
             )));
             if let Some(message) = message {
-                lines.push(Line::from(Span::styled(message.clone(), Style::default().fg(Color::Red))));
+                lines.push(Line::from(Span::styled(message.clone(), alert(Color::Red))));
             }
         }
         Screen::Activated(check) => {
@@ -811,7 +821,7 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
             )));
             lines.push(Line::from(tr(lang, "输入后按 确认(Enter)", "Then press Enter")));
             if let Some(message) = message {
-                lines.push(Line::from(Span::styled(message.clone(), Style::default().fg(Color::Red))));
+                lines.push(Line::from(Span::styled(message.clone(), alert(Color::Red))));
             }
         }
         Screen::Menu(message) => {
@@ -901,7 +911,7 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
             lines.push(heading(what));
             lines.push(Line::from(format!("{}: {digits}", tr(lang, "原凭证号", "Original voucher no."))));
             if let Some(message) = message {
-                lines.push(Line::from(Span::styled(message.clone(), Style::default().fg(Color::Red))));
+                lines.push(Line::from(Span::styled(message.clone(), alert(Color::Red))));
             }
         }
         Screen::RefundAmount(kind, entry, digits) => {
@@ -981,7 +991,7 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
             lines.push(Line::from(format!("{}: {digits}", tr(lang, "凭证号", "Voucher no."))));
             lines.push(Line::from(tr(lang, "直接按 确认(Enter): 最后一笔", "Enter alone: the last receipt")));
             if let Some(message) = message {
-                lines.push(Line::from(Span::styled(message.clone(), Style::default().fg(Color::Red))));
+                lines.push(Line::from(Span::styled(message.clone(), alert(Color::Red))));
             }
         }
         Screen::Settings => {
@@ -1022,7 +1032,7 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
                         "QR takes effect once the host offers it; bank cards only for now",
                     )
                     .to_owned(),
-                    Style::default().fg(Color::Yellow),
+                    alert(Color::Yellow),
                 )));
             }
             lines.push(Line::from(tr(lang, "  Esc 返回", "  Esc back")));
@@ -1053,7 +1063,7 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
         lines.push(Line::from(Span::styled(
             tr(lang, "有待发送的冲正: 下一笔交易前先发送", "A reversal is pending: it goes before the next request")
                 .to_owned(),
-            Style::default().fg(Color::Yellow),
+            alert(Color::Yellow),
         )));
     }
     let area = frame.area();
@@ -1173,7 +1183,24 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
                     terminal.batch()
                 )));
             } else {
-                let explained = app.explain(&reply.code).join(" · ");
+                // At sign-in the codes are about the operator, not a cardholder (docs/iso8583.md §8).
+                let explained = match reply.code.as_str() {
+                    "05" => tr(&lang, "应答码 05: 操作员不存在 · 请核对操作员号", "Response 05: no such operator · Check the operator number")
+                        .to_owned(),
+                    "55" => tr(
+                        &lang,
+                        "应答码 55: 操作员密码错 · 请重新输入; 连错 5 次锁定",
+                        "Response 55: wrong operator PIN · Key it again; 5 wrong PINs lock it",
+                    )
+                    .to_owned(),
+                    "75" => tr(
+                        &lang,
+                        "应答码 75: 操作员已锁定或未设密码 · 请店主联系运营人员重置, 再设新密码",
+                        "Response 75: operator locked or no PIN · The owner asks operations staff to reset it, then sets a new PIN",
+                    )
+                    .to_owned(),
+                    code => app.explain(code).join(" · "),
+                };
                 app.screen = App::sign_in_screen(Some(explained));
             }
         }

@@ -35,8 +35,9 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
-    /// A POS terminal in this shell: first power-on and activation, sign-in, sales and balance
-    /// inquiries over ISO 8583, receipts (keyboard only; 80×24 or larger).
+    /// A POS terminal in this shell: activation, sign-in, sales, voids, refunds, pre-authorizations,
+    /// balance inquiries and settlement over ISO 8583, with receipts (keyboard only; 80×24 or
+    /// larger; NO_COLOR=1 or TERM=dumb for a plain terminal).
     Terminal {
         /// The host's ISO 8583 address.
         #[arg(long, default_value = "127.0.0.1:8583")]

@@ -11,6 +11,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 
+/// Red foreground, as tmux writes it (`31` or the 256-colour `38;5;1`).
+fn is_red(styled: &str) -> bool {
+    styled.contains("\x1b[31m") || styled.contains("\x1b[38;5;1m")
+}
+
 /// A tmux session running one program.
 struct Tmux {
     session: String,
@@ -36,6 +41,12 @@ impl Tmux {
 
     fn screen(&self) -> anyhow::Result<String> {
         let output = Command::new("tmux").args(["capture-pane", "-p", "-t", &self.session]).output()?;
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// The screen with its colours and attributes as escape sequences.
+    fn screen_styled(&self) -> anyhow::Result<String> {
+        let output = Command::new("tmux").args(["capture-pane", "-p", "-e", "-t", &self.session]).output()?;
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
@@ -169,7 +180,10 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
         pos.wait_for(&["Sign-in", "Operator"])?;
         // A wrong PIN: refused, with the meaning of the code.
         pos.keys(&["0", "1", "0", "0", "0", "0", "0", "0", "Enter"])?;
-        pos.wait_for(&["Response 55"])?;
+        pos.wait_for(&["Response 55: wrong operator PIN", "5 wrong PINs lock it"])?;
+        // In colour: the refusal is red.
+        let styled = pos.screen_styled()?;
+        ensure!(is_red(&styled), "the refusal in red: {styled:?}");
         pos.keys(&["0", "1", "1", "3", "5", "7", "9", "0", "Enter"])?;
         pos.wait_for(&["Main menu", "Signed in, batch 000001"])?;
         // A sale of ¥299.00 on the good debit card (card 1), with its PIN: approved, receipt shown.
@@ -329,7 +343,20 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
         drop(pos);
         // Restarted, the device remembers its activation and asks only for sign-in.
         std::thread::sleep(Duration::from_millis(300));
-        let pos = Tmux::start(&session, &command)?;
+        // This time on a plain terminal (NO_COLOR): alerts are bold, never coloured.
+        let pos = Tmux::start(&session, &format!("env NO_COLOR=1 {command}"))?;
+        pos.wait_for(&["Sign-in", "10000001"])?;
+        pos.keys(&["0", "1", "0", "0", "0", "0", "0", "0", "Enter"])?;
+        pos.wait_for(&["Response 55"])?;
+        let plain = pos.screen_styled()?;
+        ensure!(!is_red(&plain) && plain.contains("\x1b[1mResponse 55"), "bold, not red: {plain:?}");
+        // Odd keys and resizes, smaller and larger than 80×24: no panic, the screen redrawn.
+        pos.keys(&["F5", "Tab", "C-x", "PageUp", "Home", "F12", "BTab"])?;
+        for (x, y) in [("50", "12"), ("120", "40"), ("80", "24")] {
+            let status = Command::new("tmux").args(["resize-window", "-t", &session, "-x", x, "-y", y]).status()?;
+            ensure!(status.success(), "tmux resize-window {x}×{y}");
+            std::thread::sleep(Duration::from_millis(400));
+        }
         pos.wait_for(&["Sign-in", "10000001"])?;
         pos.keys(&["C-c"])?;
         Ok(())
@@ -347,8 +374,9 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
     for path in &receipts {
         let slip = std::fs::read_to_string(path)?;
         ensure!(
-            slip.contains("MERCHANT COPY") && slip.contains("TEAR HERE") && slip.contains("CARDHOLDER COPY"),
-            "both copies in {}: {slip}",
+            slip.matches("TEAR HERE").count() == 2
+                && ["MERCHANT COPY", "CARDHOLDER COPY", "BANK COPY"].iter().all(|copy| slip.contains(copy)),
+            "three copies in {}: {slip}",
             path.display()
         );
     }
