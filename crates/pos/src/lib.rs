@@ -435,6 +435,26 @@ impl Terminal {
         Ok(Reply { code, message: reply, stan, batch: self.state.batch })
     }
 
+    /// An echo test (回响测试): a 0820 with network code 301, no MAC; the keys stay as they are.
+    pub async fn echo(&mut self) -> Result<Reply, PosError> {
+        let stan = self.next_stan()?;
+        let mut m = self.base("0820", stan)?;
+        m.set(
+            60,
+            Field60 {
+                transaction_type: "00".into(),
+                batch: self.state.batch,
+                network_code: "301".into(),
+                flags: String::new(),
+            }
+            .to_bytes(),
+        );
+        let packed = m.pack(cup::spec()).map_err(|e| PosError::Codec(e.to_string()))?;
+        let reply = self.exchange(packed).await?;
+        self.check_reply(&m, &reply, false)?;
+        Ok(Reply { code: reply.get_str(39).unwrap_or("").to_owned(), message: reply, stan, batch: self.state.batch })
+    }
+
     /// Signs off.
     pub async fn sign_off(&mut self) -> Result<Reply, PosError> {
         let stan = self.next_stan()?;

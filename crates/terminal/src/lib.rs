@@ -71,8 +71,10 @@ pub struct CardEntry {
 /// What a screen asks the host to do.
 #[derive(Debug, Clone)]
 pub enum Task {
-    /// Connect and send an echo test.
+    /// Connect to the host (first power-on: the device has no identity yet to send a message with).
     NetworkCheck,
+    /// An echo test (0820, 301) from diagnostics, timed.
+    Echo,
     /// Activate with merchant number, serial number and code.
     Activate([String; 3]),
     /// Sign in an operator with a PIN.
@@ -155,6 +157,8 @@ pub enum Screen {
     Confirm(JournalEntry),
     /// The supervisor's PIN for a void or refund.
     Supervisor(ReturnKind, JournalEntry, i64, String),
+    /// Transaction query: a voucher number keyed (empty: the list and totals), a note.
+    Query(String, Option<String>),
     /// Reprint: the voucher number keyed (empty: the last receipt), a note.
     Reprint(String, Option<String>),
     /// The supervisor's settings.
@@ -342,7 +346,7 @@ impl App {
                 KeyCode::Char('2') => self.screen = Screen::Card(PayKind::Balance, 0, None),
                 KeyCode::Char('3') => self.screen = Screen::Original(ReturnKind::Void, String::new(), None),
                 KeyCode::Char('4') => self.screen = Screen::Original(ReturnKind::Refund, String::new(), None),
-                KeyCode::Char('5') => self.screen = Screen::Outcome(self.transactions()),
+                KeyCode::Char('5') => self.screen = Screen::Query(String::new(), None),
                 KeyCode::Char('7') => self.screen = Screen::Amount(PayKind::PreAuthorization, String::new()),
                 KeyCode::Char('0') => self.screen = Screen::Original(ReturnKind::Completion, String::new(), None),
                 KeyCode::Char('6') => self.screen = Screen::Reprint(String::new(), None),
@@ -555,6 +559,46 @@ impl App {
                 KeyCode::Esc => self.screen = Screen::Menu(None),
                 _ => {}
             },
+            Screen::Query(digits, message) => match (key.code, digit) {
+                (_, Some(d)) if digits.len() < 6 => digits.push(d),
+                (KeyCode::Backspace, _) => {
+                    digits.pop();
+                }
+                (KeyCode::Enter, _) if digits.is_empty() => self.screen = Screen::Outcome(self.transactions()),
+                (KeyCode::Enter, _) => {
+                    let stan: u32 = digits.parse().unwrap_or(0);
+                    let entries = self.journal.as_ref().map(DeviceDir::entries).unwrap_or_default();
+                    match entries.iter().rev().find(|e| e.stan == stan) {
+                        Some(e) => {
+                            let mut lines = vec![
+                                format!("{} {:06}", tr(&lang, "交易查询: 凭证号", "Transaction, voucher no."), e.stan),
+                                format!("{}: {}", tr(&lang, "类型", "Type"), e.kind),
+                                format!("{}: RMB {}", tr(&lang, "金额", "Amount"), yuan(e.amount_minor)),
+                                format!("{}: {}", tr(&lang, "卡号", "Card"), e.card),
+                                format!("{}: {}", tr(&lang, "应答码", "Response"), e.response_code),
+                                format!("{}: {:06}", tr(&lang, "批次号", "Batch"), e.batch),
+                                format!("{}: {}", tr(&lang, "参考号", "Ref. no."), e.rrn.as_deref().unwrap_or("-")),
+                                format!(
+                                    "{}: {}",
+                                    tr(&lang, "授权码", "Auth no."),
+                                    e.auth_code.as_deref().unwrap_or("-")
+                                ),
+                                format!("{}: {}", tr(&lang, "操作员", "Operator"), e.operator),
+                                format!("{}: {}", tr(&lang, "日期/时间", "Date/time"), e.at),
+                            ];
+                            lines.push(tr(&lang, "按 确认(Enter) 返回", "Press Enter to go back").to_owned());
+                            self.screen = Screen::Outcome(lines);
+                        }
+                        None => {
+                            *message = Some(
+                                tr(&lang, "本机无此凭证号的交易", "No transaction with that voucher number").to_owned(),
+                            )
+                        }
+                    }
+                }
+                (KeyCode::Esc, _) => self.screen = Screen::Menu(None),
+                _ => {}
+            },
             Screen::Reprint(digits, message) => match (key.code, digit) {
                 (_, Some(d)) if digits.len() < 6 => digits.push(d),
                 (KeyCode::Backspace, _) => {
@@ -593,6 +637,7 @@ impl App {
                     };
                     self.screen = Screen::Diagnostics(Some(note));
                 }
+                KeyCode::Char('n') | KeyCode::Char('N') => return Some(Task::Echo),
                 KeyCode::Esc | KeyCode::Enter => self.screen = Screen::Settings,
                 _ => {}
             },
@@ -986,6 +1031,14 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
                 "*".repeat(pin.len())
             )));
         }
+        Screen::Query(digits, message) => {
+            lines.push(heading(tr(lang, "交易查询", "Transaction query")));
+            lines.push(Line::from(format!("{}: {digits}", tr(lang, "凭证号", "Voucher no."))));
+            lines.push(Line::from(tr(lang, "直接按 确认(Enter): 本机流水与合计", "Enter alone: the list and totals")));
+            if let Some(message) = message {
+                lines.push(Line::from(Span::styled(message.clone(), alert(Color::Red))));
+            }
+        }
         Screen::Reprint(digits, message) => {
             lines.push(heading(tr(lang, "重打印", "Reprint")));
             lines.push(Line::from(format!("{}: {digits}", tr(lang, "凭证号", "Voucher no."))));
@@ -1048,7 +1101,11 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
             for line in app.journal.as_ref().map(|j| j.log_tail(10)).unwrap_or_default() {
                 lines.push(Line::from(format!("  {line}")));
             }
-            lines.push(Line::from(tr(lang, "  E 导出日志 · Esc 返回", "  E export the log · Esc back")));
+            lines.push(Line::from(tr(
+                lang,
+                "  N 网络检测 (回响测试) · E 导出日志 · Esc 返回",
+                "  N network check (echo test) · E export the log · Esc back",
+            )));
             if let Some(note) = note {
                 lines.push(Line::from(note.clone()));
             }
@@ -1152,6 +1209,30 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
                 Err(_) => tr(&lang, "连接超时", "Connection timed out").to_owned(),
             };
             app.screen = Screen::Network(Some(outcome));
+        }
+        Task::Echo => {
+            let started = Instant::now();
+            let result = match link.terminal(options, dir, &app.state).await {
+                Ok(terminal) => terminal.echo().await.map_err(anyhow::Error::from),
+                Err(error) => Err(error),
+            };
+            let note = match result {
+                Ok(reply) if reply.approved() => format!(
+                    "{} {} ({} ms)",
+                    tr(&lang, "回响测试成功:", "Echo test OK:"),
+                    options.host,
+                    started.elapsed().as_millis()
+                ),
+                Ok(reply) => {
+                    format!("{} {}", tr(&lang, "回响测试: 主机应答码", "Echo test: the host answered"), reply.code)
+                }
+                Err(error) => {
+                    app.last_error = Some(error.to_string());
+                    link.broken = true;
+                    format!("{} {error}", tr(&lang, "回响测试失败:", "Echo test failed:"))
+                }
+            };
+            app.screen = Screen::Diagnostics(Some(note));
         }
         Task::Activate(values) => {
             match xingtong_pos::activation::activate(options.api, &values[0], &values[1], &values[2]).await {
@@ -1474,6 +1555,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                 let what = format!("{task:?}").split(['(', ' ', '{']).next().unwrap_or("").to_owned();
                 let busy = match what.as_str() {
                     "NetworkCheck" => tr(app.lang(), "网络检测", "Network check"),
+                    "Echo" => tr(app.lang(), "回响测试", "Echo test"),
                     "Activate" => tr(app.lang(), "激活中", "Activating"),
                     "SignIn" => tr(app.lang(), "签到中", "Signing in"),
                     "SignOff" => tr(app.lang(), "签退中", "Signing off"),

@@ -290,7 +290,20 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
         pos.wait_for(&["Approved", "Available: RMB"])?;
         pos.keys(&["Enter"])?;
         // The terminal's own report, and a reprint marked as a duplicate.
+        // The query: one transaction by its voucher number, then the list and totals.
         pos.keys(&["5"])?;
+        pos.wait_for(&["Transaction query", "Enter alone: the list and totals"])?;
+        for d in sale_a.chars() {
+            pos.keys(&[&d.to_string()])?;
+        }
+        pos.keys(&["Enter"])?;
+        pos.wait_for(&[
+            &format!("Transaction, voucher no. {sale_a}"),
+            "Type: sale",
+            "Amount: RMB 299.00",
+            "Response: 00",
+        ])?;
+        pos.keys(&["Enter", "5", "Enter"])?;
         pos.wait_for(&["Transactions on this terminal", "Totals (approved):", "sale", "refund", "void"])?;
         pos.keys(&["Enter", "6"])?;
         pos.wait_for(&["Reprint", "Voucher no.", "Enter alone: the last receipt"])?;
@@ -335,6 +348,8 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
         // Diagnostics: the device log, exported to a file.
         pos.keys(&["2"])?;
         pos.wait_for(&["Diagnostics", "Last error", "Device log (latest):", "task Settle"])?;
+        pos.keys(&["N"])?;
+        pos.wait_for(&["Echo test OK:", " ms)"])?;
         pos.keys(&["E"])?;
         pos.wait_for(&["Exported to"])?;
         pos.keys(&["Escape", "Escape"])?;
