@@ -437,6 +437,11 @@ impl Terminal {
 
     /// An echo test (回响测试): a 0820 with network code 301, no MAC; the keys stay as they are.
     pub async fn echo(&mut self) -> Result<Reply, PosError> {
+        self.network_management("301").await
+    }
+
+    /// A 0820 network-management request with the network code `code` (field 60.3), no MAC.
+    async fn network_management(&mut self, code: &str) -> Result<Reply, PosError> {
         let stan = self.next_stan()?;
         let mut m = self.base("0820", stan)?;
         m.set(
@@ -444,7 +449,7 @@ impl Terminal {
             Field60 {
                 transaction_type: "00".into(),
                 batch: self.state.batch,
-                network_code: "301".into(),
+                network_code: code.into(),
                 flags: String::new(),
             }
             .to_bytes(),
@@ -457,23 +462,9 @@ impl Terminal {
 
     /// Signs off.
     pub async fn sign_off(&mut self) -> Result<Reply, PosError> {
-        let stan = self.next_stan()?;
-        let mut m = self.base("0820", stan)?;
-        m.set(
-            60,
-            Field60 {
-                transaction_type: "00".into(),
-                batch: self.state.batch,
-                network_code: "002".into(),
-                flags: String::new(),
-            }
-            .to_bytes(),
-        );
-        let packed = m.pack(cup::spec()).map_err(|e| PosError::Codec(e.to_string()))?;
-        let reply = self.exchange(packed).await?;
-        self.check_reply(&m, &reply, false)?;
+        let reply = self.network_management("002").await?;
         self.keys = None;
-        Ok(Reply { code: reply.get_str(39).unwrap_or("").to_owned(), message: reply, stan, batch: self.state.batch })
+        Ok(reply)
     }
 
     /// Settlement (结算) of the open batch: a 0500 with the batch's totals in field 48 (domestic

@@ -740,6 +740,21 @@ impl App {
 }
 
 /// A receipt (签购单), in the bilingual layout of CUP terminals.
+/// "Prints" a slip: all its copies to the device's receipts, the merchant's on screen.
+fn print_slip(
+    app: &App,
+    dir: &DeviceDir,
+    entry: &JournalEntry,
+    name: &str,
+    text: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let (slip, all) = slips(&app.state, entry, name);
+    let path = dir.receipt(entry.batch, entry.stan, &all)?;
+    text.extend(slip.lines().map(str::to_owned));
+    text.push(format!("{}: {}", tr(app.lang(), "签购单已保存 (三联)", "Receipt saved, 3 copies"), path.display()));
+    Ok(())
+}
+
 /// Where one copy ends and the next begins in a receipt file.
 const CUT: &str = "\n- - - - - - - - - - 沿此撕开 TEAR HERE - - - - - - - - - -\n";
 
@@ -1427,14 +1442,7 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
                     ReturnKind::PreAuthorizationVoid => "预授权撤销 AUTH VOID",
                     ReturnKind::CompletionVoid => "预授权完成撤销 COMPLETE VOID",
                 };
-                let (slip, both) = slips(&app.state, &entry, name);
-                let path = dir.receipt(entry.batch, entry.stan, &both)?;
-                text.extend(slip.lines().map(str::to_owned));
-                text.push(format!(
-                    "{}: {}",
-                    tr(&lang, "签购单已保存 (三联)", "Receipt saved, 3 copies"),
-                    path.display()
-                ));
+                print_slip(app, dir, &entry, name, &mut text)?;
             } else {
                 text.push(tr(&lang, "交易失败", "Declined").to_owned());
                 text.extend(app.explain(&reply.code));
@@ -1507,14 +1515,7 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
                     }
                     PayKind::Sale | PayKind::PreAuthorization => {
                         let name = if kind == PayKind::Sale { "消费 SALE" } else { "预授权 PRE-AUTH" };
-                        let (slip, both) = slips(&app.state, &entry, name);
-                        let path = dir.receipt(entry.batch, entry.stan, &both)?;
-                        text.extend(slip.lines().map(str::to_owned));
-                        text.push(format!(
-                            "{}: {}",
-                            tr(&lang, "签购单已保存 (三联)", "Receipt saved, 3 copies"),
-                            path.display()
-                        ));
+                        print_slip(app, dir, &entry, name, &mut text)?;
                     }
                 }
             } else {
