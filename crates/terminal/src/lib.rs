@@ -740,6 +740,31 @@ impl App {
 }
 
 /// A receipt (签购单), in the bilingual layout of CUP terminals.
+/// The journal's line for a request the host answered.
+fn journal_entry(
+    reply: &xingtong_pos::Reply,
+    kind: &str,
+    amount_minor: i64,
+    card: String,
+    operator: Option<u8>,
+    business: Option<u8>,
+) -> JournalEntry {
+    let (hhmmss, mmdd) = (reply.message.get_str(12).unwrap_or(""), reply.message.get_str(13).unwrap_or(""));
+    JournalEntry {
+        kind: kind.to_owned(),
+        amount_minor,
+        batch: reply.batch,
+        stan: reply.stan,
+        response_code: reply.code.clone(),
+        rrn: reply.rrn().map(str::to_owned),
+        auth_code: reply.auth_code().map(str::to_owned),
+        card,
+        operator: operator.map(|o| format!("{o:02}")).unwrap_or_default(),
+        at: format!("{mmdd} {hhmmss}"),
+        business,
+    }
+}
+
 /// "Prints" a slip: all its copies to the device's receipts, the merchant's on screen.
 fn print_slip(
     app: &App,
@@ -1400,29 +1425,14 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
                     return Ok(());
                 }
             };
-            let (hhmmss, mmdd) = (
-                reply.message.get_str(12).unwrap_or("").to_owned(),
-                reply.message.get_str(13).unwrap_or("").to_owned(),
-            );
-            let entry = JournalEntry {
-                kind: match kind {
-                    ReturnKind::Void => "void".into(),
-                    ReturnKind::Refund => "refund".into(),
-                    ReturnKind::Completion => "complete".into(),
-                    ReturnKind::PreAuthorizationVoid => "preauth-void".into(),
-                    ReturnKind::CompletionVoid => "complete-void".into(),
-                },
-                amount_minor,
-                batch: reply.batch,
-                stan: reply.stan,
-                response_code: reply.code.clone(),
-                rrn: reply.rrn().map(str::to_owned),
-                auth_code: reply.auth_code().map(str::to_owned),
-                card: original.card.clone(),
-                operator: app.operator.map(|o| format!("{o:02}")).unwrap_or_default(),
-                at: format!("{mmdd} {hhmmss}"),
-                business: None,
+            let kind_name = match kind {
+                ReturnKind::Void => "void",
+                ReturnKind::Refund => "refund",
+                ReturnKind::Completion => "complete",
+                ReturnKind::PreAuthorizationVoid => "preauth-void",
+                ReturnKind::CompletionVoid => "complete-void",
             };
+            let entry = journal_entry(&reply, kind_name, amount_minor, original.card.clone(), app.operator, None);
             dir.journal(&entry)?;
             let mut text: Vec<String> = reversal.into_iter().collect();
             if reply.approved() {
@@ -1483,27 +1493,13 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
                     return Ok(());
                 }
             };
-            let (hhmmss, mmdd) = (
-                reply.message.get_str(12).unwrap_or("").to_owned(),
-                reply.message.get_str(13).unwrap_or("").to_owned(),
-            );
-            let entry = JournalEntry {
-                kind: match kind {
-                    PayKind::Sale => "sale".into(),
-                    PayKind::Balance => "balance".into(),
-                    PayKind::PreAuthorization => "preauth".into(),
-                },
-                amount_minor,
-                batch: reply.batch,
-                stan: reply.stan,
-                response_code: reply.code.clone(),
-                rrn: reply.rrn().map(str::to_owned),
-                auth_code: reply.auth_code().map(str::to_owned),
-                card: mask(&card.pan),
-                operator: app.operator.map(|o| format!("{o:02}")).unwrap_or_default(),
-                at: format!("{mmdd} {hhmmss}"),
-                business: (kind == PayKind::Sale).then_some(app.business),
+            let kind_name = match kind {
+                PayKind::Sale => "sale",
+                PayKind::Balance => "balance",
+                PayKind::PreAuthorization => "preauth",
             };
+            let business = (kind == PayKind::Sale).then_some(app.business);
+            let entry = journal_entry(&reply, kind_name, amount_minor, mask(&card.pan), app.operator, business);
             dir.journal(&entry)?;
             let mut text: Vec<String> = reversal.into_iter().collect();
             if reply.approved() {

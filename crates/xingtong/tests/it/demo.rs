@@ -1,8 +1,7 @@
 //! The demo tenant `serve` makes on a new database: a merchant, a terminal ready to activate,
 //! operators with PINs and cards in every state, printed and written to a cards file.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use anyhow::{Context, ensure};
 use serde_json::{Value, json};
@@ -12,25 +11,13 @@ use crate::server::{Backend, Server, request, request_raw};
 #[test]
 fn a_new_database_gets_a_demo_tenant_ready_to_use() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_xingtong"))
-        .args(["serve", "--http", "127.0.0.1:0", "--iso8583", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .env_remove("XINGTONG_CONFIG")
-        .env_remove("XINGTONG_NO_DEMO")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let mut printed = String::new();
-    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
-    let address = loop {
-        let line = lines.next().context("the server ended before listening")??;
-        printed.push_str(&line);
-        printed.push('\n');
-        if let Some(rest) = line.split("http://").nth(1) {
-            break rest.split_whitespace().next().context("address")?.parse::<std::net::SocketAddr>()?;
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let (mut child, printed) = crate::terminal::serve(dir.path(), "127.0.0.1:0", "127.0.0.1:0")?;
+    let address = printed
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .context("address")?
+        .parse::<std::net::SocketAddr>()?;
     let key = printed.split_whitespace().find(|w| w.starts_with("xtk_")).context("admin key")?.to_owned();
     ensure!(printed.contains("demo tenant made") && printed.contains("DEMO"), "{printed}");
     let field = |after: &str| -> anyhow::Result<String> {

@@ -72,7 +72,7 @@ impl Drop for Tmux {
 
 /// Starts `xingtong serve` on `data` (making the demo on a new one) and returns it with what it
 /// printed up to the line that says it listens.
-fn serve(data: &std::path::Path, http: &str, iso: &str) -> anyhow::Result<(std::process::Child, String)> {
+pub(crate) fn serve(data: &std::path::Path, http: &str, iso: &str) -> anyhow::Result<(std::process::Child, String)> {
     let mut server = Command::new(env!("CARGO_BIN_EXE_xingtong"))
         .args(["serve", "--http", http, "--iso8583", iso, "--data-dir"])
         .arg(data)
