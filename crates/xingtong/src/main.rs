@@ -662,15 +662,14 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
 
     let merchants = merchants_service(&config, store.clone())?;
     let (engine, sandbox) = payments_engine(&merchants, config.card_frequency_max).await?;
-    // What admin commands run against: the demo now, the admin socket's commands later.
-    let services = admin::Services {
-        store: store.clone(),
-        merchants: merchants.clone(),
-        engine: engine.clone(),
-        sandbox: sandbox.clone(),
-        data_dir: config.data_dir.clone(),
-    };
     if new_database && config.demo {
+        let services = admin::Services {
+            store: store.clone(),
+            merchants: merchants.clone(),
+            engine: engine.clone(),
+            sandbox: sandbox.clone(),
+            data_dir: config.data_dir.clone(),
+        };
         let made = demo::create(&services, &config.data_dir).await.context("making the demo tenant")?;
         println!("{}", demo::summary(&made, &config.data_dir));
     }
@@ -741,7 +740,15 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     });
     let outbox = tokio::spawn(deliver_notifications(merchants.clone(), transport(&config)));
     let admin_task = admin_socket.map(|socket| {
-        let services = services.clone();
+        // Made here and owned by the socket's task, never held by `serve` itself: the store's
+        // writer stops only when every handle is gone, so a copy kept here hangs the shutdown.
+        let services = admin::Services {
+            store: store.clone(),
+            merchants: merchants.clone(),
+            engine: engine.clone(),
+            sandbox: sandbox.clone(),
+            data_dir: config.data_dir.clone(),
+        };
         tokio::spawn(socket.serve(services, stopped(stopping.clone())))
     });
     let state = xingtong_api::AppState::new(merchants).with_payments(engine, sandbox);
