@@ -31,6 +31,10 @@ pub struct DeviceState {
     /// payments land every sale is by card; the choice is kept for then.
     #[serde(default)]
     pub default_method: String,
+    /// How amounts are shown on screen: `RMB` (the default, as on the slip), `¥` or `CNY`. The
+    /// currency itself is always the yuan (CNY, 156): the host takes nothing else.
+    #[serde(default)]
+    pub currency_label: String,
 }
 
 impl DeviceState {
@@ -60,6 +64,26 @@ impl DeviceState {
         self.default_method =
             if self.default_method() == "card" && self.extra_methods.iter().any(|m| m == "qr") { "qr" } else { "card" }
                 .into();
+    }
+
+    /// The labels amounts can be shown with, in the order the setup screen offers them.
+    pub const CURRENCY_LABELS: [&'static str; 3] = ["RMB", "¥", "CNY"];
+
+    /// An amount as the screen shows it: `RMB 12.34`, `¥12.34` or `CNY 12.34`.
+    pub fn money(&self, minor: i64) -> String {
+        let sign = if minor < 0 { "-" } else { "" };
+        let amount = format!("{sign}{}.{:02}", minor.unsigned_abs() / 100, minor.unsigned_abs() % 100);
+        match self.currency_label.as_str() {
+            "¥" => format!("¥{amount}"),
+            "CNY" => format!("CNY {amount}"),
+            _ => format!("RMB {amount}"),
+        }
+    }
+
+    /// The next display label (settings menu).
+    pub fn cycle_currency_label(&mut self) {
+        let at = Self::CURRENCY_LABELS.iter().position(|l| *l == self.currency_label).unwrap_or(0);
+        self.currency_label = Self::CURRENCY_LABELS[(at + 1) % Self::CURRENCY_LABELS.len()].into();
     }
 
     /// Activated: it has an identity and a master key.

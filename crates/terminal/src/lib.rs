@@ -127,6 +127,8 @@ pub enum PayKind {
 pub enum Screen {
     /// 1 中文 / 2 English.
     Language,
+    /// How amounts are shown: 1 RMB / 2 ¥ / 3 CNY (first power-on, after the language).
+    Currency,
     /// The network check's outcome.
     Network(Option<String>),
     /// Activation form: which field, the values.
@@ -282,6 +284,22 @@ impl App {
                 KeyCode::Esc => self.quit = true,
                 _ => return None,
             },
+            Screen::Currency => match key.code {
+                KeyCode::Char(c @ '1'..='3') => {
+                    self.state.currency_label = DeviceState::CURRENCY_LABELS[usize::from(c as u8 - b'1')].into();
+                    self.screen = Screen::Network(None);
+                }
+                // Enter keeps the default, as on the slip.
+                KeyCode::Enter => {
+                    self.state.currency_label = DeviceState::CURRENCY_LABELS[0].into();
+                    self.screen = Screen::Network(None);
+                }
+                KeyCode::Esc => {
+                    self.state.language.clear();
+                    self.screen = Screen::Language;
+                }
+                _ => {}
+            },
             Screen::Network(result) => {
                 return match (key.code, result.as_deref()) {
                     (KeyCode::Enter, Some(outcome)) if outcome.starts_with("OK") => {
@@ -373,6 +391,7 @@ impl App {
                 KeyCode::Char('2') => self.screen = Screen::Diagnostics(None),
                 KeyCode::Char('3') => self.state.toggle_qr(),
                 KeyCode::Char('4') => self.state.cycle_default_method(),
+                KeyCode::Char('5') => self.state.cycle_currency_label(),
                 KeyCode::Esc | KeyCode::Enter => self.screen = Screen::Menu(None),
                 _ => {}
             },
@@ -573,7 +592,7 @@ impl App {
                             let mut lines = vec![
                                 format!("{} {:06}", tr(&lang, "交易查询: 凭证号", "Transaction, voucher no."), e.stan),
                                 format!("{}: {}", tr(&lang, "类型", "Type"), e.kind),
-                                format!("{}: RMB {}", tr(&lang, "金额", "Amount"), yuan(e.amount_minor)),
+                                format!("{}: {}", tr(&lang, "金额", "Amount"), self.state.money(e.amount_minor)),
                                 format!("{}: {}", tr(&lang, "卡号", "Card"), e.card),
                                 format!("{}: {}", tr(&lang, "应答码", "Response"), e.response_code),
                                 format!("{}: {:06}", tr(&lang, "批次号", "Batch"), e.batch),
@@ -649,7 +668,7 @@ impl App {
             }
         }
         if matches!(self.screen, Screen::Language) && !self.state.language.is_empty() {
-            self.screen = Screen::Network(None);
+            self.screen = Screen::Currency;
         }
         None
     }
@@ -684,10 +703,10 @@ impl App {
         let mut lines = vec![tr(lang, "交易查询: 本机流水", "Transactions on this terminal").to_owned()];
         for e in entries.iter().rev().take(8) {
             lines.push(format!(
-                "{:06}  {:<13} RMB {:>10}  {}  {}",
+                "{:06}  {:<13} {:>14}  {}  {}",
                 e.stan,
                 e.kind,
-                yuan(e.amount_minor),
+                self.state.money(e.amount_minor),
                 e.response_code,
                 e.card
             ));
@@ -700,7 +719,7 @@ impl App {
         }
         lines.push(tr(lang, "合计 (成功交易):", "Totals (approved):").to_owned());
         for (kind, (count, amount)) in totals {
-            lines.push(format!("  {kind:<13} {count:>3}  RMB {}", yuan(amount)));
+            lines.push(format!("  {kind:<13} {count:>3}  {}", self.state.money(amount)));
         }
         // Sales by business type (销售 sale, 收款 collection, 进货 purchase).
         let mut by_business = [(0usize, 0i64); 3];
@@ -714,7 +733,7 @@ impl App {
             .iter()
             .zip(by_business)
             .filter(|(_, (count, _))| *count > 0)
-            .map(|(name, (count, amount))| format!("{name} {count} RMB {}", yuan(amount)))
+            .map(|(name, (count, amount))| format!("{name} {count} {}", self.state.money(amount)))
             .collect();
         if !parts.is_empty() {
             lines.push(format!("{}: {}", tr(lang, "消费按业务类型", "Sales by business type"), parts.join(" · ")));
@@ -842,6 +861,21 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
             lines.push(Line::from("  1  中文"));
             lines.push(Line::from("  2  English"));
         }
+        Screen::Currency => {
+            lines.push(heading(tr(lang, "开机设置: 币种", "First power-on: currency")));
+            lines.push(Line::from(tr(
+                lang,
+                "交易币种: 人民币 CNY (156), 主机只受理人民币。金额显示为:",
+                "Currency: the yuan, CNY (156); the host takes nothing else. Show amounts as:",
+            )));
+            let mut shown = app.state.clone();
+            for (i, label) in DeviceState::CURRENCY_LABELS.iter().enumerate() {
+                shown.currency_label = (*label).into();
+                let note = if i == 0 { tr(lang, "  (默认, 同签购单)", "  (default, as on the slip)") } else { "" };
+                lines.push(Line::from(format!("  {}  {}{note}", i + 1, shown.money(1234))));
+            }
+            lines.push(Line::from(tr(lang, "  确认(Enter) 默认 · Esc 返回", "  Enter default · Esc back")));
+        }
         Screen::Network(outcome) => {
             lines.push(heading(tr(lang, "网络检测", "Network check")));
             match outcome {
@@ -943,7 +977,7 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
             };
             lines.push(heading(what));
             let amount = digits.parse::<i64>().unwrap_or(0);
-            lines.push(Line::from(format!("{}: RMB {}", tr(lang, "请输入金额", "Amount"), yuan(amount))));
+            lines.push(Line::from(format!("{}: {}", tr(lang, "请输入金额", "Amount"), app.state.money(amount))));
             lines.push(Line::from(tr(lang, "以分输入, 按 确认(Enter)", "Key it in fen, then press Enter")));
         }
         Screen::Card(kind, amount, _) => {
@@ -952,7 +986,7 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
                 PayKind::Balance => tr(lang, "余额查询", "Balance inquiry"),
                 PayKind::PreAuthorization => tr(lang, "预授权", "Pre-authorization"),
             };
-            let amount = if *kind == PayKind::Balance { String::new() } else { format!("RMB {}", yuan(*amount)) };
+            let amount = if *kind == PayKind::Balance { String::new() } else { format!("{}", app.state.money(*amount)) };
             lines.push(heading(&format!("{what} {amount}")));
             lines.push(Line::from(tr(lang, "请刷卡: 选择卡片", "Swipe a card: choose one")));
             for (i, card) in app.cards.iter().take(9).enumerate() {
@@ -975,7 +1009,7 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
         }
         Screen::Pin(kind, amount, card, pin) => {
             if *kind != PayKind::Balance {
-                lines.push(heading(&format!("RMB {}", yuan(*amount))));
+                lines.push(heading(&format!("{}", app.state.money(*amount))));
             }
             lines.push(Line::from(format!("{}: {}", tr(lang, "卡号", "Card"), mask(&card.pan))));
             lines.push(Line::from(format!(
@@ -1007,13 +1041,13 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
             };
             lines.push(heading(what));
             let original =
-                format!("{}: RMB {} · {}", tr(lang, "原交易", "Original"), yuan(entry.amount_minor), entry.card);
+                format!("{}: {} · {}", tr(lang, "原交易", "Original"), app.state.money(entry.amount_minor), entry.card);
             lines.push(Line::from(original));
             let amount = digits.parse::<i64>().unwrap_or(0);
-            lines.push(Line::from(format!("{asked}: RMB {}", yuan(amount))));
+            lines.push(Line::from(format!("{asked}: {}", app.state.money(amount))));
         }
         Screen::Business(amount) => {
-            lines.push(heading(&format!("{} RMB {}", tr(lang, "消费", "Sale"), yuan(*amount))));
+            lines.push(heading(&format!("{} {}", tr(lang, "消费", "Sale"), app.state.money(*amount))));
             lines.push(Line::from(tr(lang, "业务类型:", "Business type:")));
             lines.push(Line::from(format!("  1  {}", tr(lang, "销售", "Sale"))));
             lines.push(Line::from(format!("  2  {}", tr(lang, "收款", "Collection"))));
@@ -1022,10 +1056,10 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
         Screen::Confirm(entry) => {
             lines.push(heading(tr(lang, "预授权撤销", "Pre-authorization void")));
             lines.push(Line::from(format!(
-                "{}: {:06} · RMB {} · {}",
+                "{}: {:06} · {} · {}",
                 tr(lang, "原凭证号", "Original voucher no."),
                 entry.stan,
-                yuan(entry.amount_minor),
+                app.state.money(entry.amount_minor),
                 entry.card
             )));
             lines.push(Line::from(format!(
@@ -1040,7 +1074,7 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
             )));
         }
         Screen::Reason(entry, amount) => {
-            lines.push(heading(&format!("{} RMB {}", tr(lang, "退货", "Refund"), yuan(*amount))));
+            lines.push(heading(&format!("{} {}", tr(lang, "退货", "Refund"), app.state.money(*amount))));
             lines.push(Line::from(format!(
                 "{}: {:06} · {}",
                 tr(lang, "原凭证号", "Original voucher no."),
@@ -1058,7 +1092,7 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
                 ReturnKind::CompletionVoid => tr(lang, "预授权完成撤销", "Completion void"),
                 _ => tr(lang, "退货", "Refund"),
             };
-            lines.push(heading(&format!("{what} RMB {}", yuan(*amount))));
+            lines.push(heading(&format!("{what} {}", app.state.money(*amount))));
             lines.push(Line::from(format!(
                 "{}: {:06} · {}",
                 tr(lang, "原凭证号", "Original voucher no."),
@@ -1113,8 +1147,9 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
                 method(app.state.default_method())
             )));
             lines.push(Line::from(format!(
-                "     {}: CNY 156 {}",
-                tr(lang, "币种", "Currency"),
+                "  5  {}: {} · CNY 156 {}",
+                tr(lang, "币种显示", "Currency shown as"),
+                app.state.money(1234),
                 tr(lang, "人民币 (主机只受理人民币)", "yuan (the host takes CNY only)")
             )));
             if qr {
@@ -1332,14 +1367,14 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
             let mut text = vec![
                 tr(&lang, "结算", "Settlement").to_owned(),
                 format!(
-                    "{}: {} {} RMB {} · {} {} RMB {}",
+                    "{}: {} {} {} · {} {} {}",
                     tr(&lang, "本批次", "This batch"),
                     tr(&lang, "借记", "debits"),
                     totals.debit_count,
-                    yuan(i64::try_from(totals.debit_minor).unwrap_or(0)),
+                    app.state.money(i64::try_from(totals.debit_minor).unwrap_or(0)),
                     tr(&lang, "贷记", "credits"),
                     totals.credit_count,
-                    yuan(i64::try_from(totals.credit_minor).unwrap_or(0)),
+                    app.state.money(i64::try_from(totals.credit_minor).unwrap_or(0)),
                 ),
             ];
             match reply.code.as_str() {
@@ -1507,7 +1542,7 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
                 match kind {
                     PayKind::Balance => {
                         let balance = reply.balance_minor().unwrap_or(0);
-                        text.push(format!("{}: RMB {}", tr(&lang, "可用余额", "Available"), yuan(balance)));
+                        text.push(format!("{}: {}", tr(&lang, "可用余额", "Available"), app.state.money(balance)));
                     }
                     PayKind::Sale | PayKind::PreAuthorization => {
                         let name = if kind == PayKind::Sale { "消费 SALE" } else { "预授权 PRE-AUTH" };

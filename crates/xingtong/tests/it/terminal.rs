@@ -126,9 +126,12 @@ fn terminal_command(
     ))
 }
 
-/// Power-on in English, activation with the pre-filled values, and cashier 01 signed in.
+/// Power-on in English with amounts shown as `¥12.34`, activation with the pre-filled values,
+/// and cashier 01 signed in.
 fn activate_and_sign_in(pos: &Tmux) -> anyhow::Result<()> {
     pos.wait_for(&["First power-on", "English"])?;
+    pos.keys(&["2"])?;
+    pos.wait_for(&["First power-on: currency", "CNY (156)", "2  ¥12.34"])?;
     pos.keys(&["2"])?;
     pos.wait_for(&["Network check"])?;
     pos.keys(&["Enter"])?;
@@ -168,6 +171,9 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
         let pos = Tmux::start(&session, &command)?;
         pos.wait_for(&["First power-on", "English"])?;
         pos.keys(&["2"])?;
+        // The display currency: Enter keeps the default, RMB as on the slip.
+        pos.wait_for(&["First power-on: currency", "1  RMB 12.34  (default, as on the slip)", "3  CNY 12.34"])?;
+        pos.keys(&["Enter"])?;
         pos.wait_for(&["Network check"])?;
         pos.keys(&["Enter"])?;
         pos.wait_for(&["OK ", "activation"])?;
@@ -334,7 +340,11 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
         pos.keys(&["1"])?;
         pos.wait_for(&["管理", "语言"])?;
         pos.keys(&["1"])?;
-        pos.wait_for(&["Settings", "Language", "Payment methods: bank card on, QR off", "Currency: CNY 156"])?;
+        pos.wait_for(&["Settings", "Language", "Payment methods: bank card on, QR off", "Currency shown as: RMB 12.34 · CNY 156"])?;
+        pos.keys(&["5"])?;
+        pos.wait_for(&["Currency shown as: ¥12.34 · CNY 156"])?;
+        pos.keys(&["5", "5"])?;
+        pos.wait_for(&["Currency shown as: RMB 12.34 · CNY 156"])?;
         // Payment methods: QR enabled (kept, effective once the host offers it) and made the
         // default; off again, the default falls back to the card; on again as the default, kept.
         pos.keys(&["3"])?;
@@ -454,7 +464,7 @@ fn a_sale_cut_off_by_a_server_crash_is_reversed_first_thing_after_the_restart() 
         let pos = Tmux::start(&session, &command)?;
         activate_and_sign_in(&pos)?;
         pos.keys(&["1", "1", "0", "0", "0", "Enter", "1"])?;
-        pos.wait_for(&["Swipe a card", "slow issuer"])?;
+        pos.wait_for(&["Swipe a card", "slow issuer", "Sale ¥10.00"])?;
         pos.keys(&["1", "Enter"])?;
         pos.wait_for(&["Processing"])?;
         std::thread::sleep(Duration::from_millis(500));
