@@ -117,7 +117,12 @@ pub fn service_error(error: xingtong_merchants::Error) -> anyhow::Error {
 
 /// Runs one command. The audit needs the store alone (it must run on a ledger that does not
 /// balance, where nothing else should); every other command needs the services.
-pub async fn execute(request: AdminRequest, store: &Store, services: Option<&Services>) -> anyhow::Result<Output> {
+pub async fn execute(
+    request: AdminRequest,
+    store: &Store,
+    services: Option<&Services>,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> anyhow::Result<Output> {
     if let AdminRequest::Audit { explain } = request {
         return audit(store, explain).await;
     }
@@ -210,7 +215,7 @@ pub async fn execute(request: AdminRequest, store: &Store, services: Option<&Ser
             ))
         }
         AdminRequest::DemoDay { terminals } => {
-            let report = crate::demo::day(services, &services.data_dir, terminals, &|line| eprintln!("{line}")).await?;
+            let report = crate::demo::day(services, &services.data_dir, terminals, progress).await?;
             let text = format!(
                 "demo day on {}: {} sales (¥{}.{:02}), {} voids, {} refunds, {} inquiries, {} declined, {} reversed, on terminals {}; ledger {}",
                 report.merchant,
@@ -367,10 +372,44 @@ fn balances_json(b: &xingtong_ledger::invariants::Balances) -> Value {
     json!({ "debits_posted": b.debits_posted, "credits_posted": b.credits_posted, "debits_pending": b.debits_pending, "credits_pending": b.credits_pending })
 }
 
-/// One line on the socket: the request, or the answer.
+/// How far a long command has got: `done` of `total` steps, the last one named.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Steps done.
+    pub done: u64,
+    /// Steps in all.
+    pub total: u64,
+    /// What the last step was.
+    pub what: String,
+}
+
+/// Draws progress for a person: a bar redrawn in place on standard error when it is a terminal,
+/// nothing otherwise (scripts read the answer, and a log should not fill with bars).
+pub fn progress_bar(label: &'static str) -> impl Fn(Progress) + Sync {
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    move |p: Progress| {
+        if tty {
+            eprint!("{}", bar_line(label, &p));
+            if p.done >= p.total {
+                eprintln!();
+            }
+        }
+    }
+}
+
+/// `\r<label> [#####-----]  3/6  <what>`, the bar 30 wide, cleared to the end of the line.
+fn bar_line(label: &str, p: &Progress) -> String {
+    const WIDTH: u64 = 30;
+    let filled = if p.total == 0 { WIDTH } else { (p.done.min(p.total) * WIDTH) / p.total };
+    let bar: String = (0..WIDTH).map(|i| if i < filled { '#' } else { '-' }).collect();
+    format!("\r{label} [{bar}] {}/{}  {}\x1b[K", p.done, p.total, p.what)
+}
+
+/// One line on the socket: the request; then progress lines, if any, and the answer.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Answer {
+    Progress(Progress),
     Ok(Output),
     Error(String),
 }
@@ -430,30 +469,49 @@ async fn answer_one(stream: tokio::net::UnixStream, allowed: bool, services: &Se
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     BufReader::new(read.take(LINE_BYTES_MAX)).read_line(&mut line).await?;
-    let answer = if !allowed {
-        Answer::Error("the admin socket answers only the user the server runs as".into())
-    } else {
-        match serde_json::from_str::<AdminRequest>(&line) {
-            Err(error) => Answer::Error(format!("not an admin request: {error}")),
-            Ok(request) => {
-                let name = request.name();
-                tracing::info!(command = name, "admin command from the command line");
-                match execute(request, &services.store, Some(services)).await {
-                    Ok(output) => Answer::Ok(output),
-                    Err(error) => Answer::Error(format!("{error:#}")),
+    // Progress goes out as it happens, so that the caller's bar moves; the answer comes last.
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Answer>();
+    let work = async move {
+        let answer = if !allowed {
+            Answer::Error("the admin socket answers only the user the server runs as".into())
+        } else {
+            match serde_json::from_str::<AdminRequest>(&line) {
+                Err(error) => Answer::Error(format!("not an admin request: {error}")),
+                Ok(request) => {
+                    let name = request.name();
+                    tracing::info!(command = name, "admin command from the command line");
+                    let progress = |p: Progress| {
+                        let _ = sender.send(Answer::Progress(p));
+                    };
+                    match execute(request, &services.store, Some(services), &progress).await {
+                        Ok(output) => Answer::Ok(output),
+                        Err(error) => Answer::Error(format!("{error:#}")),
+                    }
                 }
             }
-        }
+        };
+        let _ = sender.send(answer);
     };
-    let mut bytes = serde_json::to_vec(&answer)?;
-    bytes.push(b'\n');
-    write.write_all(&bytes).await?;
-    write.shutdown().await?;
-    Ok(())
+    let send = async {
+        while let Some(answer) = receiver.recv().await {
+            let mut bytes = serde_json::to_vec(&answer)?;
+            bytes.push(b'\n');
+            write.write_all(&bytes).await?;
+        }
+        write.shutdown().await?;
+        anyhow::Ok(())
+    };
+    let ((), sent) = tokio::join!(work, send);
+    sent
 }
 
 /// Hands `request` to the server that holds `data_dir` and returns its output.
-pub async fn forward(data_dir: &Path, holder: Option<u32>, request: &AdminRequest) -> anyhow::Result<Output> {
+pub async fn forward(
+    data_dir: &Path,
+    holder: Option<u32>,
+    request: &AdminRequest,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> anyhow::Result<Output> {
     let path: PathBuf = data_dir.join(ADMIN_SOCKET);
     let holder = holder.map(|p| format!(" (pid {p})")).unwrap_or_default();
     // A server that is still starting holds the lock before its socket is bound: wait a little.
@@ -477,16 +535,36 @@ pub async fn forward(data_dir: &Path, holder: Option<u32>, request: &AdminReques
     let mut bytes = serde_json::to_vec(request)?;
     bytes.push(b'\n');
     write.write_all(&bytes).await?;
-    let mut line = String::new();
-    let answered = tokio::time::timeout(
-        std::time::Duration::from_secs(ANSWER_TIMEOUT_S),
-        BufReader::new(read.take(LINE_BYTES_MAX)).read_line(&mut line),
-    )
-    .await
-    .context("the server did not answer the admin command in time; it may still carry it out")??;
-    anyhow::ensure!(answered > 0, "the server closed the admin socket without answering");
-    match serde_json::from_str::<Answer>(&line).context("the server's answer does not decode")? {
-        Answer::Ok(output) => Ok(output),
-        Answer::Error(message) => Err(anyhow::anyhow!(message)),
+    let mut reader = BufReader::new(read);
+    loop {
+        let mut line = String::new();
+        // The time limit is per line: a long command that reports progress keeps it alive.
+        let answered = tokio::time::timeout(
+            std::time::Duration::from_secs(ANSWER_TIMEOUT_S),
+            (&mut reader).take(LINE_BYTES_MAX).read_line(&mut line),
+        )
+        .await
+        .context("the server did not answer the admin command in time; it may still carry it out")??;
+        anyhow::ensure!(answered > 0, "the server closed the admin socket without answering");
+        match serde_json::from_str::<Answer>(&line).context("the server's answer does not decode")? {
+            Answer::Progress(p) => progress(p),
+            Answer::Ok(output) => return Ok(output),
+            Answer::Error(message) => return Err(anyhow::anyhow!(message)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Progress, bar_line};
+
+    #[test]
+    fn the_bar_fills_in_proportion_and_clears_the_rest_of_the_line() {
+        let line = |done, total| bar_line("demo day", &Progress { done, total, what: "x".into() });
+        assert_eq!(line(0, 4), format!("\rdemo day [{}] 0/4  x\x1b[K", "-".repeat(30)));
+        assert_eq!(line(1, 4), format!("\rdemo day [{}{}] 1/4  x\x1b[K", "#".repeat(7), "-".repeat(23)));
+        assert_eq!(line(4, 4), format!("\rdemo day [{}] 4/4  x\x1b[K", "#".repeat(30)));
+        // More done than planned, or nothing to do, draws a full bar rather than overflowing.
+        assert!(line(5, 4).contains(&"#".repeat(30)) && line(0, 0).contains(&"#".repeat(30)));
     }
 }

@@ -225,7 +225,7 @@ pub async fn day(
     services: &Services,
     data_dir: &Path,
     terminals: usize,
-    progress: &(dyn Fn(&str) + Sync),
+    progress: &(dyn Fn(crate::admin::Progress) + Sync),
 ) -> anyhow::Result<DayReport> {
     use xingtong_pos::{CardRead, Request, Terminal, TerminalConfig};
     let e = service_error;
@@ -383,7 +383,11 @@ pub async fn day(
             }
         }
         report.terminals.push(provisioned.tid);
-        progress(&format!("demo day: terminal {}/{terminals} done", n + 1));
+        progress(crate::admin::Progress {
+            done: u64::try_from(n + 1)?,
+            total: u64::try_from(terminals)?,
+            what: format!("terminal {} done", report.terminals.last().map_or("", String::as_str)),
+        });
     }
     let _ = stop.send(());
     let _ = gateway.await;

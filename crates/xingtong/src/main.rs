@@ -504,8 +504,9 @@ fn admin_request(command: AdminCommand) -> anyhow::Result<(ServeArgs, bool, admi
 async fn admin(database: &ServeArgs, json: bool, request: admin::AdminRequest) -> anyhow::Result<()> {
     let config = database.resolve()?;
     init_logging(&config, true);
+    let progress = admin::progress_bar(request.name());
     let output = match open_store_raw(&config).await {
-        Err(xingtong_store::StoreError::Locked { dir, pid }) => admin::forward(&dir, pid, &request).await?,
+        Err(xingtong_store::StoreError::Locked { dir, pid }) => admin::forward(&dir, pid, &request, &progress).await?,
         Err(other) => return Err(anyhow::Error::new(other).context(format!("opening {}", where_(&config)))),
         Ok(opened) => {
             let store = opened.store;
@@ -518,11 +519,11 @@ async fn admin(database: &ServeArgs, json: bool, request: admin::AdminRequest) -
                 );
             }
             let output = if matches!(request, admin::AdminRequest::Audit { .. }) {
-                admin::execute(request, &store, None).await
+                admin::execute(request, &store, None, &progress).await
             } else {
                 match services(&config, store.clone()).await {
                     Ok(services) => {
-                        let output = admin::execute(request, &store, Some(&services)).await;
+                        let output = admin::execute(request, &store, Some(&services), &progress).await;
                         drop(services);
                         output
                     }

@@ -489,3 +489,38 @@ fn a_sale_cut_off_by_a_server_crash_is_reversed_first_thing_after_the_restart() 
     ensure!(audit.status.success(), "{}", String::from_utf8_lossy(&audit.stderr));
     Ok(())
 }
+
+#[test]
+fn demo_day_beside_a_running_server_draws_its_progress_bar_on_the_callers_terminal() -> anyhow::Result<()> {
+    if !tmux_available()? {
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let (mut server, _) = serve(&data, "127.0.0.1:0", "127.0.0.1:0")?;
+    let session = format!("xt-day-{}", std::process::id());
+    let result = (|| -> anyhow::Result<()> {
+        // The server holds the data directory: the command hands the work to it over the admin
+        // socket, and the server streams its progress back to this terminal.
+        let command = format!(
+            "env -u XINGTONG_CONFIG {} demo day --terminals 2 --data-dir {}; sleep 60",
+            env!("CARGO_BIN_EXE_xingtong"),
+            data.display()
+        );
+        let shell = Tmux::start(&session, &command)?;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let screen = loop {
+            let screen = shell.screen()?;
+            if screen.contains("ledger ") || Instant::now() > deadline {
+                break screen;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let full = format!("demo day [{}] 2/2  terminal ", "#".repeat(30));
+        ensure!(screen.contains(&full) && screen.contains("ledger balanced"), "{screen}");
+        Ok(())
+    })();
+    let _ = server.kill();
+    let _ = server.wait();
+    result
+}
