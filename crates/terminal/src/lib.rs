@@ -871,7 +871,8 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
             let mut shown = app.state.clone();
             for (i, label) in DeviceState::CURRENCY_LABELS.iter().enumerate() {
                 shown.currency_label = (*label).into();
-                let note = if i == 0 { tr(lang, "  (默认, 同签购单)", "  (default, as on the slip)") } else { "" };
+                let note =
+                    if i == 0 { tr(lang, "  (默认, 同签购单)", "  (default, as on the slip)") } else { "" };
                 lines.push(Line::from(format!("  {}  {}{note}", i + 1, shown.money(1234))));
             }
             lines.push(Line::from(tr(lang, "  确认(Enter) 默认 · Esc 返回", "  Enter default · Esc back")));
@@ -986,7 +987,8 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
                 PayKind::Balance => tr(lang, "余额查询", "Balance inquiry"),
                 PayKind::PreAuthorization => tr(lang, "预授权", "Pre-authorization"),
             };
-            let amount = if *kind == PayKind::Balance { String::new() } else { format!("{}", app.state.money(*amount)) };
+            let amount =
+                if *kind == PayKind::Balance { String::new() } else { format!("{}", app.state.money(*amount)) };
             lines.push(heading(&format!("{what} {amount}")));
             lines.push(Line::from(tr(lang, "请刷卡: 选择卡片", "Swipe a card: choose one")));
             for (i, card) in app.cards.iter().take(9).enumerate() {
