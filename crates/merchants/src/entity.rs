@@ -16,6 +16,13 @@ pub trait Entity: Serialize + DeserializeOwned {
     /// Whether queries by owner and status find it (see [`Put::listed`]); entities written on
     /// every payment say no and are found by id.
     const LISTED: bool = true;
+    /// Whether it is a payment transaction, kept in the store's typed `transactions` table with
+    /// the columns [`Entity::txn_columns`] gives.
+    const TRANSACTION: bool = false;
+    /// A transaction's typed columns (see [`Entity::TRANSACTION`]).
+    fn txn_columns(&self) -> Option<xingtong_store::TxnColumns> {
+        None
+    }
     /// Its id.
     fn id(&self) -> String;
     /// Whose it is (merchant id or user id): the isolation boundary.
@@ -66,16 +73,22 @@ fn record_of<T: Entity>(value: &T, created_at: u64) -> Result<Record> {
 
 /// A put that creates `value` (refused if it exists).
 pub fn insert<T: Entity>(value: &T) -> Result<Put> {
-    Ok(Put { record: record_of(value, 0)?, expected: None, listed: T::LISTED })
+    Ok(Put { record: record_of(value, 0)?, expected: None, listed: T::LISTED, txn: value.txn_columns() })
 }
 
 impl<T: Entity> Stored<T> {
     /// A put that writes this entity back, refused if it changed since it was read.
     pub fn update(&self) -> Result<Put> {
-        Ok(Put { record: record_of(&self.value, self.created_at)?, expected: Some(self.version), listed: T::LISTED })
+        Ok(Put {
+            record: record_of(&self.value, self.created_at)?,
+            expected: Some(self.version),
+            listed: T::LISTED,
+            txn: self.value.txn_columns(),
+        })
     }
 
-    fn decode(record: Record) -> Result<Stored<T>> {
+    /// An entity from its stored record.
+    pub fn decode(record: Record) -> Result<Stored<T>> {
         Ok(Stored {
             value: T::from_body(&record.body)?,
             version: record.version,
@@ -87,7 +100,8 @@ impl<T: Entity> Stored<T> {
 
 /// Reads an entity by id.
 pub async fn load<T: Entity>(store: &Store, id: &str) -> Result<Option<Stored<T>>> {
-    store.record(T::KIND, id).await?.map(Stored::decode).transpose()
+    let record = if T::TRANSACTION { store.transaction(T::KIND, id).await? } else { store.record(T::KIND, id).await? };
+    record.map(Stored::decode).transpose()
 }
 
 /// Reads an entity by id, or says it is not found.

@@ -353,7 +353,8 @@ impl Engine {
         }
     }
 
-    /// Creates the platform's ledger accounts if they are missing.
+    /// Creates the platform's ledger accounts if they are missing, and moves card transactions
+    /// of earlier releases into the typed transactions table.
     pub async fn bootstrap(&self) -> Result<()> {
         let ids: Vec<u128> = chart::platform_accounts().iter().map(|a| a.id).collect();
         let existing = self.inner.store.lookup_accounts(ids).await?;
@@ -361,6 +362,10 @@ impl Engine {
             chart::platform_accounts().into_iter().filter(|a| !existing.iter().any(|e| e.id == a.id)).collect();
         if !missing.is_empty() {
             self.inner.store.apply(Change { accounts: missing, ..Change::default() }).await?;
+        }
+        let moved = crate::txn::move_legacy(&self.inner.store).await?;
+        if moved > 0 {
+            tracing::info!(moved, "card transactions moved into the typed transactions table");
         }
         Ok(())
     }

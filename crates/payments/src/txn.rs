@@ -32,6 +32,21 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// As stored in the typed column and shown in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::BalanceInquiry => "balance_inquiry",
+            Kind::Sale => "sale",
+            Kind::Void => "void",
+            Kind::Refund => "refund",
+            Kind::PreAuthorization => "pre_authorization",
+            Kind::PreAuthorizationVoid => "pre_authorization_void",
+            Kind::Completion => "completion",
+            Kind::CompletionVoid => "completion_void",
+            Kind::ReversalMark => "reversal_mark",
+        }
+    }
+
     /// The name on receipts.
     pub fn receipt_name(self) -> (&'static str, &'static str) {
         match self {
@@ -217,6 +232,25 @@ impl Entity for CardTransaction {
     const KIND: &'static str = "card_txn";
     // One per payment: found by id (terminal, batch, STAN); listings get indexes of their own.
     const LISTED: bool = false;
+    const TRANSACTION: bool = true;
+    fn txn_columns(&self) -> Option<xingtong_store::TxnColumns> {
+        Some(xingtong_store::TxnColumns {
+            method: "card".into(),
+            txn_type: self.kind.as_str().into(),
+            terminal_id: self.tid.clone(),
+            batch: self.batch,
+            stan: self.stan,
+            business_day: self.business_day.clone(),
+            amount_minor: self.amount_minor,
+            fee_minor: self.fee_minor,
+            refunded_minor: self.refunded_minor,
+            fee_refunded_minor: self.fee_refunded_minor,
+            response_code: self.response_code.clone(),
+            original_id: self.original_id.clone(),
+            channel: self.channel.clone(),
+            at: self.at,
+        })
+    }
     fn id(&self) -> String {
         self.id.clone()
     }
@@ -253,4 +287,26 @@ pub struct Movement {
     pub amount: i64,
     /// A pending hold (pre-authorization), not yet posted or voided.
     pub pending: bool,
+}
+
+/// Moves card transactions written before the typed `transactions` table (records of kind
+/// `card_txn`, their columns inside their bodies) into it, a page per commit; returns how many.
+/// Run at start-up, before the first payment; a crash between pages leaves each row in exactly one
+/// table, and the next start carries on. Each moved row starts again at version 1.
+pub async fn move_legacy(store: &xingtong_store::Store) -> xingtong_merchants::Result<u64> {
+    let mut moved = 0u64;
+    loop {
+        let page = store.unlisted_records(<CardTransaction as Entity>::KIND, 500).await?;
+        if page.is_empty() {
+            return Ok(moved);
+        }
+        let mut change = xingtong_store::Change::default();
+        for record in &page {
+            let txn = <CardTransaction as Entity>::from_body(&record.body)?;
+            change.puts.push(xingtong_merchants::entity::insert(&txn)?);
+            change.remove_records.push((record.kind.clone(), record.id.clone()));
+        }
+        store.apply(change).await?;
+        moved += page.len() as u64;
+    }
 }

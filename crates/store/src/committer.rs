@@ -120,6 +120,12 @@ pub(crate) trait Backend: Send {
     fn purge_counters(&mut self, from: &str, below: &str, limit: usize) -> Result<usize, StoreError>;
     /// The version of a record, if it exists (seeing this transaction's own writes).
     fn record_version(&mut self, kind: &str, id: &str) -> Result<Option<u64>, StoreError>;
+    /// The version of a transaction (typed table), if it exists.
+    fn txn_version(&mut self, kind: &str, id: &str) -> Result<Option<u64>, StoreError>;
+    /// The version of what a put names, in the table it goes to.
+    fn put_version(&mut self, kind: &str, id: &str, txn: bool) -> Result<Option<u64>, StoreError> {
+        if txn { self.txn_version(kind, id) } else { self.record_version(kind, id) }
+    }
     /// The id of the record holding a unique key, if any.
     fn key_holder(&mut self, kind: &str, key: &str) -> Result<Option<String>, StoreError>;
     /// Writes a checked change's rows (not its ledger events: those go through `write`).
@@ -130,8 +136,8 @@ pub(crate) trait Backend: Send {
     /// counter values. The default asks one at a time; a backend with round trips overrides it.
     fn prefetch(&mut self, wanted: &Wanted) -> Result<Overlay, StoreError> {
         let mut overlay = Overlay::default();
-        for (kind, id) in &wanted.records {
-            let version = self.record_version(kind, id)?;
+        for (kind, id, txn) in &wanted.records {
+            let version = self.put_version(kind, id, *txn)?;
             overlay.versions.insert((kind.clone(), id.clone()), version);
         }
         for (kind, key) in &wanted.keys {
@@ -153,7 +159,8 @@ pub(crate) trait Backend: Send {
 /// What a group's domain changes name.
 #[derive(Debug, Default)]
 pub(crate) struct Wanted {
-    pub records: Vec<(String, String)>,
+    /// Kind, id, and whether it is a transaction (typed table).
+    pub records: Vec<(String, String, bool)>,
     pub keys: Vec<(String, String)>,
     pub counters: Vec<String>,
 }
@@ -336,7 +343,9 @@ fn apply_group(
     let mut wanted = Wanted::default();
     for (index, write) in group.iter().enumerate() {
         if let (None, Write::Change { change, .. }) = (&settled[index], write) {
-            wanted.records.extend(change.puts.iter().map(|p| (p.record.kind.clone(), p.record.id.clone())));
+            wanted
+                .records
+                .extend(change.puts.iter().map(|p| (p.record.kind.clone(), p.record.id.clone(), p.txn.is_some())));
             wanted.keys.extend(change.claim_keys.iter().map(|k| (k.kind.clone(), k.key.clone())));
             wanted.counters.extend(change.counters.iter().map(|c| c.key.clone()));
         }
@@ -430,7 +439,7 @@ fn apply_change(
         let at = (put.record.kind.clone(), put.record.id.clone());
         let current = match overlay.versions.get(&at) {
             Some(version) => *version,
-            None => backend.record_version(&at.0, &at.1)?,
+            None => backend.put_version(&at.0, &at.1, put.txn.is_some())?,
         };
         if current != put.expected {
             return Ok(Err(Rejection::Conflict { kind: at.0, id: at.1 }));

@@ -37,7 +37,9 @@ use xingtong_ledger::invariants::{LedgerTotals, check_accounts};
 use xingtong_ledger::{Account, CreateAccountResult, CreateTransferResult, Transfer};
 
 use crate::committer::Write;
-pub use crate::records::{AuditEntry, Blob, Change, CounterAdd, Put, Record, RecordQuery, Rejection, UniqueKey};
+pub use crate::records::{
+    AuditEntry, Blob, Change, CounterAdd, Put, Record, RecordQuery, Rejection, TxnColumns, TxnQuery, TxnRow, UniqueKey,
+};
 
 /// The most writes waiting for the writer; callers wait (backpressure) beyond it.
 pub const WRITE_QUEUE_MAX: usize = 16_384;
@@ -348,6 +350,10 @@ pub(crate) trait Reader: Send {
     fn counter(&mut self, key: &str) -> Result<i64, StoreError>;
     fn record(&mut self, kind: &str, id: &str) -> Result<Option<Record>, StoreError>;
     fn record_by_key(&mut self, kind: &str, key: &str) -> Result<Option<Record>, StoreError>;
+    fn transaction(&mut self, kind: &str, id: &str) -> Result<Option<Record>, StoreError>;
+    fn transactions(&mut self, query: &TxnQuery) -> Result<Vec<TxnRow>, StoreError>;
+    /// The first `limit` records of a kind kept out of listings (oldest ids first).
+    fn unlisted_records(&mut self, kind: &str, limit: u32) -> Result<Vec<Record>, StoreError>;
     fn records(&mut self, query: &RecordQuery) -> Result<Vec<Record>, StoreError>;
     fn due_records(&mut self, kind: &str, status: &str, now_ns: u64, limit: u32) -> Result<Vec<Record>, StoreError>;
     fn blob(&mut self, sha256: &[u8]) -> Result<Option<Blob>, StoreError>;
@@ -576,6 +582,25 @@ impl Store {
     pub async fn record_by_key(&self, kind: &str, key: &str) -> Result<Option<Record>, StoreError> {
         let (kind, key) = (kind.to_owned(), key.to_owned());
         self.inner.readers.run(move |r| r.record_by_key(&kind, &key)).await
+    }
+
+    /// A payment transaction's record (typed table) by kind and id.
+    pub async fn transaction(&self, kind: &str, id: &str) -> Result<Option<Record>, StoreError> {
+        let (kind, id) = (kind.to_owned(), id.to_owned());
+        self.inner.readers.run(move |r| r.transaction(&kind, &id)).await
+    }
+
+    /// Payment transactions matching a query, in (business day, id) order.
+    pub async fn transactions(&self, mut query: TxnQuery) -> Result<Vec<TxnRow>, StoreError> {
+        query.limit = query.limit.clamp(1, PAGE_LIMIT_MAX);
+        self.inner.readers.run(move |r| r.transactions(&query)).await
+    }
+
+    /// Up to `limit` records of a kind kept out of listings, for moving them elsewhere.
+    pub async fn unlisted_records(&self, kind: &str, limit: u32) -> Result<Vec<Record>, StoreError> {
+        let kind = kind.to_owned();
+        let limit = limit.clamp(1, PAGE_LIMIT_MAX);
+        self.inner.readers.run(move |r| r.unlisted_records(&kind, limit)).await
     }
 
     /// Records matching a query, oldest first.

@@ -17,7 +17,7 @@ use crate::codec::{
     ACCOUNT_COLUMNS, TRANSFER_COLUMNS, account_from_row, bytes_u128, int_u64, transfer_from_row, u64_int, u128_bytes,
 };
 use crate::committer::{Backend, IdempotencyRow, Overlay, Wanted};
-use crate::records::{AuditEntry, Blob, Change, Record, RecordQuery};
+use crate::records::{AuditEntry, Blob, Change, Record, RecordQuery, TxnColumns, TxnQuery, TxnRow};
 use crate::sqlite::{blob_from_parts, pending_status};
 use crate::{ApiKeyRecord, NewApiKey, Reader, StoreError, StoredResponse, now_ns};
 
@@ -32,6 +32,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "account history off the commit path",
         include_str!("../migrations/postgres/0006_account_history_off_commit.sql"),
     ),
+    (7, "typed transactions", include_str!("../migrations/postgres/0007_transactions.sql")),
 ];
 
 /// The most transfers the history indexer takes in one pass.
@@ -177,6 +178,7 @@ struct Statements {
     insert_failed: Statement,
     insert_idempotency: Statement,
     record_version: Statement,
+    txn_version: Statement,
     key_holder: Statement,
     counter: Statement,
     claim_key: Statement,
@@ -188,6 +190,9 @@ struct Statements {
     holders: Statement,
     counters: Statement,
     put_records: Statement,
+    put_txns: Statement,
+    txn_versions: Statement,
+    remove_record: Statement,
     set_counters: Statement,
 }
 
@@ -216,6 +221,8 @@ struct RecordRow {
     due_at: Option<i64>,
     body: Vec<u8>,
     listed: bool,
+    /// A transaction's columns: the row goes to `transactions`.
+    txn: Option<TxnColumns>,
 }
 
 fn unnest(types: &[&str]) -> String {
@@ -271,6 +278,21 @@ impl PgWriter {
             )?,
             // Domain writes: prepared once, so that each is one round trip, not a parse and an execute.
             record_version: prepare("SELECT version FROM records WHERE kind = $1 AND id = $2")?,
+            txn_version: prepare("SELECT version FROM transactions WHERE id = $2 AND kind = $1")?,
+            txn_versions: prepare(
+                "SELECT t.kind, t.id, t.version FROM transactions t \
+                 JOIN UNNEST($1::text[], $2::text[]) AS w(kind, id) ON t.id = w.id AND t.kind = w.kind",
+            )?,
+            remove_record: prepare("DELETE FROM records WHERE kind = $1 AND id = $2")?,
+            put_txns: prepare(&format!(
+                "INSERT INTO transactions ({TXN_COLUMNS}) SELECT * FROM UNNEST({}) \
+                 ON CONFLICT (merchant_id, id) DO UPDATE SET status = EXCLUDED.status, version = EXCLUDED.version, \
+                 updated_at = EXCLUDED.updated_at, txn_type = EXCLUDED.txn_type, amount_minor = EXCLUDED.amount_minor, \
+                 fee_minor = EXCLUDED.fee_minor, refunded_minor = EXCLUDED.refunded_minor, \
+                 fee_refunded_minor = EXCLUDED.fee_refunded_minor, response_code = EXCLUDED.response_code, \
+                 original_id = EXCLUDED.original_id, body = EXCLUDED.body",
+                unnest(&TXN_TYPES)
+            ))?,
             key_holder: prepare("SELECT id FROM record_keys WHERE kind = $1 AND key = $2")?,
             counter: prepare("SELECT value FROM counters WHERE key = $1")?,
             claim_key: prepare(
@@ -373,11 +395,83 @@ pub fn index_history(client: &mut Client) -> Result<usize, StoreError> {
 }
 
 impl PgWriter {
+    /// Writes the group's transaction rows with one statement (the last row of each wins).
+    fn flush_txns(&mut self, rows: Vec<RecordRow>) -> Result<(), StoreError> {
+        let mut last: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for (i, r) in rows.iter().enumerate() {
+            last.insert(r.id.as_str(), i);
+        }
+        let mut keep: Vec<usize> = last.into_values().collect();
+        keep.sort_unstable();
+        let rows: Vec<(&RecordRow, &TxnColumns)> =
+            keep.iter().filter_map(|&i| rows[i].txn.as_ref().map(|t| (&rows[i], t))).collect();
+        let text =
+            |f: &dyn Fn(&RecordRow, &TxnColumns) -> String| rows.iter().map(|(r, t)| f(r, t)).collect::<Vec<_>>();
+        let int = |f: &dyn Fn(&RecordRow, &TxnColumns) -> i64| rows.iter().map(|(r, t)| f(r, t)).collect::<Vec<_>>();
+        let (merchants, ids, kinds, statuses) = (
+            text(&|r, _| r.owner.clone()),
+            text(&|r, _| r.id.clone()),
+            text(&|r, _| r.kind.clone()),
+            text(&|r, _| r.status.clone()),
+        );
+        let (versions, created, updated) =
+            (int(&|r, _| r.version), int(&|r, _| r.created_at), int(&|r, _| r.updated_at));
+        let (methods, types, terminals) =
+            (text(&|_, t| t.method.clone()), text(&|_, t| t.txn_type.clone()), text(&|_, t| t.terminal_id.clone()));
+        let batches: Vec<i32> = rows.iter().map(|(_, t)| t.batch as i32).collect();
+        let stans: Vec<i32> = rows.iter().map(|(_, t)| t.stan as i32).collect();
+        let days = text(&|_, t| t.business_day.clone());
+        let (amounts, fees, refunded, fees_refunded) = (
+            int(&|_, t| t.amount_minor),
+            int(&|_, t| t.fee_minor),
+            int(&|_, t| t.refunded_minor),
+            int(&|_, t| t.fee_refunded_minor),
+        );
+        let codes = text(&|_, t| t.response_code.clone());
+        let originals: Vec<Option<String>> = rows.iter().map(|(_, t)| t.original_id.clone()).collect();
+        let channels = text(&|_, t| t.channel.clone());
+        let ats = int(&|_, t| u64_int(t.at));
+        let bodies: Vec<&[u8]> = rows.iter().map(|(r, _)| r.body.as_slice()).collect();
+        self.client.execute(
+            &self.statements.put_txns,
+            &[
+                &merchants,
+                &ids,
+                &kinds,
+                &statuses,
+                &versions,
+                &created,
+                &updated,
+                &methods,
+                &types,
+                &terminals,
+                &batches,
+                &stans,
+                &days,
+                &amounts,
+                &fees,
+                &refunded,
+                &fees_refunded,
+                &codes,
+                &originals,
+                &channels,
+                &ats,
+                &bodies,
+            ],
+        )?;
+        Ok(())
+    }
+
     /// Writes the group's record rows and counters, one statement each (the last row of a record
     /// and the last value of a counter win: they are the newest).
     fn flush_domain(&mut self) -> Result<(), StoreError> {
-        if !self.pending_records.is_empty() {
-            let rows = std::mem::take(&mut self.pending_records);
+        let (txns, records): (Vec<RecordRow>, Vec<RecordRow>) =
+            std::mem::take(&mut self.pending_records).into_iter().partition(|r| r.txn.is_some());
+        if !txns.is_empty() {
+            self.flush_txns(txns)?;
+        }
+        if !records.is_empty() {
+            let rows = records;
             let mut last: std::collections::HashMap<(&str, &str), usize> = std::collections::HashMap::new();
             for (i, r) in rows.iter().enumerate() {
                 last.insert((r.kind.as_str(), r.id.as_str()), i);
@@ -624,6 +718,11 @@ impl Backend for PgWriter {
         Ok(row.map(|r| int_u64(r.get(0))))
     }
 
+    fn txn_version(&mut self, kind: &str, id: &str) -> Result<Option<u64>, StoreError> {
+        let row = self.client.query_opt(&self.statements.txn_version, &[&kind, &id])?;
+        Ok(row.map(|r| int_u64(r.get(0))))
+    }
+
     fn key_holder(&mut self, kind: &str, key: &str) -> Result<Option<String>, StoreError> {
         let row = self.client.query_opt(&self.statements.key_holder, &[&kind, &key])?;
         Ok(row.map(|r| r.get(0)))
@@ -644,7 +743,12 @@ impl Backend for PgWriter {
                 due_at: r.due_at.map(u64_int),
                 body: r.body.clone(),
                 listed: p.listed,
+                txn: p.txn.clone(),
             });
+        }
+        for (kind, id) in &change.remove_records {
+            self.pending_records.retain(|r| !(r.txn.is_none() && r.kind == *kind && r.id == *id));
+            self.client.execute(&self.statements.remove_record, &[kind, id])?;
         }
         let PgWriter { client, statements, .. } = self;
         for k in &change.claim_keys {
@@ -690,13 +794,17 @@ impl Backend for PgWriter {
     /// One query per kind of thing a group checks, instead of one round trip each.
     fn prefetch(&mut self, wanted: &Wanted) -> Result<Overlay, StoreError> {
         let mut overlay = Overlay::default();
-        if !wanted.records.is_empty() {
+        for txn in [false, true] {
             let (kinds, ids): (Vec<&str>, Vec<&str>) =
-                wanted.records.iter().map(|(k, i)| (k.as_str(), i.as_str())).unzip();
-            for (kind, id) in &wanted.records {
-                overlay.versions.insert((kind.clone(), id.clone()), None);
+                wanted.records.iter().filter(|w| w.2 == txn).map(|(k, i, _)| (k.as_str(), i.as_str())).unzip();
+            if kinds.is_empty() {
+                continue;
             }
-            for row in self.client.query(&self.statements.versions, &[&kinds, &ids])? {
+            for (kind, id) in kinds.iter().zip(&ids) {
+                overlay.versions.insert(((*kind).to_owned(), (*id).to_owned()), None);
+            }
+            let statement = if txn { &self.statements.txn_versions } else { &self.statements.versions };
+            for row in self.client.query(statement, &[&kinds, &ids])? {
                 overlay.versions.insert((row.get(0), row.get(1)), Some(int_u64(row.get(2))));
             }
         }
@@ -749,6 +857,45 @@ const LOCK_CLOCK: &str = "SELECT last_timestamp FROM ledger_clock WHERE id = 1 F
 
 const API_KEY_COLUMNS: &str = "id, secret_sha256, role, label, created_at, revoked_at, owner";
 const RECORD_COLUMNS: &str = "kind, id, owner, status, version, created_at, updated_at, due_at, body";
+/// The `transactions` table's columns, in the order [`txn_from_row`] reads them.
+pub(crate) const TXN_COLUMNS: &str = "merchant_id, id, kind, status, version, created_at, updated_at, method, txn_type, \
+     terminal_id, batch, stan, business_day, amount_minor, fee_minor, refunded_minor, fee_refunded_minor, response_code, \
+     original_id, channel, at, body";
+const TXN_TYPES: [&str; 22] = [
+    "text", "text", "text", "text", "int8", "int8", "int8", "text", "text", "text", "int4", "int4", "text", "int8",
+    "int8", "int8", "int8", "text", "text", "text", "int8", "bytea",
+];
+
+fn txn_from_row(row: &postgres::Row) -> TxnRow {
+    let columns = TxnColumns {
+        method: row.get(7),
+        txn_type: row.get(8),
+        terminal_id: row.get(9),
+        batch: u32::try_from(row.get::<_, i32>(10)).unwrap_or(0),
+        stan: u32::try_from(row.get::<_, i32>(11)).unwrap_or(0),
+        business_day: row.get(12),
+        amount_minor: row.get(13),
+        fee_minor: row.get(14),
+        refunded_minor: row.get(15),
+        fee_refunded_minor: row.get(16),
+        response_code: row.get(17),
+        original_id: row.get(18),
+        channel: row.get(19),
+        at: int_u64(row.get(20)),
+    };
+    let record = Record {
+        owner: row.get(0),
+        id: row.get(1),
+        kind: row.get(2),
+        status: row.get(3),
+        version: int_u64(row.get(4)),
+        created_at: int_u64(row.get(5)),
+        updated_at: int_u64(row.get(6)),
+        due_at: None,
+        body: row.get(21),
+    };
+    TxnRow { columns, record }
+}
 
 fn api_key_from_row(r: &postgres::Row) -> ApiKeyRecord {
     ApiKeyRecord {
@@ -843,6 +990,47 @@ impl Reader for PgReader {
             .client
             .query_opt(&format!("SELECT {RECORD_COLUMNS} FROM records WHERE kind = $1 AND id = $2"), &[&kind, &id])?;
         Ok(row.as_ref().map(record_from_row))
+    }
+
+    fn transaction(&mut self, kind: &str, id: &str) -> Result<Option<Record>, StoreError> {
+        let row = self
+            .client
+            .query_opt(&format!("SELECT {TXN_COLUMNS} FROM transactions WHERE id = $1 AND kind = $2"), &[&id, &kind])?;
+        Ok(row.as_ref().map(|r| txn_from_row(r).record))
+    }
+
+    fn transactions(&mut self, query: &TxnQuery) -> Result<Vec<TxnRow>, StoreError> {
+        let (after_day, after_id) = query.after.clone().unwrap_or_default();
+        let batch = query.batch.map(|b| b as i32);
+        let rows = self.client.query(
+            &format!(
+                "SELECT {TXN_COLUMNS} FROM transactions WHERE ($1::text IS NULL OR merchant_id = $1) \
+                 AND ($2::text IS NULL OR terminal_id = $2) AND ($3::int4 IS NULL OR batch = $3) \
+                 AND ($4::text IS NULL OR business_day >= $4) AND ($5::text IS NULL OR business_day <= $5) \
+                 AND (cardinality($6::text[]) = 0 OR status = ANY($6)) AND (business_day, id) > ($7, $8) \
+                 ORDER BY business_day, id LIMIT $9"
+            ),
+            &[
+                &query.merchant,
+                &query.terminal,
+                &batch,
+                &query.day_from,
+                &query.day_to,
+                &query.statuses,
+                &after_day,
+                &after_id,
+                &i64::from(query.limit),
+            ],
+        )?;
+        Ok(rows.iter().map(txn_from_row).collect())
+    }
+
+    fn unlisted_records(&mut self, kind: &str, limit: u32) -> Result<Vec<Record>, StoreError> {
+        let rows = self.client.query(
+            &format!("SELECT {RECORD_COLUMNS} FROM records WHERE kind = $1 AND NOT listed ORDER BY id LIMIT $2"),
+            &[&kind, &i64::from(limit)],
+        )?;
+        Ok(rows.iter().map(record_from_row).collect())
     }
 
     fn record_by_key(&mut self, kind: &str, key: &str) -> Result<Option<Record>, StoreError> {

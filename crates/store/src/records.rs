@@ -46,6 +46,74 @@ pub struct Put {
     /// Whether [`crate::Store::records`] lists it. Records written on every payment are not
     /// (found by id only), which keeps them out of the owner and status indexes.
     pub listed: bool,
+    /// Set for a payment transaction: it lives in the typed `transactions` table with these
+    /// columns (the record's owner is its merchant), found by [`crate::Store::transaction`] and
+    /// listed by [`crate::Store::transactions`], never in `records`.
+    pub txn: Option<TxnColumns>,
+}
+
+/// The typed columns of a payment transaction: what settlement, reports and consoles select and
+/// sum by. The record's body keeps the rest (card details, ledger movements, …).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TxnColumns {
+    /// `card` (QR methods later).
+    pub method: String,
+    /// `sale`, `void`, `refund`, `completion`, …
+    pub txn_type: String,
+    /// Terminal id.
+    pub terminal_id: String,
+    /// The terminal's batch number.
+    pub batch: u32,
+    /// The terminal's trace number.
+    pub stan: u32,
+    /// `YYYYMMDD`, China time.
+    pub business_day: String,
+    /// Minor units.
+    pub amount_minor: i64,
+    /// The fee charged, minor units.
+    pub fee_minor: i64,
+    /// Refunded so far, minor units.
+    pub refunded_minor: i64,
+    /// Fee returned by refunds so far, minor units.
+    pub fee_refunded_minor: i64,
+    /// The answer's response code (`00` approved).
+    pub response_code: String,
+    /// The transaction this one acts on.
+    pub original_id: Option<String>,
+    /// `iso8583` or `api`.
+    pub channel: String,
+    /// Nanoseconds since the epoch.
+    pub at: u64,
+}
+
+/// Which transactions to list, in (business day, id) order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TxnQuery {
+    /// Only this merchant's (the usual case; the index is merchant first).
+    pub merchant: Option<String>,
+    /// Only this terminal's …
+    pub terminal: Option<String>,
+    /// … and this batch's (with `terminal`).
+    pub batch: Option<u32>,
+    /// Business days from (inclusive), `YYYYMMDD`.
+    pub day_from: Option<String>,
+    /// Business days to (inclusive), `YYYYMMDD`.
+    pub day_to: Option<String>,
+    /// Only these statuses, when not empty.
+    pub statuses: Vec<String>,
+    /// Cursor: only after this (business day, id).
+    pub after: Option<(String, String)>,
+    /// At most this many (capped at [`crate::PAGE_LIMIT_MAX`]).
+    pub limit: u32,
+}
+
+/// A listed transaction: its columns and its record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnRow {
+    /// The typed columns.
+    pub columns: TxnColumns,
+    /// The record (owner: the merchant).
+    pub record: Record,
 }
 
 /// A unique key a change claims for a record, e.g. (`user`, `phone:13800138000`).
@@ -106,6 +174,8 @@ pub struct Change {
     pub puts: Vec<Put>,
     /// Unique keys to claim; a key held by another record refuses the change.
     pub claim_keys: Vec<UniqueKey>,
+    /// Records to delete (kind, id), unconditionally: for moving data between tables.
+    pub remove_records: Vec<(String, String)>,
     /// Unique keys to give up (kind, key).
     pub release_keys: Vec<(String, String)>,
     /// Documents to keep (a content already stored is not stored twice).

@@ -16,7 +16,7 @@ use crate::codec::{
     ACCOUNT_COLUMNS, TRANSFER_COLUMNS, account_from_row, bytes_u128, int_u64, transfer_from_row, u64_int, u128_bytes,
 };
 use crate::committer::{Backend, IdempotencyRow};
-use crate::records::{AuditEntry, Blob, Change, Record, RecordQuery};
+use crate::records::{AuditEntry, Blob, Change, Record, RecordQuery, TxnColumns, TxnQuery, TxnRow};
 use crate::{ApiKeyRecord, NewApiKey, Reader, StoreError, StoredResponse, now_ns};
 
 /// The database file inside the data directory.
@@ -31,6 +31,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "counters", include_str!("../migrations/sqlite/0005_counters.sql")),
     (6, "records as a rowid table", include_str!("../migrations/sqlite/0006_records_rowid.sql")),
     (7, "unlisted records", include_str!("../migrations/sqlite/0007_unlisted_records.sql")),
+    (8, "typed transactions", include_str!("../migrations/sqlite/0008_transactions.sql")),
 ];
 
 /// What [`open`] returns.
@@ -374,6 +375,15 @@ impl Backend for SqliteWriter {
         Ok(version.map(int_u64))
     }
 
+    fn txn_version(&mut self, kind: &str, id: &str) -> Result<Option<u64>, StoreError> {
+        let version: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT version FROM transactions WHERE id = ?1 AND kind = ?2")?
+            .query_row(params![id, kind], |r| r.get(0))
+            .optional()?;
+        Ok(version.map(int_u64))
+    }
+
     fn key_holder(&mut self, kind: &str, key: &str) -> Result<Option<String>, StoreError> {
         let id = self
             .conn
@@ -392,9 +402,45 @@ impl Backend for SqliteWriter {
              version = excluded.version, updated_at = excluded.updated_at, due_at = excluded.due_at, \
              body = excluded.body, listed = excluded.listed",
         )?;
+        let mut put_txn = conn.prepare_cached(&format!(
+            "INSERT INTO transactions ({TXN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
+             ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22) \
+             ON CONFLICT (id, merchant_id) DO UPDATE SET status = excluded.status, version = excluded.version, \
+             updated_at = excluded.updated_at, txn_type = excluded.txn_type, amount_minor = excluded.amount_minor, \
+             fee_minor = excluded.fee_minor, refunded_minor = excluded.refunded_minor, \
+             fee_refunded_minor = excluded.fee_refunded_minor, response_code = excluded.response_code, \
+             original_id = excluded.original_id, body = excluded.body"
+        ))?;
         for p in &change.puts {
             let r = &p.record;
             let created_at = if p.expected.is_none() { now_ns } else { r.created_at };
+            if let Some(t) = &p.txn {
+                put_txn.execute(params![
+                    r.owner,
+                    r.id,
+                    r.kind,
+                    r.status,
+                    u64_int(p.expected.unwrap_or(0) + 1),
+                    u64_int(created_at),
+                    u64_int(now_ns),
+                    t.method,
+                    t.txn_type,
+                    t.terminal_id,
+                    t.batch,
+                    t.stan,
+                    t.business_day,
+                    t.amount_minor,
+                    t.fee_minor,
+                    t.refunded_minor,
+                    t.fee_refunded_minor,
+                    t.response_code,
+                    t.original_id,
+                    t.channel,
+                    u64_int(t.at),
+                    r.body,
+                ])?;
+                continue;
+            }
             put.execute(params![
                 r.kind,
                 r.id,
@@ -407,6 +453,10 @@ impl Backend for SqliteWriter {
                 r.body,
                 p.listed,
             ])?;
+        }
+        let mut remove = conn.prepare_cached("DELETE FROM records WHERE kind = ?1 AND id = ?2")?;
+        for (kind, id) in &change.remove_records {
+            remove.execute(params![kind, id])?;
         }
         let mut claim = conn.prepare_cached(
             "INSERT INTO record_keys (kind, key, id) VALUES (?1, ?2, ?3) ON CONFLICT (kind, key) DO NOTHING",
@@ -582,6 +632,38 @@ fn read_counter(conn: &Connection, key: &str) -> Result<i64, StoreError> {
 
 const API_KEY_COLUMNS: &str = "id, secret_sha256, role, label, created_at, revoked_at, owner";
 const RECORD_COLUMNS: &str = "kind, id, owner, status, version, created_at, updated_at, due_at, body";
+use crate::postgres::TXN_COLUMNS;
+
+fn txn_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TxnRow> {
+    let columns = TxnColumns {
+        method: r.get(7)?,
+        txn_type: r.get(8)?,
+        terminal_id: r.get(9)?,
+        batch: r.get(10)?,
+        stan: r.get(11)?,
+        business_day: r.get(12)?,
+        amount_minor: r.get(13)?,
+        fee_minor: r.get(14)?,
+        refunded_minor: r.get(15)?,
+        fee_refunded_minor: r.get(16)?,
+        response_code: r.get(17)?,
+        original_id: r.get(18)?,
+        channel: r.get(19)?,
+        at: int_u64(r.get(20)?),
+    };
+    let record = Record {
+        owner: r.get(0)?,
+        id: r.get(1)?,
+        kind: r.get(2)?,
+        status: r.get(3)?,
+        version: int_u64(r.get(4)?),
+        created_at: int_u64(r.get(5)?),
+        updated_at: int_u64(r.get(6)?),
+        due_at: None,
+        body: r.get(21)?,
+    };
+    Ok(TxnRow { columns, record })
+}
 
 fn api_key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
     Ok(ApiKeyRecord {
@@ -681,6 +763,63 @@ impl Reader for SqliteReader {
         let mut statement =
             self.conn.prepare_cached(&format!("SELECT {RECORD_COLUMNS} FROM records WHERE kind = ?1 AND id = ?2"))?;
         Ok(statement.query_row(params![kind, id], record_from_row).optional()?)
+    }
+
+    fn transaction(&mut self, kind: &str, id: &str) -> Result<Option<Record>, StoreError> {
+        let mut statement =
+            self.conn.prepare_cached(&format!("SELECT {TXN_COLUMNS} FROM transactions WHERE id = ?1 AND kind = ?2"))?;
+        Ok(statement.query_row(params![id, kind], txn_from_row).optional()?.map(|t| t.record))
+    }
+
+    fn transactions(&mut self, query: &TxnQuery) -> Result<Vec<TxnRow>, StoreError> {
+        let mut sql = format!("SELECT {TXN_COLUMNS} FROM transactions WHERE 1 = 1");
+        let mut values: Vec<rusqlite::types::Value> = Vec::new();
+        let mut add = |sql: &mut String, clause: &str, value: rusqlite::types::Value| {
+            values.push(value);
+            sql.push_str(&clause.replace('?', &format!("?{}", values.len())));
+        };
+        if let Some(merchant) = &query.merchant {
+            add(&mut sql, " AND merchant_id = ?", merchant.clone().into());
+        }
+        if let Some(terminal) = &query.terminal {
+            add(&mut sql, " AND terminal_id = ?", terminal.clone().into());
+        }
+        if let Some(batch) = query.batch {
+            add(&mut sql, " AND batch = ?", i64::from(batch).into());
+        }
+        if let Some(day) = &query.day_from {
+            add(&mut sql, " AND business_day >= ?", day.clone().into());
+        }
+        if let Some(day) = &query.day_to {
+            add(&mut sql, " AND business_day <= ?", day.clone().into());
+        }
+        if !query.statuses.is_empty() {
+            let mut marks = Vec::new();
+            for status in &query.statuses {
+                values.push(status.clone().into());
+                marks.push(format!("?{}", values.len()));
+            }
+            sql.push_str(&format!(" AND status IN ({})", marks.join(", ")));
+        }
+        if let Some((day, id)) = &query.after {
+            values.push(day.clone().into());
+            values.push(id.clone().into());
+            let n = values.len();
+            sql.push_str(&format!(" AND (business_day > ?{} OR (business_day = ?{} AND id > ?{n}))", n - 1, n - 1));
+        }
+        values.push(i64::from(query.limit).into());
+        sql.push_str(&format!(" ORDER BY business_day, id LIMIT ?{}", values.len()));
+        let mut statement = self.conn.prepare_cached(&sql)?;
+        let rows = statement.query_map(rusqlite::params_from_iter(values), txn_from_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn unlisted_records(&mut self, kind: &str, limit: u32) -> Result<Vec<Record>, StoreError> {
+        let mut statement = self.conn.prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM records WHERE kind = ?1 AND listed = 0 ORDER BY id LIMIT ?2"
+        ))?;
+        let rows = statement.query_map(params![kind, i64::from(limit)], record_from_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     fn record_by_key(&mut self, kind: &str, key: &str) -> Result<Option<Record>, StoreError> {

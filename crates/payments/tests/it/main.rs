@@ -547,3 +547,81 @@ async fn a_reversed_void_restores_the_sale() -> anyhow::Result<()> {
     ensure!(w.balance_of(&card).await? == 100_000 && w.merchant_balance().await? == 0);
     w.balanced().await
 }
+
+/// Card transactions written by a release before the typed table (records of kind `card_txn`)
+/// are moved into it when the engine starts, and read back the same.
+#[tokio::test]
+async fn card_transactions_of_earlier_releases_move_into_the_typed_table() -> anyhow::Result<()> {
+    use xingtong_merchants::entity::Entity;
+    use xingtong_payments::txn::{BusinessType as Business, CardTransaction, Kind, Status};
+    let dir = tempfile::tempdir()?;
+    let database = Database::Sqlite { data_dir: dir.path().into() };
+    let legacy = |stan: u32| CardTransaction {
+        id: CardTransaction::key("10000001", 1, stan),
+        kind: Kind::Sale,
+        status: Status::Approved,
+        response_code: "00".into(),
+        mid: "898310053990001".into(),
+        tid: "10000001".into(),
+        batch: 1,
+        stan,
+        operator: "01".into(),
+        amount_minor: 1_000 * i64::from(stan),
+        fee_minor: 6,
+        pan_masked: "622202*********0128".into(),
+        pan_token: "t".into(),
+        brand: None,
+        card_type: None,
+        rrn: format!("{stan:012}"),
+        auth_code: Some("123456".into()),
+        business_type: Business::Sale,
+        original_id: None,
+        refunded_minor: 0,
+        fee_refunded_minor: 0,
+        funding: None,
+        pending_transfer: None,
+        movements: Vec::new(),
+        channel: "iso8583".into(),
+        business_day: "20261127".into(),
+        at: 1,
+        reason: None,
+        balance_minor: None,
+        customer_phone: None,
+        customer_email: None,
+        binding: None,
+        session_guard: None,
+    };
+    {
+        // As the earlier release wrote them: unlisted records, one compact and one JSON body.
+        let store = Store::open(StoreOptions::new(database.clone())).await?.store;
+        let mut change = xingtong_store::Change::default();
+        for (stan, body) in [(1, legacy(1).to_body()?), (2, serde_json::to_vec(&legacy(2))?)] {
+            let mut put = xingtong_merchants::entity::insert(&legacy(stan))?;
+            put.txn = None;
+            put.record.body = body;
+            change.puts.push(put);
+        }
+        store.apply(change).await?;
+        ensure!(store.unlisted_records("card_txn", 10).await?.len() == 2);
+        store.close().await;
+    }
+    let process = process(dir.path(), database, Config::default()).await?;
+    let store = process.merchants.store().clone();
+    ensure!(store.unlisted_records("card_txn", 10).await?.is_empty(), "nothing left behind");
+    for stan in [1, 2] {
+        let moved = process.engine.transaction("10000001", 1, stan).await?.context("moved")?;
+        ensure!(moved.value.amount_minor == 1_000 * i64::from(stan) && moved.value.rrn == format!("{stan:012}"));
+    }
+    let day = xingtong_store::TxnQuery {
+        merchant: Some("898310053990001".into()),
+        day_from: Some("20261127".into()),
+        day_to: Some("20261127".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let rows = store.transactions(day).await?;
+    ensure!(rows.len() == 2 && rows.iter().map(|r| r.columns.amount_minor).sum::<i64>() == 3_000, "{rows:?}");
+    ensure!(rows.iter().all(|r| r.columns.txn_type == "sale" && r.columns.terminal_id == "10000001"));
+    let _ = process.stop.send(());
+    Ok(())
+}

@@ -53,6 +53,7 @@ conformance!(
     changes_carry_ledger_events_all_or_nothing,
     counters_add_inside_the_writer_and_hold_their_maximum,
     counters_of_past_windows_are_purged_by_key_range,
+    transactions_live_in_a_typed_table_queried_by_merchant_day_and_batch,
 );
 
 /// PostgreSQL indexes account history off the commit path up to a watermark: pages of history read

@@ -391,7 +391,7 @@ fn record(kind: &str, id: &str, owner: &str, status: &str, body: &str) -> xingto
 }
 
 fn put(record: xingtong_store::Record, expected: Option<u64>) -> xingtong_store::Put {
-    xingtong_store::Put { record, expected, listed: true }
+    xingtong_store::Put { record, expected, listed: true, txn: None }
 }
 
 pub async fn records_are_versioned_and_refuse_stale_writes(h: &Harness) -> anyhow::Result<()> {
@@ -627,5 +627,96 @@ pub async fn counters_of_past_windows_are_purged_by_key_range(h: &Harness) -> an
     }
     ensure!(store.purge_counters("freq:".into(), "freq:0003".into()).await? == 0, "nothing left in range");
     store.close().await;
+    Ok(())
+}
+
+/// A payment transaction as the store sees it: typed columns and a body.
+fn txn(merchant: &str, id: &str, terminal: &str, batch: u32, stan: u32, day: &str, amount: i64) -> xingtong_store::Put {
+    let columns = xingtong_store::TxnColumns {
+        method: "card".into(),
+        txn_type: "sale".into(),
+        terminal_id: terminal.into(),
+        batch,
+        stan,
+        business_day: day.into(),
+        amount_minor: amount,
+        fee_minor: amount / 100,
+        response_code: "00".into(),
+        channel: "iso8583".into(),
+        at: 7,
+        ..Default::default()
+    };
+    let mut put = put(record("card_txn", id, merchant, "approved", "body"), None);
+    put.listed = false;
+    put.txn = Some(columns);
+    put
+}
+
+pub async fn transactions_live_in_a_typed_table_queried_by_merchant_day_and_batch(h: &Harness) -> anyhow::Result<()> {
+    use xingtong_store::{Change, Rejection, StoreError, TxnQuery};
+    let store = h.open().await?.store;
+    let rows = [
+        txn("m1", "T1-000001-000001", "T1", 1, 1, "20261126", 1_000),
+        txn("m1", "T1-000001-000002", "T1", 1, 2, "20261127", 2_000),
+        txn("m1", "T1-000002-000001", "T1", 2, 1, "20261127", 3_000),
+        txn("m2", "T2-000001-000001", "T2", 1, 1, "20261127", 4_000),
+    ];
+    store.apply(Change { puts: rows.to_vec(), ..Change::default() }).await?;
+    // Found by id, in its own table: the records table never sees it.
+    let stored = store.transaction("card_txn", "T1-000001-000002").await?.context("found by id")?;
+    ensure!(stored.owner == "m1" && stored.version == 1 && stored.body == b"body" && stored.status == "approved");
+    ensure!(store.record("card_txn", "T1-000001-000002").await?.is_none());
+    // Creating it again is refused; an update from its version goes through and moves the columns.
+    let again = store.apply(Change { puts: vec![rows[1].clone()], ..Change::default() }).await;
+    ensure!(matches!(again, Err(StoreError::Rejected(Rejection::Conflict { .. }))), "{again:?}");
+    let mut voided = rows[1].clone();
+    voided.expected = Some(1);
+    voided.record.status = "voided".into();
+    voided.txn.as_mut().context("columns")?.refunded_minor = 500;
+    store.apply(Change { puts: vec![voided.clone()], ..Change::default() }).await?;
+    let stale = store.apply(Change { puts: vec![voided], ..Change::default() }).await;
+    ensure!(matches!(stale, Err(StoreError::Rejected(Rejection::Conflict { .. }))), "{stale:?}");
+
+    // By merchant and business day, in (day, id) order, with a cursor.
+    let day = |merchant: &str, from: &str, to: &str| TxnQuery {
+        merchant: Some(merchant.into()),
+        day_from: Some(from.into()),
+        day_to: Some(to.into()),
+        limit: 100,
+        ..TxnQuery::default()
+    };
+    let m1 = store.transactions(day("m1", "20261127", "20261127")).await?;
+    let ids: Vec<&str> = m1.iter().map(|t| t.record.id.as_str()).collect();
+    ensure!(ids == ["T1-000001-000002", "T1-000002-000001"], "{ids:?}");
+    ensure!(m1[0].record.status == "voided" && m1[0].record.version == 2 && m1[0].columns.refunded_minor == 500);
+    ensure!(m1[1].columns.amount_minor == 3_000 && m1[1].columns.fee_minor == 30 && m1[1].columns.batch == 2);
+    let mut page = day("m1", "20261101", "20261130");
+    page.limit = 2;
+    let first = store.transactions(page.clone()).await?;
+    let last = first.last().context("a page")?;
+    page.after = Some((last.columns.business_day.clone(), last.record.id.clone()));
+    let second = store.transactions(page).await?;
+    ensure!(first.len() == 2 && second.len() == 1 && second[0].record.id == "T1-000002-000001", "{second:?}");
+    // By terminal and batch; by status.
+    let batch = TxnQuery { terminal: Some("T1".into()), batch: Some(1), limit: 100, ..TxnQuery::default() };
+    ensure!(store.transactions(batch).await?.len() == 2);
+    let approved = TxnQuery { statuses: vec!["approved".into()], limit: 100, ..TxnQuery::default() };
+    ensure!(store.transactions(approved).await?.len() == 3);
+
+    // Moving a record into the table: put and remove in one change, all or nothing.
+    let mut legacy = put(record("card_txn", "T3-000001-000001", "m3", "approved", "old"), None);
+    legacy.listed = false;
+    store.apply(Change { puts: vec![legacy], ..Change::default() }).await?;
+    let found = store.unlisted_records("card_txn", 10).await?;
+    ensure!(found.len() == 1 && found[0].id == "T3-000001-000001", "{found:?}");
+    let moved = Change {
+        puts: vec![txn("m3", "T3-000001-000001", "T3", 1, 1, "20261127", 5_000)],
+        remove_records: vec![("card_txn".into(), "T3-000001-000001".into())],
+        ..Change::default()
+    };
+    store.apply(moved).await?;
+    ensure!(store.unlisted_records("card_txn", 10).await?.is_empty());
+    ensure!(store.record("card_txn", "T3-000001-000001").await?.is_none());
+    ensure!(store.transaction("card_txn", "T3-000001-000001").await?.is_some());
     Ok(())
 }

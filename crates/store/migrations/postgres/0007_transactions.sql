@@ -1,0 +1,35 @@
+-- Payment transactions in a typed table of their own, instead of opaque record bodies: settlement,
+-- reports and consoles select and sum them by merchant and business day, and by terminal and
+-- batch. The merchant id leads the primary key, so that the table can be distributed by merchant
+-- (Citus) without a redesign. The body keeps what no query needs (card details, ledger movements)
+-- in the payments crate's compact form. Rows of `records` of kind `card_txn` are moved here by the
+-- payments service at start-up (their columns are inside their bodies, which SQL cannot read).
+CREATE TABLE transactions (
+    merchant_id        TEXT    NOT NULL,
+    id                 TEXT    NOT NULL,
+    kind               TEXT    NOT NULL,
+    status             TEXT    NOT NULL,
+    version            BIGINT  NOT NULL,
+    created_at         BIGINT  NOT NULL,
+    updated_at         BIGINT  NOT NULL,
+    method             TEXT    NOT NULL,
+    txn_type           TEXT    NOT NULL,
+    terminal_id        TEXT    NOT NULL,
+    batch              INTEGER NOT NULL,
+    stan               INTEGER NOT NULL,
+    business_day       TEXT    NOT NULL,
+    amount_minor       BIGINT  NOT NULL,
+    fee_minor          BIGINT  NOT NULL,
+    refunded_minor     BIGINT  NOT NULL,
+    fee_refunded_minor BIGINT  NOT NULL,
+    response_code      TEXT    NOT NULL,
+    original_id        TEXT,
+    channel            TEXT    NOT NULL,
+    at                 BIGINT  NOT NULL,
+    body               BYTEA   NOT NULL,
+    PRIMARY KEY (merchant_id, id)
+);
+-- Found by id alone on every request (the id names terminal, batch and STAN).
+CREATE INDEX transactions_by_id ON transactions (id);
+CREATE INDEX transactions_by_merchant_day ON transactions (merchant_id, business_day, id);
+CREATE INDEX transactions_by_batch ON transactions (terminal_id, batch, stan);

@@ -1,0 +1,34 @@
+-- Payment transactions in a typed table of their own, instead of opaque record bodies: settlement,
+-- reports and consoles select and sum them by merchant and business day, and by terminal and
+-- batch. The merchant id is in every key, so that the table can be sharded by merchant later.
+-- The body keeps what no query needs (card details, ledger movements) in the payments crate's
+-- compact form. Rows of `records` of kind `card_txn` are moved here by the payments service at
+-- start-up (their columns are inside their bodies, which SQL cannot read).
+CREATE TABLE transactions (
+    merchant_id        TEXT    NOT NULL,
+    id                 TEXT    NOT NULL,
+    kind               TEXT    NOT NULL,
+    status             TEXT    NOT NULL,
+    version            INTEGER NOT NULL,
+    created_at         INTEGER NOT NULL,
+    updated_at         INTEGER NOT NULL,
+    method             TEXT    NOT NULL,
+    txn_type           TEXT    NOT NULL,
+    terminal_id        TEXT    NOT NULL,
+    batch              INTEGER NOT NULL,
+    stan               INTEGER NOT NULL,
+    business_day       TEXT    NOT NULL,
+    amount_minor       INTEGER NOT NULL,
+    fee_minor          INTEGER NOT NULL,
+    refunded_minor     INTEGER NOT NULL,
+    fee_refunded_minor INTEGER NOT NULL,
+    response_code      TEXT    NOT NULL,
+    original_id        TEXT,
+    channel            TEXT    NOT NULL,
+    at                 INTEGER NOT NULL,
+    body               BLOB    NOT NULL,
+    -- Id first: a transaction is found by its id (terminal, batch, STAN) on every request.
+    UNIQUE (id, merchant_id)
+);
+CREATE INDEX transactions_by_merchant_day ON transactions (merchant_id, business_day, id);
+CREATE INDEX transactions_by_batch ON transactions (terminal_id, batch, stan);
