@@ -286,7 +286,7 @@ impl PgWriter {
             remove_record: prepare("DELETE FROM records WHERE kind = $1 AND id = $2")?,
             put_txns: prepare(&format!(
                 "INSERT INTO transactions ({TXN_COLUMNS}) SELECT * FROM UNNEST({}) \
-                 ON CONFLICT (merchant_id, id) DO UPDATE SET status = EXCLUDED.status, version = EXCLUDED.version, \
+                 ON CONFLICT (id, merchant_id) DO UPDATE SET status = EXCLUDED.status, version = EXCLUDED.version, \
                  updated_at = EXCLUDED.updated_at, txn_type = EXCLUDED.txn_type, amount_minor = EXCLUDED.amount_minor, \
                  fee_minor = EXCLUDED.fee_minor, refunded_minor = EXCLUDED.refunded_minor, \
                  fee_refunded_minor = EXCLUDED.fee_refunded_minor, response_code = EXCLUDED.response_code, \
@@ -866,6 +866,11 @@ const TXN_TYPES: [&str; 22] = [
     "int8", "int8", "int8", "text", "text", "text", "int8", "bytea",
 ];
 
+/// The ids that start with `prefix`, as a half-open range in byte order.
+pub(crate) fn txn_id_range(prefix: &str) -> (String, String) {
+    (prefix.to_owned(), format!("{prefix}\u{10FFFF}"))
+}
+
 fn txn_from_row(row: &postgres::Row) -> TxnRow {
     let columns = TxnColumns {
         method: row.get(7),
@@ -1002,10 +1007,17 @@ impl Reader for PgReader {
     fn transactions(&mut self, query: &TxnQuery) -> Result<Vec<TxnRow>, StoreError> {
         let (after_day, after_id) = query.after.clone().unwrap_or_default();
         let batch = query.batch.map(|b| b as i32);
+        // A terminal's transactions (of a batch) are one range of the id index (see `TxnColumns`).
+        let (low, high) = match (&query.terminal, query.batch) {
+            (Some(terminal), Some(batch)) => txn_id_range(&format!("{terminal}-{batch:06}-")),
+            (Some(terminal), None) => txn_id_range(&format!("{terminal}-")),
+            _ => (String::new(), String::new()),
+        };
         let rows = self.client.query(
             &format!(
                 "SELECT {TXN_COLUMNS} FROM transactions WHERE ($1::text IS NULL OR merchant_id = $1) \
-                 AND ($2::text IS NULL OR terminal_id = $2) AND ($3::int4 IS NULL OR batch = $3) \
+                 AND ($2::text IS NULL OR (terminal_id = $2 AND id >= $10 AND id < $11)) \
+                 AND ($3::int4 IS NULL OR batch = $3) \
                  AND ($4::text IS NULL OR business_day >= $4) AND ($5::text IS NULL OR business_day <= $5) \
                  AND (cardinality($6::text[]) = 0 OR status = ANY($6)) AND (business_day, id) > ($7, $8) \
                  ORDER BY business_day, id LIMIT $9"
@@ -1020,6 +1032,8 @@ impl Reader for PgReader {
                 &after_day,
                 &after_id,
                 &i64::from(query.limit),
+                &low,
+                &high,
             ],
         )?;
         Ok(rows.iter().map(txn_from_row).collect())

@@ -54,6 +54,9 @@ pub struct Put {
 
 /// The typed columns of a payment transaction: what settlement, reports and consoles select and
 /// sum by. The record's body keeps the rest (card details, ledger movements, …).
+///
+/// A transaction's id must start `<terminal_id>-<batch, six digits>-`: on SQLite a terminal's
+/// batch is found as a range of the id index rather than through an index of its own.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TxnColumns {
     /// `card` (QR methods later).

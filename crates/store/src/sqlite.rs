@@ -783,6 +783,15 @@ impl Reader for SqliteReader {
         }
         if let Some(terminal) = &query.terminal {
             add(&mut sql, " AND terminal_id = ?", terminal.clone().into());
+            // A transaction's id starts `<terminal>-<batch>-` (see `TxnColumns`): the id index
+            // finds a terminal's transactions as one range, with no index of their own to keep
+            // up on every sale.
+            let (low, high) = crate::postgres::txn_id_range(&match query.batch {
+                Some(batch) => format!("{terminal}-{batch:06}-"),
+                None => format!("{terminal}-"),
+            });
+            add(&mut sql, " AND id >= ?", low.into());
+            add(&mut sql, " AND id < ?", high.into());
         }
         if let Some(batch) = query.batch {
             add(&mut sql, " AND batch = ?", i64::from(batch).into());

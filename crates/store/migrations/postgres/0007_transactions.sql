@@ -1,12 +1,12 @@
 -- Payment transactions in a typed table of their own, instead of opaque record bodies: settlement,
 -- reports and consoles select and sum them by merchant and business day, and by terminal and
--- batch. The merchant id leads the primary key, so that the table can be distributed by merchant
--- (Citus) without a redesign. The body keeps what no query needs (card details, ledger movements)
+-- batch. The merchant id is in the primary key and every index, so that the table can be
+-- distributed by merchant (Citus) without a redesign. The body keeps what no query needs (card details, ledger movements)
 -- in the payments crate's compact form. Rows of `records` of kind `card_txn` are moved here by the
 -- payments service at start-up (their columns are inside their bodies, which SQL cannot read).
 CREATE TABLE transactions (
     merchant_id        TEXT    NOT NULL,
-    id                 TEXT    NOT NULL,
+    id                 TEXT    COLLATE "C" NOT NULL,
     kind               TEXT    NOT NULL,
     status             TEXT    NOT NULL,
     version            BIGINT  NOT NULL,
@@ -27,9 +27,10 @@ CREATE TABLE transactions (
     channel            TEXT    NOT NULL,
     at                 BIGINT  NOT NULL,
     body               BYTEA   NOT NULL,
-    PRIMARY KEY (merchant_id, id)
+    -- Id first: a transaction is found by its id on every request. The id starts with the
+    -- terminal and batch (`<terminal>-<batch>-<STAN>`, byte order), so a terminal's batch is a
+    -- range of this index too.
+    PRIMARY KEY (id, merchant_id)
 );
--- Found by id alone on every request (the id names terminal, batch and STAN).
-CREATE INDEX transactions_by_id ON transactions (id);
+-- What clearing, reports and consoles read: a merchant's transactions by business day.
 CREATE INDEX transactions_by_merchant_day ON transactions (merchant_id, business_day, id);
-CREATE INDEX transactions_by_batch ON transactions (terminal_id, batch, stan);

@@ -27,8 +27,11 @@ CREATE TABLE transactions (
     channel            TEXT    NOT NULL,
     at                 INTEGER NOT NULL,
     body               BLOB    NOT NULL,
-    -- Id first: a transaction is found by its id (terminal, batch, STAN) on every request.
+    -- Id first: a transaction is found by its id on every request. The id starts with the
+    -- terminal and batch (`<terminal>-<batch>-<STAN>`), so a terminal's batch is a range of this
+    -- index too: no index of its own to keep up on every sale.
     UNIQUE (id, merchant_id)
 );
+-- What clearing, reports and consoles read: a merchant's transactions by business day. The one
+-- extra index a sale pays for (measured: docs/performance.md).
 CREATE INDEX transactions_by_merchant_day ON transactions (merchant_id, business_day, id);
-CREATE INDEX transactions_by_batch ON transactions (terminal_id, batch, stan);
