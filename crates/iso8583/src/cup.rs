@@ -226,6 +226,16 @@ impl SettlementTotals {
     }
 }
 
+/// True for a card of a foreign organisation in settlement totals (外卡): Visa (first digit 4)
+/// and Mastercard (51–55, 2221–2720). Every other card, UnionPay's 62 first, is domestic (内卡).
+/// Host and terminal class a card by this one rule, so that their totals can agree.
+pub fn foreign_card(pan: &str) -> bool {
+    let prefix = |n: usize| pan.get(..n).and_then(|p| p.parse::<u32>().ok());
+    matches!(prefix(1), Some(4))
+        || matches!(prefix(2), Some(51..=55))
+        || prefix(4).is_some_and(|p| (2221..=2720).contains(&p))
+}
+
 /// One transaction in a batch upload (0320, field 48). Its `Debug` masks the card number.
 #[derive(Clone, PartialEq, Eq)]
 pub struct BatchItem {

@@ -12,6 +12,7 @@ use xingtong_iso8583::{Message, ResponseCode, cup};
 
 use crate::engine::{Answer, Card, Engine, Origin, Original, SESSION_CHANGED};
 use crate::session::{Live, SignIn, operator_pin_pan};
+use crate::settle::{BatchTotals, Side, UploadOutcome, Uploaded};
 use crate::txn::{BusinessType, Kind};
 
 /// The platform behind the gateway.
@@ -215,22 +216,106 @@ impl Terminals {
         if field_str(message, 42).as_deref() != Some(live.mid.as_str()) {
             return refuse(ResponseCode::INVALID_MERCHANT);
         }
-        match request.transaction {
-            // Settlement and batch upload come with the clearing work.
-            Transaction::Settlement
-            | Transaction::BatchUpload
-            | Transaction::BatchUploadEnd
-            | Transaction::NotSupported => return refuse(ResponseCode::FUNCTION_NOT_SUPPORTED),
-            _ => {}
+        if request.transaction == Transaction::NotSupported {
+            return refuse(ResponseCode::FUNCTION_NOT_SUPPORTED);
         }
         if let Err(fault) = request.transaction.check_fields(message) {
             return Ok(with_mac(format_error(message, fault), &live));
         }
-        // A reversal is matched by TID, batch, STAN and amount whatever else it says.
-        if request.transaction != Transaction::Reversal && message.get_str(49) != Some(CURRENCY) {
-            return refuse(ResponseCode::NOT_PERMITTED_TO_TERMINAL);
+        match request.transaction {
+            Transaction::BatchUpload | Transaction::BatchUploadEnd => {
+                return Box::pin(self.batch_upload(request, tid, &live)).await;
+            }
+            Transaction::Reversal => {}
+            // A reversal is matched by TID, batch, STAN and amount whatever else it says.
+            _ if message.get_str(49) != Some(CURRENCY) => return refuse(ResponseCode::NOT_PERMITTED_TO_TERMINAL),
+            Transaction::Settlement => return Box::pin(self.settlement(request, tid, &live)).await,
+            _ => {}
         }
         Box::pin(self.financial(request, tid, &live)).await
+    }
+
+    /// Settlement (0500): the host's verdict per card class in field 48 of the 0510 (bytes 31 and
+    /// 62: `1` balanced, `2` not), the settlement date in field 15. The next batch is open once
+    /// this is answered.
+    async fn settlement(&self, request: &Request, tid: &str, live: &Live) -> crate::engine::Result<Message> {
+        let message = &request.message;
+        let refuse = |code: ResponseCode| Ok(with_mac(reply_to(message, code), live));
+        let (Some(Ok(f60)), Some(Ok(totals))) =
+            (message.get(60).map(Field60::parse), message.get(48).map(cup::SettlementTotals::parse))
+        else {
+            return refuse(ResponseCode::FORMAT_ERROR);
+        };
+        if f60.batch != live.batch && self.engine.batch(tid, f60.batch).await?.is_none() {
+            // Neither the open batch nor one settled before: nothing to settle.
+            return refuse(ResponseCode::INVALID_TRANSACTION);
+        }
+        let side = |t: cup::Totals| Side {
+            debit_minor: t.debit_amount,
+            debit_count: u32::from(t.debit_count),
+            credit_minor: t.credit_amount,
+            credit_count: u32::from(t.credit_count),
+        };
+        let terminal = BatchTotals { domestic: side(totals.domestic), foreign: side(totals.foreign) };
+        let settled = self.engine.settle(&live.mid, tid, f60.batch, terminal).await?;
+        let verdict = |balanced: bool| {
+            if balanced { cup::settlement_result::BALANCED } else { cup::settlement_result::UNBALANCED }
+        };
+        let answer = cup::SettlementTotals {
+            domestic_result: verdict(settled.batch.domestic_balanced),
+            foreign_result: verdict(settled.batch.foreign_balanced),
+            ..totals
+        };
+        let mut reply = reply_to(message, ResponseCode::APPROVED);
+        let (hhmmss, mmdd) = crate::clock::fields_12_13();
+        reply.set(12, hhmmss);
+        reply.set(13, mmdd);
+        reply.set(15, settled.batch.business_day.get(4..8).unwrap_or("0101").to_owned());
+        if let Some(stan) = message.get_str(11).and_then(cup::terminal_stan) {
+            reply.set(37, crate::ids::rrn(stan));
+        }
+        let Ok(field48) = answer.to_bytes() else { return refuse(ResponseCode::FORMAT_ERROR) };
+        reply.set(48, field48);
+        if let Some(operator) = message.get(63) {
+            reply.set(63, operator.to_vec());
+        }
+        Ok(with_mac(reply, live))
+    }
+
+    /// Batch upload (0320, 60.3 201/203) and its end (60.3 202/207). An item uploaded before is
+    /// answered 94, which terminals take as success; a batch never settled 25.
+    async fn batch_upload(&self, request: &Request, tid: &str, live: &Live) -> crate::engine::Result<Message> {
+        let message = &request.message;
+        let answer = |code: ResponseCode| {
+            let mut reply = reply_to(message, code);
+            let (hhmmss, mmdd) = crate::clock::fields_12_13();
+            reply.set(12, hhmmss);
+            reply.set(13, mmdd);
+            Ok(with_mac(reply, live))
+        };
+        let (Some(Ok(f60)), Some(f48)) = (message.get(60).map(Field60::parse), message.get(48)) else {
+            return answer(ResponseCode::FORMAT_ERROR);
+        };
+        if request.transaction == Transaction::BatchUploadEnd {
+            let Some(count) = std::str::from_utf8(f48).ok().filter(|c| c.len() == 4).and_then(|c| c.parse().ok())
+            else {
+                return answer(ResponseCode::FORMAT_ERROR);
+            };
+            return match self.engine.end_upload(tid, f60.batch, count).await? {
+                Some(_) => answer(ResponseCode::APPROVED),
+                None => answer(ResponseCode::ORIGINAL_NOT_FOUND),
+            };
+        }
+        let Ok(items) = cup::parse_batch_items(f48) else { return answer(ResponseCode::FORMAT_ERROR) };
+        let items = items
+            .into_iter()
+            .map(|i| Uploaded { stan: i.stan, amount_minor: i.amount, organisation: i.card_organisation })
+            .collect();
+        match self.engine.upload(tid, f60.batch, items).await? {
+            UploadOutcome::Recorded => answer(ResponseCode::APPROVED),
+            UploadOutcome::Duplicate => answer(ResponseCode::DUPLICATE),
+            UploadOutcome::UnknownBatch => answer(ResponseCode::ORIGINAL_NOT_FOUND),
+        }
     }
 
     async fn financial(&self, request: &Request, tid: &str, live: &Live) -> crate::engine::Result<Message> {

@@ -25,6 +25,7 @@ pub mod network;
 mod recent;
 pub mod sandbox;
 pub mod session;
+pub mod settle;
 pub mod txn;
 
 pub use engine::{Answer, BINDING_TAKEN, Binding, Card, Config, Engine, Origin, Original, SESSION_CHANGED};

@@ -107,7 +107,7 @@ fn mask(pan: &str) -> String {
     if pan.len() > 10 { format!("{}…{}", &pan[..6], &pan[pan.len() - 4..]) } else { "…".into() }
 }
 
-/// A batch's totals as settlement reports them (domestic cards; CNY minor units).
+/// One card class's totals in a settlement (CNY minor units).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Totals {
     /// Sales and completions (借记), voided ones included.
@@ -121,16 +121,58 @@ pub struct Totals {
 }
 
 impl Totals {
-    /// Field 48 of a 0500: 62 digits, domestic then foreign (zeros here).
-    pub fn field48(&self) -> String {
+    fn field48_side(&self) -> String {
         format!(
-            "{:012}{:03}{:012}{:03}0{}",
+            "{:012}{:03}{:012}{:03}0",
             self.debit_minor,
             self.debit_count.min(999),
             self.credit_minor,
-            self.credit_count.min(999),
-            "0".repeat(31)
+            self.credit_count.min(999)
         )
+    }
+
+    /// Adds one transaction: a debit when `debit`, a credit otherwise.
+    pub fn add(&mut self, amount_minor: u64, debit: bool) {
+        if debit {
+            self.debit_minor += amount_minor;
+            self.debit_count += 1;
+        } else {
+            self.credit_minor += amount_minor;
+            self.credit_count += 1;
+        }
+    }
+}
+
+/// A batch's totals as settlement reports them: domestic cards (内卡) and foreign ones (外卡,
+/// Visa and Mastercard: [`cup::foreign_card`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchTotals {
+    /// Domestic cards.
+    pub domestic: Totals,
+    /// Foreign cards.
+    pub foreign: Totals,
+}
+
+impl BatchTotals {
+    /// Field 48 of a 0500: 62 digits, domestic then foreign, each with a result digit `0`.
+    pub fn field48(&self) -> String {
+        format!("{}{}", self.domestic.field48_side(), self.foreign.field48_side())
+    }
+}
+
+/// The host's verdict on a settlement, per card class (field 48 of the 0510).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    /// Domestic cards: `1` balanced (对账平), `2` not (不平), `3` error.
+    pub domestic: u8,
+    /// Foreign cards, the same.
+    pub foreign: u8,
+}
+
+impl Verdict {
+    /// Both classes balanced.
+    pub fn balanced(&self) -> bool {
+        self.domestic == cup::settlement_result::BALANCED && self.foreign == cup::settlement_result::BALANCED
     }
 }
 
@@ -161,6 +203,17 @@ impl Reply {
     /// Field 38.
     pub fn auth_code(&self) -> Option<&str> {
         self.message.get_str(38)
+    }
+
+    /// A settlement reply's verdict (field 48), if it carries one.
+    pub fn verdict(&self) -> Option<Verdict> {
+        let totals = cup::SettlementTotals::parse(self.message.get(48)?).ok()?;
+        Some(Verdict { domestic: totals.domestic_result, foreign: totals.foreign_result })
+    }
+
+    /// The settlement date of a settlement reply (field 15, MMDD).
+    pub fn settlement_date(&self) -> Option<&str> {
+        self.message.get_str(15)
     }
 
     /// The balance of field 54, minor units.
@@ -470,7 +523,7 @@ impl Terminal {
     /// Settlement (结算) of the open batch: a 0500 with the batch's totals in field 48 (domestic
     /// debit amount and count, credit amount and count; docs/iso8583.md §7), MACed. Nothing is
     /// reversed for it. The reply's field 48 carries the host's verdict once the host settles.
-    pub async fn settle(&mut self, operator: u8, totals: &Totals) -> Result<Reply, PosError> {
+    pub async fn settle(&mut self, operator: u8, totals: &BatchTotals) -> Result<Reply, PosError> {
         let stan = self.next_stan()?;
         let mut m = self.base("0500", stan)?;
         m.set(48, totals.field48());
@@ -490,6 +543,56 @@ impl Terminal {
         let reply = self.exchange(packed).await?;
         self.check_reply(&m, &reply, true)?;
         Ok(Reply { code: reply.get_str(39).unwrap_or("").to_owned(), message: reply, stan, batch: self.state.batch })
+    }
+
+    /// Batch upload (批上送) after an unbalanced settlement: the items in 0320s of at most eight
+    /// (60.3 `201`, field 48 `NN` + 40 digits each), each answered 00 (or 94: already had).
+    /// Returns how many were uploaded.
+    pub async fn upload_batch(&mut self, items: &[cup::BatchItem]) -> Result<u32, PosError> {
+        for chunk in items.chunks(8) {
+            let stan = self.next_stan()?;
+            let mut m = self.base("0320", stan)?;
+            m.set(48, cup::batch_items_to_bytes(chunk).map_err(|e| PosError::Codec(e.to_string()))?);
+            m.set(60, self.settlement_field60("201"));
+            let packed = self.pack_with_mac(&mut m)?;
+            let reply = self.exchange(packed).await?;
+            self.check_reply(&m, &reply, true)?;
+            let code = reply.get_str(39).unwrap_or("");
+            if code != "00" && code != "94" {
+                return Err(PosError::Mismatch(format!("batch upload answered {code}")));
+            }
+        }
+        Ok(u32::try_from(items.len()).unwrap_or(u32::MAX))
+    }
+
+    /// Ends the batch upload (批上送结束): a 0320 with the count uploaded (field 48, n4), 60.3
+    /// `207` after a balanced settlement, `202` after an unbalanced one.
+    pub async fn end_batch_upload(&mut self, count: u32, balanced: bool) -> Result<Reply, PosError> {
+        let stan = self.next_stan()?;
+        let mut m = self.base("0320", stan)?;
+        m.set(48, format!("{:04}", count.min(9_999)));
+        m.set(60, self.settlement_field60(if balanced { "207" } else { "202" }));
+        let packed = self.pack_with_mac(&mut m)?;
+        let reply = self.exchange(packed).await?;
+        self.check_reply(&m, &reply, true)?;
+        Ok(Reply { code: reply.get_str(39).unwrap_or("").to_owned(), message: reply, stan, batch: self.state.batch })
+    }
+
+    /// After settlement: the next batch number (000001–999999, then round again), kept.
+    pub fn open_next_batch(&mut self) -> Result<u32, PosError> {
+        self.state.batch = self.state.batch % 999_999 + 1;
+        self.save_state()?;
+        Ok(self.state.batch)
+    }
+
+    fn settlement_field60(&self, network_code: &str) -> Vec<u8> {
+        Field60 {
+            transaction_type: "00".into(),
+            batch: self.state.batch,
+            network_code: network_code.into(),
+            flags: String::new(),
+        }
+        .to_bytes()
     }
 
     /// The signed-in working keys (for tests that forge messages).
@@ -716,15 +819,20 @@ pub const LAYOUT: WorkingKeysLayout = WorkingKeysLayout::Double;
 
 #[cfg(test)]
 mod tests {
-    use super::Totals;
+    use super::{BatchTotals, Totals};
 
     #[test]
     fn settlement_totals_are_the_documents_62_digits() {
         // docs/iso8583.md §9.3: 3 sales for ¥1,234.56 and 1 refund of ¥50.00.
-        let totals = Totals { debit_minor: 123_456, debit_count: 3, credit_minor: 5_000, credit_count: 1 };
-        let field = totals.field48();
+        let domestic = Totals { debit_minor: 123_456, debit_count: 3, credit_minor: 5_000, credit_count: 1 };
+        let field = BatchTotals { domestic, ..BatchTotals::default() }.field48();
         assert_eq!(field.len(), 62);
         assert_eq!(&field[..31], "0000001234560030000000050000010");
         assert!(field[31..].bytes().all(|b| b == b'0'));
+        // A foreign sale of ¥10.00 goes to the second half.
+        let mut foreign = Totals::default();
+        foreign.add(1_000, true);
+        let field = BatchTotals { domestic, foreign }.field48();
+        assert_eq!(&field[31..], "0000000010000010000000000000000");
     }
 }

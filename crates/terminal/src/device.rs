@@ -237,6 +237,15 @@ impl DeviceDir {
         std::fs::read_to_string(files.last()?).ok()
     }
 
+    /// Writes a batch's settlement slip (结算单); returns its path.
+    pub fn settlement_slip(&self, batch: u32, text: &str) -> anyhow::Result<PathBuf> {
+        let dir = self.dir.join("settlements");
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(format!("{batch:06}.txt"));
+        std::fs::write(&path, text)?;
+        Ok(path)
+    }
+
     /// Writes a receipt; returns its path.
     pub fn receipt(&self, batch: u32, stan: u32, text: &str) -> anyhow::Result<PathBuf> {
         let path = self.dir.join("receipts").join(format!("{batch:06}-{stan:06}.txt"));

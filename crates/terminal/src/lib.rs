@@ -27,7 +27,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use serde::Deserialize;
-use xingtong_iso8583::ResponseCode;
+use xingtong_iso8583::{ResponseCode, cup};
 use xingtong_pos::{CardRead, Request, Terminal, TerminalConfig};
 
 use crate::device::{DeviceDir, DeviceState, JournalEntry};
@@ -81,8 +81,8 @@ pub enum Task {
     SignIn(u8, String),
     /// Sign off.
     SignOff,
-    /// Settle the open batch with these totals.
-    Settle(xingtong_pos::Totals),
+    /// Settle the open batch (its totals from the journal).
+    Settle,
     /// A sale or a balance inquiry.
     Pay { kind: PayKind, amount_minor: i64, card: CardRead },
     /// A void (撤销) or refund (退货) of a sale in the journal, with the supervisor's PIN.
@@ -380,7 +380,7 @@ impl App {
                     ))
                 }
                 KeyCode::Char('9') => return Some(Task::SignOff),
-                KeyCode::Char('s') | KeyCode::Char('S') => return Some(Task::Settle(self.batch_totals())),
+                KeyCode::Char('s') | KeyCode::Char('S') => return Some(Task::Settle),
                 KeyCode::Esc | KeyCode::Char('q') => self.quit = true,
                 _ => {}
             },
@@ -673,29 +673,6 @@ impl App {
         None
     }
 
-    /// The open batch's totals from the journal, as settlement reports them: sales and
-    /// completions are debits (voided ones too), voids and refunds credits.
-    fn batch_totals(&self) -> xingtong_pos::Totals {
-        let entries = self.journal.as_ref().map(DeviceDir::entries).unwrap_or_default();
-        let batch = entries.iter().map(|e| e.batch).max().unwrap_or(1);
-        let mut totals = xingtong_pos::Totals::default();
-        for e in entries.iter().filter(|e| e.batch == batch && e.response_code == "00") {
-            let amount = u64::try_from(e.amount_minor).unwrap_or(0);
-            match e.kind.as_str() {
-                "sale" | "complete" => {
-                    totals.debit_minor += amount;
-                    totals.debit_count += 1;
-                }
-                "void" | "refund" | "complete-void" => {
-                    totals.credit_minor += amount;
-                    totals.credit_count += 1;
-                }
-                _ => {}
-            }
-        }
-        totals
-    }
-
     /// The terminal's own small report: its journal's last transactions and totals by type.
     fn transactions(&self) -> Vec<String> {
         let lang = self.lang();
@@ -797,6 +774,100 @@ fn print_slip(
     text.extend(slip.lines().map(str::to_owned));
     text.push(format!("{}: {}", tr(app.lang(), "签购单已保存 (三联)", "Receipt saved, 3 copies"), path.display()));
     Ok(())
+}
+
+/// How a journal entry counts in its batch's settlement totals: `Some(true)` a debit (sales and
+/// completions, voided ones too), `Some(false)` a credit (voids, completion voids, refunds).
+fn counted(entry: &JournalEntry) -> Option<bool> {
+    if entry.response_code != "00" {
+        return None;
+    }
+    match entry.kind.as_str() {
+        "sale" | "complete" => Some(true),
+        "void" | "refund" | "complete-void" => Some(false),
+        _ => None,
+    }
+}
+
+/// A batch's totals from the journal, as settlement reports them: domestic and foreign cards
+/// (the card's first digits decide, as on the host).
+fn batch_totals(entries: &[JournalEntry]) -> xingtong_pos::BatchTotals {
+    let mut totals = xingtong_pos::BatchTotals::default();
+    for e in entries {
+        if let Some(debit) = counted(e) {
+            let side = if cup::foreign_card(&e.card) { &mut totals.foreign } else { &mut totals.domestic };
+            side.add(e.amount_minor.unsigned_abs(), debit);
+        }
+    }
+    totals
+}
+
+/// The batch upload's items: every counted transaction, its card number as the journal keeps it
+/// (masked: the hidden digits go as zeros; the host matches items by STAN and amount).
+fn batch_items(entries: &[JournalEntry]) -> Vec<cup::BatchItem> {
+    entries
+        .iter()
+        .filter(|e| counted(e).is_some())
+        .map(|e| cup::BatchItem {
+            card_organisation: if cup::foreign_card(&e.card) { "01" } else { "00" }.into(),
+            stan: e.stan,
+            pan: e.card.chars().map(|c| if c.is_ascii_digit() { c } else { '0' }).collect(),
+            amount: e.amount_minor.unsigned_abs(),
+        })
+        .collect()
+}
+
+/// The settlement slip (结算总计单): the batch's totals by card class and transaction type, and
+/// the host's verdict.
+fn settlement_slip(
+    state: &DeviceState,
+    entries: &[JournalEntry],
+    batch: u32,
+    operator: u8,
+    verdict: xingtong_pos::Verdict,
+    at: &str,
+    settlement_date: &str,
+) -> String {
+    let line = "-".repeat(40);
+    let mut s = format!(
+        "      银行卡结算总计单 SETTLE SUM RECEIPT\n{line}\n商户名称 MERCHANT NAME: {}\n商户编号 MERCHANT NO.: {}\n\
+         终端编号 TERMINAL NO.: {}  操作员号 OPERATOR: {operator:02}\n批次号 BATCH NO.: {batch:06}\n\
+         日期/时间 DATE/TIME: {}\n清算日期 SETTLEMENT DATE: {settlement_date}\n",
+        state.merchant_name.as_deref().unwrap_or("-"),
+        state.mid.as_deref().unwrap_or("-"),
+        state.tid.as_deref().unwrap_or("-"),
+        at
+    );
+    let word = |result: u8| match result {
+        cup::settlement_result::BALANCED => "对账平 BALANCED",
+        cup::settlement_result::UNBALANCED => "对账不平 NOT BALANCED",
+        _ => "对账错 ERROR",
+    };
+    s.push_str(&format!("内卡 DOMESTIC: {}\n外卡 FOREIGN: {}\n", word(verdict.domestic), word(verdict.foreign)));
+    s.push_str("====终端结算总计（SUM TOTAL）====\n");
+    let kinds = [
+        ("sale", "消费 SALE"),
+        ("void", "消费撤销 VOID"),
+        ("refund", "退货 REFUND"),
+        ("complete", "预授权完成 AUTH COMPLETE"),
+        ("complete-void", "完成撤销 COMPLETE VOID"),
+    ];
+    for (foreign, heading) in
+        [(false, "--------------内卡 DOMESTIC--------------"), (true, "--------------外卡 FOREIGN---------------")]
+    {
+        s.push_str(heading);
+        s.push_str("\n交易类型 TYPE          笔数 COUNT     金额 AMOUNT\n");
+        for (kind, name) in kinds {
+            let of_kind: Vec<&JournalEntry> = entries
+                .iter()
+                .filter(|e| e.kind == kind && counted(e).is_some() && cup::foreign_card(&e.card) == foreign)
+                .collect();
+            let amount: i64 = of_kind.iter().map(|e| e.amount_minor).sum();
+            s.push_str(&format!("{name:<22}{:>6}  {:>14}\n", of_kind.len(), yuan(amount)));
+        }
+    }
+    s.push_str(&format!("{line}\n"));
+    s
 }
 
 /// Where one copy ends and the next begins in a receipt file.
@@ -1362,43 +1433,77 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
                 app.screen = App::sign_in_screen(Some(explained));
             }
         }
-        Task::Settle(totals) => {
+        Task::Settle => {
             let operator = app.operator.unwrap_or(1);
             let terminal = link.terminal(options, dir, &app.state).await?;
+            let batch = terminal.batch();
+            let entries: Vec<JournalEntry> = dir.entries().into_iter().filter(|e| e.batch == batch).collect();
+            let totals = batch_totals(&entries);
             let reply = terminal.settle(operator, &totals).await?;
-            let mut text = vec![
-                tr(&lang, "结算", "Settlement").to_owned(),
+            let side = |t: &xingtong_pos::Totals| {
                 format!(
-                    "{}: {} {} {} · {} {} {}",
-                    tr(&lang, "本批次", "This batch"),
+                    "{} {} {} · {} {} {}",
                     tr(&lang, "借记", "debits"),
-                    totals.debit_count,
-                    app.state.money(i64::try_from(totals.debit_minor).unwrap_or(0)),
+                    t.debit_count,
+                    app.state.money(i64::try_from(t.debit_minor).unwrap_or(0)),
                     tr(&lang, "贷记", "credits"),
-                    totals.credit_count,
-                    app.state.money(i64::try_from(totals.credit_minor).unwrap_or(0)),
-                ),
+                    t.credit_count,
+                    app.state.money(i64::try_from(t.credit_minor).unwrap_or(0)),
+                )
+            };
+            let mut text = vec![
+                format!("{} {} {batch:06}", tr(&lang, "结算", "Settlement"), tr(&lang, "批次", "batch")),
+                format!("{}: {}", tr(&lang, "内卡", "Domestic cards"), side(&totals.domestic)),
+                format!("{}: {}", tr(&lang, "外卡", "Foreign cards"), side(&totals.foreign)),
             ];
-            match reply.code.as_str() {
-                "00" => {
-                    let balanced = reply.message.get_str(48).and_then(|f| f.get(30..31)) == Some("1");
+            match (reply.code.as_str(), reply.verdict()) {
+                ("00", Some(verdict)) => {
+                    let balanced = verdict.balanced();
+                    let mut uploaded = 0;
+                    if !balanced {
+                        text.push(
+                            tr(&lang, "对账不平, 批上送中…", "The host's totals differ: uploading the batch…")
+                                .to_owned(),
+                        );
+                        uploaded = terminal.upload_batch(&batch_items(&entries)).await?;
+                    }
+                    // Terminals end the upload after a balanced settlement too (批上送结束).
+                    let _ = terminal.end_batch_upload(uploaded, balanced).await?;
+                    let next = terminal.open_next_batch()?;
+                    let at = format!(
+                        "{} {}",
+                        reply.message.get_str(13).unwrap_or(""),
+                        reply.message.get_str(12).unwrap_or("")
+                    );
+                    let slip = settlement_slip(
+                        &app.state,
+                        &entries,
+                        batch,
+                        operator,
+                        verdict,
+                        &at,
+                        reply.settlement_date().unwrap_or("-"),
+                    );
+                    let path = dir.settlement_slip(batch, &slip)?;
                     text.push(if balanced {
-                        tr(&lang, "对账平", "The host's totals agree").to_owned()
+                        tr(&lang, "对账平, 结算成功", "Balanced: the host's totals agree").to_owned()
                     } else {
-                        tr(&lang, "对账不平", "The host's totals differ").to_owned()
+                        format!(
+                            "{} {uploaded} {}",
+                            tr(&lang, "对账不平, 已批上送", "Not balanced: uploaded"),
+                            tr(&lang, "笔, 主机记录差异", "transactions for the host to reconcile")
+                        )
                     });
+                    text.push(format!("{}: {next:06}", tr(&lang, "新批次号", "New batch")));
+                    text.push(format!("{}: {}", tr(&lang, "结算单已保存", "Settlement slip saved"), path.display()));
+                    text.push(tr(&lang, "按 确认(Enter) 返回", "Press Enter to go back").to_owned());
+                    text.extend(slip.lines().map(str::to_owned));
                 }
-                "40" => text.push(
-                    tr(
-                        &lang,
-                        "主机暂不支持批结算 (40), 本批次保持打开",
-                        "The host does not settle batches yet (40); the batch stays open",
-                    )
-                    .to_owned(),
-                ),
-                code => text.extend(app.explain(code)),
+                (code, _) => {
+                    text.extend(app.explain(code));
+                    text.push(tr(&lang, "按 确认(Enter) 返回", "Press Enter to go back").to_owned());
+                }
             }
-            text.push(tr(&lang, "按 确认(Enter) 返回", "Press Enter to go back").to_owned());
             app.screen = Screen::Outcome(text);
         }
         Task::SignOff => {

@@ -3,7 +3,7 @@
 //! authenticate carries a MAC that verifies.
 
 use anyhow::{Context, ensure};
-use xingtong_iso8583::cup::{self, SettlementTotals, Totals};
+use xingtong_iso8583::cup::{self, SettlementTotals};
 use xingtong_iso8583::{Message, Mti};
 use xingtong_payments::card::{Brand, CardType};
 use xingtong_pos::{Request, Terminal};
@@ -87,36 +87,119 @@ async fn unsupported_requests_are_answered_40_with_a_mac() -> anyhow::Result<()>
     let w = world().await?;
     let mut t = w.terminal(5_000).await?;
     ensure!(t.sign_in(1, CASHIER_PIN).await?.approved());
-    // Settlement (0500, 60.3 201), not implemented yet: 40, MACed.
-    let mut settlement = Message::new(Mti::new("0500")?);
-    let totals = SettlementTotals {
-        domestic: Totals { debit_amount: 0, debit_count: 0, credit_amount: 0, credit_count: 0 },
-        ..SettlementTotals::default()
-    };
-    settlement.set(11, "000700").set(41, w.tid.clone()).set(42, w.mid.clone());
-    settlement.set(48, totals.to_bytes()?).set(49, "156").set(60, format!("00{:06}201", t.batch()));
-    settlement.set(63, cup::operator_field(1));
-    let reply = exchange_maced(&mut t, &mut settlement).await?;
-    ensure!(reply.mti.as_str() == "0510" && reply.get_str(39) == Some("40"), "{reply:?}");
-    // Batch upload end (0320, 60.3 202): the same.
-    let mut upload = Message::new(Mti::new("0320")?);
-    upload.set(11, "000701").set(41, w.tid.clone()).set(42, w.mid.clone());
-    upload.set(48, "0000").set(60, format!("00{:06}202", t.batch()));
-    let reply = exchange_maced(&mut t, &mut upload).await?;
-    ensure!(reply.mti.as_str() == "0330" && reply.get_str(39) == Some("40"), "{reply:?}");
-    // A financial MTI with a processing code the profile does not know: 40, MACed too.
+    // A financial MTI with a processing code the profile does not know: 40, MACed.
     let card = w.card(Brand::Unionpay, CardType::Debit, 100_000, |_| {}).await?;
     let mut unknown = t.build(&Request::Sale(read(&card, Some("147258")), 100, 1))?;
     unknown.set(3, "990000");
     let reply = exchange_maced(&mut t, &mut unknown).await?;
     ensure!(reply.get_str(39) == Some("40"), "{reply:?}");
     // Without a valid MAC the host cannot know who asks: A0, no MAC.
+    let mut settlement = Message::new(Mti::new("0500")?);
+    settlement.set(11, "000702").set(41, w.tid.clone()).set(42, w.mid.clone());
+    settlement.set(48, SettlementTotals::default().to_bytes()?).set(49, "156");
+    settlement.set(60, format!("00{:06}201", t.batch())).set(63, cup::operator_field(1));
     let mut forged = settlement.clone();
-    forged.set(11, "000702");
     t.mac(&mut forged)?;
     forged.set(49, "840");
     let reply = t.exchange_raw(forged.pack(cup::spec())?).await?;
     ensure!(reply.get_str(39) == Some("A0") && !reply.has(64), "{reply:?}");
+    // A batch upload for a batch never settled: 25, MACed.
+    let mut upload = Message::new(Mti::new("0320")?);
+    upload.set(11, "000703").set(41, w.tid.clone()).set(42, w.mid.clone());
+    upload.set(48, "0000").set(60, format!("00{:06}202", t.batch()));
+    let reply = exchange_maced(&mut t, &mut upload).await?;
+    ensure!(reply.mti.as_str() == "0330" && reply.get_str(39) == Some("25"), "{reply:?}");
+    w.balanced().await
+}
+
+/// Settlement over TCP as a CUP terminal does it: a batch whose totals agree is balanced and
+/// closed, the next batch opens; a batch where the terminal missed a reply is not, the terminal
+/// uploads its batch and ends the upload, and the host records the transaction it has alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_settlement_balanced_and_unbalanced_with_batch_upload() -> anyhow::Result<()> {
+    use xingtong_payments::settle::BatchStatus;
+    use xingtong_pos::{BatchTotals, Totals as PosTotals};
+    let w = world().await?;
+    let mut t = w.terminal(5_000).await?;
+    ensure!(t.sign_in(1, CASHIER_PIN).await?.approved());
+    let unionpay = w.card(Brand::Unionpay, CardType::Debit, 1_000_000, |_| {}).await?;
+    let visa = w.card(Brand::Visa, CardType::Credit, 1_000_000, |_| {}).await?;
+    // Batch 1: two sales (one voided, one partly refunded) and a Visa sale.
+    let first = t.batch();
+    let a = t.send(&Request::Sale(read(&unionpay, Some("147258")), 10_000, 1)).await?;
+    let b = t.send(&Request::Sale(read(&unionpay, Some("147258")), 2_500, 1)).await?;
+    let v = t.send(&Request::Sale(read(&visa, None), 7_000, 1)).await?;
+    ensure!(a.approved() && b.approved() && v.approved(), "{a:?} {b:?} {v:?}");
+    let void = Request::Void { original: (b.batch, b.stan), amount: 2_500, supervisor_pin: SUPERVISOR_PIN.into() };
+    ensure!(t.send(&void).await?.approved());
+    let refund = Request::Refund {
+        original: (a.batch, a.stan, a.message.get_str(13).context("date")?.to_owned()),
+        amount: 4_000,
+        rrn: a.rrn().context("rrn")?.to_owned(),
+        supervisor_pin: SUPERVISOR_PIN.into(),
+        reason: "01".into(),
+    };
+    ensure!(t.send(&refund).await?.approved());
+    let totals = BatchTotals {
+        // Debits: both sales (a voided sale stays a debit); credits: the void and the refund.
+        domestic: PosTotals { debit_minor: 12_500, debit_count: 2, credit_minor: 6_500, credit_count: 2 },
+        foreign: PosTotals { debit_minor: 7_000, debit_count: 1, credit_minor: 0, credit_count: 0 },
+    };
+    let settled = t.settle(1, &totals).await?;
+    let verdict = settled.verdict().context("a verdict in field 48")?;
+    ensure!(settled.approved() && verdict.balanced() && t.reply_mac_ok(&settled.message), "{settled:?}");
+    ensure!(settled.settlement_date().is_some_and(|d| d.len() == 4), "field 15: {settled:?}");
+    ensure!(t.end_batch_upload(0, true).await?.approved());
+    let batch = w.engine.batch(&w.tid, first).await?.context("recorded")?.value;
+    ensure!(batch.status == BatchStatus::Balanced && batch.host.foreign.debit_minor == 7_000, "{batch:?}");
+    // Asked again (the terminal missed the reply), the host answers the same.
+    let again = t.settle(1, &totals).await?;
+    ensure!(again.verdict() == Some(verdict), "{again:?}");
+    // The old batch is closed: a sale in it is refused; the terminal moves on.
+    let late = t.send(&Request::Sale(read(&unionpay, Some("147258")), 100, 1)).await?;
+    ensure!(late.code == "12", "a sale in a settled batch: {late:?}");
+    let second = t.open_next_batch()?;
+    ensure!(second == first + 1);
+
+    // Batch 2: three sales, but the terminal "missed" the reply of the second (no reversal).
+    let mut kept = Vec::new();
+    for amount in [1_000, 2_000, 3_000] {
+        let sale = t.send(&Request::Sale(read(&unionpay, Some("147258")), amount, 1)).await?;
+        ensure!(sale.approved(), "{sale:?}");
+        kept.push((sale.stan, amount));
+    }
+    let missed = kept.remove(1);
+    let mut domestic = PosTotals::default();
+    for (_, amount) in &kept {
+        domestic.add(*amount as u64, true);
+    }
+    let settled = t.settle(1, &BatchTotals { domestic, ..BatchTotals::default() }).await?;
+    let verdict = settled.verdict().context("verdict")?;
+    ensure!(settled.approved() && verdict.domestic == 2 && verdict.foreign == 1, "{verdict:?}");
+    let items: Vec<cup::BatchItem> = kept
+        .iter()
+        .map(|(stan, amount)| cup::BatchItem {
+            card_organisation: "00".into(),
+            stan: *stan,
+            pan: unionpay.pan.expose().to_owned(),
+            amount: *amount as u64,
+        })
+        .collect();
+    ensure!(t.upload_batch(&items).await? == 2);
+    // Uploaded twice: 94, which the terminal takes as success.
+    ensure!(t.upload_batch(&items).await? == 2);
+    let ended = t.end_batch_upload(2, false).await?;
+    ensure!(ended.approved() && t.reply_mac_ok(&ended.message), "{ended:?}");
+    let batch = w.engine.batch(&w.tid, second).await?.context("recorded")?.value;
+    ensure!(batch.status == BatchStatus::Reconciled && batch.upload_end_count == Some(2), "{batch:?}");
+    ensure!(
+        batch.differences.len() == 1
+            && batch.differences[0].stan == missed.0
+            && batch.differences[0].kind == "host_only"
+            && batch.differences[0].host_minor == Some(missed.1 as u64),
+        "the missed sale is the host's alone: {:?}",
+        batch.differences
+    );
     w.balanced().await
 }
 

@@ -278,10 +278,16 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
         pos.keys(&["Enter"])?;
         pos.wait_for(&["Approved", "预授权撤销 AUTH VOID", "RMB 80.00"])?;
         pos.keys(&["Enter"])?;
-        // Settlement with the batch's totals from the journal; the host answers (40, MACed)
-        // that it does not settle yet, and the screen says so.
+        // Settlement with the batch's totals from the journal: the host's agree, the batch
+        // closes, the next opens, and the settlement slip is saved.
         pos.keys(&["S"])?;
-        pos.wait_for(&["debits 3 RMB 499.00", "credits 3 RMB 300.00", "does not settle batches yet (40)"])?;
+        pos.wait_for(&[
+            "Domestic cards: debits 3 RMB 499.00 · credits 3 RMB 300.00",
+            "Foreign cards: debits 0",
+            "Balanced: the host's totals agree",
+            "New batch: 000002",
+            "Settlement slip saved",
+        ])?;
         pos.keys(&["Enter"])?;
         // The blocked card (card 4): declined, and the screen says why and what to do.
         pos.keys(&["1", "1", "0", "0", "Enter", "1"])?;
@@ -415,6 +421,14 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
         receipts == 9,
         "receipts for two sales, a refund, a void, two pre-authorizations, a completion and the two \
          voids of pre-authorization and completion: {receipts}"
+    );
+    let slip = std::fs::read_to_string(dir.path().join("pos/settlements/000001.txt"))?;
+    ensure!(
+        slip.contains("结算总计单")
+            && slip.contains("内卡 DOMESTIC: 对账平 BALANCED")
+            && slip.contains("BATCH NO.: 000001")
+            && slip.lines().any(|l| l.starts_with("消费 SALE") && l.contains(" 2 ") && l.ends_with("349.00")),
+        "the settlement slip: {slip}"
     );
     let audit =
         Command::new(env!("CARGO_BIN_EXE_xingtong")).args(["admin", "audit", "--data-dir"]).arg(&data).output()?;
