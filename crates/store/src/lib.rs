@@ -38,7 +38,8 @@ use xingtong_ledger::{Account, CreateAccountResult, CreateTransferResult, Transf
 
 use crate::committer::Write;
 pub use crate::records::{
-    AuditEntry, Blob, Change, CounterAdd, Put, Record, RecordQuery, Rejection, TxnColumns, TxnQuery, TxnRow, UniqueKey,
+    AuditEntry, Blob, Change, CounterAdd, Put, Record, RecordQuery, Rejection, SettlementLine, TxnColumns, TxnQuery,
+    TxnRow, UniqueKey,
 };
 
 /// The most writes waiting for the writer; callers wait (backpressure) beyond it.
@@ -352,6 +353,13 @@ pub(crate) trait Reader: Send {
     fn record_by_key(&mut self, kind: &str, key: &str) -> Result<Option<Record>, StoreError>;
     fn transaction(&mut self, kind: &str, id: &str) -> Result<Option<Record>, StoreError>;
     fn transactions(&mut self, query: &TxnQuery) -> Result<Vec<TxnRow>, StoreError>;
+    fn settlement_lines(
+        &mut self,
+        merchant: &str,
+        settlement: &str,
+        after_seq: u32,
+        limit: u32,
+    ) -> Result<Vec<SettlementLine>, StoreError>;
     /// The first `limit` records of a kind kept out of listings (oldest ids first).
     fn unlisted_records(&mut self, kind: &str, limit: u32) -> Result<Vec<Record>, StoreError>;
     fn records(&mut self, query: &RecordQuery) -> Result<Vec<Record>, StoreError>;
@@ -594,6 +602,19 @@ impl Store {
     pub async fn transactions(&self, mut query: TxnQuery) -> Result<Vec<TxnRow>, StoreError> {
         query.limit = query.limit.clamp(1, PAGE_LIMIT_MAX);
         self.inner.readers.run(move |r| r.transactions(&query)).await
+    }
+
+    /// A settlement's lines after `after_seq`, in order.
+    pub async fn settlement_lines(
+        &self,
+        merchant: &str,
+        settlement: &str,
+        after_seq: u32,
+        limit: u32,
+    ) -> Result<Vec<SettlementLine>, StoreError> {
+        let (merchant, settlement) = (merchant.to_owned(), settlement.to_owned());
+        let limit = limit.clamp(1, PAGE_LIMIT_MAX);
+        self.inner.readers.run(move |r| r.settlement_lines(&merchant, &settlement, after_seq, limit)).await
     }
 
     /// Up to `limit` records of a kind kept out of listings, for moving them elsewhere.

@@ -17,7 +17,7 @@ use crate::codec::{
     ACCOUNT_COLUMNS, TRANSFER_COLUMNS, account_from_row, bytes_u128, int_u64, transfer_from_row, u64_int, u128_bytes,
 };
 use crate::committer::{Backend, IdempotencyRow, Overlay, Wanted};
-use crate::records::{AuditEntry, Blob, Change, Record, RecordQuery, TxnColumns, TxnQuery, TxnRow};
+use crate::records::{AuditEntry, Blob, Change, Record, RecordQuery, SettlementLine, TxnColumns, TxnQuery, TxnRow};
 use crate::sqlite::{blob_from_parts, pending_status};
 use crate::{ApiKeyRecord, NewApiKey, Reader, StoreError, StoredResponse, now_ns};
 
@@ -746,6 +746,30 @@ impl Backend for PgWriter {
                 txn: p.txn.clone(),
             });
         }
+        if !change.settlement_lines.is_empty() {
+            let lines = &change.settlement_lines;
+            let text = |f: &dyn Fn(&SettlementLine) -> String| lines.iter().map(f).collect::<Vec<_>>();
+            let int = |f: &dyn Fn(&SettlementLine) -> i64| lines.iter().map(f).collect::<Vec<_>>();
+            let seqs: Vec<i32> = lines.iter().map(|l| l.seq as i32).collect();
+            self.client.execute(
+                &format!(
+                    "INSERT INTO settlement_lines ({LINE_COLUMNS}) SELECT * FROM UNNEST($1::text[], $2::text[], \
+                     $3::int4[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[], $9::int8[], $10::int8[])"
+                ),
+                &[
+                    &text(&|l| l.merchant_id.clone()),
+                    &text(&|l| l.settlement_id.clone()),
+                    &seqs,
+                    &text(&|l| l.txn_id.clone()),
+                    &text(&|l| l.txn_type.clone()),
+                    &text(&|l| l.business_day.clone()),
+                    &int(&|l| l.amount_minor),
+                    &int(&|l| l.fee_minor),
+                    &int(&|l| l.surcharge_minor),
+                    &int(&|l| l.net_minor),
+                ],
+            )?;
+        }
         for (kind, id) in &change.remove_records {
             self.pending_records.retain(|r| !(r.txn.is_none() && r.kind == *kind && r.id == *id));
             self.client.execute(&self.statements.remove_record, &[kind, id])?;
@@ -857,6 +881,10 @@ const LOCK_CLOCK: &str = "SELECT last_timestamp FROM ledger_clock WHERE id = 1 F
 
 const API_KEY_COLUMNS: &str = "id, secret_sha256, role, label, created_at, revoked_at, owner";
 const RECORD_COLUMNS: &str = "kind, id, owner, status, version, created_at, updated_at, due_at, body";
+/// The `settlement_lines` table's columns, in the order they are read.
+pub(crate) const LINE_COLUMNS: &str = "merchant_id, settlement_id, seq, txn_id, txn_type, business_day, amount_minor, \
+     fee_minor, surcharge_minor, net_minor";
+
 /// The `transactions` table's columns, in the order [`txn_from_row`] reads them.
 pub(crate) const TXN_COLUMNS: &str = "merchant_id, id, kind, status, version, created_at, updated_at, method, txn_type, \
      terminal_id, batch, stan, business_day, amount_minor, fee_minor, refunded_minor, fee_refunded_minor, response_code, \
@@ -1037,6 +1065,37 @@ impl Reader for PgReader {
             ],
         )?;
         Ok(rows.iter().map(txn_from_row).collect())
+    }
+
+    fn settlement_lines(
+        &mut self,
+        merchant: &str,
+        settlement: &str,
+        after_seq: u32,
+        limit: u32,
+    ) -> Result<Vec<SettlementLine>, StoreError> {
+        let rows = self.client.query(
+            &format!(
+                "SELECT {LINE_COLUMNS} FROM settlement_lines WHERE merchant_id = $1 AND settlement_id = $2 AND seq > $3 \
+                 ORDER BY seq LIMIT $4"
+            ),
+            &[&merchant, &settlement, &(after_seq as i32), &i64::from(limit)],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| SettlementLine {
+                merchant_id: r.get(0),
+                settlement_id: r.get(1),
+                seq: u32::try_from(r.get::<_, i32>(2)).unwrap_or(0),
+                txn_id: r.get(3),
+                txn_type: r.get(4),
+                business_day: r.get(5),
+                amount_minor: r.get(6),
+                fee_minor: r.get(7),
+                surcharge_minor: r.get(8),
+                net_minor: r.get(9),
+            })
+            .collect())
     }
 
     fn unlisted_records(&mut self, kind: &str, limit: u32) -> Result<Vec<Record>, StoreError> {

@@ -89,6 +89,32 @@ pub struct TxnColumns {
     pub at: u64,
 }
 
+/// One line of a merchant's settlement: a transaction and what it adds to the amount paid.
+/// Written once, with its settlement, never changed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SettlementLine {
+    /// Merchant.
+    pub merchant_id: String,
+    /// The settlement it belongs to.
+    pub settlement_id: String,
+    /// Its place in the settlement, from 1.
+    pub seq: u32,
+    /// The transaction.
+    pub txn_id: String,
+    /// The transaction's type (`sale`, `refund`, …).
+    pub txn_type: String,
+    /// The transaction's business day, `YYYYMMDD`.
+    pub business_day: String,
+    /// The transaction's amount, minor units (positive).
+    pub amount_minor: i64,
+    /// The fee it carries: charged (positive) or returned (negative), minor units.
+    pub fee_minor: i64,
+    /// The same-day (D0) surcharge, charged or returned, minor units.
+    pub surcharge_minor: i64,
+    /// What it adds to the merchant's payout (negative for voids and refunds), minor units.
+    pub net_minor: i64,
+}
+
 /// Which transactions to list, in (business day, id) order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TxnQuery {
@@ -193,6 +219,8 @@ pub struct Change {
     pub accounts: Vec<Account>,
     /// Ledger transfers to create, as one linked chain; every one must succeed or the change is refused.
     pub transfers: Vec<Transfer>,
+    /// Settlement lines to write (insert only: a line that exists refuses the change).
+    pub settlement_lines: Vec<SettlementLine>,
     /// Counters to move (running totals for limits, sequences): added inside the writer, so that
     /// concurrent changes never conflict, and checked against their maximum there.
     pub counters: Vec<CounterAdd>,
@@ -212,7 +240,7 @@ pub struct CounterAdd {
 impl Change {
     /// The number of events it counts for in a commit group.
     pub(crate) fn events(&self) -> usize {
-        (self.puts.len() + self.accounts.len() + self.transfers.len()).max(1)
+        (self.puts.len() + self.accounts.len() + self.transfers.len() + self.settlement_lines.len() / 8).max(1)
     }
 }
 

@@ -16,7 +16,7 @@ use crate::codec::{
     ACCOUNT_COLUMNS, TRANSFER_COLUMNS, account_from_row, bytes_u128, int_u64, transfer_from_row, u64_int, u128_bytes,
 };
 use crate::committer::{Backend, IdempotencyRow};
-use crate::records::{AuditEntry, Blob, Change, Record, RecordQuery, TxnColumns, TxnQuery, TxnRow};
+use crate::records::{AuditEntry, Blob, Change, Record, RecordQuery, SettlementLine, TxnColumns, TxnQuery, TxnRow};
 use crate::{ApiKeyRecord, NewApiKey, Reader, StoreError, StoredResponse, now_ns};
 
 /// The database file inside the data directory.
@@ -454,6 +454,26 @@ impl Backend for SqliteWriter {
                 p.listed,
             ])?;
         }
+        if !change.settlement_lines.is_empty() {
+            let mut line = conn.prepare_cached(
+                "INSERT INTO settlement_lines (merchant_id, settlement_id, seq, txn_id, txn_type, business_day, \
+                 amount_minor, fee_minor, surcharge_minor, net_minor) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?;
+            for l in &change.settlement_lines {
+                line.execute(params![
+                    l.merchant_id,
+                    l.settlement_id,
+                    l.seq,
+                    l.txn_id,
+                    l.txn_type,
+                    l.business_day,
+                    l.amount_minor,
+                    l.fee_minor,
+                    l.surcharge_minor,
+                    l.net_minor
+                ])?;
+            }
+        }
         let mut remove = conn.prepare_cached("DELETE FROM records WHERE kind = ?1 AND id = ?2")?;
         for (kind, id) in &change.remove_records {
             remove.execute(params![kind, id])?;
@@ -632,7 +652,7 @@ fn read_counter(conn: &Connection, key: &str) -> Result<i64, StoreError> {
 
 const API_KEY_COLUMNS: &str = "id, secret_sha256, role, label, created_at, revoked_at, owner";
 const RECORD_COLUMNS: &str = "kind, id, owner, status, version, created_at, updated_at, due_at, body";
-use crate::postgres::TXN_COLUMNS;
+use crate::postgres::{LINE_COLUMNS, TXN_COLUMNS};
 
 fn txn_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TxnRow> {
     let columns = TxnColumns {
@@ -820,6 +840,34 @@ impl Reader for SqliteReader {
         sql.push_str(&format!(" ORDER BY business_day, id LIMIT ?{}", values.len()));
         let mut statement = self.conn.prepare_cached(&sql)?;
         let rows = statement.query_map(rusqlite::params_from_iter(values), txn_from_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn settlement_lines(
+        &mut self,
+        merchant: &str,
+        settlement: &str,
+        after_seq: u32,
+        limit: u32,
+    ) -> Result<Vec<SettlementLine>, StoreError> {
+        let mut statement = self.conn.prepare_cached(&format!(
+            "SELECT {LINE_COLUMNS} FROM settlement_lines WHERE merchant_id = ?1 AND settlement_id = ?2 AND seq > ?3 \
+             ORDER BY seq LIMIT ?4"
+        ))?;
+        let rows = statement.query_map(params![merchant, settlement, after_seq, i64::from(limit)], |r| {
+            Ok(SettlementLine {
+                merchant_id: r.get(0)?,
+                settlement_id: r.get(1)?,
+                seq: r.get(2)?,
+                txn_id: r.get(3)?,
+                txn_type: r.get(4)?,
+                business_day: r.get(5)?,
+                amount_minor: r.get(6)?,
+                fee_minor: r.get(7)?,
+                surcharge_minor: r.get(8)?,
+                net_minor: r.get(9)?,
+            })
+        })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 

@@ -34,3 +34,19 @@ CREATE TABLE transactions (
 );
 -- What clearing, reports and consoles read: a merchant's transactions by business day.
 CREATE INDEX transactions_by_merchant_day ON transactions (merchant_id, business_day, id);
+
+-- A merchant's settlement lines: each transaction of a cleared merchant-day and what it adds to
+-- the payout. Written once with their settlement, never changed.
+CREATE TABLE settlement_lines (
+    merchant_id     TEXT    NOT NULL,
+    settlement_id   TEXT    NOT NULL,
+    seq             INTEGER NOT NULL,
+    txn_id          TEXT    NOT NULL,
+    txn_type        TEXT    NOT NULL,
+    business_day    TEXT    NOT NULL,
+    amount_minor    BIGINT  NOT NULL,
+    fee_minor       BIGINT  NOT NULL,
+    surcharge_minor BIGINT  NOT NULL,
+    net_minor       BIGINT  NOT NULL,
+    PRIMARY KEY (merchant_id, settlement_id, seq)
+);

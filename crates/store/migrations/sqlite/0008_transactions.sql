@@ -35,3 +35,19 @@ CREATE TABLE transactions (
 -- What clearing, reports and consoles read: a merchant's transactions by business day. The one
 -- extra index a sale pays for (measured: docs/performance.md).
 CREATE INDEX transactions_by_merchant_day ON transactions (merchant_id, business_day, id);
+
+-- A merchant's settlement lines: each transaction of a cleared merchant-day and what it adds to
+-- the payout. Written once with their settlement, never changed.
+CREATE TABLE settlement_lines (
+    merchant_id     TEXT    NOT NULL,
+    settlement_id   TEXT    NOT NULL,
+    seq             INTEGER NOT NULL,
+    txn_id          TEXT    NOT NULL,
+    txn_type        TEXT    NOT NULL,
+    business_day    TEXT    NOT NULL,
+    amount_minor    INTEGER NOT NULL,
+    fee_minor       INTEGER NOT NULL,
+    surcharge_minor INTEGER NOT NULL,
+    net_minor       INTEGER NOT NULL,
+    PRIMARY KEY (merchant_id, settlement_id, seq)
+) WITHOUT ROWID;

@@ -718,5 +718,26 @@ pub async fn transactions_live_in_a_typed_table_queried_by_merchant_day_and_batc
     ensure!(store.unlisted_records("card_txn", 10).await?.is_empty());
     ensure!(store.record("card_txn", "T3-000001-000001").await?.is_none());
     ensure!(store.transaction("card_txn", "T3-000001-000001").await?.is_some());
+
+    // Settlement lines: written with their settlement's record, read back in order, by page.
+    let line = |seq: u32, net: i64| xingtong_store::SettlementLine {
+        merchant_id: "m1".into(),
+        settlement_id: "stl-m1-20261127".into(),
+        seq,
+        txn_id: format!("T1-000001-{seq:06}"),
+        txn_type: "sale".into(),
+        business_day: "20261127".into(),
+        amount_minor: net + 6,
+        fee_minor: 6,
+        surcharge_minor: 0,
+        net_minor: net,
+    };
+    let settlement = put(record("settlement", "stl-m1-20261127", "m1", "cleared", "{}"), None);
+    let lines: Vec<_> = (1..=5).map(|seq| line(seq, i64::from(seq) * 100)).collect();
+    store.apply(Change { puts: vec![settlement], settlement_lines: lines.clone(), ..Change::default() }).await?;
+    let first = store.settlement_lines("m1", "stl-m1-20261127", 0, 3).await?;
+    let rest = store.settlement_lines("m1", "stl-m1-20261127", 3, 10).await?;
+    ensure!(first == lines[..3] && rest == lines[3..], "{first:?} {rest:?}");
+    ensure!(store.settlement_lines("m2", "stl-m1-20261127", 0, 10).await?.is_empty(), "another merchant's: none");
     Ok(())
 }
