@@ -86,6 +86,30 @@ pub struct Merchant {
     pub deposit_account_id: String,
     /// `active` or `suspended`.
     pub status: String,
+    /// When the merchant is paid: T+1 (the default) or D0 (same day, for a surcharge).
+    #[serde(default)]
+    pub settlement_cycle: SettlementCycle,
+}
+
+/// When a merchant's business day is paid out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SettlementCycle {
+    /// The next calendar day (T+1).
+    #[default]
+    T1,
+    /// The same day (D0), for the surcharge of the fee schedule (`d0_extra_ppm`).
+    D0,
+}
+
+impl SettlementCycle {
+    /// As shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SettlementCycle::T1 => "t1",
+            SettlementCycle::D0 => "d0",
+        }
+    }
 }
 
 impl Entity for Merchant {
@@ -184,6 +208,7 @@ impl Merchants {
             settlement_account_id: settlement_id.to_string(),
             deposit_account_id: deposit_id.to_string(),
             status: "active".into(),
+            settlement_cycle: SettlementCycle::default(),
         };
         let serial_number = match &approval.serial_number {
             Some(serial) => crate::devices::check_serial(serial)?,
@@ -283,6 +308,38 @@ impl Merchants {
     pub async fn merchant(&self, principal: &Principal, mid: &str) -> Result<Stored<Merchant>> {
         principal.may_see_merchant(mid)?;
         get(&self.store, mid, "merchant").await
+    }
+
+    /// Sets when the merchant is paid (T+1 or D0): its owner (or a key with the manage scope), or
+    /// staff. Takes effect from the next clearing run.
+    pub async fn set_settlement_cycle(
+        &self,
+        principal: &Principal,
+        mid: &str,
+        cycle: SettlementCycle,
+    ) -> Result<Stored<Merchant>> {
+        if !principal.is_staff() {
+            principal.require_merchant(mid)?;
+            principal.require_scope(crate::identity::Scope::Manage)?;
+        }
+        crate::entity::retrying(|| async {
+            let mut merchant = get::<Merchant>(&self.store, mid, "merchant").await?;
+            if merchant.value.settlement_cycle == cycle {
+                return Ok(merchant);
+            }
+            merchant.value.settlement_cycle = cycle;
+            let detail = serde_json::json!({ "settlement_cycle": cycle.as_str() }).to_string();
+            self.store
+                .apply(Change {
+                    puts: vec![merchant.update()?],
+                    audit: vec![audit(&principal.actor(), "merchant.settlement_cycle", Merchant::KIND, mid, &detail)],
+                    ..Change::default()
+                })
+                .await?;
+            merchant.version += 1;
+            Ok(merchant)
+        })
+        .await
     }
 
     /// Every merchant (staff only).

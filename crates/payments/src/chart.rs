@@ -5,12 +5,15 @@
 //! | 101 | merchant settlement payable (per merchant; made at approval) | liability |
 //! | 102 | merchant deposits held (per merchant) | liability |
 //! | 201 | card network clearing: what the networks owe us for approved card payments | asset |
+//! | 203 | payouts in transit: cleared for merchants, not yet paid to their bank cards | liability |
 //! | 301 | fee revenue (MDR) | revenue |
 //! | 901 | sandbox issuer funding (the simulated issuer's own money) | sandbox |
 //! | 902 | sandbox cardholder (one per test card; cannot go below zero) | sandbox |
 //!
 //! A sale moves the cardholder's money to clearing (sandbox only: a real network pays clearing
 //! later, in its settlement), then clearing to the merchant (net of the fee) and to fee revenue.
+//! Clearing (清算) moves each merchant-day's net from the merchant's payable (101) to payouts in
+//! transit (203), and a D0 surcharge from the payable to fee revenue.
 
 use xingtong_ledger::{Account, AccountFlags};
 
@@ -20,6 +23,8 @@ pub use xingtong_merchants::merchant::{
 
 /// Card network clearing.
 pub const ACCOUNT_CARD_CLEARING: u16 = 201;
+/// Payouts in transit.
+pub const ACCOUNT_PAYOUTS_IN_TRANSIT: u16 = 203;
 /// Fee revenue.
 pub const ACCOUNT_FEE_REVENUE: u16 = 301;
 /// Sandbox issuer funding.
@@ -37,7 +42,7 @@ pub const fn platform_account_id(code: u16) -> u128 {
 
 /// The platform accounts, to create at start (existing ones are left alone).
 pub fn platform_accounts() -> Vec<Account> {
-    [ACCOUNT_CARD_CLEARING, ACCOUNT_FEE_REVENUE, ACCOUNT_SANDBOX_FUNDING]
+    [ACCOUNT_CARD_CLEARING, ACCOUNT_PAYOUTS_IN_TRANSIT, ACCOUNT_FEE_REVENUE, ACCOUNT_SANDBOX_FUNDING]
         .into_iter()
         .map(|code| Account { id: platform_account_id(code), ledger: LEDGER_CNY, code, ..Account::default() })
         .collect()
@@ -68,6 +73,10 @@ pub mod code {
     pub const MERCHANT_DEBIT: u16 = 12;
     /// From fee revenue back to clearing (the proportional fee of a refund).
     pub const FEE_RETURN: u16 = 13;
+    /// Clearing: a merchant-day's net from the merchant's payable to payouts in transit.
+    pub const CLEARING: u16 = 21;
+    /// Clearing: the D0 surcharge, from the merchant's payable to fee revenue (or back).
+    pub const D0_SURCHARGE: u16 = 22;
     /// Sandbox: funding a test card.
     pub const SANDBOX_FUNDING: u16 = 91;
 }

@@ -241,7 +241,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// A boxed future of a rare path (see [`Engine::decline`]).
 type Boxed<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'a>>;
 
-fn transfer(debit: u128, credit: u128, amount: i64, code: u16) -> Transfer {
+pub(crate) fn transfer(debit: u128, credit: u128, amount: i64, code: u16) -> Transfer {
     Transfer {
         id: crate::ids::transfer_id(),
         debit_account_id: debit,

@@ -16,6 +16,7 @@
 
 pub mod card;
 pub mod chart;
+pub mod clearing;
 pub mod clock;
 pub mod compact;
 pub mod engine;

@@ -2,6 +2,7 @@
 //! the sandbox issuer behind; every transaction type and every failure the issue names; the
 //! ledger balances at the end of every test.
 
+mod clearing;
 mod processes;
 mod protocol;
 
@@ -84,11 +85,19 @@ async fn process(dir: &std::path::Path, database: Database, config: Config) -> a
 /// A merchant with a supervisor, a cashier and a terminal, served by one process on `database`.
 async fn world_on(dir: tempfile::TempDir, database: Database, config: Config) -> anyhow::Result<World> {
     let Process { merchants, sandbox, engine, address, stop } = process(dir.path(), database, config).await?;
+    let (mid, tid, tmk) = onboard(&merchants, 1).await?;
+    Ok(World { engine, sandbox, merchants, address, tid, mid, tmk, dir, _stop: stop })
+}
+
+/// Onboards merchant number `n` (its owner's phone and the rest made from `n`): approved, with
+/// supervisor 00, cashier 01 and a terminal ready to sign in. Returns its MID, TID and TMK.
+async fn onboard(merchants: &Merchants, n: u32) -> anyhow::Result<(String, String, xingtong_crypto::Key)> {
     let staff = Principal::Staff { id: "test".into(), roles: Role::ALL.to_vec() };
+    let phone = format!("1390000{n:04}");
     let (user, _) = merchants
         .register_owner(Registration {
             name: "王芳".into(),
-            phone: "13900000001".into(),
+            phone: phone.clone(),
             email: None,
             password: "a long enough password".into(),
             language: None,
@@ -99,12 +108,12 @@ async fn world_on(dir: tempfile::TempDir, database: Database, config: Config) ->
         applicant: Applicant {
             legal_name: "王芳".into(),
             resident_id: "11010519491231002X".into(),
-            phone: "13900000001".into(),
-            email: "wf@example.cn".into(),
+            phone,
+            email: format!("wf{n}@example.cn"),
             address: "上海".into(),
         },
         business: Business {
-            name: "王芳小吃".into(),
+            name: format!("王芳小吃{n}"),
             business_type: BusinessType::Individual,
             unified_social_credit_code: None,
         },
@@ -128,7 +137,7 @@ async fn world_on(dir: tempfile::TempDir, database: Database, config: Config) ->
     merchants.set_cashier_pin(&owner, &mid, "00", SUPERVISOR_PIN.into()).await?;
     merchants.create_cashier(&owner, &mid, "01", "小李", CASHIER_PIN.into()).await?;
     let provisioned = merchants.provision_terminal("staff:test", &mid, None, None).await?;
-    Ok(World { engine, sandbox, merchants, address, tid: provisioned.tid, mid, tmk: provisioned.tmk, dir, _stop: stop })
+    Ok((mid, provisioned.tid, provisioned.tmk))
 }
 
 impl World {

@@ -13,7 +13,7 @@ use xingtong_store::Database;
 use crate::{CASHIER_PIN, process, read, world_on};
 
 /// A fresh schema on the PostgreSQL of `XINGTONG_TEST_POSTGRES_URL`, if set.
-fn postgres() -> Option<(String, String)> {
+pub(crate) fn postgres() -> Option<(String, String)> {
     let url = std::env::var("XINGTONG_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty())?;
     Some((url, format!("xt_pay_{}", hex::encode(rand::random::<[u8; 6]>()))))
 }

@@ -1,0 +1,437 @@
+//! Clearing (清算): each merchant's business day becomes one immutable settlement with its lines,
+//! and the day's net moves on the ledger from the merchant's payable to payouts in transit.
+//!
+//! A line is a transaction of that business day (card today; every method carries the same typed
+//! columns) and what it moved on the merchant's payable account: a sale or completion its amount
+//! less its fee, a void or completion void the same back, a refund its amount less the fee it
+//! returned. A reversed or declined transaction moved nothing and is no line. A merchant paid D0
+//! pays the fee schedule's surcharge (`d0_extra_ppm`) on every line, returned in proportion on
+//! voids and refunds. A day whose net is negative (more refunded than sold) pays nothing and
+//! carries the difference to the merchant's next settlement.
+//!
+//! One merchant-day is one commit: the settlement record, its lines, its ledger transfers and the
+//! carried balance, all or nothing. Running a day again finds the settlements made and changes
+//! nothing; a run cut off midway and run again clears each merchant-day exactly once.
+
+use serde::{Deserialize, Serialize};
+use xingtong_merchants::entity::{Entity, Stored, load};
+use xingtong_merchants::merchant::{Merchant, SettlementCycle};
+use xingtong_money::Rate;
+use xingtong_store::{Change, CounterAdd, RecordQuery, SettlementLine, StoreError, TxnQuery};
+
+use crate::chart;
+use crate::engine::{Engine, Result, transfer};
+use crate::txn::{CardTransaction, Status};
+
+/// Where a settlement stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SettlementStatus {
+    /// Cleared: the payout is in transit to the merchant's bank card.
+    Cleared,
+    /// Cleared with nothing to pay (the day's net, with what was carried in, was not positive).
+    NothingToPay,
+}
+
+impl SettlementStatus {
+    /// As stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SettlementStatus::Cleared => "cleared",
+            SettlementStatus::NothingToPay => "nothing_to_pay",
+        }
+    }
+}
+
+/// A merchant's cleared business day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settlement {
+    /// `stl_<MID>_<YYYYMMDD>`.
+    pub id: String,
+    /// Merchant.
+    pub mid: String,
+    /// The business day cleared, `YYYYMMDD` (China time).
+    pub business_day: String,
+    /// T+1 or D0, as it was at clearing.
+    pub cycle: SettlementCycle,
+    /// Where it stands.
+    pub status: SettlementStatus,
+    /// How many lines.
+    pub lines: u32,
+    /// Σ amounts of sales and completions.
+    pub captured_minor: i64,
+    /// How many.
+    pub captured_count: u32,
+    /// Σ amounts of voids, completion voids and refunds.
+    pub returned_minor: i64,
+    /// How many.
+    pub returned_count: u32,
+    /// Fees charged less fees returned.
+    pub fees_minor: i64,
+    /// The D0 surcharge, charged less returned (0 for T+1).
+    pub surcharge_minor: i64,
+    /// The day's net: captured − returned − fees − surcharge.
+    pub net_minor: i64,
+    /// A negative balance carried in from earlier settlements (≤ 0).
+    pub carried_in_minor: i64,
+    /// What goes to the merchant's bank card: max(net + carried in, 0).
+    pub payout_minor: i64,
+    /// What is carried to the next settlement: min(net + carried in, 0).
+    pub carried_out_minor: i64,
+    /// The day the payout is due: the business day for D0, the next day for T+1.
+    pub payout_date: String,
+    /// When it was cleared, ns since the epoch.
+    pub cleared_at: u64,
+}
+
+impl Settlement {
+    /// The id of a merchant-day's settlement.
+    pub fn key(mid: &str, business_day: &str) -> String {
+        format!("stl_{mid}_{business_day}")
+    }
+}
+
+impl Entity for Settlement {
+    const KIND: &'static str = "settlement";
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+    fn owner(&self) -> String {
+        self.mid.clone()
+    }
+    fn status(&self) -> String {
+        self.status.as_str().into()
+    }
+}
+
+/// The counter of a merchant's negative balance carried between settlements.
+fn carry_key(mid: &str) -> String {
+    format!("settle_carry:{mid}")
+}
+
+/// What one merchant-day came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DayOutcome {
+    /// Cleared by this run.
+    Cleared(Settlement),
+    /// Cleared before (a run again, or another process).
+    AlreadyCleared(Settlement),
+    /// No transaction that day.
+    Empty,
+}
+
+/// A clearing run's summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ClearingReport {
+    /// The business day.
+    pub business_day: String,
+    /// Merchants looked at.
+    pub merchants: u64,
+    /// Settlements this run made.
+    pub cleared: u64,
+    /// Settlements found made before.
+    pub already_cleared: u64,
+    /// Lines this run wrote.
+    pub lines: u64,
+    /// Σ payouts of the settlements this run made, minor units.
+    pub payout_minor: i64,
+    /// Σ fees of the settlements this run made.
+    pub fees_minor: i64,
+    /// Σ D0 surcharges of the settlements this run made.
+    pub surcharge_minor: i64,
+}
+
+/// The line of a transaction: what it moved on the merchant's payable account, and its fee (on
+/// fee revenue), from the ledger movements it recorded. `None` for one that moved nothing.
+pub fn line_of(txn: &CardTransaction, payable: u128) -> Option<(i64, i64)> {
+    if matches!(txn.status, Status::Reversed | Status::Declined) {
+        return None;
+    }
+    let (payable, revenue) = (payable.to_string(), chart::platform_account_id(chart::ACCOUNT_FEE_REVENUE).to_string());
+    let (mut net, mut fee) = (0i64, 0i64);
+    for m in txn.movements.iter().filter(|m| !m.pending) {
+        if m.credit == payable {
+            net += m.amount;
+        } else if m.debit == payable {
+            net -= m.amount;
+        }
+        if m.credit == revenue {
+            fee += m.amount;
+        } else if m.debit == revenue {
+            fee -= m.amount;
+        }
+    }
+    (net != 0 || fee != 0).then_some((net, fee))
+}
+
+fn days_in_month(y: i32, m: u32) -> u32 {
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    match m {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+fn parts(day: &str) -> Option<(i32, u32, u32)> {
+    if day.len() != 8 || !day.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((day[..4].parse().ok()?, day[4..6].parse().ok()?, day[6..8].parse().ok()?))
+}
+
+/// True for a `YYYYMMDD` that names a real date.
+pub fn valid_day(day: &str) -> bool {
+    parts(day).is_some_and(|(y, m, d)| (1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m))
+}
+
+/// The calendar day after `day` (`YYYYMMDD`, a valid one).
+pub fn next_day(day: &str) -> String {
+    let (y, m, d) = parts(day).unwrap_or((1970, 1, 1));
+    let (y, m, d) = if d < days_in_month(y, m) {
+        (y, m, d + 1)
+    } else if m < 12 {
+        (y, m + 1, 1)
+    } else {
+        (y + 1, 1, 1)
+    };
+    format!("{y:04}{m:02}{d:02}")
+}
+
+impl Engine {
+    /// Every transaction of a merchant's business day, in id order.
+    pub async fn day_transactions(&self, mid: &str, day: &str) -> Result<Vec<CardTransaction>> {
+        let mut query = TxnQuery {
+            merchant: Some(mid.to_owned()),
+            day_from: Some(day.to_owned()),
+            day_to: Some(day.to_owned()),
+            limit: xingtong_store::PAGE_LIMIT_MAX,
+            ..TxnQuery::default()
+        };
+        let mut all = Vec::new();
+        loop {
+            let page = self.store().transactions(query.clone()).await?;
+            let full = page.len() == query.limit as usize;
+            let last = page.last().map(|r| (r.columns.business_day.clone(), r.record.id.clone()));
+            for row in page {
+                all.push(Stored::<CardTransaction>::decode(row.record)?.value);
+            }
+            match last {
+                Some(after) if full => query.after = Some(after),
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    /// A merchant-day's settlement, if cleared.
+    pub async fn settlement(&self, mid: &str, day: &str) -> Result<Option<Settlement>> {
+        Ok(load::<Settlement>(self.store(), &Settlement::key(mid, day)).await?.map(|s| s.value))
+    }
+
+    /// A settlement's lines, in order.
+    pub async fn settlement_lines(&self, settlement: &Settlement) -> Result<Vec<SettlementLine>> {
+        let mut all = Vec::new();
+        loop {
+            let after = all.last().map_or(0, |l: &SettlementLine| l.seq);
+            let page = self
+                .store()
+                .settlement_lines(&settlement.mid, &settlement.id, after, xingtong_store::PAGE_LIMIT_MAX)
+                .await?;
+            let full = page.len() == xingtong_store::PAGE_LIMIT_MAX as usize;
+            all.extend(page);
+            if !full {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// Clears one merchant's business day (see the module's text).
+    pub async fn clear_merchant_day(&self, merchant: &Merchant, day: &str) -> Result<DayOutcome> {
+        let id = Settlement::key(&merchant.mid, day);
+        if let Some(done) = self.settlement(&merchant.mid, day).await? {
+            return Ok(DayOutcome::AlreadyCleared(done));
+        }
+        let txns = self.day_transactions(&merchant.mid, day).await?;
+        if txns.is_empty() {
+            return Ok(DayOutcome::Empty);
+        }
+        let payable = chart::merchant_account_id(&merchant.mid, chart::ACCOUNT_MERCHANT_SETTLEMENT).unwrap_or(0);
+        let surcharge_rate = match merchant.settlement_cycle {
+            SettlementCycle::D0 => Rate::from_ppm(merchant.terms.fees.d0_extra_ppm).ok(),
+            SettlementCycle::T1 => None,
+        };
+        let mut settlement = Settlement {
+            id: id.clone(),
+            mid: merchant.mid.clone(),
+            business_day: day.to_owned(),
+            cycle: merchant.settlement_cycle,
+            status: SettlementStatus::Cleared,
+            lines: 0,
+            captured_minor: 0,
+            captured_count: 0,
+            returned_minor: 0,
+            returned_count: 0,
+            fees_minor: 0,
+            surcharge_minor: 0,
+            net_minor: 0,
+            carried_in_minor: 0,
+            payout_minor: 0,
+            carried_out_minor: 0,
+            payout_date: match merchant.settlement_cycle {
+                SettlementCycle::D0 => day.to_owned(),
+                SettlementCycle::T1 => next_day(day),
+            },
+            cleared_at: xingtong_store::now_ns(),
+        };
+        let mut lines = Vec::new();
+        for txn in &txns {
+            let Some((moved, fee)) = line_of(txn, payable) else { continue };
+            let amount = txn.amount_minor.abs();
+            // The surcharge follows the money: charged on what reached the payable, returned on
+            // what left it.
+            let surcharge = surcharge_rate.map_or(0, |r| r.apply_minor(if moved >= 0 { amount } else { -amount }));
+            if moved >= 0 {
+                settlement.captured_minor += amount;
+                settlement.captured_count += 1;
+            } else {
+                settlement.returned_minor += amount;
+                settlement.returned_count += 1;
+            }
+            settlement.fees_minor += fee;
+            settlement.surcharge_minor += surcharge;
+            settlement.net_minor += moved - surcharge;
+            lines.push(SettlementLine {
+                merchant_id: merchant.mid.clone(),
+                settlement_id: id.clone(),
+                seq: u32::try_from(lines.len() + 1).unwrap_or(u32::MAX),
+                txn_id: txn.id.clone(),
+                txn_type: txn.kind.as_str().into(),
+                business_day: day.to_owned(),
+                amount_minor: amount,
+                fee_minor: fee,
+                surcharge_minor: surcharge,
+                net_minor: moved - surcharge,
+            });
+        }
+        settlement.lines = u32::try_from(lines.len()).unwrap_or(u32::MAX);
+        let carried_in = self.store().counter(&carry_key(&merchant.mid)).await?.min(0);
+        let total = settlement.net_minor + carried_in;
+        settlement.carried_in_minor = carried_in;
+        settlement.payout_minor = total.max(0);
+        settlement.carried_out_minor = total.min(0);
+        if settlement.payout_minor == 0 {
+            settlement.status = SettlementStatus::NothingToPay;
+        }
+        let mut transfers = Vec::new();
+        let revenue = chart::platform_account_id(chart::ACCOUNT_FEE_REVENUE);
+        match settlement.surcharge_minor {
+            s if s > 0 => transfers.push(transfer(payable, revenue, s, chart::code::D0_SURCHARGE)),
+            s if s < 0 => transfers.push(transfer(revenue, payable, -s, chart::code::D0_SURCHARGE)),
+            _ => {}
+        }
+        if settlement.payout_minor > 0 {
+            let in_transit = chart::platform_account_id(chart::ACCOUNT_PAYOUTS_IN_TRANSIT);
+            transfers.push(transfer(payable, in_transit, settlement.payout_minor, chart::code::CLEARING));
+        }
+        let mut counters = Vec::new();
+        if settlement.carried_out_minor != carried_in {
+            counters.push(CounterAdd {
+                key: carry_key(&merchant.mid),
+                delta: settlement.carried_out_minor - carried_in,
+                max: None,
+            });
+        }
+        let audit = xingtong_store::AuditEntry {
+            seq: 0,
+            at: 0,
+            actor: "system:clearing".into(),
+            action: "settlement.cleared".into(),
+            subject_kind: Settlement::KIND.into(),
+            subject_id: id.clone(),
+            detail: serde_json::json!({ "lines": settlement.lines, "payout_minor": settlement.payout_minor,
+                "net_minor": settlement.net_minor })
+            .to_string(),
+        };
+        let change = Change {
+            puts: vec![xingtong_merchants::entity::insert(&settlement)?],
+            settlement_lines: lines,
+            transfers,
+            counters,
+            audit: vec![audit],
+            ..Change::default()
+        };
+        match self.store().apply(change).await {
+            Ok(()) => Ok(DayOutcome::Cleared(settlement)),
+            // Cleared meanwhile by another run: that one stands.
+            Err(StoreError::Rejected(xingtong_store::Rejection::Conflict { .. })) => {
+                let done = self.settlement(&merchant.mid, day).await?.ok_or_else(|| {
+                    xingtong_merchants::Error::new(
+                        xingtong_merchants::Class::Conflict,
+                        "conflict",
+                        "settlement changed",
+                    )
+                })?;
+                Ok(DayOutcome::AlreadyCleared(done))
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Clears a business day for every merchant; `progress` hears after each merchant (done, total).
+    pub async fn clear_day(&self, day: &str, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<ClearingReport> {
+        let merchants = self.all_merchants().await?;
+        let total = merchants.len() as u64;
+        let mut report = ClearingReport { business_day: day.to_owned(), merchants: total, ..ClearingReport::default() };
+        for (n, merchant) in merchants.iter().enumerate() {
+            match self.clear_merchant_day(merchant, day).await? {
+                DayOutcome::Cleared(s) => {
+                    report.cleared += 1;
+                    report.lines += u64::from(s.lines);
+                    report.payout_minor += s.payout_minor;
+                    report.fees_minor += s.fees_minor;
+                    report.surcharge_minor += s.surcharge_minor;
+                }
+                DayOutcome::AlreadyCleared(_) => report.already_cleared += 1,
+                DayOutcome::Empty => {}
+            }
+            progress(n as u64 + 1, total);
+        }
+        Ok(report)
+    }
+
+    /// Every merchant, page by page.
+    async fn all_merchants(&self) -> Result<Vec<Merchant>> {
+        let mut query = RecordQuery::kind(Merchant::KIND);
+        query.limit = xingtong_store::PAGE_LIMIT_MAX;
+        let mut all = Vec::new();
+        loop {
+            let page = self.store().records(query.clone()).await?;
+            let full = page.len() == query.limit as usize;
+            query.after = page.last().map(|r| (r.created_at, r.id.clone()));
+            for record in page {
+                all.push(Stored::<Merchant>::decode(record)?.value);
+            }
+            if !full {
+                return Ok(all);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{next_day, valid_day};
+
+    #[test]
+    fn days_follow_the_calendar() {
+        assert_eq!(next_day("20261127"), "20261128");
+        assert_eq!(next_day("20261130"), "20261201");
+        assert_eq!(next_day("20261231"), "20270101");
+        assert_eq!(next_day("20280228"), "20280229");
+        assert_eq!(next_day("20270228"), "20270301");
+        assert!(valid_day("20261127") && valid_day("20280229") && valid_day("20260101"));
+        assert!(!valid_day("20270229") && !valid_day("20261301") && !valid_day("2026112") && !valid_day("2026113a"));
+        assert!(!valid_day("20261100") && !valid_day("20261131"));
+    }
+}

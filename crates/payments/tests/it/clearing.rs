@@ -1,0 +1,301 @@
+//! Clearing, simulated: many random card operations over TCP on several merchants (T+1 and D0)
+//! and terminals, then the day cleared; every settlement checked to the fen against an oracle
+//! written from the transactions alone, and against the ledger. Run twice: nothing changes.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+use rand::{RngExt, SeedableRng};
+use xingtong_merchants::merchant::SettlementCycle;
+use xingtong_merchants::{Principal, Role};
+use xingtong_money::Rate;
+use xingtong_payments::card::{Brand, CardType};
+use xingtong_payments::chart;
+use xingtong_payments::clearing::{DayOutcome, SettlementStatus};
+use xingtong_payments::txn::{Kind, Status};
+use xingtong_pos::{Request, Terminal, TerminalConfig};
+use xingtong_store::Database;
+
+use crate::{CASHIER_PIN, SUPERVISOR_PIN, World, onboard, read, world_on};
+
+/// An approved capture the simulation may act on later.
+#[derive(Clone)]
+struct Sale {
+    batch: u32,
+    stan: u32,
+    amount: i64,
+    refunded: i64,
+    rrn: String,
+    date: String,
+    voided: bool,
+}
+
+async fn simulate(w: &World, seed: u64) -> anyhow::Result<()> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let staff = Principal::Staff { id: "test".into(), roles: Role::ALL.to_vec() };
+    // Four merchants: the world's and three more; the second and fourth are paid D0.
+    let mut shops = vec![(w.mid.clone(), w.tid.clone(), w.tmk.clone())];
+    for n in 2..=4 {
+        shops.push(onboard(&w.merchants, n).await?);
+    }
+    for (i, (mid, _, _)) in shops.iter().enumerate() {
+        if i % 2 == 1 {
+            w.merchants.set_settlement_cycle(&staff, mid, SettlementCycle::D0).await?;
+        }
+    }
+    let debit = w.card(Brand::Unionpay, CardType::Debit, 100_000_000, |_| {}).await?;
+    let credit = w.card(Brand::Unionpay, CardType::Credit, 100_000_000, |_| {}).await?;
+    let visa = w.card(Brand::Visa, CardType::Credit, 100_000_000, |_| {}).await?;
+    let poor = w.card(Brand::Unionpay, CardType::Debit, 500, |_| {}).await?;
+    let mut terminals = Vec::new();
+    for (i, (mid, tid, tmk)) in shops.iter().enumerate() {
+        let config = TerminalConfig {
+            tid: tid.clone(),
+            mid: mid.clone(),
+            tmk: tmk.clone(),
+            state_dir: Some(w.dir.path().join(format!("terminal-{i}"))),
+            reply_timeout: Duration::from_secs(10),
+            fsync: false,
+        };
+        let mut t = Terminal::open(config, w.address).await?;
+        ensure!(t.sign_in(1, CASHIER_PIN).await?.approved());
+        terminals.push((t, Vec::<Sale>::new(), Vec::<(u32, u32, i64, String, String)>::new()));
+    }
+    // How many of each the run made: the test must exercise every path.
+    let mut made: BTreeMap<&str, u32> = BTreeMap::new();
+    for _ in 0..240 {
+        let shop = rng.random_range(0..terminals.len());
+        let (mid, tid) = (shops[shop].0.clone(), shops[shop].1.clone());
+        let (t, sales, holds) = &mut terminals[shop];
+        match rng.random_range(0..100) {
+            // A sale, on one of three cards.
+            0..=44 => {
+                let amount = rng.random_range(1..=30_000);
+                let (card, pin) = match rng.random_range(0..3) {
+                    0 => (&debit, Some("147258")),
+                    1 => (&credit, None),
+                    _ => (&visa, None),
+                };
+                let r = t.send(&Request::Sale(read(card, pin), amount, 1)).await?;
+                // The merchant's daily limits (an individual merchant's: ¥1,000 of credit cards)
+                // decline some: declined sales move nothing.
+                if r.code == "61" {
+                    continue;
+                }
+                ensure!(r.approved(), "{r:?}");
+                *made.entry("sale").or_default() += 1;
+                sales.push(Sale {
+                    batch: r.batch,
+                    stan: r.stan,
+                    amount,
+                    refunded: 0,
+                    rrn: r.rrn().context("rrn")?.to_owned(),
+                    date: r.message.get_str(13).context("date")?.to_owned(),
+                    voided: false,
+                });
+            }
+            // Declined: not enough money.
+            45..=49 => {
+                let r = t.send(&Request::Sale(read(&poor, Some("147258")), 90_000, 1)).await?;
+                ensure!(r.code == "51", "{r:?}");
+                *made.entry("declined").or_default() += 1;
+            }
+            // A void of a sale not refunded.
+            50..=59 => {
+                let Some(i) = (0..sales.len()).find(|&i| !sales[i].voided && sales[i].refunded == 0) else { continue };
+                let s = sales[i].clone();
+                let void = Request::Void {
+                    original: (s.batch, s.stan),
+                    amount: s.amount,
+                    supervisor_pin: SUPERVISOR_PIN.into(),
+                };
+                let r = t.send(&void).await?;
+                ensure!(r.approved(), "{r:?}");
+                sales[i].voided = true;
+                *made.entry("void").or_default() += 1;
+            }
+            // A partial refund.
+            60..=74 => {
+                let candidates: Vec<usize> =
+                    (0..sales.len()).filter(|&i| !sales[i].voided && sales[i].refunded < sales[i].amount).collect();
+                let Some(&i) = candidates.get(rng.random_range(0..candidates.len().max(1))) else { continue };
+                let s = sales[i].clone();
+                let amount = rng.random_range(1..=(s.amount - s.refunded));
+                let refund = Request::Refund {
+                    original: (s.batch, s.stan, s.date.clone()),
+                    amount,
+                    rrn: s.rrn.clone(),
+                    supervisor_pin: SUPERVISOR_PIN.into(),
+                    reason: "01".into(),
+                };
+                let r = t.send(&refund).await?;
+                ensure!(r.approved(), "{r:?}");
+                sales[i].refunded += amount;
+                *made.entry("refund").or_default() += 1;
+            }
+            // A pre-authorization, completed later.
+            75..=84 => {
+                let amount = rng.random_range(100..=50_000);
+                let r = t.send(&Request::PreAuthorization(read(&debit, Some("147258")), amount)).await?;
+                if r.code == "61" {
+                    continue;
+                }
+                ensure!(r.approved(), "{r:?}");
+                let date = r.message.get_str(13).context("date")?.to_owned();
+                holds.push((r.batch, r.stan, amount, r.auth_code().context("auth")?.to_owned(), date));
+            }
+            85..=92 => {
+                let Some((batch, stan, amount, auth, date)) = holds.pop() else { continue };
+                let completed = rng.random_range(1..=amount);
+                let r = t
+                    .send(&Request::Completion { original: (batch, stan, date), amount: completed, auth_code: auth })
+                    .await?;
+                if r.code == "61" {
+                    continue;
+                }
+                ensure!(r.approved(), "{r:?}");
+                *made.entry("completion").or_default() += 1;
+            }
+            // A reversal of the last sale (the terminal never saw the reply).
+            _ => {
+                let Some(s) = sales.last().filter(|s| !s.voided && s.refunded == 0).cloned() else { continue };
+                let origin = xingtong_payments::Origin {
+                    tid: tid.clone(),
+                    mid: mid.clone(),
+                    batch: s.batch,
+                    stan: s.stan,
+                    operator: "01".into(),
+                    channel: "iso8583",
+                    fresh: false,
+                    binding: None,
+                    session_version: None,
+                };
+                let code = w.engine.reverse(&origin, s.amount).await?;
+                ensure!(code.is_approved(), "{code:?}");
+                sales.pop();
+                *made.entry("reversal").or_default() += 1;
+            }
+        }
+        w.balanced().await?;
+    }
+
+    for (what, least) in
+        [("sale", 60), ("declined", 5), ("void", 10), ("refund", 10), ("completion", 5), ("reversal", 3)]
+    {
+        ensure!(made.get(what).copied().unwrap_or(0) >= least, "too few of {what}: {made:?}");
+    }
+
+    // Clearing of the day, for every merchant.
+    let day = xingtong_payments::clock::business_day();
+    let mut payable_before = BTreeMap::new();
+    for (mid, _, _) in &shops {
+        payable_before.insert(
+            mid.clone(),
+            w.account(chart::merchant_account_id(mid, chart::ACCOUNT_MERCHANT_SETTLEMENT).context("id")?).await?,
+        );
+    }
+    let in_transit = chart::platform_account_id(chart::ACCOUNT_PAYOUTS_IN_TRANSIT);
+    let revenue = chart::platform_account_id(chart::ACCOUNT_FEE_REVENUE);
+    let (transit_before, revenue_before) = (w.account(in_transit).await?, w.account(revenue).await?);
+    let report = w.engine.clear_day(&day, &|_, _| {}).await?;
+    ensure!(report.cleared == 4 && report.merchants == 4, "{report:?}");
+    w.balanced().await?;
+
+    let mut payouts = 0i64;
+    let mut surcharges = 0i64;
+    for (mid, _, _) in &shops {
+        let merchant = w.engine.merchants().merchant(&staff, mid).await?.value;
+        let s = w.engine.settlement(mid, &day).await?.context("a settlement")?;
+        // The oracle: each transaction's effect on the merchant, from its own fields.
+        let txns = w.engine.day_transactions(mid, &day).await?;
+        let by_id: BTreeMap<&str, _> = txns.iter().map(|t| (t.id.as_str(), t)).collect();
+        let rate = (merchant.settlement_cycle == SettlementCycle::D0)
+            .then(|| Rate::from_ppm(merchant.terms.fees.d0_extra_ppm))
+            .transpose()?;
+        let (mut captured, mut returned, mut fees, mut surcharge, mut net) = (0i64, 0i64, 0i64, 0i64, 0i64);
+        let mut expected_lines = 0u32;
+        for t in &txns {
+            if matches!(t.status, Status::Reversed | Status::Declined) {
+                continue;
+            }
+            let (moved, fee) = match t.kind {
+                Kind::Sale | Kind::Completion => (t.amount_minor - t.fee_minor, t.fee_minor),
+                Kind::Void | Kind::CompletionVoid => {
+                    let original = by_id.get(t.original_id.as_deref().context("original")?).context("same day")?;
+                    (-(t.amount_minor - original.fee_minor), -original.fee_minor)
+                }
+                // A refund's fee is the (negative) fee it returned.
+                Kind::Refund => (-(t.amount_minor + t.fee_minor), t.fee_minor),
+                _ => continue,
+            };
+            expected_lines += 1;
+            let extra = rate.map_or(0, |r| r.apply_minor(if moved >= 0 { t.amount_minor } else { -t.amount_minor }));
+            if moved >= 0 {
+                captured += t.amount_minor;
+            } else {
+                returned += t.amount_minor;
+            }
+            fees += fee;
+            surcharge += extra;
+            net += moved - extra;
+        }
+        ensure!(
+            (s.captured_minor, s.returned_minor, s.fees_minor, s.surcharge_minor, s.net_minor, s.lines)
+                == (captured, returned, fees, surcharge, net, expected_lines),
+            "{mid}: {s:?} against the oracle {:?}",
+            (captured, returned, fees, surcharge, net, expected_lines)
+        );
+        ensure!(captured - returned - fees - surcharge == s.net_minor, "{s:?}");
+        ensure!(s.payout_minor - s.carried_out_minor == s.net_minor + s.carried_in_minor, "{s:?}");
+        ensure!((merchant.settlement_cycle == SettlementCycle::D0) == (s.surcharge_minor != 0 || captured == 0));
+        let lines = w.engine.settlement_lines(&s).await?;
+        ensure!(lines.len() as u32 == s.lines && lines.iter().map(|l| l.net_minor).sum::<i64>() == s.net_minor);
+        // The ledger: the merchant's payable holds only what is carried; the rest left it.
+        let payable =
+            w.account(chart::merchant_account_id(mid, chart::ACCOUNT_MERCHANT_SETTLEMENT).context("id")?).await?;
+        ensure!(payable_before[mid] == i128::from(s.net_minor + s.surcharge_minor), "{mid}: payable before");
+        ensure!(payable == i128::from(s.carried_out_minor), "{mid}: payable after clearing {payable}, {s:?}");
+        ensure!(
+            s.status == if s.payout_minor > 0 { SettlementStatus::Cleared } else { SettlementStatus::NothingToPay }
+        );
+        payouts += s.payout_minor;
+        surcharges += s.surcharge_minor;
+    }
+    ensure!(w.account(in_transit).await? - transit_before == i128::from(payouts), "in transit = Σ payouts");
+    ensure!(w.account(revenue).await? - revenue_before == i128::from(surcharges), "revenue gained the surcharges");
+    ensure!(report.payout_minor == payouts);
+
+    // Run again: every merchant-day was cleared; nothing moves.
+    let again = w.engine.clear_day(&day, &|_, _| {}).await?;
+    ensure!(again.cleared == 0 && again.already_cleared == 4, "{again:?}");
+    ensure!(w.account(in_transit).await? - transit_before == i128::from(payouts));
+    let merchant = w.engine.merchants().merchant(&staff, &shops[0].0).await?.value;
+    ensure!(matches!(w.engine.clear_merchant_day(&merchant, &day).await?, DayOutcome::AlreadyCleared(_)));
+    w.balanced().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clearing_random_days_of_many_operations_balances_to_the_fen_on_sqlite() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let database = Database::Sqlite { data_dir: dir.path().into() };
+    let w = world_on(dir, database, xingtong_payments::Config::default()).await?;
+    simulate(&w, 20_261_127).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clearing_random_days_of_many_operations_balances_to_the_fen_on_postgres() -> anyhow::Result<()> {
+    let Some((url, schema)) = crate::processes::postgres() else {
+        eprintln!("XINGTONG_TEST_POSTGRES_URL is not set: the PostgreSQL clearing simulation is skipped");
+        return Ok(());
+    };
+    let dir = tempfile::tempdir()?;
+    let database = Database::Postgres { url: url.clone(), schema: Some(schema.clone()) };
+    let result = async {
+        let w = world_on(dir, database, xingtong_payments::Config::default()).await?;
+        simulate(&w, 1_127).await
+    }
+    .await;
+    tokio::task::spawn_blocking(move || xingtong_store::postgres::drop_schema(&url, &schema)).await??;
+    result
+}
