@@ -22,6 +22,7 @@ pub mod onboarding;
 pub mod openapi;
 pub mod ops;
 pub mod payments;
+pub mod settlements;
 pub mod time;
 pub mod views;
 
@@ -197,7 +198,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/pre-authorizations/{id}/void", post(payments::void_pre_authorization))
         .route("/v1/balance-inquiries", post(payments::create_balance_inquiry))
         .route("/v1/sandbox/cards", post(payments::create_sandbox_card))
-        .route("/v1/sandbox/cards/{number}", get(payments::get_sandbox_card));
+        .route("/v1/sandbox/cards/{number}", get(payments::get_sandbox_card))
+        .route("/v1/devices/{tid}/settlement", post(settlements::settle_batch))
+        .route("/v1/devices/{tid}/batches/{batch}", get(settlements::get_batch))
+        .route("/v1/merchants/{mid}/settlements", get(settlements::list_settlements))
+        .route("/v1/merchants/{mid}/settlement-cycle", put(settlements::set_settlement_cycle))
+        .route("/v1/settlements/{id}", get(settlements::get_settlement))
+        .route("/v1/clearing-runs", post(settlements::run_clearing));
     let ops = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -346,6 +346,12 @@ impl Modify for Completeness {
         crate::payments::create_balance_inquiry,
         crate::payments::create_sandbox_card,
         crate::payments::get_sandbox_card,
+        crate::settlements::settle_batch,
+        crate::settlements::get_batch,
+        crate::settlements::list_settlements,
+        crate::settlements::get_settlement,
+        crate::settlements::set_settlement_cycle,
+        crate::settlements::run_clearing,
         crate::ops::healthz,
         crate::ops::readyz,
         crate::ops::metrics,
@@ -365,7 +371,7 @@ impl Modify for Completeness {
         crate::ledger::TransferPage,
     )),
     modifiers(&BearerKeys, &Completeness),
-    tags((name = "ledger", description = "Double-entry ledger for operators"), (name = "payments", description = "Card payments over JSON: the same core as ISO 8583 terminals"), (name = "onboarding", description = "Owners, staff, applications, documents, review, merchants, devices, activation, cashiers"), (name = "operations", description = "Health, metrics, this document"))
+    tags((name = "ledger", description = "Double-entry ledger for operators"), (name = "payments", description = "Card payments over JSON: the same core as ISO 8583 terminals"), (name = "onboarding", description = "Owners, staff, applications, documents, review, merchants, devices, activation, cashiers"), (name = "settlement", description = "Terminal batch settlement, clearing and settlements"), (name = "operations", description = "Health, metrics, this document"))
 )]
 #[derive(Debug)]
 pub struct ApiDoc;

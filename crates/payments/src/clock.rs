@@ -48,3 +48,9 @@ mod tests {
         assert_eq!(super::china(1_795_278_600), (2026, 11, 22, 0, 30, 0));
     }
 }
+
+/// Yesterday's business day, `YYYYMMDD` (China time): what a clearing run clears by default.
+pub fn yesterday() -> String {
+    let (y, m, d, ..) = china(unix_seconds() - 86_400);
+    format!("{y:04}{m:02}{d:02}")
+}

@@ -51,6 +51,10 @@ pub enum AdminRequest {
     Audit { explain: bool },
     /// A day of card transactions on the demo tenant.
     DemoDay { terminals: usize },
+    /// Clearing of a business day (`YYYYMMDD`).
+    ClearingRun { day: String },
+    /// A merchant-day's settlement with its lines.
+    SettlementShow { mid: String, day: String },
 }
 
 impl AdminRequest {
@@ -66,6 +70,8 @@ impl AdminRequest {
             AdminRequest::SandboxCardCreate { .. } => "sandbox card create",
             AdminRequest::Audit { .. } => "audit",
             AdminRequest::DemoDay { .. } => "demo day",
+            AdminRequest::ClearingRun { .. } => "clearing run",
+            AdminRequest::SettlementShow { .. } => "clearing show",
         }
     }
 }
@@ -233,6 +239,72 @@ pub async fn execute(
             let failure = (!report.balanced).then(|| "the ledger does not balance after the demo day".to_owned());
             Ok(Output { json: vec![serde_json::to_value(&report)?], text, failure })
         }
+        AdminRequest::ClearingRun { day } => {
+            let report = services
+                .engine
+                .clear_day(&day, &|done, total| progress(Progress { done, total, what: "merchants".into() }))
+                .await
+                .map_err(service_error)?;
+            let balanced = services.store.audit().await.is_ok();
+            let text = format!(
+                "clearing of {day}: {} merchants, {} settlements made ({} lines), {} cleared before; payouts ¥{}, fees ¥{}, D0 surcharges ¥{}; ledger {}",
+                report.merchants,
+                report.cleared,
+                report.lines,
+                report.already_cleared,
+                yuan(report.payout_minor),
+                yuan(report.fees_minor),
+                yuan(report.surcharge_minor),
+                if balanced { "balanced" } else { "NOT balanced" }
+            );
+            let mut json = serde_json::to_value(&report)?;
+            json["ledger_balanced"] = json!(balanced);
+            let failure = (!balanced).then(|| "the ledger does not balance after clearing".to_owned());
+            Ok(Output { json: vec![json], text, failure })
+        }
+        AdminRequest::SettlementShow { mid, day } => {
+            let settlement =
+                services.engine.settlement(&mid, &day).await.map_err(service_error)?.with_context(|| {
+                    format!("merchant {mid} has no settlement for {day} (not cleared, or no transactions)")
+                })?;
+            let lines = services.engine.settlement_lines(&settlement).await.map_err(service_error)?;
+            let mut text = format!(
+                "settlement {} ({}): captured ¥{} ({}), returned ¥{} ({}), fees ¥{}, surcharge ¥{}, net ¥{}, carried in ¥{}, payout ¥{} due {}\n",
+                settlement.id,
+                settlement.status.as_str(),
+                yuan(settlement.captured_minor),
+                settlement.captured_count,
+                yuan(settlement.returned_minor),
+                settlement.returned_count,
+                yuan(settlement.fees_minor),
+                yuan(settlement.surcharge_minor),
+                yuan(settlement.net_minor),
+                yuan(settlement.carried_in_minor),
+                yuan(settlement.payout_minor),
+                settlement.payout_date
+            );
+            for l in &lines {
+                text.push_str(&format!(
+                    "{:>5}  {:<22} {:<14} ¥{:>12}  fee ¥{:>9}  net ¥{:>12}\n",
+                    l.seq,
+                    l.txn_id,
+                    l.txn_type,
+                    yuan(l.amount_minor),
+                    yuan(l.fee_minor),
+                    yuan(l.net_minor)
+                ));
+            }
+            let lines: Vec<Value> = lines
+                .iter()
+                .map(|l| {
+                    json!({ "seq": l.seq, "transaction_id": l.txn_id, "type": l.txn_type, "amount_minor": l.amount_minor,
+                        "fee_minor": l.fee_minor, "surcharge_minor": l.surcharge_minor, "net_minor": l.net_minor })
+                })
+                .collect();
+            let mut value = serde_json::to_value(&settlement)?;
+            value["lines"] = Value::Array(lines);
+            Ok(Output::one(value, text))
+        }
         AdminRequest::SandboxCardCreate { spec } => {
             let spec: xingtong_payments::sandbox::NewCard = serde_json::from_value(spec).context(
                 "--brand is unionpay, visa or mastercard; --type debit or credit; --status active, blocked, lost or stolen",
@@ -370,6 +442,12 @@ fn ledger_json(ledger: u32, t: &xingtong_ledger::invariants::LedgerTotals) -> Va
 
 fn balances_json(b: &xingtong_ledger::invariants::Balances) -> Value {
     json!({ "debits_posted": b.debits_posted, "credits_posted": b.credits_posted, "debits_pending": b.debits_pending, "credits_pending": b.credits_pending })
+}
+
+/// Minor units as yuan: `-12.34`.
+fn yuan(minor: i64) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", minor.unsigned_abs() / 100, minor.unsigned_abs() % 100)
 }
 
 /// How far a long command has got: `done` of `total` steps, the last one named.

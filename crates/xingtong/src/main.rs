@@ -103,12 +103,47 @@ enum AdminCommand {
         #[command(subcommand)]
         command: SandboxCommand,
     },
+    /// Clearing (清算): a business day's settlements.
+    Clearing {
+        #[command(subcommand)]
+        command: ClearingCommand,
+    },
     /// Check that every ledger balances; exits non-zero if not.
     Audit {
         /// List every account whose balances differ from its transfers, every unbalanced ledger and
         /// every transfer that cannot be replayed (reads the whole ledger; changes nothing).
         #[arg(long)]
         explain: bool,
+        #[command(flatten)]
+        database: ServeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClearingCommand {
+    /// Clear a business day for every merchant: one settlement per merchant-day, its lines and
+    /// its ledger transfers. Run again, it changes nothing.
+    Run {
+        /// The business day, YYYY-MM-DD (China time); default: yesterday.
+        #[arg(long)]
+        date: Option<String>,
+        #[command(flatten)]
+        database: ServeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A merchant's settlement of a day, with its lines.
+    Show {
+        /// The merchant number.
+        #[arg(long)]
+        mid: String,
+        /// The business day, YYYY-MM-DD.
+        #[arg(long)]
+        date: String,
         #[command(flatten)]
         database: ServeArgs,
         /// Print JSON.
@@ -434,6 +469,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// The request an `admin` command line makes, with where and how to print.
+/// `YYYY-MM-DD` (or `YYYYMMDD`) as a business day `YYYYMMDD`, refused unless a real date.
+fn business_day_arg(date: &str) -> anyhow::Result<String> {
+    let day: String = date.chars().filter(|c| *c != '-').collect();
+    anyhow::ensure!(
+        xingtong_payments::clearing::valid_day(&day) && (date.len() == 10 || date.len() == 8),
+        "--date {date:?} is not a date like 2026-11-27"
+    );
+    Ok(day)
+}
+
 fn admin_request(command: AdminCommand) -> anyhow::Result<(ServeArgs, bool, admin::AdminRequest)> {
     use admin::AdminRequest as R;
     Ok(match command {
@@ -495,6 +540,16 @@ fn admin_request(command: AdminCommand) -> anyhow::Result<(ServeArgs, bool, admi
             (database, json, R::SandboxCardCreate { spec })
         }
         AdminCommand::Audit { database, json, explain } => (database, json, R::Audit { explain }),
+        AdminCommand::Clearing { command: ClearingCommand::Run { date, database, json } } => {
+            let day = match date {
+                Some(date) => business_day_arg(&date)?,
+                None => xingtong_payments::clock::yesterday(),
+            };
+            (database, json, R::ClearingRun { day })
+        }
+        AdminCommand::Clearing { command: ClearingCommand::Show { mid, date, database, json } } => {
+            (database, json, R::SettlementShow { mid, day: business_day_arg(&date)? })
+        }
     })
 }
 

@@ -1,0 +1,511 @@
+//! Money out over JSON: terminal batches and their settlement, clearing runs, and each merchant's
+//! settlements with their lines. A merchant sees only its own (another's is "not found"); staff
+//! see every merchant's, and run clearing (finance role).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use xingtong_merchants::Principal;
+use xingtong_merchants::devices::Device;
+use xingtong_merchants::entity::{Stored, list, load};
+use xingtong_merchants::identity::{Role, Scope};
+use xingtong_merchants::merchant::SettlementCycle;
+use xingtong_payments::Engine;
+use xingtong_payments::clearing::Settlement;
+use xingtong_payments::settle::{Batch, BatchTotals, Side};
+use xingtong_store::RecordQuery;
+
+use crate::AppState;
+use crate::error::{ApiError, codes};
+use crate::extract::{JsonBody, Path, Query};
+use crate::onboarding::Auth;
+use crate::time::rfc3339;
+
+fn engine(state: &AppState) -> Result<&Engine, ApiError> {
+    state.payments.as_ref().map(|(engine, _)| engine).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::UNAVAILABLE,
+            "card payments are not running on this server",
+        )
+    })
+}
+
+fn not_found(what: &str) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, format!("{what} not found"))
+}
+
+/// Refuses (not found) unless the caller may see merchant `mid`.
+fn may_see(principal: &Principal, mid: &str, what: &str) -> Result<(), ApiError> {
+    principal.may_see_merchant(mid).map_err(|_| not_found(what))
+}
+
+/// `YYYY-MM-DD` as `YYYYMMDD`, or a 422 naming the field.
+fn day_of(field: &str, date: &str) -> Result<String, ApiError> {
+    let day: String = date.chars().filter(|c| *c != '-').collect();
+    if date.len() == 10 && xingtong_payments::clearing::valid_day(&day) {
+        Ok(day)
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            codes::INVALID_REQUEST,
+            format!("{field}: {date:?} is not a date like 2026-11-27"),
+        ))
+    }
+}
+
+/// `YYYYMMDD` as `YYYY-MM-DD`.
+fn dashed(day: &str) -> String {
+    match (day.get(..4), day.get(4..6), day.get(6..8)) {
+        (Some(y), Some(m), Some(d)) => format!("{y}-{m}-{d}"),
+        _ => day.to_owned(),
+    }
+}
+
+/// One card class's totals in a settlement (CNY minor units).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SideView {
+    /// Σ debits (sales and completions, voided ones included).
+    pub debit_minor: u64,
+    /// How many debits.
+    pub debit_count: u32,
+    /// Σ credits (voids, completion voids, refunds).
+    pub credit_minor: u64,
+    /// How many credits.
+    pub credit_count: u32,
+}
+
+impl From<Side> for SideView {
+    fn from(s: Side) -> SideView {
+        SideView {
+            debit_minor: s.debit_minor,
+            debit_count: s.debit_count,
+            credit_minor: s.credit_minor,
+            credit_count: s.credit_count,
+        }
+    }
+}
+
+impl From<SideView> for Side {
+    fn from(s: SideView) -> Side {
+        Side {
+            debit_minor: s.debit_minor,
+            debit_count: s.debit_count,
+            credit_minor: s.credit_minor,
+            credit_count: s.credit_count,
+        }
+    }
+}
+
+/// A batch's totals: domestic cards (内卡) and foreign ones (外卡: Visa, Mastercard).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TotalsView {
+    /// Domestic cards.
+    pub domestic: SideView,
+    /// Foreign cards.
+    pub foreign: SideView,
+}
+
+impl From<BatchTotals> for TotalsView {
+    fn from(t: BatchTotals) -> TotalsView {
+        TotalsView { domestic: t.domestic.into(), foreign: t.foreign.into() }
+    }
+}
+
+/// A transaction on which the terminal and the host disagree.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DifferenceView {
+    /// STAN.
+    pub stan: u32,
+    /// `terminal_only`, `host_only` or `amount`.
+    pub kind: String,
+    /// The terminal's amount.
+    pub terminal_minor: Option<u64>,
+    /// The host's amount.
+    pub host_minor: Option<u64>,
+}
+
+/// A terminal's settled batch.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchView {
+    /// `<TID>-<batch>`.
+    pub id: String,
+    /// Merchant.
+    pub mid: String,
+    /// Terminal.
+    pub tid: String,
+    /// Batch number.
+    pub batch: u32,
+    /// `balanced`, `unbalanced` (upload awaited), `reconciled` or `closed_at_cut_off`.
+    pub status: String,
+    /// Domestic cards balanced.
+    pub domestic_balanced: bool,
+    /// Foreign cards balanced.
+    pub foreign_balanced: bool,
+    /// The business day it was settled on, `YYYY-MM-DD`.
+    pub business_day: String,
+    /// When, RFC 3339.
+    pub settled_at: String,
+    /// What the terminal said.
+    pub terminal: Option<TotalsView>,
+    /// What the host summed.
+    pub host: TotalsView,
+    /// How many items the terminal uploaded.
+    pub uploaded: usize,
+    /// Where the terminal and the host disagree (after the upload ended).
+    pub differences: Vec<DifferenceView>,
+}
+
+impl BatchView {
+    fn of(b: &Batch) -> BatchView {
+        BatchView {
+            id: b.id.clone(),
+            mid: b.mid.clone(),
+            tid: b.tid.clone(),
+            batch: b.batch,
+            status: b.status.as_str().into(),
+            domestic_balanced: b.domestic_balanced,
+            foreign_balanced: b.foreign_balanced,
+            business_day: dashed(&b.business_day),
+            settled_at: rfc3339(b.settled_at),
+            terminal: b.terminal.map(Into::into),
+            host: b.host.into(),
+            uploaded: b.uploaded.len(),
+            differences: b
+                .differences
+                .iter()
+                .map(|d| DifferenceView {
+                    stan: d.stan,
+                    kind: d.kind.clone(),
+                    terminal_minor: d.terminal_minor,
+                    host_minor: d.host_minor,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A terminal's batch totals, to settle it over JSON as a terminal does over ISO 8583.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettleBody {
+    /// The open batch (or one settled before: answered as then).
+    pub batch: u32,
+    /// The terminal's totals.
+    pub totals: TotalsView,
+}
+
+async fn own_device(state: &AppState, principal: &Principal, tid: &str) -> Result<Device, ApiError> {
+    let device = load::<Device>(&state.store, tid).await?.ok_or_else(|| not_found("device"))?;
+    may_see(principal, &device.value.mid, "device")?;
+    Ok(device.value)
+}
+
+/// Settles a terminal's batch (批结算) over JSON: the host sums the batch, compares each card
+/// class with the totals given, records the batch and opens the next batch number.
+#[utoipa::path(post, path = "/v1/devices/{tid}/settlement", request_body = SettleBody, tag = "settlement", responses((status = 200, description = "The settled batch and the host's verdict", body = BatchView), (status = 409, description = "Not the open batch, nor one settled before")))]
+pub async fn settle_batch(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(tid): Path<String>,
+    body: JsonBody<SettleBody>,
+) -> Result<Response, ApiError> {
+    principal.require_scope(Scope::Payments)?;
+    let device = own_device(&state, &principal, &tid).await?;
+    let engine = engine(&state)?;
+    let (open, _) = engine.current_batch(&tid).await?;
+    let batch = body.value.batch;
+    if batch != open && engine.batch(&tid, batch).await?.is_none() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_open_batch",
+            format!("batch {batch:06} is neither the open batch ({open:06}) nor one settled before"),
+        ));
+    }
+    let totals = BatchTotals { domestic: body.value.totals.domestic.into(), foreign: body.value.totals.foreign.into() };
+    let settled = engine.settle(&device.mid, &tid, batch, totals).await?;
+    Ok(Json(BatchView::of(&settled.batch)).into_response())
+}
+
+/// A terminal's settled batch.
+#[utoipa::path(get, path = "/v1/devices/{tid}/batches/{batch}", tag = "settlement", responses((status = 200, description = "The batch", body = BatchView), (status = 404, description = "Not settled, or not yours")))]
+pub async fn get_batch(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path((tid, batch)): Path<(String, u32)>,
+) -> Result<Response, ApiError> {
+    own_device(&state, &principal, &tid).await?;
+    let batch = engine(&state)?.batch(&tid, batch).await?.ok_or_else(|| not_found("batch"))?;
+    Ok(Json(BatchView::of(&batch.value)).into_response())
+}
+
+/// One line of a settlement.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SettlementLineView {
+    /// Its place, from 1.
+    pub seq: u32,
+    /// The transaction (`GET /v1/payments/{id}`).
+    pub transaction_id: String,
+    /// `sale`, `completion`, `void`, `completion_void`, `refund`.
+    #[serde(rename = "type")]
+    pub txn_type: String,
+    /// The transaction's amount.
+    pub amount_minor: i64,
+    /// Fee charged (positive) or returned (negative).
+    pub fee_minor: i64,
+    /// D0 surcharge charged or returned.
+    pub surcharge_minor: i64,
+    /// What it adds to the payout (negative for voids and refunds).
+    pub net_minor: i64,
+}
+
+/// A merchant's cleared business day.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SettlementView {
+    /// `stl_<MID>_<YYYYMMDD>`.
+    pub id: String,
+    /// Merchant.
+    pub mid: String,
+    /// The business day cleared, `YYYY-MM-DD`.
+    pub business_day: String,
+    /// `t1` or `d0`.
+    pub cycle: String,
+    /// `cleared` (payout in transit) or `nothing_to_pay`.
+    pub status: String,
+    /// Σ sales and completions.
+    pub captured_minor: i64,
+    /// How many.
+    pub captured_count: u32,
+    /// Σ voids, completion voids and refunds.
+    pub returned_minor: i64,
+    /// How many.
+    pub returned_count: u32,
+    /// Fees charged less returned.
+    pub fees_minor: i64,
+    /// D0 surcharge charged less returned.
+    pub surcharge_minor: i64,
+    /// captured − returned − fees − surcharge.
+    pub net_minor: i64,
+    /// A negative balance carried in from earlier days.
+    pub carried_in_minor: i64,
+    /// Paid to the bound bank card: max(net + carried in, 0).
+    pub payout_minor: i64,
+    /// Carried to the next settlement: min(net + carried in, 0).
+    pub carried_out_minor: i64,
+    /// When the payout is due, `YYYY-MM-DD`.
+    pub payout_date: String,
+    /// When it was cleared, RFC 3339.
+    pub cleared_at: String,
+    /// How many lines.
+    pub line_count: u32,
+    /// Lines (a page of them, on `GET /v1/settlements/{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lines: Option<Vec<SettlementLineView>>,
+    /// More lines follow: ask again with `after_seq` = this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after_seq: Option<u32>,
+}
+
+impl SettlementView {
+    fn of(s: &Settlement) -> SettlementView {
+        SettlementView {
+            id: s.id.clone(),
+            mid: s.mid.clone(),
+            business_day: dashed(&s.business_day),
+            cycle: s.cycle.as_str().into(),
+            status: s.status.as_str().into(),
+            captured_minor: s.captured_minor,
+            captured_count: s.captured_count,
+            returned_minor: s.returned_minor,
+            returned_count: s.returned_count,
+            fees_minor: s.fees_minor,
+            surcharge_minor: s.surcharge_minor,
+            net_minor: s.net_minor,
+            carried_in_minor: s.carried_in_minor,
+            payout_minor: s.payout_minor,
+            carried_out_minor: s.carried_out_minor,
+            payout_date: dashed(&s.payout_date),
+            cleared_at: rfc3339(s.cleared_at),
+            line_count: s.lines,
+            lines: None,
+            next_after_seq: None,
+        }
+    }
+}
+
+/// A page of settlements.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SettlementList {
+    /// Oldest first.
+    pub settlements: Vec<SettlementView>,
+    /// More follow: ask again with `after` = this.
+    pub next_after: Option<String>,
+}
+
+/// Paging.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    /// The last id of the previous page.
+    pub after: Option<String>,
+    /// At most this many (1–100, default 50).
+    pub limit: Option<u32>,
+}
+
+/// A merchant's settlements, oldest first.
+#[utoipa::path(get, path = "/v1/merchants/{mid}/settlements", tag = "settlement", params(Page), responses((status = 200, description = "Settlements", body = SettlementList), (status = 404, description = "Not your merchant")))]
+pub async fn list_settlements(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(mid): Path<String>,
+    Query(page): Query<Page>,
+) -> Result<Response, ApiError> {
+    may_see(&principal, &mid, "merchant")?;
+    let limit = page.limit.unwrap_or(50).clamp(1, 100);
+    let mut query = RecordQuery::kind("settlement").owner(&mid);
+    query.limit = limit;
+    if let Some(after) = &page.after {
+        let last = load::<Settlement>(&state.store, after).await?.filter(|s| s.value.mid == mid).ok_or_else(|| {
+            ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_CURSOR, "after: no such settlement")
+        })?;
+        query.after = Some((last.created_at, after.clone()));
+    }
+    let found: Vec<Stored<Settlement>> = list(&state.store, query).await?;
+    let next_after = (found.len() == limit as usize).then(|| found.last().map(|s| s.value.id.clone())).flatten();
+    Ok(Json(SettlementList { settlements: found.iter().map(|s| SettlementView::of(&s.value)).collect(), next_after })
+        .into_response())
+}
+
+/// Paging of lines.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct LinePage {
+    /// The last `seq` of the previous page.
+    pub after_seq: Option<u32>,
+    /// At most this many lines (1–1000, default 1000).
+    pub limit: Option<u32>,
+}
+
+/// A settlement with a page of its lines.
+#[utoipa::path(get, path = "/v1/settlements/{id}", tag = "settlement", params(LinePage), responses((status = 200, description = "The settlement and its lines", body = SettlementView), (status = 404, description = "Not found, or not yours")))]
+pub async fn get_settlement(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    Query(page): Query<LinePage>,
+) -> Result<Response, ApiError> {
+    let settlement = load::<Settlement>(&state.store, &id).await?.ok_or_else(|| not_found("settlement"))?.value;
+    may_see(&principal, &settlement.mid, "settlement")?;
+    let limit = page.limit.unwrap_or(1_000).clamp(1, 1_000);
+    let lines =
+        state.store.settlement_lines(&settlement.mid, &settlement.id, page.after_seq.unwrap_or(0), limit).await?;
+    let mut view = SettlementView::of(&settlement);
+    view.next_after_seq = (lines.len() == limit as usize).then(|| lines.last().map(|l| l.seq)).flatten();
+    view.lines = Some(
+        lines
+            .into_iter()
+            .map(|l| SettlementLineView {
+                seq: l.seq,
+                transaction_id: l.txn_id,
+                txn_type: l.txn_type,
+                amount_minor: l.amount_minor,
+                fee_minor: l.fee_minor,
+                surcharge_minor: l.surcharge_minor,
+                net_minor: l.net_minor,
+            })
+            .collect(),
+    );
+    Ok(Json(view).into_response())
+}
+
+/// When a merchant is paid.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettlementCycleBody {
+    /// `t1` (next day, the default) or `d0` (same day, +0.05 % of each transaction).
+    pub settlement_cycle: String,
+}
+
+/// Sets when the merchant is paid: T+1 or D0 (its owner, a key with the manage scope, or staff).
+#[utoipa::path(put, path = "/v1/merchants/{mid}/settlement-cycle", request_body = SettlementCycleBody, tag = "settlement", responses((status = 200, description = "Set; the next clearing run uses it", body = SettlementCycleBody)))]
+pub async fn set_settlement_cycle(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(mid): Path<String>,
+    body: JsonBody<SettlementCycleBody>,
+) -> Result<Response, ApiError> {
+    let cycle = match body.value.settlement_cycle.as_str() {
+        "t1" => SettlementCycle::T1,
+        "d0" => SettlementCycle::D0,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                codes::INVALID_REQUEST,
+                format!("settlement_cycle: {other:?} is not t1 or d0"),
+            ));
+        }
+    };
+    may_see(&principal, &mid, "merchant")?;
+    let merchant = state.merchants.set_settlement_cycle(&principal, &mid, cycle).await?;
+    Ok(Json(SettlementCycleBody { settlement_cycle: merchant.value.settlement_cycle.as_str().into() }).into_response())
+}
+
+/// A clearing run to make.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClearingRunBody {
+    /// The business day to clear, `YYYY-MM-DD` (China time).
+    pub business_day: String,
+}
+
+/// What a clearing run did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClearingRunView {
+    /// The business day, `YYYY-MM-DD`.
+    pub business_day: String,
+    /// Merchants looked at.
+    pub merchants: u64,
+    /// Settlements this run made.
+    pub cleared: u64,
+    /// Settlements made before (a run again changes nothing).
+    pub already_cleared: u64,
+    /// Lines written.
+    pub lines: u64,
+    /// Σ payouts made by this run.
+    pub payout_minor: i64,
+    /// Σ fees of its settlements.
+    pub fees_minor: i64,
+    /// Σ D0 surcharges of its settlements.
+    pub surcharge_minor: i64,
+}
+
+/// Clears a business day for every merchant (staff with the finance role). Running it again
+/// changes nothing.
+#[utoipa::path(post, path = "/v1/clearing-runs", request_body = ClearingRunBody, tag = "settlement", responses((status = 200, description = "The run's summary", body = ClearingRunView), (status = 403, description = "Not finance staff")))]
+pub async fn run_clearing(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    body: JsonBody<ClearingRunBody>,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Finance)?;
+    let day = day_of("business_day", &body.value.business_day)?;
+    let report = engine(&state)?.clear_day(&day, &|_, _| {}).await?;
+    Ok(Json(ClearingRunView {
+        business_day: dashed(&report.business_day),
+        merchants: report.merchants,
+        cleared: report.cleared,
+        already_cleared: report.already_cleared,
+        lines: report.lines,
+        payout_minor: report.payout_minor,
+        fees_minor: report.fees_minor,
+        surcharge_minor: report.surcharge_minor,
+    })
+    .into_response())
+}
