@@ -299,3 +299,66 @@ async fn clearing_random_days_of_many_operations_balances_to_the_fen_on_postgres
     tokio::task::spawn_blocking(move || xingtong_store::postgres::drop_schema(&url, &schema)).await??;
     result
 }
+
+/// docs/settlement.md §3, to the fen: five transactions at a T+1 merchant and the same five at a
+/// D0 merchant, cleared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documents_worked_example() -> anyhow::Result<()> {
+    let w = crate::world().await?;
+    let staff = Principal::Staff { id: "test".into(), roles: Role::ALL.to_vec() };
+    let d0 = onboard(&w.merchants, 2).await?;
+    w.merchants.set_settlement_cycle(&staff, &d0.0, SettlementCycle::D0).await?;
+    let debit = w.card(Brand::Unionpay, CardType::Debit, 10_000_000, |_| {}).await?;
+    let credit = w.card(Brand::Unionpay, CardType::Credit, 10_000_000, |_| {}).await?;
+    for (i, (mid, tid, tmk)) in [(w.mid.clone(), w.tid.clone(), w.tmk.clone()), d0.clone()].into_iter().enumerate() {
+        let config = TerminalConfig {
+            tid,
+            mid,
+            tmk,
+            state_dir: Some(w.dir.path().join(format!("example-{i}"))),
+            reply_timeout: Duration::from_secs(10),
+            fsync: false,
+        };
+        let mut t = Terminal::open(config, w.address).await?;
+        ensure!(t.sign_in(1, CASHIER_PIN).await?.approved());
+        let one = t.send(&Request::Sale(read(&debit, Some("147258")), 100_000, 1)).await?;
+        let two = t.send(&Request::Sale(read(&credit, None), 30_000, 1)).await?;
+        let three = t.send(&Request::Sale(read(&debit, Some("147258")), 500_000, 1)).await?;
+        ensure!(one.approved() && two.approved() && three.approved());
+        let void =
+            Request::Void { original: (two.batch, two.stan), amount: 30_000, supervisor_pin: SUPERVISOR_PIN.into() };
+        ensure!(t.send(&void).await?.approved());
+        let refund = Request::Refund {
+            original: (one.batch, one.stan, one.message.get_str(13).context("date")?.to_owned()),
+            amount: 20_000,
+            rrn: one.rrn().context("rrn")?.to_owned(),
+            supervisor_pin: SUPERVISOR_PIN.into(),
+            reason: "01".into(),
+        };
+        ensure!(t.send(&refund).await?.approved());
+    }
+    let day = xingtong_payments::clock::business_day();
+    w.engine.clear_day(&day, &|_, _| {}).await?;
+    let t1 = w.engine.settlement(&w.mid, &day).await?.context("T+1 settlement")?;
+    ensure!(
+        (t1.captured_minor, t1.captured_count, t1.returned_minor, t1.returned_count) == (630_000, 3, 50_000, 2),
+        "{t1:?}"
+    );
+    ensure!(
+        (t1.fees_minor, t1.surcharge_minor, t1.net_minor, t1.payout_minor) == (2_400, 0, 577_600, 577_600),
+        "{t1:?}"
+    );
+    ensure!(t1.payout_date == xingtong_payments::clearing::next_day(&day), "{t1:?}");
+    let nets: Vec<i64> = w.engine.settlement_lines(&t1).await?.iter().map(|l| l.net_minor).collect();
+    ensure!(nets == [99_500, 29_820, 498_000, -29_820, -19_900], "{nets:?}");
+    let same_day = w.engine.settlement(&d0.0, &day).await?.context("D0 settlement")?;
+    ensure!(
+        (same_day.fees_minor, same_day.surcharge_minor, same_day.net_minor, same_day.payout_minor)
+            == (2_400, 290, 577_310, 577_310),
+        "{same_day:?}"
+    );
+    ensure!(same_day.payout_date == day);
+    let surcharges: Vec<i64> = w.engine.settlement_lines(&same_day).await?.iter().map(|l| l.surcharge_minor).collect();
+    ensure!(surcharges == [50, 15, 250, -15, -10], "{surcharges:?}");
+    w.balanced().await
+}
