@@ -40,6 +40,12 @@ pub fn fields_12_13_at(at_ns: u64) -> (String, String) {
     (format!("{hh:02}{mm:02}{ss:02}"), format!("{m:02}{d:02}"))
 }
 
+/// Yesterday's business day, `YYYYMMDD` (China time): what a clearing run clears by default.
+pub fn yesterday() -> String {
+    let (y, m, d, ..) = china(unix_seconds() - 86_400);
+    format!("{y:04}{m:02}{d:02}")
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -47,10 +53,4 @@ mod tests {
         // 2026-11-21 16:30:00 UTC is 2026-11-22 00:30:00 in Beijing.
         assert_eq!(super::china(1_795_278_600), (2026, 11, 22, 0, 30, 0));
     }
-}
-
-/// Yesterday's business day, `YYYYMMDD` (China time): what a clearing run clears by default.
-pub fn yesterday() -> String {
-    let (y, m, d, ..) = china(unix_seconds() - 86_400);
-    format!("{y:04}{m:02}{d:02}")
 }

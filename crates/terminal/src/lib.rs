@@ -1058,8 +1058,7 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
                 PayKind::Balance => tr(lang, "余额查询", "Balance inquiry"),
                 PayKind::PreAuthorization => tr(lang, "预授权", "Pre-authorization"),
             };
-            let amount =
-                if *kind == PayKind::Balance { String::new() } else { format!("{}", app.state.money(*amount)) };
+            let amount = if *kind == PayKind::Balance { String::new() } else { app.state.money(*amount) };
             lines.push(heading(&format!("{what} {amount}")));
             lines.push(Line::from(tr(lang, "请刷卡: 选择卡片", "Swipe a card: choose one")));
             for (i, card) in app.cards.iter().take(9).enumerate() {
@@ -1082,7 +1081,7 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
         }
         Screen::Pin(kind, amount, card, pin) => {
             if *kind != PayKind::Balance {
-                lines.push(heading(&format!("{}", app.state.money(*amount))));
+                lines.push(heading(&app.state.money(*amount)));
             }
             lines.push(Line::from(format!("{}: {}", tr(lang, "卡号", "Card"), mask(&card.pan))));
             lines.push(Line::from(format!(

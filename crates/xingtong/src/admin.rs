@@ -478,7 +478,7 @@ pub fn progress_bar(label: &'static str) -> impl Fn(Progress) + Sync {
 /// `\r<label> [#####-----]  3/6  <what>`, the bar 30 wide, cleared to the end of the line.
 fn bar_line(label: &str, p: &Progress) -> String {
     const WIDTH: u64 = 30;
-    let filled = if p.total == 0 { WIDTH } else { (p.done.min(p.total) * WIDTH) / p.total };
+    let filled = (p.done.min(p.total) * WIDTH).checked_div(p.total).unwrap_or(WIDTH);
     let bar: String = (0..WIDTH).map(|i| if i < filled { '#' } else { '-' }).collect();
     format!("\r{label} [{bar}] {}/{}  {}\x1b[K", p.done, p.total, p.what)
 }
