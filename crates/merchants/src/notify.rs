@@ -42,6 +42,10 @@ pub enum Template {
     PinReset,
     /// A card payment, to the customer who left a phone number or email.
     PaymentNotice,
+    /// A settlement's payout reached the merchant's bank card.
+    PayoutPaid,
+    /// A payout failed; the money is back on the merchant's balance until the card is fixed.
+    PayoutFailed,
 }
 
 impl Template {
@@ -124,6 +128,23 @@ impl Template {
                 (
                     "[XingTong] Card payment",
                     "[XingTong] {kind_en} of CNY {amount} at {merchant} with the card ending {last4} at {time}, reference {rrn}.",
+                ),
+            ],
+            Template::PayoutPaid => [
+                ("【星通】结算款已到账", "【星通】商户 {mid} {day} 的结算款 {amount} 元已付至尾号 {last4} 的银行卡。"),
+                (
+                    "[XingTong] Settlement paid",
+                    "[XingTong] CNY {amount}, the settlement of {day} for merchant {mid}, was paid to the card ending {last4}.",
+                ),
+            ],
+            Template::PayoutFailed => [
+                (
+                    "【星通】结算款支付失败",
+                    "【星通】商户 {mid} {day} 的结算款 {amount} 元付至尾号 {last4} 的银行卡失败（{reason}），款项已退回商户余额。请在商户后台更换结算卡，更换后将自动重新支付。",
+                ),
+                (
+                    "[XingTong] Settlement payout failed",
+                    "[XingTong] CNY {amount}, the settlement of {day} for merchant {mid}, could not be paid to the card ending {last4} ({reason}); the money is back on your balance. Change the settlement card in the merchant console and it is paid again.",
                 ),
             ],
             Template::PinReset => [

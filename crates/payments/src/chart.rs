@@ -5,6 +5,7 @@
 //! | 101 | merchant settlement payable (per merchant; made at approval) | liability |
 //! | 102 | merchant deposits held (per merchant) | liability |
 //! | 201 | card network clearing: what the networks owe us for approved card payments | asset |
+//! | 202 | settlement bank: the platform's account payouts leave from | asset |
 //! | 203 | payouts in transit: cleared for merchants, not yet paid to their bank cards | liability |
 //! | 301 | fee revenue (MDR) | revenue |
 //! | 901 | sandbox issuer funding (the simulated issuer's own money) | sandbox |
@@ -23,6 +24,8 @@ pub use xingtong_merchants::merchant::{
 
 /// Card network clearing.
 pub const ACCOUNT_CARD_CLEARING: u16 = 201;
+/// The settlement bank account payouts leave from.
+pub const ACCOUNT_SETTLEMENT_BANK: u16 = 202;
 /// Payouts in transit.
 pub const ACCOUNT_PAYOUTS_IN_TRANSIT: u16 = 203;
 /// Fee revenue.
@@ -42,7 +45,13 @@ pub const fn platform_account_id(code: u16) -> u128 {
 
 /// The platform accounts, to create at start (existing ones are left alone).
 pub fn platform_accounts() -> Vec<Account> {
-    [ACCOUNT_CARD_CLEARING, ACCOUNT_PAYOUTS_IN_TRANSIT, ACCOUNT_FEE_REVENUE, ACCOUNT_SANDBOX_FUNDING]
+    [
+        ACCOUNT_CARD_CLEARING,
+        ACCOUNT_SETTLEMENT_BANK,
+        ACCOUNT_PAYOUTS_IN_TRANSIT,
+        ACCOUNT_FEE_REVENUE,
+        ACCOUNT_SANDBOX_FUNDING,
+    ]
         .into_iter()
         .map(|code| Account { id: platform_account_id(code), ledger: LEDGER_CNY, code, ..Account::default() })
         .collect()
@@ -77,6 +86,12 @@ pub mod code {
     pub const CLEARING: u16 = 21;
     /// Clearing: the D0 surcharge, from the merchant's payable to fee revenue (or back).
     pub const D0_SURCHARGE: u16 = 22;
+    /// A payout reached the merchant's card: from in transit to the settlement bank.
+    pub const PAYOUT: u16 = 23;
+    /// A payout failed: from in transit back to the merchant's payable.
+    pub const PAYOUT_RETURNED: u16 = 24;
+    /// A failed payout sent again (the card fixed): from the payable to in transit.
+    pub const PAYOUT_RETRY: u16 = 25;
     /// Sandbox: funding a test card.
     pub const SANDBOX_FUNDING: u16 = 91;
 }

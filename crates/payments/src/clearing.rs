@@ -353,8 +353,23 @@ impl Engine {
                 "net_minor": settlement.net_minor })
             .to_string(),
         };
+        let mut puts = vec![xingtong_merchants::entity::insert(&settlement)?];
+        if settlement.payout_minor > 0 {
+            // The payout is made with its settlement: scheduled for the payout date, its money
+            // in transit from this commit on.
+            puts.push(xingtong_merchants::entity::insert(&crate::payouts::Payout {
+                id: crate::payouts::Payout::key(&id),
+                mid: merchant.mid.clone(),
+                settlement_id: id.clone(),
+                business_day: day.to_owned(),
+                amount_minor: settlement.payout_minor,
+                payout_date: settlement.payout_date.clone(),
+                status: crate::payouts::PayoutStatus::Scheduled,
+                attempts: Vec::new(),
+            })?);
+        }
         let change = Change {
-            puts: vec![xingtong_merchants::entity::insert(&settlement)?],
+            puts,
             settlement_lines: lines,
             transfers,
             counters,

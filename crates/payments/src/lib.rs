@@ -14,6 +14,7 @@
 //! in one commit. PANs are kept masked and as keyed tokens; PIN blocks are translated, never
 //! decrypted to a PIN outside `xingtong_crypto`, never stored, never logged.
 
+pub mod bank;
 pub mod card;
 pub mod chart;
 pub mod clearing;
@@ -23,6 +24,7 @@ pub mod engine;
 pub mod ids;
 pub mod iso;
 pub mod network;
+pub mod payouts;
 mod recent;
 pub mod sandbox;
 pub mod session;

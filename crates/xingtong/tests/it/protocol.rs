@@ -229,12 +229,12 @@ async fn two_processes(backend: &Backend) -> anyhow::Result<()> {
     m.set(49, "840");
     let reply = exchange_maced(&mut t, &mut m).await?;
     ensure!(reply.get_str(39) == Some("58"), "{reply:?}");
-    // Settlement is not implemented yet: 40, MACed.
+    // Settlement of a batch that is neither open nor settled before: 12, MACed.
     let mut settlement = Message::new(Mti::new("0500")?);
     settlement.set(11, "000500").set(41, tid.clone()).set(42, mid.clone()).set(48, "0".repeat(62));
-    settlement.set(49, "156").set(60, format!("00{:06}201", t.batch())).set(63, cup::operator_field(1));
+    settlement.set(49, "156").set(60, format!("00{:06}201", t.batch() + 500)).set(63, cup::operator_field(1));
     let reply = exchange_maced(&mut t, &mut settlement).await?;
-    ensure!(reply.mti.as_str() == "0510" && reply.get_str(39) == Some("40"), "{reply:?}");
+    ensure!(reply.mti.as_str() == "0510" && reply.get_str(39) == Some("12") && t.reply_mac_ok(&reply), "{reply:?}");
     // A refund names its original by RRN (37) and date (61.3, field 13 of the sale's reply).
     let date = sale.message.get_str(13).context("date")?.to_owned();
     let refund = |rrn: &str, date: &str| Request::Refund {
