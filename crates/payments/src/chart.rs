@@ -52,9 +52,9 @@ pub fn platform_accounts() -> Vec<Account> {
         ACCOUNT_FEE_REVENUE,
         ACCOUNT_SANDBOX_FUNDING,
     ]
-        .into_iter()
-        .map(|code| Account { id: platform_account_id(code), ledger: LEDGER_CNY, code, ..Account::default() })
-        .collect()
+    .into_iter()
+    .map(|code| Account { id: platform_account_id(code), ledger: LEDGER_CNY, code, ..Account::default() })
+    .collect()
 }
 
 /// A sandbox cardholder's account: its balance (or credit line) can never go below zero.

@@ -368,14 +368,8 @@ impl Engine {
                 attempts: Vec::new(),
             })?);
         }
-        let change = Change {
-            puts,
-            settlement_lines: lines,
-            transfers,
-            counters,
-            audit: vec![audit],
-            ..Change::default()
-        };
+        let change =
+            Change { puts, settlement_lines: lines, transfers, counters, audit: vec![audit], ..Change::default() };
         match self.store().apply(change).await {
             Ok(()) => Ok(DayOutcome::Cleared(settlement)),
             // Cleared meanwhile by another run: that one stands.

@@ -129,6 +129,19 @@ fn yuan(minor: i64) -> String {
     format!("{}.{:02}", minor / 100, minor % 100)
 }
 
+/// Why a payout failed, in the merchant's language.
+fn reason_text(code: &str, message: &str, language: &str) -> String {
+    let english = language.starts_with("en");
+    match (code, english) {
+        ("account_closed", false) => "收款账户已销户".into(),
+        ("account_closed", true) => "the account is closed".into(),
+        ("name_mismatch", false) => "收款户名与账户不符".into(),
+        ("name_mismatch", true) => "the account holder's name does not match".into(),
+        (_, false) => format!("银行拒绝: {code}"),
+        (_, true) => message.to_owned(),
+    }
+}
+
 fn last4(masked: &str) -> &str {
     masked.get(masked.len().saturating_sub(4)..).unwrap_or("")
 }
@@ -177,9 +190,11 @@ impl Engine {
             PayoutStatus::Scheduled => self.attempt(bank, payout, &merchant, false, report).await,
             PayoutStatus::Failed => {
                 let card = &merchant.settlement_card;
-                let changed = payout.value.attempts.last().is_none_or(|a| {
-                    a.card_masked != card.masked() || a.card_verified_at != card.verified_at
-                });
+                let changed = payout
+                    .value
+                    .attempts
+                    .last()
+                    .is_none_or(|a| a.card_masked != card.masked() || a.card_verified_at != card.verified_at);
                 if changed { self.attempt(bank, payout, &merchant, true, report).await } else { Ok(()) }
             }
             PayoutStatus::Sending => {
@@ -234,7 +249,8 @@ impl Engine {
         payout.value.status = PayoutStatus::Sending;
         let mut transfers = Vec::new();
         if retry {
-            let payable = chart::merchant_account_id(&payout.value.mid, chart::ACCOUNT_MERCHANT_SETTLEMENT).unwrap_or(0);
+            let payable =
+                chart::merchant_account_id(&payout.value.mid, chart::ACCOUNT_MERCHANT_SETTLEMENT).unwrap_or(0);
             let in_transit = chart::platform_account_id(chart::ACCOUNT_PAYOUTS_IN_TRANSIT);
             transfers.push(transfer(payable, in_transit, payout.value.amount_minor, chart::code::PAYOUT_RETRY));
             report.retried += 1;
@@ -282,14 +298,20 @@ impl Engine {
                 report.paid += 1;
                 report.paid_minor += amount;
                 let bank_account = chart::platform_account_id(chart::ACCOUNT_SETTLEMENT_BANK);
-                (vec![transfer(in_transit, bank_account, amount, chart::code::PAYOUT)], Template::PayoutPaid, String::new(), "payout.paid")
+                (
+                    vec![transfer(in_transit, bank_account, amount, chart::code::PAYOUT)],
+                    Template::PayoutPaid,
+                    String::new(),
+                    "payout.paid",
+                )
             }
             Outcome::Failed { code, message } => {
                 last.outcome = "failed".into();
                 last.detail = Some(code.clone());
                 payout.value.status = PayoutStatus::Failed;
                 report.failed += 1;
-                let payable = chart::merchant_account_id(&payout.value.mid, chart::ACCOUNT_MERCHANT_SETTLEMENT).unwrap_or(0);
+                let payable =
+                    chart::merchant_account_id(&payout.value.mid, chart::ACCOUNT_MERCHANT_SETTLEMENT).unwrap_or(0);
                 (
                     vec![transfer(in_transit, payable, amount, chart::code::PAYOUT_RETURNED)],
                     Template::PayoutFailed,
@@ -301,11 +323,21 @@ impl Engine {
         };
         let day = payout.value.business_day.clone();
         let owner = get::<User>(self.store(), &merchant.owner_user_id, "user").await?.value;
+        let reason = match &outcome {
+            Outcome::Failed { code, message } => reason_text(code, message, &owner.language),
+            _ => reason,
+        };
         let mut puts = vec![payout.update()?];
         puts.extend(notification_to_user(
             &owner,
             template,
-            &[("mid", &merchant.mid), ("day", &day), ("amount", &yuan(amount)), ("last4", last4(&masked)), ("reason", &reason)],
+            &[
+                ("mid", &merchant.mid),
+                ("day", &day),
+                ("amount", &yuan(amount)),
+                ("last4", last4(&masked)),
+                ("reason", &reason),
+            ],
         )?);
         let audit = xingtong_merchants::identity::audit(
             "system:payouts",

@@ -362,3 +362,136 @@ async fn the_documents_worked_example() -> anyhow::Result<()> {
     ensure!(surcharges == [50, 15, 250, -15, -10], "{surcharges:?}");
     w.balanced().await
 }
+
+/// Payouts through the sandbox bank: a T+1 payout waits for its day and is paid; one to a closed
+/// account fails, its money back on the merchant's balance, and is paid once the merchant changes
+/// the card (with the one-time code); one whose answer is lost is resolved by asking, never paid
+/// twice. The ledger balances after each step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payouts_fail_are_retried_after_a_card_change_and_lost_answers_are_asked_about() -> anyhow::Result<()> {
+    use xingtong_merchants::bank_card::NewCard;
+    use xingtong_merchants::notify::Template;
+    use xingtong_payments::bank::{SandboxAccount, SandboxBank};
+    use xingtong_payments::payouts::{Payout, PayoutStatus};
+    let w = crate::world().await?;
+    let staff = Principal::Staff { id: "test".into(), roles: Role::ALL.to_vec() };
+    let closed = onboard(&w.merchants, 2).await?;
+    let lossy = onboard(&w.merchants, 3).await?;
+    let bank = SandboxBank::new(w.engine.store().clone());
+    // The three merchants applied with the same card: make the failures by holder name and state.
+    // The first two share card 6222021234567890128; give the lossy one a card of its own first.
+    let owner_of = |mid: String| {
+        let merchants = w.merchants.clone();
+        let staff = staff.clone();
+        async move {
+            let m = merchants.merchant(&staff, &mid).await?.value;
+            anyhow::Ok(Principal::Owner { user_id: m.owner_user_id, merchant_ids: vec![mid] })
+        }
+    };
+    let change_card = |mid: String, number: &'static str| {
+        let merchants = w.merchants.clone();
+        let staff = staff.clone();
+        let owner = owner_of(mid.clone());
+        async move {
+            let owner = owner.await?;
+            let card =
+                NewCard {
+                    card_number: number.into(), bank_name: "招商银行".into(), account_holder: "王芳".into()
+                };
+            let change = merchants.request_card_change(&owner, &mid, card).await?;
+            let outbox = merchants.notifications(&staff, &[]).await?;
+            let text = outbox
+                .iter()
+                .rev()
+                .find(|n| n.value.template == Template::CardChangeCode && n.value.channel == "sms")
+                .map(|n| n.value.text.clone())
+                .context("the code's SMS")?;
+            let code: String = text.split("验证码 ").nth(1).context("code")?.chars().take(6).collect();
+            merchants.confirm_card_change(&owner, &mid, &change.id, &code).await?;
+            anyhow::Ok(())
+        }
+    };
+    change_card(lossy.0.clone(), "6225880137654327").await?;
+    bank.set_account(SandboxAccount {
+        card_number: "6225880137654327".into(),
+        state: "open".into(),
+        holder: None,
+        lose_answers: 1,
+    })
+    .await?;
+    let debit = w.card(Brand::Unionpay, CardType::Debit, 10_000_000, |_| {}).await?;
+    for (i, (mid, tid, tmk)) in
+        [(w.mid.clone(), w.tid.clone(), w.tmk.clone()), closed.clone(), lossy.clone()].into_iter().enumerate()
+    {
+        let config = TerminalConfig {
+            tid,
+            mid,
+            tmk,
+            state_dir: Some(w.dir.path().join(format!("payout-{i}"))),
+            reply_timeout: Duration::from_secs(10),
+            fsync: false,
+        };
+        let mut t = Terminal::open(config, w.address).await?;
+        ensure!(t.sign_in(1, CASHIER_PIN).await?.approved());
+        ensure!(t.send(&Request::Sale(read(&debit, Some("147258")), 100_000, 1)).await?.approved());
+    }
+    let day = xingtong_payments::clock::business_day();
+    let tomorrow = xingtong_payments::clearing::next_day(&day);
+    w.engine.clear_day(&day, &|_, _| {}).await?;
+    let payout_of = |mid: &str| Payout::key(&xingtong_payments::clearing::Settlement::key(mid, &day));
+    // Not due today (T+1): nothing leaves.
+    let report = w.engine.run_payouts(&bank, &day).await?;
+    ensure!(report.paid == 0 && report.failed == 0, "{report:?}");
+    // The first merchant's card account is fine; the second's is closed before the payout.
+    bank.set_account(SandboxAccount {
+        card_number: "6222021234567890128".into(),
+        state: "open".into(),
+        holder: None,
+        lose_answers: 0,
+    })
+    .await?;
+    change_card(closed.0.clone(), "6217000010000000006").await?;
+    bank.set_account(SandboxAccount {
+        card_number: "6217000010000000006".into(),
+        state: "closed".into(),
+        holder: None,
+        lose_answers: 0,
+    })
+    .await?;
+    let payable = |mid: &str| chart::merchant_account_id(mid, chart::ACCOUNT_MERCHANT_SETTLEMENT).context("id");
+    let in_transit = chart::platform_account_id(chart::ACCOUNT_PAYOUTS_IN_TRANSIT);
+    let report = w.engine.run_payouts(&bank, &tomorrow).await?;
+    ensure!(report.paid == 1 && report.failed == 1 && report.unknown == 1, "{report:?}");
+    w.balanced().await?;
+    let paid = w.engine.payout(&payout_of(&w.mid)).await?.context("payout")?.value;
+    ensure!(paid.status == PayoutStatus::Paid && paid.amount_minor == 99_500, "{paid:?}");
+    let failed = w.engine.payout(&payout_of(&closed.0)).await?.context("payout")?.value;
+    ensure!(failed.status == PayoutStatus::Failed, "{failed:?}");
+    ensure!(w.account(payable(&closed.0)?).await? == 99_500, "the failed payout is back on the merchant's balance");
+    let unknown = w.engine.payout(&payout_of(&lossy.0)).await?.context("payout")?.value;
+    ensure!(unknown.status == PayoutStatus::Sending, "{unknown:?}");
+    ensure!(w.account(in_transit).await? == 99_500, "only the unanswered payout is in transit");
+    // The merchant is told of both outcomes.
+    let outbox = w.merchants.notifications(&staff, &[]).await?;
+    ensure!(outbox.iter().any(|n| n.value.template == Template::PayoutPaid));
+    ensure!(outbox.iter().any(|n| n.value.template == Template::PayoutFailed && n.value.text.contains("账户")));
+
+    // Again: the lost answer is asked about (paid, once); the failed one waits for a new card.
+    let report = w.engine.run_payouts(&bank, &tomorrow).await?;
+    ensure!(report.paid == 1 && report.retried == 0 && report.failed == 0, "{report:?}");
+    let resolved = w.engine.payout(&payout_of(&lossy.0)).await?.context("payout")?.value;
+    ensure!(resolved.status == PayoutStatus::Paid && resolved.attempts.len() == 1, "paid once: {resolved:?}");
+    // The merchant fixes the card: the next run pays it, once.
+    change_card(closed.0.clone(), "6225880137654327").await?;
+    let report = w.engine.run_payouts(&bank, &tomorrow).await?;
+    ensure!(report.retried == 1 && report.paid == 1, "{report:?}");
+    let retried = w.engine.payout(&payout_of(&closed.0)).await?.context("payout")?.value;
+    ensure!(retried.status == PayoutStatus::Paid && retried.attempts.len() == 2, "{retried:?}");
+    ensure!(w.account(payable(&closed.0)?).await? == 0 && w.account(in_transit).await? == 0);
+    let bank_account = chart::platform_account_id(chart::ACCOUNT_SETTLEMENT_BANK);
+    // Credited once per payout: the money left the platform's account at the settlement bank.
+    ensure!(w.account(bank_account).await? == 3 * 99_500, "three payouts left the settlement bank");
+    let report = w.engine.run_payouts(&bank, &tomorrow).await?;
+    ensure!(report.paid == 0 && report.retried == 0, "nothing more: {report:?}");
+    w.balanced().await
+}
