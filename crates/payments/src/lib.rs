@@ -27,6 +27,7 @@ pub mod network;
 pub mod payouts;
 mod recent;
 pub mod sandbox;
+pub mod schedule;
 pub mod session;
 pub mod settle;
 pub mod txn;

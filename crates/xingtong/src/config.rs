@@ -54,6 +54,8 @@ pub struct FileConfig {
     pub card_frequency_max: Option<usize>,
     /// Make the demo tenant when `serve` creates a database (default true).
     pub demo: Option<bool>,
+    /// Seconds between scheduled runs (yesterday's clearing, due payouts); 0 turns them off.
+    pub schedule_interval_s: Option<u64>,
 }
 
 impl FileConfig {
@@ -108,6 +110,8 @@ pub struct ServeConfig {
     pub card_frequency_max: usize,
     /// Make the demo tenant when `serve` creates a database.
     pub demo: bool,
+    /// Seconds between scheduled runs; 0: none.
+    pub schedule_interval_s: u64,
 }
 
 /// The flag-and-environment layer (clap fills it from both).
@@ -153,6 +157,10 @@ pub struct ServeArgs {
     /// `serve` on a new database: do not make the demo tenant.
     #[arg(long, env = "XINGTONG_NO_DEMO")]
     pub no_demo: bool,
+    /// Seconds between scheduled runs inside `serve`: clearing of yesterday once it is over, then
+    /// the payouts due; 0 turns them off [default: 60].
+    #[arg(long, env = "XINGTONG_SCHEDULE_INTERVAL_S")]
+    pub schedule_interval_s: Option<u64>,
 }
 
 impl ServeArgs {
@@ -190,6 +198,7 @@ impl ServeArgs {
             mid_region_code,
             card_frequency_max: self.card_frequency_max.or(file.card_frequency_max).unwrap_or(20).max(1),
             demo: !self.no_demo && file.demo.unwrap_or(true),
+            schedule_interval_s: self.schedule_interval_s.or(file.schedule_interval_s).unwrap_or(60),
             data_dir,
             database: self.database.clone().or(file.database).filter(|d| !d.is_empty()),
             database_schema: self.database_schema.clone().or(file.database_schema).filter(|d| !d.is_empty()),

@@ -795,6 +795,9 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         }
     });
     let outbox = tokio::spawn(deliver_notifications(merchants.clone(), transport(&config)));
+    let schedule = (config.schedule_interval_s > 0).then(|| {
+        tokio::spawn(scheduled_runs(engine.clone(), std::time::Duration::from_secs(config.schedule_interval_s)))
+    });
     let admin_task = admin_socket.map(|socket| {
         // Made here and owned by the socket's task, never held by `serve` itself: the store's
         // writer stops only when every handle is gone, so a copy kept here hangs the shutdown.
@@ -815,10 +818,44 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     }
     expiry.abort();
     outbox.abort();
+    // Safe at any point: a merchant-day clears in one commit, and a payout is written down as
+    // sent before the bank is asked.
+    if let Some(task) = schedule {
+        task.abort();
+    }
     tracing::info!("HTTP stopped; closing the store");
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The runs the server makes on its own (docs/settlement.md): yesterday's clearing once, then the
+/// payouts due, every `interval`.
+async fn scheduled_runs(engine: xingtong_payments::Engine, interval: std::time::Duration) {
+    let bank = xingtong_payments::bank::SandboxBank::new(engine.store().clone());
+    let mut tick = tokio::time::interval(interval);
+    loop {
+        tick.tick().await;
+        let (closed_day, today) = (xingtong_payments::clock::yesterday(), xingtong_payments::clock::business_day());
+        match engine.scheduled_tick(&bank, &closed_day, &today).await {
+            Ok(done) => {
+                if let Some(report) = done.cleared {
+                    tracing::info!(day = %closed_day, settlements = report.cleared, payout_minor = report.payout_minor, "clearing run");
+                }
+                let p = done.payouts;
+                if p.paid + p.failed + p.retried + p.unknown > 0 {
+                    tracing::info!(
+                        paid = p.paid,
+                        failed = p.failed,
+                        retried = p.retried,
+                        unknown = p.unknown,
+                        "payout run"
+                    );
+                }
+            }
+            Err(error) => tracing::warn!(%error, "a scheduled run failed; the next tick tries again"),
+        }
+    }
 }
 
 /// The onboarding service, with the host master key (made at first start).

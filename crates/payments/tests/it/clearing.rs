@@ -495,3 +495,25 @@ async fn payouts_fail_are_retried_after_a_card_change_and_lost_answers_are_asked
     ensure!(report.paid == 0 && report.retried == 0, "nothing more: {report:?}");
     w.balanced().await
 }
+
+/// The server's own runs: a closed day is cleared once (recorded, so the next tick does not clear
+/// it again), and its payouts are paid when due.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_tick_clears_a_closed_day_once_and_pays_what_is_due() -> anyhow::Result<()> {
+    use xingtong_payments::bank::SandboxBank;
+    let w = crate::world().await?;
+    let bank = SandboxBank::new(w.engine.store().clone());
+    let debit = w.card(Brand::Unionpay, CardType::Debit, 10_000_000, |_| {}).await?;
+    let mut t = w.terminal(10_000).await?;
+    ensure!(t.sign_in(1, CASHIER_PIN).await?.approved());
+    ensure!(t.send(&Request::Sale(read(&debit, Some("147258")), 50_000, 1)).await?.approved());
+    let day = xingtong_payments::clock::business_day();
+    let tomorrow = xingtong_payments::clearing::next_day(&day);
+    let first = w.engine.scheduled_tick(&bank, &day, &tomorrow).await?;
+    ensure!(first.cleared.as_ref().is_some_and(|r| r.cleared == 1) && first.payouts.paid == 1, "{first:?}");
+    let second = w.engine.scheduled_tick(&bank, &day, &tomorrow).await?;
+    ensure!(second.cleared.is_none() && second.payouts.paid == 0, "cleared and paid once: {second:?}");
+    let audit = w.engine.store().audit_log(Some(("scheduled_run".into(), format!("clearing-{day}"))), 0, 10).await?;
+    ensure!(audit.len() == 1 && audit[0].action == "clearing.run.ok", "{audit:?}");
+    w.balanced().await
+}
