@@ -204,7 +204,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/merchants/{mid}/settlements", get(settlements::list_settlements))
         .route("/v1/merchants/{mid}/settlement-cycle", put(settlements::set_settlement_cycle))
         .route("/v1/settlements/{id}", get(settlements::get_settlement))
-        .route("/v1/clearing-runs", post(settlements::run_clearing));
+        .route("/v1/clearing-runs", post(settlements::run_clearing))
+        .route("/v1/merchants/{mid}/payouts", get(settlements::list_payouts))
+        .route("/v1/payouts/{id}", get(settlements::get_payout))
+        .route("/v1/payout-runs", post(settlements::run_payouts))
+        .route("/v1/sandbox/bank-accounts", post(settlements::set_sandbox_bank_account));
     let ops = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

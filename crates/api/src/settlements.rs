@@ -509,3 +509,211 @@ pub async fn run_clearing(
     })
     .into_response())
 }
+
+/// One attempt to pay.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttemptView {
+    /// `<payout id>-<n>`: the order id the bank executes once.
+    pub id: String,
+    /// The card it went to, masked.
+    pub card_number: String,
+    /// When it was sent, RFC 3339.
+    pub at: String,
+    /// `sending`, `paid` or `failed`.
+    pub outcome: String,
+    /// The bank's reference (paid) or refusal code (failed): `account_closed`, `name_mismatch`.
+    pub detail: Option<String>,
+}
+
+/// A settlement's payout to the merchant's bank card.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PayoutView {
+    /// `po_<settlement id>`.
+    pub id: String,
+    /// Merchant.
+    pub mid: String,
+    /// The settlement it pays.
+    pub settlement_id: String,
+    /// Minor units.
+    pub amount_minor: i64,
+    /// Due on, `YYYY-MM-DD`.
+    pub payout_date: String,
+    /// `scheduled`, `sending` (the bank's answer awaited), `paid`, or `failed` (the money is back
+    /// on the merchant's balance; change the settlement card and it is paid again).
+    pub status: String,
+    /// Every attempt, oldest first.
+    pub attempts: Vec<AttemptView>,
+}
+
+impl PayoutView {
+    fn of(p: &xingtong_payments::payouts::Payout) -> PayoutView {
+        PayoutView {
+            id: p.id.clone(),
+            mid: p.mid.clone(),
+            settlement_id: p.settlement_id.clone(),
+            amount_minor: p.amount_minor,
+            payout_date: dashed(&p.payout_date),
+            status: p.status.as_str().into(),
+            attempts: p
+                .attempts
+                .iter()
+                .map(|a| AttemptView {
+                    id: a.id.clone(),
+                    card_number: a.card_masked.clone(),
+                    at: rfc3339(a.at),
+                    outcome: a.outcome.clone(),
+                    detail: a.detail.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A page of payouts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PayoutList {
+    /// Oldest first.
+    pub payouts: Vec<PayoutView>,
+    /// More follow: ask again with `after` = this.
+    pub next_after: Option<String>,
+}
+
+/// A merchant's payouts, oldest first.
+#[utoipa::path(get, path = "/v1/merchants/{mid}/payouts", tag = "settlement", params(Page), responses((status = 200, description = "Payouts", body = PayoutList), (status = 404, description = "Not your merchant")))]
+pub async fn list_payouts(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(mid): Path<String>,
+    Query(page): Query<Page>,
+) -> Result<Response, ApiError> {
+    use xingtong_payments::payouts::Payout;
+    may_see(&principal, &mid, "merchant")?;
+    let limit = page.limit.unwrap_or(50).clamp(1, 100);
+    let mut query = RecordQuery::kind("payout").owner(&mid);
+    query.limit = limit;
+    if let Some(after) = &page.after {
+        let last = load::<Payout>(&state.store, after)
+            .await?
+            .filter(|p| p.value.mid == mid)
+            .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_CURSOR, "after: no such payout"))?;
+        query.after = Some((last.created_at, after.clone()));
+    }
+    let found: Vec<Stored<Payout>> = list(&state.store, query).await?;
+    let next_after = (found.len() == limit as usize).then(|| found.last().map(|p| p.value.id.clone())).flatten();
+    Ok(Json(PayoutList { payouts: found.iter().map(|p| PayoutView::of(&p.value)).collect(), next_after })
+        .into_response())
+}
+
+/// One payout.
+#[utoipa::path(get, path = "/v1/payouts/{id}", tag = "settlement", responses((status = 200, description = "The payout", body = PayoutView), (status = 404, description = "Not found, or not yours")))]
+pub async fn get_payout(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let payout = engine(&state)?.payout(&id).await?.ok_or_else(|| not_found("payout"))?.value;
+    may_see(&principal, &payout.mid, "payout")?;
+    Ok(Json(PayoutView::of(&payout)).into_response())
+}
+
+/// A payout run to make.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PayoutRunBody {
+    /// Pay what is due on this day, `YYYY-MM-DD`; default: today (China time).
+    pub date: Option<String>,
+}
+
+/// What a payout run did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PayoutRunView {
+    /// Payouts looked at.
+    pub looked_at: u64,
+    /// Paid by this run.
+    pub paid: u64,
+    /// Σ paid, minor units.
+    pub paid_minor: i64,
+    /// Failed in this run.
+    pub failed: u64,
+    /// Sent again after the merchant changed a failed card.
+    pub retried: u64,
+    /// Still without the bank's answer.
+    pub unknown: u64,
+}
+
+/// Pays what is due (staff with the finance role); what `serve` also does every minute.
+#[utoipa::path(post, path = "/v1/payout-runs", request_body = PayoutRunBody, tag = "settlement", responses((status = 200, description = "The run's summary", body = PayoutRunView), (status = 403, description = "Not finance staff")))]
+pub async fn run_payouts(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    body: JsonBody<PayoutRunBody>,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Finance)?;
+    let day = match &body.value.date {
+        Some(date) => day_of("date", date)?,
+        None => xingtong_payments::clock::business_day(),
+    };
+    let bank = xingtong_payments::bank::SandboxBank::new(state.store.clone());
+    let r = engine(&state)?.run_payouts(&bank, &day).await?;
+    Ok(Json(PayoutRunView {
+        looked_at: r.looked_at,
+        paid: r.paid,
+        paid_minor: r.paid_minor,
+        failed: r.failed,
+        retried: r.retried,
+        unknown: r.unknown,
+    })
+    .into_response())
+}
+
+/// How the sandbox settlement bank treats payouts to a card.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxBankAccountBody {
+    /// The card or account number payouts go to.
+    pub card_number: String,
+    /// `open` (paid) or `closed` (fails `account_closed`).
+    pub state: String,
+    /// When set, payouts to another holder name fail `name_mismatch`.
+    pub holder: Option<String>,
+    /// The next this-many payouts are executed with their answer lost (outcome unknown until asked).
+    #[serde(default)]
+    pub lose_answers: u32,
+}
+
+/// Sets a sandbox bank account's behaviour (staff): to test failed, mismatched and unanswered payouts.
+#[utoipa::path(post, path = "/v1/sandbox/bank-accounts", request_body = SandboxBankAccountBody, tag = "settlement", responses((status = 200, description = "Set", body = SandboxBankAccountBody), (status = 403, description = "Not staff")))]
+pub async fn set_sandbox_bank_account(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    body: JsonBody<SandboxBankAccountBody>,
+) -> Result<Response, ApiError> {
+    if !principal.is_staff() {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, codes::FORBIDDEN, "sandbox bank accounts are set by staff"));
+    }
+    let b = body.value;
+    if b.state != "open" && b.state != "closed" {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, codes::INVALID_REQUEST, "state: open or closed"));
+    }
+    if b.card_number.len() < 12 || b.card_number.len() > 19 || !b.card_number.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            codes::INVALID_REQUEST,
+            "card_number: 12 to 19 digits",
+        ));
+    }
+    let account = xingtong_payments::bank::SandboxAccount {
+        card_number: b.card_number.clone(),
+        state: b.state.clone(),
+        holder: b.holder.clone(),
+        lose_answers: b.lose_answers,
+    };
+    xingtong_payments::bank::SandboxBank::new(state.store.clone()).set_account(account).await?;
+    Ok(Json(SandboxBankAccountBody {
+        card_number: xingtong_crypto::mask_pan(&b.card_number),
+        state: b.state,
+        holder: b.holder,
+        lose_answers: b.lose_answers,
+    })
+    .into_response())
+}

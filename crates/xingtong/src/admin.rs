@@ -55,6 +55,10 @@ pub enum AdminRequest {
     ClearingRun { day: String },
     /// A merchant-day's settlement with its lines.
     SettlementShow { mid: String, day: String },
+    /// A payout run for a day (`YYYYMMDD`).
+    PayoutsRun { day: String },
+    /// A sandbox bank account's behaviour.
+    SandboxBankAccount { card: String, state: String, holder: Option<String>, lose_answers: u32 },
 }
 
 impl AdminRequest {
@@ -72,6 +76,8 @@ impl AdminRequest {
             AdminRequest::DemoDay { .. } => "demo day",
             AdminRequest::ClearingRun { .. } => "clearing run",
             AdminRequest::SettlementShow { .. } => "clearing show",
+            AdminRequest::PayoutsRun { .. } => "payouts run",
+            AdminRequest::SandboxBankAccount { .. } => "sandbox bank-account",
         }
     }
 }
@@ -304,6 +310,40 @@ pub async fn execute(
             let mut value = serde_json::to_value(&settlement)?;
             value["lines"] = Value::Array(lines);
             Ok(Output::one(value, text))
+        }
+        AdminRequest::PayoutsRun { day } => {
+            let bank = xingtong_payments::bank::SandboxBank::new(services.store.clone());
+            let report = services.engine.run_payouts(&bank, &day).await.map_err(service_error)?;
+            let text = format!(
+                "payouts due {day}: {} paid (¥{}), {} failed, {} sent again after a card change, {} still without an answer",
+                report.paid,
+                yuan(report.paid_minor),
+                report.failed,
+                report.retried,
+                report.unknown
+            );
+            Ok(Output::one(serde_json::to_value(&report)?, text))
+        }
+        AdminRequest::SandboxBankAccount { card, state, holder, lose_answers } => {
+            let bank = xingtong_payments::bank::SandboxBank::new(services.store.clone());
+            let account = xingtong_payments::bank::SandboxAccount { card_number: card, state, holder, lose_answers };
+            bank.set_account(account.clone()).await.map_err(service_error)?;
+            let text = format!(
+                "sandbox bank: payouts to {} {}{}{}",
+                xingtong_crypto::mask_pan(&account.card_number),
+                if account.state == "closed" { "fail account_closed" } else { "are paid" },
+                account.holder.as_deref().map(|h| format!(", to holder {h} only")).unwrap_or_default(),
+                if account.lose_answers > 0 {
+                    format!(", the next {} answers lost", account.lose_answers)
+                } else {
+                    String::new()
+                }
+            );
+            Ok(Output::one(
+                json!({ "card_number": xingtong_crypto::mask_pan(&account.card_number), "state": account.state,
+                    "holder": account.holder, "lose_answers": account.lose_answers }),
+                text,
+            ))
         }
         AdminRequest::SandboxCardCreate { spec } => {
             let spec: xingtong_payments::sandbox::NewCard = serde_json::from_value(spec).context(

@@ -103,6 +103,11 @@ enum AdminCommand {
         #[command(subcommand)]
         command: SandboxCommand,
     },
+    /// Payouts: settlements' money to merchants' bank cards.
+    Payouts {
+        #[command(subcommand)]
+        command: PayoutsCommand,
+    },
     /// Clearing (清算): a business day's settlements.
     Clearing {
         #[command(subcommand)]
@@ -114,6 +119,22 @@ enum AdminCommand {
         /// every transfer that cannot be replayed (reads the whole ledger; changes nothing).
         #[arg(long)]
         explain: bool,
+        #[command(flatten)]
+        database: ServeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PayoutsCommand {
+    /// Pay what is due, ask the bank about unanswered payouts, send again failed ones whose card
+    /// changed (what `serve` does every minute on its own).
+    Run {
+        /// Pay what is due on this day, YYYY-MM-DD; default: today.
+        #[arg(long)]
+        date: Option<String>,
         #[command(flatten)]
         database: ServeArgs,
         /// Print JSON.
@@ -272,6 +293,27 @@ enum SandboxCommand {
     Card {
         #[command(subcommand)]
         command: SandboxCardCommand,
+    },
+    /// How the sandbox settlement bank treats payouts to a card: open (paid), closed (fails
+    /// account_closed), a holder name it insists on (else name_mismatch), answers it loses.
+    BankAccount {
+        /// The merchant's settlement card number.
+        #[arg(long)]
+        card: String,
+        /// open or closed.
+        #[arg(long, default_value = "open")]
+        state: String,
+        /// Fail payouts to any other holder name.
+        #[arg(long)]
+        holder: Option<String>,
+        /// Execute the next N payouts but lose their answers (the outcome unknown until asked).
+        #[arg(long, default_value_t = 0)]
+        lose_answers: u32,
+        #[command(flatten)]
+        database: ServeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -546,6 +588,19 @@ fn admin_request(command: AdminCommand) -> anyhow::Result<(ServeArgs, bool, admi
                 None => xingtong_payments::clock::yesterday(),
             };
             (database, json, R::ClearingRun { day })
+        }
+        AdminCommand::Payouts { command: PayoutsCommand::Run { date, database, json } } => {
+            let day = match date {
+                Some(date) => business_day_arg(&date)?,
+                None => xingtong_payments::clock::business_day(),
+            };
+            (database, json, R::PayoutsRun { day })
+        }
+        AdminCommand::Sandbox {
+            command: SandboxCommand::BankAccount { card, state, holder, lose_answers, database, json },
+        } => {
+            anyhow::ensure!(state == "open" || state == "closed", "--state is open or closed");
+            (database, json, R::SandboxBankAccount { card, state, holder, lose_answers })
         }
         AdminCommand::Clearing { command: ClearingCommand::Show { mid, date, database, json } } => {
             (database, json, R::SettlementShow { mid, day: business_day_arg(&date)? })

@@ -424,6 +424,40 @@ async fn a_sale_on_one_channel_is_voided_on_the_other() -> anyhow::Result<()> {
     ensure!(rerun["cleared"] == 0 && rerun["already_cleared"] == 1 && rerun["ledger_balanced"] == true, "{rerun}");
     let shown = cli(dir.path(), &["admin", "clearing", "show", "--mid", &mid, "--date", &date], "")?;
     ensure!(shown.contains(id) && shown.contains("sale"), "{shown}");
+    // The payout, due tomorrow (T+1 at clearing), to a settlement card whose account is closed:
+    // it fails, and the money is back on the merchant's balance until the card changes.
+    let closed = cli(
+        dir.path(),
+        &["admin", "sandbox", "bank-account", "--card", "6222021234567890128", "--state", "closed", "--json"],
+        "",
+    )?;
+    ensure!(closed.contains("\"state\":\"closed\"") && !closed.contains("6222021234567890128"), "{closed}");
+    let tomorrow = xingtong_payments::clearing::next_day(&day);
+    let tomorrow = format!("{}-{}-{}", &tomorrow[..4], &tomorrow[4..6], &tomorrow[6..]);
+    let (status, today_run) = bearer_call(&server, "POST", "/v1/payout-runs", &admin, None, &json!({}))?;
+    ensure!(status == 200 && today_run["paid"] == 0 && today_run["failed"] == 0, "not due today: {today_run}");
+    let (status, ran) = bearer_call(&server, "POST", "/v1/payout-runs", &admin, None, &json!({ "date": tomorrow }))?;
+    ensure!(status == 200 && ran["failed"] == 1, "{ran}");
+    let (_, payouts) = bearer_call(&server, "GET", &format!("/v1/merchants/{mid}/payouts"), &key, None, &Value::Null)?;
+    let payout = &payouts["payouts"][0];
+    ensure!(
+        payout["status"] == "failed"
+            && payout["attempts"][0]["detail"] == "account_closed"
+            && payout["amount_minor"] == whole["payout_minor"],
+        "{payouts}"
+    );
+    let (status, one) = bearer_call(
+        &server,
+        "GET",
+        &format!("/v1/payouts/{}", payout["id"].as_str().unwrap_or("")),
+        &key,
+        None,
+        &Value::Null,
+    )?;
+    ensure!(status == 200 && one["id"] == payout["id"], "{one}");
+    let again: Value =
+        serde_json::from_str(cli(dir.path(), &["admin", "payouts", "run", "--date", &tomorrow, "--json"], "")?.trim())?;
+    ensure!(again["paid"] == 0 && again["retried"] == 0, "the same card is not tried again: {again}");
     let audit = cli(dir.path(), &["admin", "audit", "--json"], "")?;
     ensure!(audit.contains("\"balanced\":true"), "{audit}");
     Ok(())
