@@ -149,7 +149,7 @@ fn last4(masked: &str) -> &str {
 impl Engine {
     /// A payout by id.
     pub async fn payout(&self, id: &str) -> Result<Option<Stored<Payout>>> {
-        Ok(load::<Payout>(self.store(), id).await?)
+        load::<Payout>(self.store(), id).await
     }
 
     /// Pays what is due on `today` (`YYYYMMDD`) and resolves what is pending: scheduled payouts
