@@ -306,3 +306,42 @@ class Terminal:
     @staticmethod
     def track2(pan, yymm, service="101"):
         return f"{pan}={yymm}{service}"
+
+
+# ---------------------------------------------------------------- settlement (§7, §7.1)
+def next_batch(batch: str) -> str:
+    """The batch the host opens after settling `batch`: + 1, and 000001 after 999999 (§7.1)."""
+    return f"{int(batch) % 999999 + 1:06d}"
+
+
+def is_foreign(pan: str) -> bool:
+    """§7: Visa or Mastercard: starts 4, 51-55 or 2221-2720; every other card is domestic."""
+    return pan[:1] == "4" or 51 <= int(pan[:2]) <= 55 or 2221 <= int(pan[:4]) <= 2720
+
+
+DEBIT_KINDS = ("sale", "completion")  # counted voided or not
+CREDIT_KINDS = ("void", "completion void", "refund")
+
+
+def settlement_totals(journal) -> str:
+    """Field 48 of a 0500 (62 digits, result digits 0) from the terminal's journal of approved
+    transactions: entries {"kind", "pan", "amount", ...}; reversed and declined ones never enter it."""
+    out = ""
+    for foreign in (False, True):
+        mine = [e for e in journal if is_foreign(e["pan"]) == foreign]
+        deb = [e["amount"] for e in mine if e["kind"] in DEBIT_KINDS]
+        cre = [e["amount"] for e in mine if e["kind"] in CREDIT_KINDS]
+        out += f"{sum(deb):012d}{len(deb):03d}{sum(cre):012d}{len(cre):03d}0"
+    return out
+
+
+def upload_items(entries) -> list:
+    """Field 48 values of 0320 batch uploads (60.3 201): NN then NN items of 40 digits, at most 8 a
+    message: organisation 00/01, STAN, PAN left-padded to 20, amount n12 (§7)."""
+    out = []
+    for i in range(0, len(entries), 8):
+        chunk = entries[i:i + 8]
+        out.append(f"{len(chunk):02d}" + "".join(
+            f"{'01' if is_foreign(e['pan']) else '00'}{e['stan']}{e['pan'].rjust(20, '0')}{e['amount']:012d}"
+            for e in chunk))
+    return out

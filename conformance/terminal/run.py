@@ -5,7 +5,7 @@ import sys
 import time
 
 from iso import (Terminal, check_value, enc, pin_block_clear, operator_pan, pack_message,
-                 mac, unpack_message)
+                 mac, unpack_message, next_batch, is_foreign, settlement_totals, upload_items)
 
 # The terminal's facts (host, port, MID, TID, TMK, operators, test cards) and where it keeps its
 # state (STAN counter, pending reversal): given by ci.py, which provisions them on a fresh server.
@@ -60,6 +60,22 @@ def send(mti, fields, macced=True):
 
 def track(card):
     return t.track2(card["pan"], card["expiry_yymm"])
+
+
+# The terminal's batch journal: every transaction approved by a reply whose MAC verifies, as a
+# terminal keeps it for settlement and batch upload (§7). A declined transaction never enters it;
+# a transaction whose reply was lost is reversed and never enters it either.
+journal = []
+
+
+def pan_of(req):
+    return req[2] if 2 in req else req[35].split("=")[0]
+
+
+def journal_add(kind, req, r, pan):
+    if r["fields"].get(39) == "00" and r["mac_ok"]:
+        journal.append({"kind": kind, "stan": req[11], "pan": pan, "amount": int(req[4]),
+                        "batch": req[60][2:8]})
 
 
 debit, credit = CFG["debit_card"], CFG["credit_card"]
@@ -140,6 +156,7 @@ def sale(amount, card=debit, pin=True, step="sale", code="00", keyed=False, mac_
     req.update(over)
     r = t.exchange("0200", req)
     check(step, req, r, code, mac_expected, approved_extra(r) if code == "00" else [])
+    journal_add("sale", req, r, card["pan"])
     return req, r
 
 
@@ -155,6 +172,7 @@ def void(orig_req, orig_r, step, code="00", with_rrn=True):
         req[37] = orig_r["fields"][37]
     r = t.exchange("0200", req)
     check(step, req, r, code, True, approved_extra(r, auth=False) if code == "00" else [])
+    journal_add("void", req, r, pan_of(orig_req))
     return req, r
 
 
@@ -171,6 +189,7 @@ def refund(orig_req, orig_r, amount, step, code="00", rrn=None, reason="01"):
            61: orig_req[60][2:8] + orig_req[11] + orig_r["fields"][13], 63: f"{t.operator} {reason}"}
     r = t.exchange("0220", req)
     check(step, req, r, code, True, approved_extra(r, auth=False) if code == "00" else [])
+    journal_add("refund", req, r, pan_of(orig_req))
     return req, r
 
 
@@ -191,6 +210,7 @@ req = {3: "000000", 4: f"{8000:012d}", 11: t.next_stan(), 22: "012", 25: "06",
        61: pa[60][2:8] + pa[11] + rp["fields"].get(13, "0000"), 63: f"{t.operator} "}
 rc = t.exchange("0200", req)
 check("7b completion 80.00", req, rc, "00", True, approved_extra(rc, auth=False))
+journal_add("completion", req, rc, credit["pan"])
 
 # 8 sale whose reply is lost -> reversal
 req = base_fin("000000", "00", "22", 777, debit, pin=True)
@@ -265,12 +285,126 @@ req[42] = "000000000000001"
 r = t.exchange("0200", req)
 check("9i wrong MID (03, MAC)", req, r, "03", True)
 
-# 10 settlement
-# debit: sale 50.00 + completion 80.00 (sale 12.34 voided, 7.77 reversed); credit: refund 20.00
-totals = f"{13000:012d}{2:03d}{2000:012d}{1:03d}0" + "0" * 31
-req = {11: t.next_stan(), 48: totals, 49: "156", 60: t.f60("00", "201"), 63: f"{t.operator} "}
-r = t.exchange("0500", req)
-check("10 settlement (40 + MAC today)", req, r, "40", True, echo_fields=[11, 41, 42, 49, 60])
+# 10 settlement (§7, §7.1)
+def valid_mmdd(v):
+    return isinstance(v, str) and len(v) == 4 and v.isdigit() and 1 <= int(v[:2]) <= 12 \
+        and 1 <= int(v[2:]) <= 31
+
+
+def expected_verdict(sent, journal_totals):
+    """Digits 31 and 62 the host should answer: per class, 1 when what the terminal sent is what
+    the host counts (the journal holds exactly the transactions the §7 rules count), else 2."""
+    return "".join("1" if sent[i:i + 30] == journal_totals[i:i + 30] else "2" for i in (0, 31))
+
+
+def send_pending_reversal():
+    """§7.1 step 1: any pending reversal goes first."""
+    pr = t.state.get("pending_reversal")
+    if pr:
+        r = t.exchange("0400", {int(k): v for k, v in pr.items()})
+        if r["mac_present"] and r["mac_ok"]:
+            t.state["pending_reversal"] = None; t.save()
+
+
+def settle(step, totals, batch, code="00", verdict=None, first=None):
+    send_pending_reversal()
+    req = {11: t.next_stan(), 48: totals, 49: "156", 60: f"00{batch}201", 63: f"{t.operator} "}
+    r = t.exchange("0500", req)
+    f = r["fields"]
+    extra = []
+    if code == "00":
+        f48 = f.get(48, "")
+        if len(f48) != 62:
+            extra.append(f"F48 {f48!r} is not 62 digits")
+        else:
+            if f48[:30] + f48[31:61] != totals[:30] + totals[31:61]:
+                extra.append("F48 totals are not the terminal's")
+            if f48[30] + f48[61] != verdict:
+                extra.append(f"F48 result digits 31/62 = {f48[30]}{f48[61]}, expected {verdict}")
+        if not valid_mmdd(f.get(15)):
+            extra.append(f"F15 {f.get(15)!r} is not MMDD")
+        for n in (12, 13, 37):
+            if n not in f:
+                extra.append(f"F{n} missing")
+        if f.get(63) != req[63]:
+            extra.append(f"F63 not echoed: {f.get(63)!r}")
+        if first is not None:
+            for n in (15, 48):
+                if f.get(n) != first["fields"].get(n):
+                    extra.append(f"F{n} {f.get(n)!r} differs from the first 0510's "
+                                 f"{first['fields'].get(n)!r}")
+    check(step, req, r, code, True, extra, echo_fields=[11, 41, 42, 49, 60])
+    return req, r
+
+
+def upload(step, f48, batch, code, t603="201"):
+    req = {11: t.next_stan(), 48: f48, 60: f"00{batch}{t603}"}
+    r = t.exchange("0320", req)
+    extra = [f"F{n} missing" for n in (12, 13) if code == "00" and n not in r["fields"]]
+    check(step, req, r, code, True, extra, echo_fields=[11, 41, 42, 60])
+    return req, r
+
+
+batch1 = t.batch
+assert not t.state.get("pending_reversal"), "a reversal is still pending before settlement"
+mine = [e for e in journal if e["batch"] == batch1]
+print("     journal of batch", batch1, [(e["kind"], e["stan"], e["amount"]) for e in mine])
+totals1 = settlement_totals(mine)
+# By hand, from what steps 4-9 did: debit = sale 12.34 (voided, still counted) + sale 50.00 (debit
+# card) + completion 80.00 (credit card); credit = void 12.34 + refund 20.00 (debit card). Not
+# counted: the balance inquiry, the pre-authorization, the reversed sale 7.77, the 94 duplicate and
+# every refusal of steps 5b, 6c, 8c and 9.
+hand = {False: [0, 0, 0, 0], True: [0, 0, 0, 0]}
+for pan, amt, deb in ((debit["pan"], 1234, 1), (debit["pan"], 5000, 1), (credit["pan"], 8000, 1),
+                      (debit["pan"], 1234, 0), (debit["pan"], 2000, 0)):
+    h = hand[is_foreign(pan)]
+    h[0 if deb else 2] += amt; h[1 if deb else 3] += 1
+hand48 = "".join(f"{h[0]:012d}{h[1]:03d}{h[2]:012d}{h[3]:03d}0" for h in (hand[False], hand[True]))
+assert totals1 == hand48, f"journal totals {totals1} differ from the hand count {hand48}"
+
+# 10a the real batch, true totals: balanced in both classes; the host opens the next batch
+req1, rs1 = settle("10a settlement, true totals (00, balanced)", totals1, batch1,
+                   verdict=expected_verdict(totals1, totals1))
+t.batch = next_batch(batch1)  # the terminal increments its batch like the host (§7.1 step 2)
+print("     settlement date", rs1["fields"].get(15), "next batch", t.batch)
+# 10b the 0510 "missed": the same 0500 again (new STAN) is answered as the first time
+settle("10b settlement re-sent (same verdict)", totals1, batch1, verdict=rs1["fields"].get(48, "")[30:31]
+       + rs1["fields"].get(48, "")[61:62], first=rs1)
+# 10c end of batch upload after a balanced settlement: 60.3 207, nothing uploaded
+upload("10c end of upload, balanced (207, 00)", "0000", batch1, "00", t603="207")
+# 10d a request of the settled batch is 12
+sale(100, step="10d sale in the settled batch (12, MAC)", code="12", **{60: "22" + batch1})
+# 10e the next sign-in gives the new batch
+r = t.sign_in(CFG["cashier"]["operator"], CFG["cashier"]["pin"], "003")
+got = r["fields"].get(60, "")[2:8]
+check("10e sign-in gives the next batch", {41: t.tid, 42: t.mid}, r, "00", False,
+      [None if got == next_batch(batch1) else f"sign-in 60.2 {got}, expected {next_batch(batch1)}"],
+      echo_fields=[41, 42])
+batch2 = t.batch
+# 10f a batch upload for the open batch, never settled, is 25
+upload("10f upload of a batch never settled (25)", upload_items(mine[:1])[0], batch2, "25")
+# 10g one sale in the new batch
+sale(100, card=credit, step="10g sale 1.00 in the next batch")
+mine2 = [e for e in journal if e["batch"] == batch2]
+totals2 = settlement_totals(mine2)
+# 10h settlement of a batch neither open nor settled is 12
+settle("10h settlement of a future batch (12)", totals2, next_batch(batch2), code="12")
+# 10i the unbalanced path: totals one fen short in the class of the sale's card. Done on this
+# batch, after the real one, because a batch gets exactly one verdict (a second 0500 replays it).
+k = 31 if is_foreign(credit["pan"]) else 0
+wrong2 = totals2[:k] + f"{int(totals2[k:k + 12]) - 1:012d}" + totals2[k + 12:]
+v2 = expected_verdict(wrong2, totals2)
+assert "2" in v2
+req2, rs2 = settle("10i settlement, wrong totals (00, not balanced)", wrong2, batch2, verdict=v2)
+t.batch = next_batch(batch2)
+# 10j upload every counted transaction of the batch, 10k the same again is 94, 10l end it (202)
+items2 = upload_items(mine2)
+for i, f48 in enumerate(items2):
+    upload(f"10j batch upload {i + 1}/{len(items2)} ({f48[:2]} items, 00)", f48, batch2, "00")
+upload("10k batch upload again (94)", items2[0], batch2, "94")
+upload("10l end of upload, unbalanced (202, 00)", f"{len(mine2):04d}", batch2, "00", t603="202")
+# 10m a re-sent 0500 for that batch replays its verdict
+settle("10m unbalanced settlement re-sent (same verdict)", wrong2, batch2, verdict=v2, first=rs2)
 
 # 11 sign-off then sale
 r = t.sign_off()

@@ -8,6 +8,7 @@
 //! - [`Latencies`]: a small percentile calculator over recorded durations.
 
 pub mod auth;
+pub mod clearing;
 pub mod codec;
 pub mod ledger;
 

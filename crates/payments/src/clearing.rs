@@ -104,6 +104,9 @@ impl Entity for Settlement {
     }
 }
 
+/// Merchants cleared at once: their commits share the writer's group commits.
+pub const CLEARING_CONCURRENCY: usize = 32;
+
 /// The counter of a merchant's negative balance carried between settlements.
 fn carry_key(mid: &str) -> String {
     format!("settle_carry:{mid}")
@@ -387,13 +390,26 @@ impl Engine {
         }
     }
 
-    /// Clears a business day for every merchant; `progress` hears after each merchant (done, total).
+    /// Clears a business day for every merchant, several at once so that their commits share
+    /// group commits; `progress` hears after each merchant (done, total).
     pub async fn clear_day(&self, day: &str, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<ClearingReport> {
         let merchants = self.all_merchants().await?;
         let total = merchants.len() as u64;
         let mut report = ClearingReport { business_day: day.to_owned(), merchants: total, ..ClearingReport::default() };
-        for (n, merchant) in merchants.iter().enumerate() {
-            match self.clear_merchant_day(merchant, day).await? {
+        let mut waiting = merchants.into_iter();
+        let mut running = tokio::task::JoinSet::new();
+        let mut done = 0u64;
+        loop {
+            while running.len() < CLEARING_CONCURRENCY {
+                let Some(merchant) = waiting.next() else { break };
+                let (engine, day) = (self.clone(), day.to_owned());
+                running.spawn(async move { engine.clear_merchant_day(&merchant, &day).await });
+            }
+            let Some(joined) = running.join_next().await else { break };
+            let outcome = joined.map_err(|error| {
+                xingtong_merchants::Error::new(xingtong_merchants::Class::Internal, "internal", error.to_string())
+            })??;
+            match outcome {
                 DayOutcome::Cleared(s) => {
                     report.cleared += 1;
                     report.lines += u64::from(s.lines);
@@ -404,7 +420,8 @@ impl Engine {
                 DayOutcome::AlreadyCleared(_) => report.already_cleared += 1,
                 DayOutcome::Empty => {}
             }
-            progress(n as u64 + 1, total);
+            done += 1;
+            progress(done, total);
         }
         Ok(report)
     }

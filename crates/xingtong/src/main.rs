@@ -355,6 +355,29 @@ enum SandboxCardCommand {
 
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
+    /// Clearing of a business day: 1,000,000 card transactions of 10,000 merchants by default;
+    /// every settlement, line, ledger transfer and payout durable (docs/performance.md).
+    Clearing {
+        /// PostgreSQL to measure as well (a schema of its own is made and dropped).
+        #[arg(long, env = "XINGTONG_BENCH_POSTGRES_URL")]
+        postgres: Option<String>,
+        /// Merchants.
+        #[arg(long, default_value_t = 10_000)]
+        merchants: u32,
+        /// Card transactions in all.
+        #[arg(long, default_value_t = 1_000_000)]
+        transactions: u32,
+        /// Write the day (business day 2026-11-26) into this SQLite data directory, kept, instead
+        /// of a temporary one.
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
+        /// Only write the day, clear nothing: then `xingtong admin clearing run --date 2026-11-26`.
+        #[arg(long, requires = "data_dir")]
+        write_only: bool,
+        /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// ISO 8583 packs and unpacks per second of a typical CUP sale, on one core.
     Codec {
         /// Rounds to take the median of.
@@ -491,6 +514,39 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let report = xingtong_bench::auth::run(&options, &|line| eprintln!("{line}")).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
+            }
+            Ok(())
+        }
+        Command::Bench {
+            command: BenchCommand::Clearing { postgres, merchants, transactions, data_dir, write_only, json },
+        } => {
+            anyhow::ensure!(merchants <= 99_999, "--merchants: at most 99,999");
+            let options = xingtong_bench::clearing::ClearingBenchOptions {
+                merchants: merchants.max(1),
+                transactions: transactions.max(1),
+                postgres_url: if write_only { None } else { postgres.filter(|p| !p.is_empty()) },
+                data_dir,
+                write_only,
+            };
+            let report = xingtong_bench::clearing::run(&options, &|line| eprintln!("{line}")).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                for b in &report.backends {
+                    match &b.skipped {
+                        Some(why) => println!("{}: skipped ({why})", b.backend),
+                        None => println!(
+                            "{}: {} settlements, {} lines cleared in {:.2} s ({:.0} lines/s; target on SQLite {} s); checked: {}",
+                            b.backend,
+                            b.settlements,
+                            b.lines,
+                            b.clearing_s,
+                            b.lines_per_s,
+                            report.target_sqlite_s,
+                            b.checked
+                        ),
+                    }
+                }
             }
             Ok(())
         }

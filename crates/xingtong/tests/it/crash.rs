@@ -163,3 +163,104 @@ fn sigkill_under_load_loses_nothing_acknowledged_on_postgres() -> anyhow::Result
     backend.cleanup();
     result
 }
+
+/// SIGKILL in the middle of a clearing run, then the run again: every merchant-day cleared exactly
+/// once (one settlement each, the ledger's payouts in transit equal to the settlements' payouts),
+/// the ledger balanced, and a third run changes nothing.
+#[test]
+fn a_clearing_run_killed_midway_and_run_again_clears_every_merchant_once() -> anyhow::Result<()> {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let binary = env!("CARGO_BIN_EXE_xingtong");
+    let (merchants, transactions) = (2_000u64, 100_000u64);
+    let wrote = Command::new(binary)
+        .args(["bench", "clearing", "--write-only", "--merchants", &merchants.to_string()])
+        .args(["--transactions", &transactions.to_string(), "--data-dir"])
+        .arg(&data)
+        .env_remove("XINGTONG_BENCH_POSTGRES_URL")
+        .output()?;
+    anyhow::ensure!(wrote.status.success(), "{}", String::from_utf8_lossy(&wrote.stderr));
+    let clearing = || {
+        let mut command = Command::new(binary);
+        command.args(["admin", "clearing", "run", "--date", "2026-11-26", "--json", "--data-dir"]).arg(&data);
+        command.env_remove("XINGTONG_CONFIG").stdout(Stdio::piped()).stderr(Stdio::piped());
+        command
+    };
+    // Killed once some merchants are cleared and others not (the audit log says how far it got).
+    let mut run = clearing().spawn()?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        let cleared = settlements_so_far(&data)?;
+        if cleared >= 50 || std::time::Instant::now() > deadline {
+            break;
+        }
+        anyhow::ensure!(run.try_wait()?.is_none(), "the run ended before it could be killed");
+    }
+    run.kill()?;
+    run.wait()?;
+    let before = settlements_so_far(&data)?;
+    anyhow::ensure!(before > 0 && before < merchants, "killed midway: {before} of {merchants} cleared");
+    let again = clearing().output()?;
+    anyhow::ensure!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    let report: Value = serde_json::from_slice(&again.stdout)?;
+    anyhow::ensure!(
+        report["cleared"].as_u64().unwrap_or(0) + report["already_cleared"].as_u64().unwrap_or(0) == merchants
+            && report["already_cleared"].as_u64() >= Some(before)
+            && report["ledger_balanced"] == true,
+        "{report}"
+    );
+    let third: Value = serde_json::from_slice(&clearing().output()?.stdout)?;
+    anyhow::ensure!(third["cleared"] == 0 && third["already_cleared"] == merchants, "{third}");
+    // Exactly once, to the fen: what the ledger moved to payouts in transit is what the
+    // settlements say they paid, and every merchant's payable is empty.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let store = xingtong_store::Store::open(xingtong_store::StoreOptions::new(xingtong_store::Database::Sqlite {
+            data_dir: data.clone(),
+        }))
+        .await?
+        .store;
+        let mut query = xingtong_store::RecordQuery::kind("settlement");
+        query.limit = 1_000;
+        let (mut count, mut payouts) = (0u64, 0i128);
+        loop {
+            let page = store.records(query.clone()).await?;
+            for record in &page {
+                let s: Value = serde_json::from_slice(&record.body)?;
+                payouts += i128::from(s["payout_minor"].as_i64().unwrap_or(0));
+                count += 1;
+            }
+            if page.len() < 1_000 {
+                break;
+            }
+            query.after = page.last().map(|r| (r.created_at, r.id.clone()));
+        }
+        let in_transit =
+            xingtong_payments::chart::platform_account_id(xingtong_payments::chart::ACCOUNT_PAYOUTS_IN_TRANSIT);
+        let account = store.lookup_accounts(vec![in_transit]).await?;
+        let balance = account.first().map(|a| a.credits_posted as i128 - a.debits_posted as i128).unwrap_or(0);
+        anyhow::ensure!(
+            count == merchants && balance == payouts && payouts > 0,
+            "{count} settlements, {payouts} vs {balance}"
+        );
+        store.audit().await?;
+        store.close().await;
+        anyhow::Ok(())
+    })
+}
+
+/// How many settlements the audit log records so far (read beside the writer, like any reader).
+fn settlements_so_far(data: &std::path::Path) -> anyhow::Result<u64> {
+    let db = data.join("xingtong.sqlite3");
+    if !db.exists() {
+        return Ok(0);
+    }
+    let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    conn.busy_timeout(Duration::from_secs(2))?;
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM audit_log WHERE action = 'settlement.cleared'", [], |r| r.get(0))
+        .unwrap_or(0);
+    Ok(u64::try_from(n).unwrap_or(0))
+}
