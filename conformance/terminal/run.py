@@ -373,7 +373,10 @@ settle("10b settlement re-sent (same verdict)", totals1, batch1, verdict=rs1["fi
 # 10c end of batch upload after a balanced settlement: 60.3 207, nothing uploaded
 upload("10c end of upload, balanced (207, 00)", "0000", batch1, "00", t603="207")
 # 10d a request of the settled batch is 12
-sale(100, step="10d sale in the settled batch (12, MAC)", code="12", **{60: "22" + batch1})
+req = base_fin("000000", "00", "22", 100, debit)
+req[60], req[63] = "22" + batch1, f"{t.operator} 1"
+r = t.exchange("0200", req)
+check("10d sale in the settled batch (12, MAC)", req, r, "12", True)
 # 10e the next sign-in gives the new batch
 r = t.sign_in(CFG["cashier"]["operator"], CFG["cashier"]["pin"], "003")
 got = r["fields"].get(60, "")[2:8]
