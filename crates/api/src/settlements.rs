@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use xingtong_merchants::Principal;
 use xingtong_merchants::devices::Device;
-use xingtong_merchants::entity::{Stored, list, load};
+use xingtong_merchants::entity::{Entity, Stored, list, load};
 use xingtong_merchants::identity::{Role, Scope};
 use xingtong_merchants::merchant::SettlementCycle;
 use xingtong_payments::Engine;
@@ -358,6 +358,26 @@ pub struct Page {
     pub limit: Option<u32>,
 }
 
+/// A page of a merchant's entities of kind `T`, oldest first, and the cursor of the next page.
+async fn merchants_page<T: Entity>(
+    state: &AppState,
+    mid: &str,
+    page: &Page,
+) -> Result<(Vec<Stored<T>>, Option<String>), ApiError> {
+    let limit = page.limit.unwrap_or(50).clamp(1, 100);
+    let mut query = RecordQuery::kind(T::KIND).owner(mid);
+    query.limit = limit;
+    if let Some(after) = &page.after {
+        let last = load::<T>(&state.store, after).await?.filter(|s| s.value.owner() == mid).ok_or_else(|| {
+            ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_CURSOR, "after: not one of this list")
+        })?;
+        query.after = Some((last.created_at, after.clone()));
+    }
+    let found: Vec<Stored<T>> = list(&state.store, query).await?;
+    let next_after = (found.len() == limit as usize).then(|| found.last().map(|s| s.value.id())).flatten();
+    Ok((found, next_after))
+}
+
 /// A merchant's settlements, oldest first.
 #[utoipa::path(get, path = "/v1/merchants/{mid}/settlements", tag = "settlement", params(Page), responses((status = 200, description = "Settlements", body = SettlementList), (status = 404, description = "Not your merchant")))]
 pub async fn list_settlements(
@@ -367,17 +387,7 @@ pub async fn list_settlements(
     Query(page): Query<Page>,
 ) -> Result<Response, ApiError> {
     may_see(&principal, &mid, "merchant")?;
-    let limit = page.limit.unwrap_or(50).clamp(1, 100);
-    let mut query = RecordQuery::kind("settlement").owner(&mid);
-    query.limit = limit;
-    if let Some(after) = &page.after {
-        let last = load::<Settlement>(&state.store, after).await?.filter(|s| s.value.mid == mid).ok_or_else(|| {
-            ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_CURSOR, "after: no such settlement")
-        })?;
-        query.after = Some((last.created_at, after.clone()));
-    }
-    let found: Vec<Stored<Settlement>> = list(&state.store, query).await?;
-    let next_after = (found.len() == limit as usize).then(|| found.last().map(|s| s.value.id.clone())).flatten();
+    let (found, next_after) = merchants_page::<Settlement>(&state, &mid, &page).await?;
     Ok(Json(SettlementList { settlements: found.iter().map(|s| SettlementView::of(&s.value)).collect(), next_after })
         .into_response())
 }
@@ -586,20 +596,8 @@ pub async fn list_payouts(
     Path(mid): Path<String>,
     Query(page): Query<Page>,
 ) -> Result<Response, ApiError> {
-    use xingtong_payments::payouts::Payout;
     may_see(&principal, &mid, "merchant")?;
-    let limit = page.limit.unwrap_or(50).clamp(1, 100);
-    let mut query = RecordQuery::kind("payout").owner(&mid);
-    query.limit = limit;
-    if let Some(after) = &page.after {
-        let last = load::<Payout>(&state.store, after)
-            .await?
-            .filter(|p| p.value.mid == mid)
-            .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_CURSOR, "after: no such payout"))?;
-        query.after = Some((last.created_at, after.clone()));
-    }
-    let found: Vec<Stored<Payout>> = list(&state.store, query).await?;
-    let next_after = (found.len() == limit as usize).then(|| found.last().map(|p| p.value.id.clone())).flatten();
+    let (found, next_after) = merchants_page::<xingtong_payments::payouts::Payout>(&state, &mid, &page).await?;
     Ok(Json(PayoutList { payouts: found.iter().map(|p| PayoutView::of(&p.value)).collect(), next_after })
         .into_response())
 }

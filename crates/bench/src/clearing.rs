@@ -147,7 +147,7 @@ fn merchant(n: u32) -> Merchant {
             .to_string(),
         deposit_account_id: chart::merchant_account_id(&mid, chart::ACCOUNT_MERCHANT_DEPOSIT).unwrap_or(0).to_string(),
         status: "active".into(),
-        settlement_cycle: if n % 10 == 0 { SettlementCycle::D0 } else { SettlementCycle::T1 },
+        settlement_cycle: if n.is_multiple_of(10) { SettlementCycle::D0 } else { SettlementCycle::T1 },
     }
 }
 

@@ -205,13 +205,18 @@ pub fn next_day(day: &str) -> String {
 impl Engine {
     /// Every transaction of a merchant's business day, in id order.
     pub async fn day_transactions(&self, mid: &str, day: &str) -> Result<Vec<CardTransaction>> {
-        let mut query = TxnQuery {
+        self.all_transactions(TxnQuery {
             merchant: Some(mid.to_owned()),
             day_from: Some(day.to_owned()),
             day_to: Some(day.to_owned()),
-            limit: xingtong_store::PAGE_LIMIT_MAX,
             ..TxnQuery::default()
-        };
+        })
+        .await
+    }
+
+    /// Every transaction a query finds, page by page.
+    pub async fn all_transactions(&self, mut query: TxnQuery) -> Result<Vec<CardTransaction>> {
+        query.limit = xingtong_store::PAGE_LIMIT_MAX;
         let mut all = Vec::new();
         loop {
             let page = self.store().transactions(query.clone()).await?;

@@ -221,26 +221,13 @@ pub enum UploadOutcome {
 impl Engine {
     /// Every transaction of a terminal's batch, as the host recorded them.
     pub async fn batch_transactions(&self, mid: &str, tid: &str, batch: u32) -> Result<Vec<CardTransaction>> {
-        let mut query = TxnQuery {
+        self.all_transactions(TxnQuery {
             merchant: Some(mid.to_owned()),
             terminal: Some(tid.to_owned()),
             batch: Some(batch),
-            limit: xingtong_store::PAGE_LIMIT_MAX,
             ..TxnQuery::default()
-        };
-        let mut all = Vec::new();
-        loop {
-            let page = self.store().transactions(query.clone()).await?;
-            let last = page.last().map(|r| (r.columns.business_day.clone(), r.record.id.clone()));
-            let full = page.len() == query.limit as usize;
-            for row in page {
-                all.push(Stored::<CardTransaction>::decode(row.record)?.value);
-            }
-            match last {
-                Some(after) if full => query.after = Some(after),
-                _ => return Ok(all),
-            }
-        }
+        })
+        .await
     }
 
     /// A settled batch, if any.

@@ -654,6 +654,19 @@ const API_KEY_COLUMNS: &str = "id, secret_sha256, role, label, created_at, revok
 const RECORD_COLUMNS: &str = "kind, id, owner, status, version, created_at, updated_at, due_at, body";
 use crate::postgres::{LINE_COLUMNS, TXN_COLUMNS};
 
+/// ` AND status IN (?n, …)` for `statuses`, their values bound after those already in `values`.
+fn status_in(sql: &mut String, values: &mut Vec<rusqlite::types::Value>, statuses: &[String]) {
+    if statuses.is_empty() {
+        return;
+    }
+    let mut marks = Vec::new();
+    for status in statuses {
+        values.push(status.clone().into());
+        marks.push(format!("?{}", values.len()));
+    }
+    sql.push_str(&format!(" AND status IN ({})", marks.join(", ")));
+}
+
 fn txn_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TxnRow> {
     let columns = TxnColumns {
         method: r.get(7)?,
@@ -822,14 +835,7 @@ impl Reader for SqliteReader {
         if let Some(day) = &query.day_to {
             add(&mut sql, " AND business_day <= ?", day.clone().into());
         }
-        if !query.statuses.is_empty() {
-            let mut marks = Vec::new();
-            for status in &query.statuses {
-                values.push(status.clone().into());
-                marks.push(format!("?{}", values.len()));
-            }
-            sql.push_str(&format!(" AND status IN ({})", marks.join(", ")));
-        }
+        status_in(&mut sql, &mut values, &query.statuses);
         if let Some((day, id)) = &query.after {
             values.push(day.clone().into());
             values.push(id.clone().into());
@@ -894,14 +900,7 @@ impl Reader for SqliteReader {
             values.push(owner.clone().into());
             sql.push_str(&format!(" AND owner = ?{}", values.len()));
         }
-        if !query.statuses.is_empty() {
-            let mut marks = Vec::new();
-            for status in &query.statuses {
-                values.push(status.clone().into());
-                marks.push(format!("?{}", values.len()));
-            }
-            sql.push_str(&format!(" AND status IN ({})", marks.join(", ")));
-        }
+        status_in(&mut sql, &mut values, &query.statuses);
         if let Some((created_at, id)) = &query.after {
             values.push(u64_int(*created_at).into());
             values.push(id.clone().into());
