@@ -1120,6 +1120,10 @@ impl Engine {
             if o.refunded_minor != 0 {
                 return Ok(ResponseCode::INVALID_TRANSACTION);
             }
+            // A settled batch is closed: what it counted stays (docs/iso8583.md §7.1).
+            if self.batch(&o.tid, o.batch).await?.is_some() {
+                return Ok(ResponseCode::INVALID_TRANSACTION);
+            }
             let (transfers, _) = Self::undo(&o.movements);
             orig.value.status = Status::Reversed;
             let mut puts = vec![orig.update()?];

@@ -261,10 +261,22 @@ impl Terminals {
         let verdict = |balanced: bool| {
             if balanced { cup::settlement_result::BALANCED } else { cup::settlement_result::UNBALANCED }
         };
+        // Asked again, the answer is the first one: its totals and its verdict.
+        let first = settled.batch.terminal.filter(|_| settled.replayed).map(|t| {
+            let side = |s: Side| cup::Totals {
+                debit_amount: s.debit_minor,
+                debit_count: u16::try_from(s.debit_count).unwrap_or(u16::MAX),
+                credit_amount: s.credit_minor,
+                credit_count: u16::try_from(s.credit_count).unwrap_or(u16::MAX),
+            };
+            (side(t.domestic), side(t.foreign))
+        });
+        let (domestic, foreign) = first.unwrap_or((totals.domestic, totals.foreign));
         let answer = cup::SettlementTotals {
+            domestic,
             domestic_result: verdict(settled.batch.domestic_balanced),
+            foreign,
             foreign_result: verdict(settled.batch.foreign_balanced),
-            ..totals
         };
         let mut reply = reply_to(message, ResponseCode::APPROVED);
         let (hhmmss, mmdd) = crate::clock::fields_12_13();
@@ -306,7 +318,11 @@ impl Terminals {
                 None => answer(ResponseCode::ORIGINAL_NOT_FOUND),
             };
         }
+        // One to eight items, each of a domestic (00) or foreign (01) card.
         let Ok(items) = cup::parse_batch_items(f48) else { return answer(ResponseCode::FORMAT_ERROR) };
+        if items.is_empty() || items.iter().any(|i| i.card_organisation != "00" && i.card_organisation != "01") {
+            return answer(ResponseCode::FORMAT_ERROR);
+        }
         let items = items
             .into_iter()
             .map(|i| Uploaded { stan: i.stan, amount_minor: i.amount, organisation: i.card_organisation })

@@ -155,6 +155,26 @@ async fn batch_settlement_balanced_and_unbalanced_with_batch_upload() -> anyhow:
     // Asked again (the terminal missed the reply), the host answers the same.
     let again = t.settle(1, &totals).await?;
     ensure!(again.verdict() == Some(verdict), "{again:?}");
+    // Asked again with other totals, the answer is still the first one, totals and verdict.
+    let other =
+        BatchTotals { domestic: PosTotals { debit_minor: 1, debit_count: 1, ..PosTotals::default() }, ..totals };
+    let replay = t.settle(1, &other).await?;
+    ensure!(replay.message.get(48) == settled.message.get(48), "the first answer: {replay:?}");
+    // A reversal of a transaction of the settled batch is refused (12): what it counted stays.
+    let origin = xingtong_payments::Origin {
+        tid: w.tid.clone(),
+        mid: w.mid.clone(),
+        batch: first,
+        stan: v.stan,
+        operator: "01".into(),
+        channel: "iso8583",
+        fresh: false,
+        binding: None,
+        session_version: None,
+    };
+    ensure!(w.engine.reverse(&origin, 7_000).await? == xingtong_iso8583::ResponseCode::INVALID_TRANSACTION);
+    let kept = w.engine.transaction(&w.tid, first, v.stan).await?.context("the Visa sale")?;
+    ensure!(kept.value.status == xingtong_payments::txn::Status::Approved, "{:?}", kept.value.status);
     // The old batch is closed: a sale in it is refused; the terminal moves on.
     let late = t.send(&Request::Sale(read(&unionpay, Some("147258")), 100, 1)).await?;
     ensure!(late.code == "12", "a sale in a settled batch: {late:?}");
@@ -188,6 +208,14 @@ async fn batch_settlement_balanced_and_unbalanced_with_batch_upload() -> anyhow:
     ensure!(t.upload_batch(&items).await? == 2);
     // Uploaded twice: 94, which the terminal takes as success.
     ensure!(t.upload_batch(&items).await? == 2);
+    // An upload of no item, or of an organisation other than 00 and 01: 30, MACed.
+    for field48 in ["00".to_owned(), format!("0102{:06}{:020}{:012}", kept[0].0, 0, kept[0].1)] {
+        let mut empty = Message::new(Mti::new("0320")?);
+        empty.set(11, format!("{:06}", 800_000 + field48.len())).set(41, w.tid.clone()).set(42, w.mid.clone());
+        empty.set(48, field48).set(60, format!("00{second:06}201"));
+        let reply = exchange_maced(&mut t, &mut empty).await?;
+        ensure!(reply.get_str(39) == Some("30") && t.reply_mac_ok(&reply), "{reply:?}");
+    }
     let ended = t.end_batch_upload(2, false).await?;
     ensure!(ended.approved() && t.reply_mac_ok(&ended.message), "{ended:?}");
     let batch = w.engine.batch(&w.tid, second).await?.context("recorded")?.value;
