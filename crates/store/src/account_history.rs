@@ -39,6 +39,13 @@ const SCHEMA: &str = "
         value INTEGER NOT NULL
     ) WITHOUT ROWID;
     INSERT OR IGNORE INTO index_meta (key, value) VALUES ('indexed_through', 0);
+    CREATE TABLE IF NOT EXISTS merchant_days (
+        merchant_id  TEXT NOT NULL,
+        business_day TEXT NOT NULL,
+        id           TEXT NOT NULL,
+        PRIMARY KEY (merchant_id, business_day, id)
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO index_meta (key, value) VALUES ('transactions_through', 0);
     CREATE TABLE IF NOT EXISTS index_owner (
         key   TEXT PRIMARY KEY,
         value TEXT NOT NULL
@@ -63,7 +70,8 @@ pub(crate) fn open_index(data_dir: &Path, database_id: &str) -> Result<Connectio
             tracing::warn!("the history index belongs to another database; rebuilding it");
         }
         tx.execute_batch(
-            "DELETE FROM account_transfers; UPDATE index_meta SET value = 0 WHERE key = 'indexed_through';",
+            "DELETE FROM account_transfers; UPDATE index_meta SET value = 0 WHERE key = 'indexed_through'; \
+             DELETE FROM merchant_days; UPDATE index_meta SET value = 0 WHERE key = 'transactions_through';",
         )?;
         tx.execute("INSERT OR REPLACE INTO index_owner (key, value) VALUES ('database_id', ?1)", [database_id])?;
     }
@@ -82,7 +90,10 @@ pub(crate) fn spawn_indexer(main: Connection, index: Connection, stop: Arc<Atomi
     std::thread::Builder::new().name("xingtong-sqlite-history".into()).spawn(move || {
         let (main, mut index) = (main, index);
         while !stop.load(Ordering::Relaxed) {
-            index_pass(index_once(&main, &mut index), INDEX_IDLE_MS);
+            // Both derived indexes, resting only when neither had anything to do.
+            let done = index_once(&main, &mut index)
+                .and_then(|transfers| Ok(transfers + crate::txn_index::index_once(&main, &mut index)?));
+            index_pass(done, INDEX_IDLE_MS);
         }
     })?;
     Ok(())

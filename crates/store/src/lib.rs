@@ -26,6 +26,7 @@ pub mod lock;
 pub mod postgres;
 pub mod records;
 pub mod sqlite;
+mod txn_index;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};

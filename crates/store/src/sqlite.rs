@@ -23,7 +23,7 @@ use crate::{ApiKeyRecord, NewApiKey, Reader, StoreError, StoredResponse, now_ns}
 pub const DATABASE_FILE: &str = "xingtong.sqlite3";
 
 /// Versioned migrations, applied in order, each once, each in its own transaction.
-const MIGRATIONS: &[(i64, &str, &str)] = &[
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "ledger and access", include_str!("../migrations/sqlite/0001_ledger.sql")),
     (2, "bulk account index", include_str!("../migrations/sqlite/0002_account_index.sql")),
     (3, "idempotency retention", include_str!("../migrations/sqlite/0003_idempotency_retention.sql")),
@@ -654,6 +654,61 @@ const API_KEY_COLUMNS: &str = "id, secret_sha256, role, label, created_at, revok
 const RECORD_COLUMNS: &str = "kind, id, owner, status, version, created_at, updated_at, due_at, body";
 use crate::postgres::{LINE_COLUMNS, TXN_COLUMNS};
 
+/// Transactions matching `query` straight from the table (after `after_rowid`, when given: the
+/// tail the merchant-day index has not covered yet).
+pub(crate) fn select_transactions(
+    conn: &Connection,
+    query: &TxnQuery,
+    after_rowid: Option<i64>,
+) -> Result<Vec<TxnRow>, StoreError> {
+    let mut sql = format!("SELECT {TXN_COLUMNS} FROM transactions WHERE 1 = 1");
+    let mut values: Vec<rusqlite::types::Value> = Vec::new();
+    if let Some(rowid) = after_rowid {
+        values.push(rowid.into());
+        sql.push_str(&format!(" AND rowid > ?{}", values.len()));
+    }
+    let mut add = |sql: &mut String, clause: &str, value: rusqlite::types::Value| {
+        values.push(value);
+        sql.push_str(&clause.replace('?', &format!("?{}", values.len())));
+    };
+    if let Some(merchant) = &query.merchant {
+        add(&mut sql, " AND merchant_id = ?", merchant.clone().into());
+    }
+    if let Some(terminal) = &query.terminal {
+        add(&mut sql, " AND terminal_id = ?", terminal.clone().into());
+        // A transaction's id starts `<terminal>-<batch>-` (see `TxnColumns`): the id index
+        // finds a terminal's transactions as one range, with no index of their own to keep
+        // up on every sale.
+        let (low, high) = crate::postgres::txn_id_range(&match query.batch {
+            Some(batch) => format!("{terminal}-{batch:06}-"),
+            None => format!("{terminal}-"),
+        });
+        add(&mut sql, " AND id >= ?", low.into());
+        add(&mut sql, " AND id < ?", high.into());
+    }
+    if let Some(batch) = query.batch {
+        add(&mut sql, " AND batch = ?", i64::from(batch).into());
+    }
+    if let Some(day) = &query.day_from {
+        add(&mut sql, " AND business_day >= ?", day.clone().into());
+    }
+    if let Some(day) = &query.day_to {
+        add(&mut sql, " AND business_day <= ?", day.clone().into());
+    }
+    status_in(&mut sql, &mut values, &query.statuses);
+    if let Some((day, id)) = &query.after {
+        values.push(day.clone().into());
+        values.push(id.clone().into());
+        let n = values.len();
+        sql.push_str(&format!(" AND (business_day > ?{} OR (business_day = ?{} AND id > ?{n}))", n - 1, n - 1));
+    }
+    values.push(i64::from(query.limit).into());
+    sql.push_str(&format!(" ORDER BY business_day, id LIMIT ?{}", values.len()));
+    let mut statement = conn.prepare_cached(&sql)?;
+    let rows = statement.query_map(rusqlite::params_from_iter(values), txn_from_row)?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
 /// ` AND status IN (?n, …)` for `statuses`, their values bound after those already in `values`.
 fn status_in(sql: &mut String, values: &mut Vec<rusqlite::types::Value>, statuses: &[String]) {
     if statuses.is_empty() {
@@ -667,7 +722,7 @@ fn status_in(sql: &mut String, values: &mut Vec<rusqlite::types::Value>, statuse
     sql.push_str(&format!(" AND status IN ({})", marks.join(", ")));
 }
 
-fn txn_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TxnRow> {
+pub(crate) fn txn_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TxnRow> {
     let columns = TxnColumns {
         method: r.get(7)?,
         txn_type: r.get(8)?,
@@ -805,48 +860,23 @@ impl Reader for SqliteReader {
     }
 
     fn transactions(&mut self, query: &TxnQuery) -> Result<Vec<TxnRow>, StoreError> {
-        let mut sql = format!("SELECT {TXN_COLUMNS} FROM transactions WHERE 1 = 1");
-        let mut values: Vec<rusqlite::types::Value> = Vec::new();
-        let mut add = |sql: &mut String, clause: &str, value: rusqlite::types::Value| {
-            values.push(value);
-            sql.push_str(&clause.replace('?', &format!("?{}", values.len())));
-        };
-        if let Some(merchant) = &query.merchant {
-            add(&mut sql, " AND merchant_id = ?", merchant.clone().into());
+        // A merchant's transactions (by day): through the merchant-day index kept off the
+        // commit path; a terminal's batch: a range of the id index; anything else: a scan.
+        if query.merchant.is_some() && query.terminal.is_none() {
+            return crate::txn_index::merchant_transactions(
+                &mut self.conn,
+                &mut self.index,
+                query,
+                |conn, id, merchant| {
+                    let mut statement = conn.prepare_cached(&format!(
+                        "SELECT {TXN_COLUMNS} FROM transactions WHERE id = ?1 AND merchant_id = ?2"
+                    ))?;
+                    Ok(statement.query_row(params![id, merchant], txn_from_row).optional()?)
+                },
+                |conn, through, query| select_transactions(conn, query, Some(through)),
+            );
         }
-        if let Some(terminal) = &query.terminal {
-            add(&mut sql, " AND terminal_id = ?", terminal.clone().into());
-            // A transaction's id starts `<terminal>-<batch>-` (see `TxnColumns`): the id index
-            // finds a terminal's transactions as one range, with no index of their own to keep
-            // up on every sale.
-            let (low, high) = crate::postgres::txn_id_range(&match query.batch {
-                Some(batch) => format!("{terminal}-{batch:06}-"),
-                None => format!("{terminal}-"),
-            });
-            add(&mut sql, " AND id >= ?", low.into());
-            add(&mut sql, " AND id < ?", high.into());
-        }
-        if let Some(batch) = query.batch {
-            add(&mut sql, " AND batch = ?", i64::from(batch).into());
-        }
-        if let Some(day) = &query.day_from {
-            add(&mut sql, " AND business_day >= ?", day.clone().into());
-        }
-        if let Some(day) = &query.day_to {
-            add(&mut sql, " AND business_day <= ?", day.clone().into());
-        }
-        status_in(&mut sql, &mut values, &query.statuses);
-        if let Some((day, id)) = &query.after {
-            values.push(day.clone().into());
-            values.push(id.clone().into());
-            let n = values.len();
-            sql.push_str(&format!(" AND (business_day > ?{} OR (business_day = ?{} AND id > ?{n}))", n - 1, n - 1));
-        }
-        values.push(i64::from(query.limit).into());
-        sql.push_str(&format!(" ORDER BY business_day, id LIMIT ?{}", values.len()));
-        let mut statement = self.conn.prepare_cached(&sql)?;
-        let rows = statement.query_map(rusqlite::params_from_iter(values), txn_from_row)?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        select_transactions(&self.conn, query, None)
     }
 
     fn settlement_lines(
