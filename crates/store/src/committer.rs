@@ -136,7 +136,7 @@ pub(crate) trait Backend: Send {
     /// counter values. The default asks one at a time; a backend with round trips overrides it.
     fn prefetch(&mut self, wanted: &Wanted) -> Result<Overlay, StoreError> {
         let mut overlay = Overlay::default();
-        for (kind, id, txn) in &wanted.records {
+        for (kind, id, txn, _) in &wanted.records {
             let version = self.put_version(kind, id, *txn)?;
             overlay.versions.insert((kind.clone(), id.clone()), version);
         }
@@ -159,8 +159,9 @@ pub(crate) trait Backend: Send {
 /// What a group's domain changes name.
 #[derive(Debug, Default)]
 pub(crate) struct Wanted {
-    /// Kind, id, and whether it is a transaction (typed table).
-    pub records: Vec<(String, String, bool)>,
+    /// Kind, id, whether it is a transaction (typed table), and its owner (a transaction's
+    /// merchant: with the id, its whole primary key on PostgreSQL).
+    pub records: Vec<(String, String, bool, String)>,
     pub keys: Vec<(String, String)>,
     pub counters: Vec<String>,
 }
@@ -343,9 +344,12 @@ fn apply_group(
     let mut wanted = Wanted::default();
     for (index, write) in group.iter().enumerate() {
         if let (None, Write::Change { change, .. }) = (&settled[index], write) {
-            wanted
-                .records
-                .extend(change.puts.iter().map(|p| (p.record.kind.clone(), p.record.id.clone(), p.txn.is_some())));
+            wanted.records.extend(
+                change
+                    .puts
+                    .iter()
+                    .map(|p| (p.record.kind.clone(), p.record.id.clone(), p.txn.is_some(), p.record.owner.clone())),
+            );
             wanted.keys.extend(change.claim_keys.iter().map(|k| (k.kind.clone(), k.key.clone())));
             wanted.counters.extend(change.counters.iter().map(|c| c.key.clone()));
         }

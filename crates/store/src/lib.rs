@@ -111,8 +111,9 @@ pub enum StoreError {
     /// SQLite said no.
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    /// PostgreSQL said no.
-    #[error("postgres: {0}")]
+    /// PostgreSQL said no (with the server's message and code: the error's own text is only
+    /// "db error").
+    #[error("postgres: {}", postgres_message(.0))]
     Postgres(#[from] ::postgres::Error),
     /// The data directory could not be used.
     #[error("data directory: {0}")]
@@ -432,6 +433,14 @@ pub struct Opened {
     pub store: Store,
     /// On a fresh database: the operations admin key, made now and never shown again.
     pub admin_key: Option<NewApiKey>,
+}
+
+/// A PostgreSQL error as an operator needs it: the server's message and SQLSTATE code.
+fn postgres_message(error: &::postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => error.to_string(),
+    }
 }
 
 /// Now, in nanoseconds since the Unix epoch; the one place the store reads the clock.

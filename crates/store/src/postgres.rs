@@ -191,7 +191,6 @@ struct Statements {
     counters: Statement,
     put_records: Statement,
     put_txns: Statement,
-    txn_versions: Statement,
     remove_record: Statement,
     set_counters: Statement,
 }
@@ -279,10 +278,6 @@ impl PgWriter {
             // Domain writes: prepared once, so that each is one round trip, not a parse and an execute.
             record_version: prepare("SELECT version FROM records WHERE kind = $1 AND id = $2")?,
             txn_version: prepare("SELECT version FROM transactions WHERE id = $2 AND kind = $1")?,
-            txn_versions: prepare(
-                "SELECT t.kind, t.id, t.version FROM transactions t \
-                 JOIN UNNEST($1::text[], $2::text[]) AS w(kind, id) ON t.id = w.id AND t.kind = w.kind",
-            )?,
             remove_record: prepare("DELETE FROM records WHERE kind = $1 AND id = $2")?,
             put_txns: prepare(&format!(
                 "INSERT INTO transactions ({TXN_COLUMNS}) SELECT * FROM UNNEST({}) \
@@ -818,17 +813,21 @@ impl Backend for PgWriter {
     /// One query per kind of thing a group checks, instead of one round trip each.
     fn prefetch(&mut self, wanted: &Wanted) -> Result<Overlay, StoreError> {
         let mut overlay = Overlay::default();
-        for txn in [false, true] {
-            let (kinds, ids): (Vec<&str>, Vec<&str>) =
-                wanted.records.iter().filter(|w| w.2 == txn).map(|(k, i, _)| (k.as_str(), i.as_str())).unzip();
-            if kinds.is_empty() {
-                continue;
+        let wanted_of = |txn: bool| wanted.records.iter().filter(move |w| w.2 == txn);
+        for (kind, id, _, _) in &wanted.records {
+            overlay.versions.insert((kind.clone(), id.clone()), None);
+        }
+        let (kinds, ids): (Vec<&str>, Vec<&str>) = wanted_of(false).map(|w| (w.0.as_str(), w.1.as_str())).unzip();
+        if !kinds.is_empty() {
+            for row in self.client.query(&self.statements.versions, &[&kinds, &ids])? {
+                overlay.versions.insert((row.get(0), row.get(1)), Some(int_u64(row.get(2))));
             }
-            for (kind, id) in kinds.iter().zip(&ids) {
-                overlay.versions.insert(((*kind).to_owned(), (*id).to_owned()), None);
-            }
-            let statement = if txn { &self.statements.txn_versions } else { &self.statements.versions };
-            for row in self.client.query(statement, &[&kinds, &ids])? {
+        }
+        let kinds: Vec<&str> = wanted_of(true).map(|w| w.0.as_str()).collect();
+        if !kinds.is_empty() {
+            let ids: Vec<&str> = wanted_of(true).map(|w| w.1.as_str()).collect();
+            let merchants: Vec<&str> = wanted_of(true).map(|w| w.3.as_str()).collect();
+            for row in self.client.query(TXN_VERSIONS, &[&kinds, &ids, &merchants])? {
                 overlay.versions.insert((row.get(0), row.get(1)), Some(int_u64(row.get(2))));
             }
         }
@@ -881,6 +880,15 @@ const LOCK_CLOCK: &str = "SELECT last_timestamp FROM ledger_clock WHERE id = 1 F
 
 const API_KEY_COLUMNS: &str = "id, secret_sha256, role, label, created_at, revoked_at, owner";
 const RECORD_COLUMNS: &str = "kind, id, owner, status, version, created_at, updated_at, due_at, body";
+/// The versions of the transactions a group names (see `prefetch`): by the whole primary key (id
+/// and merchant), so that the planner knows each probe finds one row, and planned at every use
+/// (not prepared once while the table is empty). By id alone, on a table not analyzed yet, the
+/// planner chose a hash join over the whole table once per commit: peak sales on PostgreSQL fell
+/// from 15,000 to 8,000/s.
+const TXN_VERSIONS: &str = "SELECT t.kind, t.id, t.version FROM transactions t \
+     JOIN UNNEST($1::text[], $2::text[], $3::text[]) AS w(kind, id, merchant_id) \
+     ON t.id = w.id AND t.merchant_id = w.merchant_id AND t.kind = w.kind";
+
 /// The `settlement_lines` table's columns, in the order they are read.
 pub(crate) const LINE_COLUMNS: &str = "merchant_id, settlement_id, seq, txn_id, txn_type, business_day, amount_minor, \
      fee_minor, surcharge_minor, net_minor";
