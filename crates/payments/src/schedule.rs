@@ -1,10 +1,11 @@
-//! The runs `serve` makes on its own: once a business day is over, its clearing; then, on every
-//! tick, the payouts due. Each clearing run is recorded with its outcome (a `scheduled_run`
-//! record, `clearing-<YYYYMMDD>`, and an audit entry), so that it is made once, and retried on the
-//! next tick if it failed.
+//! The runs `serve` makes on its own: at the day's batch cut-off (23:00 China time by default),
+//! the batches no terminal settled are closed; once a business day is over, its clearing; on
+//! every tick, the payouts due. Each cut-off and clearing run is recorded with its outcome (a
+//! `scheduled_run` record, `cut-off-<YYYYMMDD>` or `clearing-<YYYYMMDD>`, and an audit entry), so
+//! that it is made once, and retried on the next tick if it failed.
 
 use serde::{Deserialize, Serialize};
-use xingtong_merchants::entity::{Entity, insert, load};
+use xingtong_merchants::entity::{Entity, Stored, insert, load};
 use xingtong_store::Change;
 
 use crate::bank::SettlementBank;
@@ -13,7 +14,7 @@ use crate::engine::{Engine, Result};
 /// A run the server made on its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScheduledRun {
-    /// `clearing-<YYYYMMDD>`.
+    /// `clearing-<YYYYMMDD>` or `cut-off-<YYYYMMDD>`.
     pub id: String,
     /// `ok` or `failed`.
     pub outcome: String,
@@ -39,6 +40,8 @@ impl Entity for ScheduledRun {
 /// What one tick did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tick {
+    /// Batches closed at the cut-off by this tick.
+    pub batches_closed: Option<u64>,
     /// The clearing report, when this tick cleared a day.
     pub cleared: Option<crate::clearing::ClearingReport>,
     /// The payouts run.
@@ -46,42 +49,76 @@ pub struct Tick {
 }
 
 impl Engine {
-    /// One tick: clears `closed_day` unless a run of it succeeded before, then pays what is due
-    /// on `today`.
-    pub async fn scheduled_tick(&self, bank: &dyn SettlementBank, closed_day: &str, today: &str) -> Result<Tick> {
-        let id = format!("clearing-{closed_day}");
-        let previous = load::<ScheduledRun>(self.store(), &id).await?;
+    /// One tick: once `today`'s cut-off has passed (`past_cut_off`), closes the batches no terminal
+    /// settled (once a day); clears `closed_day` unless a run of it succeeded before; then pays
+    /// what is due on `today`.
+    pub async fn scheduled_tick(
+        &self,
+        bank: &dyn SettlementBank,
+        closed_day: &str,
+        today: &str,
+        past_cut_off: bool,
+    ) -> Result<Tick> {
         let mut tick = Tick::default();
-        if previous.as_ref().is_none_or(|run| run.value.outcome != "ok") {
+        if past_cut_off {
+            let id = format!("cut-off-{today}");
+            if let Some(previous) = self.due_run(&id).await? {
+                let result = self.close_batches_at_cut_off().await;
+                let summary = result.as_ref().map(|n| serde_json::json!({ "batches_closed": n }).to_string());
+                self.record_run(previous, &id, summary).await?;
+                tick.batches_closed = Some(result?);
+            }
+        }
+        let id = format!("clearing-{closed_day}");
+        if let Some(previous) = self.due_run(&id).await? {
             let result = self.clear_day(closed_day, &|_, _| {}).await;
-            let (outcome, detail) = match &result {
-                Ok(report) => ("ok", serde_json::to_string(report).unwrap_or_default()),
-                Err(error) => ("failed", error.to_string()),
-            };
-            let run = ScheduledRun {
-                id: id.clone(),
-                outcome: outcome.into(),
-                detail: detail.clone(),
-                at: xingtong_store::now_ns(),
-            };
-            let put = match previous {
-                Some(mut stored) => {
-                    stored.value = run;
-                    stored.update()?
-                }
-                None => insert(&run)?,
-            };
-            let audit = xingtong_merchants::identity::audit(
-                "system:schedule",
-                &format!("clearing.run.{outcome}"),
-                ScheduledRun::KIND,
-                &id,
-                &detail,
-            );
-            self.store().apply(Change { puts: vec![put], audit: vec![audit], ..Change::default() }).await?;
+            let summary = result.as_ref().map(|r| serde_json::to_string(r).unwrap_or_default());
+            self.record_run(previous, &id, summary).await?;
             tick.cleared = Some(result?);
         }
         tick.payouts = self.run_payouts(bank, today).await?;
         Ok(tick)
+    }
+
+    /// `Some` (with the failed run, if any) when run `id` has not succeeded yet.
+    async fn due_run(&self, id: &str) -> Result<Option<Option<Stored<ScheduledRun>>>> {
+        let previous = load::<ScheduledRun>(self.store(), id).await?;
+        Ok(if previous.as_ref().is_some_and(|run| run.value.outcome == "ok") { None } else { Some(previous) })
+    }
+
+    /// Records a run's outcome (`ok` with its summary, or `failed` with the error) and audits it.
+    async fn record_run<E: std::fmt::Display>(
+        &self,
+        previous: Option<Stored<ScheduledRun>>,
+        id: &str,
+        result: std::result::Result<String, &E>,
+    ) -> Result<()> {
+        let (outcome, detail) = match result {
+            Ok(summary) => ("ok", summary),
+            Err(error) => ("failed", error.to_string()),
+        };
+        let run = ScheduledRun {
+            id: id.into(),
+            outcome: outcome.into(),
+            detail: detail.clone(),
+            at: xingtong_store::now_ns(),
+        };
+        let put = match previous {
+            Some(mut stored) => {
+                stored.value = run;
+                stored.update()?
+            }
+            None => insert(&run)?,
+        };
+        let kind = id.rsplit_once('-').map_or(id, |(kind, _)| kind);
+        let audit = xingtong_merchants::identity::audit(
+            "system:schedule",
+            &format!("{kind}.run.{outcome}"),
+            ScheduledRun::KIND,
+            id,
+            &detail,
+        );
+        self.store().apply(Change { puts: vec![put], audit: vec![audit], ..Change::default() }).await?;
+        Ok(())
     }
 }

@@ -291,6 +291,71 @@ impl Engine {
         Ok(Settled { batch: record, replayed: false })
     }
 
+    /// Closes, at the business day's cut-off, every terminal's open batch that has transactions and
+    /// was never settled: the host's totals stand (there are no terminal totals to compare, so
+    /// neither class is called balanced), the batch is `closed_at_cut_off`, and the next batch
+    /// opens, as a settlement would have. Returns how many it closed.
+    pub async fn close_batches_at_cut_off(&self) -> Result<u64> {
+        use crate::session::TerminalSession;
+        let mut query = xingtong_store::RecordQuery::kind(TerminalSession::KIND);
+        query.limit = xingtong_store::PAGE_LIMIT_MAX;
+        let mut closed = 0;
+        loop {
+            let page: Vec<Stored<TerminalSession>> =
+                xingtong_merchants::entity::list(self.store(), query.clone()).await?;
+            let full = page.len() == query.limit as usize;
+            query.after = page.last().map(|s| (s.created_at, s.value.tid.clone()));
+            for session in page {
+                let (tid, mid, batch) = (&session.value.tid, &session.value.mid, session.value.batch);
+                if self.batch(tid, batch).await?.is_some() {
+                    continue;
+                }
+                let txns = self.batch_transactions(mid, tid, batch).await?;
+                if txns.is_empty() {
+                    continue;
+                }
+                let record = Batch {
+                    id: Batch::key(tid, batch),
+                    mid: mid.clone(),
+                    tid: tid.clone(),
+                    batch,
+                    status: BatchStatus::ClosedAtCutOff,
+                    business_day: crate::clock::business_day(),
+                    settled_at: xingtong_store::now_ns(),
+                    terminal: None,
+                    host: BatchTotals::of(&txns),
+                    domestic_balanced: false,
+                    foreign_balanced: false,
+                    uploaded: Vec::new(),
+                    upload_end_count: None,
+                    differences: Vec::new(),
+                };
+                let audit = xingtong_merchants::identity::audit(
+                    "system:cut-off",
+                    "batch.closed_at_cut_off",
+                    Batch::KIND,
+                    &record.id,
+                    &serde_json::json!({ "host": record.host }).to_string(),
+                );
+                let change = Change {
+                    puts: vec![xingtong_merchants::entity::insert(&record)?],
+                    audit: vec![audit],
+                    ..Change::default()
+                };
+                match self.store().apply(change).await {
+                    // Settled by its terminal meanwhile: that settlement stands.
+                    Err(xingtong_store::StoreError::Rejected(xingtong_store::Rejection::Conflict { .. })) => continue,
+                    other => other?,
+                }
+                self.open_next_batch(tid, batch).await?;
+                closed += 1;
+            }
+            if !full {
+                return Ok(closed);
+            }
+        }
+    }
+
     /// Opens the batch after `batch` unless the terminal has moved on already.
     async fn open_next_batch(&self, tid: &str, batch: u32) -> Result<()> {
         let (open, _) = self.current_batch(tid).await?;
@@ -316,12 +381,13 @@ impl Engine {
         .await
     }
 
-    /// Ends a batch's upload (0320, 60.3 202 or 207): an unbalanced batch is compared item by
-    /// item and closed with its differences. `count` is the terminal's count of uploaded items.
+    /// Ends a batch's upload (0320, 60.3 202 or 207): an unbalanced batch (or one closed at the
+    /// cut-off, which the terminal settles late) is compared item by item and closed with its
+    /// differences. `count` is the terminal's count of uploaded items.
     pub async fn end_upload(&self, tid: &str, batch: u32, count: u32) -> Result<Option<Batch>> {
         xingtong_merchants::entity::retrying(|| async {
             let Some(mut stored) = self.batch(tid, batch).await? else { return Ok(None) };
-            if stored.value.status != BatchStatus::Unbalanced {
+            if !matches!(stored.value.status, BatchStatus::Unbalanced | BatchStatus::ClosedAtCutOff) {
                 // Balanced (terminals send the end all the same), or already ended.
                 return Ok(Some(stored.value));
             }

@@ -56,6 +56,8 @@ pub struct FileConfig {
     pub demo: Option<bool>,
     /// Seconds between scheduled runs (yesterday's clearing, due payouts); 0 turns them off.
     pub schedule_interval_s: Option<u64>,
+    /// `HH:MM`, China time: batches no terminal settled are closed after it.
+    pub batch_cut_off: Option<String>,
 }
 
 impl FileConfig {
@@ -112,6 +114,8 @@ pub struct ServeConfig {
     pub demo: bool,
     /// Seconds between scheduled runs; 0: none.
     pub schedule_interval_s: u64,
+    /// The batch cut-off, (hour, minute) China time.
+    pub batch_cut_off: (u32, u32),
 }
 
 /// The flag-and-environment layer (clap fills it from both).
@@ -161,6 +165,10 @@ pub struct ServeArgs {
     /// the payouts due; 0 turns them off [default: 60].
     #[arg(long, env = "XINGTONG_SCHEDULE_INTERVAL_S")]
     pub schedule_interval_s: Option<u64>,
+    /// `HH:MM`, China time: each day after it, `serve` closes the batches no terminal settled
+    /// [default: 23:00].
+    #[arg(long, env = "XINGTONG_BATCH_CUT_OFF")]
+    pub batch_cut_off: Option<String>,
 }
 
 impl ServeArgs {
@@ -199,6 +207,9 @@ impl ServeArgs {
             card_frequency_max: self.card_frequency_max.or(file.card_frequency_max).unwrap_or(20).max(1),
             demo: !self.no_demo && file.demo.unwrap_or(true),
             schedule_interval_s: self.schedule_interval_s.or(file.schedule_interval_s).unwrap_or(60),
+            batch_cut_off: parse_cut_off(
+                self.batch_cut_off.as_deref().or(file.batch_cut_off.as_deref()).unwrap_or("23:00"),
+            )?,
             data_dir,
             database: self.database.clone().or(file.database).filter(|d| !d.is_empty()),
             database_schema: self.database_schema.clone().or(file.database_schema).filter(|d| !d.is_empty()),
@@ -215,8 +226,26 @@ impl ServeArgs {
     }
 }
 
+/// `HH:MM` (00:00–23:59) as (hour, minute).
+fn parse_cut_off(value: &str) -> anyhow::Result<(u32, u32)> {
+    let parsed = value.split_once(':').and_then(|(h, m)| {
+        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+        (h < 24 && m < 60 && value.len() == 5).then_some((h, m))
+    });
+    parsed.ok_or_else(|| anyhow::anyhow!("batch cut-off {value:?} is not a time like 23:00"))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_cut_off_is_a_time_of_day() {
+        assert_eq!(super::parse_cut_off("23:00").unwrap(), (23, 0));
+        assert_eq!(super::parse_cut_off("07:05").unwrap(), (7, 5));
+        for bad in ["24:00", "23:60", "7:05", "2300", "23:0a", ""] {
+            assert!(super::parse_cut_off(bad).is_err(), "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

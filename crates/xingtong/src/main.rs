@@ -907,7 +907,8 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     });
     let outbox = tokio::spawn(deliver_notifications(merchants.clone(), transport(&config)));
     let schedule = (config.schedule_interval_s > 0).then(|| {
-        tokio::spawn(scheduled_runs(engine.clone(), std::time::Duration::from_secs(config.schedule_interval_s)))
+        let interval = std::time::Duration::from_secs(config.schedule_interval_s);
+        tokio::spawn(scheduled_runs(engine.clone(), interval, config.batch_cut_off))
     });
     let admin_task = admin_socket.map(|socket| {
         // Made here and owned by the socket's task, never held by `serve` itself: the store's
@@ -940,16 +941,21 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The runs the server makes on its own (docs/settlement.md): yesterday's clearing once, then the
-/// payouts due, every `interval`.
-async fn scheduled_runs(engine: xingtong_payments::Engine, interval: std::time::Duration) {
+/// The runs the server makes on its own (docs/settlement.md): after the day's batch cut-off, the
+/// batches no terminal settled closed; yesterday's clearing once; then the payouts due, every
+/// `interval`.
+async fn scheduled_runs(engine: xingtong_payments::Engine, interval: std::time::Duration, cut_off: (u32, u32)) {
     let bank = xingtong_payments::bank::SandboxBank::new(engine.store().clone());
     let mut tick = tokio::time::interval(interval);
     loop {
         tick.tick().await;
         let (closed_day, today) = (xingtong_payments::clock::yesterday(), xingtong_payments::clock::business_day());
-        match engine.scheduled_tick(&bank, &closed_day, &today).await {
+        let (_, _, _, hour, minute, _) = xingtong_payments::clock::china(xingtong_payments::clock::unix_seconds());
+        match engine.scheduled_tick(&bank, &closed_day, &today, (hour, minute) >= cut_off).await {
             Ok(done) => {
+                if let Some(closed) = done.batches_closed {
+                    tracing::info!(closed, "batches no terminal settled closed at the cut-off");
+                }
                 if let Some(report) = done.cleared {
                     tracing::info!(day = %closed_day, settlements = report.cleared, payout_minor = report.payout_minor, "clearing run");
                 }

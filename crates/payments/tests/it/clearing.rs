@@ -509,11 +509,41 @@ async fn a_scheduled_tick_clears_a_closed_day_once_and_pays_what_is_due() -> any
     ensure!(t.send(&Request::Sale(read(&debit, Some("147258")), 50_000, 1)).await?.approved());
     let day = xingtong_payments::clock::business_day();
     let tomorrow = xingtong_payments::clearing::next_day(&day);
-    let first = w.engine.scheduled_tick(&bank, &day, &tomorrow).await?;
+    let first = w.engine.scheduled_tick(&bank, &day, &tomorrow, false).await?;
     ensure!(first.cleared.as_ref().is_some_and(|r| r.cleared == 1) && first.payouts.paid == 1, "{first:?}");
-    let second = w.engine.scheduled_tick(&bank, &day, &tomorrow).await?;
+    let second = w.engine.scheduled_tick(&bank, &day, &tomorrow, false).await?;
     ensure!(second.cleared.is_none() && second.payouts.paid == 0, "cleared and paid once: {second:?}");
     let audit = w.engine.store().audit_log(Some(("scheduled_run".into(), format!("clearing-{day}"))), 0, 10).await?;
     ensure!(audit.len() == 1 && audit[0].action == "clearing.run.ok", "{audit:?}");
+    w.balanced().await
+}
+
+/// At the cut-off, a batch its terminal never settled is closed with the host's totals and the
+/// next batch opens; once a day, recorded; a batch settled by its terminal is left as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_no_terminal_settled_are_closed_at_the_cut_off() -> anyhow::Result<()> {
+    use xingtong_payments::bank::SandboxBank;
+    use xingtong_payments::settle::BatchStatus;
+    let w = crate::world().await?;
+    let bank = SandboxBank::new(w.engine.store().clone());
+    let debit = w.card(Brand::Unionpay, CardType::Debit, 10_000_000, |_| {}).await?;
+    let mut t = w.terminal(10_000).await?;
+    ensure!(t.sign_in(1, CASHIER_PIN).await?.approved());
+    let sale = t.send(&Request::Sale(read(&debit, Some("147258")), 12_300, 1)).await?;
+    ensure!(sale.approved());
+    let day = xingtong_payments::clock::business_day();
+    let before = w.engine.scheduled_tick(&bank, "20000101", &day, false).await?;
+    ensure!(before.batches_closed.is_none(), "not before the cut-off");
+    let tick = w.engine.scheduled_tick(&bank, "20000101", &day, true).await?;
+    ensure!(tick.batches_closed == Some(1), "{tick:?}");
+    let batch = w.engine.batch(&w.tid, sale.batch).await?.context("closed")?.value;
+    ensure!(batch.status == BatchStatus::ClosedAtCutOff && batch.terminal.is_none(), "{batch:?}");
+    ensure!(batch.host.domestic.debit_minor == 12_300 && batch.host.domestic.debit_count == 1, "{batch:?}");
+    ensure!(w.engine.current_batch(&w.tid).await?.0 == sale.batch + 1, "the next batch is open");
+    let again = w.engine.scheduled_tick(&bank, "20000101", &day, true).await?;
+    ensure!(again.batches_closed.is_none(), "once a day: {again:?}");
+    // The terminal's late settlement of the closed batch is answered as the batch was closed.
+    let late = t.settle(1, &xingtong_pos::BatchTotals::default()).await?;
+    ensure!(late.approved(), "{late:?}");
     w.balanced().await
 }
