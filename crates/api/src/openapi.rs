@@ -353,6 +353,7 @@ impl Modify for Completeness {
         crate::settlements::set_settlement_cycle,
         crate::settlements::run_clearing,
         crate::settlements::list_payouts,
+        crate::settlements::list_transactions,
         crate::settlements::get_payout,
         crate::settlements::run_payouts,
         crate::settlements::set_sandbox_bank_account,

@@ -715,3 +715,78 @@ pub async fn set_sandbox_bank_account(
     })
     .into_response())
 }
+
+/// Which of a merchant's transactions to list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct TransactionFilter {
+    /// Business days from, `YYYY-MM-DD` (China time).
+    pub from: Option<String>,
+    /// Business days to (inclusive), `YYYY-MM-DD`.
+    pub to: Option<String>,
+    /// Comma-separated statuses: `approved`, `declined`, `voided`, `reversed`, `completed`.
+    pub status: Option<String>,
+    /// The `next_after` of the previous page.
+    pub after: Option<String>,
+    /// At most this many (1–1000, default 100).
+    pub limit: Option<u32>,
+}
+
+/// A page of transactions.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransactionList {
+    /// In (business day, id) order.
+    pub transactions: Vec<crate::payments::TransactionView>,
+    /// More follow: ask again with `after` = this.
+    pub next_after: Option<String>,
+}
+
+/// A merchant's card transactions by business day, from the typed table (the merchant's own, or
+/// staff).
+#[utoipa::path(get, path = "/v1/merchants/{mid}/transactions", tag = "settlement", params(TransactionFilter), responses((status = 200, description = "Transactions", body = TransactionList), (status = 404, description = "Not your merchant")))]
+pub async fn list_transactions(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(mid): Path<String>,
+    Query(filter): Query<TransactionFilter>,
+) -> Result<Response, ApiError> {
+    may_see(&principal, &mid, "merchant")?;
+    let day = |field: &str, value: &Option<String>| value.as_deref().map(|d| day_of(field, d)).transpose();
+    let after = match &filter.after {
+        None => None,
+        Some(cursor) => Some(
+            cursor
+                .split_once('_')
+                .filter(|(day, id)| xingtong_payments::clearing::valid_day(day) && !id.is_empty())
+                .map(|(day, id)| (day.to_owned(), id.to_owned()))
+                .ok_or_else(|| {
+                    ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_CURSOR, "after: not a cursor of this list")
+                })?,
+        ),
+    };
+    let query = xingtong_store::TxnQuery {
+        merchant: Some(mid.clone()),
+        day_from: day("from", &filter.from)?,
+        day_to: day("to", &filter.to)?,
+        statuses: filter
+            .status
+            .as_deref()
+            .map(|s| s.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default(),
+        after,
+        limit: filter.limit.unwrap_or(100).clamp(1, 1_000),
+        ..xingtong_store::TxnQuery::default()
+    };
+    let limit = query.limit as usize;
+    let rows = state.store.transactions(query).await?;
+    let next_after = (rows.len() == limit)
+        .then(|| rows.last().map(|r| format!("{}_{}", r.columns.business_day, r.record.id)))
+        .flatten();
+    let mut transactions = Vec::with_capacity(rows.len());
+    for row in rows {
+        let txn = Stored::<xingtong_payments::txn::CardTransaction>::decode(row.record)?.value;
+        transactions.push(crate::payments::transaction_view(&txn));
+    }
+    Ok(Json(TransactionList { transactions, next_after }).into_response())
+}

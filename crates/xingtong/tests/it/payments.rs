@@ -409,6 +409,39 @@ async fn a_sale_on_one_channel_is_voided_on_the_other() -> anyhow::Result<()> {
     ensure!(lines.len() as u64 == whole["line_count"].as_u64().unwrap_or(0), "{whole}");
     let net: i64 = lines.iter().map(|l| l["net_minor"].as_i64().unwrap_or(0)).sum();
     ensure!(Some(net) == whole["net_minor"].as_i64() && whole["payout_minor"] == run["payout_minor"], "{whole}");
+    // The merchant's transactions of the day, page by page from the typed table; by status.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut path = format!("/v1/merchants/{mid}/transactions?from={date}&to={date}&limit=4");
+    loop {
+        let (status, page) = bearer_call(&server, "GET", &path, &key, None, &Value::Null)?;
+        ensure!(status == 200, "{page}");
+        for t in page["transactions"].as_array().context("transactions")? {
+            ensure!(seen.insert(t["id"].as_str().unwrap_or("").to_owned()), "each once: {page}");
+        }
+        match page["next_after"].as_str() {
+            Some(after) => {
+                path = format!("/v1/merchants/{mid}/transactions?from={date}&to={date}&limit=4&after={after}")
+            }
+            None => break,
+        }
+    }
+    ensure!(seen.len() > 8, "the day's transactions: {seen:?}");
+    let (_, voided) = bearer_call(
+        &server,
+        "GET",
+        &format!("/v1/merchants/{mid}/transactions?status=voided"),
+        &key,
+        None,
+        &Value::Null,
+    )?;
+    let voided = voided["transactions"].as_array().context("voided")?;
+    ensure!(!voided.is_empty() && voided.iter().all(|t| t["status"] == "voided"), "{voided:?}");
+    let (status, _) =
+        bearer_call(&server, "GET", "/v1/merchants/898000000000000/transactions", &key, None, &Value::Null)?;
+    ensure!(status == 404, "another merchant's transactions");
+    let (status, refused) =
+        bearer_call(&server, "GET", &format!("/v1/merchants/{mid}/transactions?after=nope"), &key, None, &Value::Null)?;
+    ensure!(status == 400 && refused["error"]["code"] == "invalid_cursor", "{refused}");
     // Another merchant's settlements are not found; a cycle that does not exist is refused.
     let (status, _) =
         bearer_call(&server, "GET", "/v1/merchants/898000000000000/settlements", &key, None, &Value::Null)?;
