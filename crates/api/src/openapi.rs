@@ -353,6 +353,8 @@ impl Modify for Completeness {
         crate::settlements::set_settlement_cycle,
         crate::settlements::run_clearing,
         crate::settlements::list_payouts,
+        crate::settlements::get_fee_schedule,
+        crate::settlements::announce_fee_change,
         crate::settlements::list_transactions,
         crate::settlements::get_payout,
         crate::settlements::run_payouts,

@@ -790,3 +790,119 @@ pub async fn list_transactions(
     }
     Ok(Json(TransactionList { transactions, next_after }).into_response())
 }
+
+/// A fee schedule (merchant discount rates, parts per million: 5,000 = 0.50 %).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeesView {
+    /// Debit cards.
+    pub debit_ppm: u32,
+    /// Debit cards: at most this per transaction, minor units.
+    pub debit_cap_minor: i64,
+    /// Credit cards.
+    pub credit_ppm: u32,
+    /// QR payments.
+    pub qr_ppm: u32,
+    /// Added for D0 settlement.
+    pub d0_extra_ppm: u32,
+}
+
+impl From<xingtong_onboarding::terms::FeeSchedule> for FeesView {
+    fn from(f: xingtong_onboarding::terms::FeeSchedule) -> FeesView {
+        FeesView {
+            debit_ppm: f.debit_ppm,
+            debit_cap_minor: f.debit_cap_minor,
+            credit_ppm: f.credit_ppm,
+            qr_ppm: f.qr_ppm,
+            d0_extra_ppm: f.d0_extra_ppm,
+        }
+    }
+}
+
+/// A fee schedule announced for a day.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeeChangeView {
+    /// In force from, `YYYY-MM-DD`.
+    pub effective_date: String,
+    /// The schedule from that day.
+    pub fees: FeesView,
+    /// When it was announced, RFC 3339.
+    pub announced_at: String,
+}
+
+/// A merchant's fees: in force today, as given at approval, and every change announced.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeeScheduleView {
+    /// Merchant.
+    pub mid: String,
+    /// In force today (China time).
+    pub current: FeesView,
+    /// As given at approval.
+    pub initial: FeesView,
+    /// Every change announced, past and coming, oldest first.
+    pub changes: Vec<FeeChangeView>,
+}
+
+fn fee_schedule_view(m: &xingtong_merchants::merchant::Merchant) -> FeeScheduleView {
+    FeeScheduleView {
+        mid: m.mid.clone(),
+        current: m.fees_on(&xingtong_payments::clock::business_day()).into(),
+        initial: m.terms.fees.into(),
+        changes: m
+            .fee_changes
+            .iter()
+            .map(|c| FeeChangeView {
+                effective_date: dashed(&c.effective_day),
+                fees: c.fees.into(),
+                announced_at: rfc3339(c.announced_at),
+            })
+            .collect(),
+    }
+}
+
+/// A merchant's fee schedule and its announced changes (the merchant's own, or staff).
+#[utoipa::path(get, path = "/v1/merchants/{mid}/fee-schedule", tag = "settlement", responses((status = 200, description = "Fees in force and announced", body = FeeScheduleView), (status = 404, description = "Not your merchant")))]
+pub async fn get_fee_schedule(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(mid): Path<String>,
+) -> Result<Response, ApiError> {
+    may_see(&principal, &mid, "merchant")?;
+    let merchant = state.merchants.merchant(&principal, &mid).await?;
+    Ok(Json(fee_schedule_view(&merchant.value)).into_response())
+}
+
+/// A new fee schedule to announce.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeeChangeBody {
+    /// In force from this day, `YYYY-MM-DD`: at least 30 days after today (China time).
+    pub effective_date: String,
+    /// The schedule from that day.
+    pub fees: FeesView,
+}
+
+/// Announces a merchant's new fees (staff, finance role): in force no earlier than 30 days later;
+/// the merchant is told at once; the old fees apply until that day. Audited.
+#[utoipa::path(post, path = "/v1/merchants/{mid}/fee-changes", request_body = FeeChangeBody, tag = "settlement", responses((status = 201, description = "Announced", body = FeeScheduleView), (status = 422, description = "Too soon (fee_change_too_soon), or rates out of range")))]
+pub async fn announce_fee_change(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(mid): Path<String>,
+    body: JsonBody<FeeChangeBody>,
+) -> Result<Response, ApiError> {
+    let day = day_of("effective_date", &body.value.effective_date)?;
+    let f = body.value.fees;
+    let fees = xingtong_onboarding::terms::FeeSchedule {
+        debit_ppm: f.debit_ppm,
+        debit_cap_minor: f.debit_cap_minor,
+        credit_ppm: f.credit_ppm,
+        qr_ppm: f.qr_ppm,
+        d0_extra_ppm: f.d0_extra_ppm,
+    };
+    let merchant = state
+        .merchants
+        .announce_fee_change(&principal, &mid, &day, fees, &xingtong_payments::clock::business_day())
+        .await?;
+    Ok((StatusCode::CREATED, Json(fee_schedule_view(&merchant.value))).into_response())
+}

@@ -148,6 +148,7 @@ fn merchant(n: u32) -> Merchant {
         deposit_account_id: chart::merchant_account_id(&mid, chart::ACCOUNT_MERCHANT_DEPOSIT).unwrap_or(0).to_string(),
         status: "active".into(),
         settlement_cycle: if n.is_multiple_of(10) { SettlementCycle::D0 } else { SettlementCycle::T1 },
+        fee_changes: Vec::new(),
     }
 }
 

@@ -89,6 +89,54 @@ pub struct Merchant {
     /// When the merchant is paid: T+1 (the default) or D0 (same day, for a surcharge).
     #[serde(default)]
     pub settlement_cycle: SettlementCycle,
+    /// Fee schedules announced for later, oldest first (a merchant's fees never change silently).
+    #[serde(default)]
+    pub fee_changes: Vec<FeeChange>,
+}
+
+/// A fee schedule announced for a merchant, in force from its day on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeeChange {
+    /// The first business day it applies to, `YYYYMMDD` (China time).
+    pub effective_day: String,
+    /// The schedule from that day.
+    pub fees: xingtong_onboarding::terms::FeeSchedule,
+    /// When it was announced, ns.
+    pub announced_at: u64,
+    /// Who announced it.
+    pub announced_by: String,
+}
+
+/// The least notice of a fee change, in days: announced today, in force 30 days later at the earliest.
+pub const FEE_NOTICE_DAYS: i64 = 30;
+
+/// Days since 1970-01-01 of a `YYYYMMDD` that names a real date.
+pub fn days_since_epoch(day: &str) -> Option<i64> {
+    if day.len() != 8 || !day.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (y, m, d): (i64, i64, i64) = (day[..4].parse().ok()?, day[4..6].parse().ok()?, day[6..].parse().ok()?);
+    let date = xingtong_onboarding::date::Date::new(y as i32, m as u32, d as u32)?;
+    // Civil date to days (Howard Hinnant's algorithm), checked against the date type's own inverse.
+    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    (xingtong_onboarding::date::Date::from_days_since_epoch(days) == Some(date)).then_some(days)
+}
+
+impl Merchant {
+    /// The fee schedule in force on business day `day` (`YYYYMMDD`): the latest change announced
+    /// for it or before, else the one given at approval.
+    pub fn fees_on(&self, day: &str) -> xingtong_onboarding::terms::FeeSchedule {
+        self.fee_changes
+            .iter()
+            .filter(|c| c.effective_day.as_str() <= day)
+            .max_by(|a, b| a.effective_day.cmp(&b.effective_day))
+            .map_or(self.terms.fees, |c| c.fees)
+    }
 }
 
 /// When a merchant's business day is paid out.
@@ -209,6 +257,7 @@ impl Merchants {
             deposit_account_id: deposit_id.to_string(),
             status: "active".into(),
             settlement_cycle: SettlementCycle::default(),
+            fee_changes: Vec::new(),
         };
         let serial_number = match &approval.serial_number {
             Some(serial) => crate::devices::check_serial(serial)?,
@@ -342,11 +391,151 @@ impl Merchants {
         .await
     }
 
+    /// Announces a merchant's new fee schedule (staff, finance role), in force from
+    /// `effective_day` (`YYYYMMDD`), which must be at least [`FEE_NOTICE_DAYS`] after `today`.
+    /// The owner is told by SMS (and email); the old schedule applies until that day.
+    pub async fn announce_fee_change(
+        &self,
+        principal: &Principal,
+        mid: &str,
+        effective_day: &str,
+        fees: xingtong_onboarding::terms::FeeSchedule,
+        today: &str,
+    ) -> Result<Stored<Merchant>> {
+        principal.require(crate::identity::Role::Finance)?;
+        let (Some(effective), Some(now)) = (days_since_epoch(effective_day), days_since_epoch(today)) else {
+            return Err(Error::new(Class::Unprocessable, "invalid_date", "effective_date: not a date like 2027-01-01"));
+        };
+        if effective - now < FEE_NOTICE_DAYS {
+            return Err(Error::new(
+                Class::Unprocessable,
+                "fee_change_too_soon",
+                format!("a fee change takes effect {FEE_NOTICE_DAYS} days after it is announced at the earliest"),
+            ));
+        }
+        let sane = |ppm: u32| ppm <= 100_000;
+        if !(sane(fees.debit_ppm) && sane(fees.credit_ppm) && sane(fees.qr_ppm) && sane(fees.d0_extra_ppm))
+            || fees.debit_cap_minor < 0
+        {
+            return Err(Error::new(
+                Class::Unprocessable,
+                "invalid_fees",
+                "rates are parts per million from 0 to 100,000 (10 %), the debit cap 0 or more",
+            ));
+        }
+        crate::entity::retrying(|| async {
+            let mut merchant = get::<Merchant>(&self.store, mid, "merchant").await?;
+            let before = merchant.value.fees_on(effective_day);
+            merchant.value.fee_changes.retain(|c| c.effective_day != effective_day);
+            merchant.value.fee_changes.push(FeeChange {
+                effective_day: effective_day.to_owned(),
+                fees,
+                announced_at: now_ns(),
+                announced_by: principal.actor(),
+            });
+            merchant.value.fee_changes.sort_by(|a, b| a.effective_day.cmp(&b.effective_day));
+            let owner = get::<User>(&self.store, &merchant.value.owner_user_id, "user").await?;
+            let percent = |ppm: u32| format!("{}.{:02}%", ppm / 10_000, ppm % 10_000 / 100);
+            let date = format!("{}-{}-{}", &effective_day[..4], &effective_day[4..6], &effective_day[6..]);
+            let mut puts = vec![merchant.update()?];
+            puts.extend(notification_to_user(
+                &owner.value,
+                Template::FeeChangeAnnounced,
+                &[
+                    ("mid", mid),
+                    ("date", &date),
+                    ("debit", &percent(fees.debit_ppm)),
+                    ("cap", &format!("{}.{:02}", fees.debit_cap_minor / 100, fees.debit_cap_minor % 100)),
+                    ("credit", &percent(fees.credit_ppm)),
+                    ("qr", &percent(fees.qr_ppm)),
+                    ("d0", &percent(fees.d0_extra_ppm)),
+                ],
+            )?);
+            let detail =
+                serde_json::json!({ "effective_day": effective_day, "before": before, "after": fees }).to_string();
+            self.store
+                .apply(Change {
+                    puts,
+                    audit: vec![audit(
+                        &principal.actor(),
+                        "merchant.fee_change_announced",
+                        Merchant::KIND,
+                        mid,
+                        &detail,
+                    )],
+                    ..Change::default()
+                })
+                .await?;
+            merchant.version += 1;
+            Ok(merchant)
+        })
+        .await
+    }
+
     /// Every merchant (staff only).
     pub async fn merchants(&self, principal: &Principal) -> Result<Vec<Stored<Merchant>>> {
         if !principal.is_staff() {
             return Err(Error::forbidden("only staff list merchants"));
         }
         list(&self.store, RecordQuery::kind(Merchant::KIND)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FeeChange, days_since_epoch};
+
+    #[test]
+    fn days_count_from_the_epoch_and_refuse_what_is_not_a_date() {
+        assert_eq!(days_since_epoch("19700101"), Some(0));
+        assert_eq!(days_since_epoch("19700201"), Some(31));
+        assert_eq!(days_since_epoch("20000301").zip(days_since_epoch("20000228")).map(|(a, b)| a - b), Some(2));
+        assert_eq!(days_since_epoch("20261227").zip(days_since_epoch("20261127")).map(|(a, b)| a - b), Some(30));
+        for bad in ["20261131", "20270229", "2026112", "2026-11-2", "abcdefgh"] {
+            assert_eq!(days_since_epoch(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_fees_in_force_change_on_the_announced_day_and_not_before() {
+        use xingtong_onboarding::application::BusinessType;
+        let mut merchant = super::Merchant {
+            mid: "898310053990001".into(),
+            name: "王芳小吃".into(),
+            business_type: BusinessType::Individual,
+            mcc: "5399".into(),
+            owner_user_id: "usr_1".into(),
+            legal_name: "王芳".into(),
+            phone: "13900000001".into(),
+            email: None,
+            application_id: "app_1".into(),
+            terms: xingtong_onboarding::terms::Terms::for_business_type(BusinessType::Individual),
+            settlement_card: super::BankCard {
+                card_number: "6222021234567890128".into(),
+                bank_name: "中国银行".into(),
+                account_holder: "王芳".into(),
+                verified_at: 1,
+            },
+            settlement_account_id: "1".into(),
+            deposit_account_id: "2".into(),
+            status: "active".into(),
+            settlement_cycle: super::SettlementCycle::T1,
+            fee_changes: Vec::new(),
+        };
+        let initial = merchant.terms.fees;
+        let raised = xingtong_onboarding::terms::FeeSchedule { debit_ppm: 5_500, ..initial };
+        let later = xingtong_onboarding::terms::FeeSchedule { debit_ppm: 6_000, ..initial };
+        for (day, fees) in [("20270101", raised), ("20270301", later)] {
+            merchant.fee_changes.push(FeeChange {
+                effective_day: day.into(),
+                fees,
+                announced_at: 0,
+                announced_by: "staff:test".into(),
+            });
+        }
+        assert_eq!(merchant.fees_on("20261231"), initial);
+        assert_eq!(merchant.fees_on("20270101"), raised);
+        assert_eq!(merchant.fees_on("20270228"), raised);
+        assert_eq!(merchant.fees_on("20270301"), later);
     }
 }

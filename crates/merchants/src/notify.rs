@@ -46,6 +46,8 @@ pub enum Template {
     PayoutPaid,
     /// A payout failed; the money is back on the merchant's balance until the card is fixed.
     PayoutFailed,
+    /// A new fee schedule, announced ahead of the day it takes effect.
+    FeeChangeAnnounced,
 }
 
 impl Template {
@@ -135,6 +137,16 @@ impl Template {
                 (
                     "[XingTong] Settlement paid",
                     "[XingTong] CNY {amount}, the settlement of {day} for merchant {mid}, was paid to the card ending {last4}.",
+                ),
+            ],
+            Template::FeeChangeAnnounced => [
+                (
+                    "【星通】费率调整通知",
+                    "【星通】商户 {mid} 的费率自 {date} 起调整为：借记卡 {debit}（封顶 {cap} 元），贷记卡 {credit}，扫码 {qr}，D0 附加 {d0}。此前仍按原费率。如有疑问请联系客服。",
+                ),
+                (
+                    "[XingTong] Fee change notice",
+                    "[XingTong] From {date}, merchant {mid} pays: debit cards {debit} (at most CNY {cap}), credit cards {credit}, QR {qr}, D0 surcharge {d0}. Until then the current fees apply.",
                 ),
             ],
             Template::PayoutFailed => [

@@ -266,7 +266,7 @@ impl Engine {
         }
         let payable = chart::merchant_account_id(&merchant.mid, chart::ACCOUNT_MERCHANT_SETTLEMENT).unwrap_or(0);
         let surcharge_rate = match merchant.settlement_cycle {
-            SettlementCycle::D0 => Rate::from_ppm(merchant.terms.fees.d0_extra_ppm).ok(),
+            SettlementCycle::D0 => Rate::from_ppm(merchant.fees_on(day).d0_extra_ppm).ok(),
             SettlementCycle::T1 => None,
         };
         let mut settlement = Settlement {

@@ -322,8 +322,8 @@ fn totals(
 
 /// The fee of `amount` for a card type under the merchant's schedule: round half up, capped for
 /// debit cards, never above the amount.
-pub fn fee(merchant: &Merchant, card_type: CardType, amount: i64) -> i64 {
-    let fees = &merchant.terms.fees;
+pub fn fee(merchant: &Merchant, card_type: CardType, amount: i64, business_day: &str) -> i64 {
+    let fees = &merchant.fees_on(business_day);
     let (ppm, cap) = match card_type {
         CardType::Debit => (fees.debit_ppm, Some(fees.debit_cap_minor)),
         CardType::Credit => (fees.credit_ppm, None),
@@ -659,7 +659,7 @@ impl Engine {
         let mut transfers = Vec::new();
         match kind {
             Kind::Sale => {
-                txn.fee_minor = fee(&merchant, approved.card_type, amount);
+                txn.fee_minor = fee(&merchant, approved.card_type, amount, &txn.business_day);
                 if let Funding::Ledger(account) = approved.funding {
                     let t = transfer(account, clearing, amount, chart::code::CARDHOLDER_PAYS);
                     txn.movements.push(movement(&t, false));
@@ -1042,7 +1042,7 @@ impl Engine {
             }
             let merchant = self.merchant(&origin.mid).await?;
             let card_type = o.card_type.unwrap_or(CardType::Debit);
-            txn.fee_minor = fee(&merchant, card_type, amount);
+            txn.fee_minor = fee(&merchant, card_type, amount, &txn.business_day);
             txn.auth_code = o.auth_code.clone();
             let settlement = chart::merchant_account_id(&origin.mid, chart::ACCOUNT_MERCHANT_SETTLEMENT).unwrap_or(0);
             let clearing = chart::platform_account_id(chart::ACCOUNT_CARD_CLEARING);

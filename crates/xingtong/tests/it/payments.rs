@@ -451,6 +451,45 @@ async fn a_sale_on_one_channel_is_voided_on_the_other() -> anyhow::Result<()> {
     ensure!(status == 422, "no such cycle");
     let (status, set) = bearer_call(&server, "PUT", &cycle, &key, None, &json!({ "settlement_cycle": "d0" }))?;
     ensure!(status == 200 && set["settlement_cycle"] == "d0", "{set}");
+    // Fees never change silently: a change is announced by finance staff at least 30 days ahead,
+    // the merchant is told, and today's sales keep today's fees.
+    let fees = json!({ "debit_ppm": 5_500, "debit_cap_minor": 2_000, "credit_ppm": 6_000, "qr_ppm": 3_800, "d0_extra_ppm": 500 });
+    let changes = format!("/v1/merchants/{mid}/fee-changes");
+    let in_days = |n: i64| -> anyhow::Result<String> {
+        let now = xingtong_payments::clock::unix_seconds() + n * 86_400;
+        let (y, m, d, ..) = xingtong_payments::clock::china(now);
+        Ok(format!("{y:04}-{m:02}-{d:02}"))
+    };
+    let (status, _) =
+        bearer_call(&server, "POST", &changes, &key, None, &json!({ "effective_date": in_days(40)?, "fees": fees }))?;
+    ensure!(status == 403, "a merchant does not set its own fees");
+    let (status, refused) =
+        bearer_call(&server, "POST", &changes, &admin, None, &json!({ "effective_date": in_days(10)?, "fees": fees }))?;
+    ensure!(status == 422 && refused["error"]["code"] == "fee_change_too_soon", "{refused}");
+    let (status, announced) =
+        bearer_call(&server, "POST", &changes, &admin, None, &json!({ "effective_date": in_days(31)?, "fees": fees }))?;
+    ensure!(status == 201 && announced["changes"][0]["fees"]["debit_ppm"] == 5_500, "{announced}");
+    let (_, schedule) =
+        bearer_call(&server, "GET", &format!("/v1/merchants/{mid}/fee-schedule"), &key, None, &Value::Null)?;
+    ensure!(
+        schedule["current"]["debit_ppm"] == 5_000 && schedule["changes"][0]["effective_date"] == in_days(31)?.as_str(),
+        "the merchant sees today's fees and the change: {schedule}"
+    );
+    let (_, outbox) = bearer_call(&server, "GET", "/v1/notifications", &admin, None, &Value::Null)?;
+    ensure!(outbox.to_string().contains("fee_change_announced"), "the merchant is told");
+    // (The batch was settled over JSON above: a sign-in gives the terminal the next one.)
+    ensure!(terminal.sign_in(1, "135790").await?.approved());
+    let sale = terminal.send(&Request::Sale(card(&debit)?, 10_000, 1)).await?;
+    ensure!(sale.approved(), "{sale:?}");
+    let (_, after) = bearer_call(
+        &server,
+        "GET",
+        &format!("/v1/payments/{tid}-{:06}-{:06}", sale.batch, sale.stan),
+        &key,
+        None,
+        &Value::Null,
+    )?;
+    ensure!(after["fee_minor"] == 50, "today's sale pays today's 0.50 %: {after}");
     // On the command line: run again (nothing changes), and the settlement with its lines.
     let rerun: Value =
         serde_json::from_str(cli(dir.path(), &["admin", "clearing", "run", "--date", &date, "--json"], "")?.trim())?;
