@@ -692,6 +692,8 @@ pub struct ActivationView {
     pub mid: String,
     /// Terminal.
     pub tid: String,
+    /// The merchant's trading name, for slips.
+    pub merchant_name: String,
     /// 32 hex digits.
     pub tmk_under_activation_key: String,
     /// 8 hex digits.
@@ -707,6 +709,7 @@ impl ActivationView {
         ActivationView {
             mid: a.mid.clone(),
             tid: a.tid.clone(),
+            merchant_name: a.merchant_name.clone(),
             tmk_under_activation_key: a.tmk_under_activation_key.clone(),
             tmk_check_value: a.tmk_check_value.clone(),
             kdf: serde_json::to_value(&a.kdf).unwrap_or(Value::Null),

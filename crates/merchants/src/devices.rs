@@ -155,6 +155,8 @@ pub struct Activation {
     pub mid: String,
     /// Its terminal id.
     pub tid: String,
+    /// The merchant's trading name, for the slips the terminal prints.
+    pub merchant_name: String,
     /// The TMK encrypted (3DES ECB) under the key derived from the activation code, hex.
     pub tmk_under_activation_key: String,
     /// The TMK's check value, hex: the terminal checks what it decrypted.
@@ -303,9 +305,11 @@ impl Merchants {
                     ..Change::default()
                 })
                 .await?;
+            let merchant = get::<crate::merchant::Merchant>(&self.store, &device.value.mid, "merchant").await?;
             Ok(Activation {
                 mid: device.value.mid.clone(),
                 tid: device.value.tid.clone(),
+                merchant_name: merchant.value.name.clone(),
                 tmk_under_activation_key: hex::encode_upper(kek.wrap(&tmk)),
                 tmk_check_value: hex::encode_upper(tmk.check_value()),
                 kdf: Kdf {

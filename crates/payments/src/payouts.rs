@@ -156,6 +156,8 @@ impl Engine {
     /// due, attempts without an answer, failed payouts whose merchant changed the card.
     pub async fn run_payouts(&self, bank: &dyn SettlementBank, today: &str) -> Result<PayoutReport> {
         let mut report = PayoutReport::default();
+        // A payout moved on by this run (scheduled → failed, say) is not looked at again.
+        let mut seen = std::collections::HashSet::new();
         for status in [PayoutStatus::Sending, PayoutStatus::Scheduled, PayoutStatus::Failed] {
             let mut query = RecordQuery::kind(Payout::KIND).statuses(&[status.as_str()]);
             query.limit = xingtong_store::PAGE_LIMIT_MAX;
@@ -164,6 +166,9 @@ impl Engine {
                 let full = page.len() == query.limit as usize;
                 query.after = page.last().map(|p| (p.created_at, p.value.id.clone()));
                 for payout in page {
+                    if !seen.insert(payout.value.id.clone()) {
+                        continue;
+                    }
                     report.looked_at += 1;
                     self.advance(bank, payout, today, &mut report).await?;
                 }

@@ -22,6 +22,8 @@ const ANSWER_BYTES_MAX: u64 = 64 * 1024;
 pub struct Activated {
     /// Its terminal id.
     pub tid: String,
+    /// The merchant's trading name, when the host gives it (for slips).
+    pub merchant_name: Option<String>,
     /// Its master key, checked against `check_value`.
     pub tmk: Key,
     /// The TMK's check value, 8 hex digits: what the screen shows.
@@ -40,6 +42,8 @@ impl std::fmt::Debug for Activated {
 #[derive(Deserialize)]
 struct Answer {
     tid: String,
+    #[serde(default)]
+    merchant_name: Option<String>,
     tmk_under_activation_key: String,
     tmk_check_value: String,
     kdf: Kdf,
@@ -94,5 +98,5 @@ pub async fn activate(api: SocketAddr, mid: &str, serial_number: &str, code: &st
     if check_value != answer.tmk_check_value.to_uppercase() {
         return Err(PosError::KeyCheck);
     }
-    Ok(Activated { tid: answer.tid, tmk, check_value })
+    Ok(Activated { tid: answer.tid, merchant_name: answer.merchant_name, tmk, check_value })
 }

@@ -856,18 +856,25 @@ fn settlement_slip(
         [(false, "--------------内卡 DOMESTIC--------------"), (true, "--------------外卡 FOREIGN---------------")]
     {
         s.push_str(heading);
-        s.push_str("\n交易类型 TYPE          笔数 COUNT     金额 AMOUNT\n");
+        s.push_str(&format!("\n{}{:>6}  {:>14}\n", pad_display("交易类型 TYPE", 26), "COUNT", "AMOUNT"));
         for (kind, name) in kinds {
             let of_kind: Vec<&JournalEntry> = entries
                 .iter()
                 .filter(|e| e.kind == kind && counted(e).is_some() && cup::foreign_card(&e.card) == foreign)
                 .collect();
             let amount: i64 = of_kind.iter().map(|e| e.amount_minor).sum();
-            s.push_str(&format!("{name:<22}{:>6}  {:>14}\n", of_kind.len(), yuan(amount)));
+            s.push_str(&format!("{}{:>6}  {:>14}\n", pad_display(name, 26), of_kind.len(), yuan(amount)));
         }
     }
     s.push_str(&format!("{line}\n"));
     s
+}
+
+/// `text` padded with spaces to `width` columns of a terminal or a slip printer, where a Chinese
+/// character takes two.
+fn pad_display(text: &str, width: usize) -> String {
+    let columns: usize = text.chars().map(|c| if c >= '\u{1100}' { 2 } else { 1 }).sum();
+    format!("{text}{}", " ".repeat(width.saturating_sub(columns)))
 }
 
 /// Where one copy ends and the next begins in a receipt file.
@@ -1386,6 +1393,7 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
                 Ok(activated) => {
                     app.state.mid = Some(values[0].clone());
                     app.state.tid = Some(activated.tid.clone());
+                    app.state.merchant_name = activated.merchant_name.clone();
                     app.state.tmk_hex = Some(activated.tmk.expose_hex().to_string());
                     app.state.tmk_check_value = Some(activated.check_value.clone());
                     dir.save(&app.state)?;

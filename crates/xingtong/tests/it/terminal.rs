@@ -200,7 +200,7 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
         pos.keys(&["1"])?;
         pos.wait_for(&["Cardholder, enter the PIN"])?;
         pos.keys(&["1", "4", "7", "2", "5", "8", "Enter"])?;
-        let receipt = pos.wait_for(&["Approved", "POS SALES SLIP", "RMB 299.00", "Receipt saved"])?;
+        let receipt = pos.wait_for(&["Approved", "POS SALES SLIP", "RMB 299.00", "Receipt saved", "星通演示商户"])?;
         ensure!(receipt.contains("898310053990001") && receipt.contains("AUTH NO."), "{receipt}");
         let voucher = |screen: &str| -> anyhow::Result<String> {
             let rest = screen.split("VOUCHER NO.: ").nth(1).context("a voucher number")?;
@@ -430,6 +430,14 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
             && slip.lines().any(|l| l.starts_with("消费 SALE") && l.contains(" 2 ") && l.ends_with("349.00")),
         "the settlement slip: {slip}"
     );
+    // The rows line up on a slip printer, where a Chinese character takes two columns.
+    let columns = |l: &str| l.chars().map(|c| if c >= '\u{1100}' { 2 } else { 1 }).sum::<usize>();
+    let rows: std::collections::BTreeSet<usize> = slip
+        .lines()
+        .filter(|l| ["消费 SALE", "消费撤销", "退货", "预授权完成", "完成撤销"].iter().any(|p| l.starts_with(p)))
+        .map(columns)
+        .collect();
+    ensure!(rows.len() == 1, "the type rows line up: {slip}");
     let audit =
         Command::new(env!("CARGO_BIN_EXE_xingtong")).args(["admin", "audit", "--data-dir"]).arg(&data).output()?;
     ensure!(audit.status.success(), "{}", String::from_utf8_lossy(&audit.stderr));
