@@ -1346,6 +1346,27 @@ async fn reversal_first(terminal: &mut Terminal, lang: &str) -> Result<Option<St
     }
 }
 
+/// The terminal, with any pending reversal sent first: the note saying so, or `None` when it could
+/// not be sent (the screen then says so, and the next request connects again).
+async fn ready<'a>(
+    app: &mut App,
+    link: &'a mut Link,
+    options: &Options,
+    dir: &DeviceDir,
+    lang: &str,
+) -> anyhow::Result<Option<(&'a mut Terminal, Option<String>)>> {
+    let sent = reversal_first(link.terminal(options, dir, &app.state).await?, lang).await;
+    match sent {
+        Ok(note) => Ok(Some((link.terminal(options, dir, &app.state).await?, note))),
+        Err(text) => {
+            app.reversal_pending = true;
+            app.screen = Screen::Outcome(text);
+            link.broken = true;
+            Ok(None)
+        }
+    }
+}
+
 /// Carries out a task and moves the app to its outcome.
 async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, link: &mut Link) -> anyhow::Result<()> {
     let lang = app.lang().to_owned();
@@ -1442,7 +1463,10 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
         }
         Task::Settle => {
             let operator = app.operator.unwrap_or(1);
-            let terminal = link.terminal(options, dir, &app.state).await?;
+            // A pending reversal goes before the 0500 (docs/iso8583.md §7.1), or it would land in
+            // a settled batch and be refused.
+            let Some((terminal, reversal)) = ready(app, link, options, dir, &lang).await? else { return Ok(()) };
+            app.reversal_pending = terminal.has_pending_reversal();
             let batch = terminal.batch();
             let entries: Vec<JournalEntry> = dir.entries().into_iter().filter(|e| e.batch == batch).collect();
             let totals = batch_totals(&entries);
@@ -1458,11 +1482,12 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
                     app.state.money(i64::try_from(t.credit_minor).unwrap_or(0)),
                 )
             };
-            let mut text = vec![
+            let mut text: Vec<String> = reversal.into_iter().collect();
+            text.extend([
                 format!("{} {} {batch:06}", tr(&lang, "结算", "Settlement"), tr(&lang, "批次", "batch")),
                 format!("{}: {}", tr(&lang, "内卡", "Domestic cards"), side(&totals.domestic)),
                 format!("{}: {}", tr(&lang, "外卡", "Foreign cards"), side(&totals.foreign)),
-            ];
+            ]);
             match (reply.code.as_str(), reply.verdict()) {
                 ("00", Some(verdict)) => {
                     let balanced = verdict.balanced();
@@ -1520,17 +1545,7 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
             app.screen = App::sign_in_screen(Some(tr(&lang, "已签退", "Signed off").to_owned()));
         }
         Task::Return { kind, original, amount_minor, supervisor_pin } => {
-            let terminal = link.terminal(options, dir, &app.state).await?;
-            let reversal = match reversal_first(terminal, &lang).await {
-                Ok(note) => note,
-                Err(text) => {
-                    app.reversal_pending = true;
-                    app.screen = Screen::Outcome(text);
-                    // The connection is gone: the next request connects again.
-                    link.broken = true;
-                    return Ok(());
-                }
-            };
+            let Some((terminal, reversal)) = ready(app, link, options, dir, &lang).await? else { return Ok(()) };
             let request = match kind {
                 ReturnKind::Void => Request::Void {
                     original: (original.batch, original.stan),
@@ -1610,17 +1625,7 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
             app.screen = Screen::Outcome(text);
         }
         Task::Pay { kind, amount_minor, card } => {
-            let terminal = link.terminal(options, dir, &app.state).await?;
-            let reversal = match reversal_first(terminal, &lang).await {
-                Ok(note) => note,
-                Err(text) => {
-                    app.reversal_pending = true;
-                    app.screen = Screen::Outcome(text);
-                    // The connection is gone: the next request connects again.
-                    link.broken = true;
-                    return Ok(());
-                }
-            };
+            let Some((terminal, reversal)) = ready(app, link, options, dir, &lang).await? else { return Ok(()) };
             let request = match kind {
                 PayKind::Sale => Request::Sale(card.clone(), amount_minor, app.business),
                 PayKind::Balance => Request::Balance(card.clone()),
