@@ -15,6 +15,7 @@
 //! Every response a client sees, success or failure, is shaped here. Nothing from storage or a
 //! panic reaches a client: it is logged with the request id and answered as `internal`.
 
+pub mod deposits;
 pub mod error;
 pub mod extract;
 pub mod ledger;
@@ -211,7 +212,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/merchants/{mid}/transactions", get(settlements::list_transactions))
         .route("/v1/payouts/{id}", get(settlements::get_payout))
         .route("/v1/payout-runs", post(settlements::run_payouts))
-        .route("/v1/sandbox/bank-accounts", post(settlements::set_sandbox_bank_account));
+        .route("/v1/sandbox/bank-accounts", post(settlements::set_sandbox_bank_account))
+        .route("/v1/devices/{tid}/deposit", get(deposits::get_deposit))
+        .route("/v1/devices/{tid}/deposit/payment", post(deposits::pay_deposit))
+        .route("/v1/devices/{tid}/deposit/waiver", post(deposits::waive_deposit))
+        .route("/v1/merchants/{mid}/deposits", get(deposits::list_deposits));
     let ops = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -532,14 +532,17 @@ pub struct Shipment {
     pub tracking_number: Option<String>,
 }
 
-/// Marks a device shipped (staff).
-#[utoipa::path(post, path = "/v1/devices/{tid}/ship", request_body = Shipment, tag = "onboarding", responses((status = 200, description = "Shipped", body = crate::views::DeviceView)))]
+/// Marks a device shipped (staff), once its deposit is paid or waived.
+#[utoipa::path(post, path = "/v1/devices/{tid}/ship", request_body = Shipment, tag = "onboarding", responses((status = 200, description = "Shipped", body = crate::views::DeviceView), (status = 409, description = "Not ordered, or its deposit neither paid nor waived (deposit_unpaid)")))]
 pub async fn ship_device(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(tid): Path<String>,
     body: JsonBody<Shipment>,
 ) -> Result<Response, ApiError> {
+    if principal.is_staff() {
+        crate::deposits::require_deposit_settled(&state, &tid).await?;
+    }
     let device = state.merchants.ship_device(&principal, &tid, body.value.tracking_number.as_deref()).await?;
     Ok(ok(DeviceView::of(&device, &principal)))
 }

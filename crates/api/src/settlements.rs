@@ -24,7 +24,7 @@ use crate::extract::{JsonBody, Path, Query};
 use crate::onboarding::Auth;
 use crate::time::rfc3339;
 
-fn engine(state: &AppState) -> Result<&Engine, ApiError> {
+pub(crate) fn engine(state: &AppState) -> Result<&Engine, ApiError> {
     state.payments.as_ref().map(|(engine, _)| engine).ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -34,17 +34,17 @@ fn engine(state: &AppState) -> Result<&Engine, ApiError> {
     })
 }
 
-fn not_found(what: &str) -> ApiError {
+pub(crate) fn not_found(what: &str) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, format!("{what} not found"))
 }
 
 /// Refuses (not found) unless the caller may see merchant `mid`.
-fn may_see(principal: &Principal, mid: &str, what: &str) -> Result<(), ApiError> {
+pub(crate) fn may_see(principal: &Principal, mid: &str, what: &str) -> Result<(), ApiError> {
     principal.may_see_merchant(mid).map_err(|_| not_found(what))
 }
 
 /// `YYYY-MM-DD` as `YYYYMMDD`, or a 422 naming the field.
-fn day_of(field: &str, date: &str) -> Result<String, ApiError> {
+pub(crate) fn day_of(field: &str, date: &str) -> Result<String, ApiError> {
     let day: String = date.chars().filter(|c| *c != '-').collect();
     if date.len() == 10 && xingtong_payments::clearing::valid_day(&day) {
         Ok(day)
@@ -58,7 +58,7 @@ fn day_of(field: &str, date: &str) -> Result<String, ApiError> {
 }
 
 /// `YYYYMMDD` as `YYYY-MM-DD`.
-fn dashed(day: &str) -> String {
+pub(crate) fn dashed(day: &str) -> String {
     match (day.get(..4), day.get(4..6), day.get(6..8)) {
         (Some(y), Some(m), Some(d)) => format!("{y}-{m}-{d}"),
         _ => day.to_owned(),
@@ -200,7 +200,7 @@ pub struct SettleBody {
     pub totals: TotalsView,
 }
 
-async fn own_device(state: &AppState, principal: &Principal, tid: &str) -> Result<Device, ApiError> {
+pub(crate) async fn own_device(state: &AppState, principal: &Principal, tid: &str) -> Result<Device, ApiError> {
     let device = load::<Device>(&state.store, tid).await?.ok_or_else(|| not_found("device"))?;
     may_see(principal, &device.value.mid, "device")?;
     Ok(device.value)
@@ -538,11 +538,13 @@ pub struct AttemptView {
 /// A settlement's payout to the merchant's bank card.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PayoutView {
-    /// `po_<settlement id>`.
+    /// `po_<settlement id>`, or `po_dep_<TID>` for a deposit refund.
     pub id: String,
     /// Merchant.
     pub mid: String,
-    /// The settlement it pays.
+    /// `settlement` (a cleared day's net) or `deposit_refund` (a device deposit paid back).
+    pub purpose: String,
+    /// The settlement it pays (or `dep_<TID>`, the deposit it refunds).
     pub settlement_id: String,
     /// Minor units.
     pub amount_minor: i64,
@@ -560,6 +562,7 @@ impl PayoutView {
         PayoutView {
             id: p.id.clone(),
             mid: p.mid.clone(),
+            purpose: p.purpose.as_str().into(),
             settlement_id: p.settlement_id.clone(),
             amount_minor: p.amount_minor,
             payout_date: dashed(&p.payout_date),

@@ -48,6 +48,16 @@ pub enum Template {
     PayoutFailed,
     /// A new fee schedule, announced ahead of the day it takes effect.
     FeeChangeAnnounced,
+    /// The device deposit was paid (or waived by staff).
+    DepositPaid,
+    /// The device reached its volume: the deposit is on its way back to the merchant's card.
+    DepositRefundDue,
+    /// The deposit refund reached the merchant's card.
+    DepositRefunded,
+    /// The deposit refund failed; it is sent again once the card is fixed.
+    DepositRefundFailed,
+    /// The refund deadline passed below the volume: the deposit is kept against the device.
+    DepositKept,
 }
 
 impl Template {
@@ -157,6 +167,53 @@ impl Template {
                 (
                     "[XingTong] Settlement payout failed",
                     "[XingTong] CNY {amount}, the settlement of {day} for merchant {mid}, could not be paid to the card ending {last4} ({reason}); the money is back on your balance. Change the settlement card in the merchant console and it is paid again.",
+                ),
+            ],
+            Template::DepositPaid => [
+                (
+                    "【星通】设备押金已收到",
+                    "【星通】终端 {tid} 的押金 {amount} 元已{how}。激活后 {days} 天内刷卡交易额满 {threshold} 元，押金将原路退回至您的结算卡。",
+                ),
+                (
+                    "[XingTong] Device deposit received",
+                    "[XingTong] The deposit of CNY {amount} for terminal {tid} was {how}. Once the terminal's card volume reaches CNY {threshold} within {days} days of activation, it is refunded to your settlement card.",
+                ),
+            ],
+            Template::DepositRefundDue => [
+                (
+                    "【星通】押金退还条件已达成",
+                    "【星通】终端 {tid} 的刷卡交易额已达 {volume} 元，押金 {amount} 元将于 {date} 退至尾号 {last4} 的结算卡。",
+                ),
+                (
+                    "[XingTong] Deposit refund on its way",
+                    "[XingTong] Terminal {tid} reached CNY {volume} of card volume: its deposit of CNY {amount} will be paid to the card ending {last4} on {date}.",
+                ),
+            ],
+            Template::DepositRefunded => [
+                ("【星通】押金已退还", "【星通】终端 {tid} 的押金 {amount} 元已退至尾号 {last4} 的银行卡。"),
+                (
+                    "[XingTong] Deposit refunded",
+                    "[XingTong] The deposit of CNY {amount} for terminal {tid} was paid to the card ending {last4}.",
+                ),
+            ],
+            Template::DepositRefundFailed => [
+                (
+                    "【星通】押金退还失败",
+                    "【星通】终端 {tid} 的押金 {amount} 元退至尾号 {last4} 的银行卡失败（{reason}）。请在商户后台更换结算卡，更换后将自动重新退还。",
+                ),
+                (
+                    "[XingTong] Deposit refund failed",
+                    "[XingTong] The deposit of CNY {amount} for terminal {tid} could not be paid to the card ending {last4} ({reason}). Change your settlement card in the merchant console; it is sent again once you do.",
+                ),
+            ],
+            Template::DepositKept => [
+                (
+                    "【星通】押金退还期限已过",
+                    "【星通】终端 {tid} 激活后 {days} 天内刷卡交易额为 {volume} 元，未达 {threshold} 元，押金 {amount} 元按协议抵作设备费用，不予退还。如有疑问请联系客服。",
+                ),
+                (
+                    "[XingTong] Deposit refund deadline passed",
+                    "[XingTong] Terminal {tid} took CNY {volume} of card volume in the {days} days after activation, below CNY {threshold}: as agreed, its deposit of CNY {amount} is kept against the device. Contact us with any question.",
                 ),
             ],
             Template::PinReset => [

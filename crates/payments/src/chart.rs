@@ -8,13 +8,16 @@
 //! | 202 | settlement bank: the platform's account payouts leave from | asset |
 //! | 203 | payouts in transit: cleared for merchants, not yet paid to their bank cards | liability |
 //! | 301 | fee revenue (MDR) | revenue |
+//! | 302 | deposits kept: device deposits whose refund deadline passed below the volume | revenue |
 //! | 901 | sandbox issuer funding (the simulated issuer's own money) | sandbox |
 //! | 902 | sandbox cardholder (one per test card; cannot go below zero) | sandbox |
 //!
 //! A sale moves the cardholder's money to clearing (sandbox only: a real network pays clearing
 //! later, in its settlement), then clearing to the merchant (net of the fee) and to fee revenue.
 //! Clearing (清算) moves each merchant-day's net from the merchant's payable (101) to payouts in
-//! transit (203), and a D0 surcharge from the payable to fee revenue.
+//! transit (203), and a D0 surcharge from the payable to fee revenue. A device deposit goes from
+//! the card, through clearing, to the merchant's deposit account (102), never to the payable; its
+//! refund leaves 102 for in transit, or, past the deadline, it moves to deposits kept (302).
 
 use xingtong_ledger::{Account, AccountFlags};
 
@@ -30,6 +33,8 @@ pub const ACCOUNT_SETTLEMENT_BANK: u16 = 202;
 pub const ACCOUNT_PAYOUTS_IN_TRANSIT: u16 = 203;
 /// Fee revenue.
 pub const ACCOUNT_FEE_REVENUE: u16 = 301;
+/// Deposits kept against the device (the refund deadline passed below the volume).
+pub const ACCOUNT_DEPOSITS_KEPT: u16 = 302;
 /// Sandbox issuer funding.
 pub const ACCOUNT_SANDBOX_FUNDING: u16 = 901;
 /// Sandbox cardholder.
@@ -50,6 +55,7 @@ pub fn platform_accounts() -> Vec<Account> {
         ACCOUNT_SETTLEMENT_BANK,
         ACCOUNT_PAYOUTS_IN_TRANSIT,
         ACCOUNT_FEE_REVENUE,
+        ACCOUNT_DEPOSITS_KEPT,
         ACCOUNT_SANDBOX_FUNDING,
     ]
     .into_iter()
@@ -92,6 +98,12 @@ pub mod code {
     pub const PAYOUT_RETURNED: u16 = 24;
     /// A failed payout sent again (the card fixed): from the payable to in transit.
     pub const PAYOUT_RETRY: u16 = 25;
+    /// A device deposit paid: from clearing to the merchant's deposit account.
+    pub const DEPOSIT_TAKEN: u16 = 26;
+    /// A deposit refund due: from the deposit account to payouts in transit.
+    pub const DEPOSIT_REFUND: u16 = 27;
+    /// A deposit kept past its deadline: from the deposit account to deposits kept.
+    pub const DEPOSIT_KEPT: u16 = 28;
     /// Sandbox: funding a test card.
     pub const SANDBOX_FUNDING: u16 = 91;
 }

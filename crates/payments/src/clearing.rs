@@ -142,6 +142,8 @@ pub struct ClearingReport {
     pub fees_minor: i64,
     /// Σ D0 surcharges of the settlements this run made.
     pub surcharge_minor: i64,
+    /// Deposits whose refund deadline was this day or before, kept by this run.
+    pub deposits_kept: u64,
 }
 
 /// The line of a transaction: what it moved on the merchant's payable account, and its fee (on
@@ -293,9 +295,12 @@ impl Engine {
             cleared_at: xingtong_store::now_ns(),
         };
         let mut lines = Vec::new();
+        // Each terminal's card volume of the day, for its deposit: captured less returned.
+        let mut volume = std::collections::BTreeMap::<String, i64>::new();
         for txn in &txns {
             let Some((moved, fee)) = line_of(txn, payable) else { continue };
             let amount = txn.amount_minor.abs();
+            *volume.entry(txn.tid.clone()).or_default() += if moved >= 0 { amount } else { -amount };
             // The surcharge follows the money: charged on what reached the payable, returned on
             // what left it.
             let surcharge = surcharge_rate.map_or(0, |r| r.apply_minor(if moved >= 0 { amount } else { -amount }));
@@ -374,8 +379,12 @@ impl Engine {
                 payout_date: settlement.payout_date.clone(),
                 status: crate::payouts::PayoutStatus::Scheduled,
                 attempts: Vec::new(),
+                purpose: crate::payouts::PayoutPurpose::Settlement,
             })?);
         }
+        let (deposit_puts, deposit_transfers) = self.count_deposit_volume(day, &volume).await?;
+        puts.extend(deposit_puts);
+        transfers.extend(deposit_transfers);
         let change =
             Change { puts, settlement_lines: lines, transfers, counters, audit: vec![audit], ..Change::default() };
         match self.store().apply(change).await {
@@ -428,6 +437,7 @@ impl Engine {
             done += 1;
             progress(done, total);
         }
+        report.deposits_kept = self.keep_deposits_past_deadline(day).await?;
         Ok(report)
     }
 

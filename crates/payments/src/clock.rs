@@ -29,6 +29,12 @@ pub fn business_day() -> String {
     format!("{y:04}{m:02}{d:02}")
 }
 
+/// The business day (`YYYYMMDD`, China time) of an instant in ns since the epoch.
+pub fn day_at(at_ns: u64) -> String {
+    let (y, m, d, ..) = china(i64::try_from(at_ns / 1_000_000_000).unwrap_or(i64::MAX));
+    format!("{y:04}{m:02}{d:02}")
+}
+
 /// Fields 12 (hhmmss) and 13 (MMDD) now.
 pub fn fields_12_13() -> (String, String) {
     fields_12_13_at(xingtong_store::now_ns())

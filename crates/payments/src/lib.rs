@@ -20,6 +20,7 @@ pub mod chart;
 pub mod clearing;
 pub mod clock;
 pub mod compact;
+pub mod deposit;
 pub mod engine;
 pub mod ids;
 pub mod iso;

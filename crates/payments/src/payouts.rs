@@ -50,6 +50,35 @@ impl PayoutStatus {
     }
 }
 
+/// What a payout pays.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayoutPurpose {
+    /// A cleared settlement's net (its money comes from, and on failure returns to, the payable).
+    #[default]
+    Settlement,
+    /// A device deposit's refund (from, and on failure back to, the deposit account).
+    DepositRefund,
+}
+
+impl PayoutPurpose {
+    /// As stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayoutPurpose::Settlement => "settlement",
+            PayoutPurpose::DepositRefund => "deposit_refund",
+        }
+    }
+
+    /// The merchant's account the money comes from and returns to on a failure.
+    pub fn source_code(self) -> u16 {
+        match self {
+            PayoutPurpose::Settlement => chart::ACCOUNT_MERCHANT_SETTLEMENT,
+            PayoutPurpose::DepositRefund => chart::ACCOUNT_MERCHANT_DEPOSIT,
+        }
+    }
+}
+
 /// One attempt to pay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attempt {
@@ -70,11 +99,11 @@ pub struct Attempt {
 /// A settlement's payout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payout {
-    /// `po_<settlement id>`.
+    /// `po_<settlement id>` (or `po_dep_<TID>` for a deposit refund).
     pub id: String,
     /// Merchant.
     pub mid: String,
-    /// The settlement it pays.
+    /// The settlement it pays (or the deposit it refunds).
     pub settlement_id: String,
     /// The business day settled, `YYYYMMDD`.
     pub business_day: String,
@@ -86,6 +115,9 @@ pub struct Payout {
     pub status: PayoutStatus,
     /// Every attempt, oldest first.
     pub attempts: Vec<Attempt>,
+    /// What it pays.
+    #[serde(default)]
+    pub purpose: PayoutPurpose,
 }
 
 impl Payout {
@@ -255,7 +287,7 @@ impl Engine {
         let mut transfers = Vec::new();
         if retry {
             let payable =
-                chart::merchant_account_id(&payout.value.mid, chart::ACCOUNT_MERCHANT_SETTLEMENT).unwrap_or(0);
+                chart::merchant_account_id(&payout.value.mid, payout.value.purpose.source_code()).unwrap_or(0);
             let in_transit = chart::platform_account_id(chart::ACCOUNT_PAYOUTS_IN_TRANSIT);
             transfers.push(transfer(payable, in_transit, payout.value.amount_minor, chart::code::PAYOUT_RETRY));
             report.retried += 1;
@@ -316,7 +348,7 @@ impl Engine {
                 payout.value.status = PayoutStatus::Failed;
                 report.failed += 1;
                 let payable =
-                    chart::merchant_account_id(&payout.value.mid, chart::ACCOUNT_MERCHANT_SETTLEMENT).unwrap_or(0);
+                    chart::merchant_account_id(&payout.value.mid, payout.value.purpose.source_code()).unwrap_or(0);
                 (
                     vec![transfer(in_transit, payable, amount, chart::code::PAYOUT_RETURNED)],
                     Template::PayoutFailed,
@@ -332,11 +364,22 @@ impl Engine {
             Outcome::Failed { code, message } => reason_text(code, message, &owner.language),
             _ => reason,
         };
+        let deposit = payout.value.purpose == PayoutPurpose::DepositRefund;
+        let template = match template {
+            Template::PayoutPaid if deposit => Template::DepositRefunded,
+            Template::PayoutFailed if deposit => Template::DepositRefundFailed,
+            other => other,
+        };
+        let tid = payout.value.settlement_id.strip_prefix("dep_").unwrap_or("").to_owned();
         let mut puts = vec![payout.update()?];
+        if deposit && payout.value.status == PayoutStatus::Paid {
+            puts.extend(self.deposit_refunded(&payout.value).await?);
+        }
         puts.extend(notification_to_user(
             &owner,
             template,
             &[
+                ("tid", &tid),
                 ("mid", &merchant.mid),
                 ("day", &day),
                 ("amount", &yuan(amount)),

@@ -57,6 +57,12 @@ pub enum AdminRequest {
     SettlementShow { mid: String, day: String },
     /// A payout run for a day (`YYYYMMDD`).
     PayoutsRun { day: String },
+    /// A device's deposit.
+    DepositShow { tid: String },
+    /// Pay a device's deposit with a card.
+    DepositPay { tid: String, card: String, expiry: Option<String>, pin: xingtong_crypto::SecretString },
+    /// Waive a device's deposit.
+    DepositWaive { tid: String, reason: String },
     /// A sandbox bank account's behaviour.
     SandboxBankAccount { card: String, state: String, holder: Option<String>, lose_answers: u32 },
 }
@@ -78,6 +84,9 @@ impl AdminRequest {
             AdminRequest::SettlementShow { .. } => "clearing show",
             AdminRequest::PayoutsRun { .. } => "payouts run",
             AdminRequest::SandboxBankAccount { .. } => "sandbox bank-account",
+            AdminRequest::DepositShow { .. } => "deposit show",
+            AdminRequest::DepositPay { .. } => "deposit pay",
+            AdminRequest::DepositWaive { .. } => "deposit waive",
         }
     }
 }
@@ -323,6 +332,21 @@ pub async fn execute(
                 report.unknown
             );
             Ok(Output::one(serde_json::to_value(&report)?, text))
+        }
+        AdminRequest::DepositShow { tid } => {
+            let deposit = services.engine.deposit(&tid).await.map_err(service_error)?;
+            Ok(deposit_output(&deposit))
+        }
+        AdminRequest::DepositPay { tid, card, expiry, pin } => {
+            let card =
+                xingtong_payments::deposit::card_with_pin(&services.engine, &card, expiry.as_deref(), pin.expose())
+                    .map_err(service_error)?;
+            let deposit = services.engine.pay_deposit(&tid, &card, "staff:cli", None).await.map_err(service_error)?;
+            Ok(deposit_output(&deposit))
+        }
+        AdminRequest::DepositWaive { tid, reason } => {
+            let deposit = services.engine.waive_deposit(&tid, "staff:cli", &reason).await.map_err(service_error)?;
+            Ok(deposit_output(&deposit))
         }
         AdminRequest::SandboxBankAccount { card, state, holder, lose_answers } => {
             let bank = xingtong_payments::bank::SandboxBank::new(services.store.clone());
@@ -670,6 +694,26 @@ pub async fn forward(
             Answer::Error(message) => return Err(anyhow::anyhow!(message)),
         }
     }
+}
+
+/// A deposit for a person (one line) and as JSON.
+fn deposit_output(d: &xingtong_payments::deposit::Deposit) -> Output {
+    let day = |d: &Option<String>| d.clone().unwrap_or_else(|| "-".into());
+    let text = format!(
+        "deposit of terminal {}: ¥{} {}; card volume ¥{} of ¥{} (¥{} to go), activated {}, counts until {}{}",
+        d.tid,
+        yuan(d.amount_minor),
+        d.status.as_str(),
+        yuan(d.volume_minor),
+        yuan(d.threshold_minor),
+        yuan(d.remaining_minor()),
+        day(&d.activation_day),
+        day(&d.deadline_day),
+        d.payout_id.as_ref().map(|p| format!("; refund payout {p}")).unwrap_or_default()
+    );
+    let mut value = serde_json::to_value(d).unwrap_or(Value::Null);
+    value["remaining_minor"] = json!(d.remaining_minor());
+    Output::one(value, text)
 }
 
 #[cfg(test)]

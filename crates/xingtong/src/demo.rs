@@ -105,7 +105,6 @@ pub async fn create(services: &Services, data_dir: &Path) -> anyhow::Result<Demo
     merchants.start_review(&staff, &id).await.map_err(e)?;
     let approval = xingtong_merchants::applications::Approval::default();
     let (_, merchant, device) = merchants.approve_application(&staff, &id, approval).await.map_err(e)?;
-    merchants.ship_device(&staff, &device.tid, Some("DEMO")).await.map_err(e)?;
     let owner = Principal::Owner { user_id: user.id, merchant_ids: vec![merchant.mid.clone()] };
     merchants.set_cashier_pin(&owner, &merchant.mid, "00", SUPERVISOR_PIN.into()).await.map_err(e)?;
     for (operator, cashier, pin) in CASHIER_PINS {
@@ -146,6 +145,29 @@ pub async fn create(services: &Services, data_dir: &Path) -> anyhow::Result<Demo
             balance_minor,
         });
     }
+    // The owner pays the device's deposit with a card of their own (not one of the test cards the
+    // demo hands out), as a new merchant does, and staff ship the device once it is paid.
+    let owners = NewCard {
+        brand: Brand::Unionpay,
+        card_type: CardType::Debit,
+        pan: None,
+        expiry: None,
+        pin: CARD_PIN.into(),
+        balance_minor: 100_000,
+        status: None,
+        delay_ms: 0,
+        timeout: false,
+    };
+    let owners = services.sandbox.create_card("demo", owners).await.map_err(e)?;
+    let card = xingtong_payments::deposit::card_with_pin(
+        &services.engine,
+        owners.pan.expose(),
+        Some(&owners.expiry),
+        CARD_PIN,
+    )
+    .map_err(e)?;
+    services.engine.pay_deposit(&device.tid, &card, &owner.actor(), None).await.map_err(e)?;
+    merchants.ship_device(&staff, &device.tid, Some("DEMO")).await.map_err(e)?;
     let path = data_dir.join(CARDS_FILE);
     std::fs::create_dir_all(data_dir)?;
     std::fs::write(&path, serde_json::to_vec_pretty(&cards)?).with_context(|| format!("writing {}", path.display()))?;

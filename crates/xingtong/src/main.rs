@@ -108,6 +108,11 @@ enum AdminCommand {
         #[command(subcommand)]
         command: PayoutsCommand,
     },
+    /// Device deposits (押金): show, pay with a card, waive.
+    Deposit {
+        #[command(subcommand)]
+        command: DepositCommand,
+    },
     /// Clearing (清算): a business day's settlements.
     Clearing {
         #[command(subcommand)]
@@ -135,6 +140,55 @@ enum PayoutsCommand {
         /// Pay what is due on this day, YYYY-MM-DD; default: today.
         #[arg(long)]
         date: Option<String>,
+        #[command(flatten)]
+        database: ServeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DepositCommand {
+    /// A device's deposit and its progress toward the refund.
+    Show {
+        /// Terminal id.
+        #[arg(long)]
+        tid: String,
+        #[command(flatten)]
+        database: ServeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pay a device's deposit with a (sandbox) card, as the merchant would.
+    Pay {
+        /// Terminal id.
+        #[arg(long)]
+        tid: String,
+        /// Card number.
+        #[arg(long)]
+        card: String,
+        /// YYMM.
+        #[arg(long)]
+        expiry: Option<String>,
+        /// The card's PIN.
+        #[arg(long)]
+        pin: xingtong_crypto::SecretString,
+        #[command(flatten)]
+        database: ServeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Waive a device's deposit (nothing paid, nothing refunded), with a reason the merchant reads.
+    Waive {
+        /// Terminal id.
+        #[arg(long)]
+        tid: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
         #[command(flatten)]
         database: ServeArgs,
         /// Print JSON.
@@ -657,6 +711,15 @@ fn admin_request(command: AdminCommand) -> anyhow::Result<(ServeArgs, bool, admi
         } => {
             anyhow::ensure!(state == "open" || state == "closed", "--state is open or closed");
             (database, json, R::SandboxBankAccount { card, state, holder, lose_answers })
+        }
+        AdminCommand::Deposit { command: DepositCommand::Show { tid, database, json } } => {
+            (database, json, R::DepositShow { tid })
+        }
+        AdminCommand::Deposit { command: DepositCommand::Pay { tid, card, expiry, pin, database, json } } => {
+            (database, json, R::DepositPay { tid, card, expiry, pin })
+        }
+        AdminCommand::Deposit { command: DepositCommand::Waive { tid, reason, database, json } } => {
+            (database, json, R::DepositWaive { tid, reason })
         }
         AdminCommand::Clearing { command: ClearingCommand::Show { mid, date, database, json } } => {
             (database, json, R::SettlementShow { mid, day: business_day_arg(&date)? })

@@ -3,6 +3,7 @@
 //! ledger balances at the end of every test.
 
 mod clearing;
+mod deposit;
 mod processes;
 mod protocol;
 
@@ -193,6 +194,29 @@ impl World {
         self.engine.store().audit().await?;
         Ok(())
     }
+}
+
+/// The owner of merchant `mid` changes its settlement card to `number`, with the one-time code
+/// the SMS brought (the onboarding card-change flow).
+async fn change_card(w: &World, mid: &str, number: &str) -> anyhow::Result<()> {
+    use xingtong_merchants::bank_card::NewCard;
+    use xingtong_merchants::notify::Template;
+    let staff = Principal::Staff { id: "test".into(), roles: Role::ALL.to_vec() };
+    let m = w.merchants.merchant(&staff, mid).await?.value;
+    let owner = Principal::Owner { user_id: m.owner_user_id, merchant_ids: vec![mid.to_owned()] };
+    let card =
+        NewCard { card_number: number.into(), bank_name: "招商银行".into(), account_holder: "王芳".into() };
+    let change = w.merchants.request_card_change(&owner, mid, card).await?;
+    let outbox = w.merchants.notifications(&staff, &[]).await?;
+    let text = outbox
+        .iter()
+        .rev()
+        .find(|n| n.value.template == Template::CardChangeCode && n.value.channel == "sms")
+        .map(|n| n.value.text.clone())
+        .context("the code's SMS")?;
+    let code: String = text.split("验证码 ").nth(1).context("code")?.chars().take(6).collect();
+    w.merchants.confirm_card_change(&owner, mid, &change.id, &code).await?;
+    Ok(())
 }
 
 fn read(card: &SandboxCard, pin: Option<&str>) -> CardRead {

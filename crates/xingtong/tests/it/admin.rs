@@ -121,6 +121,38 @@ fn staff_approve_and_provision_from_the_command_line() -> anyhow::Result<()> {
     // Shipped by staff (the admin key), then the terminal activates against the running server.
     let tid = approved["tid"].as_str().context("tid")?;
     let bearer = format!("Bearer {admin}");
+    // Not before the deposit is paid: the owner pays it with a card, over the API.
+    let refused = request_raw(
+        server.address,
+        "POST",
+        &format!("/v1/devices/{tid}/ship"),
+        &[("Content-Type", "application/json"), ("Authorization", &bearer)],
+        b"{}",
+    )?;
+    ensure!(refused.status == 409 && refused.json()["error"]["code"] == "deposit_unpaid", "{:?}", refused.json());
+    let card: Value = serde_json::from_str(
+        cli(dir.path(), &["admin", "sandbox", "card", "create", "--pin", "147258", "--balance", "1000", "--json"], "")?
+            .trim(),
+    )?;
+    let payment = serde_json::to_vec(&json!({
+        "card_number": card["number"], "expiry": card["expiry"], "pin": "147258" }))?;
+    let owner_cookie = format!("xt_session={cookie}");
+    let pay = |key: &str| {
+        request_raw(
+            server.address,
+            "POST",
+            &format!("/v1/devices/{tid}/deposit/payment"),
+            &[("Content-Type", "application/json"), ("Cookie", &owner_cookie), ("Idempotency-Key", key)],
+            &payment,
+        )
+    };
+    let paid = pay("deposit-1")?;
+    ensure!(paid.status == 200 && paid.json()["status"] == "held", "{:?}", paid.json());
+    ensure!(pay("deposit-1")?.json() == paid.json(), "a retry answers the same payment");
+    ensure!(pay("deposit-2")?.json()["error"]["code"] == "deposit_not_due");
+    let shown: Value =
+        serde_json::from_str(cli(dir.path(), &["admin", "deposit", "show", "--tid", tid, "--json"], "")?.trim())?;
+    ensure!(shown["status"] == "held" && shown["remaining_minor"] == 10_000_000, "{shown}");
     let shipped = request_raw(
         server.address,
         "POST",
