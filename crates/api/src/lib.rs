@@ -23,6 +23,7 @@ pub mod onboarding;
 pub mod openapi;
 pub mod ops;
 pub mod payments;
+pub mod reconciliation;
 pub mod settlements;
 pub mod time;
 pub mod views;
@@ -216,7 +217,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/devices/{tid}/deposit", get(deposits::get_deposit))
         .route("/v1/devices/{tid}/deposit/payment", post(deposits::pay_deposit))
         .route("/v1/devices/{tid}/deposit/waiver", post(deposits::waive_deposit))
-        .route("/v1/merchants/{mid}/deposits", get(deposits::list_deposits));
+        .route("/v1/merchants/{mid}/deposits", get(deposits::list_deposits))
+        .route("/v1/reconciliation-runs", post(reconciliation::run_reconciliation))
+        .route("/v1/reconciliations/{date}", get(reconciliation::get_reconciliation))
+        .route("/v1/sandbox/clearing-files/{date}", get(reconciliation::get_clearing_file))
+        .route("/v1/sandbox/clearing-faults", post(reconciliation::inject_clearing_fault));
     let ops = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -204,6 +204,24 @@ pub fn next_day(day: &str) -> String {
     format!("{y:04}{m:02}{d:02}")
 }
 
+/// Every transaction a query finds, page by page.
+pub(crate) async fn query_all(store: &xingtong_store::Store, mut query: TxnQuery) -> Result<Vec<CardTransaction>> {
+    query.limit = xingtong_store::PAGE_LIMIT_MAX;
+    let mut all = Vec::new();
+    loop {
+        let page = store.transactions(query.clone()).await?;
+        let full = page.len() == query.limit as usize;
+        let last = page.last().map(|r| (r.columns.business_day.clone(), r.record.id.clone()));
+        for row in page {
+            all.push(Stored::<CardTransaction>::decode(row.record)?.value);
+        }
+        match last {
+            Some(after) if full => query.after = Some(after),
+            _ => return Ok(all),
+        }
+    }
+}
+
 impl Engine {
     /// Every transaction of a merchant's business day, in id order.
     pub async fn day_transactions(&self, mid: &str, day: &str) -> Result<Vec<CardTransaction>> {
@@ -217,21 +235,8 @@ impl Engine {
     }
 
     /// Every transaction a query finds, page by page.
-    pub async fn all_transactions(&self, mut query: TxnQuery) -> Result<Vec<CardTransaction>> {
-        query.limit = xingtong_store::PAGE_LIMIT_MAX;
-        let mut all = Vec::new();
-        loop {
-            let page = self.store().transactions(query.clone()).await?;
-            let full = page.len() == query.limit as usize;
-            let last = page.last().map(|r| (r.columns.business_day.clone(), r.record.id.clone()));
-            for row in page {
-                all.push(Stored::<CardTransaction>::decode(row.record)?.value);
-            }
-            match last {
-                Some(after) if full => query.after = Some(after),
-                _ => return Ok(all),
-            }
-        }
+    pub async fn all_transactions(&self, query: TxnQuery) -> Result<Vec<CardTransaction>> {
+        query_all(self.store(), query).await
     }
 
     /// A merchant-day's settlement, if cleared.

@@ -27,6 +27,7 @@ pub mod iso;
 pub mod network;
 pub mod payouts;
 mod recent;
+pub mod recon;
 pub mod sandbox;
 pub mod schedule;
 pub mod session;

@@ -107,6 +107,10 @@ pub type Authorization = Result<Result<Approved, ResponseCode>, NetworkError>;
 /// A boxed future of an authorization.
 pub type Authorizing<'a> = Pin<Box<dyn Future<Output = Authorization> + Send + 'a>>;
 
+/// A boxed future of a clearing file: `None` while the network has not delivered it.
+pub type FileFetching<'a> =
+    Pin<Box<dyn Future<Output = xingtong_merchants::Result<Option<crate::recon::ClearingFile>>> + Send + 'a>>;
+
 /// A card network or issuer.
 pub trait CardNetwork: Send + Sync {
     /// Its name, for logs.
@@ -115,4 +119,10 @@ pub trait CardNetwork: Send + Sync {
     fn zone_key(&self) -> &Key;
     /// Asks for an authorization.
     fn authorize<'a>(&'a self, request: &'a AuthRequest) -> Authorizing<'a>;
+    /// The network's clearing file of a business day (`YYYYMMDD`), once delivered (a real
+    /// network's arrives by file transfer the next morning). A network without files has none.
+    fn clearing_file<'a>(&'a self, day: &'a str) -> FileFetching<'a> {
+        let _ = day;
+        Box::pin(async { Ok(None) })
+    }
 }

@@ -385,6 +385,10 @@ impl CardNetwork for SandboxNetwork {
         &self.zone_key
     }
 
+    fn clearing_file<'a>(&'a self, day: &'a str) -> crate::network::FileFetching<'a> {
+        Box::pin(async move { crate::recon::sandbox_file(&self.store, day).await.map(Some) })
+    }
+
     fn authorize<'a>(&'a self, request: &'a AuthRequest) -> Authorizing<'a> {
         Box::pin(async move {
             match tokio::time::timeout(self.answer_within, self.decide(request)).await {

@@ -1,8 +1,10 @@
 //! The runs `serve` makes on its own: at the day's batch cut-off (23:00 China time by default),
-//! the batches no terminal settled are closed; once a business day is over, its clearing; on
-//! every tick, the payouts due. Each cut-off and clearing run is recorded with its outcome (a
-//! `scheduled_run` record, `cut-off-<YYYYMMDD>` or `clearing-<YYYYMMDD>`, and an audit entry), so
-//! that it is made once, and retried on the next tick if it failed.
+//! the batches no terminal settled are closed; once a business day is over, its clearing, then its
+//! reconciliation against the network's clearing file (once the file is there); on every tick,
+//! the payouts due. Each cut-off, clearing and reconciliation run is recorded with its outcome (a
+//! `scheduled_run` record, `cut-off-<YYYYMMDD>`, `clearing-<YYYYMMDD>` or
+//! `reconciliation-<YYYYMMDD>`, and an audit entry), so that it is made once, and retried on the
+//! next tick if it failed.
 
 use serde::{Deserialize, Serialize};
 use xingtong_merchants::entity::{Entity, Stored, insert, load};
@@ -14,7 +16,7 @@ use crate::engine::{Engine, Result};
 /// A run the server made on its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScheduledRun {
-    /// `clearing-<YYYYMMDD>` or `cut-off-<YYYYMMDD>`.
+    /// `clearing-<YYYYMMDD>`, `cut-off-<YYYYMMDD>` or `reconciliation-<YYYYMMDD>`.
     pub id: String,
     /// `ok` or `failed`.
     pub outcome: String,
@@ -44,6 +46,8 @@ pub struct Tick {
     pub batches_closed: Option<u64>,
     /// The clearing report, when this tick cleared a day.
     pub cleared: Option<crate::clearing::ClearingReport>,
+    /// The reconciliation report, when this tick reconciled the closed day.
+    pub reconciled: Option<crate::recon::Reconciliation>,
     /// The payouts run.
     pub payouts: crate::payouts::PayoutReport,
 }
@@ -75,6 +79,21 @@ impl Engine {
             let summary = result.as_ref().map(|r| serde_json::to_string(r).unwrap_or_default());
             self.record_run(previous, &id, summary).await?;
             tick.cleared = Some(result?);
+        }
+        // Reconciliation once the network's file of the closed day is there (else retried).
+        let id = format!("reconciliation-{closed_day}");
+        if let Some(previous) = self.due_run(&id).await? {
+            let result = self.reconcile_day(closed_day, None, "system:schedule").await;
+            // A file not there yet is no failure: the next tick asks again.
+            if !result.as_ref().is_err_and(|error| error.code == "no_clearing_file") {
+                let summary = result.as_ref().map(|r| {
+                    serde_json::json!({ "status": r.status, "matched": r.matched, "host_only": r.host_only,
+                        "network_only": r.network_only, "amount_mismatches": r.amount_mismatches })
+                    .to_string()
+                });
+                self.record_run(previous, &id, summary).await?;
+                tick.reconciled = Some(result?);
+            }
         }
         tick.payouts = self.run_payouts(bank, today).await?;
         Ok(tick)

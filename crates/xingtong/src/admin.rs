@@ -57,6 +57,14 @@ pub enum AdminRequest {
     SettlementShow { mid: String, day: String },
     /// A payout run for a day (`YYYYMMDD`).
     PayoutsRun { day: String },
+    /// Reconcile a business day, against the network's file or (name, text) given.
+    ReconciliationRun { day: String, file: Option<(String, String)> },
+    /// A day's stored reconciliation report.
+    ReconciliationShow { day: String },
+    /// The sandbox network's clearing file of a day.
+    SandboxClearingFile { day: String },
+    /// A discrepancy injected into the sandbox network's clearing file.
+    SandboxClearingFault { txn: String, kind: String, delta_minor: i64 },
     /// A device's deposit.
     DepositShow { tid: String },
     /// Pay a device's deposit with a card.
@@ -85,6 +93,10 @@ impl AdminRequest {
             AdminRequest::PayoutsRun { .. } => "payouts run",
             AdminRequest::SandboxBankAccount { .. } => "sandbox bank-account",
             AdminRequest::DepositShow { .. } => "deposit show",
+            AdminRequest::ReconciliationRun { .. } => "reconciliation run",
+            AdminRequest::ReconciliationShow { .. } => "reconciliation show",
+            AdminRequest::SandboxClearingFile { .. } => "sandbox clearing-file",
+            AdminRequest::SandboxClearingFault { .. } => "sandbox clearing-fault",
             AdminRequest::DepositPay { .. } => "deposit pay",
             AdminRequest::DepositWaive { .. } => "deposit waive",
         }
@@ -332,6 +344,39 @@ pub async fn execute(
                 report.unknown
             );
             Ok(Output::one(serde_json::to_value(&report)?, text))
+        }
+        AdminRequest::ReconciliationRun { day, file } => {
+            let file = file.map(|(name, text)| xingtong_payments::recon::ClearingFile { name, text });
+            let report = services.engine.reconcile_day(&day, file, "staff:cli").await.map_err(service_error)?;
+            Ok(reconciliation_output(&report))
+        }
+        AdminRequest::ReconciliationShow { day } => {
+            let report =
+                services.engine.reconciliation(&day).await.map_err(service_error)?.with_context(|| {
+                    format!("business day {day} is not reconciled yet: run `admin reconciliation run`")
+                })?;
+            Ok(reconciliation_output(&report))
+        }
+        AdminRequest::SandboxClearingFile { day } => {
+            let file = xingtong_payments::network::CardNetwork::clearing_file(services.sandbox.as_ref(), &day)
+                .await
+                .map_err(service_error)?
+                .context("no file")?;
+            Ok(Output::one(json!({ "name": file.name, "text": file.text }), file.text.trim_end().to_owned()))
+        }
+        AdminRequest::SandboxClearingFault { txn, kind, delta_minor } => {
+            let kind: xingtong_payments::recon::FaultKind = serde_json::from_value(json!(kind))?;
+            let fault = xingtong_payments::recon::inject_fault(&services.store, &txn, kind, delta_minor, "staff:cli")
+                .await
+                .map_err(service_error)?;
+            let text = format!(
+                "the sandbox network's clearing file of {} now disagrees on {}: {:?}{}",
+                fault.business_day,
+                fault.txn_id,
+                fault.kind,
+                if fault.delta_minor != 0 { format!(" by ¥{}", yuan(fault.delta_minor)) } else { String::new() }
+            );
+            Ok(Output::one(serde_json::to_value(&fault)?, text))
         }
         AdminRequest::DepositShow { tid } => {
             let deposit = services.engine.deposit(&tid).await.map_err(service_error)?;
@@ -714,6 +759,34 @@ fn deposit_output(d: &xingtong_payments::deposit::Deposit) -> Output {
     let mut value = serde_json::to_value(d).unwrap_or(Value::Null);
     value["remaining_minor"] = json!(d.remaining_minor());
     Output::one(value, text)
+}
+
+/// A reconciliation report for a person (a summary and one line per discrepancy) and as JSON.
+fn reconciliation_output(r: &xingtong_payments::recon::Reconciliation) -> Output {
+    let mut text = format!(
+        "reconciliation of {} against {}: {} — {} matched (¥{}), {} host only, {} network only, {} amount mismatches\n",
+        r.business_day,
+        r.file_name,
+        r.status,
+        r.matched,
+        yuan(r.matched_minor),
+        r.host_only,
+        r.network_only,
+        r.amount_mismatches
+    );
+    for i in &r.items {
+        let amount = |a: Option<i64>| a.map_or_else(|| "-".to_owned(), |a| format!("¥{}", yuan(a)));
+        text.push_str(&format!(
+            "  {:<24} {:<16} {:<10} host {:>12} network {:>12}  {}\n",
+            i.txn_id,
+            serde_json::to_value(i.class).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+            i.txn_type,
+            amount(i.host_minor),
+            amount(i.network_minor),
+            i.action_en
+        ));
+    }
+    Output::one(serde_json::to_value(r).unwrap_or(Value::Null), text.trim_end().to_owned())
 }
 
 #[cfg(test)]

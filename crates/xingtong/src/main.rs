@@ -108,6 +108,11 @@ enum AdminCommand {
         #[command(subcommand)]
         command: PayoutsCommand,
     },
+    /// Reconciliation (对账): a business day against the card network's clearing file.
+    Reconciliation {
+        #[command(subcommand)]
+        command: ReconciliationCommand,
+    },
     /// Device deposits (押金): show, pay with a card, waive.
     Deposit {
         #[command(subcommand)]
@@ -140,6 +145,36 @@ enum PayoutsCommand {
         /// Pay what is due on this day, YYYY-MM-DD; default: today.
         #[arg(long)]
         date: Option<String>,
+        #[command(flatten)]
+        database: ServeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReconciliationCommand {
+    /// Match a business day's transactions against the network's clearing file (or --file) and
+    /// store the report; the same file again gives the same report.
+    Run {
+        /// The business day, YYYY-MM-DD (China time); default: yesterday.
+        #[arg(long)]
+        date: Option<String>,
+        /// A clearing file to use instead of the network's own (docs/settlement.md §6).
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        database: ServeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A business day's stored report.
+    Show {
+        /// The business day, YYYY-MM-DD.
+        #[arg(long)]
+        date: String,
         #[command(flatten)]
         database: ServeArgs,
         /// Print JSON.
@@ -347,6 +382,36 @@ enum SandboxCommand {
     Card {
         #[command(subcommand)]
         command: SandboxCardCommand,
+    },
+    /// Print the sandbox card network's clearing file of a business day.
+    ClearingFile {
+        /// The business day, YYYY-MM-DD.
+        #[arg(long)]
+        date: String,
+        #[command(flatten)]
+        database: ServeArgs,
+        /// Print JSON ({"name", "text"}).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make the sandbox network's clearing file disagree with the host on one transaction:
+    /// omit (it never saw it), late_approval (it approved a sale the host reversed), amount (its
+    /// amount differs by --delta).
+    ClearingFault {
+        /// The transaction, <TID>-<batch>-<STAN>.
+        #[arg(long)]
+        txn: String,
+        /// omit, late_approval or amount.
+        #[arg(long)]
+        kind: String,
+        /// For amount: what the network adds, in yuan (e.g. 1.00 or -0.50).
+        #[arg(long, allow_hyphen_values = true)]
+        delta: Option<String>,
+        #[command(flatten)]
+        database: ServeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// How the sandbox settlement bank treats payouts to a card: open (paid), closed (fails
     /// account_closed), a holder name it insists on (else name_mismatch), answers it loses.
@@ -712,6 +777,47 @@ fn admin_request(command: AdminCommand) -> anyhow::Result<(ServeArgs, bool, admi
             anyhow::ensure!(state == "open" || state == "closed", "--state is open or closed");
             (database, json, R::SandboxBankAccount { card, state, holder, lose_answers })
         }
+        AdminCommand::Reconciliation { command: ReconciliationCommand::Run { date, file, database, json } } => {
+            let day = match date {
+                Some(date) => business_day_arg(&date)?,
+                None => xingtong_payments::clock::yesterday(),
+            };
+            let file = match file {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+                    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    Some((name, text))
+                }
+                None => None,
+            };
+            (database, json, R::ReconciliationRun { day, file })
+        }
+        AdminCommand::Reconciliation { command: ReconciliationCommand::Show { date, database, json } } => {
+            (database, json, R::ReconciliationShow { day: business_day_arg(&date)? })
+        }
+        AdminCommand::Sandbox { command: SandboxCommand::ClearingFile { date, database, json } } => {
+            (database, json, R::SandboxClearingFile { day: business_day_arg(&date)? })
+        }
+        AdminCommand::Sandbox { command: SandboxCommand::ClearingFault { txn, kind, delta, database, json } } => {
+            anyhow::ensure!(
+                matches!(kind.as_str(), "omit" | "late_approval" | "amount"),
+                "--kind is omit, late_approval or amount"
+            );
+            let delta_minor = match delta {
+                Some(delta) => {
+                    let (negative, digits) = match delta.strip_prefix('-') {
+                        Some(rest) => (true, rest),
+                        None => (false, delta.as_str()),
+                    };
+                    let minor = xingtong_money::Amount::parse(digits, xingtong_money::Currency::CNY)
+                        .map_err(|e| anyhow::anyhow!("--delta {delta:?}: {e}"))?
+                        .minor();
+                    if negative { -minor } else { minor }
+                }
+                None => 0,
+            };
+            (database, json, R::SandboxClearingFault { txn, kind, delta_minor })
+        }
         AdminCommand::Deposit { command: DepositCommand::Show { tid, database, json } } => {
             (database, json, R::DepositShow { tid })
         }
@@ -1021,6 +1127,10 @@ async fn scheduled_runs(engine: xingtong_payments::Engine, interval: std::time::
                 }
                 if let Some(report) = done.cleared {
                     tracing::info!(day = %closed_day, settlements = report.cleared, payout_minor = report.payout_minor, "clearing run");
+                }
+                if let Some(r) = done.reconciled {
+                    tracing::info!(day = %closed_day, status = %r.status, matched = r.matched, host_only = r.host_only,
+                        network_only = r.network_only, amount_mismatches = r.amount_mismatches, "reconciliation run");
                 }
                 let p = done.payouts;
                 if p.paid + p.failed + p.retried + p.unknown > 0 {

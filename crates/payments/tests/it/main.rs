@@ -6,6 +6,7 @@ mod clearing;
 mod deposit;
 mod processes;
 mod protocol;
+mod recon;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

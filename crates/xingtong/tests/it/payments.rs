@@ -496,6 +496,41 @@ async fn a_sale_on_one_channel_is_voided_on_the_other() -> anyhow::Result<()> {
     ensure!(rerun["cleared"] == 0 && rerun["already_cleared"] == 1 && rerun["ledger_balanced"] == true, "{rerun}");
     let shown = cli(dir.path(), &["admin", "clearing", "show", "--mid", &mid, "--date", &date], "")?;
     ensure!(shown.contains(id) && shown.contains("sale"), "{shown}");
+    // Reconciliation (staff) against the sandbox network's clearing file: balanced; then the
+    // network's file is made to disagree on the last sale (by ¥1.00) and the report says so.
+    let (status, refused) =
+        bearer_call(&server, "POST", "/v1/reconciliation-runs", &key, None, &json!({ "date": date }))?;
+    ensure!(status == 403, "a merchant does not reconcile: {refused}");
+    let (status, report) =
+        bearer_call(&server, "POST", "/v1/reconciliation-runs", &admin, None, &json!({ "date": date }))?;
+    ensure!(status == 200 && report["status"] == "balanced" && report["matched"].as_u64() > Some(1), "{report}");
+    let file = request_raw(
+        server.address,
+        "GET",
+        &format!("/v1/sandbox/clearing-files/{date}"),
+        &[("Authorization", &format!("Bearer {admin}"))],
+        b"",
+    )?;
+    let text = String::from_utf8_lossy(&file.body).into_owned();
+    ensure!(file.status == 200 && text.starts_with(&format!("000 XTN {day} ")), "{text}");
+    let last = format!("{tid}-{:06}-{:06}", sale.batch, sale.stan);
+    let fault = cli(
+        dir.path(),
+        &["admin", "sandbox", "clearing-fault", "--txn", &last, "--kind", "amount", "--delta", "1.00", "--json"],
+        "",
+    )?;
+    ensure!(fault.contains("\"delta_minor\":100"), "{fault}");
+    let rerun: Value = serde_json::from_str(
+        cli(dir.path(), &["admin", "reconciliation", "run", "--date", &date, "--json"], "")?.trim(),
+    )?;
+    ensure!(rerun["status"] == "discrepancies" && rerun["amount_mismatches"] == 1, "{rerun}");
+    ensure!(rerun["items"][0]["txn_id"] == last.as_str() && rerun["items"][0]["difference_minor"] == 100, "{rerun}");
+    let (status, stored) =
+        bearer_call(&server, "GET", &format!("/v1/reconciliations/{date}"), &admin, None, &Value::Null)?;
+    ensure!(status == 200 && stored["items"][0]["transaction_id"] == last.as_str(), "{stored}");
+    let shown = cli(dir.path(), &["admin", "reconciliation", "show", "--date", &date], "")?;
+    ensure!(shown.contains("amount_mismatch") && shown.contains(&last), "{shown}");
+
     // The payout, due tomorrow (T+1 at clearing), to a settlement card whose account is closed:
     // it fails, and the money is back on the merchant's balance until the card changes.
     let closed = cli(
