@@ -210,6 +210,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/merchants/{mid}/payouts", get(settlements::list_payouts))
         .route("/v1/merchants/{mid}/fee-schedule", get(settlements::get_fee_schedule))
         .route("/v1/merchants/{mid}/fee-changes", post(settlements::announce_fee_change))
+        .route("/v1/fee-changes", post(settlements::announce_type_fee_change))
         .route("/v1/merchants/{mid}/transactions", get(settlements::list_transactions))
         .route("/v1/payouts/{id}", get(settlements::get_payout))
         .route("/v1/payout-runs", post(settlements::run_payouts))

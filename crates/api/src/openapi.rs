@@ -355,6 +355,7 @@ impl Modify for Completeness {
         crate::settlements::list_payouts,
         crate::settlements::get_fee_schedule,
         crate::settlements::announce_fee_change,
+        crate::settlements::announce_type_fee_change,
         crate::settlements::list_transactions,
         crate::settlements::get_payout,
         crate::settlements::run_payouts,

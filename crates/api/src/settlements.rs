@@ -267,12 +267,15 @@ pub struct SettlementLineView {
 /// A merchant's cleared business day.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SettlementView {
-    /// `stl_<MID>_<YYYYMMDD>`.
+    /// `stl_<MID>_<YYYYMMDD>`, then `…_2`, `…_3` for a day cleared again after a run while it
+    /// was open (a D0 merchant's hourly sweeps).
     pub id: String,
     /// Merchant.
     pub mid: String,
     /// The business day cleared, `YYYY-MM-DD`.
     pub business_day: String,
+    /// Its number within the day (1 for most days).
+    pub seq: u32,
     /// `t1` or `d0`.
     pub cycle: String,
     /// `cleared` (payout in transit) or `nothing_to_pay`.
@@ -317,6 +320,7 @@ impl SettlementView {
             id: s.id.clone(),
             mid: s.mid.clone(),
             business_day: dashed(&s.business_day),
+            seq: s.seq,
             cycle: s.cycle.as_str().into(),
             status: s.status.as_str().into(),
             captured_minor: s.captured_minor,
@@ -885,6 +889,67 @@ pub struct FeeChangeBody {
     pub fees: FeesView,
 }
 
+/// A new fee schedule for every merchant of a business type.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TypeFeeChangeBody {
+    /// `individual`, `individual_business` or `enterprise`.
+    #[schema(value_type = String)]
+    pub business_type: xingtong_onboarding::application::BusinessType,
+    /// In force from this day, `YYYY-MM-DD`: at least 30 days after today (China time).
+    pub effective_date: String,
+    /// The schedule from that day.
+    pub fees: FeesView,
+}
+
+/// What an announcement to a business type reached.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TypeFeeChangeView {
+    /// The business type.
+    pub business_type: String,
+    /// `YYYY-MM-DD`.
+    pub effective_date: String,
+    /// Merchants of that type it was announced to (each told and audited).
+    pub merchants: u64,
+}
+
+fn fee_schedule_of(f: FeesView) -> xingtong_onboarding::terms::FeeSchedule {
+    xingtong_onboarding::terms::FeeSchedule {
+        debit_ppm: f.debit_ppm,
+        debit_cap_minor: f.debit_cap_minor,
+        credit_ppm: f.credit_ppm,
+        qr_ppm: f.qr_ppm,
+        d0_extra_ppm: f.d0_extra_ppm,
+    }
+}
+
+/// Announces new fees to every merchant of a business type (staff, finance role): the same rules
+/// as for one merchant (at least 30 days ahead, each merchant told, the old fees until the day),
+/// audited per merchant and for the type. Sent again, it changes nothing more.
+#[utoipa::path(post, path = "/v1/fee-changes", request_body = TypeFeeChangeBody, tag = "settlement", responses((status = 201, description = "Announced", body = TypeFeeChangeView), (status = 422, description = "Too soon (fee_change_too_soon), or rates out of range")))]
+pub async fn announce_type_fee_change(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    body: JsonBody<TypeFeeChangeBody>,
+) -> Result<Response, ApiError> {
+    let day = day_of("effective_date", &body.value.effective_date)?;
+    let b = body.value;
+    let merchants = state
+        .merchants
+        .announce_fee_change_for_type(
+            &principal,
+            b.business_type,
+            &day,
+            fee_schedule_of(b.fees),
+            &xingtong_payments::clock::business_day(),
+        )
+        .await?;
+    let business_type =
+        serde_json::to_value(b.business_type).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    Ok((StatusCode::CREATED, Json(TypeFeeChangeView { business_type, effective_date: dashed(&day), merchants }))
+        .into_response())
+}
+
 /// Announces a merchant's new fees (staff, finance role): in force no earlier than 30 days later;
 /// the merchant is told at once; the old fees apply until that day. Audited.
 #[utoipa::path(post, path = "/v1/merchants/{mid}/fee-changes", request_body = FeeChangeBody, tag = "settlement", responses((status = 201, description = "Announced", body = FeeScheduleView), (status = 422, description = "Too soon (fee_change_too_soon), or rates out of range")))]
@@ -895,14 +960,7 @@ pub async fn announce_fee_change(
     body: JsonBody<FeeChangeBody>,
 ) -> Result<Response, ApiError> {
     let day = day_of("effective_date", &body.value.effective_date)?;
-    let f = body.value.fees;
-    let fees = xingtong_onboarding::terms::FeeSchedule {
-        debit_ppm: f.debit_ppm,
-        debit_cap_minor: f.debit_cap_minor,
-        credit_ppm: f.credit_ppm,
-        qr_ppm: f.qr_ppm,
-        d0_extra_ppm: f.d0_extra_ppm,
-    };
+    let fees = fee_schedule_of(body.value.fees);
     let merchant = state
         .merchants
         .announce_fee_change(&principal, &mid, &day, fees, &xingtong_payments::clock::business_day())

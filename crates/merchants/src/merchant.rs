@@ -110,6 +110,32 @@ pub struct FeeChange {
 /// The least notice of a fee change, in days: announced today, in force 30 days later at the earliest.
 pub const FEE_NOTICE_DAYS: i64 = 30;
 
+/// Refuses a fee change that takes effect less than [`FEE_NOTICE_DAYS`] after `today`, or whose
+/// rates are out of range.
+fn check_fee_change(effective_day: &str, fees: &xingtong_onboarding::terms::FeeSchedule, today: &str) -> Result<()> {
+    let (Some(effective), Some(now)) = (days_since_epoch(effective_day), days_since_epoch(today)) else {
+        return Err(Error::new(Class::Unprocessable, "invalid_date", "effective_date: not a date like 2027-01-01"));
+    };
+    if effective - now < FEE_NOTICE_DAYS {
+        return Err(Error::new(
+            Class::Unprocessable,
+            "fee_change_too_soon",
+            format!("a fee change takes effect {FEE_NOTICE_DAYS} days after it is announced at the earliest"),
+        ));
+    }
+    let sane = |ppm: u32| ppm <= 100_000;
+    if !(sane(fees.debit_ppm) && sane(fees.credit_ppm) && sane(fees.qr_ppm) && sane(fees.d0_extra_ppm))
+        || fees.debit_cap_minor < 0
+    {
+        return Err(Error::new(
+            Class::Unprocessable,
+            "invalid_fees",
+            "rates are parts per million from 0 to 100,000 (10 %), the debit cap 0 or more",
+        ));
+    }
+    Ok(())
+}
+
 /// Days since 1970-01-01 of a `YYYYMMDD` that names a real date.
 pub fn days_since_epoch(day: &str) -> Option<i64> {
     if day.len() != 8 || !day.bytes().all(|b| b.is_ascii_digit()) {
@@ -403,26 +429,7 @@ impl Merchants {
         today: &str,
     ) -> Result<Stored<Merchant>> {
         principal.require(crate::identity::Role::Finance)?;
-        let (Some(effective), Some(now)) = (days_since_epoch(effective_day), days_since_epoch(today)) else {
-            return Err(Error::new(Class::Unprocessable, "invalid_date", "effective_date: not a date like 2027-01-01"));
-        };
-        if effective - now < FEE_NOTICE_DAYS {
-            return Err(Error::new(
-                Class::Unprocessable,
-                "fee_change_too_soon",
-                format!("a fee change takes effect {FEE_NOTICE_DAYS} days after it is announced at the earliest"),
-            ));
-        }
-        let sane = |ppm: u32| ppm <= 100_000;
-        if !(sane(fees.debit_ppm) && sane(fees.credit_ppm) && sane(fees.qr_ppm) && sane(fees.d0_extra_ppm))
-            || fees.debit_cap_minor < 0
-        {
-            return Err(Error::new(
-                Class::Unprocessable,
-                "invalid_fees",
-                "rates are parts per million from 0 to 100,000 (10 %), the debit cap 0 or more",
-            ));
-        }
+        check_fee_change(effective_day, &fees, today)?;
         crate::entity::retrying(|| async {
             let mut merchant = get::<Merchant>(&self.store, mid, "merchant").await?;
             let before = merchant.value.fees_on(effective_day);
@@ -470,6 +477,54 @@ impl Merchants {
             Ok(merchant)
         })
         .await
+    }
+
+    /// Announces a new fee schedule to every merchant of a business type (staff, finance role):
+    /// each merchant's change is announced, told and audited as by [`Merchants::announce_fee_change`],
+    /// and the whole announcement is audited once more under the type. Running it again with the
+    /// same day and fees changes nothing more (an announcement for a day replaces that day's).
+    /// Merchants approved later start on the type's standard terms. Returns how many merchants.
+    pub async fn announce_fee_change_for_type(
+        &self,
+        principal: &Principal,
+        business_type: xingtong_onboarding::application::BusinessType,
+        effective_day: &str,
+        fees: xingtong_onboarding::terms::FeeSchedule,
+        today: &str,
+    ) -> Result<u64> {
+        principal.require(crate::identity::Role::Finance)?;
+        check_fee_change(effective_day, &fees, today)?;
+        let mut query = RecordQuery::kind(Merchant::KIND);
+        query.limit = xingtong_store::PAGE_LIMIT_MAX;
+        let mut told = 0;
+        loop {
+            let page: Vec<Stored<Merchant>> = crate::entity::list(&self.store, query.clone()).await?;
+            let full = page.len() == query.limit as usize;
+            query.after = page.last().map(|m| (m.created_at, m.value.mid.clone()));
+            for merchant in page.iter().filter(|m| m.value.business_type == business_type) {
+                self.announce_fee_change(principal, &merchant.value.mid, effective_day, fees, today).await?;
+                told += 1;
+            }
+            if !full {
+                break;
+            }
+        }
+        let kind = serde_json::to_value(business_type).ok().and_then(|v| v.as_str().map(str::to_owned));
+        let kind = kind.unwrap_or_default();
+        let detail = serde_json::json!({ "effective_day": effective_day, "fees": fees, "merchants": told }).to_string();
+        self.store
+            .apply(Change {
+                audit: vec![audit(
+                    &principal.actor(),
+                    "merchant_type.fee_change_announced",
+                    "business_type",
+                    &kind,
+                    &detail,
+                )],
+                ..Change::default()
+            })
+            .await?;
+        Ok(told)
     }
 
     /// Every merchant (staff only).

@@ -52,6 +52,10 @@ pub struct Settlement {
     pub mid: String,
     /// The business day cleared, `YYYYMMDD` (China time).
     pub business_day: String,
+    /// Its number within the day: 1, or more when the day was cleared while still open (a D0
+    /// sweep, or a run by hand) and again later.
+    #[serde(default = "first")]
+    pub seq: u32,
     /// T+1 or D0, as it was at clearing.
     pub cycle: SettlementCycle,
     /// Where it stands.
@@ -84,10 +88,19 @@ pub struct Settlement {
     pub cleared_at: u64,
 }
 
+fn first() -> u32 {
+    1
+}
+
 impl Settlement {
-    /// The id of a merchant-day's settlement.
+    /// The id of a merchant-day's (first) settlement.
     pub fn key(mid: &str, business_day: &str) -> String {
         format!("stl_{mid}_{business_day}")
+    }
+
+    /// The id of a merchant-day's `seq`-th settlement: `stl_<MID>_<YYYYMMDD>`, then `…_2`, `…_3`.
+    pub fn key_n(mid: &str, business_day: &str, seq: u32) -> String {
+        if seq <= 1 { Settlement::key(mid, business_day) } else { format!("stl_{mid}_{business_day}_{seq}") }
     }
 }
 
@@ -110,6 +123,18 @@ pub const CLEARING_CONCURRENCY: usize = 32;
 /// The counter of a merchant's negative balance carried between settlements.
 fn carry_key(mid: &str) -> String {
     format!("settle_carry:{mid}")
+}
+
+/// The counter of a merchant-day's settlements made (each clearing run that found something new
+/// adds one).
+pub fn settled_key(mid: &str, day: &str) -> String {
+    format!("settled:{mid}:{day}")
+}
+
+/// The counter of a merchant-day's reversals: a clearing run refuses to commit if one landed
+/// after it read the day's transactions.
+pub fn reversals_key(mid: &str, day: &str) -> String {
+    format!("reversals:{mid}:{day}")
 }
 
 /// What one merchant-day came to.
@@ -239,7 +264,7 @@ impl Engine {
         query_all(self.store(), query).await
     }
 
-    /// A merchant-day's settlement, if cleared.
+    /// A merchant-day's first settlement, if cleared.
     pub async fn settlement(&self, mid: &str, day: &str) -> Result<Option<Settlement>> {
         Ok(load::<Settlement>(self.store(), &Settlement::key(mid, day)).await?.map(|s| s.value))
     }
@@ -261,17 +286,80 @@ impl Engine {
         }
     }
 
-    /// Clears one merchant's business day (see the module's text).
+    /// Clears one merchant's business day (see the module's text): settles the day's
+    /// transactions no earlier settlement of the day holds. Raced by a reversal or another run,
+    /// it reads again.
     pub async fn clear_merchant_day(&self, merchant: &Merchant, day: &str) -> Result<DayOutcome> {
-        let id = Settlement::key(&merchant.mid, day);
-        if let Some(done) = self.settlement(&merchant.mid, day).await? {
-            return Ok(DayOutcome::AlreadyCleared(done));
+        for _ in 0..8 {
+            if let Some(outcome) = self.try_clear_merchant_day(merchant, day).await? {
+                return Ok(outcome);
+            }
         }
-        let txns = self.day_transactions(&merchant.mid, day).await?;
-        if txns.is_empty() {
-            return Ok(DayOutcome::Empty);
+        Err(xingtong_merchants::Error::new(
+            xingtong_merchants::Class::Conflict,
+            "concurrent_update",
+            format!("merchant {} day {day} kept changing during clearing; run it again", merchant.mid),
+        ))
+    }
+
+    /// Every settlement of a merchant-day, in order (one, unless the day was cleared while open).
+    pub async fn settlements_of_day(&self, mid: &str, day: &str) -> Result<Vec<Settlement>> {
+        let made = self.settlements_made(mid, day).await?.0;
+        let mut all = Vec::new();
+        for seq in 1..=u32::try_from(made).unwrap_or(0) {
+            if let Some(s) = load::<Settlement>(self.store(), &Settlement::key_n(mid, day, seq)).await? {
+                all.push(s.value);
+            }
         }
+        Ok(all)
+    }
+
+    /// How many settlements a merchant-day has, and the counter's value (they differ only for a
+    /// day cleared by an earlier release, which counted none: its one settlement is there).
+    async fn settlements_made(&self, mid: &str, day: &str) -> Result<(i64, i64)> {
+        let counted = self.store().counter(&settled_key(mid, day)).await?;
+        if counted == 0 && self.settlement(mid, day).await?.is_some() {
+            return Ok((1, 0));
+        }
+        Ok((counted, counted))
+    }
+
+    /// The transactions of a merchant-day some settlement holds (by id).
+    pub async fn settled_ids(&self, mid: &str, day: &str) -> Result<std::collections::HashSet<String>> {
+        let mut ids = std::collections::HashSet::new();
+        for s in self.settlements_of_day(mid, day).await? {
+            ids.extend(self.settlement_lines(&s).await?.into_iter().map(|l| l.txn_id));
+        }
+        Ok(ids)
+    }
+
+    /// One attempt; `None` when raced (read again).
+    async fn try_clear_merchant_day(&self, merchant: &Merchant, day: &str) -> Result<Option<DayOutcome>> {
+        let (made, counted) = self.settlements_made(&merchant.mid, day).await?;
+        let reversals = self.store().counter(&reversals_key(&merchant.mid, day)).await?;
+        let seq = u32::try_from(made + 1).unwrap_or(u32::MAX);
+        let id = Settlement::key_n(&merchant.mid, day, seq);
         let payable = chart::merchant_account_id(&merchant.mid, chart::ACCOUNT_MERCHANT_SETTLEMENT).unwrap_or(0);
+        let mut txns = self.day_transactions(&merchant.mid, day).await?;
+        txns.retain(|t| line_of(t, payable).is_some());
+        if made > 0 {
+            // What earlier settlements of the day hold: a transaction, once settled, stays one to
+            // settle (its reversal is refused), so equal counts mean nothing new.
+            let earlier = self.settlements_of_day(&merchant.mid, day).await?;
+            let held: u64 = earlier.iter().map(|s| u64::from(s.lines)).sum();
+            let last = earlier.last().cloned();
+            if txns.len() as u64 > held {
+                let settled = self.settled_ids(&merchant.mid, day).await?;
+                txns.retain(|t| !settled.contains(&t.id));
+            } else {
+                txns.clear();
+            }
+            if txns.is_empty() {
+                return Ok(Some(last.map_or(DayOutcome::Empty, DayOutcome::AlreadyCleared)));
+            }
+        } else if txns.is_empty() {
+            return Ok(Some(DayOutcome::Empty));
+        }
         let surcharge_rate = match merchant.settlement_cycle {
             SettlementCycle::D0 => Rate::from_ppm(merchant.fees_on(day).d0_extra_ppm).ok(),
             SettlementCycle::T1 => None,
@@ -280,6 +368,7 @@ impl Engine {
             id: id.clone(),
             mid: merchant.mid.clone(),
             business_day: day.to_owned(),
+            seq,
             cycle: merchant.settlement_cycle,
             status: SettlementStatus::Cleared,
             lines: 0,
@@ -352,7 +441,16 @@ impl Engine {
             let in_transit = chart::platform_account_id(chart::ACCOUNT_PAYOUTS_IN_TRANSIT);
             transfers.push(transfer(payable, in_transit, settlement.payout_minor, chart::code::CLEARING));
         }
-        let mut counters = Vec::new();
+        // The settlement's number for the day, taken in this commit (a second run racing this one
+        // is refused); no reversal of the day may have landed since the transactions were read.
+        let mut counters = vec![
+            CounterAdd {
+                key: settled_key(&merchant.mid, day),
+                delta: i64::from(seq) - counted,
+                max: Some(i64::from(seq)),
+            },
+            CounterAdd { key: reversals_key(&merchant.mid, day), delta: 0, max: Some(reversals) },
+        ];
         if settlement.carried_out_minor != carried_in {
             counters.push(CounterAdd {
                 key: carry_key(&merchant.mid),
@@ -393,18 +491,11 @@ impl Engine {
         let change =
             Change { puts, settlement_lines: lines, transfers, counters, audit: vec![audit], ..Change::default() };
         match self.store().apply(change).await {
-            Ok(()) => Ok(DayOutcome::Cleared(settlement)),
-            // Cleared meanwhile by another run: that one stands.
-            Err(StoreError::Rejected(xingtong_store::Rejection::Conflict { .. })) => {
-                let done = self.settlement(&merchant.mid, day).await?.ok_or_else(|| {
-                    xingtong_merchants::Error::new(
-                        xingtong_merchants::Class::Conflict,
-                        "conflict",
-                        "settlement changed",
-                    )
-                })?;
-                Ok(DayOutcome::AlreadyCleared(done))
-            }
+            Ok(()) => Ok(Some(DayOutcome::Cleared(settlement))),
+            // Another run settled meanwhile, or a reversal landed: read again.
+            Err(StoreError::Rejected(
+                xingtong_store::Rejection::Conflict { .. } | xingtong_store::Rejection::CounterLimit { .. },
+            )) => Ok(None),
             Err(error) => Err(error.into()),
         }
     }
@@ -412,7 +503,20 @@ impl Engine {
     /// Clears a business day for every merchant, several at once so that their commits share
     /// group commits; `progress` hears after each merchant (done, total).
     pub async fn clear_day(&self, day: &str, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<ClearingReport> {
-        let merchants = self.all_merchants().await?;
+        self.clear_day_of(day, None, progress).await
+    }
+
+    /// Clears a business day for the merchants on `cycle` (every merchant when `None`).
+    pub async fn clear_day_of(
+        &self,
+        day: &str,
+        cycle: Option<SettlementCycle>,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> Result<ClearingReport> {
+        let mut merchants = self.all_merchants().await?;
+        if let Some(cycle) = cycle {
+            merchants.retain(|m| m.settlement_cycle == cycle);
+        }
         let total = merchants.len() as u64;
         let mut report = ClearingReport { business_day: day.to_owned(), merchants: total, ..ClearingReport::default() };
         let mut waiting = merchants.into_iter();
@@ -442,7 +546,9 @@ impl Engine {
             done += 1;
             progress(done, total);
         }
-        report.deposits_kept = self.keep_deposits_past_deadline(day).await?;
+        if cycle.is_none() {
+            report.deposits_kept = self.keep_deposits_past_deadline(day).await?;
+        }
         Ok(report)
     }
 

@@ -1120,8 +1120,14 @@ impl Engine {
             if o.refunded_minor != 0 {
                 return Ok(ResponseCode::INVALID_TRANSACTION);
             }
-            // A settled batch is closed: what it counted stays (docs/iso8583.md §7.1).
+            // A settled batch is closed: what it counted stays (docs/iso8583.md §7.1). So is a
+            // cleared transaction: its money has gone to the merchant's settlement.
             if self.batch(&o.tid, o.batch).await?.is_some() {
+                return Ok(ResponseCode::INVALID_TRANSACTION);
+            }
+            let settled_key = crate::clearing::settled_key(&o.mid, &o.business_day);
+            let settled = self.store().counter(&settled_key).await?;
+            if self.settled_ids(&o.mid, &o.business_day).await?.contains(&o.id) {
                 return Ok(ResponseCode::INVALID_TRANSACTION);
             }
             let (transfers, _) = Self::undo(&o.movements);
@@ -1152,11 +1158,20 @@ impl Engine {
                 Kind::Void | Kind::CompletionVoid => o.amount_minor,
                 _ => 0,
             };
-            let counters = totals(&o.mid, &o.business_day, counted, o.card_type.unwrap_or(CardType::Debit), None);
+            let mut counters = totals(&o.mid, &o.business_day, counted, o.card_type.unwrap_or(CardType::Debit), None);
+            // Only while no clearing of the day committed since the check above; and a clearing
+            // that read the day before this reversal must read it again.
+            counters.push(CounterAdd { key: settled_key.clone(), delta: 0, max: Some(settled) });
+            counters.push(CounterAdd {
+                key: crate::clearing::reversals_key(&o.mid, &o.business_day),
+                delta: 1,
+                max: None,
+            });
             let change = Change { puts, transfers, counters, ..Change::default() };
             match self.apply_guarded(&origin.tid, guard.as_ref(), change).await? {
                 Ok(()) => return Ok(ResponseCode::APPROVED),
                 Err(StoreError::Rejected(Rejection::Conflict { .. })) => continue,
+                Err(StoreError::Rejected(Rejection::CounterLimit { key })) if key == settled_key => continue,
                 Err(StoreError::Rejected(Rejection::Transfers(results))) => {
                     tracing::warn!(?results, txn = %o.id, "a reversal could not be posted");
                     return Ok(ResponseCode::INVALID_TRANSACTION);

@@ -1,5 +1,6 @@
-//! The runs `serve` makes on its own: at the day's batch cut-off (23:00 China time by default),
-//! the batches no terminal settled are closed; once a business day is over, its clearing, then its
+//! The runs `serve` makes on its own: every hour, the D0 sweep (today's transactions of merchants
+//! paid D0, cleared and paid the same day); at the day's batch cut-off (23:00 China time by
+//! default), the batches no terminal settled are closed; once a business day is over, its clearing, then its
 //! reconciliation against the network's clearing file (once the file is there); on every tick,
 //! the payouts due. Each cut-off, clearing and reconciliation run is recorded with its outcome (a
 //! `scheduled_run` record, `cut-off-<YYYYMMDD>`, `clearing-<YYYYMMDD>` or
@@ -16,7 +17,8 @@ use crate::engine::{Engine, Result};
 /// A run the server made on its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScheduledRun {
-    /// `clearing-<YYYYMMDD>`, `cut-off-<YYYYMMDD>` or `reconciliation-<YYYYMMDD>`.
+    /// `clearing-<YYYYMMDD>`, `cut-off-<YYYYMMDD>`, `reconciliation-<YYYYMMDD>` or
+    /// `d0-sweep-<YYYYMMDD>T<HH>`.
     pub id: String,
     /// `ok` or `failed`.
     pub outcome: String,
@@ -97,6 +99,23 @@ impl Engine {
         }
         tick.payouts = self.run_payouts(bank, today).await?;
         Ok(tick)
+    }
+
+    /// The D0 sweep of the hour: once an hour (from 01:00 China time), today's transactions of
+    /// merchants paid D0 that no settlement holds yet are cleared, their payouts due today (paid
+    /// by the payouts run that follows). The day's remainder is cleared with every merchant's
+    /// once the day is over. Recorded as `d0-sweep-<YYYYMMDD>T<HH>`. `None` when not due.
+    pub async fn d0_sweep(&self, today: &str, hour: u32) -> Result<Option<crate::clearing::ClearingReport>> {
+        if hour == 0 {
+            return Ok(None);
+        }
+        let id = format!("d0-sweep-{today}T{hour:02}");
+        let Some(previous) = self.due_run(&id).await? else { return Ok(None) };
+        let result =
+            self.clear_day_of(today, Some(xingtong_merchants::merchant::SettlementCycle::D0), &|_, _| {}).await;
+        let summary = result.as_ref().map(|r| serde_json::to_string(r).unwrap_or_default());
+        self.record_run(previous, &id, summary).await?;
+        result.map(Some)
     }
 
     /// `Some` (with the failed run, if any) when run `id` has not succeeded yet.

@@ -473,7 +473,8 @@ fn apply_change(
             },
         };
         let next = current.saturating_add(add.delta);
-        if add.max.is_some_and(|max| add.delta > 0 && next > max) {
+        // Subtractions are never refused; a zero delta with a maximum is a check ("still ≤ max").
+        if add.max.is_some_and(|max| add.delta >= 0 && next > max) {
             return Ok(Err(Rejection::CounterLimit { key: add.key.clone() }));
         }
         values.push((add.key.clone(), next));

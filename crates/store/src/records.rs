@@ -233,7 +233,8 @@ pub struct CounterAdd {
     pub key: String,
     /// What to add (negative to subtract).
     pub delta: i64,
-    /// The change is refused if the counter would end above this.
+    /// The change is refused if the counter would end above this (never for a negative delta).
+    /// With a zero delta it is a check: the change holds only while the counter is at most `max`.
     pub max: Option<i64>,
 }
 

@@ -290,47 +290,53 @@ pub async fn execute(
             Ok(Output { json: vec![json], text, failure })
         }
         AdminRequest::SettlementShow { mid, day } => {
-            let settlement =
-                services.engine.settlement(&mid, &day).await.map_err(service_error)?.with_context(|| {
-                    format!("merchant {mid} has no settlement for {day} (not cleared, or no transactions)")
-                })?;
-            let lines = services.engine.settlement_lines(&settlement).await.map_err(service_error)?;
-            let mut text = format!(
-                "settlement {} ({}): captured ¥{} ({}), returned ¥{} ({}), fees ¥{}, surcharge ¥{}, net ¥{}, carried in ¥{}, payout ¥{} due {}\n",
-                settlement.id,
-                settlement.status.as_str(),
-                yuan(settlement.captured_minor),
-                settlement.captured_count,
-                yuan(settlement.returned_minor),
-                settlement.returned_count,
-                yuan(settlement.fees_minor),
-                yuan(settlement.surcharge_minor),
-                yuan(settlement.net_minor),
-                yuan(settlement.carried_in_minor),
-                yuan(settlement.payout_minor),
-                settlement.payout_date
+            // One settlement a day, or more when the day was cleared while open (D0 sweeps).
+            let settlements = services.engine.settlements_of_day(&mid, &day).await.map_err(service_error)?;
+            anyhow::ensure!(
+                !settlements.is_empty(),
+                "merchant {mid} has no settlement for {day} (not cleared, or no transactions)"
             );
-            for l in &lines {
-                text.push_str(&format!(
-                    "{:>5}  {:<22} {:<14} ¥{:>12}  fee ¥{:>9}  net ¥{:>12}\n",
-                    l.seq,
-                    l.txn_id,
-                    l.txn_type,
-                    yuan(l.amount_minor),
-                    yuan(l.fee_minor),
-                    yuan(l.net_minor)
+            let mut output = Output::default();
+            for settlement in settlements {
+                let lines = services.engine.settlement_lines(&settlement).await.map_err(service_error)?;
+                output.text.push_str(&format!(
+                    "settlement {} ({}): captured ¥{} ({}), returned ¥{} ({}), fees ¥{}, surcharge ¥{}, net ¥{}, carried in ¥{}, payout ¥{} due {}\n",
+                    settlement.id,
+                    settlement.status.as_str(),
+                    yuan(settlement.captured_minor),
+                    settlement.captured_count,
+                    yuan(settlement.returned_minor),
+                    settlement.returned_count,
+                    yuan(settlement.fees_minor),
+                    yuan(settlement.surcharge_minor),
+                    yuan(settlement.net_minor),
+                    yuan(settlement.carried_in_minor),
+                    yuan(settlement.payout_minor),
+                    settlement.payout_date
                 ));
+                for l in &lines {
+                    output.text.push_str(&format!(
+                        "{:>5}  {:<22} {:<14} ¥{:>12}  fee ¥{:>9}  net ¥{:>12}\n",
+                        l.seq,
+                        l.txn_id,
+                        l.txn_type,
+                        yuan(l.amount_minor),
+                        yuan(l.fee_minor),
+                        yuan(l.net_minor)
+                    ));
+                }
+                let lines: Vec<Value> = lines
+                    .iter()
+                    .map(|l| {
+                        json!({ "seq": l.seq, "transaction_id": l.txn_id, "type": l.txn_type, "amount_minor": l.amount_minor,
+                            "fee_minor": l.fee_minor, "surcharge_minor": l.surcharge_minor, "net_minor": l.net_minor })
+                    })
+                    .collect();
+                let mut value = serde_json::to_value(&settlement)?;
+                value["lines"] = Value::Array(lines);
+                output.json.push(value);
             }
-            let lines: Vec<Value> = lines
-                .iter()
-                .map(|l| {
-                    json!({ "seq": l.seq, "transaction_id": l.txn_id, "type": l.txn_type, "amount_minor": l.amount_minor,
-                        "fee_minor": l.fee_minor, "surcharge_minor": l.surcharge_minor, "net_minor": l.net_minor })
-                })
-                .collect();
-            let mut value = serde_json::to_value(&settlement)?;
-            value["lines"] = Value::Array(lines);
-            Ok(Output::one(value, text))
+            Ok(output)
         }
         AdminRequest::PayoutsRun { day } => {
             let bank = xingtong_payments::bank::SandboxBank::new(services.store.clone());

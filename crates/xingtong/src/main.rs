@@ -1120,6 +1120,13 @@ async fn scheduled_runs(engine: xingtong_payments::Engine, interval: std::time::
         tick.tick().await;
         let (closed_day, today) = (xingtong_payments::clock::yesterday(), xingtong_payments::clock::business_day());
         let (_, _, _, hour, minute, _) = xingtong_payments::clock::china(xingtong_payments::clock::unix_seconds());
+        match engine.d0_sweep(&today, hour).await {
+            Ok(Some(report)) if report.cleared > 0 => {
+                tracing::info!(day = %today, settlements = report.cleared, payout_minor = report.payout_minor, "D0 sweep");
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "the D0 sweep failed; the next tick tries again"),
+        }
         match engine.scheduled_tick(&bank, &closed_day, &today, (hour, minute) >= cut_off).await {
             Ok(done) => {
                 if let Some(closed) = done.batches_closed {

@@ -602,3 +602,83 @@ async fn batches_no_terminal_settled_are_closed_at_the_cut_off() -> anyhow::Resu
     ensure!(late.approved(), "{late:?}");
     w.balanced().await
 }
+
+/// A day cleared while open (a D0 sweep, or a run by hand) is cleared again later for what came
+/// after: every transaction in exactly one settlement; a settled one can no longer be reversed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_day_cleared_twice_settles_each_transaction_once() -> anyhow::Result<()> {
+    let w = crate::world().await?;
+    let card = w.card(Brand::Unionpay, CardType::Debit, 10_000_000, |_| {}).await?;
+    let mut t = w.terminal(10_000).await?;
+    ensure!(t.sign_in(1, CASHIER_PIN).await?.approved());
+    let origin = |batch: u32, stan: u32| xingtong_payments::Origin {
+        tid: w.tid.clone(),
+        mid: w.mid.clone(),
+        batch,
+        stan,
+        operator: "01".into(),
+        channel: "iso8583",
+        fresh: false,
+        binding: None,
+        session_version: None,
+    };
+    let a = t.send(&Request::Sale(read(&card, Some("147258")), 30_000, 1)).await?;
+    ensure!(a.approved());
+    let day = xingtong_payments::clock::business_day();
+    let first = w.engine.clear_day(&day, &|_, _| {}).await?;
+    ensure!(first.cleared == 1 && first.lines == 1, "{first:?}");
+    // The cleared sale's money went to the merchant's settlement: its reversal is refused (12).
+    let refused = w.engine.reverse(&origin(a.batch, a.stan), 30_000).await?;
+    ensure!(refused.code == "12", "{refused:?}");
+    // Later that day: two sales, one reversed before any clearing saw it.
+    let b = t.send(&Request::Sale(read(&card, Some("147258")), 12_000, 1)).await?;
+    let c = t.send(&Request::Sale(read(&card, Some("147258")), 7_000, 1)).await?;
+    ensure!(b.approved() && c.approved());
+    ensure!(w.engine.reverse(&origin(c.batch, c.stan), 7_000).await?.is_approved());
+    let second = w.engine.clear_day(&day, &|_, _| {}).await?;
+    ensure!(second.cleared == 1 && second.lines == 1, "only the new sale: {second:?}");
+    let third = w.engine.clear_day(&day, &|_, _| {}).await?;
+    ensure!(third.cleared == 0 && third.already_cleared == 1, "{third:?}");
+    let all = w.engine.settlements_of_day(&w.mid, &day).await?;
+    ensure!(all.len() == 2 && all[1].seq == 2 && all[1].id.ends_with("_2"), "{all:?}");
+    ensure!(all[0].captured_minor == 30_000 && all[1].captured_minor == 12_000, "{all:?}");
+    let ids = w.engine.settled_ids(&w.mid, &day).await?;
+    ensure!(ids.len() == 2, "each sale in one settlement: {ids:?}");
+    // Everything the merchant earned left the payable, in the two payouts.
+    ensure!(w.merchant_balance().await? == 0);
+    let in_transit = w.account(chart::platform_account_id(chart::ACCOUNT_PAYOUTS_IN_TRANSIT)).await?;
+    ensure!(in_transit == i128::from(all[0].payout_minor + all[1].payout_minor), "{in_transit}");
+    w.balanced().await
+}
+
+/// D0 merchants are swept each hour: today's sales so far are settled and paid today; a T+1
+/// merchant's wait for the day's end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hourly_d0_sweep_settles_and_pays_d0_merchants_the_same_day() -> anyhow::Result<()> {
+    let w = crate::world().await?;
+    let staff = Principal::Staff { id: "test".into(), roles: Role::ALL.to_vec() };
+    w.merchants.set_settlement_cycle(&staff, &w.mid, SettlementCycle::D0).await?;
+    let card = w.card(Brand::Unionpay, CardType::Debit, 10_000_000, |_| {}).await?;
+    let mut t = w.terminal(10_000).await?;
+    ensure!(t.sign_in(1, CASHIER_PIN).await?.approved());
+    ensure!(t.send(&Request::Sale(read(&card, Some("147258")), 20_000, 1)).await?.approved());
+    let today = xingtong_payments::clock::business_day();
+    ensure!(w.engine.d0_sweep(&today, 0).await?.is_none(), "no sweep at midnight: the day's clearing runs");
+    let swept = w.engine.d0_sweep(&today, 10).await?.context("the 10:00 sweep")?;
+    ensure!(swept.cleared == 1 && swept.merchants == 1, "{swept:?}");
+    ensure!(w.engine.d0_sweep(&today, 10).await?.is_none(), "once an hour");
+    let settlement = w.engine.settlement(&w.mid, &today).await?.context("settlement")?;
+    ensure!(settlement.payout_date == today && settlement.surcharge_minor == 10, "{settlement:?}");
+    let bank = xingtong_payments::bank::SandboxBank::new(w.engine.store().clone());
+    let paid = w.engine.run_payouts(&bank, &today).await?;
+    ensure!(paid.paid == 1 && paid.paid_minor == settlement.payout_minor, "paid today: {paid:?}");
+    // A later sale waits for the next sweep; a T+1 merchant is not swept.
+    ensure!(t.send(&Request::Sale(read(&card, Some("147258")), 5_000, 1)).await?.approved());
+    let next = w.engine.d0_sweep(&today, 11).await?.context("the 11:00 sweep")?;
+    ensure!(next.cleared == 1 && next.lines == 1, "{next:?}");
+    w.merchants.set_settlement_cycle(&staff, &w.mid, SettlementCycle::T1).await?;
+    ensure!(t.send(&Request::Sale(read(&card, Some("147258")), 5_000, 1)).await?.approved());
+    let t1 = w.engine.d0_sweep(&today, 12).await?.context("the 12:00 sweep")?;
+    ensure!(t1.merchants == 0 && t1.cleared == 0, "{t1:?}");
+    w.balanced().await
+}

@@ -608,6 +608,10 @@ pub async fn counters_add_inside_the_writer_and_hold_their_maximum(h: &Harness) 
     ensure!(matches!(refused, Err(StoreError::Rejected(Rejection::CounterLimit { .. }))), "{refused:?}");
     ensure!(store.counter("other").await? == 0 && store.record("t", "1").await?.is_none());
     ensure!(store.counter("never").await? == 0);
+    // A zero delta with a maximum checks: it holds at or below, and is refused above.
+    ensure!(store.apply_counting(add(0, Some(250))).await? == [250]);
+    let checked = store.apply(add(0, Some(249))).await;
+    ensure!(matches!(checked, Err(StoreError::Rejected(Rejection::CounterLimit { .. }))), "{checked:?}");
     Ok(())
 }
 

@@ -477,6 +477,33 @@ async fn a_sale_on_one_channel_is_voided_on_the_other() -> anyhow::Result<()> {
     );
     let (_, outbox) = bearer_call(&server, "GET", "/v1/notifications", &admin, None, &Value::Null)?;
     ensure!(outbox.to_string().contains("fee_change_announced"), "the merchant is told");
+    // The same for a whole business type: every individual merchant (this one) is told; the type's
+    // later change follows the earlier one in the merchant's schedule.
+    let by_type = |date: String| json!({ "business_type": "individual", "effective_date": date, "fees": fees });
+    let (status, refused) = bearer_call(&server, "POST", "/v1/fee-changes", &key, None, &by_type(in_days(60)?))?;
+    ensure!(status == 403, "a merchant does not set fees: {refused}");
+    let (status, refused) = bearer_call(&server, "POST", "/v1/fee-changes", &admin, None, &by_type(in_days(29)?))?;
+    ensure!(status == 422 && refused["error"]["code"] == "fee_change_too_soon", "{refused}");
+    let (status, typed) = bearer_call(&server, "POST", "/v1/fee-changes", &admin, None, &by_type(in_days(60)?))?;
+    ensure!(status == 201 && typed["merchants"] == 1 && typed["business_type"] == "individual", "{typed}");
+    let (_, schedule) =
+        bearer_call(&server, "GET", &format!("/v1/merchants/{mid}/fee-schedule"), &key, None, &Value::Null)?;
+    ensure!(schedule["changes"][1]["effective_date"] == in_days(60)?.as_str(), "{schedule}");
+    let (_, audit) = bearer_call(
+        &server,
+        "GET",
+        "/v1/audit?subject_kind=business_type&subject_id=individual",
+        &admin,
+        None,
+        &Value::Null,
+    )?;
+    ensure!(audit.to_string().contains("merchant_type.fee_change_announced"), "{audit}");
+    // On the command line: run again (nothing changes), and the settlement with its lines.
+    let rerun: Value =
+        serde_json::from_str(cli(dir.path(), &["admin", "clearing", "run", "--date", &date, "--json"], "")?.trim())?;
+    ensure!(rerun["cleared"] == 0 && rerun["already_cleared"] == 1 && rerun["ledger_balanced"] == true, "{rerun}");
+    let shown = cli(dir.path(), &["admin", "clearing", "show", "--mid", &mid, "--date", &date], "")?;
+    ensure!(shown.contains(id) && shown.contains("sale"), "{shown}");
     // (The batch was settled over JSON above: a sign-in gives the terminal the next one.)
     ensure!(terminal.sign_in(1, "135790").await?.approved());
     let sale = terminal.send(&Request::Sale(card(&debit)?, 10_000, 1)).await?;
@@ -490,12 +517,6 @@ async fn a_sale_on_one_channel_is_voided_on_the_other() -> anyhow::Result<()> {
         &Value::Null,
     )?;
     ensure!(after["fee_minor"] == 50, "today's sale pays today's 0.50 %: {after}");
-    // On the command line: run again (nothing changes), and the settlement with its lines.
-    let rerun: Value =
-        serde_json::from_str(cli(dir.path(), &["admin", "clearing", "run", "--date", &date, "--json"], "")?.trim())?;
-    ensure!(rerun["cleared"] == 0 && rerun["already_cleared"] == 1 && rerun["ledger_balanced"] == true, "{rerun}");
-    let shown = cli(dir.path(), &["admin", "clearing", "show", "--mid", &mid, "--date", &date], "")?;
-    ensure!(shown.contains(id) && shown.contains("sale"), "{shown}");
     // Reconciliation (staff) against the sandbox network's clearing file: balanced; then the
     // network's file is made to disagree on the last sale (by ¥1.00) and the report says so.
     let (status, refused) =

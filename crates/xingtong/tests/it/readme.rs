@@ -84,6 +84,7 @@ fn the_readme_tour_works_as_written() -> anyhow::Result<()> {
     for expected in [
         "\"status\":\"ok\"",
         "\"status\":\"submitted\"",
+        "\"status\":\"held\"",
         "\"status\":\"shipped\"",
         "\"tmk_check_value\"",
         "\"kind\":\"sale\"",
