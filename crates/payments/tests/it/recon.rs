@@ -133,3 +133,19 @@ async fn the_scheduled_tick_reconciles_a_closed_day_once() -> anyhow::Result<()>
     ensure!(again.reconciled.is_none() && again.cleared.is_none(), "once: {again:?}");
     Ok(())
 }
+
+/// docs/settlement.md §6: the example file is read as the document says.
+#[test]
+fn the_documents_clearing_file_is_read_as_described() -> anyhow::Result<()> {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/settlement.md"))?;
+    let block = doc.split("<!-- clearing-file -->").nth(1).context("the example")?;
+    let text: String = block.split("```").nth(1).context("its code block")?.trim_start_matches('\n').to_owned();
+    let (day, lines) = parse(&text)?;
+    ensure!(day == "20261127" && lines.len() == 3, "{lines:?}");
+    ensure!(lines[0].code == "S22" && lines[0].amount_minor == 30_000 && lines[0].stan == 1 && lines[0].batch == 1);
+    ensure!(lines[2].code == "S31" && lines[2].amount_minor == 12_345 && lines[2].rrn == "000000000003");
+    ensure!(lines[1].tid == "10000001" && lines[1].mid == "898310053990001" && lines[1].auth_code == "123457");
+    // What the host writes reads back the same.
+    ensure!(xingtong_payments::recon::parse(&xingtong_payments::recon::render(&day, &lines))?.1 == lines);
+    Ok(())
+}
