@@ -228,17 +228,7 @@ async fn simulate(w: &World, seed: u64) -> anyhow::Result<()> {
                 // A reversal of the last sale (the terminal never saw the reply).
                 _ => {
                     let Some(s) = sales.last().filter(|s| !s.voided && s.refunded == 0).cloned() else { continue };
-                    let origin = xingtong_payments::Origin {
-                        tid: tid.clone(),
-                        mid: mid.clone(),
-                        batch: s.batch,
-                        stan: s.stan,
-                        operator: "01".into(),
-                        channel: "iso8583",
-                        fresh: false,
-                        binding: None,
-                        session_version: None,
-                    };
+                    let origin = crate::reversal_origin(&tid, &mid, s.batch, s.stan);
                     let code = w.engine.reverse(&origin, s.amount).await?;
                     if s.round < round {
                         // Cleared by an earlier round: its money is in a settlement; it stays.
@@ -697,17 +687,7 @@ async fn an_open_day_cleared_twice_settles_each_transaction_once() -> anyhow::Re
     let card = w.card(Brand::Unionpay, CardType::Debit, 10_000_000, |_| {}).await?;
     let mut t = w.terminal(10_000).await?;
     ensure!(t.sign_in(1, CASHIER_PIN).await?.approved());
-    let origin = |batch: u32, stan: u32| xingtong_payments::Origin {
-        tid: w.tid.clone(),
-        mid: w.mid.clone(),
-        batch,
-        stan,
-        operator: "01".into(),
-        channel: "iso8583",
-        fresh: false,
-        binding: None,
-        session_version: None,
-    };
+    let origin = |batch: u32, stan: u32| crate::reversal_origin(&w.tid, &w.mid, batch, stan);
     let a = t.send(&Request::Sale(read(&card, Some("147258")), 30_000, 1)).await?;
     ensure!(a.approved());
     let day = xingtong_payments::clock::business_day();

@@ -220,6 +220,21 @@ async fn change_card(w: &World, mid: &str, number: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The origin of a terminal's reversal (operator 01, as the gateway hands it to the engine).
+fn reversal_origin(tid: &str, mid: &str, batch: u32, stan: u32) -> xingtong_payments::Origin {
+    xingtong_payments::Origin {
+        tid: tid.to_owned(),
+        mid: mid.to_owned(),
+        batch,
+        stan,
+        operator: "01".into(),
+        channel: "iso8583",
+        fresh: false,
+        binding: None,
+        session_version: None,
+    }
+}
+
 fn read(card: &SandboxCard, pin: Option<&str>) -> CardRead {
     CardRead { pan: card.pan.expose().to_owned(), expiry: card.expiry.clone(), pin: pin.map(str::to_owned) }
 }

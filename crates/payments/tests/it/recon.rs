@@ -42,17 +42,7 @@ async fn the_network_file_is_matched_and_each_injected_discrepancy_reported_once
     };
     ensure!(t.send(&refund).await?.approved());
     let (batch, stan, amount, ..) = sales[3].clone();
-    let origin = xingtong_payments::Origin {
-        tid: w.tid.clone(),
-        mid: w.mid.clone(),
-        batch,
-        stan,
-        operator: "01".into(),
-        channel: "iso8583",
-        fresh: false,
-        binding: None,
-        session_version: None,
-    };
+    let origin = crate::reversal_origin(&w.tid, &w.mid, batch, stan);
     ensure!(w.engine.reverse(&origin, amount).await?.is_approved());
 
     // Nothing injected: every line of the day's settlement is matched.
