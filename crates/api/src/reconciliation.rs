@@ -78,6 +78,9 @@ pub struct ReconciliationView {
     pub amount_mismatches: u64,
     /// Every discrepancy, by transaction id.
     pub items: Vec<ReconItemView>,
+    /// 1, then one more each time a run of the day found a different result (a corrected file, or
+    /// new faults in the sandbox); each version is in the audit log (`reconciliation.run`).
+    pub version: u32,
     /// When it was computed, RFC 3339.
     pub run_at: String,
 }
@@ -118,6 +121,7 @@ impl ReconciliationView {
                     action_zh: i.action_zh.clone(),
                 })
                 .collect(),
+            version: r.version.max(1),
             run_at: rfc3339(r.run_at),
         }
     }

@@ -909,8 +909,10 @@ pub struct TypeFeeChangeView {
     pub business_type: String,
     /// `YYYY-MM-DD`.
     pub effective_date: String,
-    /// Merchants of that type it was announced to (each told and audited).
+    /// Merchants of that type.
     pub merchants: u64,
+    /// Of them, those told by this request (0 when the same change was announced before).
+    pub newly_told: u64,
 }
 
 fn fee_schedule_of(f: FeesView) -> xingtong_onboarding::terms::FeeSchedule {
@@ -925,7 +927,7 @@ fn fee_schedule_of(f: FeesView) -> xingtong_onboarding::terms::FeeSchedule {
 
 /// Announces new fees to every merchant of a business type (staff, finance role): the same rules
 /// as for one merchant (at least 30 days ahead, each merchant told, the old fees until the day),
-/// audited per merchant and for the type. Sent again, it changes nothing more.
+/// audited per merchant and for the type. Sent again, it tells nobody twice (`newly_told` 0).
 #[utoipa::path(post, path = "/v1/fee-changes", request_body = TypeFeeChangeBody, tag = "settlement", responses((status = 201, description = "Announced", body = TypeFeeChangeView), (status = 422, description = "Too soon (fee_change_too_soon), or rates out of range")))]
 pub async fn announce_type_fee_change(
     State(state): State<AppState>,
@@ -934,7 +936,7 @@ pub async fn announce_type_fee_change(
 ) -> Result<Response, ApiError> {
     let day = day_of("effective_date", &body.value.effective_date)?;
     let b = body.value;
-    let merchants = state
+    let (merchants, newly_told) = state
         .merchants
         .announce_fee_change_for_type(
             &principal,
@@ -946,7 +948,10 @@ pub async fn announce_type_fee_change(
         .await?;
     let business_type =
         serde_json::to_value(b.business_type).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-    Ok((StatusCode::CREATED, Json(TypeFeeChangeView { business_type, effective_date: dashed(&day), merchants }))
+    Ok((
+        StatusCode::CREATED,
+        Json(TypeFeeChangeView { business_type, effective_date: dashed(&day), merchants, newly_told }),
+    )
         .into_response())
 }
 

@@ -432,6 +432,11 @@ impl Merchants {
         check_fee_change(effective_day, &fees, today)?;
         crate::entity::retrying(|| async {
             let mut merchant = get::<Merchant>(&self.store, mid, "merchant").await?;
+            // The same change announced again (a retry, a type's announcement sent twice): the
+            // merchant was told already; nothing more to do.
+            if merchant.value.fee_changes.iter().any(|c| c.effective_day == effective_day && c.fees == fees) {
+                return Ok(merchant);
+            }
             let before = merchant.value.fees_on(effective_day);
             merchant.value.fee_changes.retain(|c| c.effective_day != effective_day);
             merchant.value.fee_changes.push(FeeChange {
@@ -482,8 +487,9 @@ impl Merchants {
     /// Announces a new fee schedule to every merchant of a business type (staff, finance role):
     /// each merchant's change is announced, told and audited as by [`Merchants::announce_fee_change`],
     /// and the whole announcement is audited once more under the type. Running it again with the
-    /// same day and fees changes nothing more (an announcement for a day replaces that day's).
-    /// Merchants approved later start on the type's standard terms. Returns how many merchants.
+    /// same day and fees tells nobody twice and audits nothing more (an announcement of other fees
+    /// for the same day replaces that day's). Merchants approved later start on the type's
+    /// standard terms. Returns (merchants of the type, merchants newly told).
     pub async fn announce_fee_change_for_type(
         &self,
         principal: &Principal,
@@ -491,19 +497,21 @@ impl Merchants {
         effective_day: &str,
         fees: xingtong_onboarding::terms::FeeSchedule,
         today: &str,
-    ) -> Result<u64> {
+    ) -> Result<(u64, u64)> {
         principal.require(crate::identity::Role::Finance)?;
         check_fee_change(effective_day, &fees, today)?;
         let mut query = RecordQuery::kind(Merchant::KIND);
         query.limit = xingtong_store::PAGE_LIMIT_MAX;
-        let mut told = 0;
+        let (mut of_type, mut told) = (0, 0);
         loop {
             let page: Vec<Stored<Merchant>> = crate::entity::list(&self.store, query.clone()).await?;
             let full = page.len() == query.limit as usize;
             query.after = page.last().map(|m| (m.created_at, m.value.mid.clone()));
             for merchant in page.iter().filter(|m| m.value.business_type == business_type) {
-                self.announce_fee_change(principal, &merchant.value.mid, effective_day, fees, today).await?;
-                told += 1;
+                of_type += 1;
+                let after =
+                    self.announce_fee_change(principal, &merchant.value.mid, effective_day, fees, today).await?;
+                told += u64::from(after.version != merchant.version);
             }
             if !full {
                 break;
@@ -511,20 +519,23 @@ impl Merchants {
         }
         let kind = serde_json::to_value(business_type).ok().and_then(|v| v.as_str().map(str::to_owned));
         let kind = kind.unwrap_or_default();
-        let detail = serde_json::json!({ "effective_day": effective_day, "fees": fees, "merchants": told }).to_string();
-        self.store
-            .apply(Change {
-                audit: vec![audit(
-                    &principal.actor(),
-                    "merchant_type.fee_change_announced",
-                    "business_type",
-                    &kind,
-                    &detail,
-                )],
-                ..Change::default()
-            })
-            .await?;
-        Ok(told)
+        if told > 0 {
+            let detail =
+                serde_json::json!({ "effective_day": effective_day, "fees": fees, "merchants": told }).to_string();
+            self.store
+                .apply(Change {
+                    audit: vec![audit(
+                        &principal.actor(),
+                        "merchant_type.fee_change_announced",
+                        "business_type",
+                        &kind,
+                        &detail,
+                    )],
+                    ..Change::default()
+                })
+                .await?;
+        }
+        Ok((of_type, told))
     }
 
     /// Every merchant (staff only).

@@ -48,8 +48,10 @@ pub enum Template {
     PayoutFailed,
     /// A new fee schedule, announced ahead of the day it takes effect.
     FeeChangeAnnounced,
-    /// The device deposit was paid (or waived by staff).
+    /// The device deposit was paid.
     DepositPaid,
+    /// Staff waived the device deposit.
+    DepositWaived,
     /// The device reached its volume: the deposit is on its way back to the merchant's card.
     DepositRefundDue,
     /// The deposit refund reached the merchant's card.
@@ -172,11 +174,21 @@ impl Template {
             Template::DepositPaid => [
                 (
                     "【星通】设备押金已收到",
-                    "【星通】终端 {tid} 的押金 {amount} 元已{how}。激活后 {days} 天内刷卡交易额满 {threshold} 元，押金将原路退回至您的结算卡。",
+                    "【星通】终端 {tid} 的押金 {amount} 元已收到。激活后 {days} 天内刷卡交易额满 {threshold} 元，押金将退回至您的结算卡。",
                 ),
                 (
                     "[XingTong] Device deposit received",
-                    "[XingTong] The deposit of CNY {amount} for terminal {tid} was {how}. Once the terminal's card volume reaches CNY {threshold} within {days} days of activation, it is refunded to your settlement card.",
+                    "[XingTong] The deposit of CNY {amount} for terminal {tid} was received. Once the terminal's card volume reaches CNY {threshold} within {days} days of activation, it is refunded to your settlement card.",
+                ),
+            ],
+            Template::DepositWaived => [
+                (
+                    "【星通】设备押金已免收",
+                    "【星通】终端 {tid} 的押金 {amount} 元已免收（{reason}），无需支付，也无退还。",
+                ),
+                (
+                    "[XingTong] Device deposit waived",
+                    "[XingTong] The deposit of CNY {amount} for terminal {tid} was waived ({reason}): nothing to pay, nothing to refund.",
                 ),
             ],
             Template::DepositRefundDue => [

@@ -81,6 +81,10 @@ pub struct DepositPayment {
     /// The caller's idempotency key: the same request again is answered with this payment.
     #[serde(default)]
     pub idempotency_key: Option<String>,
+    /// A keyed hash of the request's card, expiry and (encrypted) PIN: the same key with another
+    /// card is refused, not answered with this payment.
+    #[serde(default)]
+    pub request_fingerprint: String,
 }
 
 /// A staff member's waiver.
@@ -247,9 +251,30 @@ impl Engine {
     /// `key` (the caller's idempotency key) makes a retry answer the payment it made.
     pub async fn pay_deposit(&self, tid: &str, card: &Card, actor: &str, key: Option<&str>) -> Result<Deposit> {
         let mut deposit = self.deposit(tid).await?;
-        let replay =
-            |d: &Deposit| key.is_some() && d.payment.as_ref().and_then(|p| p.idempotency_key.as_deref()) == key;
-        if replay(&deposit) {
+        let fingerprint = crate::card::token(
+            &self.inner.pan_secret[..],
+            &format!(
+                "deposit|{}|{}|{}",
+                card.pan,
+                card.expiry.as_deref().unwrap_or(""),
+                card.pin_block.map(hex::encode).unwrap_or_default()
+            ),
+        );
+        let replay = |d: &Deposit| -> Result<bool> {
+            let Some(payment) = d.payment.as_ref().filter(|p| key.is_some() && p.idempotency_key.as_deref() == key)
+            else {
+                return Ok(false);
+            };
+            if payment.request_fingerprint != fingerprint {
+                return Err(Error::new(
+                    Class::Unprocessable,
+                    "idempotency_key_reused",
+                    "this Idempotency-Key paid the deposit with another card; use a new key for a new request",
+                ));
+            }
+            Ok(true)
+        };
+        if replay(&deposit)? {
             return Ok(deposit);
         }
         if deposit.status != DepositStatus::Due {
@@ -291,12 +316,12 @@ impl Engine {
             auth_code: approved.auth_code.clone(),
             transfer_id: taken.id.to_string(),
             idempotency_key: key.map(str::to_owned),
+            request_fingerprint: fingerprint.clone(),
         });
         transfers.push(taken);
         deposit.step(DepositStatus::Held, actor);
-        let how = [("how", "收到".to_owned())];
         let mut puts = vec![insert(&deposit)?];
-        puts.extend(self.deposit_notice(&deposit, Template::DepositPaid, &how, "received").await?);
+        puts.extend(self.deposit_notice(&deposit, Template::DepositPaid, &[], "").await?);
         let audit = xingtong_merchants::identity::audit(
             actor,
             "deposit.paid",
@@ -309,7 +334,7 @@ impl Engine {
             Ok(()) => Ok(deposit),
             Err(StoreError::Rejected(xingtong_store::Rejection::Conflict { .. })) => {
                 let now = self.deposit(tid).await?;
-                if replay(&now) {
+                if replay(&now)? {
                     return Ok(now);
                 }
                 Err(refused("deposit_not_due", format!("the deposit of terminal {tid} was paid or waived meanwhile")))
@@ -321,21 +346,21 @@ impl Engine {
         }
     }
 
-    /// A notice about a deposit to its merchant's owner; `how` fills `{how}` in the owner's
-    /// language (zh first, en second).
+    /// A notice about a deposit to its merchant's owner; `extra` adds parameters (as given for an
+    /// owner who reads Chinese, `extra_en` in their place for one who reads English).
     async fn deposit_notice(
         &self,
         deposit: &Deposit,
         template: Template,
-        how_zh: &[(&str, String)],
-        how_en: &str,
+        extra: &[(&str, String)],
+        extra_en: &str,
     ) -> Result<Vec<Put>> {
         let merchant = get::<Merchant>(self.store(), &deposit.mid, "merchant").await?.value;
         let owner = get::<User>(self.store(), &merchant.owner_user_id, "user").await?.value;
         let mut owned: Vec<(&str, String)> = params(deposit).into_iter().collect();
         let english = owner.language.starts_with("en");
-        for (name, zh) in how_zh {
-            owned.push((name, if english { how_en.to_owned() } else { zh.clone() }));
+        for (name, zh) in extra {
+            owned.push((name, if english { extra_en.to_owned() } else { zh.clone() }));
         }
         let last4 = merchant.settlement_card.masked();
         let last4 = last4.get(last4.len().saturating_sub(4)..).unwrap_or("").to_owned();
@@ -360,9 +385,9 @@ impl Engine {
         deposit.waiver =
             Some(DepositWaiver { at: xingtong_store::now_ns(), by: actor.to_owned(), reason: reason.to_owned() });
         deposit.step(DepositStatus::Waived, actor);
-        let how = [("how", "免收".to_owned())];
+        let why = [("reason", reason.to_owned())];
         let mut puts = vec![insert(&deposit)?];
-        puts.extend(self.deposit_notice(&deposit, Template::DepositPaid, &how, "waived").await?);
+        puts.extend(self.deposit_notice(&deposit, Template::DepositWaived, &why, reason).await?);
         let audit = xingtong_merchants::identity::audit(
             actor,
             "deposit.waived",
@@ -508,9 +533,11 @@ pub fn card_with_pin(engine: &Engine, pan: &str, expiry: Option<&str>, pin: &str
         return Err(Error::new(Class::Unprocessable, "invalid_card_number", "card_number: 13 to 19 digits"));
     }
     if let Some(expiry) = expiry
-        && (expiry.len() != 4 || !expiry.bytes().all(|b| b.is_ascii_digit()))
+        && (expiry.len() != 4
+            || !expiry.bytes().all(|b| b.is_ascii_digit())
+            || !(1..=12).contains(&expiry[2..].parse::<u32>().unwrap_or(0)))
     {
-        return Err(Error::new(Class::Unprocessable, "invalid_expiry", "expiry: YYMM, 4 digits"));
+        return Err(Error::new(Class::Unprocessable, "invalid_expiry", "expiry: YYMM, a month from 01 to 12"));
     }
     let invalid_pin = || Error::new(Class::Unprocessable, "invalid_pin", "pin: 4 to 12 digits");
     let pin = xingtong_crypto::pin::Pin::new(pin).map_err(|_| invalid_pin())?;

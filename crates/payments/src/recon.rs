@@ -410,6 +410,10 @@ pub struct Reconciliation {
     pub amount_mismatches: u64,
     /// Every discrepancy, by transaction id.
     pub items: Vec<ReconItem>,
+    /// 1, and one more each time a run found a different result (another file: a corrected one,
+    /// or new faults in the sandbox); every version is in the audit log.
+    #[serde(default)]
+    pub version: u32,
     /// When it was (last) computed, ns.
     pub run_at: u64,
 }
@@ -433,9 +437,10 @@ impl Reconciliation {
         format!("rec_{day}")
     }
 
-    /// Equal but for when it was run.
+    /// Equal but for when it was run and its version.
     fn same_as(&self, other: &Reconciliation) -> bool {
-        Reconciliation { run_at: 0, ..self.clone() } == Reconciliation { run_at: 0, ..other.clone() }
+        Reconciliation { run_at: 0, version: 0, ..self.clone() }
+            == Reconciliation { run_at: 0, version: 0, ..other.clone() }
     }
 }
 
@@ -493,6 +498,7 @@ pub fn reconcile(day: &str, file: &ClearingFile, lines: &[FileLine], txns: &[Car
         network_only: 0,
         amount_mismatches: 0,
         items: Vec::new(),
+        version: 1,
         run_at: xingtong_store::now_ns(),
     };
     let mut seen = std::collections::BTreeSet::new();
@@ -577,11 +583,12 @@ impl Engine {
             ));
         }
         let txns = day_transactions(self.store(), day).await?;
-        let report = reconcile(day, &file, &lines, &txns);
+        let mut report = reconcile(day, &file, &lines, &txns);
         let stored = load::<Reconciliation>(self.store(), &report.id).await?;
         let put = match stored {
             Some(stored) if stored.value.same_as(&report) => return Ok(stored.value),
             Some(mut stored) => {
+                report.version = stored.value.version.max(1) + 1;
                 stored.value = report.clone();
                 stored.update()?
             }
@@ -592,7 +599,7 @@ impl Engine {
             "reconciliation.run",
             Reconciliation::KIND,
             &report.id,
-            &serde_json::json!({ "file": report.file_name, "sha256": report.file_sha256, "matched": report.matched,
+            &serde_json::json!({ "version": report.version, "file": report.file_name, "sha256": report.file_sha256, "matched": report.matched,
                 "host_only": report.host_only, "network_only": report.network_only,
                 "amount_mismatches": report.amount_mismatches })
             .to_string(),

@@ -46,6 +46,10 @@ async fn a_deposit_is_paid_once_apart_from_settlement_funds() -> anyhow::Result<
         let error = card_with_pin(&w.engine, pan, None, pin).err().context("malformed")?;
         ensure!(error.code == code, "{error:?}");
     }
+    for expiry in ["3113", "3100", "31AB", "311"] {
+        let error = card_with_pin(&w.engine, good.pan.expose(), Some(expiry), "147258").err().context("expiry")?;
+        ensure!(error.code == "invalid_expiry", "{expiry}: {error:?}");
+    }
     ensure!(w.engine.deposit(&w.tid).await?.status == DepositStatus::Due);
     ensure!(w.account(deposit_account(&w)?).await? == 0);
 
@@ -58,6 +62,9 @@ async fn a_deposit_is_paid_once_apart_from_settlement_funds() -> anyhow::Result<
     // The same request again answers the payment made; another is refused, as is a waiver.
     let again = w.engine.pay_deposit(&w.tid, &card, "owner", Some("k3")).await?;
     ensure!(again == paid, "a retry answers the payment made");
+    // The same key with another card (or PIN) is another request: refused, not answered.
+    let error = w.engine.pay_deposit(&w.tid, &wrong_pin, "owner", Some("k3")).await.err().context("reused")?;
+    ensure!(error.code == "idempotency_key_reused", "{error:?}");
     let error = w.engine.pay_deposit(&w.tid, &card, "owner", Some("k4")).await.err().context("twice")?;
     ensure!(error.code == "deposit_not_due", "{error:?}");
     let error = w.engine.waive_deposit(&w.tid, "staff:test", "promotion").await.err().context("waive")?;

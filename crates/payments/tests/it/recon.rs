@@ -50,7 +50,7 @@ async fn the_network_file_is_matched_and_each_injected_discrepancy_reported_once
     w.engine.clear_day(&day, &|_, _| {}).await?;
     let settled = w.engine.settlement(&w.mid, &day).await?.context("settlement")?;
     let report = w.engine.reconcile_day(&day, None, "test").await?;
-    ensure!(report.status == "balanced" && report.items.is_empty(), "{report:?}");
+    ensure!(report.status == "balanced" && report.items.is_empty() && report.version == 1, "{report:?}");
     ensure!(report.matched == u64::from(settled.lines) && report.matched == 5, "{report:?}");
     ensure!(report.matched_minor == 30_000 + 12_345 + 8_800 + 12_345 + 1_000, "{report:?}");
     ensure!(w.engine.reconcile_day(&day, None, "test").await? == report, "run again: the same report, kept");
@@ -82,8 +82,12 @@ async fn the_network_file_is_matched_and_each_injected_discrepancy_reported_once
     ensure!(late.difference_minor == 5_000 && late.action_zh.contains("长款"), "{late:?}");
     let more = find(&first)?;
     ensure!(more.class == ItemClass::AmountMismatch && more.difference_minor == 100, "{more:?}");
+    ensure!(report.version == 2, "the faults made a second version: {}", report.version);
     let again = w.engine.reconcile_day(&day, None, "test").await?;
     ensure!(again == report, "the same report again");
+    // A day to come has no file yet.
+    let error = w.engine.reconcile_day(&xingtong_payments::clearing::next_day(&day), None, "test").await.err();
+    ensure!(error.as_ref().is_some_and(|e| e.code == "no_clearing_file"), "{error:?}");
     ensure!(w.engine.reconciliation(&day).await?.as_ref() == Some(&report));
 
     // A file is read strictly: cut short, tampered with, or of another day, it is refused.

@@ -485,7 +485,9 @@ async fn a_sale_on_one_channel_is_voided_on_the_other() -> anyhow::Result<()> {
     let (status, refused) = bearer_call(&server, "POST", "/v1/fee-changes", &admin, None, &by_type(in_days(29)?))?;
     ensure!(status == 422 && refused["error"]["code"] == "fee_change_too_soon", "{refused}");
     let (status, typed) = bearer_call(&server, "POST", "/v1/fee-changes", &admin, None, &by_type(in_days(60)?))?;
-    ensure!(status == 201 && typed["merchants"] == 1 && typed["business_type"] == "individual", "{typed}");
+    ensure!(status == 201 && typed["merchants"] == 1 && typed["newly_told"] == 1, "{typed}");
+    let (status, again) = bearer_call(&server, "POST", "/v1/fee-changes", &admin, None, &by_type(in_days(60)?))?;
+    ensure!(status == 201 && again["merchants"] == 1 && again["newly_told"] == 0, "told once: {again}");
     let (_, schedule) =
         bearer_call(&server, "GET", &format!("/v1/merchants/{mid}/fee-schedule"), &key, None, &Value::Null)?;
     ensure!(schedule["changes"][1]["effective_date"] == in_days(60)?.as_str(), "{schedule}");
