@@ -125,16 +125,13 @@ fn carry_key(mid: &str) -> String {
     format!("settle_carry:{mid}")
 }
 
-/// The counter of a merchant-day's settlements made (each clearing run that found something new
-/// adds one).
-pub fn settled_key(mid: &str, day: &str) -> String {
-    format!("settled:{mid}:{day}")
-}
-
-/// The counter of a merchant-day's reversals: a clearing run refuses to commit if one landed
-/// after it read the day's transactions.
-pub fn reversals_key(mid: &str, day: &str) -> String {
-    format!("reversals:{mid}:{day}")
+/// The counter of a merchant-day's changes that clearing must see in order: each settlement and
+/// each reversal of the day adds one, and only if the counter still holds what it read (an
+/// increment with `max` = read + 1). So a clearing run commits only if no reversal (nor other
+/// settlement) of the day landed after it read the day, and a reversal only if no settlement of the
+/// day was made after it looked.
+pub fn day_key(mid: &str, day: &str) -> String {
+    format!("clearing_day:{mid}:{day}")
 }
 
 /// What one merchant-day came to.
@@ -304,52 +301,44 @@ impl Engine {
 
     /// Every settlement of a merchant-day, in order (one, unless the day was cleared while open).
     pub async fn settlements_of_day(&self, mid: &str, day: &str) -> Result<Vec<Settlement>> {
-        let made = self.settlements_made(mid, day).await?.0;
         let mut all = Vec::new();
-        for seq in 1..=u32::try_from(made).unwrap_or(0) {
-            if let Some(s) = load::<Settlement>(self.store(), &Settlement::key_n(mid, day, seq)).await? {
-                all.push(s.value);
-            }
+        // Numbered from 1 without gaps (each is made with the day's next number).
+        while let Some(s) = load::<Settlement>(self.store(), &Settlement::key_n(mid, day, all.len() as u32 + 1)).await?
+        {
+            all.push(s.value);
         }
         Ok(all)
     }
 
-    /// How many settlements a merchant-day has, and the counter's value (they differ only for a
-    /// day cleared by an earlier release, which counted none: its one settlement is there).
-    async fn settlements_made(&self, mid: &str, day: &str) -> Result<(i64, i64)> {
-        let counted = self.store().counter(&settled_key(mid, day)).await?;
-        if counted == 0 && self.settlement(mid, day).await?.is_some() {
-            return Ok((1, 0));
-        }
-        Ok((counted, counted))
-    }
-
     /// The transactions of a merchant-day some settlement holds (by id).
     pub async fn settled_ids(&self, mid: &str, day: &str) -> Result<std::collections::HashSet<String>> {
+        self.ids_in(&self.settlements_of_day(mid, day).await?).await
+    }
+
+    async fn ids_in(&self, settlements: &[Settlement]) -> Result<std::collections::HashSet<String>> {
         let mut ids = std::collections::HashSet::new();
-        for s in self.settlements_of_day(mid, day).await? {
-            ids.extend(self.settlement_lines(&s).await?.into_iter().map(|l| l.txn_id));
+        for s in settlements {
+            ids.extend(self.settlement_lines(s).await?.into_iter().map(|l| l.txn_id));
         }
         Ok(ids)
     }
 
     /// One attempt; `None` when raced (read again).
     async fn try_clear_merchant_day(&self, merchant: &Merchant, day: &str) -> Result<Option<DayOutcome>> {
-        let (made, counted) = self.settlements_made(&merchant.mid, day).await?;
-        let reversals = self.store().counter(&reversals_key(&merchant.mid, day)).await?;
-        let seq = u32::try_from(made + 1).unwrap_or(u32::MAX);
+        let changes = self.store().counter(&day_key(&merchant.mid, day)).await?;
+        let earlier = self.settlements_of_day(&merchant.mid, day).await?;
+        let seq = u32::try_from(earlier.len() + 1).unwrap_or(u32::MAX);
         let id = Settlement::key_n(&merchant.mid, day, seq);
         let payable = chart::merchant_account_id(&merchant.mid, chart::ACCOUNT_MERCHANT_SETTLEMENT).unwrap_or(0);
         let mut txns = self.day_transactions(&merchant.mid, day).await?;
         txns.retain(|t| line_of(t, payable).is_some());
-        if made > 0 {
+        if !earlier.is_empty() {
             // What earlier settlements of the day hold: a transaction, once settled, stays one to
             // settle (its reversal is refused), so equal counts mean nothing new.
-            let earlier = self.settlements_of_day(&merchant.mid, day).await?;
             let held: u64 = earlier.iter().map(|s| u64::from(s.lines)).sum();
             let last = earlier.last().cloned();
             if txns.len() as u64 > held {
-                let settled = self.settled_ids(&merchant.mid, day).await?;
+                let settled = self.ids_in(&earlier).await?;
                 txns.retain(|t| !settled.contains(&t.id));
             } else {
                 txns.clear();
@@ -441,16 +430,9 @@ impl Engine {
             let in_transit = chart::platform_account_id(chart::ACCOUNT_PAYOUTS_IN_TRANSIT);
             transfers.push(transfer(payable, in_transit, settlement.payout_minor, chart::code::CLEARING));
         }
-        // The settlement's number for the day, taken in this commit (a second run racing this one
-        // is refused); no reversal of the day may have landed since the transactions were read.
-        let mut counters = vec![
-            CounterAdd {
-                key: settled_key(&merchant.mid, day),
-                delta: i64::from(seq) - counted,
-                max: Some(i64::from(seq)),
-            },
-            CounterAdd { key: reversals_key(&merchant.mid, day), delta: 0, max: Some(reversals) },
-        ];
+        // Only if nothing of the day changed since it was read: no reversal, no other settlement
+        // (which would also hold this settlement's id: created once).
+        let mut counters = vec![CounterAdd { key: day_key(&merchant.mid, day), delta: 1, max: Some(changes + 1) }];
         if settlement.carried_out_minor != carried_in {
             counters.push(CounterAdd {
                 key: carry_key(&merchant.mid),

@@ -1125,8 +1125,8 @@ impl Engine {
             if self.batch(&o.tid, o.batch).await?.is_some() {
                 return Ok(ResponseCode::INVALID_TRANSACTION);
             }
-            let settled_key = crate::clearing::settled_key(&o.mid, &o.business_day);
-            let settled = self.store().counter(&settled_key).await?;
+            let day_key = crate::clearing::day_key(&o.mid, &o.business_day);
+            let changes = self.store().counter(&day_key).await?;
             if self.settled_ids(&o.mid, &o.business_day).await?.contains(&o.id) {
                 return Ok(ResponseCode::INVALID_TRANSACTION);
             }
@@ -1160,18 +1160,13 @@ impl Engine {
             };
             let mut counters = totals(&o.mid, &o.business_day, counted, o.card_type.unwrap_or(CardType::Debit), None);
             // Only while no clearing of the day committed since the check above; and a clearing
-            // that read the day before this reversal must read it again.
-            counters.push(CounterAdd { key: settled_key.clone(), delta: 0, max: Some(settled) });
-            counters.push(CounterAdd {
-                key: crate::clearing::reversals_key(&o.mid, &o.business_day),
-                delta: 1,
-                max: None,
-            });
+            // that read the day before this reversal must read it again (clearing::day_key).
+            counters.push(CounterAdd { key: day_key.clone(), delta: 1, max: Some(changes + 1) });
             let change = Change { puts, transfers, counters, ..Change::default() };
             match self.apply_guarded(&origin.tid, guard.as_ref(), change).await? {
                 Ok(()) => return Ok(ResponseCode::APPROVED),
                 Err(StoreError::Rejected(Rejection::Conflict { .. })) => continue,
-                Err(StoreError::Rejected(Rejection::CounterLimit { key })) if key == settled_key => continue,
+                Err(StoreError::Rejected(Rejection::CounterLimit { key })) if key == day_key => continue,
                 Err(StoreError::Rejected(Rejection::Transfers(results))) => {
                     tracing::warn!(?results, txn = %o.id, "a reversal could not be posted");
                     return Ok(ResponseCode::INVALID_TRANSACTION);
