@@ -125,13 +125,14 @@ fn carry_key(mid: &str) -> String {
     format!("settle_carry:{mid}")
 }
 
-/// The counter of a merchant-day's changes that clearing must see in order: each settlement and
-/// each reversal of the day adds one, and only if the counter still holds what it read (an
-/// increment with `max` = read + 1). So a clearing run commits only if no reversal (nor other
-/// settlement) of the day landed after it read the day, and a reversal only if no settlement of the
-/// day was made after it looked.
-pub fn day_key(mid: &str, day: &str) -> String {
-    format!("clearing_day:{mid}:{day}")
+/// The counter of a merchant's changes that clearing must see in order: each settlement (of any
+/// day) and each reversal adds one, and only if the counter still holds what it read (an increment
+/// with `max` = read + 1). So a clearing run commits only if no reversal and no other settlement of
+/// the merchant landed after it read the day and the carried balance, and a reversal only if no
+/// settlement was made after it looked. One per merchant, not per day: two days of a merchant
+/// cleared at once cannot both carry from the same balance.
+pub fn changes_key(mid: &str) -> String {
+    format!("clearing_changes:{mid}")
 }
 
 /// What one merchant-day came to.
@@ -325,7 +326,7 @@ impl Engine {
 
     /// One attempt; `None` when raced (read again).
     async fn try_clear_merchant_day(&self, merchant: &Merchant, day: &str) -> Result<Option<DayOutcome>> {
-        let changes = self.store().counter(&day_key(&merchant.mid, day)).await?;
+        let changes = self.store().counter(&changes_key(&merchant.mid)).await?;
         let earlier = self.settlements_of_day(&merchant.mid, day).await?;
         let seq = u32::try_from(earlier.len() + 1).unwrap_or(u32::MAX);
         let id = Settlement::key_n(&merchant.mid, day, seq);
@@ -430,9 +431,10 @@ impl Engine {
             let in_transit = chart::platform_account_id(chart::ACCOUNT_PAYOUTS_IN_TRANSIT);
             transfers.push(transfer(payable, in_transit, settlement.payout_minor, chart::code::CLEARING));
         }
-        // Only if nothing of the day changed since it was read: no reversal, no other settlement
-        // (which would also hold this settlement's id: created once).
-        let mut counters = vec![CounterAdd { key: day_key(&merchant.mid, day), delta: 1, max: Some(changes + 1) }];
+        // Only if nothing of the merchant's changed since it was read: no reversal, no other
+        // settlement (of this day, which would also hold this settlement's id, created once; or of
+        // another day, which would have moved the carried balance read above).
+        let mut counters = vec![CounterAdd { key: changes_key(&merchant.mid), delta: 1, max: Some(changes + 1) }];
         if settlement.carried_out_minor != carried_in {
             counters.push(CounterAdd {
                 key: carry_key(&merchant.mid),

@@ -1125,8 +1125,8 @@ impl Engine {
             if self.batch(&o.tid, o.batch).await?.is_some() {
                 return Ok(ResponseCode::INVALID_TRANSACTION);
             }
-            let day_key = crate::clearing::day_key(&o.mid, &o.business_day);
-            let changes = self.store().counter(&day_key).await?;
+            let changes_key = crate::clearing::changes_key(&o.mid);
+            let changes = self.store().counter(&changes_key).await?;
             if self.settled_ids(&o.mid, &o.business_day).await?.contains(&o.id) {
                 return Ok(ResponseCode::INVALID_TRANSACTION);
             }
@@ -1160,13 +1160,13 @@ impl Engine {
             };
             let mut counters = totals(&o.mid, &o.business_day, counted, o.card_type.unwrap_or(CardType::Debit), None);
             // Only while no clearing of the day committed since the check above; and a clearing
-            // that read the day before this reversal must read it again (clearing::day_key).
-            counters.push(CounterAdd { key: day_key.clone(), delta: 1, max: Some(changes + 1) });
+            // that read the day before this reversal must read it again (clearing::changes_key).
+            counters.push(CounterAdd { key: changes_key.clone(), delta: 1, max: Some(changes + 1) });
             let change = Change { puts, transfers, counters, ..Change::default() };
             match self.apply_guarded(&origin.tid, guard.as_ref(), change).await? {
                 Ok(()) => return Ok(ResponseCode::APPROVED),
                 Err(StoreError::Rejected(Rejection::Conflict { .. })) => continue,
-                Err(StoreError::Rejected(Rejection::CounterLimit { key })) if key == day_key => continue,
+                Err(StoreError::Rejected(Rejection::CounterLimit { key })) if key == changes_key => continue,
                 Err(StoreError::Rejected(Rejection::Transfers(results))) => {
                     tracing::warn!(?results, txn = %o.id, "a reversal could not be posted");
                     return Ok(ResponseCode::INVALID_TRANSACTION);

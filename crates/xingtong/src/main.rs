@@ -1077,7 +1077,15 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let outbox = tokio::spawn(deliver_notifications(merchants.clone(), transport(&config)));
     let schedule = (config.schedule_interval_s > 0).then(|| {
         let interval = std::time::Duration::from_secs(config.schedule_interval_s);
-        tokio::spawn(scheduled_runs(engine.clone(), interval, config.batch_cut_off))
+        let stop = stopped(stopping.clone());
+        let runs = scheduled_runs(engine.clone(), interval, config.batch_cut_off);
+        // A run cut off by the stop is safe at any point (see below); the task ends at once.
+        tokio::spawn(async move {
+            tokio::select! {
+                () = stop => {}
+                () = runs => {}
+            }
+        })
     });
     let admin_task = admin_socket.map(|socket| {
         // Made here and owned by the socket's task, never held by `serve` itself: the store's
@@ -1099,10 +1107,10 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     }
     expiry.abort();
     outbox.abort();
-    // Safe at any point: a merchant-day clears in one commit, and a payout is written down as
-    // sent before the bank is asked.
+    // Safe at any point: a settlement is one commit, and a payout is written down as sent before
+    // the bank is asked. Waited for, so that its handles on the store are gone before it closes.
     if let Some(task) = schedule {
-        task.abort();
+        let _ = task.await;
     }
     tracing::info!("HTTP stopped; closing the store");
     store.close().await;
@@ -1115,7 +1123,8 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
 /// `interval`.
 async fn scheduled_runs(engine: xingtong_payments::Engine, interval: std::time::Duration, cut_off: (u32, u32)) {
     let bank = xingtong_payments::bank::SandboxBank::new(engine.store().clone());
-    let mut tick = tokio::time::interval(interval);
+    // The first run one interval after start, not during it.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     loop {
         tick.tick().await;
         let (closed_day, today) = (xingtong_payments::clock::yesterday(), xingtong_payments::clock::business_day());
