@@ -117,6 +117,11 @@ impl Entity for Settlement {
     }
 }
 
+/// How old a transaction must be before the runs `serve` makes on its own settle it: a terminal
+/// that lost a reply sends its reversal at its next request, normally within seconds, and a
+/// settled transaction's reversal is refused. Ten minutes.
+pub const REVERSAL_GRACE_S: u64 = 600;
+
 /// Merchants cleared at once: their commits share the writer's group commits.
 pub const CLEARING_CONCURRENCY: usize = 32;
 
@@ -288,8 +293,19 @@ impl Engine {
     /// transactions no earlier settlement of the day holds. Raced by a reversal or another run,
     /// it reads again.
     pub async fn clear_merchant_day(&self, merchant: &Merchant, day: &str) -> Result<DayOutcome> {
+        self.clear_merchant_day_before(merchant, day, None).await
+    }
+
+    /// As [`Engine::clear_merchant_day`], leaving transactions recorded at or after `before_ns`
+    /// (ns since the epoch) to a later run.
+    pub async fn clear_merchant_day_before(
+        &self,
+        merchant: &Merchant,
+        day: &str,
+        before_ns: Option<u64>,
+    ) -> Result<DayOutcome> {
         for _ in 0..8 {
-            if let Some(outcome) = self.try_clear_merchant_day(merchant, day).await? {
+            if let Some(outcome) = self.try_clear_merchant_day(merchant, day, before_ns).await? {
                 return Ok(outcome);
             }
         }
@@ -325,7 +341,12 @@ impl Engine {
     }
 
     /// One attempt; `None` when raced (read again).
-    async fn try_clear_merchant_day(&self, merchant: &Merchant, day: &str) -> Result<Option<DayOutcome>> {
+    async fn try_clear_merchant_day(
+        &self,
+        merchant: &Merchant,
+        day: &str,
+        before_ns: Option<u64>,
+    ) -> Result<Option<DayOutcome>> {
         let changes = self.store().counter(&changes_key(&merchant.mid)).await?;
         let earlier = self.settlements_of_day(&merchant.mid, day).await?;
         let seq = u32::try_from(earlier.len() + 1).unwrap_or(u32::MAX);
@@ -337,18 +358,18 @@ impl Engine {
             // What earlier settlements of the day hold: a transaction, once settled, stays one to
             // settle (its reversal is refused), so equal counts mean nothing new.
             let held: u64 = earlier.iter().map(|s| u64::from(s.lines)).sum();
-            let last = earlier.last().cloned();
             if txns.len() as u64 > held {
                 let settled = self.ids_in(&earlier).await?;
                 txns.retain(|t| !settled.contains(&t.id));
             } else {
                 txns.clear();
             }
-            if txns.is_empty() {
-                return Ok(Some(last.map_or(DayOutcome::Empty, DayOutcome::AlreadyCleared)));
-            }
-        } else if txns.is_empty() {
-            return Ok(Some(DayOutcome::Empty));
+        }
+        if let Some(before) = before_ns {
+            txns.retain(|t| t.at < before);
+        }
+        if txns.is_empty() {
+            return Ok(Some(earlier.last().cloned().map_or(DayOutcome::Empty, DayOutcome::AlreadyCleared)));
         }
         let surcharge_rate = match merchant.settlement_cycle {
             SettlementCycle::D0 => Rate::from_ppm(merchant.fees_on(day).d0_extra_ppm).ok(),
@@ -487,14 +508,16 @@ impl Engine {
     /// Clears a business day for every merchant, several at once so that their commits share
     /// group commits; `progress` hears after each merchant (done, total).
     pub async fn clear_day(&self, day: &str, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<ClearingReport> {
-        self.clear_day_of(day, None, progress).await
+        self.clear_day_of(day, None, None, progress).await
     }
 
-    /// Clears a business day for the merchants on `cycle` (every merchant when `None`).
+    /// Clears a business day for the merchants on `cycle` (every merchant when `None`), leaving
+    /// transactions recorded at or after `before_ns` to a later run.
     pub async fn clear_day_of(
         &self,
         day: &str,
         cycle: Option<SettlementCycle>,
+        before_ns: Option<u64>,
         progress: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<ClearingReport> {
         let mut merchants = self.all_merchants().await?;
@@ -510,7 +533,7 @@ impl Engine {
             while running.len() < CLEARING_CONCURRENCY {
                 let Some(merchant) = waiting.next() else { break };
                 let (engine, day) = (self.clone(), day.to_owned());
-                running.spawn(async move { engine.clear_merchant_day(&merchant, &day).await });
+                running.spawn(async move { engine.clear_merchant_day_before(&merchant, &day, before_ns).await });
             }
             let Some(joined) = running.join_next().await else { break };
             let outcome = joined.map_err(|error| {

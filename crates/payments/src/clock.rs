@@ -46,6 +46,13 @@ pub fn fields_12_13_at(at_ns: u64) -> (String, String) {
     (format!("{hh:02}{mm:02}{ss:02}"), format!("{m:02}{d:02}"))
 }
 
+/// The last business day over at least `grace_s` seconds ago, `YYYYMMDD` (China time): what the
+/// scheduled clearing clears (yesterday, once the day has been over that long).
+pub fn closed_day(grace_s: u64) -> String {
+    let (y, m, d, ..) = china(unix_seconds() - i64::try_from(grace_s).unwrap_or(0) - 86_400);
+    format!("{y:04}{m:02}{d:02}")
+}
+
 /// Yesterday's business day, `YYYYMMDD` (China time): what a clearing run clears by default.
 pub fn yesterday() -> String {
     let (y, m, d, ..) = china(unix_seconds() - 86_400);

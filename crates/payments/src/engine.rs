@@ -29,11 +29,19 @@ pub struct Config {
     pub frequency_max: usize,
     /// … within this window (ns). More answer 65.
     pub frequency_window_ns: u64,
+    /// How old a transaction must be before the runs `serve` makes on its own settle it, seconds
+    /// ([`crate::clearing::REVERSAL_GRACE_S`]).
+    pub reversal_grace_s: u64,
 }
 
 impl Default for Config {
     fn default() -> Config {
-        Config { pre_authorization_hold_s: 30 * 24 * 3_600, frequency_max: 20, frequency_window_ns: 60_000_000_000 }
+        Config {
+            pre_authorization_hold_s: 30 * 24 * 3_600,
+            frequency_max: 20,
+            frequency_window_ns: 60_000_000_000,
+            reversal_grace_s: crate::clearing::REVERSAL_GRACE_S,
+        }
     }
 }
 
@@ -1193,6 +1201,11 @@ impl Engine {
                 return Ok(total);
             }
         }
+    }
+
+    /// The settings it runs with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
     }
 
     /// The store.

@@ -102,8 +102,9 @@ impl Engine {
     }
 
     /// The D0 sweep of the hour: once an hour (from 01:00 China time), today's transactions of
-    /// merchants paid D0 that no settlement holds yet are cleared, their payouts due today (paid
-    /// by the payouts run that follows). The day's remainder is cleared with every merchant's
+    /// merchants paid D0 that no settlement holds yet and that are at least
+    /// `Config::reversal_grace_s` old (ten minutes) are cleared, their payouts due today (paid by the
+    /// payouts run that follows). The day's remainder is cleared with every merchant's
     /// once the day is over. Recorded as `d0-sweep-<YYYYMMDD>T<HH>`. `None` when not due.
     pub async fn d0_sweep(&self, today: &str, hour: u32) -> Result<Option<crate::clearing::ClearingReport>> {
         if hour == 0 {
@@ -111,8 +112,11 @@ impl Engine {
         }
         let id = format!("d0-sweep-{today}T{hour:02}");
         let Some(previous) = self.due_run(&id).await? else { return Ok(None) };
-        let result =
-            self.clear_day_of(today, Some(xingtong_merchants::merchant::SettlementCycle::D0), &|_, _| {}).await;
+        // Transactions of the last minutes wait for the next sweep: their reversals may be on
+        // their way (clearing::REVERSAL_GRACE_S).
+        let before = xingtong_store::now_ns().saturating_sub(self.config().reversal_grace_s * 1_000_000_000);
+        let d0 = Some(xingtong_merchants::merchant::SettlementCycle::D0);
+        let result = self.clear_day_of(today, d0, Some(before), &|_, _| {}).await;
         let summary = result.as_ref().map(|r| serde_json::to_string(r).unwrap_or_default());
         self.record_run(previous, &id, summary).await?;
         result.map(Some)

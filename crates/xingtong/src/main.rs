@@ -1127,7 +1127,11 @@ async fn scheduled_runs(engine: xingtong_payments::Engine, interval: std::time::
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     loop {
         tick.tick().await;
-        let (closed_day, today) = (xingtong_payments::clock::yesterday(), xingtong_payments::clock::business_day());
+        // Yesterday once it has been over for the reversal grace (00:10 China time): a reversal of
+        // one of its last sales may still be on its way before.
+        let grace = engine.config().reversal_grace_s;
+        let (closed_day, today) =
+            (xingtong_payments::clock::closed_day(grace), xingtong_payments::clock::business_day());
         let (_, _, _, hour, minute, _) = xingtong_payments::clock::china(xingtong_payments::clock::unix_seconds());
         match engine.d0_sweep(&today, hour).await {
             Ok(Some(report)) if report.cleared > 0 => {

@@ -721,7 +721,24 @@ async fn an_open_day_cleared_twice_settles_each_transaction_once() -> anyhow::Re
 /// merchant's wait for the day's end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_hourly_d0_sweep_settles_and_pays_d0_merchants_the_same_day() -> anyhow::Result<()> {
-    let w = crate::world().await?;
+    // Sweeps leave transactions younger than the reversal grace to the next one: with the
+    // default ten minutes, a sale just made waits.
+    let waiting = crate::world().await?;
+    let card = waiting.card(Brand::Unionpay, CardType::Debit, 1_000_000, |_| {}).await?;
+    let staff = Principal::Staff { id: "test".into(), roles: Role::ALL.to_vec() };
+    waiting.merchants.set_settlement_cycle(&staff, &waiting.mid, SettlementCycle::D0).await?;
+    let mut t = waiting.terminal(10_000).await?;
+    ensure!(t.sign_in(1, CASHIER_PIN).await?.approved());
+    ensure!(t.send(&Request::Sale(read(&card, Some("147258")), 20_000, 1)).await?.approved());
+    let today = xingtong_payments::clock::business_day();
+    let early = waiting.engine.d0_sweep(&today, 10).await?.context("the 10:00 sweep")?;
+    ensure!(early.cleared == 0, "a sale of a moment ago waits: {early:?}");
+    drop(t);
+    // The rest with no grace, as if every sale were old enough.
+    let dir = tempfile::tempdir()?;
+    let database = xingtong_store::Database::Sqlite { data_dir: dir.path().into() };
+    let config = xingtong_payments::Config { reversal_grace_s: 0, ..xingtong_payments::Config::default() };
+    let w = crate::world_on(dir, database, config).await?;
     let staff = Principal::Staff { id: "test".into(), roles: Role::ALL.to_vec() };
     w.merchants.set_settlement_cycle(&staff, &w.mid, SettlementCycle::D0).await?;
     let card = w.card(Brand::Unionpay, CardType::Debit, 10_000_000, |_| {}).await?;
