@@ -375,12 +375,18 @@ pub async fn execute(
             let fault = xingtong_payments::recon::inject_fault(&services.store, &txn, kind, delta_minor, "staff:cli")
                 .await
                 .map_err(service_error)?;
+            let what = match fault.kind {
+                xingtong_payments::recon::FaultKind::Omit => "the network never saw it (omitted)".to_owned(),
+                xingtong_payments::recon::FaultKind::LateApproval => {
+                    "the network approved it late (a sale the host reversed)".to_owned()
+                }
+                xingtong_payments::recon::FaultKind::Amount => {
+                    format!("the network's amount differs by ¥{}", yuan(fault.delta_minor))
+                }
+            };
             let text = format!(
-                "the sandbox network's clearing file of {} now disagrees on {}: {:?}{}",
-                fault.business_day,
-                fault.txn_id,
-                fault.kind,
-                if fault.delta_minor != 0 { format!(" by ¥{}", yuan(fault.delta_minor)) } else { String::new() }
+                "the sandbox network's clearing file of {} now disagrees on {}: {what}; run `admin reconciliation run --date {}`",
+                fault.business_day, fault.txn_id, fault.business_day
             );
             Ok(Output::one(serde_json::to_value(&fault)?, text))
         }
@@ -770,10 +776,11 @@ fn deposit_output(d: &xingtong_payments::deposit::Deposit) -> Output {
 /// A reconciliation report for a person (a summary and one line per discrepancy) and as JSON.
 fn reconciliation_output(r: &xingtong_payments::recon::Reconciliation) -> Output {
     let mut text = format!(
-        "reconciliation of {} against {}: {} — {} matched (¥{}), {} host only, {} network only, {} amount mismatches\n",
+        "reconciliation of {} against the network's file {}: {} (version {}) — {} lines matched (¥{} of sales and returns alike), {} host only, {} network only, {} amount mismatch(es)\n",
         r.business_day,
         r.file_name,
         r.status,
+        r.version.max(1),
         r.matched,
         yuan(r.matched_minor),
         r.host_only,
@@ -783,13 +790,14 @@ fn reconciliation_output(r: &xingtong_payments::recon::Reconciliation) -> Output
     for i in &r.items {
         let amount = |a: Option<i64>| a.map_or_else(|| "-".to_owned(), |a| format!("¥{}", yuan(a)));
         text.push_str(&format!(
-            "  {:<24} {:<16} {:<10} host {:>12} network {:>12}  {}\n",
+            "  {:<24} {:<16} {:<10} host {:>12} network {:>12}\n    {}\n    {}\n",
             i.txn_id,
             serde_json::to_value(i.class).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
             i.txn_type,
             amount(i.host_minor),
             amount(i.network_minor),
-            i.action_en
+            i.action_en,
+            i.action_zh
         ));
     }
     Output::one(serde_json::to_value(r).unwrap_or(Value::Null), text.trim_end().to_owned())

@@ -3,6 +3,7 @@
 //! Everything it makes is labelled DEMO; it goes through the same services as any merchant's
 //! journey (register, apply, review, approve, ship), so it is a real tenant, not fixtures.
 
+use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::Context;
@@ -182,8 +183,18 @@ pub async fn create(services: &Services, data_dir: &Path) -> anyhow::Result<Demo
 }
 
 /// What `serve` prints about the demo.
-pub fn summary(demo: &DemoTenant, data_dir: &Path) -> String {
+/// `addresses` are where the server listens (ISO 8583, HTTP): named on the terminal's command
+/// line when they are not the terminal's defaults.
+pub fn summary(demo: &DemoTenant, data_dir: &Path, addresses: (SocketAddr, SocketAddr)) -> String {
     let cards: Vec<String> = demo.cards.iter().map(|c| format!("{} {}", c.label, c.number)).collect();
+    let mut elsewhere = String::new();
+    // (A port 0 is chosen at bind time, after this is printed: the listening lines say it.)
+    if addresses.0.port() != 0 && addresses.0.to_string() != "127.0.0.1:8583" {
+        elsewhere.push_str(&format!(" --host {}", addresses.0));
+    }
+    if addresses.1.port() != 0 && addresses.1.to_string() != "127.0.0.1:8080" {
+        elsewhere.push_str(&format!(" --api {}", addresses.1));
+    }
     format!(
         "xingtong: demo tenant made (labelled DEMO; `serve --no-demo` on a new data directory skips it):\n  \
          merchant {} {}; owner login {OWNER_PHONE}, password \"{OWNER_PASSWORD}\"\n  \
@@ -191,7 +202,7 @@ pub fn summary(demo: &DemoTenant, data_dir: &Path) -> String {
          cashiers 01 PIN {}, 02 PIN {}; supervisor 00 PIN {SUPERVISOR_PIN}\n  \
          test cards, PIN {CARD_PIN}: {}\n  \
          (all in {})\n  \
-         a terminal for it, in another shell: xingtong terminal --cards {} --mid {} --serial {} --code {}",
+         a terminal for it, in another shell: xingtong terminal --cards {} --mid {} --serial {} --code {}{elsewhere}",
         demo.mid,
         demo.name,
         demo.tid,
@@ -328,6 +339,27 @@ pub async fn day(
             let _ = stopped.await;
         },
     ));
+    // The owner pays each new terminal's deposit with a card of theirs, as for the first device, so
+    // that the terminals' deposits count their volume (docs/settlement.md §5).
+    let owners = NewCard {
+        brand: Brand::Unionpay,
+        card_type: CardType::Debit,
+        pan: None,
+        expiry: None,
+        pin: CARD_PIN.into(),
+        balance_minor: i64::try_from(terminals).unwrap_or(0) * 29_900 + 100_000,
+        status: None,
+        delay_ms: 0,
+        timeout: false,
+    };
+    let owners = services.sandbox.create_card("demo", owners).await.map_err(e)?;
+    let deposit_card = xingtong_payments::deposit::card_with_pin(
+        &services.engine,
+        owners.pan.expose(),
+        Some(&owners.expiry),
+        CARD_PIN,
+    )
+    .map_err(e)?;
     let mut report = DayReport { merchant: merchant.mid.clone(), ..DayReport::default() };
     // A small deterministic generator: the same day every time.
     let mut seed: u64 = 0x5eed_da7a;
@@ -337,6 +369,7 @@ pub async fn day(
     };
     for n in 0..terminals {
         let provisioned = services.merchants.provision_terminal("demo", &merchant.mid, None, None).await.map_err(e)?;
+        services.engine.pay_deposit(&provisioned.tid, &deposit_card, "demo", None).await.map_err(e)?;
         let config = TerminalConfig {
             tid: provisioned.tid.clone(),
             mid: merchant.mid.clone(),

@@ -1007,7 +1007,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             data_dir: config.data_dir.clone(),
         };
         let made = demo::create(&services, &config.data_dir).await.context("making the demo tenant")?;
-        println!("{}", demo::summary(&made, &config.data_dir));
+        println!("{}", demo::summary(&made, &config.data_dir, (config.iso8583_listen, config.http_listen)));
     }
 
     // SQLite: admin commands run beside this server come to it (admin.rs); bound before the

@@ -115,6 +115,14 @@ fn terminal_command(
 ) -> anyhow::Result<String> {
     let line = printed.lines().find(|l| l.contains("xingtong terminal --cards")).context("the demo's terminal line")?;
     let mut arguments = line.split("xingtong terminal").nth(1).context("arguments")?.trim().to_owned();
+    // The server names its addresses when they are not the terminal's defaults; they must be the
+    // ones given here.
+    for (flag, value) in [("--host", host), ("--api", api)] {
+        if let Some(printed) = arguments.split_whitespace().skip_while(|w| *w != flag).nth(1) {
+            anyhow::ensure!(printed == value, "the server printed {flag} {printed}, not {value}");
+            arguments = arguments.replace(&format!(" {flag} {value}"), "");
+        }
+    }
     if let Some(cards) = cards {
         let printed_cards = arguments.split_whitespace().nth(1).context("--cards FILE")?.to_owned();
         arguments = arguments.replacen(&printed_cards, &cards.display().to_string(), 1);
