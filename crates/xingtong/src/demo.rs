@@ -148,25 +148,7 @@ pub async fn create(services: &Services, data_dir: &Path) -> anyhow::Result<Demo
     }
     // The owner pays the device's deposit with a card of their own (not one of the test cards the
     // demo hands out), as a new merchant does, and staff ship the device once it is paid.
-    let owners = NewCard {
-        brand: Brand::Unionpay,
-        card_type: CardType::Debit,
-        pan: None,
-        expiry: None,
-        pin: CARD_PIN.into(),
-        balance_minor: 100_000,
-        status: None,
-        delay_ms: 0,
-        timeout: false,
-    };
-    let owners = services.sandbox.create_card("demo", owners).await.map_err(e)?;
-    let card = xingtong_payments::deposit::card_with_pin(
-        &services.engine,
-        owners.pan.expose(),
-        Some(&owners.expiry),
-        CARD_PIN,
-    )
-    .map_err(e)?;
+    let card = owners_card(services, 100_000).await?;
     services.engine.pay_deposit(&device.tid, &card, &owner.actor(), None).await.map_err(e)?;
     merchants.ship_device(&staff, &device.tid, Some("DEMO")).await.map_err(e)?;
     let path = data_dir.join(CARDS_FILE);
@@ -180,6 +162,25 @@ pub async fn create(services: &Services, data_dir: &Path) -> anyhow::Result<Demo
         activation_code: device.activation_code.unwrap_or_default(),
         cards,
     })
+}
+
+/// A debit card of the demo owner's own (not one the demo hands out) holding `balance_minor`, ready
+/// to pay deposits with (its PIN as a block under the network's zone key).
+async fn owners_card(services: &Services, balance_minor: i64) -> anyhow::Result<xingtong_payments::Card> {
+    let spec = NewCard {
+        brand: Brand::Unionpay,
+        card_type: CardType::Debit,
+        pan: None,
+        expiry: None,
+        pin: CARD_PIN.into(),
+        balance_minor,
+        status: None,
+        delay_ms: 0,
+        timeout: false,
+    };
+    let made = services.sandbox.create_card("demo", spec).await.map_err(service_error)?;
+    xingtong_payments::deposit::card_with_pin(&services.engine, made.pan.expose(), Some(&made.expiry), CARD_PIN)
+        .map_err(service_error)
 }
 
 /// What `serve` prints about the demo.
@@ -341,25 +342,7 @@ pub async fn day(
     ));
     // The owner pays each new terminal's deposit with a card of theirs, as for the first device, so
     // that the terminals' deposits count their volume (docs/settlement.md §5).
-    let owners = NewCard {
-        brand: Brand::Unionpay,
-        card_type: CardType::Debit,
-        pan: None,
-        expiry: None,
-        pin: CARD_PIN.into(),
-        balance_minor: i64::try_from(terminals).unwrap_or(0) * 29_900 + 100_000,
-        status: None,
-        delay_ms: 0,
-        timeout: false,
-    };
-    let owners = services.sandbox.create_card("demo", owners).await.map_err(e)?;
-    let deposit_card = xingtong_payments::deposit::card_with_pin(
-        &services.engine,
-        owners.pan.expose(),
-        Some(&owners.expiry),
-        CARD_PIN,
-    )
-    .map_err(e)?;
+    let deposit_card = owners_card(services, i64::try_from(terminals).unwrap_or(0) * 29_900 + 100_000).await?;
     let mut report = DayReport { merchant: merchant.mid.clone(), ..DayReport::default() };
     // A small deterministic generator: the same day every time.
     let mut seed: u64 = 0x5eed_da7a;
