@@ -57,6 +57,8 @@ pub enum AdminRequest {
     SettlementShow { mid: String, day: String },
     /// A payout run for a day (`YYYYMMDD`).
     PayoutsRun { day: String },
+    /// A merchant's payouts, in these statuses (all when empty).
+    PayoutsList { mid: String, statuses: Vec<String> },
     /// Reconcile a business day, against the network's file or (name, text) given.
     ReconciliationRun { day: String, file: Option<(String, String)> },
     /// A day's stored reconciliation report.
@@ -91,6 +93,7 @@ impl AdminRequest {
             AdminRequest::ClearingRun { .. } => "clearing run",
             AdminRequest::SettlementShow { .. } => "clearing show",
             AdminRequest::PayoutsRun { .. } => "payouts run",
+            AdminRequest::PayoutsList { .. } => "payouts list",
             AdminRequest::SandboxBankAccount { .. } => "sandbox bank-account",
             AdminRequest::DepositShow { .. } => "deposit show",
             AdminRequest::ReconciliationRun { .. } => "reconciliation run",
@@ -336,6 +339,64 @@ pub async fn execute(
                 value["lines"] = Value::Array(lines);
                 output.json.push(value);
             }
+            Ok(output)
+        }
+        AdminRequest::PayoutsList { mid, statuses } => {
+            use xingtong_merchants::entity::Entity;
+            let staff = cli_staff();
+            let merchant = services.merchants.merchant(&staff, &mid).await.map_err(service_error)?.value;
+            let mut query = xingtong_store::RecordQuery::kind(xingtong_payments::payouts::Payout::KIND).owner(&mid);
+            query.limit = xingtong_store::PAGE_LIMIT_MAX;
+            if !statuses.is_empty() {
+                let statuses: Vec<&str> = statuses.iter().map(String::as_str).collect();
+                query = query.statuses(&statuses);
+            }
+            let mut payouts = Vec::new();
+            loop {
+                let page: Vec<xingtong_merchants::entity::Stored<xingtong_payments::payouts::Payout>> =
+                    xingtong_merchants::entity::list(&services.store, query.clone()).await.map_err(service_error)?;
+                let full = page.len() == query.limit as usize;
+                query.after = page.last().map(|p| (p.created_at, p.value.id.clone()));
+                payouts.extend(page.into_iter().map(|p| p.value));
+                if !full {
+                    break;
+                }
+            }
+            let payable = xingtong_payments::chart::merchant_account_id(
+                &mid,
+                xingtong_payments::chart::ACCOUNT_MERCHANT_SETTLEMENT,
+            )
+            .unwrap_or(0);
+            let account = services.store.lookup_accounts(vec![payable]).await?;
+            let held = account.first().map_or(0, |a| a.credits_posted as i128 - a.debits_posted as i128);
+            let held = i64::try_from(held).unwrap_or(i64::MAX);
+            let mut output = Output::default();
+            for p in &payouts {
+                let last = p.attempts.last();
+                output.text.push_str(&format!(
+                    "{:<34} {:<14} ¥{:>12} due {}  {:<9} {}\n",
+                    p.id,
+                    p.purpose.as_str(),
+                    yuan(p.amount_minor),
+                    p.payout_date,
+                    p.status.as_str(),
+                    last.map(|a| format!(
+                        "last attempt to {}: {}{}",
+                        a.card_masked,
+                        a.outcome,
+                        a.detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default()
+                    ))
+                    .unwrap_or_default()
+                ));
+            }
+            output.json.push(json!({ "mid": mid, "payouts": payouts, "payable_minor": held }));
+            output.text.push_str(&format!(
+                "{} payout(s) of merchant {} ({}); its settlement payable holds ¥{} (a failed payout's money waits there until the card is changed)",
+                payouts.len(),
+                mid,
+                merchant.name,
+                yuan(held)
+            ));
             Ok(output)
         }
         AdminRequest::PayoutsRun { day } => {

@@ -151,6 +151,21 @@ enum PayoutsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// A merchant's payouts (settlements' and deposit refunds'), oldest first, with their last
+    /// attempt; and what its settlement payable holds (a failed payout's money waits there).
+    List {
+        /// Merchant number.
+        #[arg(long)]
+        mid: String,
+        /// Only these statuses, comma-separated: scheduled, sending, paid, failed.
+        #[arg(long, value_delimiter = ',')]
+        status: Vec<String>,
+        #[command(flatten)]
+        database: ServeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -763,6 +778,15 @@ fn admin_request(command: AdminCommand) -> anyhow::Result<(ServeArgs, bool, admi
                 None => xingtong_payments::clock::yesterday(),
             };
             (database, json, R::ClearingRun { day })
+        }
+        AdminCommand::Payouts { command: PayoutsCommand::List { mid, status, database, json } } => {
+            for s in &status {
+                anyhow::ensure!(
+                    matches!(s.as_str(), "scheduled" | "sending" | "paid" | "failed"),
+                    "--status takes scheduled, sending, paid, failed"
+                );
+            }
+            (database, json, R::PayoutsList { mid, statuses: status })
         }
         AdminCommand::Payouts { command: PayoutsCommand::Run { date, database, json } } => {
             let day = match date {

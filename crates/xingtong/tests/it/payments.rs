@@ -588,6 +588,16 @@ async fn a_sale_on_one_channel_is_voided_on_the_other() -> anyhow::Result<()> {
     let again: Value =
         serde_json::from_str(cli(dir.path(), &["admin", "payouts", "run", "--date", &tomorrow, "--json"], "")?.trim())?;
     ensure!(again["paid"] == 0 && again["retried"] == 0, "the same card is not tried again: {again}");
+    // On the command line: the failed payout, and the payable holding its money.
+    let listed: Value = serde_json::from_str(
+        cli(dir.path(), &["admin", "payouts", "list", "--mid", &mid, "--status", "failed", "--json"], "")?.trim(),
+    )?;
+    ensure!(
+        listed["payouts"][0]["id"] == payout["id"]
+            && listed["payouts"][0]["status"] == "failed"
+            && listed["payable_minor"].as_i64() >= payout["amount_minor"].as_i64(),
+        "{listed}"
+    );
     let audit = cli(dir.path(), &["admin", "audit", "--json"], "")?;
     ensure!(audit.contains("\"balanced\":true"), "{audit}");
     Ok(())
