@@ -33,7 +33,7 @@ use xingtong_store::{Change, Put, RecordQuery, StoreError};
 use crate::chart;
 use crate::engine::{Card, Engine, Result, transfer};
 use crate::network::{AuthKind, AuthRequest, Funding, NetworkError};
-use crate::payouts::{Payout, PayoutPurpose, PayoutStatus};
+use crate::payouts::{Payout, PayoutPurpose, PayoutStatus, last4, yuan};
 
 /// Where a deposit stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,10 +214,6 @@ pub fn add_days(day: &str, n: i64) -> String {
         .unwrap_or_else(|| day.to_owned())
 }
 
-fn yuan(minor: i64) -> String {
-    format!("{}.{:02}", minor / 100, minor % 100)
-}
-
 /// A deposit's figures as template parameters.
 fn params(d: &Deposit) -> [(&'static str, String); 6] {
     [
@@ -362,9 +358,7 @@ impl Engine {
         for (name, zh) in extra {
             owned.push((name, if english { extra_en.to_owned() } else { zh.clone() }));
         }
-        let last4 = merchant.settlement_card.masked();
-        let last4 = last4.get(last4.len().saturating_sub(4)..).unwrap_or("").to_owned();
-        owned.push(("last4", last4));
+        owned.push(("last4", last4(&merchant.settlement_card.masked()).to_owned()));
         let borrowed: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
         notification_to_user(&owner, template, &borrowed)
     }

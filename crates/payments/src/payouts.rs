@@ -157,8 +157,9 @@ pub struct PayoutReport {
     pub unknown: u64,
 }
 
-fn yuan(minor: i64) -> String {
-    format!("{}.{:02}", minor / 100, minor % 100)
+/// Minor units of CNY as the notices show them: `299.00` (through the money crate, signs included).
+pub(crate) fn yuan(minor: i64) -> String {
+    xingtong_money::Amount::from_minor(minor, xingtong_money::Currency::CNY).to_decimal_string()
 }
 
 /// Why a payout failed, in the merchant's language.
@@ -174,7 +175,8 @@ fn reason_text(code: &str, message: &str, language: &str) -> String {
     }
 }
 
-fn last4(masked: &str) -> &str {
+/// The last four digits of a (masked) card number.
+pub(crate) fn last4(masked: &str) -> &str {
     masked.get(masked.len().saturating_sub(4)..).unwrap_or("")
 }
 
