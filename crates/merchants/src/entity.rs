@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use xingtong_store::{Put, Record, RecordQuery, Store};
+use xingtong_store::{Columns, Put, Record, RecordQuery, Store, Table, TableQuery, Value};
 
 use crate::error::{Error, Result};
 
@@ -21,6 +21,13 @@ pub trait Entity: Serialize + DeserializeOwned {
     const TRANSACTION: bool = false;
     /// A transaction's typed columns (see [`Entity::TRANSACTION`]).
     fn txn_columns(&self) -> Option<xingtong_store::TxnColumns> {
+        None
+    }
+    /// The typed domain table it lives in (batches, settlements, payouts), if any, with the
+    /// columns [`Entity::columns`] gives; its owner is its merchant.
+    const TABLE: Option<Table> = None;
+    /// Its typed columns (see [`Entity::TABLE`]).
+    fn columns(&self) -> Option<Columns> {
         None
     }
     /// Its id.
@@ -73,7 +80,13 @@ fn record_of<T: Entity>(value: &T, created_at: u64) -> Result<Record> {
 
 /// A put that creates `value` (refused if it exists).
 pub fn insert<T: Entity>(value: &T) -> Result<Put> {
-    Ok(Put { record: record_of(value, 0)?, expected: None, listed: T::LISTED, txn: value.txn_columns() })
+    Ok(Put {
+        record: record_of(value, 0)?,
+        expected: None,
+        listed: T::LISTED,
+        txn: value.txn_columns(),
+        typed: value.columns(),
+    })
 }
 
 impl<T: Entity> Stored<T> {
@@ -84,6 +97,7 @@ impl<T: Entity> Stored<T> {
             expected: Some(self.version),
             listed: T::LISTED,
             txn: self.value.txn_columns(),
+            typed: self.value.columns(),
         })
     }
 
@@ -100,7 +114,11 @@ impl<T: Entity> Stored<T> {
 
 /// Reads an entity by id.
 pub async fn load<T: Entity>(store: &Store, id: &str) -> Result<Option<Stored<T>>> {
-    let record = if T::TRANSACTION { store.transaction(T::KIND, id).await? } else { store.record(T::KIND, id).await? };
+    let record = match (T::TRANSACTION, T::TABLE) {
+        (true, _) => store.transaction(T::KIND, id).await?,
+        (false, Some(table)) => store.table_record(table, T::KIND, id).await?,
+        (false, None) => store.record(T::KIND, id).await?,
+    };
     record.map(Stored::decode).transpose()
 }
 
@@ -114,10 +132,63 @@ pub async fn by_key<T: Entity>(store: &Store, key: &str) -> Result<Option<Stored
     store.record_by_key(T::KIND, key).await?.map(Stored::decode).transpose()
 }
 
-/// Lists entities.
+/// Lists entities (of a typed table too: by owner, status and creation, as records are).
 pub async fn list<T: Entity>(store: &Store, query: RecordQuery) -> Result<Vec<Stored<T>>> {
     const { assert!(T::LISTED, "an unlisted entity is found by id, never listed") };
-    store.records(query).await?.into_iter().map(Stored::decode).collect()
+    let records = match T::TABLE {
+        Some(table) => {
+            store
+                .table_records(TableQuery {
+                    table,
+                    merchant: query.owner,
+                    statuses: query.statuses,
+                    filters: Vec::new(),
+                    order_by: "created_at",
+                    after: query.after.map(|(at, id)| (Value::Int(i64::try_from(at).unwrap_or(i64::MAX)), id)),
+                    limit: query.limit,
+                })
+                .await?
+        }
+        None => store.records(query).await?,
+    };
+    records.into_iter().map(Stored::decode).collect()
+}
+
+/// Moves entities of `T` written before `T` had a table of its own (records of its kind; a
+/// transaction's are unlisted) into that table, a page per commit, keeping their creation times;
+/// returns how many. Run at start-up, before anything reads them: a crash between pages leaves each
+/// row in exactly one table, and the next start carries on. Each moved row starts again at version 1.
+pub async fn move_into_table<T: Entity>(store: &Store) -> Result<u64> {
+    const PAGE: u32 = 500;
+    const { assert!(T::TRANSACTION || T::TABLE.is_some(), "it has no table of its own") };
+    let mut moved = 0u64;
+    loop {
+        let page = if T::LISTED {
+            let mut query = RecordQuery::kind(T::KIND);
+            query.limit = PAGE;
+            store.records(query).await?
+        } else {
+            store.unlisted_records(T::KIND, PAGE).await?
+        };
+        if page.is_empty() {
+            return Ok(moved);
+        }
+        let mut change = xingtong_store::Change::default();
+        for record in &page {
+            let mut put = insert(&T::from_body(&record.body)?)?;
+            put.record.created_at = record.created_at;
+            change.puts.push(put);
+            change.remove_records.push((record.kind.clone(), record.id.clone()));
+        }
+        store.apply(change).await?;
+        moved += page.len() as u64;
+    }
+}
+
+/// Lists entities of a typed table by a query of its own.
+pub async fn select<T: Entity>(store: &Store, query: TableQuery) -> Result<Vec<Stored<T>>> {
+    debug_assert_eq!(Some(query.table), T::TABLE, "a query of another table");
+    store.table_records(query).await?.into_iter().map(Stored::decode).collect()
 }
 
 /// Lists entities whose work is due.

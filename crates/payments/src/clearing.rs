@@ -14,10 +14,10 @@
 //! nothing; a run cut off midway and run again clears each merchant-day exactly once.
 
 use serde::{Deserialize, Serialize};
-use xingtong_merchants::entity::{Entity, Stored, load};
+use xingtong_merchants::entity::{Entity, Stored, load, select};
 use xingtong_merchants::merchant::{Merchant, SettlementCycle};
 use xingtong_money::Rate;
-use xingtong_store::{Change, CounterAdd, RecordQuery, SettlementLine, StoreError, TxnQuery};
+use xingtong_store::{Change, Cmp, CounterAdd, RecordQuery, SettlementLine, StoreError, Table, TableQuery, TxnQuery};
 
 use crate::chart;
 use crate::engine::{Engine, Result, transfer};
@@ -106,6 +106,24 @@ impl Settlement {
 
 impl Entity for Settlement {
     const KIND: &'static str = "settlement";
+    const TABLE: Option<xingtong_store::Table> = Some(xingtong_store::Table::Settlements);
+    fn columns(&self) -> Option<xingtong_store::Columns> {
+        Some(
+            xingtong_store::SettlementColumns {
+                business_day: self.business_day.clone(),
+                seq: self.seq,
+                cycle: self.cycle.as_str().into(),
+                captured_minor: self.captured_minor,
+                returned_minor: self.returned_minor,
+                fees_minor: self.fees_minor,
+                surcharge_minor: self.surcharge_minor,
+                net_minor: self.net_minor,
+                payout_minor: self.payout_minor,
+                payout_date: self.payout_date.clone(),
+            }
+            .into(),
+        )
+    }
     fn id(&self) -> String {
         self.id.clone()
     }
@@ -318,11 +336,17 @@ impl Engine {
 
     /// Every settlement of a merchant-day, in order (one, unless the day was cleared while open).
     pub async fn settlements_of_day(&self, mid: &str, day: &str) -> Result<Vec<Settlement>> {
-        let mut all = Vec::new();
+        // At most one per hour's D0 sweep and one per run by hand: one page.
+        let query = TableQuery::new(Table::Settlements)
+            .merchant(mid)
+            .filter("business_day", Cmp::Eq, day)
+            .order_by("seq")
+            .limit(xingtong_store::PAGE_LIMIT_MAX);
+        let all: Vec<Settlement> =
+            select::<Settlement>(self.store(), query).await?.into_iter().map(|s| s.value).collect();
         // Numbered from 1 without gaps (each is made with the day's next number).
-        while let Some(s) = load::<Settlement>(self.store(), &Settlement::key_n(mid, day, all.len() as u32 + 1)).await?
-        {
-            all.push(s.value);
+        if all.iter().enumerate().any(|(i, s)| s.seq as usize != i + 1) {
+            return Err(StoreError::Corrupt(format!("settlements of {mid} {day} are not numbered 1…n")).into());
         }
         Ok(all)
     }

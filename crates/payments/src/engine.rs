@@ -361,8 +361,9 @@ impl Engine {
         }
     }
 
-    /// Creates the platform's ledger accounts if they are missing, and moves card transactions
-    /// of earlier releases into the typed transactions table.
+    /// Creates the platform's ledger accounts if they are missing, and moves what earlier
+    /// releases kept as records (card transactions, batches, settlements, payouts) into the
+    /// typed tables.
     pub async fn bootstrap(&self) -> Result<()> {
         let ids: Vec<u128> = chart::platform_accounts().iter().map(|a| a.id).collect();
         let existing = self.inner.store.lookup_accounts(ids).await?;
@@ -371,9 +372,9 @@ impl Engine {
         if !missing.is_empty() {
             self.inner.store.apply(Change { accounts: missing, ..Change::default() }).await?;
         }
-        let moved = crate::txn::move_legacy(&self.inner.store).await?;
-        if moved > 0 {
-            tracing::info!(moved, "card transactions moved into the typed transactions table");
+        let [transactions, batches, settlements, payouts] = crate::txn::move_legacy(&self.inner.store).await?;
+        if transactions + batches + settlements + payouts > 0 {
+            tracing::info!(transactions, batches, settlements, payouts, "records moved into the typed tables");
         }
         Ok(())
     }

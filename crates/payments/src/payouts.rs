@@ -14,11 +14,11 @@
 //!   same order again only if the bank never received it.
 
 use serde::{Deserialize, Serialize};
-use xingtong_merchants::entity::{Entity, Stored, get, list, load};
+use xingtong_merchants::entity::{Entity, Stored, get, load, select};
 use xingtong_merchants::identity::User;
 use xingtong_merchants::merchant::Merchant;
 use xingtong_merchants::notify::{Template, notification_to_user};
-use xingtong_store::{Change, RecordQuery};
+use xingtong_store::{Change, Cmp, Table, TableQuery};
 
 use crate::bank::{Order, Outcome, SettlementBank};
 use crate::chart;
@@ -129,6 +129,20 @@ impl Payout {
 
 impl Entity for Payout {
     const KIND: &'static str = "payout";
+    const TABLE: Option<xingtong_store::Table> = Some(xingtong_store::Table::Payouts);
+    fn columns(&self) -> Option<xingtong_store::Columns> {
+        Some(
+            xingtong_store::PayoutColumns {
+                settlement_id: self.settlement_id.clone(),
+                business_day: self.business_day.clone(),
+                purpose: self.purpose.as_str().into(),
+                amount_minor: self.amount_minor,
+                payout_date: self.payout_date.clone(),
+                attempts: u32::try_from(self.attempts.len()).unwrap_or(u32::MAX),
+            }
+            .into(),
+        )
+    }
     fn id(&self) -> String {
         self.id.clone()
     }
@@ -193,12 +207,18 @@ impl Engine {
         // A payout moved on by this run (scheduled → failed, say) is not looked at again.
         let mut seen = std::collections::HashSet::new();
         for status in [PayoutStatus::Sending, PayoutStatus::Scheduled, PayoutStatus::Failed] {
-            let mut query = RecordQuery::kind(Payout::KIND).statuses(&[status.as_str()]);
-            query.limit = xingtong_store::PAGE_LIMIT_MAX;
+            // The queue's index: by status, due first; a scheduled payout not due yet is not read.
+            let mut query = TableQuery::new(Table::Payouts)
+                .statuses(&[status.as_str()])
+                .order_by("payout_date")
+                .limit(xingtong_store::PAGE_LIMIT_MAX);
+            if status == PayoutStatus::Scheduled {
+                query = query.filter("payout_date", Cmp::AtMost, today);
+            }
             loop {
-                let page: Vec<Stored<Payout>> = list(self.store(), query.clone()).await?;
+                let page: Vec<Stored<Payout>> = select(self.store(), query.clone()).await?;
                 let full = page.len() == query.limit as usize;
-                query.after = page.last().map(|p| (p.created_at, p.value.id.clone()));
+                query.after = page.last().map(|p| (p.value.payout_date.as_str().into(), p.value.id.clone()));
                 for payout in page {
                     if !seen.insert(payout.value.id.clone()) {
                         continue;

@@ -138,7 +138,7 @@ pub struct Difference {
 }
 
 /// A terminal's settled batch.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Batch {
     /// `<TID>-<batch>`.
     pub id: String,
@@ -182,6 +182,17 @@ impl Batch {
 
 impl Entity for Batch {
     const KIND: &'static str = "card_batch";
+    const TABLE: Option<xingtong_store::Table> = Some(xingtong_store::Table::Batches);
+    fn columns(&self) -> Option<xingtong_store::Columns> {
+        Some(
+            xingtong_store::BatchColumns {
+                terminal_id: self.tid.clone(),
+                batch: self.batch,
+                business_day: self.business_day.clone(),
+            }
+            .into(),
+        )
+    }
     fn id(&self) -> String {
         self.id.clone()
     }

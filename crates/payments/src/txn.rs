@@ -289,24 +289,15 @@ pub struct Movement {
     pub pending: bool,
 }
 
-/// Moves card transactions written before the typed `transactions` table (records of kind
-/// `card_txn`, their columns inside their bodies) into it, a page per commit; returns how many.
-/// Run at start-up, before the first payment; a crash between pages leaves each row in exactly one
-/// table, and the next start carries on. Each moved row starts again at version 1.
-pub async fn move_legacy(store: &xingtong_store::Store) -> xingtong_merchants::Result<u64> {
-    let mut moved = 0u64;
-    loop {
-        let page = store.unlisted_records(<CardTransaction as Entity>::KIND, 500).await?;
-        if page.is_empty() {
-            return Ok(moved);
-        }
-        let mut change = xingtong_store::Change::default();
-        for record in &page {
-            let txn = <CardTransaction as Entity>::from_body(&record.body)?;
-            change.puts.push(xingtong_merchants::entity::insert(&txn)?);
-            change.remove_records.push((record.kind.clone(), record.id.clone()));
-        }
-        store.apply(change).await?;
-        moved += page.len() as u64;
-    }
+/// Moves what earlier releases kept as opaque records into the typed tables (card transactions,
+/// terminal batches, settlements, payouts); returns how many of each. Run at start-up, before the
+/// first payment.
+pub async fn move_legacy(store: &xingtong_store::Store) -> xingtong_merchants::Result<[u64; 4]> {
+    use xingtong_merchants::entity::move_into_table;
+    Ok([
+        move_into_table::<CardTransaction>(store).await?,
+        move_into_table::<crate::settle::Batch>(store).await?,
+        move_into_table::<crate::clearing::Settlement>(store).await?,
+        move_into_table::<crate::payouts::Payout>(store).await?,
+    ])
 }

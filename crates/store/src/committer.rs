@@ -15,7 +15,8 @@ use xingtong_ledger::{
     Transfer, TransferFlags,
 };
 
-use crate::records::{Change, Rejection};
+use crate::records::{Change, Home, Rejection};
+use crate::tables::Table;
 use crate::{ApiKeyRecord, Claim, Outcome, StoreError, StoredResponse, now_ns};
 
 /// The most events one commit carries; a group stops growing here.
@@ -122,9 +123,15 @@ pub(crate) trait Backend: Send {
     fn record_version(&mut self, kind: &str, id: &str) -> Result<Option<u64>, StoreError>;
     /// The version of a transaction (typed table), if it exists.
     fn txn_version(&mut self, kind: &str, id: &str) -> Result<Option<u64>, StoreError>;
+    /// The version of a row of a typed domain table, if it exists.
+    fn table_version(&mut self, table: Table, kind: &str, id: &str) -> Result<Option<u64>, StoreError>;
     /// The version of what a put names, in the table it goes to.
-    fn put_version(&mut self, kind: &str, id: &str, txn: bool) -> Result<Option<u64>, StoreError> {
-        if txn { self.txn_version(kind, id) } else { self.record_version(kind, id) }
+    fn put_version(&mut self, kind: &str, id: &str, home: Home) -> Result<Option<u64>, StoreError> {
+        match home {
+            Home::Records => self.record_version(kind, id),
+            Home::Transactions => self.txn_version(kind, id),
+            Home::Table(table) => self.table_version(table, kind, id),
+        }
     }
     /// The id of the record holding a unique key, if any.
     fn key_holder(&mut self, kind: &str, key: &str) -> Result<Option<String>, StoreError>;
@@ -136,8 +143,8 @@ pub(crate) trait Backend: Send {
     /// counter values. The default asks one at a time; a backend with round trips overrides it.
     fn prefetch(&mut self, wanted: &Wanted) -> Result<Overlay, StoreError> {
         let mut overlay = Overlay::default();
-        for (kind, id, txn, _) in &wanted.records {
-            let version = self.put_version(kind, id, *txn)?;
+        for (kind, id, home, _) in &wanted.records {
+            let version = self.put_version(kind, id, *home)?;
             overlay.versions.insert((kind.clone(), id.clone()), version);
         }
         for (kind, key) in &wanted.keys {
@@ -159,9 +166,9 @@ pub(crate) trait Backend: Send {
 /// What a group's domain changes name.
 #[derive(Debug, Default)]
 pub(crate) struct Wanted {
-    /// Kind, id, whether it is a transaction (typed table), and its owner (a transaction's
-    /// merchant: with the id, its whole primary key on PostgreSQL).
-    pub records: Vec<(String, String, bool, String)>,
+    /// Kind, id, the table it lives in, and its owner (a typed row's merchant: with the id, its
+    /// whole primary key on PostgreSQL).
+    pub records: Vec<(String, String, Home, String)>,
     pub keys: Vec<(String, String)>,
     pub counters: Vec<String>,
 }
@@ -348,7 +355,7 @@ fn apply_group(
                 change
                     .puts
                     .iter()
-                    .map(|p| (p.record.kind.clone(), p.record.id.clone(), p.txn.is_some(), p.record.owner.clone())),
+                    .map(|p| (p.record.kind.clone(), p.record.id.clone(), p.home(), p.record.owner.clone())),
             );
             wanted.keys.extend(change.claim_keys.iter().map(|k| (k.kind.clone(), k.key.clone())));
             wanted.counters.extend(change.counters.iter().map(|c| c.key.clone()));
@@ -443,7 +450,7 @@ fn apply_change(
         let at = (put.record.kind.clone(), put.record.id.clone());
         let current = match overlay.versions.get(&at) {
             Some(version) => *version,
-            None => backend.put_version(&at.0, &at.1, put.txn.is_some())?,
+            None => backend.put_version(&at.0, &at.1, put.home())?,
         };
         if current != put.expected {
             return Ok(Err(Rejection::Conflict { kind: at.0, id: at.1 }));

@@ -26,6 +26,7 @@ pub mod lock;
 pub mod postgres;
 pub mod records;
 pub mod sqlite;
+pub mod tables;
 mod txn_index;
 
 use std::path::PathBuf;
@@ -42,6 +43,7 @@ pub use crate::records::{
     AuditEntry, Blob, Change, CounterAdd, Put, Record, RecordQuery, Rejection, SettlementLine, TxnColumns, TxnQuery,
     TxnRow, UniqueKey,
 };
+pub use crate::tables::{BatchColumns, Cmp, Columns, PayoutColumns, SettlementColumns, Table, TableQuery, Value};
 
 /// The most writes waiting for the writer; callers wait (backpressure) beyond it.
 pub const WRITE_QUEUE_MAX: usize = 16_384;
@@ -132,6 +134,9 @@ pub enum StoreError {
     /// Stored data does not decode; never expected.
     #[error("corrupt data: {0}")]
     Corrupt(String),
+    /// A query named something the table does not have; a bug in the caller.
+    #[error("query: {0}")]
+    Query(String),
     /// A commit failed; everything in it was rolled back and nothing was acknowledged.
     #[error("commit failed, nothing was written: {0}")]
     CommitFailed(String),
@@ -186,6 +191,7 @@ impl StoreError {
             StoreError::Locked { .. }
             | StoreError::Config(_)
             | StoreError::Corrupt(_)
+            | StoreError::Query(_)
             | StoreError::Invariant(_)
             | StoreError::Rejected(_) => false,
         }
@@ -355,6 +361,9 @@ pub(crate) trait Reader: Send {
     fn record_by_key(&mut self, kind: &str, key: &str) -> Result<Option<Record>, StoreError>;
     fn transaction(&mut self, kind: &str, id: &str) -> Result<Option<Record>, StoreError>;
     fn transactions(&mut self, query: &TxnQuery) -> Result<Vec<TxnRow>, StoreError>;
+    /// A row of a typed table by kind and id.
+    fn table_record(&mut self, table: Table, kind: &str, id: &str) -> Result<Option<Record>, StoreError>;
+    fn table_records(&mut self, query: &TableQuery) -> Result<Vec<Record>, StoreError>;
     fn settlement_lines(
         &mut self,
         merchant: &str,
@@ -612,6 +621,18 @@ impl Store {
     pub async fn transactions(&self, mut query: TxnQuery) -> Result<Vec<TxnRow>, StoreError> {
         query.limit = query.limit.clamp(1, PAGE_LIMIT_MAX);
         self.inner.readers.run(move |r| r.transactions(&query)).await
+    }
+
+    /// A row of a typed domain table (batches, settlements, payouts) by kind and id.
+    pub async fn table_record(&self, table: Table, kind: &str, id: &str) -> Result<Option<Record>, StoreError> {
+        let (kind, id) = (kind.to_owned(), id.to_owned());
+        self.inner.readers.run(move |r| r.table_record(table, &kind, &id)).await
+    }
+
+    /// Rows of a typed domain table matching a query, in (`order_by`, id) order.
+    pub async fn table_records(&self, mut query: TableQuery) -> Result<Vec<Record>, StoreError> {
+        query.limit = query.limit.clamp(1, PAGE_LIMIT_MAX);
+        self.inner.readers.run(move |r| r.table_records(&query)).await
     }
 
     /// A settlement's lines after `after_seq`, in order.

@@ -10,6 +10,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use postgres::types::ToSql;
 use postgres::{Client, NoTls, Statement};
 use xingtong_ledger::{Changes, CreateTransferResult, Keys, Snapshot};
 
@@ -17,8 +18,11 @@ use crate::codec::{
     ACCOUNT_COLUMNS, TRANSFER_COLUMNS, account_from_row, bytes_u128, int_u64, transfer_from_row, u64_int, u128_bytes,
 };
 use crate::committer::{Backend, IdempotencyRow, Overlay, Wanted};
-use crate::records::{AuditEntry, Blob, Change, Record, RecordQuery, SettlementLine, TxnColumns, TxnQuery, TxnRow};
+use crate::records::{
+    AuditEntry, Blob, Change, Home, Record, RecordQuery, SettlementLine, TxnColumns, TxnQuery, TxnRow,
+};
 use crate::sqlite::{blob_from_parts, pending_status};
+use crate::tables::{Table, TableQuery, Value};
 use crate::{ApiKeyRecord, NewApiKey, Reader, StoreError, StoredResponse, now_ns};
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -33,6 +37,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/postgres/0006_account_history_off_commit.sql"),
     ),
     (7, "typed transactions", include_str!("../migrations/postgres/0007_transactions.sql")),
+    (8, "typed domain tables", include_str!("../migrations/postgres/0008_domain_tables.sql")),
 ];
 
 /// The most transfers the history indexer takes in one pass.
@@ -731,6 +736,12 @@ impl Backend for PgWriter {
         Ok(row.map(|r| int_u64(r.get(0))))
     }
 
+    fn table_version(&mut self, table: Table, kind: &str, id: &str) -> Result<Option<u64>, StoreError> {
+        let sql = format!("SELECT version FROM {} WHERE id = $1 AND kind = $2", table.name());
+        let row = self.client.query_opt(&sql, &[&id, &kind])?;
+        Ok(row.map(|r| int_u64(r.get(0))))
+    }
+
     fn key_holder(&mut self, kind: &str, key: &str) -> Result<Option<String>, StoreError> {
         let row = self.client.query_opt(&self.statements.key_holder, &[&kind, &key])?;
         Ok(row.map(|r| r.get(0)))
@@ -739,7 +750,26 @@ impl Backend for PgWriter {
     fn write_change(&mut self, change: &Change, now_ns: u64) -> Result<(), StoreError> {
         for p in &change.puts {
             let r = &p.record;
-            let created_at = if p.expected.is_none() { now_ns } else { r.created_at };
+            let created_at = if r.created_at == 0 { now_ns } else { r.created_at };
+            if let Some(typed) = &p.typed {
+                // Rows of the typed domain tables are few (a batch, a settlement, a payout): one
+                // statement each, written now.
+                let head: [Box<dyn ToSql + Sync>; 7] = [
+                    Box::new(r.owner.clone()),
+                    Box::new(r.id.clone()),
+                    Box::new(r.kind.clone()),
+                    Box::new(r.status.clone()),
+                    Box::new(u64_int(p.expected.unwrap_or(0) + 1)),
+                    Box::new(u64_int(created_at)),
+                    Box::new(u64_int(now_ns)),
+                ];
+                let mut values: Vec<Box<dyn ToSql + Sync>> = head.into_iter().collect();
+                values.extend(typed.values.iter().map(sql_value));
+                values.push(Box::new(r.body.clone()));
+                let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref()).collect();
+                self.client.execute(&crate::tables::upsert_sql(typed.table, dollar), &params)?;
+                continue;
+            }
             self.pending_records.push(RecordRow {
                 kind: r.kind.clone(),
                 id: r.id.clone(),
@@ -826,20 +856,26 @@ impl Backend for PgWriter {
     /// One query per kind of thing a group checks, instead of one round trip each.
     fn prefetch(&mut self, wanted: &Wanted) -> Result<Overlay, StoreError> {
         let mut overlay = Overlay::default();
-        let wanted_of = |txn: bool| wanted.records.iter().filter(move |w| w.2 == txn);
-        for (kind, id, _, _) in &wanted.records {
-            overlay.versions.insert((kind.clone(), id.clone()), None);
+        let wanted_of = |home: Home| wanted.records.iter().filter(move |w| w.2 == home);
+        for (kind, id, home, _) in &wanted.records {
+            let version = match home {
+                // Rows of the typed domain tables are few: asked one at a time.
+                Home::Table(table) => self.table_version(*table, kind, id)?,
+                _ => None,
+            };
+            overlay.versions.insert((kind.clone(), id.clone()), version);
         }
-        let (kinds, ids): (Vec<&str>, Vec<&str>) = wanted_of(false).map(|w| (w.0.as_str(), w.1.as_str())).unzip();
+        let (kinds, ids): (Vec<&str>, Vec<&str>) =
+            wanted_of(Home::Records).map(|w| (w.0.as_str(), w.1.as_str())).unzip();
         if !kinds.is_empty() {
             for row in self.client.query(&self.statements.versions, &[&kinds, &ids])? {
                 overlay.versions.insert((row.get(0), row.get(1)), Some(int_u64(row.get(2))));
             }
         }
-        let kinds: Vec<&str> = wanted_of(true).map(|w| w.0.as_str()).collect();
+        let kinds: Vec<&str> = wanted_of(Home::Transactions).map(|w| w.0.as_str()).collect();
         if !kinds.is_empty() {
-            let ids: Vec<&str> = wanted_of(true).map(|w| w.1.as_str()).collect();
-            let merchants: Vec<&str> = wanted_of(true).map(|w| w.3.as_str()).collect();
+            let ids: Vec<&str> = wanted_of(Home::Transactions).map(|w| w.1.as_str()).collect();
+            let merchants: Vec<&str> = wanted_of(Home::Transactions).map(|w| w.3.as_str()).collect();
             for row in self.client.query(TXN_VERSIONS, &[&kinds, &ids, &merchants])? {
                 overlay.versions.insert((row.get(0), row.get(1)), Some(int_u64(row.get(2))));
             }
@@ -959,6 +995,18 @@ fn api_key_from_row(r: &postgres::Row) -> ApiKeyRecord {
         created_at: int_u64(r.get(4)),
         revoked_at: r.get::<_, Option<i64>>(5).map(int_u64),
         owner: r.get(6),
+    }
+}
+
+/// PostgreSQL's numbered placeholder.
+fn dollar(n: usize) -> String {
+    format!("${n}")
+}
+
+fn sql_value(value: &Value) -> Box<dyn ToSql + Sync> {
+    match value {
+        Value::Int(n) => Box::new(*n),
+        Value::Text(s) => Box::new(s.clone()),
     }
 }
 
@@ -1085,6 +1133,23 @@ impl Reader for PgReader {
             ],
         )?;
         Ok(rows.iter().map(txn_from_row).collect())
+    }
+
+    fn table_record(&mut self, table: Table, kind: &str, id: &str) -> Result<Option<Record>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM {} WHERE id = $1 AND kind = $2",
+            crate::tables::record_columns("NULL::int8"),
+            table.name()
+        );
+        let row = self.client.query_opt(&sql, &[&id, &kind])?;
+        Ok(row.as_ref().map(record_from_row))
+    }
+
+    fn table_records(&mut self, query: &TableQuery) -> Result<Vec<Record>, StoreError> {
+        let (sql, values) = crate::tables::select_sql(query, "NULL::int8", dollar)?;
+        let values: Vec<Box<dyn ToSql + Sync>> = values.iter().map(sql_value).collect();
+        let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref()).collect();
+        Ok(self.client.query(&sql, &params)?.iter().map(record_from_row).collect())
     }
 
     fn settlement_lines(

@@ -26,7 +26,8 @@ pub struct Record {
     pub status: String,
     /// Starts at 1 and grows by one with every change.
     pub version: u64,
-    /// Nanoseconds since the epoch.
+    /// Nanoseconds since the epoch: set by the store when a record is created with 0 here (a row
+    /// moved between tables keeps its own); never changed after.
     pub created_at: u64,
     /// Nanoseconds since the epoch.
     pub updated_at: u64,
@@ -50,6 +51,28 @@ pub struct Put {
     /// columns (the record's owner is its merchant), found by [`crate::Store::transaction`] and
     /// listed by [`crate::Store::transactions`], never in `records`.
     pub txn: Option<TxnColumns>,
+    /// Set for a row of a typed domain table (batches, settlements, payouts): it lives there with
+    /// these columns (the record's owner is its merchant), found by [`crate::Store::table_record`]
+    /// and listed by [`crate::Store::table_records`], never in `records`.
+    pub typed: Option<crate::Columns>,
+}
+
+/// Where a put's row lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Home {
+    Records,
+    Transactions,
+    Table(crate::Table),
+}
+
+impl Put {
+    pub(crate) fn home(&self) -> Home {
+        match (&self.txn, &self.typed) {
+            (Some(_), _) => Home::Transactions,
+            (None, Some(columns)) => Home::Table(columns.table),
+            (None, None) => Home::Records,
+        }
+    }
 }
 
 /// The typed columns of a payment transaction: what settlement, reports and consoles select and

@@ -17,6 +17,7 @@ use crate::codec::{
 };
 use crate::committer::{Backend, IdempotencyRow};
 use crate::records::{AuditEntry, Blob, Change, Record, RecordQuery, SettlementLine, TxnColumns, TxnQuery, TxnRow};
+use crate::tables::{Table, TableQuery, Value};
 use crate::{ApiKeyRecord, NewApiKey, Reader, StoreError, StoredResponse, now_ns};
 
 /// The database file inside the data directory.
@@ -32,6 +33,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "records as a rowid table", include_str!("../migrations/sqlite/0006_records_rowid.sql")),
     (7, "unlisted records", include_str!("../migrations/sqlite/0007_unlisted_records.sql")),
     (8, "typed transactions", include_str!("../migrations/sqlite/0008_transactions.sql")),
+    (9, "typed domain tables", include_str!("../migrations/sqlite/0009_domain_tables.sql")),
 ];
 
 /// What [`open`] returns.
@@ -384,6 +386,15 @@ impl Backend for SqliteWriter {
         Ok(version.map(int_u64))
     }
 
+    fn table_version(&mut self, table: Table, kind: &str, id: &str) -> Result<Option<u64>, StoreError> {
+        let version: Option<i64> = self
+            .conn
+            .prepare_cached(&format!("SELECT version FROM {} WHERE id = ?1 AND kind = ?2", table.name()))?
+            .query_row(params![id, kind], |r| r.get(0))
+            .optional()?;
+        Ok(version.map(int_u64))
+    }
+
     fn key_holder(&mut self, kind: &str, key: &str) -> Result<Option<String>, StoreError> {
         let id = self
             .conn
@@ -413,7 +424,7 @@ impl Backend for SqliteWriter {
         ))?;
         for p in &change.puts {
             let r = &p.record;
-            let created_at = if p.expected.is_none() { now_ns } else { r.created_at };
+            let created_at = if r.created_at == 0 { now_ns } else { r.created_at };
             if let Some(t) = &p.txn {
                 put_txn.execute(params![
                     r.owner,
@@ -439,6 +450,22 @@ impl Backend for SqliteWriter {
                     u64_int(t.at),
                     r.body,
                 ])?;
+                continue;
+            }
+            if let Some(typed) = &p.typed {
+                let mut values: Vec<rusqlite::types::Value> = vec![
+                    r.owner.clone().into(),
+                    r.id.clone().into(),
+                    r.kind.clone().into(),
+                    r.status.clone().into(),
+                    u64_int(p.expected.unwrap_or(0) + 1).into(),
+                    u64_int(created_at).into(),
+                    u64_int(now_ns).into(),
+                ];
+                values.extend(typed.values.iter().map(sql_value));
+                values.push(r.body.clone().into());
+                conn.prepare_cached(&crate::tables::upsert_sql(typed.table, question))?
+                    .execute(rusqlite::params_from_iter(values))?;
                 continue;
             }
             put.execute(params![
@@ -765,6 +792,18 @@ fn api_key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
     })
 }
 
+/// SQLite's numbered placeholder.
+fn question(n: usize) -> String {
+    format!("?{n}")
+}
+
+fn sql_value(value: &Value) -> rusqlite::types::Value {
+    match value {
+        Value::Int(n) => (*n).into(),
+        Value::Text(s) => s.clone().into(),
+    }
+}
+
 fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
     Ok(Record {
         kind: r.get(0)?,
@@ -877,6 +916,22 @@ impl Reader for SqliteReader {
             );
         }
         select_transactions(&self.conn, query, None)
+    }
+
+    fn table_record(&mut self, table: Table, kind: &str, id: &str) -> Result<Option<Record>, StoreError> {
+        let mut statement = self.conn.prepare_cached(&format!(
+            "SELECT {} FROM {} WHERE id = ?1 AND kind = ?2",
+            crate::tables::record_columns("NULL"),
+            table.name()
+        ))?;
+        Ok(statement.query_row(params![id, kind], record_from_row).optional()?)
+    }
+
+    fn table_records(&mut self, query: &TableQuery) -> Result<Vec<Record>, StoreError> {
+        let (sql, values) = crate::tables::select_sql(query, "NULL", question)?;
+        let mut statement = self.conn.prepare_cached(&sql)?;
+        let rows = statement.query_map(rusqlite::params_from_iter(values.iter().map(sql_value)), record_from_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     fn settlement_lines(

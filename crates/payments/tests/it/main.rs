@@ -674,3 +674,97 @@ async fn card_transactions_of_earlier_releases_move_into_the_typed_table() -> an
     let _ = process.stop.send(());
     Ok(())
 }
+
+/// Batches, settlements and payouts written by a release before their typed tables (records of
+/// kinds `card_batch`, `settlement`, `payout`) are moved into them when the engine starts, keeping
+/// their creation times, and are found by id and by their columns afterwards.
+#[tokio::test]
+async fn batches_settlements_and_payouts_of_earlier_releases_move_into_their_tables() -> anyhow::Result<()> {
+    use xingtong_merchants::entity::insert;
+    use xingtong_merchants::merchant::SettlementCycle;
+    use xingtong_payments::clearing::{Settlement, SettlementStatus};
+    use xingtong_payments::payouts::{Payout, PayoutPurpose, PayoutStatus};
+    use xingtong_payments::settle::{Batch, BatchStatus, BatchTotals};
+    use xingtong_store::{Table, TableQuery};
+    let dir = tempfile::tempdir()?;
+    let database = Database::Sqlite { data_dir: dir.path().into() };
+    let mid = "898310053990001";
+    let batch = Batch {
+        id: Batch::key("10000001", 1),
+        mid: mid.into(),
+        tid: "10000001".into(),
+        batch: 1,
+        status: BatchStatus::Balanced,
+        business_day: "20261127".into(),
+        settled_at: 1,
+        terminal: Some(BatchTotals::default()),
+        host: BatchTotals::default(),
+        domestic_balanced: true,
+        foreign_balanced: true,
+        uploaded: Vec::new(),
+        upload_end_count: None,
+        differences: Vec::new(),
+    };
+    let settlement = Settlement {
+        id: Settlement::key(mid, "20261127"),
+        mid: mid.into(),
+        business_day: "20261127".into(),
+        seq: 1,
+        cycle: SettlementCycle::T1,
+        status: SettlementStatus::Cleared,
+        lines: 1,
+        captured_minor: 10_000,
+        captured_count: 1,
+        returned_minor: 0,
+        returned_count: 0,
+        fees_minor: 60,
+        surcharge_minor: 0,
+        net_minor: 9_940,
+        carried_in_minor: 0,
+        payout_minor: 9_940,
+        carried_out_minor: 0,
+        payout_date: "20261128".into(),
+        cleared_at: 1,
+    };
+    let payout = Payout {
+        id: Payout::key(&settlement.id),
+        mid: mid.into(),
+        settlement_id: settlement.id.clone(),
+        business_day: "20261127".into(),
+        amount_minor: 9_940,
+        payout_date: "20261128".into(),
+        status: PayoutStatus::Paid,
+        attempts: Vec::new(),
+        purpose: PayoutPurpose::Settlement,
+    };
+    let created = {
+        // As the earlier release wrote them: listed records with JSON bodies.
+        let store = Store::open(StoreOptions::new(database.clone())).await?.store;
+        let mut change = xingtong_store::Change::default();
+        for mut put in [insert(&batch)?, insert(&settlement)?, insert(&payout)?] {
+            put.typed = None;
+            change.puts.push(put);
+        }
+        store.apply(change).await?;
+        let created = store.record("payout", &payout.id).await?.context("written as a record")?.created_at;
+        store.close().await;
+        created
+    };
+    let process = process(dir.path(), database, Config::default()).await?;
+    let store = process.merchants.store().clone();
+    for kind in ["card_batch", "settlement", "payout"] {
+        ensure!(
+            store.records(xingtong_store::RecordQuery::kind(kind)).await?.is_empty(),
+            "{kind}: nothing left behind"
+        );
+    }
+    ensure!(process.engine.batch("10000001", 1).await?.context("batch moved")?.value == batch);
+    ensure!(process.engine.settlements_of_day(mid, "20261127").await? == std::slice::from_ref(&settlement));
+    let moved = process.engine.payout(&payout.id).await?.context("payout moved")?;
+    ensure!(moved.value == payout && moved.created_at == created && moved.version == 1);
+    let by_date =
+        TableQuery::new(Table::Payouts).merchant(mid).filter("payout_date", xingtong_store::Cmp::Eq, "20261128");
+    ensure!(store.table_records(by_date).await?.len() == 1);
+    let _ = process.stop.send(());
+    Ok(())
+}

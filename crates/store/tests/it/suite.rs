@@ -391,7 +391,7 @@ fn record(kind: &str, id: &str, owner: &str, status: &str, body: &str) -> xingto
 }
 
 fn put(record: xingtong_store::Record, expected: Option<u64>) -> xingtong_store::Put {
-    xingtong_store::Put { record, expected, listed: true, txn: None }
+    xingtong_store::Put { record, expected, listed: true, txn: None, typed: None }
 }
 
 pub async fn records_are_versioned_and_refuse_stale_writes(h: &Harness) -> anyhow::Result<()> {
@@ -743,5 +743,124 @@ pub async fn transactions_live_in_a_typed_table_queried_by_merchant_day_and_batc
     let rest = store.settlement_lines("m1", "stl-m1-20261127", 3, 10).await?;
     ensure!(first == lines[..3] && rest == lines[3..], "{first:?} {rest:?}");
     ensure!(store.settlement_lines("m2", "stl-m1-20261127", 0, 10).await?.is_empty(), "another merchant's: none");
+    Ok(())
+}
+
+/// A row of a typed domain table: a payout of `merchant`, due `date`.
+fn payout(merchant: &str, id: &str, status: &str, date: &str, amount: i64) -> xingtong_store::Put {
+    let mut put = put(record("payout", id, merchant, status, "payout body"), None);
+    put.typed = Some(
+        xingtong_store::PayoutColumns {
+            settlement_id: format!("stl_{id}"),
+            business_day: "20261127".into(),
+            purpose: "settlement".into(),
+            amount_minor: amount,
+            payout_date: date.into(),
+            attempts: 0,
+        }
+        .into(),
+    );
+    put
+}
+
+pub async fn domain_tables_are_typed_versioned_and_queried_by_their_columns(h: &Harness) -> anyhow::Result<()> {
+    use xingtong_store::{Change, Cmp, Rejection, StoreError, Table, TableQuery};
+    let store = h.open().await?.store;
+    let rows = [
+        payout("m1", "po_a", "scheduled", "20261128", 1_000),
+        payout("m1", "po_b", "scheduled", "20261129", 2_000),
+        payout("m1", "po_c", "paid", "20261127", 3_000),
+        payout("m2", "po_d", "scheduled", "20261127", 4_000),
+    ];
+    store.apply(Change { puts: rows.to_vec(), ..Change::default() }).await?;
+    // Found by id in its own table: `records` never sees it.
+    let stored = store.table_record(Table::Payouts, "payout", "po_b").await?.context("found by id")?;
+    ensure!(
+        stored.owner == "m1" && stored.version == 1 && stored.status == "scheduled" && stored.body == b"payout body"
+    );
+    ensure!(stored.created_at > 0 && stored.due_at.is_none());
+    ensure!(store.record("payout", "po_b").await?.is_none());
+    ensure!(store.table_record(Table::Settlements, "payout", "po_b").await?.is_none(), "another table");
+    ensure!(store.records(xingtong_store::RecordQuery::kind("payout")).await?.is_empty());
+    // Versioned like records: created once, updated from the version read, a stale write refused.
+    let again = store.apply(Change { puts: vec![rows[1].clone()], ..Change::default() }).await;
+    ensure!(matches!(again, Err(StoreError::Rejected(Rejection::Conflict { .. }))), "{again:?}");
+    let mut paid = rows[1].clone();
+    paid.expected = Some(1);
+    paid.record.status = "paid".into();
+    paid.record.created_at = stored.created_at;
+    store.apply(Change { puts: vec![paid.clone()], ..Change::default() }).await?;
+    let stale = store.apply(Change { puts: vec![paid], ..Change::default() }).await;
+    ensure!(matches!(stale, Err(StoreError::Rejected(Rejection::Conflict { .. }))), "{stale:?}");
+    let updated = store.table_record(Table::Payouts, "payout", "po_b").await?.context("updated")?;
+    ensure!(updated.version == 2 && updated.status == "paid" && updated.created_at == stored.created_at);
+    // A refused change leaves nothing: its new row is not there either.
+    let mixed =
+        Change { puts: vec![payout("m1", "po_e", "scheduled", "20261127", 5), rows[0].clone()], ..Change::default() };
+    ensure!(store.apply(mixed).await.is_err());
+    ensure!(store.table_record(Table::Payouts, "payout", "po_e").await?.is_none());
+
+    // The payout queue: by status, due first, with a column filter and a cursor.
+    let due = |limit: u32| {
+        TableQuery::new(Table::Payouts)
+            .statuses(&["scheduled"])
+            .filter("payout_date", Cmp::AtMost, "20261128")
+            .order_by("payout_date")
+            .limit(limit)
+    };
+    let ids = |rows: &[xingtong_store::Record]| rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+    ensure!(ids(&store.table_records(due(10)).await?) == ["po_d", "po_a"]);
+    let mut page = due(1);
+    page.after = Some(("20261127".into(), "po_d".into()));
+    ensure!(ids(&store.table_records(page).await?) == ["po_a"]);
+    // A merchant's, as created, and by amount range.
+    let m1 = TableQuery::new(Table::Payouts).merchant("m1");
+    ensure!(ids(&store.table_records(m1.clone()).await?) == ["po_a", "po_b", "po_c"]);
+    let big = m1.filter("amount_minor", Cmp::AtLeast, 2_000i64);
+    ensure!(ids(&store.table_records(big).await?) == ["po_b", "po_c"]);
+    // A column the table does not have is refused, not passed to SQL.
+    let bad = TableQuery::new(Table::Payouts).filter("terminal_id", Cmp::Eq, "T1");
+    ensure!(matches!(store.table_records(bad).await, Err(StoreError::Query(_))));
+
+    // Moving a record into its table, keeping its creation time: put and remove in one change.
+    store
+        .apply(Change { puts: vec![put(record("payout", "po_old", "m3", "paid", "old"), None)], ..Change::default() })
+        .await?;
+    let old = store.record("payout", "po_old").await?.context("legacy record")?;
+    let mut moved = payout("m3", "po_old", "paid", "20261101", 7);
+    moved.record.created_at = old.created_at;
+    let change =
+        Change { puts: vec![moved], remove_records: vec![("payout".into(), "po_old".into())], ..Change::default() };
+    store.apply(change).await?;
+    ensure!(store.record("payout", "po_old").await?.is_none());
+    let row = store.table_record(Table::Payouts, "payout", "po_old").await?.context("moved")?;
+    ensure!(row.created_at == old.created_at && row.version == 1);
+
+    // Every table takes its own columns: a settlement and a batch, found and listed by theirs.
+    let mut settlement = put(record("settlement", "stl_m1_20261127", "m1", "cleared", "{}"), None);
+    settlement.typed = Some(
+        xingtong_store::SettlementColumns {
+            business_day: "20261127".into(),
+            seq: 1,
+            cycle: "t1".into(),
+            captured_minor: 10_000,
+            net_minor: 9_940,
+            fees_minor: 60,
+            payout_minor: 9_940,
+            payout_date: "20261128".into(),
+            ..Default::default()
+        }
+        .into(),
+    );
+    let mut batch = put(record("card_batch", "T1-000001", "m1", "balanced", "{}"), None);
+    batch.typed = Some(
+        xingtong_store::BatchColumns { terminal_id: "T1".into(), batch: 1, business_day: "20261127".into() }.into(),
+    );
+    store.apply(Change { puts: vec![settlement, batch], ..Change::default() }).await?;
+    let of_day = TableQuery::new(Table::Settlements).merchant("m1").filter("business_day", Cmp::Eq, "20261127");
+    ensure!(ids(&store.table_records(of_day.order_by("seq")).await?) == ["stl_m1_20261127"]);
+    let of_terminal = TableQuery::new(Table::Batches).merchant("m1").filter("terminal_id", Cmp::Eq, "T1");
+    ensure!(ids(&store.table_records(of_terminal.order_by("batch")).await?) == ["T1-000001"]);
+    ensure!(store.table_record(Table::Batches, "card_batch", "T1-000001").await?.is_some());
     Ok(())
 }

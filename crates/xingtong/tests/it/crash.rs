@@ -222,11 +222,10 @@ fn a_clearing_run_killed_midway_and_run_again_clears_every_merchant_once() -> an
         }))
         .await?
         .store;
-        let mut query = xingtong_store::RecordQuery::kind("settlement");
-        query.limit = 1_000;
+        let mut query = xingtong_store::TableQuery::new(xingtong_store::Table::Settlements).limit(1_000);
         let (mut count, mut payouts) = (0u64, 0i128);
         loop {
-            let page = store.records(query.clone()).await?;
+            let page = store.table_records(query.clone()).await?;
             for record in &page {
                 let s: Value = serde_json::from_slice(&record.body)?;
                 payouts += i128::from(s["payout_minor"].as_i64().unwrap_or(0));
@@ -235,7 +234,7 @@ fn a_clearing_run_killed_midway_and_run_again_clears_every_merchant_once() -> an
             if page.len() < 1_000 {
                 break;
             }
-            query.after = page.last().map(|r| (r.created_at, r.id.clone()));
+            query.after = page.last().map(|r| ((r.created_at as i64).into(), r.id.clone()));
         }
         let in_transit =
             xingtong_payments::chart::platform_account_id(xingtong_payments::chart::ACCOUNT_PAYOUTS_IN_TRANSIT);
