@@ -202,6 +202,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sandbox/cards", post(payments::create_sandbox_card))
         .route("/v1/sandbox/cards/{number}", get(payments::get_sandbox_card))
         .route("/v1/devices/{tid}/settlement", post(settlements::settle_batch))
+        .route("/v1/devices/{tid}/batches", get(settlements::list_batches))
         .route("/v1/devices/{tid}/batches/{batch}", get(settlements::get_batch))
         .route("/v1/merchants/{mid}/settlements", get(settlements::list_settlements))
         .route("/v1/merchants/{mid}/settlement-cycle", put(settlements::set_settlement_cycle))

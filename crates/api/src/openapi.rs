@@ -348,6 +348,7 @@ impl Modify for Completeness {
         crate::payments::get_sandbox_card,
         crate::settlements::settle_batch,
         crate::settlements::get_batch,
+        crate::settlements::list_batches,
         crate::settlements::list_settlements,
         crate::settlements::get_settlement,
         crate::settlements::set_settlement_cycle,

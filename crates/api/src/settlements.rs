@@ -10,13 +10,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use xingtong_merchants::Principal;
 use xingtong_merchants::devices::Device;
-use xingtong_merchants::entity::{Entity, Stored, list, load};
+use xingtong_merchants::entity::{Entity, Stored, list, load, select};
 use xingtong_merchants::identity::{Role, Scope};
 use xingtong_merchants::merchant::SettlementCycle;
 use xingtong_payments::Engine;
 use xingtong_payments::clearing::Settlement;
 use xingtong_payments::settle::{Batch, BatchTotals, Side};
-use xingtong_store::RecordQuery;
+use xingtong_store::{Cmp, RecordQuery, Table, TableQuery};
 
 use crate::AppState;
 use crate::error::{ApiError, codes};
@@ -244,6 +244,49 @@ pub async fn get_batch(
     Ok(Json(BatchView::of(&batch.value)).into_response())
 }
 
+/// Paging of a terminal's batches.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct BatchPage {
+    /// The last batch number of the previous page.
+    pub after: Option<u32>,
+    /// At most this many (1–100, default 50).
+    pub limit: Option<u32>,
+}
+
+/// A page of a terminal's batches.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchList {
+    /// By batch number (a number reused after 999999 comes again in its place).
+    pub batches: Vec<BatchView>,
+    /// More follow: ask again with `after` = this.
+    pub next_after: Option<u32>,
+}
+
+/// A terminal's settled and cut-off-closed batches, by batch number.
+#[utoipa::path(get, path = "/v1/devices/{tid}/batches", tag = "settlement", params(BatchPage), responses((status = 200, description = "Batches", body = BatchList), (status = 404, description = "Not your device")))]
+pub async fn list_batches(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(tid): Path<String>,
+    Query(page): Query<BatchPage>,
+) -> Result<Response, ApiError> {
+    let device = own_device(&state, &principal, &tid).await?;
+    let limit = page.limit.unwrap_or(50).clamp(1, 100);
+    let mut query = TableQuery::new(Table::Batches)
+        .merchant(&device.mid)
+        .filter("terminal_id", Cmp::Eq, tid.as_str())
+        .order_by("batch")
+        .limit(limit);
+    if let Some(after) = page.after {
+        query.after = Some((after.into(), Batch::key(&tid, after)));
+    }
+    let found: Vec<Stored<Batch>> = select(&state.store, query).await?;
+    let next_after = (found.len() == limit as usize).then(|| found.last().map(|b| b.value.batch)).flatten();
+    Ok(Json(BatchList { batches: found.iter().map(|b| BatchView::of(&b.value)).collect(), next_after }).into_response())
+}
+
 /// One line of a settlement.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SettlementLineView {
@@ -367,9 +410,11 @@ async fn merchants_page<T: Entity>(
     state: &AppState,
     mid: &str,
     page: &Page,
+    statuses: &[String],
 ) -> Result<(Vec<Stored<T>>, Option<String>), ApiError> {
     let limit = page.limit.unwrap_or(50).clamp(1, 100);
     let mut query = RecordQuery::kind(T::KIND).owner(mid);
+    query.statuses = statuses.to_vec();
     query.limit = limit;
     if let Some(after) = &page.after {
         let last = load::<T>(&state.store, after).await?.filter(|s| s.value.owner() == mid).ok_or_else(|| {
@@ -382,16 +427,46 @@ async fn merchants_page<T: Entity>(
     Ok((found, next_after))
 }
 
-/// A merchant's settlements, oldest first.
-#[utoipa::path(get, path = "/v1/merchants/{mid}/settlements", tag = "settlement", params(Page), responses((status = 200, description = "Settlements", body = SettlementList), (status = 404, description = "Not your merchant")))]
+/// Which of a merchant's settlements to list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SettlementFilter {
+    /// Business days from, `YYYY-MM-DD` (China time).
+    pub from: Option<String>,
+    /// Business days to (inclusive), `YYYY-MM-DD`.
+    pub to: Option<String>,
+    /// The last id of the previous page.
+    pub after: Option<String>,
+    /// At most this many (1–100, default 50).
+    pub limit: Option<u32>,
+}
+
+/// A merchant's settlements by business day (and number within the day), oldest first.
+#[utoipa::path(get, path = "/v1/merchants/{mid}/settlements", tag = "settlement", params(SettlementFilter), responses((status = 200, description = "Settlements", body = SettlementList), (status = 404, description = "Not your merchant")))]
 pub async fn list_settlements(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(mid): Path<String>,
-    Query(page): Query<Page>,
+    Query(filter): Query<SettlementFilter>,
 ) -> Result<Response, ApiError> {
     may_see(&principal, &mid, "merchant")?;
-    let (found, next_after) = merchants_page::<Settlement>(&state, &mid, &page).await?;
+    let limit = filter.limit.unwrap_or(50).clamp(1, 100);
+    let mut query = TableQuery::new(Table::Settlements).merchant(&mid).order_by("business_day").limit(limit);
+    if let Some(from) = &filter.from {
+        query = query.filter("business_day", Cmp::AtLeast, day_of("from", from)?);
+    }
+    if let Some(to) = &filter.to {
+        query = query.filter("business_day", Cmp::AtMost, day_of("to", to)?);
+    }
+    if let Some(after) = &filter.after {
+        let last = load::<Settlement>(&state.store, after).await?.filter(|s| s.value.mid == mid).ok_or_else(|| {
+            ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_CURSOR, "after: not one of this list")
+        })?;
+        query.after = Some((last.value.business_day.into(), after.clone()));
+    }
+    let found: Vec<Stored<Settlement>> = select(&state.store, query).await?;
+    let next_after = (found.len() == limit as usize).then(|| found.last().map(|s| s.value.id.clone())).flatten();
     Ok(Json(SettlementList { settlements: found.iter().map(|s| SettlementView::of(&s.value)).collect(), next_after })
         .into_response())
 }
@@ -595,16 +670,43 @@ pub struct PayoutList {
     pub next_after: Option<String>,
 }
 
+/// Which of a merchant's payouts to list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PayoutFilter {
+    /// Comma-separated statuses: `scheduled`, `sending`, `paid`, `failed`.
+    pub status: Option<String>,
+    /// The last id of the previous page.
+    pub after: Option<String>,
+    /// At most this many (1–100, default 50).
+    pub limit: Option<u32>,
+}
+
 /// A merchant's payouts, oldest first.
-#[utoipa::path(get, path = "/v1/merchants/{mid}/payouts", tag = "settlement", params(Page), responses((status = 200, description = "Payouts", body = PayoutList), (status = 404, description = "Not your merchant")))]
+#[utoipa::path(get, path = "/v1/merchants/{mid}/payouts", tag = "settlement", params(PayoutFilter), responses((status = 200, description = "Payouts", body = PayoutList), (status = 404, description = "Not your merchant")))]
 pub async fn list_payouts(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(mid): Path<String>,
-    Query(page): Query<Page>,
+    Query(filter): Query<PayoutFilter>,
 ) -> Result<Response, ApiError> {
     may_see(&principal, &mid, "merchant")?;
-    let (found, next_after) = merchants_page::<xingtong_payments::payouts::Payout>(&state, &mid, &page).await?;
+    let statuses: Vec<String> = filter
+        .status
+        .as_deref()
+        .map(|s| s.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    if let Some(bad) = statuses.iter().find(|s| !matches!(s.as_str(), "scheduled" | "sending" | "paid" | "failed")) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            codes::INVALID_PARAMETER,
+            format!("status: {bad} is not one of scheduled, sending, paid, failed"),
+        ));
+    }
+    let page = Page { after: filter.after, limit: filter.limit };
+    let (found, next_after) =
+        merchants_page::<xingtong_payments::payouts::Payout>(&state, &mid, &page, &statuses).await?;
     Ok(Json(PayoutList { payouts: found.iter().map(|p| PayoutView::of(&p.value)).collect(), next_after })
         .into_response())
 }

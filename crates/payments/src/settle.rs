@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 use xingtong_merchants::entity::{Entity, Stored, load};
-use xingtong_store::{Change, TxnQuery};
+use xingtong_store::{Change, Cmp, Table, TableQuery, TxnQuery};
 
 use crate::engine::{Engine, Result};
 use crate::txn::{CardTransaction, Kind, Status};
@@ -239,6 +239,25 @@ impl Engine {
             ..TxnQuery::default()
         })
         .await
+    }
+
+    /// A terminal's settled and cut-off-closed batches, by batch number (from the typed table).
+    pub async fn terminal_batches(&self, mid: &str, tid: &str) -> Result<Vec<Batch>> {
+        let mut query = TableQuery::new(Table::Batches)
+            .merchant(mid)
+            .filter("terminal_id", Cmp::Eq, tid)
+            .order_by("batch")
+            .limit(xingtong_store::PAGE_LIMIT_MAX);
+        let mut all = Vec::new();
+        loop {
+            let page: Vec<Stored<Batch>> = xingtong_merchants::entity::select(self.store(), query.clone()).await?;
+            let full = page.len() == query.limit as usize;
+            query.after = page.last().map(|b| (b.value.batch.into(), b.value.id.clone()));
+            all.extend(page.into_iter().map(|b| b.value));
+            if !full {
+                return Ok(all);
+            }
+        }
     }
 
     /// A settled batch, if any.

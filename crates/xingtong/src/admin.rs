@@ -45,6 +45,8 @@ pub enum AdminRequest {
     ApplicationReject { id: String, reason: String },
     /// A bound terminal and its TMK.
     TerminalProvision { mid: String, serial: Option<String>, model: Option<String> },
+    /// A terminal's batches.
+    TerminalBatches { tid: String },
     /// A sandbox test card; `spec` is `xingtong_payments::sandbox::NewCard` as JSON.
     SandboxCardCreate { spec: Value },
     /// The ledger audit; with `explain`, every disagreement listed.
@@ -87,6 +89,7 @@ impl AdminRequest {
             AdminRequest::ApplicationApprove { .. } => "application approve",
             AdminRequest::ApplicationReject { .. } => "application reject",
             AdminRequest::TerminalProvision { .. } => "terminal provision",
+            AdminRequest::TerminalBatches { .. } => "terminal batches",
             AdminRequest::SandboxCardCreate { .. } => "sandbox card create",
             AdminRequest::Audit { .. } => "audit",
             AdminRequest::DemoDay { .. } => "demo day",
@@ -249,6 +252,39 @@ pub async fn execute(
                     kcv
                 ),
             ))
+        }
+        AdminRequest::TerminalBatches { tid } => {
+            let device = xingtong_merchants::entity::load::<xingtong_merchants::devices::Device>(&services.store, &tid)
+                .await
+                .map_err(service_error)?
+                .ok_or_else(|| anyhow::anyhow!("no terminal {tid}"))?
+                .value;
+            let batches = services.engine.terminal_batches(&device.mid, &tid).await.map_err(service_error)?;
+            let mut output = Output::default();
+            if batches.is_empty() {
+                output.text = format!("terminal {tid} has no settled batch yet\n");
+            }
+            for b in &batches {
+                let (d, f) = (b.host.domestic, b.host.foreign);
+                output.text.push_str(&format!(
+                    "batch {:06}  {:<17} day {}  host: debits {} ¥{}, credits {} ¥{}; foreign debits {} ¥{}, credits {} ¥{}; uploaded {}, differences {}\n",
+                    b.batch,
+                    b.status.as_str(),
+                    dashed(&b.business_day),
+                    d.debit_count,
+                    yuan(i64::try_from(d.debit_minor).unwrap_or(i64::MAX)),
+                    d.credit_count,
+                    yuan(i64::try_from(d.credit_minor).unwrap_or(i64::MAX)),
+                    f.debit_count,
+                    yuan(i64::try_from(f.debit_minor).unwrap_or(i64::MAX)),
+                    f.credit_count,
+                    yuan(i64::try_from(f.credit_minor).unwrap_or(i64::MAX)),
+                    b.uploaded.len(),
+                    b.differences.len(),
+                ));
+                output.json.push(serde_json::to_value(b)?);
+            }
+            Ok(output)
         }
         AdminRequest::DemoDay { terminals } => {
             let report = crate::demo::day(services, &services.data_dir, terminals, progress).await?;
@@ -627,6 +663,14 @@ fn balances_json(b: &xingtong_ledger::invariants::Balances) -> Value {
 }
 
 /// Minor units as yuan: `-12.34`.
+/// `YYYYMMDD` as `YYYY-MM-DD` (anything else as it is).
+fn dashed(day: &str) -> String {
+    match (day.get(..4), day.get(4..6), day.get(6..)) {
+        (Some(y), Some(m), Some(d)) if day.len() == 8 => format!("{y}-{m}-{d}"),
+        _ => day.to_owned(),
+    }
+}
+
 fn yuan(minor: i64) -> String {
     let sign = if minor < 0 { "-" } else { "" };
     format!("{sign}{}.{:02}", minor.unsigned_abs() / 100, minor.unsigned_abs() % 100)

@@ -372,6 +372,17 @@ enum ApplicationCommand {
 
 #[derive(Debug, Subcommand)]
 enum TerminalCommand {
+    /// A terminal's settled batches (批结算), by batch number: the host's totals and how each ended.
+    Batches {
+        /// Terminal id.
+        #[arg(long)]
+        tid: String,
+        #[command(flatten)]
+        database: ServeArgs,
+        /// Print JSON (one batch per line).
+        #[arg(long)]
+        json: bool,
+    },
     /// Make a terminal for a merchant, bound at once, and print its TMK for key loading.
     Provision {
         /// Merchant number.
@@ -741,6 +752,9 @@ fn admin_request(command: AdminCommand) -> anyhow::Result<(ServeArgs, bool, admi
                 (database, false, R::ApplicationReject { id, reason })
             }
         },
+        AdminCommand::Terminal { command: TerminalCommand::Batches { tid, database, json } } => {
+            (database, json, R::TerminalBatches { tid })
+        }
         AdminCommand::Terminal { command: TerminalCommand::Provision { mid, serial, model, database, json } } => {
             (database, json, R::TerminalProvision { mid, serial, model })
         }

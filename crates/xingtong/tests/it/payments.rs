@@ -377,6 +377,14 @@ async fn a_sale_on_one_channel_is_voided_on_the_other() -> anyhow::Result<()> {
     ensure!(batch["host"]["domestic"]["debit_count"].as_u64() > Some(0), "{batch}");
     let (_, again) = bearer_call(&server, "GET", &format!("/v1/devices/{tid}/batches/1"), &key, None, &Value::Null)?;
     ensure!(again["host"] == batch["host"] && again["status"] == "unbalanced", "{again}");
+    let (status, batches) =
+        bearer_call(&server, "GET", &format!("/v1/devices/{tid}/batches?limit=5"), &key, None, &Value::Null)?;
+    let listed = batches["batches"].as_array().context("batches")?;
+    ensure!(status == 200 && listed.len() == 1 && listed[0]["id"] == batch["id"], "{batches}");
+    ensure!(batches["next_after"].is_null(), "{batches}");
+    let (status, after) =
+        bearer_call(&server, "GET", &format!("/v1/devices/{tid}/batches?after=1"), &key, None, &Value::Null)?;
+    ensure!(status == 200 && after["batches"].as_array().is_some_and(Vec::is_empty), "{after}");
     let (status, refused) = bearer_call(
         &server,
         "POST",
@@ -403,6 +411,21 @@ async fn a_sale_on_one_channel_is_voided_on_the_other() -> anyhow::Result<()> {
         bearer_call(&server, "GET", &format!("/v1/merchants/{mid}/settlements"), &key, None, &Value::Null)?;
     let settlement = &list["settlements"][0];
     ensure!(status == 200 && settlement["business_day"] == date.as_str(), "{list}");
+    // By business day: the day's, none before it; a date that is not one is refused.
+    let (_, of_day) = bearer_call(
+        &server,
+        "GET",
+        &format!("/v1/merchants/{mid}/settlements?from={date}&to={date}"),
+        &key,
+        None,
+        &Value::Null,
+    )?;
+    ensure!(of_day["settlements"] == list["settlements"], "{of_day}");
+    let before = |d: &str| format!("/v1/merchants/{mid}/settlements?to={d}");
+    let (_, none) = bearer_call(&server, "GET", &before("2020-01-01"), &key, None, &Value::Null)?;
+    ensure!(none["settlements"].as_array().is_some_and(Vec::is_empty), "{none}");
+    let (status, refused) = bearer_call(&server, "GET", &before("2020-13-01"), &key, None, &Value::Null)?;
+    ensure!(status == 422 || status == 400, "{refused}");
     let id = settlement["id"].as_str().context("settlement id")?;
     let (_, whole) = bearer_call(&server, "GET", &format!("/v1/settlements/{id}"), &key, None, &Value::Null)?;
     let lines = whole["lines"].as_array().context("lines")?;
@@ -570,6 +593,15 @@ async fn a_sale_on_one_channel_is_voided_on_the_other() -> anyhow::Result<()> {
     ensure!(status == 200 && ran["failed"] == 1, "{ran}");
     let (_, payouts) = bearer_call(&server, "GET", &format!("/v1/merchants/{mid}/payouts"), &key, None, &Value::Null)?;
     let payout = &payouts["payouts"][0];
+    let (_, failed) =
+        bearer_call(&server, "GET", &format!("/v1/merchants/{mid}/payouts?status=failed"), &key, None, &Value::Null)?;
+    ensure!(failed["payouts"] == payouts["payouts"], "only failed ones, and this is one: {failed}");
+    let (_, paid) =
+        bearer_call(&server, "GET", &format!("/v1/merchants/{mid}/payouts?status=paid"), &key, None, &Value::Null)?;
+    ensure!(paid["payouts"].as_array().is_some_and(Vec::is_empty), "{paid}");
+    let (status, refused) =
+        bearer_call(&server, "GET", &format!("/v1/merchants/{mid}/payouts?status=lost"), &key, None, &Value::Null)?;
+    ensure!(status == 400 && refused["error"]["code"] == "invalid_parameter", "{refused}");
     ensure!(
         payout["status"] == "failed"
             && payout["attempts"][0]["detail"] == "account_closed"
@@ -598,6 +630,12 @@ async fn a_sale_on_one_channel_is_voided_on_the_other() -> anyhow::Result<()> {
             && listed["payable_minor"].as_i64() >= payout["amount_minor"].as_i64(),
         "{listed}"
     );
+    // The terminal's batches on the command line: the one settled over JSON, as its view said.
+    let batches = cli(dir.path(), &["admin", "terminal", "batches", "--tid", &tid, "--json"], "")?;
+    let first: Value = serde_json::from_str(batches.lines().next().context("a batch")?)?;
+    ensure!(batches.lines().count() == 1 && first["id"] == batch["id"] && first["status"] == "unbalanced", "{batches}");
+    let text = cli(dir.path(), &["admin", "terminal", "batches", "--tid", &tid], "")?;
+    ensure!(text.starts_with("batch 000001  unbalanced"), "{text}");
     let audit = cli(dir.path(), &["admin", "audit", "--json"], "")?;
     ensure!(audit.contains("\"balanced\":true"), "{audit}");
     Ok(())
