@@ -220,6 +220,9 @@ pub(crate) struct PgWriter {
     /// commit (the group's checks read the overlay, never these tables, in between).
     pending_records: Vec<RecordRow>,
     pending_counters: std::collections::HashMap<String, i64>,
+    /// Rows of the typed domain tables, likewise (a clearing run writes a settlement and a payout
+    /// per merchant).
+    pending_typed: Vec<TypedRow>,
     /// The clock as `begin` read it, so that a commit that handed out no timestamp leaves it alone.
     clock_at_begin: u64,
     /// Tells the history indexer to stop when the writer goes.
@@ -241,6 +244,17 @@ struct RecordRow {
     /// A transaction's columns: the row goes to `transactions`.
     txn: Option<TxnColumns>,
 }
+
+/// A row of a typed domain table waiting for the commit: its values in insert order (merchant and
+/// id first), the body last.
+struct TypedRow {
+    table: Table,
+    values: Vec<Value>,
+    body: Vec<u8>,
+}
+
+/// Rows of one multi-row insert: within PostgreSQL's 65,535 parameters for the widest table.
+const TYPED_ROWS_PER_STATEMENT: usize = 1_000;
 
 fn unnest(types: &[&str]) -> String {
     types.iter().enumerate().map(|(i, t)| format!("${}::{t}[]", i + 1)).collect::<Vec<_>>().join(", ")
@@ -349,6 +363,7 @@ impl PgWriter {
             statements,
             pending_records: Vec::new(),
             pending_counters: std::collections::HashMap::new(),
+            pending_typed: Vec::new(),
             clock_at_begin: 0,
             background_stop: None,
         })
@@ -475,9 +490,37 @@ impl PgWriter {
         Ok(())
     }
 
+    /// Writes the group's rows of the typed domain tables: per table, multi-row upserts (the last
+    /// row of an id wins: it is the newest; one statement may not touch a row twice).
+    fn flush_typed(&mut self) -> Result<(), StoreError> {
+        let rows = std::mem::take(&mut self.pending_typed);
+        for table in Table::ALL {
+            let mut last: std::collections::HashMap<(&Value, &Value), usize> = std::collections::HashMap::new();
+            for (i, r) in rows.iter().enumerate().filter(|(_, r)| r.table == table) {
+                last.insert((&r.values[0], &r.values[1]), i);
+            }
+            let mut keep: Vec<usize> = last.into_values().collect();
+            keep.sort_unstable();
+            for chunk in keep.chunks(TYPED_ROWS_PER_STATEMENT) {
+                let width = crate::tables::insert_columns(table).len();
+                let mut params: Vec<Box<dyn ToSql + Sync>> = Vec::with_capacity(chunk.len() * width);
+                for &i in chunk {
+                    params.extend(rows[i].values.iter().map(sql_value));
+                    params.push(Box::new(rows[i].body.clone()));
+                }
+                let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v.as_ref()).collect();
+                self.client.execute(&crate::tables::upsert_rows_sql(table, chunk.len(), dollar), &params)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Writes the group's record rows and counters, one statement each (the last row of a record
     /// and the last value of a counter win: they are the newest).
     fn flush_domain(&mut self) -> Result<(), StoreError> {
+        if !self.pending_typed.is_empty() {
+            self.flush_typed()?;
+        }
         let (txns, records): (Vec<RecordRow>, Vec<RecordRow>) =
             std::mem::take(&mut self.pending_records).into_iter().partition(|r| r.txn.is_some());
         if !txns.is_empty() {
@@ -752,22 +795,17 @@ impl Backend for PgWriter {
             let r = &p.record;
             let created_at = if r.created_at == 0 { now_ns } else { r.created_at };
             if let Some(typed) = &p.typed {
-                // Rows of the typed domain tables are few (a batch, a settlement, a payout): one
-                // statement each, written now.
-                let head: [Box<dyn ToSql + Sync>; 7] = [
-                    Box::new(r.owner.clone()),
-                    Box::new(r.id.clone()),
-                    Box::new(r.kind.clone()),
-                    Box::new(r.status.clone()),
-                    Box::new(u64_int(p.expected.unwrap_or(0) + 1)),
-                    Box::new(u64_int(created_at)),
-                    Box::new(u64_int(now_ns)),
+                let mut values: Vec<Value> = vec![
+                    r.owner.as_str().into(),
+                    r.id.as_str().into(),
+                    r.kind.as_str().into(),
+                    r.status.as_str().into(),
+                    u64_int(p.expected.unwrap_or(0) + 1).into(),
+                    u64_int(created_at).into(),
+                    u64_int(now_ns).into(),
                 ];
-                let mut values: Vec<Box<dyn ToSql + Sync>> = head.into_iter().collect();
-                values.extend(typed.values.iter().map(sql_value));
-                values.push(Box::new(r.body.clone()));
-                let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref()).collect();
-                self.client.execute(&crate::tables::upsert_sql(typed.table, dollar), &params)?;
+                values.extend(typed.values.iter().cloned());
+                self.pending_typed.push(TypedRow { table: typed.table, values, body: r.body.clone() });
                 continue;
             }
             self.pending_records.push(RecordRow {
@@ -857,13 +895,24 @@ impl Backend for PgWriter {
     fn prefetch(&mut self, wanted: &Wanted) -> Result<Overlay, StoreError> {
         let mut overlay = Overlay::default();
         let wanted_of = |home: Home| wanted.records.iter().filter(move |w| w.2 == home);
-        for (kind, id, home, _) in &wanted.records {
-            let version = match home {
-                // Rows of the typed domain tables are few: asked one at a time.
-                Home::Table(table) => self.table_version(*table, kind, id)?,
-                _ => None,
-            };
-            overlay.versions.insert((kind.clone(), id.clone()), version);
+        for (kind, id, _, _) in &wanted.records {
+            overlay.versions.insert((kind.clone(), id.clone()), None);
+        }
+        for table in Table::ALL {
+            let (ids, merchants): (Vec<&str>, Vec<&str>) =
+                wanted_of(Home::Table(table)).map(|w| (w.1.as_str(), w.3.as_str())).unzip();
+            if ids.is_empty() {
+                continue;
+            }
+            // Joined by the whole key, as the planner needs to use it (see `TXN_VERSIONS`).
+            let sql = format!(
+                "SELECT t.kind, t.id, t.version FROM {} t JOIN UNNEST($1::text[], $2::text[]) AS w(id, merchant_id) \
+                 ON t.id = w.id AND t.merchant_id = w.merchant_id",
+                table.name()
+            );
+            for row in self.client.query(&sql, &[&ids, &merchants])? {
+                overlay.versions.insert((row.get(0), row.get(1)), Some(int_u64(row.get(2))));
+            }
         }
         let (kinds, ids): (Vec<&str>, Vec<&str>) =
             wanted_of(Home::Records).map(|w| (w.0.as_str(), w.1.as_str())).unzip();

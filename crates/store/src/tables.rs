@@ -63,7 +63,7 @@ impl Table {
 }
 
 /// A column's value.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Value {
     /// An integer (amounts in minor units, counts, numbers).
     Int(i64),
@@ -302,15 +302,27 @@ pub(crate) fn insert_columns(table: Table) -> Vec<&'static str> {
 /// The upsert of a row: placeholders 1… in [`insert_columns`] order; an existing row keeps its
 /// merchant, id, kind and creation time.
 pub(crate) fn upsert_sql(table: Table, placeholder: fn(usize) -> String) -> String {
+    upsert_rows_sql(table, 1, placeholder)
+}
+
+/// The upsert of `rows` rows (no two of the same id): placeholders row after row, each in
+/// [`insert_columns`] order.
+pub(crate) fn upsert_rows_sql(table: Table, rows: usize, placeholder: fn(usize) -> String) -> String {
     let columns = insert_columns(table);
-    let values: Vec<String> = (1..=columns.len()).map(placeholder).collect();
+    let width = columns.len();
+    let values: Vec<String> = (0..rows)
+        .map(|row| {
+            let marks: Vec<String> = (1..=width).map(|c| placeholder(row * width + c)).collect();
+            format!("({})", marks.join(", "))
+        })
+        .collect();
     let updates: Vec<String> = columns
         .iter()
         .filter(|c| !matches!(**c, "merchant_id" | "id" | "kind" | "created_at"))
         .map(|c| format!("{c} = excluded.{c}"))
         .collect();
     format!(
-        "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (id, merchant_id) DO UPDATE SET {}",
+        "INSERT INTO {} ({}) VALUES {} ON CONFLICT (id, merchant_id) DO UPDATE SET {}",
         table.name(),
         columns.join(", "),
         values.join(", "),
@@ -388,6 +400,16 @@ mod tests {
         for row in rows {
             assert_eq!(row.values.len(), row.table.columns().len(), "{:?}", row.table);
         }
+    }
+
+    #[test]
+    fn a_multi_row_upsert_numbers_its_placeholders_row_after_row() {
+        let sql = upsert_rows_sql(Table::Batches, 2, dollar);
+        let width = insert_columns(Table::Batches).len();
+        assert_eq!(width, 11);
+        assert!(sql.contains("VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11), ($12, "), "{sql}");
+        assert!(sql.ends_with("business_day = excluded.business_day, body = excluded.body"), "{sql}");
+        assert!(!sql.contains("created_at = excluded"), "creation time kept: {sql}");
     }
 
     #[test]
