@@ -156,15 +156,16 @@ pub async fn run_reconciliation(
     body: JsonBody<ReconciliationRunBody>,
 ) -> Result<Response, ApiError> {
     principal.require(Role::Finance)?;
+    let engine = engine(&state)?;
     let day = match &body.value.date {
         Some(date) => day_of("date", date)?,
-        None => xingtong_payments::clock::yesterday(),
+        None => engine.clock().yesterday(),
     };
     let file = body.value.file.clone().map(|text| ClearingFile {
         name: body.value.file_name.clone().unwrap_or_else(|| format!("upload_{day}.txt")),
         text,
     });
-    let report = engine(&state)?.reconcile_day(&day, file, &principal.actor()).await?;
+    let report = engine.reconcile_day(&day, file, &principal.actor()).await?;
     Ok(Json(ReconciliationView::of(&report)).into_response())
 }
 

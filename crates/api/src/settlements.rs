@@ -756,12 +756,13 @@ pub async fn run_payouts(
     body: JsonBody<PayoutRunBody>,
 ) -> Result<Response, ApiError> {
     principal.require(Role::Finance)?;
+    let engine = engine(&state)?;
     let day = match &body.value.date {
         Some(date) => day_of("date", date)?,
-        None => xingtong_payments::clock::business_day(),
+        None => engine.clock().business_day(),
     };
     let bank = xingtong_payments::bank::SandboxBank::new(state.store.clone());
-    let r = engine(&state)?.run_payouts(&bank, &day).await?;
+    let r = engine.run_payouts(&bank, &day).await?;
     Ok(Json(PayoutRunView {
         looked_at: r.looked_at,
         paid: r.paid,

@@ -60,6 +60,18 @@ impl Date {
         Date::new(i32::try_from(year).ok()?, month, day)
     }
 
+    /// Days from 1970-01-01 to this date (negative: before), by Howard Hinnant's days-from-civil:
+    /// the inverse of [`Date::from_days_since_epoch`].
+    pub fn days_since_epoch(self) -> i64 {
+        let (month, day) = (i64::from(self.month), i64::from(self.day));
+        let year = i64::from(self.year) - i64::from(self.month <= 2);
+        let era = year.div_euclid(400);
+        let yoe = year.rem_euclid(400);
+        let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        era * 146_097 + doe - 719_468
+    }
+
     /// The date in China (UTC+8) at `unix_seconds`.
     pub fn in_china_at(unix_seconds: i64) -> Option<Date> {
         Date::from_days_since_epoch((unix_seconds + 8 * 3_600).div_euclid(86_400))

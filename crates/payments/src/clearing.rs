@@ -421,7 +421,7 @@ impl Engine {
                 SettlementCycle::D0 => day.to_owned(),
                 SettlementCycle::T1 => next_day(day),
             },
-            cleared_at: xingtong_store::now_ns(),
+            cleared_at: self.clock().now_ns(),
         };
         let mut lines = Vec::new();
         // Each terminal's card volume of the day, for its deposit: captured less returned.

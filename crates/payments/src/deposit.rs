@@ -189,9 +189,9 @@ impl Deposit {
         (self.threshold_minor - self.volume_minor).max(0)
     }
 
-    fn step(&mut self, status: DepositStatus, actor: &str) {
+    fn step(&mut self, status: DepositStatus, actor: &str, at: u64) {
         self.status = status;
-        self.history.push(DepositStep { at: xingtong_store::now_ns(), status, actor: actor.to_owned() });
+        self.history.push(DepositStep { at, status, actor: actor.to_owned() });
     }
 
     /// Learns the activation day from the device (once), and the deadline with it.
@@ -307,7 +307,7 @@ impl Engine {
         }
         let taken = transfer(clearing, held, deposit.amount_minor, chart::code::DEPOSIT_TAKEN);
         deposit.payment = Some(DepositPayment {
-            at: xingtong_store::now_ns(),
+            at: self.clock().now_ns(),
             card_masked: crate::card::mask(&card.pan),
             auth_code: approved.auth_code.clone(),
             transfer_id: taken.id.to_string(),
@@ -315,7 +315,7 @@ impl Engine {
             request_fingerprint: fingerprint.clone(),
         });
         transfers.push(taken);
-        deposit.step(DepositStatus::Held, actor);
+        deposit.step(DepositStatus::Held, actor, self.clock().now_ns());
         let mut puts = vec![insert(&deposit)?];
         puts.extend(self.deposit_notice(&deposit, Template::DepositPaid, &[], "").await?);
         let audit = xingtong_merchants::identity::audit(
@@ -377,8 +377,8 @@ impl Engine {
             ));
         }
         deposit.waiver =
-            Some(DepositWaiver { at: xingtong_store::now_ns(), by: actor.to_owned(), reason: reason.to_owned() });
-        deposit.step(DepositStatus::Waived, actor);
+            Some(DepositWaiver { at: self.clock().now_ns(), by: actor.to_owned(), reason: reason.to_owned() });
+        deposit.step(DepositStatus::Waived, actor, self.clock().now_ns());
         let why = [("reason", reason.to_owned())];
         let mut puts = vec![insert(&deposit)?];
         puts.extend(self.deposit_notice(&deposit, Template::DepositWaived, &why, reason).await?);
@@ -438,7 +438,7 @@ impl Engine {
                     purpose: PayoutPurpose::DepositRefund,
                 };
                 deposit.payout_id = Some(payout.id.clone());
-                deposit.step(DepositStatus::Refunding, "system:clearing");
+                deposit.step(DepositStatus::Refunding, "system:clearing", self.clock().now_ns());
                 let held = chart::merchant_account_id(&deposit.mid, chart::ACCOUNT_MERCHANT_DEPOSIT).unwrap_or(0);
                 let in_transit = chart::platform_account_id(chart::ACCOUNT_PAYOUTS_IN_TRANSIT);
                 transfers.push(transfer(held, in_transit, deposit.amount_minor, chart::code::DEPOSIT_REFUND));
@@ -472,7 +472,7 @@ impl Engine {
                 if stored.value.deadline_day.as_deref().is_none_or(|d| d > cleared_day) {
                     continue;
                 }
-                stored.value.step(DepositStatus::Kept, "system:clearing");
+                stored.value.step(DepositStatus::Kept, "system:clearing", self.clock().now_ns());
                 let deposit = stored.value.clone();
                 let held = chart::merchant_account_id(&deposit.mid, chart::ACCOUNT_MERCHANT_DEPOSIT).unwrap_or(0);
                 let kept_account = chart::platform_account_id(chart::ACCOUNT_DEPOSITS_KEPT);
@@ -514,7 +514,7 @@ impl Engine {
     /// The paid deposit refund of `payout`: the deposit becomes refunded (a put for the payout's commit).
     pub(crate) async fn deposit_refunded(&self, payout: &Payout) -> Result<Option<Put>> {
         let Some(mut stored) = load::<Deposit>(self.store(), &payout.settlement_id).await? else { return Ok(None) };
-        stored.value.step(DepositStatus::Refunded, "system:payouts");
+        stored.value.step(DepositStatus::Refunded, "system:payouts", self.clock().now_ns());
         Ok(Some(stored.update()?))
     }
 }

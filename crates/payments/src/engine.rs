@@ -32,6 +32,8 @@ pub struct Config {
     /// How old a transaction must be before the runs `serve` makes on its own settle it, seconds
     /// ([`crate::clearing::REVERSAL_GRACE_S`]).
     pub reversal_grace_s: u64,
+    /// Where business time comes from (the machine's clock unless a test sets one).
+    pub clock: crate::clock::Clock,
 }
 
 impl Default for Config {
@@ -41,6 +43,7 @@ impl Default for Config {
             frequency_max: 20,
             frequency_window_ns: 60_000_000_000,
             reversal_grace_s: crate::clearing::REVERSAL_GRACE_S,
+            clock: crate::clock::Clock::system(),
         }
     }
 }
@@ -430,8 +433,8 @@ impl Engine {
             pending_transfer: None,
             movements: Vec::new(),
             channel: origin.channel.into(),
-            business_day: crate::clock::business_day(),
-            at: now_ns(),
+            business_day: self.clock().business_day(),
+            at: self.clock().now_ns(),
             reason: None,
             balance_minor: None,
             customer_phone: None,
@@ -726,7 +729,7 @@ impl Engine {
         if txn.customer_phone.is_none() && txn.customer_email.is_none() {
             return Ok(Vec::new());
         }
-        let (y, m, d, hh, mm, _) = crate::clock::china(crate::clock::unix_seconds());
+        let (y, m, d, hh, mm, _) = self.clock().china();
         let time = format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}");
         let amount =
             xingtong_money::Amount::from_minor(txn.amount_minor, xingtong_money::Currency::CNY).to_decimal_string();
@@ -1205,6 +1208,11 @@ impl Engine {
     }
 
     /// The settings it runs with.
+    /// Where business time comes from.
+    pub fn clock(&self) -> &crate::clock::Clock {
+        &self.inner.config.clock
+    }
+
     pub fn config(&self) -> &Config {
         &self.inner.config
     }

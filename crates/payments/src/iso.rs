@@ -47,13 +47,13 @@ fn with_mac(mut reply: Message, live: &Live) -> Message {
     }
 }
 
-fn answer_reply(request: &Message, answer: &Answer, live: &Live) -> Message {
+fn answer_reply(request: &Message, answer: &Answer, live: &Live, clock: &crate::clock::Clock) -> Message {
     let mut reply = reply_to(request, answer.code);
     // The time the host recorded the transaction, so that field 13 of the reply is the date a
     // refund or completion later gives in field 61.
     let (hhmmss, mmdd) = match &answer.transaction {
         Some(t) => (crate::clock::fields_12_13_at(t.at).0, t.date_mmdd().to_owned()),
-        None => crate::clock::fields_12_13(),
+        None => clock.fields_12_13(),
     };
     reply.set(12, hhmmss);
     reply.set(13, mmdd);
@@ -142,7 +142,7 @@ impl Terminals {
             SignIn::Refused(code) => code_only(message, code),
             SignIn::Ok { field62, batch } => {
                 let mut reply = code_only(message, ResponseCode::APPROVED);
-                let (hhmmss, mmdd) = crate::clock::fields_12_13();
+                let (hhmmss, mmdd) = self.engine.clock().fields_12_13();
                 reply.set(12, hhmmss);
                 reply.set(13, mmdd);
                 reply.set(37, crate::ids::rrn(message.get_str(11).and_then(|s| s.parse().ok()).unwrap_or(0)));
@@ -279,7 +279,7 @@ impl Terminals {
             foreign_result: verdict(settled.batch.foreign_balanced),
         };
         let mut reply = reply_to(message, ResponseCode::APPROVED);
-        let (hhmmss, mmdd) = crate::clock::fields_12_13();
+        let (hhmmss, mmdd) = self.engine.clock().fields_12_13();
         reply.set(12, hhmmss);
         reply.set(13, mmdd);
         reply.set(15, settled.batch.business_day.get(4..8).unwrap_or("0101").to_owned());
@@ -300,7 +300,7 @@ impl Terminals {
         let message = &request.message;
         let answer = |code: ResponseCode| {
             let mut reply = reply_to(message, code);
-            let (hhmmss, mmdd) = crate::clock::fields_12_13();
+            let (hhmmss, mmdd) = self.engine.clock().fields_12_13();
             reply.set(12, hhmmss);
             reply.set(13, mmdd);
             Ok(with_mac(reply, live))
@@ -435,7 +435,7 @@ impl Terminals {
             }
             _ => return refuse(ResponseCode::FUNCTION_NOT_SUPPORTED),
         };
-        Ok(answer_reply(message, &answer, live))
+        Ok(answer_reply(message, &answer, live, self.engine.clock()))
     }
 }
 

@@ -301,7 +301,7 @@ impl Engine {
             id: id.clone(),
             card_masked: card.masked(),
             card_verified_at: card.verified_at,
-            at: xingtong_store::now_ns(),
+            at: self.clock().now_ns(),
             outcome: "sending".into(),
             detail: None,
         });

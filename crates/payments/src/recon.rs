@@ -481,7 +481,13 @@ fn type_of(code: &str) -> &'static str {
 }
 
 /// Matches a file's lines against the host's transactions of the day.
-pub fn reconcile(day: &str, file: &ClearingFile, lines: &[FileLine], txns: &[CardTransaction]) -> Reconciliation {
+pub fn reconcile(
+    day: &str,
+    file: &ClearingFile,
+    lines: &[FileLine],
+    txns: &[CardTransaction],
+    run_at: u64,
+) -> Reconciliation {
     use sha2::Digest;
     let host: BTreeMap<&str, &CardTransaction> = txns.iter().map(|t| (t.id.as_str(), t)).collect();
     let mut report = Reconciliation {
@@ -499,7 +505,7 @@ pub fn reconcile(day: &str, file: &ClearingFile, lines: &[FileLine], txns: &[Car
         amount_mismatches: 0,
         items: Vec::new(),
         version: 1,
-        run_at: xingtong_store::now_ns(),
+        run_at,
     };
     let mut seen = std::collections::BTreeSet::new();
     let item = |class: ItemClass, txn: Option<&CardTransaction>, line: Option<&FileLine>| {
@@ -583,7 +589,7 @@ impl Engine {
             ));
         }
         let txns = day_transactions(self.store(), day).await?;
-        let mut report = reconcile(day, &file, &lines, &txns);
+        let mut report = reconcile(day, &file, &lines, &txns, self.clock().now_ns());
         let stored = load::<Reconciliation>(self.store(), &report.id).await?;
         let put = match stored {
             Some(stored) if stored.value.same_as(&report) => return Ok(stored.value),

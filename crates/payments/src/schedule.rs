@@ -114,7 +114,7 @@ impl Engine {
         let Some(previous) = self.due_run(&id).await? else { return Ok(None) };
         // Transactions of the last minutes wait for the next sweep: their reversals may be on
         // their way (clearing::REVERSAL_GRACE_S).
-        let before = xingtong_store::now_ns().saturating_sub(self.config().reversal_grace_s * 1_000_000_000);
+        let before = self.clock().now_ns().saturating_sub(self.config().reversal_grace_s * 1_000_000_000);
         let d0 = Some(xingtong_merchants::merchant::SettlementCycle::D0);
         let result = self.clear_day_of(today, d0, Some(before), &|_, _| {}).await;
         let summary = result.as_ref().map(|r| serde_json::to_string(r).unwrap_or_default());
@@ -139,12 +139,8 @@ impl Engine {
             Ok(summary) => ("ok", summary),
             Err(error) => ("failed", error.to_string()),
         };
-        let run = ScheduledRun {
-            id: id.into(),
-            outcome: outcome.into(),
-            detail: detail.clone(),
-            at: xingtong_store::now_ns(),
-        };
+        let run =
+            ScheduledRun { id: id.into(), outcome: outcome.into(), detail: detail.clone(), at: self.clock().now_ns() };
         let put = match previous {
             Some(mut stored) => {
                 stored.value = run;
