@@ -200,8 +200,8 @@ pub struct Answer {
 }
 
 impl Answer {
-    fn bare(code: ResponseCode, stan: u32) -> Answer {
-        Answer { code, rrn: crate::ids::rrn(stan), auth_code: None, balance_minor: None, transaction: None }
+    fn bare(code: ResponseCode, stan: u32, at_ns: u64) -> Answer {
+        Answer { code, rrn: crate::ids::rrn(stan, at_ns), auth_code: None, balance_minor: None, transaction: None }
     }
 
     fn of(txn: CardTransaction) -> Answer {
@@ -407,6 +407,8 @@ impl Engine {
     }
 
     fn new_txn(&self, origin: &Origin, kind: Kind, amount: i64, card_pan: Option<&str>) -> CardTransaction {
+        // One instant for the record, its business day and its reference number.
+        let now = self.clock().now_ns();
         CardTransaction {
             id: CardTransaction::key(&origin.tid, origin.batch, origin.stan),
             kind,
@@ -423,7 +425,7 @@ impl Engine {
             pan_token: card_pan.map(|p| card::token(&self.inner.pan_secret[..], p)).unwrap_or_default(),
             brand: card_pan.and_then(card::Brand::of),
             card_type: None,
-            rrn: crate::ids::rrn(origin.stan),
+            rrn: crate::ids::rrn(origin.stan, now),
             auth_code: None,
             business_type: BusinessType::Sale,
             original_id: None,
@@ -433,8 +435,8 @@ impl Engine {
             pending_transfer: None,
             movements: Vec::new(),
             channel: origin.channel.into(),
-            business_day: self.clock().business_day(),
-            at: self.clock().now_ns(),
+            business_day: crate::clock::day_at(now),
+            at: now,
             reason: None,
             balance_minor: None,
             customer_phone: None,
@@ -495,7 +497,7 @@ impl Engine {
             match self.record(&txn, Change { puts: vec![insert(&txn)?], ..Change::default() }).await? {
                 Ok(()) => Ok(Answer::of(txn)),
                 Err(StoreError::Rejected(Rejection::Conflict { .. })) => {
-                    Ok(Answer::bare(ResponseCode::DUPLICATE, txn.stan))
+                    Ok(Answer::bare(ResponseCode::DUPLICATE, txn.stan, self.clock().now_ns()))
                 }
                 Err(e) => Err(e.into()),
             }
@@ -592,7 +594,7 @@ impl Engine {
     pub async fn balance(&self, origin: &Origin, card: &Card) -> Result<Answer> {
         let txn = self.new_txn(origin, Kind::BalanceInquiry, 0, Some(&card.pan));
         if !origin.fresh && self.is_duplicate(origin).await? {
-            return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan));
+            return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan, self.clock().now_ns()));
         }
         if !self.terminal_takes_payments(&origin.tid).await? {
             return self.decline(txn, ResponseCode::NOT_PERMITTED_TO_TERMINAL).await;
@@ -610,7 +612,7 @@ impl Engine {
                 match self.record(&txn, Change { puts: vec![insert(&txn)?], ..Change::default() }).await? {
                     Ok(()) => Ok(Answer::of(txn)),
                     Err(StoreError::Rejected(Rejection::Conflict { .. })) => {
-                        Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan))
+                        Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan, self.clock().now_ns()))
                     }
                     Err(e) => Err(e.into()),
                 }
@@ -633,7 +635,7 @@ impl Engine {
         txn.business_type = business_type;
         (txn.customer_phone, txn.customer_email) = customer;
         if !origin.fresh && self.is_duplicate(origin).await? {
-            return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan));
+            return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan, self.clock().now_ns()));
         }
         if amount <= 0 {
             return self.decline(txn, ResponseCode::INVALID_AMOUNT).await;
@@ -787,7 +789,7 @@ impl Engine {
                 self.decline(declined(txn), ResponseCode::EXCEEDS_AMOUNT_LIMIT).await
             }
             Err(StoreError::Rejected(Rejection::Conflict { kind, id })) if kind == "card_txn" && id == txn.id => {
-                Ok(Answer::bare(ResponseCode::DUPLICATE, txn.stan))
+                Ok(Answer::bare(ResponseCode::DUPLICATE, txn.stan, self.clock().now_ns()))
             }
             // The original changed under us (a racing refund or void): the caller decides again.
             Err(StoreError::Rejected(Rejection::Conflict { .. })) => {
@@ -864,7 +866,7 @@ impl Engine {
         for _ in 0..8 {
             let mut txn = self.new_txn(origin, kind, amount, None);
             if self.is_duplicate(origin).await? {
-                return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan));
+                return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan, self.clock().now_ns()));
             }
             if !self.terminal_takes_payments(&origin.tid).await? {
                 return self.decline(txn, ResponseCode::NOT_PERMITTED_TO_TERMINAL).await;
@@ -914,7 +916,7 @@ impl Engine {
             let mut txn = self.new_txn(origin, Kind::Refund, amount, None);
             txn.reason = reason.clone();
             if self.is_duplicate(origin).await? {
-                return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan));
+                return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan, self.clock().now_ns()));
             }
             if !self.terminal_takes_payments(&origin.tid).await? {
                 return self.decline(txn, ResponseCode::NOT_PERMITTED_TO_TERMINAL).await;
@@ -972,7 +974,7 @@ impl Engine {
         match self.record(&txn, change).await? {
             Ok(()) => Ok(Some(Answer::of(txn))),
             Err(StoreError::Rejected(Rejection::Conflict { kind, id })) if kind == "card_txn" && id == txn.id => {
-                Ok(Some(Answer::bare(ResponseCode::DUPLICATE, txn.stan)))
+                Ok(Some(Answer::bare(ResponseCode::DUPLICATE, txn.stan, self.clock().now_ns())))
             }
             Err(StoreError::Rejected(Rejection::Conflict { .. })) => Ok(None),
             Err(e) => Err(e.into()),
@@ -990,7 +992,7 @@ impl Engine {
         for _ in 0..8 {
             let mut txn = self.new_txn(origin, Kind::PreAuthorizationVoid, amount, None);
             if self.is_duplicate(origin).await? {
-                return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan));
+                return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan, self.clock().now_ns()));
             }
             if !self.terminal_takes_payments(&origin.tid).await? {
                 return self.decline(txn, ResponseCode::NOT_PERMITTED_TO_TERMINAL).await;
@@ -1033,7 +1035,7 @@ impl Engine {
         for _ in 0..8 {
             let mut txn = self.new_txn(origin, Kind::Completion, amount, None);
             if self.is_duplicate(origin).await? {
-                return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan));
+                return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan, self.clock().now_ns()));
             }
             if !self.terminal_takes_payments(&origin.tid).await? {
                 return self.decline(txn, ResponseCode::NOT_PERMITTED_TO_TERMINAL).await;

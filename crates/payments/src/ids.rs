@@ -13,8 +13,9 @@ pub fn transfer_id() -> u128 {
     (now << 64) | (sequence << 32) | random
 }
 
-/// A retrieval reference number (field 37): 12 digits, hhmmss of now and the STAN.
-pub fn rrn(stan: u32) -> String {
-    let (hhmmss, _) = crate::clock::fields_12_13();
+/// A retrieval reference number (field 37): 12 digits, hhmmss of `at_ns` (China time) and the
+/// STAN.
+pub fn rrn(stan: u32, at_ns: u64) -> String {
+    let (hhmmss, _) = crate::clock::fields_12_13_at(at_ns);
     format!("{hhmmss}{:06}", stan % 1_000_000)
 }

@@ -145,7 +145,8 @@ impl Terminals {
                 let (hhmmss, mmdd) = self.engine.clock().fields_12_13();
                 reply.set(12, hhmmss);
                 reply.set(13, mmdd);
-                reply.set(37, crate::ids::rrn(message.get_str(11).and_then(|s| s.parse().ok()).unwrap_or(0)));
+                let stan = message.get_str(11).and_then(|s| s.parse().ok()).unwrap_or(0);
+                reply.set(37, crate::ids::rrn(stan, self.engine.clock().now_ns()));
                 // 60.2 of the reply is the open batch: the terminal adopts it.
                 reply.set(60, Field60 { batch, ..f60 }.to_bytes());
                 reply.set(62, field62.0);
@@ -284,7 +285,7 @@ impl Terminals {
         reply.set(13, mmdd);
         reply.set(15, settled.batch.business_day.get(4..8).unwrap_or("0101").to_owned());
         if let Some(stan) = message.get_str(11).and_then(cup::terminal_stan) {
-            reply.set(37, crate::ids::rrn(stan));
+            reply.set(37, crate::ids::rrn(stan, self.engine.clock().now_ns()));
         }
         let Ok(field48) = answer.to_bytes() else { return refuse(ResponseCode::FORMAT_ERROR) };
         reply.set(48, field48);
@@ -365,7 +366,7 @@ impl Terminals {
         if request.transaction == Transaction::Reversal {
             let code = Box::pin(self.engine.reverse(&origin, amount)).await?;
             let mut reply = reply_to(message, code);
-            reply.set(37, crate::ids::rrn(stan));
+            reply.set(37, crate::ids::rrn(stan, self.engine.clock().now_ns()));
             return Ok(with_mac(reply, live));
         }
         if f60.batch != live.batch {

@@ -175,6 +175,12 @@ async fn simulate(w: &World, seed: u64) -> anyhow::Result<()> {
                         continue;
                     }
                     ensure!(r.approved(), "{r:?}");
+                    // The reply's time, date and reference number are the engine's clock's.
+                    let (hhmmss, mmdd) = clock.fields_12_13();
+                    ensure!(
+                        r.message.get_str(12) == Some(hhmmss.as_str()) && r.message.get_str(13) == Some(mmdd.as_str())
+                    );
+                    ensure!(r.rrn().is_some_and(|rrn| rrn.starts_with(&hhmmss)), "{r:?}");
                     *made.entry("sale").or_default() += 1;
                     sales.push(Sale {
                         batch: r.batch,
