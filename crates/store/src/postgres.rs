@@ -795,16 +795,7 @@ impl Backend for PgWriter {
             let r = &p.record;
             let created_at = if r.created_at == 0 { now_ns } else { r.created_at };
             if let Some(typed) = &p.typed {
-                let mut values: Vec<Value> = vec![
-                    r.owner.as_str().into(),
-                    r.id.as_str().into(),
-                    r.kind.as_str().into(),
-                    r.status.as_str().into(),
-                    u64_int(p.expected.unwrap_or(0) + 1).into(),
-                    u64_int(created_at).into(),
-                    u64_int(now_ns).into(),
-                ];
-                values.extend(typed.values.iter().cloned());
+                let values = crate::tables::row_values(p, typed, created_at, now_ns);
                 self.pending_typed.push(TypedRow { table: typed.table, values, body: r.body.clone() });
                 continue;
             }

@@ -453,16 +453,8 @@ impl Backend for SqliteWriter {
                 continue;
             }
             if let Some(typed) = &p.typed {
-                let mut values: Vec<rusqlite::types::Value> = vec![
-                    r.owner.clone().into(),
-                    r.id.clone().into(),
-                    r.kind.clone().into(),
-                    r.status.clone().into(),
-                    u64_int(p.expected.unwrap_or(0) + 1).into(),
-                    u64_int(created_at).into(),
-                    u64_int(now_ns).into(),
-                ];
-                values.extend(typed.values.iter().map(sql_value));
+                let mut values: Vec<rusqlite::types::Value> =
+                    crate::tables::row_values(p, typed, created_at, now_ns).iter().map(sql_value).collect();
                 values.push(r.body.clone().into());
                 conn.prepare_cached(&crate::tables::upsert_sql(typed.table, question))?
                     .execute(rusqlite::params_from_iter(values))?;

@@ -299,6 +299,23 @@ pub(crate) fn insert_columns(table: Table) -> Vec<&'static str> {
     all
 }
 
+/// A typed put's values in [`insert_columns`] order, but for the body (last), which each backend
+/// binds as bytes: the record's common columns as the write makes them, then the table's own.
+pub(crate) fn row_values(put: &crate::Put, columns: &Columns, created_at: u64, now_ns: u64) -> Vec<Value> {
+    let r = &put.record;
+    let mut values: Vec<Value> = vec![
+        r.owner.as_str().into(),
+        r.id.as_str().into(),
+        r.kind.as_str().into(),
+        r.status.as_str().into(),
+        crate::codec::u64_int(put.expected.unwrap_or(0) + 1).into(),
+        crate::codec::u64_int(created_at).into(),
+        crate::codec::u64_int(now_ns).into(),
+    ];
+    values.extend(columns.values.iter().cloned());
+    values
+}
+
 /// The upsert of a row: placeholders 1… in [`insert_columns`] order; an existing row keeps its
 /// merchant, id, kind and creation time.
 pub(crate) fn upsert_sql(table: Table, placeholder: fn(usize) -> String) -> String {
