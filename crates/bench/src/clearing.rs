@@ -10,12 +10,12 @@
 use std::time::Instant;
 
 use serde::Serialize;
-use xingtong_ledger::{Account, Transfer};
+use xingtong_ledger::Account;
 use xingtong_merchants::merchant::{BankCard, Merchant, SettlementCycle};
 use xingtong_onboarding::application::BusinessType;
 use xingtong_payments::card::{Brand, CardType};
 use xingtong_payments::chart;
-use xingtong_payments::txn::{BusinessType as Business, CardTransaction, Kind, Movement, Status};
+use xingtong_payments::txn::{BusinessType as Business, CardTransaction, Kind, Status};
 use xingtong_store::{Change, Database, Store, StoreOptions};
 
 /// What to run.
@@ -152,58 +152,35 @@ fn merchant(n: u32) -> Merchant {
     }
 }
 
-fn transfer(id: u128, debit: u128, credit: u128, amount: i64, code: u16) -> Transfer {
-    Transfer {
-        id,
-        debit_account_id: debit,
-        credit_account_id: credit,
-        amount: amount as u128,
-        ledger: chart::LEDGER_CNY,
-        code,
-        ..Transfer::default()
-    }
-}
-
-fn movement(t: &Transfer) -> Movement {
-    Movement {
-        id: t.id.to_string(),
-        debit: t.debit_account_id.to_string(),
-        credit: t.credit_account_id.to_string(),
-        amount: t.amount as i64,
-        pending: false,
-    }
-}
-
 /// One merchant's day: `count` transactions (every tenth a partial refund of the sale before it),
 /// as one change, and what reached the merchant (Σ net).
 fn merchant_day(n: u32, count: u32) -> (Change, i64) {
     let mid = mid_of(n);
     let tid = format!("{:08}", 20_000_000 + n);
-    let payable = chart::merchant_account_id(&mid, chart::ACCOUNT_MERCHANT_SETTLEMENT).unwrap_or(0);
-    let clearing = chart::platform_account_id(chart::ACCOUNT_CARD_CLEARING);
-    let revenue = chart::platform_account_id(chart::ACCOUNT_FEE_REVENUE);
+    let accounts = xingtong_payments::postings::Accounts::of(&mid);
     let mut change = Change::default();
     let mut net = 0i64;
     let mut last_sale: Option<(u32, i64, i64)> = None;
     for stan in 1..=count {
-        let id = xingtong_payments::ids::transfer_id;
-        let (kind, amount, fee, movements) = match last_sale.take() {
+        // The engine's posting rules, with the network paying clearing (no payer leg).
+        let (kind, amount, fee, (transfers, movements)) = match last_sale.take() {
             Some((_, sale_amount, sale_fee)) if stan % 10 == 0 => {
                 let amount = sale_amount / 2;
                 let fee_back = sale_fee / 2;
-                let back = transfer(id(), payable, clearing, amount - fee_back, chart::code::MERCHANT_DEBIT);
-                let fee = transfer(id(), revenue, clearing, fee_back, chart::code::FEE_RETURN);
                 net -= amount - fee_back;
-                (Kind::Refund, amount, -fee_back, vec![back, fee])
+                (
+                    Kind::Refund,
+                    amount,
+                    -fee_back,
+                    xingtong_payments::postings::refund(&accounts, None, amount, fee_back),
+                )
             }
             _ => {
                 let amount = 1_000 + i64::from((stan * 7_919 + n * 104_729) % 200_000);
                 let fee = (amount * 5 / 1_000).min(2_000);
-                let to_merchant = transfer(id(), clearing, payable, amount - fee, chart::code::MERCHANT_CREDIT);
-                let to_revenue = transfer(id(), clearing, revenue, fee, chart::code::FEE);
                 net += amount - fee;
                 last_sale = Some((stan, amount, fee));
-                (Kind::Sale, amount, fee, vec![to_merchant, to_revenue])
+                (Kind::Sale, amount, fee, xingtong_payments::postings::sale(&accounts, None, amount, fee))
             }
         };
         let txn = CardTransaction {
@@ -230,7 +207,7 @@ fn merchant_day(n: u32, count: u32) -> (Change, i64) {
             fee_refunded_minor: 0,
             funding: Some(xingtong_payments::network::Funding::Network),
             pending_transfer: None,
-            movements: movements.iter().map(movement).collect(),
+            movements,
             channel: "iso8583".into(),
             business_day: DAY.into(),
             at: 1,
@@ -245,7 +222,7 @@ fn merchant_day(n: u32, count: u32) -> (Change, i64) {
             Ok(put) => change.puts.push(put),
             Err(error) => unreachable!("a bench transaction always encodes: {error}"),
         }
-        change.transfers.extend(movements);
+        change.transfers.extend(transfers);
     }
     (change, net)
 }

@@ -20,7 +20,8 @@ use xingtong_money::Rate;
 use xingtong_store::{Change, Cmp, CounterAdd, RecordQuery, SettlementLine, StoreError, Table, TableQuery, TxnQuery};
 
 use crate::chart;
-use crate::engine::{Engine, Result, transfer};
+use crate::engine::{Engine, Result};
+use crate::postings::transfer;
 use crate::txn::{CardTransaction, Status};
 
 /// Where a settlement stands.

@@ -31,9 +31,10 @@ use xingtong_merchants::{Class, Error};
 use xingtong_store::{Change, Put, RecordQuery, StoreError};
 
 use crate::chart;
-use crate::engine::{Card, Engine, Result, transfer};
+use crate::engine::{Card, Engine, Result};
 use crate::network::{AuthKind, AuthRequest, Funding, NetworkError};
 use crate::payouts::{Payout, PayoutPurpose, PayoutStatus, last4, yuan};
+use crate::postings::transfer;
 
 /// Where a deposit stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

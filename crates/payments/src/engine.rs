@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use xingtong_iso8583::ResponseCode;
-use xingtong_ledger::{CreateTransferResult, Transfer, TransferFlags};
+use xingtong_ledger::{CreateTransferResult, Transfer};
 use xingtong_merchants::devices::{Device, DeviceStatus};
 use xingtong_merchants::entity::{Stored, get, insert, load};
 use xingtong_merchants::merchant::Merchant;
@@ -15,10 +15,11 @@ use xingtong_money::Rate;
 use xingtong_store::{Change, CounterAdd, Put, Rejection, Store, StoreError, UniqueKey, now_ns};
 
 use crate::card::{self, CardType};
-use crate::chart::{self, LEDGER_CNY};
+use crate::chart;
 use crate::network::{AuthKind, AuthRequest, CardNetwork, Funding, NetworkError};
+use crate::postings;
 use crate::recent::Recent;
-use crate::txn::{BusinessType, CardTransaction, Kind, Movement, Status};
+use crate::txn::{BusinessType, CardTransaction, Kind, Status};
 
 /// Settings of the payments core.
 #[derive(Debug, Clone)]
@@ -251,28 +252,6 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 /// A boxed future of a rare path (see [`Engine::decline`]).
 type Boxed<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'a>>;
-
-pub(crate) fn transfer(debit: u128, credit: u128, amount: i64, code: u16) -> Transfer {
-    Transfer {
-        id: crate::ids::transfer_id(),
-        debit_account_id: debit,
-        credit_account_id: credit,
-        amount: amount as u128,
-        ledger: LEDGER_CNY,
-        code,
-        ..Transfer::default()
-    }
-}
-
-fn movement(t: &Transfer, pending: bool) -> Movement {
-    Movement {
-        id: t.id.to_string(),
-        debit: t.debit_account_id.to_string(),
-        credit: t.credit_account_id.to_string(),
-        amount: t.amount as i64,
-        pending,
-    }
-}
 
 /// Ties a void, refund or completion to its original: the original's id, card and funding.
 fn link(txn: &mut CardTransaction, original: &CardTransaction) {
@@ -667,34 +646,25 @@ impl Engine {
         txn.funding = Some(approved.funding);
         txn.status = Status::Approved;
         txn.response_code = ResponseCode::APPROVED.code.into();
-        let settlement = chart::merchant_account_id(&origin.mid, chart::ACCOUNT_MERCHANT_SETTLEMENT).unwrap_or(0);
-        let clearing = chart::platform_account_id(chart::ACCOUNT_CARD_CLEARING);
-        let revenue = chart::platform_account_id(chart::ACCOUNT_FEE_REVENUE);
+        let accounts = postings::Accounts::of(&origin.mid);
+        let payer = match approved.funding {
+            Funding::Ledger(account) => Some(account),
+            Funding::Network => None,
+        };
         let mut transfers = Vec::new();
         match kind {
             Kind::Sale => {
                 txn.fee_minor = fee(&merchant, approved.card_type, amount, &txn.business_day);
-                if let Funding::Ledger(account) = approved.funding {
-                    let t = transfer(account, clearing, amount, chart::code::CARDHOLDER_PAYS);
-                    txn.movements.push(movement(&t, false));
-                    transfers.push(t);
-                }
-                let net = transfer(clearing, settlement, amount - txn.fee_minor, chart::code::MERCHANT_CREDIT);
-                txn.movements.push(movement(&net, false));
-                transfers.push(net);
-                if txn.fee_minor > 0 {
-                    let f = transfer(clearing, revenue, txn.fee_minor, chart::code::FEE);
-                    txn.movements.push(movement(&f, false));
-                    transfers.push(f);
-                }
+                let (posted, recorded) = postings::sale(&accounts, payer, amount, txn.fee_minor);
+                txn.movements = recorded;
+                transfers = posted;
             }
             _ => {
-                if let Funding::Ledger(account) = approved.funding {
-                    let mut hold = transfer(account, clearing, amount, chart::code::CARDHOLDER_PAYS);
-                    hold.flags = TransferFlags(TransferFlags::PENDING);
-                    hold.timeout = self.inner.config.pre_authorization_hold_s;
+                if let Some(payer) = payer {
+                    let timeout = self.inner.config.pre_authorization_hold_s;
+                    let (hold, recorded) = postings::hold(&accounts, payer, amount, timeout);
                     txn.pending_transfer = Some(hold.id.to_string());
-                    txn.movements.push(movement(&hold, true));
+                    txn.movements.push(recorded);
                     transfers.push(hold);
                 }
             }
@@ -811,42 +781,6 @@ impl Engine {
         }
     }
 
-    /// The transfers that undo `movements`: each posted one in the other direction; a held one voided.
-    fn undo(movements: &[Movement]) -> (Vec<Transfer>, Vec<Movement>) {
-        let mut transfers = Vec::new();
-        let mut made = Vec::new();
-        for m in movements.iter().rev() {
-            let (debit, credit) = (m.debit.parse().unwrap_or(0), m.credit.parse().unwrap_or(0));
-            if m.pending {
-                let void = Transfer {
-                    id: crate::ids::transfer_id(),
-                    pending_id: m.id.parse().unwrap_or(0),
-                    ledger: LEDGER_CNY,
-                    flags: TransferFlags(TransferFlags::VOID_PENDING_TRANSFER),
-                    ..Transfer::default()
-                };
-                made.push(Movement {
-                    id: void.id.to_string(),
-                    debit: m.debit.clone(),
-                    credit: m.credit.clone(),
-                    amount: 0,
-                    pending: false,
-                });
-                transfers.push(void);
-            } else {
-                let code = if debit == chart::platform_account_id(chart::ACCOUNT_CARD_CLEARING) {
-                    chart::code::MERCHANT_DEBIT
-                } else {
-                    chart::code::CARDHOLDER_REFUND
-                };
-                let t = transfer(credit, debit, m.amount, code);
-                made.push(movement(&t, false));
-                transfers.push(t);
-            }
-        }
-        (transfers, made)
-    }
-
     /// The original a request names, if it exists and agrees with what the terminal says of it.
     async fn original(&self, origin: &Origin, original: &Original) -> Result<Option<Stored<CardTransaction>>> {
         Ok(self.transaction(&origin.tid, original.batch, original.stan).await?.filter(|o| original.matches(&o.value)))
@@ -882,7 +816,7 @@ impl Engine {
             if o.amount_minor != amount {
                 return self.decline(txn, ResponseCode::AMOUNT_MISMATCH).await;
             }
-            let (transfers, made) = Self::undo(&o.movements);
+            let (transfers, made) = postings::undo(&o.movements);
             txn.movements = made;
             txn.status = Status::Approved;
             txn.response_code = ResponseCode::APPROVED.code.into();
@@ -932,24 +866,14 @@ impl Engine {
             if amount <= 0 || amount > o.refundable_minor() {
                 return self.decline(txn, ResponseCode::INVALID_AMOUNT).await;
             }
-            let fee_back = if amount == o.refundable_minor() {
-                o.fee_minor - o.fee_refunded_minor
-            } else {
-                let share = i128::from(o.fee_minor) * i128::from(amount);
-                let rounded = (2 * share + i128::from(o.amount_minor)) / (2 * i128::from(o.amount_minor));
-                (rounded as i64).min(o.fee_minor - o.fee_refunded_minor)
+            let fee_back =
+                postings::fee_returned(o.amount_minor, o.fee_minor, o.fee_refunded_minor, amount, o.refundable_minor());
+            let payer = match o.funding {
+                Some(Funding::Ledger(account)) => Some(account),
+                _ => None,
             };
-            let settlement = chart::merchant_account_id(&origin.mid, chart::ACCOUNT_MERCHANT_SETTLEMENT).unwrap_or(0);
-            let clearing = chart::platform_account_id(chart::ACCOUNT_CARD_CLEARING);
-            let revenue = chart::platform_account_id(chart::ACCOUNT_FEE_REVENUE);
-            let mut transfers = vec![transfer(settlement, clearing, amount - fee_back, chart::code::MERCHANT_DEBIT)];
-            if fee_back > 0 {
-                transfers.push(transfer(revenue, clearing, fee_back, chart::code::FEE_RETURN));
-            }
-            if let Some(Funding::Ledger(account)) = o.funding {
-                transfers.push(transfer(clearing, account, amount, chart::code::CARDHOLDER_REFUND));
-            }
-            txn.movements = transfers.iter().map(|t| movement(t, false)).collect();
+            let (transfers, recorded) = postings::refund(&postings::Accounts::of(&origin.mid), payer, amount, fee_back);
+            txn.movements = recorded;
             txn.fee_minor = -fee_back;
             txn.status = Status::Approved;
             txn.response_code = ResponseCode::APPROVED.code.into();
@@ -1010,7 +934,7 @@ impl Engine {
             if orig.value.amount_minor != amount {
                 return self.decline(txn, ResponseCode::AMOUNT_MISMATCH).await;
             }
-            let (transfers, made) = Self::undo(&orig.value.movements);
+            let (transfers, made) = postings::undo(&orig.value.movements);
             txn.movements = made;
             txn.status = Status::Approved;
             txn.response_code = ResponseCode::APPROVED.code.into();
@@ -1058,37 +982,13 @@ impl Engine {
             let card_type = o.card_type.unwrap_or(CardType::Debit);
             txn.fee_minor = fee(&merchant, card_type, amount, &txn.business_day);
             txn.auth_code = o.auth_code.clone();
-            let settlement = chart::merchant_account_id(&origin.mid, chart::ACCOUNT_MERCHANT_SETTLEMENT).unwrap_or(0);
-            let clearing = chart::platform_account_id(chart::ACCOUNT_CARD_CLEARING);
-            let revenue = chart::platform_account_id(chart::ACCOUNT_FEE_REVENUE);
-            let mut transfers = Vec::new();
-            if let (Some(pending), Some(Funding::Ledger(account))) = (&o.pending_transfer, o.funding) {
-                let post = Transfer {
-                    id: crate::ids::transfer_id(),
-                    pending_id: pending.parse().unwrap_or(0),
-                    amount: amount as u128,
-                    ledger: LEDGER_CNY,
-                    flags: TransferFlags(TransferFlags::POST_PENDING_TRANSFER),
-                    ..Transfer::default()
-                };
-                // Recorded as the cardholder paying clearing, so that undoing it returns the money.
-                txn.movements.push(Movement {
-                    id: post.id.to_string(),
-                    debit: account.to_string(),
-                    credit: clearing.to_string(),
-                    amount,
-                    pending: false,
-                });
-                transfers.push(post);
-            }
-            let net = transfer(clearing, settlement, amount - txn.fee_minor, chart::code::MERCHANT_CREDIT);
-            txn.movements.push(movement(&net, false));
-            transfers.push(net);
-            if txn.fee_minor > 0 {
-                let f = transfer(clearing, revenue, txn.fee_minor, chart::code::FEE);
-                txn.movements.push(movement(&f, false));
-                transfers.push(f);
-            }
+            let held = match (&o.pending_transfer, o.funding) {
+                (Some(pending), Some(Funding::Ledger(account))) => Some((pending.parse().unwrap_or(0), account)),
+                _ => None,
+            };
+            let (transfers, recorded) =
+                postings::completion(&postings::Accounts::of(&origin.mid), held, amount, txn.fee_minor);
+            txn.movements = recorded;
             txn.status = Status::Approved;
             txn.response_code = ResponseCode::APPROVED.code.into();
             orig.value.status = Status::Completed;
@@ -1144,7 +1044,7 @@ impl Engine {
             if self.settled_ids(&o.mid, &o.business_day).await?.contains(&o.id) {
                 return Ok(ResponseCode::INVALID_TRANSACTION);
             }
-            let (transfers, _) = Self::undo(&o.movements);
+            let (transfers, _) = postings::undo(&o.movements);
             orig.value.status = Status::Reversed;
             let mut puts = vec![orig.update()?];
             // Undoing a void or completion puts its original back as it was.

@@ -26,6 +26,7 @@ pub mod ids;
 pub mod iso;
 pub mod network;
 pub mod payouts;
+pub mod postings;
 mod recent;
 pub mod recon;
 pub mod sandbox;

@@ -22,7 +22,8 @@ use xingtong_store::{Change, Cmp, Table, TableQuery};
 
 use crate::bank::{Order, Outcome, SettlementBank};
 use crate::chart;
-use crate::engine::{Engine, Result, transfer};
+use crate::engine::{Engine, Result};
+use crate::postings::transfer;
 
 /// Where a payout stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
