@@ -27,6 +27,7 @@ pub mod iso;
 pub mod network;
 pub mod payouts;
 pub mod postings;
+pub mod qr;
 mod recent;
 pub mod recon;
 pub mod sandbox;
