@@ -15,7 +15,7 @@ use crate::AppState;
 use crate::error::{ApiError, codes};
 use crate::extract::{JsonBody, Path};
 use crate::onboarding::Auth;
-use crate::settlements::{dashed, day_of, engine, not_found};
+use crate::settlements::{dashed, day_of, day_param, engine, not_found};
 use crate::time::rfc3339;
 
 /// A discrepancy between the host and the network, with what to do.
@@ -177,7 +177,7 @@ pub async fn get_reconciliation(
     Path(date): Path<String>,
 ) -> Result<Response, ApiError> {
     staff_only(&principal)?;
-    let day = day_of("date", &date)?;
+    let day = day_param("date", &date)?;
     let report = engine(&state)?.reconciliation(&day).await?.ok_or_else(|| not_found("reconciliation"))?;
     Ok(Json(ReconciliationView::of(&report)).into_response())
 }
@@ -190,7 +190,7 @@ pub async fn get_clearing_file(
     Path(date): Path<String>,
 ) -> Result<Response, ApiError> {
     staff_only(&principal)?;
-    let day = day_of("date", &date)?;
+    let day = day_param("date", &date)?;
     let file = engine(&state)?.network().clearing_file(&day).await?.ok_or_else(|| not_found("clearing file"))?;
     let disposition = format!("inline; filename=\"{}\"", file.name);
     Ok((

@@ -45,16 +45,30 @@ pub(crate) fn may_see(principal: &Principal, mid: &str, what: &str) -> Result<()
 
 /// `YYYY-MM-DD` as `YYYYMMDD`, or a 422 naming the field.
 pub(crate) fn day_of(field: &str, date: &str) -> Result<String, ApiError> {
-    let day: String = date.chars().filter(|c| *c != '-').collect();
-    if date.len() == 10 && xingtong_payments::clearing::valid_day(&day) {
-        Ok(day)
-    } else {
-        Err(ApiError::new(
+    parse_day(date).ok_or_else(|| {
+        ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             codes::INVALID_REQUEST,
             format!("{field}: {date:?} is not a date like 2026-11-27"),
-        ))
-    }
+        )
+    })
+}
+
+/// A date given as a path or query parameter, `YYYY-MM-DD`, as `YYYYMMDD`; a malformed one is
+/// `400 invalid_parameter`, as every malformed parameter is (docs/api.md).
+pub(crate) fn day_param(field: &str, date: &str) -> Result<String, ApiError> {
+    parse_day(date).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            codes::INVALID_PARAMETER,
+            format!("{field}: {date:?} is not a date like 2026-11-27"),
+        )
+    })
+}
+
+fn parse_day(date: &str) -> Option<String> {
+    let day: String = date.chars().filter(|c| *c != '-').collect();
+    (date.len() == 10 && xingtong_payments::clearing::valid_day(&day)).then_some(day)
 }
 
 /// `YYYYMMDD` as `YYYY-MM-DD`.
@@ -454,10 +468,10 @@ pub async fn list_settlements(
     let limit = filter.limit.unwrap_or(50).clamp(1, 100);
     let mut query = TableQuery::new(Table::Settlements).merchant(&mid).order_by("business_day").limit(limit);
     if let Some(from) = &filter.from {
-        query = query.filter("business_day", Cmp::AtLeast, day_of("from", from)?);
+        query = query.filter("business_day", Cmp::AtLeast, day_param("from", from)?);
     }
     if let Some(to) = &filter.to {
-        query = query.filter("business_day", Cmp::AtMost, day_of("to", to)?);
+        query = query.filter("business_day", Cmp::AtMost, day_param("to", to)?);
     }
     if let Some(after) = &filter.after {
         let last = load::<Settlement>(&state.store, after).await?.filter(|s| s.value.mid == mid).ok_or_else(|| {
@@ -862,7 +876,7 @@ pub async fn list_transactions(
     Query(filter): Query<TransactionFilter>,
 ) -> Result<Response, ApiError> {
     may_see(&principal, &mid, "merchant")?;
-    let day = |field: &str, value: &Option<String>| value.as_deref().map(|d| day_of(field, d)).transpose();
+    let day = |field: &str, value: &Option<String>| value.as_deref().map(|d| day_param(field, d)).transpose();
     let after = match &filter.after {
         None => None,
         Some(cursor) => Some(
