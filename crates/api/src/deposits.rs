@@ -15,7 +15,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{IdempotencyKey, JsonBody, Path};
 use crate::onboarding::Auth;
-use crate::settlements::{dashed, engine, may_see, own_device};
+use crate::settlements::{dashed, engine, own_device, seen_merchant};
 use crate::time::rfc3339;
 
 /// A device's deposit (押金) and how far it is from its refund.
@@ -115,7 +115,7 @@ pub async fn list_deposits(
     Auth(principal): Auth,
     Path(mid): Path<String>,
 ) -> Result<Response, ApiError> {
-    may_see(&principal, &mid, "merchant")?;
+    seen_merchant(&state, &principal, &mid).await?;
     let deposits = engine(&state)?.merchant_deposits(&mid).await?;
     Ok(Json(DepositList { deposits: deposits.iter().map(DepositView::of).collect() }).into_response())
 }

@@ -43,6 +43,14 @@ pub(crate) fn may_see(principal: &Principal, mid: &str, what: &str) -> Result<()
     principal.may_see_merchant(mid).map_err(|_| not_found(what))
 }
 
+/// For a merchant's lists: the caller may see the merchant, and it exists (staff asking for a
+/// merchant that does not exist get `404`, as its owner would, not an empty list).
+pub(crate) async fn seen_merchant(state: &AppState, principal: &Principal, mid: &str) -> Result<(), ApiError> {
+    may_see(principal, mid, "merchant")?;
+    load::<xingtong_merchants::merchant::Merchant>(&state.store, mid).await?.ok_or_else(|| not_found("merchant"))?;
+    Ok(())
+}
+
 /// `YYYY-MM-DD` as `YYYYMMDD`, or a 422 naming the field.
 pub(crate) fn day_of(field: &str, date: &str) -> Result<String, ApiError> {
     parse_day(date).ok_or_else(|| {
@@ -64,6 +72,22 @@ pub(crate) fn day_param(field: &str, date: &str) -> Result<String, ApiError> {
             format!("{field}: {date:?} is not a date like 2026-11-27"),
         )
     })
+}
+
+/// A comma-separated `status` query parameter: each one of `allowed` (`400 invalid_parameter`
+/// otherwise); none given, none to filter by.
+fn statuses_param(value: Option<&str>, allowed: &[&str]) -> Result<Vec<String>, ApiError> {
+    let statuses: Vec<String> = value
+        .map(|s| s.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    match statuses.iter().find(|s| !allowed.contains(&s.as_str())) {
+        Some(bad) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            codes::INVALID_PARAMETER,
+            format!("status: {bad} is not one of {}", allowed.join(", ")),
+        )),
+        None => Ok(statuses),
+    }
 }
 
 fn parse_day(date: &str) -> Option<String> {
@@ -464,7 +488,7 @@ pub async fn list_settlements(
     Path(mid): Path<String>,
     Query(filter): Query<SettlementFilter>,
 ) -> Result<Response, ApiError> {
-    may_see(&principal, &mid, "merchant")?;
+    seen_merchant(&state, &principal, &mid).await?;
     let limit = filter.limit.unwrap_or(50).clamp(1, 100);
     let mut query = TableQuery::new(Table::Settlements).merchant(&mid).order_by("business_day").limit(limit);
     if let Some(from) = &filter.from {
@@ -705,19 +729,8 @@ pub async fn list_payouts(
     Path(mid): Path<String>,
     Query(filter): Query<PayoutFilter>,
 ) -> Result<Response, ApiError> {
-    may_see(&principal, &mid, "merchant")?;
-    let statuses: Vec<String> = filter
-        .status
-        .as_deref()
-        .map(|s| s.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
-        .unwrap_or_default();
-    if let Some(bad) = statuses.iter().find(|s| !matches!(s.as_str(), "scheduled" | "sending" | "paid" | "failed")) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            codes::INVALID_PARAMETER,
-            format!("status: {bad} is not one of scheduled, sending, paid, failed"),
-        ));
-    }
+    seen_merchant(&state, &principal, &mid).await?;
+    let statuses = statuses_param(filter.status.as_deref(), &["scheduled", "sending", "paid", "failed"])?;
     let page = Page { after: filter.after, limit: filter.limit };
     let (found, next_after) =
         merchants_page::<xingtong_payments::payouts::Payout>(&state, &mid, &page, &statuses).await?;
@@ -875,7 +888,7 @@ pub async fn list_transactions(
     Path(mid): Path<String>,
     Query(filter): Query<TransactionFilter>,
 ) -> Result<Response, ApiError> {
-    may_see(&principal, &mid, "merchant")?;
+    seen_merchant(&state, &principal, &mid).await?;
     let day = |field: &str, value: &Option<String>| value.as_deref().map(|d| day_param(field, d)).transpose();
     let after = match &filter.after {
         None => None,
@@ -893,11 +906,10 @@ pub async fn list_transactions(
         merchant: Some(mid.clone()),
         day_from: day("from", &filter.from)?,
         day_to: day("to", &filter.to)?,
-        statuses: filter
-            .status
-            .as_deref()
-            .map(|s| s.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
-            .unwrap_or_default(),
+        statuses: statuses_param(
+            filter.status.as_deref(),
+            &["approved", "declined", "voided", "reversed", "completed"],
+        )?,
         after,
         limit: filter.limit.unwrap_or(100).clamp(1, 1_000),
         ..xingtong_store::TxnQuery::default()

@@ -289,8 +289,9 @@ pub async fn execute(
         AdminRequest::DemoDay { terminals } => {
             let report = crate::demo::day(services, &services.data_dir, terminals, progress).await?;
             let text = format!(
-                "demo day on {}: {} sales (¥{}.{:02}), {} voids, {} refunds, {} inquiries, {} declined, {} reversed, on terminals {}; ledger {}",
+                "demo day on {} (business day {}): {} sales (¥{}.{:02}), {} voids, {} refunds, {} inquiries, {} declined, {} reversed, on terminals {}; ledger {}",
                 report.merchant,
+                report.business_day,
                 report.sales,
                 report.sales_minor / 100,
                 report.sales_minor % 100,
@@ -664,7 +665,7 @@ fn balances_json(b: &xingtong_ledger::invariants::Balances) -> Value {
 
 /// Minor units as yuan: `-12.34`.
 /// `YYYYMMDD` as `YYYY-MM-DD` (anything else as it is).
-fn dashed(day: &str) -> String {
+pub(crate) fn dashed(day: &str) -> String {
     match (day.get(..4), day.get(4..6), day.get(6..)) {
         (Some(y), Some(m), Some(d)) if day.len() == 8 => format!("{y}-{m}-{d}"),
         _ => day.to_owned(),

@@ -225,6 +225,8 @@ pub fn summary(demo: &DemoTenant, data_dir: &Path, addresses: (SocketAddr, Socke
 pub struct DayReport {
     /// The demo merchant.
     pub merchant: String,
+    /// The business day of the sales, `YYYY-MM-DD` (China time): the day to clear.
+    pub business_day: String,
     /// The terminals it used (provisioned for the day).
     pub terminals: Vec<String>,
     /// Sales approved.
@@ -343,7 +345,8 @@ pub async fn day(
     // The owner pays each new terminal's deposit with a card of theirs, as for the first device, so
     // that the terminals' deposits count their volume (docs/settlement.md §5).
     let deposit_card = owners_card(services, i64::try_from(terminals).unwrap_or(0) * 29_900 + 100_000).await?;
-    let mut report = DayReport { merchant: merchant.mid.clone(), ..DayReport::default() };
+    let business_day = crate::admin::dashed(&services.engine.clock().business_day());
+    let mut report = DayReport { merchant: merchant.mid.clone(), business_day, ..DayReport::default() };
     // A small deterministic generator: the same day every time.
     let mut seed: u64 = 0x5eed_da7a;
     let mut next = move |range: u64| {

@@ -578,6 +578,12 @@ enum BenchCommand {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Prints a line of a command's output (an error, not a panic, when stdout is gone).
+fn emit(line: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    writeln!(std::io::stdout().lock(), "{line}")
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -907,12 +913,17 @@ async fn admin(database: &ServeArgs, json: bool, request: admin::AdminRequest) -
             output?
         }
     };
-    if json {
-        for value in &output.json {
-            println!("{value}");
-        }
+    let printed = if json {
+        output.json.iter().try_for_each(|value| emit(&value.to_string()))
     } else if !output.text.is_empty() {
-        println!("{}", output.text.trim_end());
+        emit(output.text.trim_end())
+    } else {
+        Ok(())
+    };
+    match printed {
+        // The reader stopped reading (`| head`): what it wanted was printed.
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other?,
     }
     match output.failure {
         Some(failure) => Err(anyhow::anyhow!(failure)),

@@ -124,6 +124,13 @@ fn a_new_database_gets_a_demo_tenant_ready_to_use() -> anyhow::Result<()> {
         ensure!(report[what].as_u64() >= Some(at_least), "{what}: {report}");
     }
     ensure!(report["declined_codes"]["62"] == 2 && report["balanced"] == true, "the blocked card, twice: {report}");
+    // The day to clear them on, as the clearing command takes it (China's date, or the day before
+    // when the day turned over during the run).
+    let today = xingtong_payments::clock::business_day();
+    let dashed = format!("{}-{}-{}", &today[..4], &today[4..6], &today[6..]);
+    let yesterday = xingtong_payments::clock::yesterday();
+    let before = format!("{}-{}-{}", &yesterday[..4], &yesterday[4..6], &yesterday[6..]);
+    ensure!(report["business_day"] == dashed.as_str() || report["business_day"] == before.as_str(), "{report}");
     let audit = Command::new(env!("CARGO_BIN_EXE_xingtong"))
         .args(["admin", "audit", "--json", "--data-dir"])
         .arg(dir.path())

@@ -462,6 +462,21 @@ async fn a_sale_on_one_channel_is_voided_on_the_other() -> anyhow::Result<()> {
     let (status, _) =
         bearer_call(&server, "GET", "/v1/merchants/898000000000000/transactions", &key, None, &Value::Null)?;
     ensure!(status == 404, "another merchant's transactions");
+    // Staff asking for a merchant that does not exist are told so, as its owner would be.
+    for list in ["transactions", "settlements", "payouts", "deposits"] {
+        let path = format!("/v1/merchants/898000000000000/{list}");
+        let (status, answer) = bearer_call(&server, "GET", &path, &admin, None, &Value::Null)?;
+        ensure!(status == 404 && answer["error"]["code"] == "not_found", "{list}: {answer}");
+    }
+    let (status, refused) = bearer_call(
+        &server,
+        "GET",
+        &format!("/v1/merchants/{mid}/transactions?status=approved,lost"),
+        &key,
+        None,
+        &Value::Null,
+    )?;
+    ensure!(status == 400 && refused["error"]["code"] == "invalid_parameter", "{refused}");
     let (status, refused) =
         bearer_call(&server, "GET", &format!("/v1/merchants/{mid}/transactions?after=nope"), &key, None, &Value::Null)?;
     ensure!(status == 400 && refused["error"]["code"] == "invalid_cursor", "{refused}");
@@ -636,6 +651,19 @@ async fn a_sale_on_one_channel_is_voided_on_the_other() -> anyhow::Result<()> {
     ensure!(batches.lines().count() == 1 && first["id"] == batch["id"] && first["status"] == "unbalanced", "{batches}");
     let text = cli(dir.path(), &["admin", "terminal", "batches", "--tid", &tid], "")?;
     ensure!(text.starts_with("batch 000001  unbalanced"), "{text}");
+    // A reader that stops reading (`| head`) ends the command quietly, not with a panic.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_xingtong"))
+        .args(["admin", "terminal", "batches", "--tid", &tid, "--data-dir"])
+        .arg(dir.path())
+        .env_remove("XINGTONG_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    drop(child.stdout.take());
+    let gone = child.wait_with_output()?;
+    let stderr = String::from_utf8_lossy(&gone.stderr);
+    ensure!(gone.status.success() && !stderr.contains("panicked"), "{stderr}");
     let audit = cli(dir.path(), &["admin", "audit", "--json"], "")?;
     ensure!(audit.contains("\"balanced\":true"), "{audit}");
     Ok(())
