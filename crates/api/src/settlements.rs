@@ -312,11 +312,7 @@ pub async fn list_batches(
 ) -> Result<Response, ApiError> {
     let device = own_device(&state, &principal, &tid).await?;
     let limit = page.limit.unwrap_or(50).clamp(1, 100);
-    let mut query = TableQuery::new(Table::Batches)
-        .merchant(&device.mid)
-        .filter("terminal_id", Cmp::Eq, tid.as_str())
-        .order_by("batch")
-        .limit(limit);
+    let mut query = Batch::of_terminal(&device.mid, &tid, limit);
     if let Some(after) = page.after {
         query.after = Some((after.into(), Batch::key(&tid, after)));
     }

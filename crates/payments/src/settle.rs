@@ -174,6 +174,11 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// A terminal's batches by batch number, `limit` at a time (the cursor: batch number, id).
+    pub fn of_terminal(mid: &str, tid: &str, limit: u32) -> TableQuery {
+        TableQuery::new(Table::Batches).merchant(mid).filter("terminal_id", Cmp::Eq, tid).order_by("batch").limit(limit)
+    }
+
     /// The id of a terminal's batch.
     pub fn key(tid: &str, batch: u32) -> String {
         format!("{tid}-{batch:06}")
@@ -243,11 +248,7 @@ impl Engine {
 
     /// A terminal's settled and cut-off-closed batches, by batch number (from the typed table).
     pub async fn terminal_batches(&self, mid: &str, tid: &str) -> Result<Vec<Batch>> {
-        let mut query = TableQuery::new(Table::Batches)
-            .merchant(mid)
-            .filter("terminal_id", Cmp::Eq, tid)
-            .order_by("batch")
-            .limit(xingtong_store::PAGE_LIMIT_MAX);
+        let mut query = Batch::of_terminal(mid, tid, xingtong_store::PAGE_LIMIT_MAX);
         let mut all = Vec::new();
         loop {
             let page: Vec<Stored<Batch>> = xingtong_merchants::entity::select(self.store(), query.clone()).await?;
