@@ -23,6 +23,7 @@ pub mod onboarding;
 pub mod openapi;
 pub mod ops;
 pub mod payments;
+pub mod qr;
 pub mod reconciliation;
 pub mod settlements;
 pub mod time;
@@ -68,6 +69,8 @@ pub struct AppState {
     pub merchants: xingtong_merchants::Merchants,
     /// Card payments and the sandbox issuer, when the server runs them.
     pub payments: Option<(xingtong_payments::Engine, std::sync::Arc<xingtong_payments::sandbox::SandboxNetwork>)>,
+    /// The sandbox wallets, when the server runs payments.
+    pub sandbox_wallets: Option<std::sync::Arc<xingtong_payments::sandbox_wallet::SandboxWallets>>,
     /// API keys read in the last second, by id (see [`AppState::api_key`]).
     pub api_keys: Arc<std::sync::Mutex<ApiKeyCache>>,
     /// Blocks of API STANs this process took, per terminal: (next, last).
@@ -87,6 +90,7 @@ impl AppState {
             store: merchants.store().clone(),
             merchants,
             payments: None,
+            sandbox_wallets: None,
             api_stans: Arc::default(),
             terminal_merchants: Arc::default(),
             api_keys: Arc::default(),
@@ -126,6 +130,15 @@ impl AppState {
         sandbox: std::sync::Arc<xingtong_payments::sandbox::SandboxNetwork>,
     ) -> AppState {
         self.payments = Some((engine, sandbox));
+        self
+    }
+
+    /// With the sandbox wallets (their endpoints answer 503 without them).
+    pub fn with_sandbox_wallets(
+        mut self,
+        wallets: std::sync::Arc<xingtong_payments::sandbox_wallet::SandboxWallets>,
+    ) -> AppState {
+        self.sandbox_wallets = Some(wallets);
         self
     }
 }
@@ -201,6 +214,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/balance-inquiries", post(payments::create_balance_inquiry))
         .route("/v1/sandbox/cards", post(payments::create_sandbox_card))
         .route("/v1/sandbox/cards/{number}", get(payments::get_sandbox_card))
+        .route("/v1/sandbox/wallets", post(qr::create_sandbox_wallet))
+        .route("/v1/sandbox/wallets/{id}", get(qr::get_sandbox_wallet))
+        .route("/v1/sandbox/wallets/{id}/codes", post(qr::create_payment_code))
         .route("/v1/devices/{tid}/settlement", post(settlements::settle_batch))
         .route("/v1/devices/{tid}/batches", get(settlements::list_batches))
         .route("/v1/devices/{tid}/batches/{batch}", get(settlements::get_batch))

@@ -73,14 +73,34 @@ pub struct PaymentInput {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub business_type: Option<BusinessType>,
-    /// The card.
-    pub card: CardInput,
+    /// How the customer pays: `card` (default) with `card`, or `qr` with `payment_code` (sales
+    /// only; docs/qr.md).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub method: Option<Method>,
+    /// The card (method `card`).
+    #[serde(default)]
+    pub card: Option<CardInput>,
+    /// The payment code (付款码) the customer's wallet app shows, as scanned (method `qr`):
+    /// WeChat Pay, Alipay or UnionPay QR, known by its shape.
+    #[serde(default)]
+    pub payment_code: Option<String>,
     /// Who to notify.
     #[serde(default)]
     pub customer: Option<Customer>,
     /// Operator number; default `01`.
     #[serde(default)]
     pub operator: Option<String>,
+}
+
+/// How a customer pays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// A bank card.
+    Card,
+    /// A wallet's payment code (B扫C).
+    Qr,
 }
 
 /// An Idempotency-Key bound to a transaction slot.
@@ -312,8 +332,12 @@ pub struct TransactionView {
     pub currency: &'static str,
     /// The merchant's fee, minor units (negative: a fee given back by a refund).
     pub fee_minor: i64,
-    /// The card.
-    pub card: CardView,
+    /// `card`, `wechat`, `alipay` or `unionpay_qr`.
+    pub method: &'static str,
+    /// The card (card payments).
+    pub card: Option<CardView>,
+    /// The wallet side (QR payments).
+    pub wallet: Option<crate::qr::WalletSideView>,
     /// Retrieval reference number.
     pub rrn: String,
     /// Authorization code, on approval.
@@ -359,7 +383,9 @@ pub fn transaction_view(t: &CardTransaction) -> TransactionView {
         amount_minor: t.amount_minor,
         currency: "CNY",
         fee_minor: t.fee_minor,
-        card: CardView { number: t.pan_masked.clone(), brand: t.brand, r#type: t.card_type },
+        method: t.method(),
+        card: t.qr.is_none().then(|| CardView { number: t.pan_masked.clone(), brand: t.brand, r#type: t.card_type }),
+        wallet: t.qr.as_ref().map(crate::qr::wallet_side_view),
         rrn: t.rrn.clone(),
         auth_code: t.auth_code.clone(),
         business_type: t.business_type,
@@ -485,6 +511,25 @@ async fn pay(
     if kind != Kind::BalanceInquiry && input.amount_minor <= 0 {
         return Err(ApiError::invalid("amount_minor: a positive number of fen"));
     }
+    let method = input.method.unwrap_or(Method::Card);
+    match (method, &input.card, &input.payment_code) {
+        (Method::Card, Some(_), None) => {}
+        (Method::Card, None, _) => return Err(ApiError::invalid("card: required for method card")),
+        (Method::Card, Some(_), Some(_)) => {
+            return Err(ApiError::invalid("payment_code: only with method qr"));
+        }
+        (Method::Qr, _, _) if kind != Kind::Sale => {
+            return Err(ApiError::invalid("method: qr is for sales (POST /v1/payments)"));
+        }
+        (Method::Qr, Some(_), _) => return Err(ApiError::invalid("card: not with method qr")),
+        (Method::Qr, None, None) => return Err(ApiError::invalid("payment_code: required for method qr")),
+        (Method::Qr, None, Some(code)) => {
+            // Known by its shape before anything is recorded or sent.
+            if xingtong_payments::qr::recognise(code).is_err() {
+                return Err(crate::qr::not_recognised());
+            }
+        }
+    }
     let op = operator(input.operator.as_deref())?;
     // Contact details are checked like an applicant's, before anything is taken or recorded.
     if let Some(customer) = &input.customer {
@@ -519,8 +564,21 @@ async fn pay(
         return Ok(response);
     }
     let engine = engine(&state)?;
-    let card = card_of(engine, &input.card, &input.tid, live.as_deref())?;
     let customer = input.customer.unwrap_or_default();
+    if let Some(code) = &input.payment_code {
+        let answer = engine
+            .qr_pay(
+                &origin,
+                code,
+                input.amount_minor,
+                input.business_type.unwrap_or_default(),
+                (customer.phone, customer.email),
+            )
+            .await?;
+        return answer_response(answer);
+    }
+    let Some(card_input) = &input.card else { return Err(ApiError::invalid("card: required for method card")) };
+    let card = card_of(engine, card_input, &input.tid, live.as_deref())?;
     let answer = match kind {
         Kind::BalanceInquiry => engine.balance(&origin, &card).await?,
         _ => {

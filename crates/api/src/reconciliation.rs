@@ -9,11 +9,11 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use xingtong_merchants::identity::Role;
-use xingtong_payments::recon::{ClearingFile, FaultKind, Reconciliation};
+use xingtong_payments::recon::{ClearingFile, FaultKind, Reconciliation, Source};
 
 use crate::AppState;
 use crate::error::{ApiError, codes};
-use crate::extract::{JsonBody, Path};
+use crate::extract::{JsonBody, Path, Query};
 use crate::onboarding::Auth;
 use crate::settlements::{dashed, day_of, day_param, engine, not_found};
 use crate::time::rfc3339;
@@ -52,8 +52,10 @@ pub struct ReconItemView {
 /// A business day's reconciliation report.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReconciliationView {
-    /// `rec_<YYYYMMDD>`.
+    /// `rec_<YYYYMMDD>` (cards), `rec_<wallet>_<YYYYMMDD>` (a wallet).
     pub id: String,
+    /// Whose file: `card`, `wechat`, `alipay` or `unionpay_qr`.
+    pub source: &'static str,
     /// `YYYY-MM-DD`.
     pub business_day: String,
     /// `balanced` or `discrepancies`.
@@ -89,6 +91,7 @@ impl ReconciliationView {
     fn of(r: &Reconciliation) -> ReconciliationView {
         ReconciliationView {
             id: r.id.clone(),
+            source: r.source.as_str(),
             business_day: dashed(&r.business_day),
             status: r.status.clone(),
             file_name: r.file_name.clone(),
@@ -145,6 +148,26 @@ pub struct ReconciliationRunBody {
     pub file: Option<String>,
     /// The file's name, with `file`.
     pub file_name: Option<String>,
+    /// Whose payments: `card` (default: the card network's clearing file), or a wallet's
+    /// (`wechat`, `alipay`, `unionpay_qr`: its daily bill file).
+    pub source: Option<String>,
+}
+
+/// Which source a report or file is of.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SourceParam {
+    /// `card` (default), `wechat`, `alipay` or `unionpay_qr`.
+    pub source: Option<String>,
+}
+
+fn source_of(value: Option<&str>, status: StatusCode, code: &'static str) -> Result<Source, ApiError> {
+    match value {
+        None => Ok(Source::Card),
+        Some(text) => Source::parse(text)
+            .ok_or_else(|| ApiError::new(status, code, "source: card, wechat, alipay or unionpay_qr")),
+    }
 }
 
 /// Reconciles a business day (staff, finance role): the report is stored once; the same file
@@ -165,33 +188,38 @@ pub async fn run_reconciliation(
         name: body.value.file_name.clone().unwrap_or_else(|| format!("upload_{day}.txt")),
         text,
     });
-    let report = engine.reconcile_day(&day, file, &principal.actor()).await?;
+    let source = source_of(body.value.source.as_deref(), StatusCode::UNPROCESSABLE_ENTITY, codes::INVALID_REQUEST)?;
+    let report = engine.reconcile_source(source, &day, file, &principal.actor()).await?;
     Ok(Json(ReconciliationView::of(&report)).into_response())
 }
 
 /// A business day's reconciliation report (staff).
-#[utoipa::path(get, path = "/v1/reconciliations/{date}", tag = "settlement", responses((status = 200, description = "The report", body = ReconciliationView), (status = 404, description = "Not reconciled yet")))]
+#[utoipa::path(get, path = "/v1/reconciliations/{date}", tag = "settlement", params(SourceParam), responses((status = 200, description = "The report", body = ReconciliationView), (status = 404, description = "Not reconciled yet")))]
 pub async fn get_reconciliation(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(date): Path<String>,
+    Query(param): Query<SourceParam>,
 ) -> Result<Response, ApiError> {
     staff_only(&principal)?;
     let day = day_param("date", &date)?;
-    let report = engine(&state)?.reconciliation(&day).await?.ok_or_else(|| not_found("reconciliation"))?;
+    let source = source_of(param.source.as_deref(), StatusCode::BAD_REQUEST, codes::INVALID_PARAMETER)?;
+    let report = engine(&state)?.reconciliation_of(source, &day).await?.ok_or_else(|| not_found("reconciliation"))?;
     Ok(Json(ReconciliationView::of(&report)).into_response())
 }
 
 /// The sandbox network's clearing file of a business day, as text (staff).
-#[utoipa::path(get, path = "/v1/sandbox/clearing-files/{date}", tag = "settlement", responses((status = 200, description = "The file", body = String, content_type = "text/plain"), (status = 403, description = "Not staff")))]
+#[utoipa::path(get, path = "/v1/sandbox/clearing-files/{date}", tag = "settlement", params(SourceParam), responses((status = 200, description = "The file", body = String, content_type = "text/plain"), (status = 403, description = "Not staff")))]
 pub async fn get_clearing_file(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(date): Path<String>,
+    Query(param): Query<SourceParam>,
 ) -> Result<Response, ApiError> {
     staff_only(&principal)?;
     let day = day_param("date", &date)?;
-    let file = engine(&state)?.network().clearing_file(&day).await?.ok_or_else(|| not_found("clearing file"))?;
+    let source = source_of(param.source.as_deref(), StatusCode::BAD_REQUEST, codes::INVALID_PARAMETER)?;
+    let file = engine(&state)?.source_file(source, &day).await?.ok_or_else(|| not_found("clearing file"))?;
     let disposition = format!("inline; filename=\"{}\"", file.name);
     Ok((
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)],

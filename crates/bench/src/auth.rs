@@ -292,6 +292,7 @@ async fn prepare(database: Database, dir: &std::path::Path, n: usize) -> anyhow:
     let engine = xingtong_payments::Engine::new(
         merchants.clone(),
         Arc::clone(&sandbox) as Arc<dyn CardNetwork>,
+        Arc::new(xingtong_payments::sandbox_wallet::SandboxWallets::new(store.clone(), Default::default())),
         xingtong_payments::Config::default(),
     );
     engine.bootstrap().await.map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -215,6 +215,7 @@ fn merchant_day(n: u32, count: u32) -> (Change, i64) {
             balance_minor: None,
             customer_phone: None,
             customer_email: None,
+            qr: None,
             binding: None,
             session_guard: None,
         };
@@ -244,6 +245,7 @@ async fn run_backend(
     let engine = xingtong_payments::Engine::new(
         merchants,
         sandbox as std::sync::Arc<dyn xingtong_payments::network::CardNetwork>,
+        std::sync::Arc::new(xingtong_payments::sandbox_wallet::SandboxWallets::new(store.clone(), Default::default())),
         xingtong_payments::Config::default(),
     );
     engine.bootstrap().await?;

@@ -26,10 +26,12 @@ const KINDS: [Kind; 9] = [
     Kind::CompletionVoid,
     Kind::ReversalMark,
 ];
-const STATUSES: [Status; 5] = [Status::Approved, Status::Declined, Status::Voided, Status::Reversed, Status::Completed];
+const STATUSES: [Status; 6] =
+    [Status::Approved, Status::Declined, Status::Voided, Status::Reversed, Status::Completed, Status::Pending];
 const BUSINESS_TYPES: [BusinessType; 3] = [BusinessType::Sale, BusinessType::Collection, BusinessType::Purchase];
 const BRANDS: [Brand; 3] = [Brand::Unionpay, Brand::Visa, Brand::Mastercard];
 const CARD_TYPES: [CardType; 2] = [CardType::Debit, CardType::Credit];
+const SCHEMES: [crate::qr::Scheme; 3] = crate::qr::Scheme::ALL;
 
 /// Why a body does not decode.
 #[derive(Debug, PartialEq, Eq)]
@@ -90,8 +92,21 @@ pub fn encode(t: &CardTransaction) -> Vec<u8> {
     w.option(t.balance_minor.as_ref(), |w, b| w.int(*b));
     w.option(t.customer_phone.as_deref(), |w, s| w.str(s));
     w.option(t.customer_email.as_deref(), |w, s| w.str(s));
+    // Sections after the fixed fields: a tag byte each, absent when empty (bodies of earlier
+    // releases end before them).
+    if let Some(qr) = &t.qr {
+        w.0.push(SECTION_QR);
+        w.index(&SCHEMES, &qr.scheme);
+        w.str(&qr.code_masked);
+        w.option(qr.wallet_txn_id.as_deref(), |w, s| w.str(s));
+        w.option(qr.payer.as_deref(), |w, s| w.str(s));
+        w.option(qr.decline.as_ref(), |w, d| w.index(&crate::qr::Decline::ALL, d));
+    }
     w.0
 }
+
+/// The tag of a QR transaction's wallet section.
+const SECTION_QR: u8 = 1;
 
 /// Decodes what [`encode`] wrote.
 pub fn decode(body: &[u8]) -> Result<CardTransaction, Malformed> {
@@ -156,9 +171,21 @@ pub fn decode(body: &[u8]) -> Result<CardTransaction, Malformed> {
         balance_minor: r.option(Reader::int)?,
         customer_phone: r.option(Reader::str)?,
         customer_email: r.option(Reader::str)?,
+        qr: None,
         binding: None,
         session_guard: None,
     };
+    let mut t = t;
+    if r.0.first() == Some(&SECTION_QR) {
+        r.byte()?;
+        t.qr = Some(crate::qr::QrPart {
+            scheme: r.index(&SCHEMES)?,
+            code_masked: r.str()?,
+            wallet_txn_id: r.option(Reader::str)?,
+            payer: r.option(Reader::str)?,
+            decline: r.option(|r| r.index(&crate::qr::Decline::ALL))?,
+        });
+    }
     if !r.0.is_empty() {
         return Err(Malformed("trailing bytes"));
     }
@@ -312,6 +339,7 @@ fn position_of(kind: Kind, status: Status, business: BusinessType, brand: Brand,
             Status::Voided => 2,
             Status::Reversed => 3,
             Status::Completed => 4,
+            Status::Pending => 5,
         },
         match business {
             BusinessType::Sale => 0,
@@ -427,6 +455,7 @@ mod tests {
             balance_minor: Some(i64::MIN),
             customer_phone: Some("13800138000".into()),
             customer_email: None,
+            qr: None,
             binding: None,
             session_guard: None,
         }
@@ -454,6 +483,33 @@ mod tests {
                     let back = decode(&encode(&t)).unwrap();
                     assert_eq!((back.kind, back.status, back.business_type), (kind, status, business_type));
                     assert_eq!(back.funding, Some(Funding::Network));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_qr_payment_s_wallet_section_round_trips_and_its_truncations_are_refused() {
+        let mut t = sample();
+        for decline in
+            [None, Some(crate::qr::Decline::UserPayingTimeout), Some(crate::qr::Decline::RefundExceedsPayment)]
+        {
+            for scheme in SCHEMES {
+                t.qr = Some(crate::qr::QrPart {
+                    scheme,
+                    code_masked: "13************6789".into(),
+                    wallet_txn_id: decline.is_none().then(|| "20261128123456789012".into()),
+                    payer: Some("wechat-****3077".into()),
+                    decline,
+                });
+                let body = encode(&t);
+                let back = decode(&body).unwrap();
+                assert_eq!(back.qr, t.qr);
+                assert_eq!(back.method(), scheme.as_str());
+                // Cut inside the section: refused (cut before it, it is a card's body).
+                let card_len = encode(&CardTransaction { qr: None, ..t.clone() }).len();
+                for n in card_len + 1..body.len() {
+                    assert!(decode(&body[..n]).is_err(), "truncated at {n}");
                 }
             }
         }

@@ -35,6 +35,14 @@ pub struct Config {
     pub reversal_grace_s: u64,
     /// Where business time comes from (the machine's clock unless a test sets one).
     pub clock: crate::clock::Clock,
+    /// How long a QR payment waits for a customer who is confirming in the app before the order
+    /// is cancelled (well inside the API's 30 s request limit).
+    pub qr_user_paying_timeout: std::time::Duration,
+    /// How often the wallet is asked meanwhile.
+    pub qr_poll_interval: std::time::Duration,
+    /// How old a QR order left open must be before [`Engine::finish_open_qr_orders`] takes it
+    /// (longer than any flow still running: the wait, the wallet's answers, the cancel's tries).
+    pub qr_open_grace: std::time::Duration,
 }
 
 impl Default for Config {
@@ -45,6 +53,9 @@ impl Default for Config {
             frequency_window_ns: 60_000_000_000,
             reversal_grace_s: crate::clearing::REVERSAL_GRACE_S,
             clock: crate::clock::Clock::system(),
+            qr_user_paying_timeout: std::time::Duration::from_secs(20),
+            qr_poll_interval: std::time::Duration::from_millis(1_000),
+            qr_open_grace: std::time::Duration::from_secs(120),
         }
     }
 }
@@ -201,11 +212,11 @@ pub struct Answer {
 }
 
 impl Answer {
-    fn bare(code: ResponseCode, stan: u32, at_ns: u64) -> Answer {
+    pub(crate) fn bare(code: ResponseCode, stan: u32, at_ns: u64) -> Answer {
         Answer { code, rrn: crate::ids::rrn(stan, at_ns), auth_code: None, balance_minor: None, transaction: None }
     }
 
-    fn of(txn: CardTransaction) -> Answer {
+    pub(crate) fn of(txn: CardTransaction) -> Answer {
         let code = ResponseCode::lookup(&txn.response_code).unwrap_or(ResponseCode::SYSTEM_MALFUNCTION);
         Answer {
             code,
@@ -227,6 +238,7 @@ pub(crate) struct Inner {
     pub store: Store,
     pub merchants: Merchants,
     pub network: Arc<dyn CardNetwork>,
+    pub wallets: Arc<dyn crate::wallet::WalletNetwork>,
     pub pan_secret: zeroize::Zeroizing<[u8; 32]>,
     pub config: Config,
     frequency: Mutex<HashMap<String, VecDeque<u64>>>,
@@ -261,6 +273,7 @@ fn link(txn: &mut CardTransaction, original: &CardTransaction) {
     txn.brand = original.brand;
     txn.card_type = original.card_type;
     txn.funding = original.funding;
+    txn.qr = original.qr.clone().map(|qr| crate::qr::QrPart { decline: None, ..qr });
 }
 
 /// The error when an original kept changing under every retry.
@@ -280,7 +293,7 @@ fn declined(mut txn: CardTransaction) -> CardTransaction {
 
 /// The counters of a merchant's card receipts that `counted` moves, with the limits as maximums
 /// (none when `limits` is `None`: reversals and voids only ever lower them).
-fn totals(
+pub(crate) fn totals(
     mid: &str,
     business_day: &str,
     counted: i64,
@@ -324,14 +337,20 @@ pub fn fee(merchant: &Merchant, card_type: CardType, amount: i64, business_day: 
 }
 
 impl Engine {
-    /// The core over the onboarding service and a card network.
-    pub fn new(merchants: Merchants, network: Arc<dyn CardNetwork>, config: Config) -> Engine {
+    /// The core over the onboarding service, a card network and the QR wallets.
+    pub fn new(
+        merchants: Merchants,
+        network: Arc<dyn CardNetwork>,
+        wallets: Arc<dyn crate::wallet::WalletNetwork>,
+        config: Config,
+    ) -> Engine {
         let pan_secret = merchants.host_secret("PAN tokens");
         Engine {
             inner: Arc::new(Inner {
                 store: merchants.store().clone(),
                 merchants,
                 network,
+                wallets,
                 pan_secret,
                 config,
                 frequency: Mutex::new(HashMap::new()),
@@ -375,6 +394,11 @@ impl Engine {
         &self.inner.network
     }
 
+    /// The QR wallets.
+    pub fn wallets(&self) -> &Arc<dyn crate::wallet::WalletNetwork> {
+        &self.inner.wallets
+    }
+
     /// A transaction by terminal, batch and STAN.
     pub async fn transaction(&self, tid: &str, batch: u32, stan: u32) -> Result<Option<Stored<CardTransaction>>> {
         load::<CardTransaction>(&self.inner.store, &CardTransaction::key(tid, batch, stan)).await
@@ -385,7 +409,7 @@ impl Engine {
         load::<CardTransaction>(&self.inner.store, id).await
     }
 
-    fn new_txn(&self, origin: &Origin, kind: Kind, amount: i64, card_pan: Option<&str>) -> CardTransaction {
+    pub(crate) fn new_txn(&self, origin: &Origin, kind: Kind, amount: i64, card_pan: Option<&str>) -> CardTransaction {
         // One instant for the record, its business day and its reference number.
         let now = self.clock().now_ns();
         CardTransaction {
@@ -420,6 +444,7 @@ impl Engine {
             balance_minor: None,
             customer_phone: None,
             customer_email: None,
+            qr: None,
             binding: origin.binding.clone(),
             session_guard: self.session_guard(origin),
         }
@@ -427,7 +452,11 @@ impl Engine {
 
     /// Applies a change that records `txn`, with the request's binding. A refused binding is an
     /// error of its own ([`BINDING_TAKEN`]); anything else is the store's answer to the change.
-    async fn record(&self, txn: &CardTransaction, mut change: Change) -> Result<std::result::Result<(), StoreError>> {
+    pub(crate) async fn record(
+        &self,
+        txn: &CardTransaction,
+        mut change: Change,
+    ) -> Result<std::result::Result<(), StoreError>> {
         if let Some(binding) = &txn.binding {
             binding.add_to(&mut change);
         }
@@ -469,7 +498,7 @@ impl Engine {
     /// Boxed, as are the other rare paths a sale may take: an async fn's state holds every future
     /// it may await, and that state is copied into every request's task (the gateway's whole
     /// answer was 6.9 KB, 4.2 KB with these paths boxed).
-    fn decline(&self, mut txn: CardTransaction, code: ResponseCode) -> Boxed<'_, Answer> {
+    pub(crate) fn decline(&self, mut txn: CardTransaction, code: ResponseCode) -> Boxed<'_, Answer> {
         Box::pin(async move {
             txn.status = Status::Declined;
             txn.response_code = code.code.into();
@@ -483,13 +512,13 @@ impl Engine {
         })
     }
 
-    fn is_duplicate<'a>(&'a self, origin: &'a Origin) -> Boxed<'a, bool> {
+    pub(crate) fn is_duplicate<'a>(&'a self, origin: &'a Origin) -> Boxed<'a, bool> {
         Box::pin(async move { Ok(self.transaction(&origin.tid, origin.batch, origin.stan).await?.is_some()) })
     }
 
     /// The merchant, from a cache at most [`MERCHANT_CACHE_NS`] old (terms and status change at
     /// human speed; every sale need not read them).
-    async fn merchant(&self, mid: &str) -> Result<Arc<Merchant>> {
+    pub(crate) async fn merchant(&self, mid: &str) -> Result<Arc<Merchant>> {
         let now = now_ns();
         if let Some(merchant) = self.inner.merchant_cache.get(mid, now) {
             return Ok(merchant);
@@ -681,7 +710,7 @@ impl Engine {
     /// Marks the device activated when an approved sale reaches its activation amount. A terminal
     /// signed in here answers from memory (already activated, or a sale below the amount) without
     /// reading the device.
-    async fn activate_if_due(&self, tid: &str, amount: i64) -> Result<()> {
+    pub(crate) async fn activate_if_due(&self, tid: &str, amount: i64) -> Result<()> {
         let live = self.sessions().cached(tid);
         if let Some(live) = &live
             && (live.activated.load(std::sync::atomic::Ordering::Relaxed) || amount < live.activation_amount_minor)
@@ -697,7 +726,7 @@ impl Engine {
     }
 
     /// The notice to the customer, when the request gave a phone number or email.
-    fn customer_notice(&self, txn: &CardTransaction, merchant: &Merchant) -> Result<Vec<Put>> {
+    pub(crate) fn customer_notice(&self, txn: &CardTransaction, merchant: &Merchant) -> Result<Vec<Put>> {
         if txn.customer_phone.is_none() && txn.customer_email.is_none() {
             return Ok(Vec::new());
         }
@@ -823,6 +852,7 @@ impl Engine {
             txn.auth_code = o.auth_code.clone();
             txn.funding = o.funding;
             let card_type = o.card_type.unwrap_or(CardType::Debit);
+            let first = o.clone();
             orig.value.status = Status::Voided;
             let merchant = self.merchant(&origin.mid).await?;
             match self
@@ -830,6 +860,12 @@ impl Engine {
                 .await
             {
                 Err(e) if e.is_conflict() => continue,
+                Ok(answer) => {
+                    if let Some(void) = answer.transaction.as_ref().filter(|t| t.status == Status::Approved) {
+                        self.refund_at_wallet(&first, void).await;
+                    }
+                    return Ok(answer);
+                }
                 other => return other,
             }
         }
@@ -877,9 +913,13 @@ impl Engine {
             txn.fee_minor = -fee_back;
             txn.status = Status::Approved;
             txn.response_code = ResponseCode::APPROVED.code.into();
+            let first = orig.value.clone();
             orig.value.refunded_minor += amount;
             orig.value.fee_refunded_minor += fee_back;
             if let Some(answer) = self.commit_against_original(txn, orig.update()?, transfers).await? {
+                if let Some(refund) = answer.transaction.as_ref().filter(|t| t.status == Status::Approved) {
+                    self.refund_at_wallet(&first, refund).await;
+                }
                 return Ok(answer);
             }
         }
@@ -1028,6 +1068,8 @@ impl Engine {
             }
             match o.status {
                 Status::Declined | Status::Reversed => return Ok(ResponseCode::APPROVED),
+                // A QR payment still waiting for its wallet is ended by its own flow.
+                Status::Pending => return Ok(ResponseCode::INVALID_TRANSACTION),
                 Status::Voided | Status::Completed => return Ok(ResponseCode::INVALID_TRANSACTION),
                 Status::Approved => {}
             }

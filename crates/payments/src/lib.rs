@@ -31,9 +31,12 @@ pub mod qr;
 mod recent;
 pub mod recon;
 pub mod sandbox;
+pub mod sandbox_wallet;
+pub mod scan;
 pub mod schedule;
 pub mod session;
 pub mod settle;
 pub mod txn;
+pub mod wallet;
 
 pub use engine::{Answer, BINDING_TAKEN, Binding, Card, Config, Engine, Origin, Original, SESSION_CHANGED};

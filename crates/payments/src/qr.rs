@@ -82,6 +82,152 @@ pub fn recognise(scanned: &str) -> Result<(Scheme, String), NotRecognised> {
     Scheme::ALL.into_iter().find(|s| s.fits(code)).map(|s| (s, code.to_owned())).ok_or(NotRecognised)
 }
 
+/// Why a QR payment was not made, in the core's own terms: each interface maps it to what it
+/// speaks (a stable JSON code, a CUP response code in field 39), and says what to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decline {
+    /// The wallet knows no such payment code.
+    CodeUnknown,
+    /// The payment code is older than a minute.
+    CodeExpired,
+    /// The payment code was used already (each is good for one payment).
+    CodeUsed,
+    /// The wallet's balance does not cover the amount.
+    InsufficientBalance,
+    /// The customer cancelled in the app.
+    UserCancelled,
+    /// The customer did not confirm in time; the order was cancelled, nothing was taken.
+    UserPayingTimeout,
+    /// The wallet did not answer, or failed; the order was cancelled, nothing was taken.
+    WalletUnavailable,
+    /// This payment method is not enabled on the terminal.
+    MethodDisabled,
+    /// A static code's (台卡) limit per payer per day would be passed.
+    StaticCodeLimit,
+    /// The order was closed or has expired.
+    OrderClosed,
+    /// A refund above what remains of the payment.
+    RefundExceedsPayment,
+}
+
+impl Decline {
+    /// The stable code interfaces answer with.
+    pub fn code(self) -> &'static str {
+        match self {
+            Decline::CodeUnknown => "qr_code_unknown",
+            Decline::CodeExpired => "qr_code_expired",
+            Decline::CodeUsed => "qr_code_used",
+            Decline::InsufficientBalance => "insufficient_balance",
+            Decline::UserCancelled => "user_cancelled",
+            Decline::UserPayingTimeout => "user_paying_timeout",
+            Decline::WalletUnavailable => "wallet_unavailable",
+            Decline::MethodDisabled => "method_disabled",
+            Decline::StaticCodeLimit => "static_code_limit",
+            Decline::OrderClosed => "order_closed",
+            Decline::RefundExceedsPayment => "refund_exceeds_payment",
+        }
+    }
+
+    /// From its stable code.
+    pub fn from_code(code: &str) -> Option<Decline> {
+        Decline::ALL.into_iter().find(|d| d.code() == code)
+    }
+
+    /// Every decline.
+    pub const ALL: [Decline; 11] = [
+        Decline::CodeUnknown,
+        Decline::CodeExpired,
+        Decline::CodeUsed,
+        Decline::InsufficientBalance,
+        Decline::UserCancelled,
+        Decline::UserPayingTimeout,
+        Decline::WalletUnavailable,
+        Decline::MethodDisabled,
+        Decline::StaticCodeLimit,
+        Decline::OrderClosed,
+        Decline::RefundExceedsPayment,
+    ];
+
+    /// The CUP response code a terminal is answered with (docs/qr.md has the table).
+    pub fn response_code(self) -> xingtong_iso8583::ResponseCode {
+        use xingtong_iso8583::ResponseCode as R;
+        match self {
+            Decline::CodeUnknown | Decline::CodeUsed => R::INVALID_CARD,
+            Decline::CodeExpired => R::EXPIRED_CARD,
+            Decline::InsufficientBalance => R::INSUFFICIENT_FUNDS,
+            Decline::UserCancelled => R::AUTHENTICATION_FAILED,
+            Decline::UserPayingTimeout => R::ISSUER_TIMEOUT,
+            Decline::WalletUnavailable => R::ISSUER_INOPERATIVE,
+            Decline::MethodDisabled => R::NOT_PERMITTED_TO_TERMINAL,
+            Decline::StaticCodeLimit => R::EXCEEDS_AMOUNT_LIMIT,
+            Decline::OrderClosed => R::INVALID_TRANSACTION,
+            Decline::RefundExceedsPayment => R::INVALID_AMOUNT,
+        }
+    }
+
+    /// What happened and what to do, in English and Chinese.
+    pub fn messages(self) -> (&'static str, &'static str) {
+        match self {
+            Decline::CodeUnknown => (
+                "The wallet does not know this payment code. Ask the customer to open the payment code again and scan it.",
+                "钱包不认识此付款码。请顾客重新打开付款码后再扫描。",
+            ),
+            Decline::CodeExpired => (
+                "The payment code has expired (a code is good for one minute). Ask the customer to refresh it and scan again.",
+                "付款码已过期（一分钟内有效）。请顾客刷新付款码后重新扫描。",
+            ),
+            Decline::CodeUsed => (
+                "This payment code was used already. Ask the customer to refresh it and scan again.",
+                "此付款码已使用。请顾客刷新付款码后重新扫描。",
+            ),
+            Decline::InsufficientBalance => (
+                "The wallet's balance is not enough. Ask the customer to choose another funding source in the app, or to pay another way.",
+                "钱包余额不足。请顾客在应用中更换付款方式，或改用其他支付方式。",
+            ),
+            Decline::UserCancelled => (
+                "The customer cancelled the payment in the app. Nothing was taken.",
+                "顾客在应用中取消了支付，未扣款。",
+            ),
+            Decline::UserPayingTimeout => (
+                "The customer did not confirm in time; the order was cancelled and nothing was taken. Scan a fresh code to try again.",
+                "顾客未在规定时间内确认，订单已撤销，未扣款。请扫描新的付款码重试。",
+            ),
+            Decline::WalletUnavailable => (
+                "The wallet did not answer; the order was cancelled and nothing was taken. Try again, or take another payment method.",
+                "钱包未响应，订单已撤销，未扣款。请重试或改用其他支付方式。",
+            ),
+            Decline::MethodDisabled => (
+                "This payment method is not enabled on this terminal. Take another method, or ask the supervisor to enable it.",
+                "本终端未开通此支付方式。请改用其他方式，或请主管开通。",
+            ),
+            Decline::StaticCodeLimit => (
+                "A payer may pay at most ¥500 a day with the static code. Use a dynamic code or the payment code.",
+                "静态码每位付款人每日限额500元。请改用动态码或付款码。",
+            ),
+            Decline::OrderClosed => ("The order is closed or has expired.", "订单已关闭或已过期。"),
+            Decline::RefundExceedsPayment => {
+                ("The refund is more than what remains of the payment.", "退款金额超过原交易可退金额。")
+            }
+        }
+    }
+}
+
+/// What a QR transaction records besides what every payment does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QrPart {
+    /// The wallet.
+    pub scheme: Scheme,
+    /// The payment code, masked ([`crate::wallet::mask_code`]); empty for a customer-scans order.
+    pub code_masked: String,
+    /// The wallet's id of the payment, once paid.
+    pub wallet_txn_id: Option<String>,
+    /// The payer as the wallet shows them (masked), once paid.
+    pub payer: Option<String>,
+    /// Why it was not paid.
+    pub decline: Option<Decline>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,6 +28,54 @@ use xingtong_store::{Change, RecordQuery, Store, TxnQuery};
 use crate::engine::{Engine, Result};
 use crate::txn::{CardTransaction, Kind, Status};
 
+/// Whose file a reconciliation reads: the card network's clearing file, or one wallet's daily
+/// bill file (对账单). Each sees only its own payments; the file format is the same, with the
+/// source's tag in the header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// The card network (`XTN`).
+    Card,
+    /// A wallet (`WXP` WeChat Pay, `ALP` Alipay, `UPQ` UnionPay QR).
+    Wallet(crate::qr::Scheme),
+}
+
+impl Source {
+    /// `card`, `wechat`, `alipay` or `unionpay_qr`: the method of the payments it covers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Card => "card",
+            Source::Wallet(scheme) => scheme.as_str(),
+        }
+    }
+
+    /// From [`Source::as_str`].
+    pub fn parse(text: &str) -> Option<Source> {
+        if text == "card" {
+            return Some(Source::Card);
+        }
+        crate::qr::Scheme::ALL.into_iter().find(|s| s.as_str() == text).map(Source::Wallet)
+    }
+
+    /// The tag in its file's header and name.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Source::Card => "XTN",
+            Source::Wallet(crate::qr::Scheme::Wechat) => "WXP",
+            Source::Wallet(crate::qr::Scheme::Alipay) => "ALP",
+            Source::Wallet(crate::qr::Scheme::UnionpayQr) => "UPQ",
+        }
+    }
+
+    /// Every source.
+    pub const ALL: [Source; 4] = [
+        Source::Card,
+        Source::Wallet(crate::qr::Scheme::Wechat),
+        Source::Wallet(crate::qr::Scheme::Alipay),
+        Source::Wallet(crate::qr::Scheme::UnionpayQr),
+    ];
+}
+
 /// A network's clearing file as delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClearingFile {
@@ -79,7 +127,7 @@ pub fn file_code(kind: Kind) -> Option<&'static str> {
 /// True for a transaction the network settles: one of the types above, neither declined nor
 /// reversed (a voided sale stays: its void is a line of its own).
 pub fn settles(txn: &CardTransaction) -> bool {
-    file_code(txn.kind).is_some() && !matches!(txn.status, Status::Declined | Status::Reversed)
+    file_code(txn.kind).is_some() && !matches!(txn.status, Status::Declined | Status::Reversed | Status::Pending)
 }
 
 fn line_of(txn: &CardTransaction) -> FileLine {
@@ -92,16 +140,24 @@ fn line_of(txn: &CardTransaction) -> FileLine {
         batch: txn.batch,
         stan: txn.stan,
         at: format!("{mmdd}{hhmmss}"),
-        pan_masked: txn.pan_masked.clone(),
+        pan_masked: match &txn.qr {
+            Some(qr) => qr.payer.clone().unwrap_or_else(|| "-".into()),
+            None => txn.pan_masked.clone(),
+        },
         amount_minor: txn.amount_minor.abs(),
         rrn: txn.rrn.clone(),
         auth_code: txn.auth_code.clone().unwrap_or_else(|| "000000".into()),
     }
 }
 
-/// The file's text: a header, one fixed-width line per transaction, a trailer.
+/// The card network's file text: a header, one fixed-width line per transaction, a trailer.
 pub fn render(day: &str, lines: &[FileLine]) -> String {
-    let mut text = format!("000 XTN {day} {:08}\n", lines.len());
+    render_of(Source::Card, day, lines)
+}
+
+/// A source's file text (a wallet's lines carry the payer where a card's carry the number).
+pub fn render_of(source: Source, day: &str, lines: &[FileLine]) -> String {
+    let mut text = format!("000 {} {day} {:08}\n", source.tag(), lines.len());
     let (mut debit, mut credit) = (0i64, 0i64);
     for l in lines {
         if matches!(l.code.as_str(), "S22" | "S23") {
@@ -132,11 +188,17 @@ fn number<T: std::str::FromStr>(field: &str, line: usize, name: &str, width: usi
 /// Reads a clearing file strictly: the header's day and count and the trailer's count and sums
 /// must agree with the lines. Returns the business day and the lines.
 pub fn parse(text: &str) -> Result<(String, Vec<FileLine>)> {
+    parse_of(Source::Card, text)
+}
+
+/// Reads a source's file strictly (its tag in the header).
+pub fn parse_of(source: Source, text: &str) -> Result<(String, Vec<FileLine>)> {
     let rows: Vec<&str> = text.lines().collect();
     let header: Vec<&str> = rows.first().map(|r| r.split_whitespace().collect()).unwrap_or_default();
-    let [tag, name, day, count] = header[..] else { return Err(bad(1, "the header is `000 XTN YYYYMMDD count`")) };
-    if tag != "000" || name != "XTN" || !crate::clearing::valid_day(day) {
-        return Err(bad(1, "the header is `000 XTN YYYYMMDD count`"));
+    let expected = || format!("the header is `000 {} YYYYMMDD count`", source.tag());
+    let [tag, name, day, count] = header[..] else { return Err(bad(1, expected())) };
+    if tag != "000" || name != source.tag() || !crate::clearing::valid_day(day) {
+        return Err(bad(1, expected()));
     }
     let count: usize = number(count, 1, "the count", 8)?;
     let mut lines = Vec::new();
@@ -199,6 +261,13 @@ pub fn parse(text: &str) -> Result<(String, Vec<FileLine>)> {
         ));
     }
     Ok((day.to_owned(), lines))
+}
+
+/// Every transaction of a business day of one source (cards, or one wallet's).
+pub async fn day_transactions_of(store: &Store, day: &str, source: Source) -> Result<Vec<CardTransaction>> {
+    let mut all = day_transactions(store, day).await?;
+    all.retain(|t| t.method() == source.as_str());
+    Ok(all)
 }
 
 /// Every transaction of a business day, merchant by merchant (each through its index).
@@ -268,7 +337,13 @@ impl Entity for ClearingFault {
 /// The sandbox network's clearing file of `day`: every transaction of the day it settles, as a
 /// network that saw every message would have it, with the faults injected for that day.
 pub async fn sandbox_file(store: &Store, day: &str) -> Result<ClearingFile> {
-    let txns = day_transactions(store, day).await?;
+    sandbox_file_of(store, day, Source::Card).await
+}
+
+/// The sandbox's file of a source: what a network (or wallet) that saw every message of its
+/// payments would send, with the injected faults.
+pub async fn sandbox_file_of(store: &Store, day: &str, source: Source) -> Result<ClearingFile> {
+    let txns = day_transactions_of(store, day, source).await?;
     let faults: Vec<Stored<ClearingFault>> = list(store, RecordQuery::kind(ClearingFault::KIND).owner(day)).await?;
     let faults: BTreeMap<String, ClearingFault> =
         faults.into_iter().map(|f| (f.value.txn_id.clone(), f.value)).collect();
@@ -285,7 +360,7 @@ pub async fn sandbox_file(store: &Store, day: &str) -> Result<ClearingFile> {
         }
         lines.push(line);
     }
-    Ok(ClearingFile { name: format!("XTN_{day}.txt"), text: render(day, &lines) })
+    Ok(ClearingFile { name: format!("{}_{day}.txt", source.tag()), text: render_of(source, day, &lines) })
 }
 
 /// Injects a discrepancy into the sandbox network's file of the transaction's business day.
@@ -384,8 +459,11 @@ pub struct ReconItem {
 /// A business day's reconciliation report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reconciliation {
-    /// `rec_<YYYYMMDD>`.
+    /// `rec_<YYYYMMDD>` (the card network), `rec_<wallet>_<YYYYMMDD>` (a wallet).
     pub id: String,
+    /// Whose file: `card`, `wechat`, `alipay` or `unionpay_qr`.
+    #[serde(default = "card_source")]
+    pub source: Source,
     /// The business day.
     pub business_day: String,
     /// `balanced` or `discrepancies`.
@@ -431,10 +509,22 @@ impl Entity for Reconciliation {
     }
 }
 
+fn card_source() -> Source {
+    Source::Card
+}
+
 impl Reconciliation {
-    /// The id of a day's report.
+    /// The id of a day's report of the card network.
     pub fn key(day: &str) -> String {
         format!("rec_{day}")
+    }
+
+    /// The id of a day's report of a source.
+    pub fn key_of(source: Source, day: &str) -> String {
+        match source {
+            Source::Card => Reconciliation::key(day),
+            Source::Wallet(scheme) => format!("rec_{}_{day}", scheme.as_str()),
+        }
     }
 
     /// Equal but for when it was run and its version.
@@ -492,6 +582,7 @@ pub fn reconcile(
     let host: BTreeMap<&str, &CardTransaction> = txns.iter().map(|t| (t.id.as_str(), t)).collect();
     let mut report = Reconciliation {
         id: Reconciliation::key(day),
+        source: Source::Card,
         business_day: day.to_owned(),
         status: String::new(),
         file_name: file.name.clone(),
@@ -562,25 +653,50 @@ pub fn reconcile(
 }
 
 impl Engine {
-    /// A day's stored reconciliation report.
+    /// A day's stored reconciliation report of the card network.
     pub async fn reconciliation(&self, day: &str) -> Result<Option<Reconciliation>> {
-        Ok(load::<Reconciliation>(self.store(), &Reconciliation::key(day)).await?.map(|r| r.value))
+        self.reconciliation_of(Source::Card, day).await
+    }
+
+    /// A day's stored reconciliation report of a source.
+    pub async fn reconciliation_of(&self, source: Source, day: &str) -> Result<Option<Reconciliation>> {
+        Ok(load::<Reconciliation>(self.store(), &Reconciliation::key_of(source, day)).await?.map(|r| r.value))
+    }
+
+    /// The source's own file of a day: the card network's clearing file, or the wallet's bill.
+    pub async fn source_file(&self, source: Source, day: &str) -> Result<Option<ClearingFile>> {
+        match source {
+            Source::Card => self.network().clearing_file(day).await,
+            Source::Wallet(scheme) => self.wallets().bill_file(scheme, day).await,
+        }
     }
 
     /// Reconciles a business day against `file` (or the network's own file of the day), stores the
     /// report (once: the same file again keeps it), audits it and returns it.
     pub async fn reconcile_day(&self, day: &str, file: Option<ClearingFile>, actor: &str) -> Result<Reconciliation> {
+        self.reconcile_source(Source::Card, day, file, actor).await
+    }
+
+    /// Reconciles a business day of one source (the card network, or a wallet against its bill
+    /// file) as [`Engine::reconcile_day`] does.
+    pub async fn reconcile_source(
+        &self,
+        source: Source,
+        day: &str,
+        file: Option<ClearingFile>,
+        actor: &str,
+    ) -> Result<Reconciliation> {
         let file = match file {
             Some(file) => file,
-            None => self.network().clearing_file(day).await?.ok_or_else(|| {
+            None => self.source_file(source, day).await?.ok_or_else(|| {
                 Error::new(
                     Class::Conflict,
                     "no_clearing_file",
-                    format!("the network has not delivered the clearing file of {day} yet; try later"),
+                    format!("the {} file of {day} has not been delivered yet; try later", source.as_str()),
                 )
             })?,
         };
-        let (file_day, lines) = parse(&file.text)?;
+        let (file_day, lines) = parse_of(source, &file.text)?;
         if file_day != day {
             return Err(Error::new(
                 Class::Unprocessable,
@@ -588,8 +704,10 @@ impl Engine {
                 format!("the file is of business day {file_day}, not {day}"),
             ));
         }
-        let txns = day_transactions(self.store(), day).await?;
+        let txns = day_transactions_of(self.store(), day, source).await?;
         let mut report = reconcile(day, &file, &lines, &txns, self.clock().now_ns());
+        report.source = source;
+        report.id = Reconciliation::key_of(source, day);
         let stored = load::<Reconciliation>(self.store(), &report.id).await?;
         let put = match stored {
             Some(stored) if stored.value.same_as(&report) => return Ok(stored.value),

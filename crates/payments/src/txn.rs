@@ -77,6 +77,9 @@ pub enum Status {
     Reversed,
     /// A pre-authorization that was completed.
     Completed,
+    /// A QR payment waiting for the wallet (the customer is confirming): becomes approved or
+    /// declined within the engine's wait, never stays.
+    Pending,
 }
 
 impl Status {
@@ -88,6 +91,7 @@ impl Status {
             Status::Voided => "voided",
             Status::Reversed => "reversed",
             Status::Completed => "completed",
+            Status::Pending => "pending",
         }
     }
 }
@@ -196,6 +200,9 @@ pub struct CardTransaction {
     /// Customer contact for the notice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_email: Option<String>,
+    /// A QR payment's wallet side (none for a card).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qr: Option<crate::qr::QrPart>,
     /// Not stored: what the request needs committed with this record (see
     /// [`crate::engine::Binding`]).
     #[serde(skip)]
@@ -222,6 +229,11 @@ impl CardTransaction {
         self.business_day.get(4..8).unwrap_or("")
     }
 
+    /// `card`, or the wallet of a QR payment (`wechat`, `alipay`, `unionpay_qr`).
+    pub fn method(&self) -> &'static str {
+        self.qr.as_ref().map_or("card", |qr| qr.scheme.as_str())
+    }
+
     /// What can still be refunded.
     pub fn refundable_minor(&self) -> i64 {
         self.amount_minor - self.refunded_minor
@@ -235,7 +247,7 @@ impl Entity for CardTransaction {
     const TRANSACTION: bool = true;
     fn txn_columns(&self) -> Option<xingtong_store::TxnColumns> {
         Some(xingtong_store::TxnColumns {
-            method: "card".into(),
+            method: self.method().into(),
             txn_type: self.kind.as_str().into(),
             terminal_id: self.tid.clone(),
             batch: self.batch,

@@ -49,6 +49,12 @@ pub enum AdminRequest {
     TerminalBatches { tid: String },
     /// A sandbox test card; `spec` is `xingtong_payments::sandbox::NewCard` as JSON.
     SandboxCardCreate { spec: Value },
+    /// A sandbox wallet user; `spec` is `xingtong_payments::sandbox_wallet::NewWallet` as JSON.
+    SandboxWalletCreate { spec: Value },
+    /// A sandbox wallet user and its balance.
+    SandboxWalletShow { id: String },
+    /// A fresh payment code of a sandbox wallet.
+    SandboxWalletCode { id: String },
     /// The ledger audit; with `explain`, every disagreement listed.
     Audit { explain: bool },
     /// A day of card transactions on the demo tenant.
@@ -62,11 +68,24 @@ pub enum AdminRequest {
     /// A merchant's payouts, in these statuses (all when empty).
     PayoutsList { mid: String, statuses: Vec<String> },
     /// Reconcile a business day, against the network's file or (name, text) given.
-    ReconciliationRun { day: String, file: Option<(String, String)> },
+    ReconciliationRun {
+        day: String,
+        file: Option<(String, String)>,
+        #[serde(default = "card_source")]
+        source: xingtong_payments::recon::Source,
+    },
     /// A day's stored reconciliation report.
-    ReconciliationShow { day: String },
+    ReconciliationShow {
+        day: String,
+        #[serde(default = "card_source")]
+        source: xingtong_payments::recon::Source,
+    },
     /// The sandbox network's clearing file of a day.
-    SandboxClearingFile { day: String },
+    SandboxClearingFile {
+        day: String,
+        #[serde(default = "card_source")]
+        source: xingtong_payments::recon::Source,
+    },
     /// A discrepancy injected into the sandbox network's clearing file.
     SandboxClearingFault { txn: String, kind: String, delta_minor: i64 },
     /// A device's deposit.
@@ -91,6 +110,9 @@ impl AdminRequest {
             AdminRequest::TerminalProvision { .. } => "terminal provision",
             AdminRequest::TerminalBatches { .. } => "terminal batches",
             AdminRequest::SandboxCardCreate { .. } => "sandbox card create",
+            AdminRequest::SandboxWalletCreate { .. } => "sandbox wallet create",
+            AdminRequest::SandboxWalletShow { .. } => "sandbox wallet show",
+            AdminRequest::SandboxWalletCode { .. } => "sandbox wallet code",
             AdminRequest::Audit { .. } => "audit",
             AdminRequest::DemoDay { .. } => "demo day",
             AdminRequest::ClearingRun { .. } => "clearing run",
@@ -138,6 +160,7 @@ pub struct Services {
     pub merchants: xingtong_merchants::Merchants,
     pub engine: xingtong_payments::Engine,
     pub sandbox: Arc<xingtong_payments::sandbox::SandboxNetwork>,
+    pub wallets: Arc<xingtong_payments::sandbox_wallet::SandboxWallets>,
     /// The data directory (the demo's cards file lives there).
     pub data_dir: PathBuf,
 }
@@ -449,23 +472,21 @@ pub async fn execute(
             );
             Ok(Output::one(serde_json::to_value(&report)?, text))
         }
-        AdminRequest::ReconciliationRun { day, file } => {
+        AdminRequest::ReconciliationRun { day, file, source } => {
             let file = file.map(|(name, text)| xingtong_payments::recon::ClearingFile { name, text });
-            let report = services.engine.reconcile_day(&day, file, "staff:cli").await.map_err(service_error)?;
+            let report =
+                services.engine.reconcile_source(source, &day, file, "staff:cli").await.map_err(service_error)?;
             Ok(reconciliation_output(&report))
         }
-        AdminRequest::ReconciliationShow { day } => {
+        AdminRequest::ReconciliationShow { day, source } => {
             let report =
-                services.engine.reconciliation(&day).await.map_err(service_error)?.with_context(|| {
+                services.engine.reconciliation_of(source, &day).await.map_err(service_error)?.with_context(|| {
                     format!("business day {day} is not reconciled yet: run `admin reconciliation run`")
                 })?;
             Ok(reconciliation_output(&report))
         }
-        AdminRequest::SandboxClearingFile { day } => {
-            let file = xingtong_payments::network::CardNetwork::clearing_file(services.sandbox.as_ref(), &day)
-                .await
-                .map_err(service_error)?
-                .context("no file")?;
+        AdminRequest::SandboxClearingFile { day, source } => {
+            let file = services.engine.source_file(source, &day).await.map_err(service_error)?.context("no file")?;
             Ok(Output::one(json!({ "name": file.name, "text": file.text }), file.text.trim_end().to_owned()))
         }
         AdminRequest::SandboxClearingFault { txn, kind, delta_minor } => {
@@ -524,6 +545,29 @@ pub async fn execute(
                 text,
             ))
         }
+        AdminRequest::SandboxWalletCreate { spec } => {
+            let spec: xingtong_payments::sandbox_wallet::NewWallet =
+                serde_json::from_value(spec).context("--scheme is wechat, alipay or unionpay_qr")?;
+            let wallet = services.wallets.create_wallet("staff:cli", spec).await.map_err(service_error)?;
+            wallet_output(services, &wallet).await
+        }
+        AdminRequest::SandboxWalletShow { id } => {
+            let wallet = services
+                .wallets
+                .wallet(&id)
+                .await
+                .map_err(service_error)?
+                .ok_or_else(|| anyhow::anyhow!("no sandbox wallet {id:?}"))?;
+            wallet_output(services, &wallet).await
+        }
+        AdminRequest::SandboxWalletCode { id } => {
+            let code = services.wallets.new_payment_code(&id).await.map_err(service_error)?;
+            let expires_at = xingtong_api::time::rfc3339(code.expires_at);
+            Ok(Output::one(
+                json!({ "code": code.code, "wallet_id": code.wallet_id, "expires_at": expires_at }),
+                format!("payment code {} of {} (good for one payment until {expires_at})", code.code, code.wallet_id),
+            ))
+        }
         AdminRequest::SandboxCardCreate { spec } => {
             let spec: xingtong_payments::sandbox::NewCard = serde_json::from_value(spec).context(
                 "--brand is unionpay, visa or mastercard; --type debit or credit; --status active, blocked, lost or stolen",
@@ -542,6 +586,30 @@ pub async fn execute(
             ))
         }
     }
+}
+
+async fn wallet_output(
+    services: &Services,
+    wallet: &xingtong_payments::sandbox_wallet::SandboxWallet,
+) -> anyhow::Result<Output> {
+    let balance = services.wallets.balance(wallet).await.map_err(service_error)?;
+    let (scheme_en, scheme_zh) = wallet.scheme.names();
+    Ok(Output::one(
+        json!({ "id": wallet.id, "scheme": wallet.scheme.as_str(), "name": wallet.name, "balance_minor": balance,
+            "confirm_after_ms": wallet.confirm_after_ms, "never_confirms": wallet.never_confirms,
+            "unavailable": wallet.unavailable }),
+        format!(
+            "sandbox wallet {} ({scheme_en} {scheme_zh}, {}), balance ¥{}; a payment code: admin sandbox wallet code {}",
+            wallet.id,
+            wallet.name,
+            yuan(balance),
+            wallet.id
+        ),
+    ))
+}
+
+fn card_source() -> xingtong_payments::recon::Source {
+    xingtong_payments::recon::Source::Card
 }
 
 /// The one role an operations key has; merchants make their own keys (`POST /v1/api-keys`).

@@ -179,6 +179,10 @@ enum ReconciliationCommand {
         /// A clearing file to use instead of the network's own (docs/settlement.md §6).
         #[arg(long)]
         file: Option<std::path::PathBuf>,
+        /// Whose payments: card (the card network's clearing file), or a wallet's bill file:
+        /// wechat, alipay, unionpay_qr.
+        #[arg(long, default_value = "card")]
+        source: String,
         #[command(flatten)]
         database: ServeArgs,
         /// Print JSON.
@@ -190,6 +194,10 @@ enum ReconciliationCommand {
         /// The business day, YYYY-MM-DD.
         #[arg(long)]
         date: String,
+        /// Whose payments: card (the card network's clearing file), or a wallet's bill file:
+        /// wechat, alipay, unionpay_qr.
+        #[arg(long, default_value = "card")]
+        source: String,
         #[command(flatten)]
         database: ServeArgs,
         /// Print JSON.
@@ -409,11 +417,20 @@ enum SandboxCommand {
         #[command(subcommand)]
         command: SandboxCardCommand,
     },
+    /// Wallet users (WeChat Pay, Alipay, UnionPay QR) and their payment codes (docs/qr.md).
+    Wallet {
+        #[command(subcommand)]
+        command: SandboxWalletCommand,
+    },
     /// Print the sandbox card network's clearing file of a business day.
     ClearingFile {
         /// The business day, YYYY-MM-DD.
         #[arg(long)]
         date: String,
+        /// Whose payments: card (the card network's clearing file), or a wallet's bill file:
+        /// wechat, alipay, unionpay_qr.
+        #[arg(long, default_value = "card")]
+        source: String,
         #[command(flatten)]
         database: ServeArgs,
         /// Print JSON ({"name", "text"}).
@@ -490,6 +507,56 @@ enum SandboxCardCommand {
         /// The issuer never answers.
         #[arg(long)]
         timeout: bool,
+        #[command(flatten)]
+        database: ServeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SandboxWalletCommand {
+    /// Make a wallet user with a balance, and print its id.
+    Create {
+        /// wechat, alipay or unionpay_qr.
+        #[arg(long, default_value = "wechat")]
+        scheme: String,
+        /// Balance, in yuan (e.g. 500.00).
+        #[arg(long, default_value = "1000.00")]
+        balance: String,
+        /// The user's name.
+        #[arg(long)]
+        name: Option<String>,
+        /// The app asks for a password, which the user enters after this many ms ("user paying").
+        #[arg(long)]
+        confirm_after_ms: Option<u64>,
+        /// The app asks for a password that is never entered.
+        #[arg(long)]
+        never_confirms: bool,
+        /// The wallet does not answer at all.
+        #[arg(long)]
+        unavailable: bool,
+        #[command(flatten)]
+        database: ServeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A wallet user and its balance.
+    Show {
+        /// The wallet's id, e.g. wechat-48213077.
+        id: String,
+        #[command(flatten)]
+        database: ServeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A fresh payment code (付款码) of the wallet: scan it (or type it) at the till within a minute.
+    Code {
+        /// The wallet's id.
+        id: String,
         #[command(flatten)]
         database: ServeArgs,
         /// Print JSON.
@@ -791,6 +858,37 @@ fn admin_request(command: AdminCommand) -> anyhow::Result<(ServeArgs, bool, admi
             });
             (database, json, R::SandboxCardCreate { spec })
         }
+        AdminCommand::Sandbox {
+            command:
+                SandboxCommand::Wallet {
+                    command:
+                        SandboxWalletCommand::Create {
+                            scheme,
+                            balance,
+                            name,
+                            confirm_after_ms,
+                            never_confirms,
+                            unavailable,
+                            database,
+                            json,
+                        },
+                },
+        } => {
+            let balance_minor = xingtong_money::Amount::parse(&balance, xingtong_money::Currency::CNY)
+                .map_err(|e| anyhow::anyhow!("--balance {balance:?}: {e}"))?
+                .minor();
+            let spec = serde_json::json!({
+                "scheme": scheme, "balance_minor": balance_minor, "name": name,
+                "confirm_after_ms": confirm_after_ms, "never_confirms": never_confirms, "unavailable": unavailable,
+            });
+            (database, json, R::SandboxWalletCreate { spec })
+        }
+        AdminCommand::Sandbox {
+            command: SandboxCommand::Wallet { command: SandboxWalletCommand::Show { id, database, json } },
+        } => (database, json, R::SandboxWalletShow { id }),
+        AdminCommand::Sandbox {
+            command: SandboxCommand::Wallet { command: SandboxWalletCommand::Code { id, database, json } },
+        } => (database, json, R::SandboxWalletCode { id }),
         AdminCommand::Audit { database, json, explain } => (database, json, R::Audit { explain }),
         AdminCommand::Clearing { command: ClearingCommand::Run { date, database, json } } => {
             let day = match date {
@@ -821,7 +919,7 @@ fn admin_request(command: AdminCommand) -> anyhow::Result<(ServeArgs, bool, admi
             anyhow::ensure!(state == "open" || state == "closed", "--state is open or closed");
             (database, json, R::SandboxBankAccount { card, state, holder, lose_answers })
         }
-        AdminCommand::Reconciliation { command: ReconciliationCommand::Run { date, file, database, json } } => {
+        AdminCommand::Reconciliation { command: ReconciliationCommand::Run { date, file, source, database, json } } => {
             let day = match date {
                 Some(date) => business_day_arg(&date)?,
                 None => xingtong_payments::clock::yesterday(),
@@ -834,13 +932,13 @@ fn admin_request(command: AdminCommand) -> anyhow::Result<(ServeArgs, bool, admi
                 }
                 None => None,
             };
-            (database, json, R::ReconciliationRun { day, file })
+            (database, json, R::ReconciliationRun { day, file, source: source_arg(&source)? })
         }
-        AdminCommand::Reconciliation { command: ReconciliationCommand::Show { date, database, json } } => {
-            (database, json, R::ReconciliationShow { day: business_day_arg(&date)? })
+        AdminCommand::Reconciliation { command: ReconciliationCommand::Show { date, source, database, json } } => {
+            (database, json, R::ReconciliationShow { day: business_day_arg(&date)?, source: source_arg(&source)? })
         }
-        AdminCommand::Sandbox { command: SandboxCommand::ClearingFile { date, database, json } } => {
-            (database, json, R::SandboxClearingFile { day: business_day_arg(&date)? })
+        AdminCommand::Sandbox { command: SandboxCommand::ClearingFile { date, source, database, json } } => {
+            (database, json, R::SandboxClearingFile { day: business_day_arg(&date)?, source: source_arg(&source)? })
         }
         AdminCommand::Sandbox { command: SandboxCommand::ClearingFault { txn, kind, delta, database, json } } => {
             anyhow::ensure!(
@@ -934,8 +1032,8 @@ async fn admin(database: &ServeArgs, json: bool, request: admin::AdminRequest) -
 /// The platform's services over an open store, as `serve` wires them.
 async fn services(config: &ServeConfig, store: Store) -> anyhow::Result<admin::Services> {
     let merchants = merchants_service(config, store.clone())?;
-    let (engine, sandbox) = payments_engine(&merchants, config.card_frequency_max).await?;
-    Ok(admin::Services { store, merchants, engine, sandbox, data_dir: config.data_dir.clone() })
+    let (engine, sandbox, wallets) = payments_engine(&merchants, config.card_frequency_max).await?;
+    Ok(admin::Services { store, merchants, engine, sandbox, wallets, data_dir: config.data_dir.clone() })
 }
 
 fn init_logging(config: &ServeConfig, quiet: bool) {
@@ -981,6 +1079,9 @@ fn data_args(config: &ServeConfig) -> String {
 const EXPIRY_INTERVAL_MS: u64 = 1_000;
 /// Idempotency keys past their retention are purged once an hour (in ticks of the expiry timer).
 const PURGE_EVERY_TICKS: u64 = 3_600;
+/// QR orders left open (a flow cut short by a stop, a wallet unreachable to cancel) are looked
+/// for at start and every minute.
+const QR_FINISH_EVERY_TICKS: u64 = 60;
 
 /// Purges expired idempotency keys in bounded chunks until none are left.
 async fn purge_idempotency_keys(store: &Store, retention_ns: u64) {
@@ -1046,13 +1147,14 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     );
 
     let merchants = merchants_service(&config, store.clone())?;
-    let (engine, sandbox) = payments_engine(&merchants, config.card_frequency_max).await?;
+    let (engine, sandbox, wallets) = payments_engine(&merchants, config.card_frequency_max).await?;
     if new_database && config.demo {
         let services = admin::Services {
             store: store.clone(),
             merchants: merchants.clone(),
             engine: engine.clone(),
             sandbox: sandbox.clone(),
+            wallets: wallets.clone(),
             data_dir: config.data_dir.clone(),
         };
         let made = demo::create(&services, &config.data_dir).await.context("making the demo tenant")?;
@@ -1111,6 +1213,13 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
                     Ok(n) => tracing::info!(expired = n, "pending transfers expired"),
                     Err(error) => tracing::warn!(%error, "expiring pending transfers failed"),
                 }
+                if ticks.is_multiple_of(QR_FINISH_EVERY_TICKS) {
+                    match engine.finish_open_qr_orders().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(finished = n, "QR orders left open were cancelled at their wallets"),
+                        Err(error) => tracing::warn!(%error, "finishing open QR orders failed"),
+                    }
+                }
                 if ticks.is_multiple_of(PURGE_EVERY_TICKS) {
                     purge_idempotency_keys(&store, retention_ns).await;
                     match engine.purge_frequency_counters().await {
@@ -1144,11 +1253,12 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             merchants: merchants.clone(),
             engine: engine.clone(),
             sandbox: sandbox.clone(),
+            wallets: wallets.clone(),
             data_dir: config.data_dir.clone(),
         };
         tokio::spawn(socket.serve(services, stopped(stopping.clone())))
     });
-    let state = xingtong_api::AppState::new(merchants).with_payments(engine, sandbox);
+    let state = xingtong_api::AppState::new(merchants).with_payments(engine, sandbox).with_sandbox_wallets(wallets);
     xingtong_api::serve(listener, state, stopped(stopping)).await.context("serving HTTP")?;
     let _ = gateway.await;
     if let Some(task) = admin_task {
@@ -1217,6 +1327,12 @@ async fn scheduled_runs(engine: xingtong_payments::Engine, interval: std::time::
     }
 }
 
+/// A reconciliation source as the command line names it.
+fn source_arg(text: &str) -> anyhow::Result<xingtong_payments::recon::Source> {
+    xingtong_payments::recon::Source::parse(text)
+        .with_context(|| format!("--source {text:?}: card, wechat, alipay or unionpay_qr"))
+}
+
 /// The onboarding service, with the host master key (made at first start).
 fn merchants_service(config: &ServeConfig, store: Store) -> anyhow::Result<xingtong_merchants::Merchants> {
     let master_key = xingtong_merchants::load_or_create_master_key(&config.master_key_file)
@@ -1229,14 +1345,22 @@ fn merchants_service(config: &ServeConfig, store: Store) -> anyhow::Result<xingt
 async fn payments_engine(
     merchants: &xingtong_merchants::Merchants,
     frequency_max: usize,
-) -> anyhow::Result<(xingtong_payments::Engine, std::sync::Arc<xingtong_payments::sandbox::SandboxNetwork>)> {
+) -> anyhow::Result<(
+    xingtong_payments::Engine,
+    std::sync::Arc<xingtong_payments::sandbox::SandboxNetwork>,
+    std::sync::Arc<xingtong_payments::sandbox_wallet::SandboxWallets>,
+)> {
     let sandbox =
         std::sync::Arc::new(xingtong_payments::sandbox::SandboxNetwork::new(merchants.store().clone(), merchants));
     let network: std::sync::Arc<dyn xingtong_payments::network::CardNetwork> = sandbox.clone();
     let settings = xingtong_payments::Config { frequency_max, ..Default::default() };
-    let engine = xingtong_payments::Engine::new(merchants.clone(), network, settings);
+    let wallets = std::sync::Arc::new(xingtong_payments::sandbox_wallet::SandboxWallets::new(
+        merchants.store().clone(),
+        settings.clock.clone(),
+    ));
+    let engine = xingtong_payments::Engine::new(merchants.clone(), network, wallets.clone(), settings);
     engine.bootstrap().await.map_err(admin::service_error).context("creating the platform's ledger accounts")?;
-    Ok((engine, sandbox))
+    Ok((engine, sandbox, wallets))
 }
 
 /// Where notifications go: SMTP for email when configured; files in `<data_dir>/outbox` otherwise.

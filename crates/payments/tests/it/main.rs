@@ -6,6 +6,7 @@ mod clearing;
 mod deposit;
 mod processes;
 mod protocol;
+mod qr;
 mod recon;
 
 use std::net::SocketAddr;
@@ -22,6 +23,8 @@ use xingtong_payments::card::{Brand, CardType};
 use xingtong_payments::chart;
 use xingtong_payments::network::CardNetwork;
 use xingtong_payments::sandbox::{CardStatus, NewCard, SandboxCard, SandboxNetwork};
+use xingtong_payments::sandbox_wallet::SandboxWallets;
+use xingtong_payments::wallet::WalletNetwork;
 use xingtong_payments::{Config, Engine};
 use xingtong_pos::{CardRead, Request, Terminal, TerminalConfig};
 use xingtong_store::{Database, Store, StoreOptions};
@@ -32,6 +35,7 @@ const CASHIER_PIN: &str = "135790";
 struct World {
     engine: Engine,
     sandbox: Arc<SandboxNetwork>,
+    wallets: Arc<SandboxWallets>,
     merchants: Merchants,
     address: SocketAddr,
     tid: String,
@@ -51,6 +55,7 @@ async fn world() -> anyhow::Result<World> {
 struct Process {
     merchants: Merchants,
     sandbox: Arc<SandboxNetwork>,
+    wallets: Arc<SandboxWallets>,
     engine: Engine,
     address: SocketAddr,
     stop: tokio::sync::oneshot::Sender<()>,
@@ -68,7 +73,15 @@ async fn process(dir: &std::path::Path, database: Database, config: Config) -> a
     let mut sandbox = SandboxNetwork::new(store.clone(), &merchants);
     sandbox.answer_within = Duration::from_millis(1_500);
     let sandbox = Arc::new(sandbox);
-    let engine = Engine::new(merchants.clone(), Arc::clone(&sandbox) as Arc<dyn CardNetwork>, config);
+    let mut wallets = SandboxWallets::new(store.clone(), config.clock.clone());
+    wallets.answer_within = Duration::from_millis(1_000);
+    let wallets = Arc::new(wallets);
+    let engine = Engine::new(
+        merchants.clone(),
+        Arc::clone(&sandbox) as Arc<dyn CardNetwork>,
+        Arc::clone(&wallets) as Arc<dyn WalletNetwork>,
+        config,
+    );
     engine.bootstrap().await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
@@ -81,14 +94,14 @@ async fn process(dir: &std::path::Path, database: Database, config: Config) -> a
             let _ = stopped.await;
         },
     ));
-    Ok(Process { merchants, sandbox, engine, address, stop })
+    Ok(Process { merchants, sandbox, wallets, engine, address, stop })
 }
 
 /// A merchant with a supervisor, a cashier and a terminal, served by one process on `database`.
 async fn world_on(dir: tempfile::TempDir, database: Database, config: Config) -> anyhow::Result<World> {
-    let Process { merchants, sandbox, engine, address, stop } = process(dir.path(), database, config).await?;
+    let Process { merchants, sandbox, wallets, engine, address, stop } = process(dir.path(), database, config).await?;
     let (mid, tid, tmk) = onboard(&merchants, 1).await?;
-    Ok(World { engine, sandbox, merchants, address, tid, mid, tmk, dir, _stop: stop })
+    Ok(World { engine, sandbox, wallets, merchants, address, tid, mid, tmk, dir, _stop: stop })
 }
 
 /// Onboards merchant number `n` (its owner's phone and the rest made from `n`): approved, with
@@ -637,6 +650,7 @@ async fn card_transactions_of_earlier_releases_move_into_the_typed_table() -> an
         balance_minor: None,
         customer_phone: None,
         customer_email: None,
+        qr: None,
         binding: None,
         session_guard: None,
     };

@@ -1,0 +1,347 @@
+//! Merchant scans customer (B扫C, 付款码支付): the cashier scans the payment code the customer's
+//! wallet app shows, and the outcome is exactly one of paid or not paid. docs/qr.md draws the flow.
+//!
+//! 1. The code is recognised by its shape ([`crate::qr::recognise`]); anything else is refused
+//!    before anything is recorded or sent.
+//! 2. The transaction is recorded as `pending`, with a marker ([`QrOpen`]) saying "this order
+//!    must be cancelled at the wallet unless it ends paid", in one commit with the request's
+//!    Idempotency-Key: from here on, nothing is lost even if the process stops.
+//! 3. The wallet is asked to pay. While the customer is confirming in the app (USERPAYING), it is
+//!    asked again every [`crate::Config::qr_poll_interval`] until a final answer or
+//!    [`crate::Config::qr_user_paying_timeout`]; still unknown then (or no answer at all), the
+//!    order is cancelled (撤销) at the wallet, so that no money is left in limbo.
+//! 4. Paid: the fee (the merchant's QR rate, 0.38 % by default) and the same postings as a card
+//!    sale ([`crate::postings::sale`]), with the transaction approved and the marker removed, in
+//!    one commit. Not paid: the transaction declined with the reason ([`Decline`]).
+//!
+//! The flow runs in a task of its own, so that a caller who goes away (an HTTP timeout, a
+//! dropped connection) cannot stop it between the wallet and the ledger. A marker left behind
+//! (the process stopped mid-flow, or the wallet could not be reached to cancel) is finished by
+//! [`Engine::finish_open_qr_orders`], which `xingtong serve` runs at start and every minute.
+
+use serde::{Deserialize, Serialize};
+use xingtong_iso8583::ResponseCode;
+use xingtong_ledger::CreateTransferResult;
+use xingtong_merchants::entity::{Entity, Stored, insert, list};
+use xingtong_merchants::merchant::Merchant;
+use xingtong_money::Rate;
+use xingtong_store::{Change, RecordQuery, Rejection, StoreError, now_ns};
+
+use crate::card::CardType;
+use crate::engine::{Answer, Engine, Origin, Result, totals};
+use crate::network::{Funding, NetworkError};
+use crate::postings;
+use crate::qr::{Decline, NotRecognised, QrPart, Scheme};
+use crate::txn::{BusinessType, CardTransaction, Kind, Status};
+use crate::wallet::{CodePayment, OrderState, mask_code};
+
+/// An order at a wallet that must be cancelled there unless its transaction ends approved.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QrOpen {
+    /// The transaction (and the wallet order) id.
+    pub id: String,
+    /// The wallet.
+    pub scheme: Scheme,
+    /// Merchant.
+    pub mid: String,
+    /// When the flow began (ns, the machine's clock).
+    pub at: u64,
+}
+
+impl Entity for QrOpen {
+    const KIND: &'static str = "qr_open_order";
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+    fn owner(&self) -> String {
+        self.mid.clone()
+    }
+    fn status(&self) -> String {
+        "open".into()
+    }
+}
+
+/// The QR fee of `amount` under the merchant's schedule (round half up, never above the amount).
+pub fn qr_fee(merchant: &Merchant, amount: i64, business_day: &str) -> i64 {
+    let ppm = merchant.fees_on(business_day).qr_ppm;
+    Rate::from_ppm(ppm).map(|r| r.apply_minor(amount)).unwrap_or(0).clamp(0, amount)
+}
+
+/// The error for a scanned code that is no wallet's payment code.
+pub fn not_recognised() -> xingtong_merchants::Error {
+    xingtong_merchants::Error::new(
+        xingtong_merchants::Class::Unprocessable,
+        NotRecognised::CODE,
+        NotRecognised::MESSAGE_EN,
+    )
+}
+
+impl Engine {
+    /// A sale paid with a wallet's payment code (B扫C). `scanned` is what the scanner typed; a code
+    /// of no wallet's shape is the error [`NotRecognised::CODE`] and records nothing.
+    pub async fn qr_pay(
+        &self,
+        origin: &Origin,
+        scanned: &str,
+        amount: i64,
+        business_type: BusinessType,
+        customer: (Option<String>, Option<String>),
+    ) -> Result<Answer> {
+        let (scheme, code) = crate::qr::recognise(scanned).map_err(|_| not_recognised())?;
+        let engine = self.clone();
+        let origin = origin.clone();
+        // A task of its own: the flow between the wallet and the ledger is never cut short.
+        tokio::spawn(async move { engine.qr_flow(&origin, scheme, code, amount, business_type, customer).await })
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "a QR payment's task failed");
+                xingtong_merchants::Error::new(xingtong_merchants::Class::Internal, "internal", "internal error")
+            })?
+    }
+
+    async fn qr_flow(
+        &self,
+        origin: &Origin,
+        scheme: Scheme,
+        code: String,
+        amount: i64,
+        business_type: BusinessType,
+        customer: (Option<String>, Option<String>),
+    ) -> Result<Answer> {
+        let mut txn = self.new_txn(origin, Kind::Sale, amount, None);
+        txn.business_type = business_type;
+        (txn.customer_phone, txn.customer_email) = customer;
+        txn.qr =
+            Some(QrPart { scheme, code_masked: mask_code(&code), wallet_txn_id: None, payer: None, decline: None });
+        if !origin.fresh && self.is_duplicate(origin).await? {
+            return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan, self.clock().now_ns()));
+        }
+        if amount <= 0 {
+            return self.decline(txn, ResponseCode::INVALID_AMOUNT).await;
+        }
+        let merchant = self.merchant(&origin.mid).await?;
+        if merchant.status != "active" {
+            return self.decline(txn, ResponseCode::INVALID_MERCHANT).await;
+        }
+        if !self.terminal_takes_payments(&origin.tid).await? {
+            return self.decline(txn, ResponseCode::NOT_PERMITTED_TO_TERMINAL).await;
+        }
+        if amount > merchant.terms.limits.per_transaction_minor {
+            return self.decline(txn, ResponseCode::EXCEEDS_AMOUNT_LIMIT).await;
+        }
+        // Recorded as pending with its marker before the wallet hears of it.
+        txn.status = Status::Pending;
+        let open = QrOpen { id: txn.id.clone(), scheme, mid: txn.mid.clone(), at: now_ns() };
+        match self.record(&txn, Change { puts: vec![insert(&txn)?, insert(&open)?], ..Change::default() }).await? {
+            Ok(()) => {}
+            Err(StoreError::Rejected(Rejection::Conflict { kind, .. })) if kind == CardTransaction::KIND => {
+                return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan, self.clock().now_ns()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        txn.binding = None;
+        let payment = CodePayment {
+            scheme,
+            code,
+            order_id: txn.id.clone(),
+            amount_minor: amount,
+            mid: txn.mid.clone(),
+            tid: txn.tid.clone(),
+        };
+        let (state, cancelled) = self.wallet_outcome(&payment).await;
+        let stored = self.pending(&txn.id).await?;
+        match state {
+            OrderState::Paid(paid) => self.approve_qr(stored, &merchant, paid).await,
+            OrderState::Failed(decline) => self.decline_qr(stored, decline, cancelled).await,
+            OrderState::UserPaying => self.decline_qr(stored, Decline::UserPayingTimeout, cancelled).await,
+        }
+    }
+
+    /// The wallet's final answer: paid, or failed (after a cancel when it stayed unknown). The
+    /// flag says whether the order no longer needs cancelling at the wallet.
+    async fn wallet_outcome(&self, payment: &CodePayment) -> (OrderState, bool) {
+        let wallets = self.wallets();
+        let config = self.config();
+        let deadline = tokio::time::Instant::now() + config.qr_user_paying_timeout;
+        let mut state = wallets.pay(payment).await;
+        loop {
+            match state {
+                Ok(OrderState::UserPaying) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(config.qr_poll_interval).await;
+                    state = wallets.query(payment.scheme, &payment.order_id).await;
+                }
+                Ok(OrderState::UserPaying) => {
+                    let cancelled = self.cancel_at_wallet(payment.scheme, &payment.order_id).await;
+                    return (OrderState::Failed(Decline::UserPayingTimeout), cancelled);
+                }
+                Err(NetworkError::Timeout | NetworkError::Unreachable) => {
+                    let cancelled = self.cancel_at_wallet(payment.scheme, &payment.order_id).await;
+                    return (OrderState::Failed(Decline::WalletUnavailable), cancelled);
+                }
+                Ok(OrderState::Failed(decline)) => return (OrderState::Failed(decline), true),
+                Ok(paid) => return (paid, true),
+            }
+        }
+    }
+
+    /// Cancels an order at its wallet, three tries; false when it could not be reached (the
+    /// order's marker stays for [`Engine::finish_open_qr_orders`]).
+    async fn cancel_at_wallet(&self, scheme: Scheme, order_id: &str) -> bool {
+        for attempt in 0..3u32 {
+            match self.wallets().cancel(scheme, order_id).await {
+                Ok(()) => return true,
+                Err(error) => {
+                    tracing::warn!(%error, order = order_id, attempt, "a QR order could not be cancelled at its wallet");
+                    tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt + 1))).await;
+                }
+            }
+        }
+        false
+    }
+
+    async fn pending(&self, id: &str) -> Result<Stored<CardTransaction>> {
+        self.transaction_by_id(id).await?.ok_or_else(|| xingtong_merchants::Error::not_found("transaction"))
+    }
+
+    /// Approves a paid QR transaction: fee, postings, totals, marker removed, in one commit.
+    async fn approve_qr(
+        &self,
+        mut stored: Stored<CardTransaction>,
+        merchant: &Merchant,
+        paid: crate::wallet::Paid,
+    ) -> Result<Answer> {
+        let txn = &mut stored.value;
+        let amount = txn.amount_minor;
+        let paid_scheme = txn.qr.as_ref().map_or(Scheme::Wechat, |qr| qr.scheme);
+        txn.status = Status::Approved;
+        txn.response_code = ResponseCode::APPROVED.code.into();
+        txn.auth_code = Some(paid.wallet_txn_id.chars().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect());
+        txn.funding = Some(paid.funding);
+        if let Some(qr) = &mut txn.qr {
+            qr.wallet_txn_id = Some(paid.wallet_txn_id.clone());
+            qr.payer = Some(paid.payer.clone());
+        }
+        txn.fee_minor = qr_fee(merchant, amount, &txn.business_day);
+        let payer = match paid.funding {
+            Funding::Ledger(account) => Some(account),
+            Funding::Network => None,
+        };
+        let (transfers, recorded) = postings::sale(&postings::Accounts::of(&txn.mid), payer, amount, txn.fee_minor);
+        txn.movements = recorded;
+        let limits = merchant.terms.limits;
+        let counters = totals(&txn.mid, &txn.business_day, amount, CardType::Debit, Some(&limits));
+        let mut puts = vec![stored.update()?];
+        puts.extend(self.customer_notice(&stored.value, merchant)?);
+        let change = Change {
+            puts,
+            transfers,
+            counters,
+            remove_records: vec![(QrOpen::KIND.into(), stored.value.id.clone())],
+            ..Change::default()
+        };
+        match self.store().apply(change).await {
+            Ok(()) => {
+                self.activate_if_due(&stored.value.tid, amount).await?;
+                Ok(Answer::of(stored.value))
+            }
+            // Refused here after the wallet paid (a limit reached, or the balance went
+            // meanwhile): the order is reversed at the wallet.
+            Err(StoreError::Rejected(Rejection::CounterLimit { .. })) => {
+                let done = self.cancel_at_wallet(paid_scheme, &stored.value.id).await;
+                self.end_declined(stored, None, ResponseCode::EXCEEDS_AMOUNT_LIMIT, done).await
+            }
+            Err(StoreError::Rejected(Rejection::Transfers(results))) => {
+                let short = results
+                    .iter()
+                    .any(|r| matches!(r, CreateTransferResult::ExceedsCredits | CreateTransferResult::ExceedsDebits));
+                if !short {
+                    tracing::error!(?results, "QR payment postings refused");
+                }
+                let decline = short.then_some(Decline::InsufficientBalance);
+                let code = decline.map_or(ResponseCode::SYSTEM_MALFUNCTION, Decline::response_code);
+                let done = self.cancel_at_wallet(paid_scheme, &stored.value.id).await;
+                self.end_declined(stored, decline, code, done).await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn decline_qr(&self, stored: Stored<CardTransaction>, decline: Decline, cancelled: bool) -> Result<Answer> {
+        self.end_declined(stored, Some(decline), decline.response_code(), cancelled).await
+    }
+
+    /// Ends a pending QR transaction declined; the marker goes with it when the wallet's order
+    /// needs nothing more.
+    async fn end_declined(
+        &self,
+        mut stored: Stored<CardTransaction>,
+        decline: Option<Decline>,
+        code: ResponseCode,
+        done_at_wallet: bool,
+    ) -> Result<Answer> {
+        let txn = &mut stored.value;
+        txn.status = Status::Declined;
+        txn.response_code = code.code.into();
+        txn.movements.clear();
+        txn.funding = None;
+        txn.auth_code = None;
+        txn.fee_minor = 0;
+        if let Some(qr) = &mut txn.qr {
+            qr.decline = decline;
+        }
+        let remove_records =
+            if done_at_wallet { vec![(QrOpen::KIND.into(), stored.value.id.clone())] } else { Vec::new() };
+        self.store().apply(Change { puts: vec![stored.update()?], remove_records, ..Change::default() }).await?;
+        Ok(Answer::of(stored.value))
+    }
+
+    /// Finishes the QR orders left open longer than [`crate::Config::qr_open_grace`] (a process that
+    /// stopped mid-flow, a wallet that could not be reached to cancel): each is cancelled at its
+    /// wallet, and a transaction still pending is declined (`wallet_unavailable`); nothing was
+    /// taken on our side. Returns how many were finished.
+    pub async fn finish_open_qr_orders(&self) -> Result<usize> {
+        let grace = u64::try_from(self.config().qr_open_grace.as_nanos()).unwrap_or(u64::MAX);
+        let stale_before = now_ns().saturating_sub(grace);
+        let open: Vec<Stored<QrOpen>> = list(self.store(), RecordQuery::kind(QrOpen::KIND)).await?;
+        let mut finished = 0;
+        for order in open.into_iter().filter(|o| o.value.at <= stale_before) {
+            if !self.cancel_at_wallet(order.value.scheme, &order.value.id).await {
+                continue;
+            }
+            let remove = vec![(QrOpen::KIND.into(), order.value.id.clone())];
+            match self.transaction_by_id(&order.value.id).await? {
+                Some(mut txn) if txn.value.status == Status::Pending => {
+                    txn.value.status = Status::Declined;
+                    txn.value.response_code = Decline::WalletUnavailable.response_code().code.into();
+                    if let Some(qr) = &mut txn.value.qr {
+                        qr.decline = Some(Decline::WalletUnavailable);
+                    }
+                    let change = Change { puts: vec![txn.update()?], remove_records: remove, ..Change::default() };
+                    match self.store().apply(change).await {
+                        Ok(()) | Err(StoreError::Rejected(Rejection::Conflict { .. })) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                _ => self.store().apply(Change { remove_records: remove, ..Change::default() }).await?,
+            }
+            finished += 1;
+        }
+        Ok(finished)
+    }
+
+    /// Tells the wallet of a refund (or a void) of a QR payment that has been committed here. A
+    /// wallet that cannot be reached is logged; the day's reconciliation against its bill file
+    /// shows the refund as ours only.
+    pub(crate) async fn refund_at_wallet(&self, original: &CardTransaction, refund: &CardTransaction) {
+        let Some(qr) = &original.qr else { return };
+        match self.wallets().refund(qr.scheme, &original.id, &refund.id, refund.amount_minor).await {
+            Ok(Ok(())) => {}
+            Ok(Err(decline)) => {
+                tracing::error!(order = %original.id, refund = %refund.id, code = decline.code(), "the wallet refused a refund we made")
+            }
+            Err(error) => {
+                tracing::error!(%error, order = %original.id, refund = %refund.id, "the wallet could not be told of a refund")
+            }
+        }
+    }
+}
