@@ -636,7 +636,19 @@ pub async fn get_receipt(
     let (en, zh) = t.kind.receipt_name();
     let (y, m, d, hh, mi, ss) = xingtong_payments::clock::china(i64::try_from(t.at / 1_000_000_000).unwrap_or(0));
     let amount = xingtong_money::Amount::from_minor(t.amount_minor, xingtong_money::Currency::CNY).to_decimal_string();
+    let method = match &t.qr {
+        Some(qr) => {
+            let (en, zh) = qr.scheme.names();
+            Names { en, zh }
+        }
+        None => Names { en: "Bank card", zh: "银行卡" },
+    };
+    let wallet_txn_id = t.qr.as_ref().and_then(|qr| qr.wallet_txn_id.clone());
+    let payer = t.qr.as_ref().and_then(|qr| qr.payer.clone());
     Ok(Json(ReceiptView {
+        method,
+        wallet_txn_id,
+        payer,
         title: "签购单 / POS SALES SLIP",
         merchant_name: merchant.value.name,
         mid: t.mid,
@@ -683,7 +695,13 @@ pub struct ReceiptView {
     pub tid: String,
     /// Operator.
     pub operator: String,
-    /// First six and last four digits.
+    /// How it was paid: 银行卡 / Bank card, 微信支付 / WeChat Pay, 支付宝 / Alipay, 云闪付 / UnionPay QR.
+    pub method: Names,
+    /// A QR payment's order number at the wallet (交易单号).
+    pub wallet_txn_id: Option<String>,
+    /// A QR payment's payer as the wallet shows them, masked.
+    pub payer: Option<String>,
+    /// First six and last four digits (empty for QR payments).
     pub card_number: String,
     /// `CUP`, `VIS` or `MCC`.
     pub card_organisation: Option<&'static str>,

@@ -223,6 +223,9 @@ impl SandboxWallets {
         if spec.balance_minor < 0 {
             return Err(Error::new(Class::Unprocessable, "invalid_amount", "balance_minor is at least 0"));
         }
+        if spec.confirm_after_ms.is_some_and(|ms| ms > 3_600_000) {
+            return Err(Error::new(Class::Unprocessable, "invalid_delay", "confirm_after_ms is at most 3600000 (an hour)"));
+        }
         let name = spec.name.unwrap_or_else(|| "测试用户".into());
         if name.trim().is_empty() || name.chars().count() > 40 {
             return Err(Error::new(Class::Unprocessable, "invalid_name", "name: 1 to 40 characters"));
@@ -349,7 +352,7 @@ impl SandboxWallets {
         };
         if wallet.never_confirms {
         } else if let Some(ms) = wallet.confirm_after_ms {
-            order.confirm_at = Some(now_ns() + ms * 1_000_000);
+            order.confirm_at = Some(now_ns().saturating_add(ms.saturating_mul(1_000_000)));
         } else {
             self.settle_order(&mut order, &wallet).await?;
         }

@@ -7,6 +7,7 @@ mod demo;
 mod lifecycle;
 mod payments;
 mod protocol;
+mod qr;
 mod readme;
 mod server;
 mod terminal;
