@@ -90,6 +90,7 @@ fn the_readme_tour_works_as_written() -> anyhow::Result<()> {
         "\"kind\":\"sale\"",
         "\"approved\":true",
         "\"kind\":\"void\"",
+        "\"method\":\"alipay\"",
         "balanced:",
     ] {
         ensure!(stdout.contains(expected), "the tour's output lacks {expected}:\n{stdout}\n--- stderr\n{stderr}");
