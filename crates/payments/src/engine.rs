@@ -1068,8 +1068,12 @@ impl Engine {
             }
             match o.status {
                 Status::Declined | Status::Reversed => return Ok(ResponseCode::APPROVED),
-                // A QR payment still waiting for its wallet is ended by its own flow.
-                Status::Pending => return Ok(ResponseCode::INVALID_TRANSACTION),
+                // A QR payment still waiting for its wallet: its flow ends it first (bounded by
+                // the user-paying wait and the cancel), then it is reversed as it ended.
+                Status::Pending => {
+                    self.wait_while_pending(&o.id).await?;
+                    continue;
+                }
                 Status::Voided | Status::Completed => return Ok(ResponseCode::INVALID_TRANSACTION),
                 Status::Approved => {}
             }
@@ -1089,6 +1093,17 @@ impl Engine {
             let (transfers, _) = postings::undo(&o.movements);
             orig.value.status = Status::Reversed;
             let mut puts = vec![orig.update()?];
+            // A QR payment is reversed at its wallet too (撤销), after this commit; the marker
+            // makes sure it is, should the wallet not answer now.
+            let open = o.qr.as_ref().map(|qr| crate::scan::QrOpen {
+                id: o.id.clone(),
+                scheme: qr.scheme,
+                mid: o.mid.clone(),
+                at: now_ns(),
+            });
+            if let Some(open) = &open {
+                puts.push(insert(open)?);
+            }
             // Undoing a void or completion puts its original back as it was.
             if let Some(original_id) = &o.original_id
                 && matches!(
@@ -1120,7 +1135,12 @@ impl Engine {
             counters.push(CounterAdd { key: changes_key.clone(), delta: 1, max: Some(changes + 1) });
             let change = Change { puts, transfers, counters, ..Change::default() };
             match self.apply_guarded(&origin.tid, guard.as_ref(), change).await? {
-                Ok(()) => return Ok(ResponseCode::APPROVED),
+                Ok(()) => {
+                    if let Some(open) = open {
+                        self.cancel_and_close(open.scheme, &open.id).await?;
+                    }
+                    return Ok(ResponseCode::APPROVED);
+                }
                 Err(StoreError::Rejected(Rejection::Conflict { .. })) => continue,
                 Err(StoreError::Rejected(Rejection::CounterLimit { key })) if key == changes_key => continue,
                 Err(StoreError::Rejected(Rejection::Transfers(results))) => {

@@ -70,6 +70,17 @@ fn answer_reply(request: &Message, answer: &Answer, live: &Live, clock: &crate::
     if let Some(brand) = answer.transaction.as_ref().and_then(|t| t.brand) {
         reply.set(63, brand.organisation());
     }
+    if let Some(qr) = answer.transaction.as_ref().and_then(|t| t.qr.as_ref()) {
+        reply.set(63, qr.scheme.tag());
+        let paid = answer.code.is_approved();
+        let qr_reply = cup::QrReply {
+            wallet: qr.scheme.tag().into(),
+            paid,
+            reason: format!("{:02}", qr.decline.map_or(if paid { 0 } else { 99 }, crate::qr::Decline::number)),
+            wallet_txn_id: if paid { qr.wallet_txn_id.clone().unwrap_or_default() } else { String::new() },
+        };
+        reply.set(57, qr_reply.to_bytes());
+    }
     with_mac(reply, live)
 }
 
@@ -117,6 +128,9 @@ fn mac_ok(request: &Request, live: &Live) -> bool {
         _ => false,
     }
 }
+
+/// The reason number of a QR sale's reply when the code is no wallet's (docs/iso8583.md §5.5).
+pub const NOT_RECOGNISED_NUMBER: u8 = 12;
 
 /// The currency every merchant takes today (field 49): CNY, the ledger's.
 const CURRENCY: &str = "156";
@@ -411,6 +425,30 @@ impl Terminals {
                             .unwrap_or_default();
                         self.engine.pay(&origin, &card, amount, kind, business, (None, None)).await?
                     }
+                }
+            }
+            (Transaction::QrSale, _) => {
+                let business = message
+                    .get(63)
+                    .and_then(|f| f.get(3))
+                    .and_then(|c| BusinessType::from_code(*c))
+                    .unwrap_or_default();
+                let code = message.get(57).and_then(cup::qr_payment_code).unwrap_or_default();
+                match self.engine.qr_pay(&origin, code, amount, business, (None, None)).await {
+                    Ok(answer) => answer,
+                    // Not a payment code of any wallet: nothing was recorded.
+                    Err(error) if error.code == crate::qr::NotRecognised::CODE => {
+                        let mut reply = reply_to(message, ResponseCode::INVALID_CARD);
+                        let qr_reply = cup::QrReply {
+                            wallet: "QRX".into(),
+                            paid: false,
+                            reason: format!("{:02}", NOT_RECOGNISED_NUMBER),
+                            wallet_txn_id: String::new(),
+                        };
+                        reply.set(57, qr_reply.to_bytes());
+                        return Ok(with_mac(reply, live));
+                    }
+                    Err(error) => return Err(error),
                 }
             }
             (Transaction::Void | Transaction::Refund | Transaction::PreAuthorizationCompletionVoid, Some(original)) => {

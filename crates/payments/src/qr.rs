@@ -37,6 +37,16 @@ impl Scheme {
         }
     }
 
+    /// Its three-letter tag: in the terminal protocol's field 57 and 63, and in its bill file's
+    /// header (`WXP`, `ALP`, `UPQ`).
+    pub fn tag(self) -> &'static str {
+        match self {
+            Scheme::Wechat => "WXP",
+            Scheme::Alipay => "ALP",
+            Scheme::UnionpayQr => "UPQ",
+        }
+    }
+
     /// Its name for people, in English and Chinese.
     pub fn names(self) -> (&'static str, &'static str) {
         match self {
@@ -148,6 +158,12 @@ impl Decline {
         Decline::OrderClosed,
         Decline::RefundExceedsPayment,
     ];
+
+    /// Its number in the terminal protocol (field 57 of a QR reply, docs/iso8583.md §5.5): `01`
+    /// for the first of [`Decline::ALL`], and so on (append, never reorder).
+    pub fn number(self) -> u8 {
+        Decline::ALL.iter().position(|d| *d == self).map_or(99, |i| i as u8 + 1)
+    }
 
     /// The CUP response code a terminal is answered with (docs/qr.md has the table).
     pub fn response_code(self) -> xingtong_iso8583::ResponseCode {

@@ -61,9 +61,7 @@ impl Source {
     pub fn tag(self) -> &'static str {
         match self {
             Source::Card => "XTN",
-            Source::Wallet(crate::qr::Scheme::Wechat) => "WXP",
-            Source::Wallet(crate::qr::Scheme::Alipay) => "ALP",
-            Source::Wallet(crate::qr::Scheme::UnionpayQr) => "UPQ",
+            Source::Wallet(scheme) => scheme.tag(),
         }
     }
 

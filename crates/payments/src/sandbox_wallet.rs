@@ -224,7 +224,11 @@ impl SandboxWallets {
             return Err(Error::new(Class::Unprocessable, "invalid_amount", "balance_minor is at least 0"));
         }
         if spec.confirm_after_ms.is_some_and(|ms| ms > 3_600_000) {
-            return Err(Error::new(Class::Unprocessable, "invalid_delay", "confirm_after_ms is at most 3600000 (an hour)"));
+            return Err(Error::new(
+                Class::Unprocessable,
+                "invalid_delay",
+                "confirm_after_ms is at most 3600000 (an hour)",
+            ));
         }
         let name = spec.name.unwrap_or_else(|| "测试用户".into());
         if name.trim().is_empty() || name.chars().count() > 40 {

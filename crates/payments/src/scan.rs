@@ -329,6 +329,36 @@ impl Engine {
         Ok(finished)
     }
 
+    /// Waits while a QR transaction is pending (its flow is talking to the wallet), at most the
+    /// user-paying wait and the grace after it.
+    pub(crate) async fn wait_while_pending(&self, id: &str) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + self.config().qr_user_paying_timeout + self.config().qr_open_grace;
+        while tokio::time::Instant::now() < deadline {
+            match self.transaction_by_id(id).await? {
+                Some(t) if t.value.status == Status::Pending => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                _ => return Ok(()),
+            }
+        }
+        Err(xingtong_merchants::Error::new(
+            xingtong_merchants::Class::Conflict,
+            "concurrent_update",
+            "the QR payment is still waiting for its wallet",
+        ))
+    }
+
+    /// Cancels an order at its wallet and, once it is, removes its marker (left for
+    /// [`Engine::finish_open_qr_orders`] otherwise).
+    pub(crate) async fn cancel_and_close(&self, scheme: Scheme, id: &str) -> Result<()> {
+        if self.cancel_at_wallet(scheme, id).await {
+            self.store()
+                .apply(Change { remove_records: vec![(QrOpen::KIND.into(), id.to_owned())], ..Change::default() })
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Tells the wallet of a refund (or a void) of a QR payment that has been committed here. A
     /// wallet that cannot be reached is logged; the day's reconciliation against its bill file
     /// shows the refund as ours only.

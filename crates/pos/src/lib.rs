@@ -205,6 +205,11 @@ impl Reply {
         self.message.get_str(38)
     }
 
+    /// A QR sale's answer (field 57): the wallet, paid or not, why not, the wallet's payment id.
+    pub fn qr(&self) -> Option<cup::QrReply> {
+        cup::QrReply::parse(self.message.get(57)?)
+    }
+
     /// A settlement reply's verdict (field 48), if it carries one.
     pub fn verdict(&self) -> Option<Verdict> {
         let totals = cup::SettlementTotals::parse(self.message.get(48)?).ok()?;
@@ -259,6 +264,9 @@ pub enum Request {
     Balance(CardRead),
     /// 消费, with the business type code (1 sale, 2 collection, 3 purchase).
     Sale(CardRead, i64, u8),
+    /// 扫码消费: a sale paid with the payment code the customer's wallet app shows (what the
+    /// scanner read), with the business type code.
+    QrSale(String, i64, u8),
     /// 预授权.
     PreAuthorization(CardRead, i64),
     /// 撤销 of (batch, STAN), with the supervisor's PIN.
@@ -669,6 +677,18 @@ impl Terminal {
                 self.card_fields(&mut m, card)?;
                 m.set(25, "00");
                 m.set(49, "156");
+                m.set(60, f60("22"));
+                m.set(63, format!("{operator}{business}"));
+                m
+            }
+            Request::QrSale(code, amount, business) => {
+                let mut m = self.base("0200", stan)?;
+                m.set(3, "000000");
+                m.set(4, format!("{amount:012}"));
+                m.set(22, "032");
+                m.set(25, "00");
+                m.set(49, "156");
+                m.set(57, format!("B{}", code.trim()));
                 m.set(60, f60("22"));
                 m.set(63, format!("{operator}{business}"));
                 m

@@ -96,3 +96,26 @@ fn settlement_example() {
     );
     assert!(mac_verifies(&reply, &message, &mac_key));
 }
+
+#[test]
+fn qr_sale_example() {
+    let mac_key = Key::from_hex("C24A8FB57AA20123").unwrap();
+    let (request, message) = example("qr-sale-request");
+    assert_eq!(Transaction::classify(&message), Ok(Transaction::QrSale));
+    assert_eq!(Transaction::QrSale.check_fields(&message), Ok(()), "the table's mandatory fields are there");
+    assert_eq!(cup::qr_payment_code(message.get(57).unwrap()), Some("134567890123456789"));
+    assert_eq!(
+        (message.get_str(4), message.get_str(11), message.get_str(22), message.get_str(63)),
+        (Some("000000002500"), Some("000042"), Some("032"), Some("01 1"))
+    );
+    assert!(!message.has(2) && !message.has(35) && !message.has(52) && !message.has(53));
+    assert!(mac_verifies(&request, &message, &mac_key));
+    let (reply, message) = example("qr-sale-response");
+    assert_eq!(reply.tpdu, request.tpdu.swapped());
+    assert_eq!((message.mti.as_str(), message.get_str(39), message.get_str(63)), ("0210", Some("00"), Some("WXP")));
+    let qr = cup::QrReply::parse(message.get(57).unwrap()).unwrap();
+    assert_eq!((qr.wallet.as_str(), qr.paid, qr.reason.as_str()), ("WXP", true, "00"));
+    assert_eq!(qr.wallet_txn_id, "20261128000000123456");
+    assert_eq!((message.get_str(37), message.get_str(38)), (Some("143530000042"), Some("123456")));
+    assert!(mac_verifies(&reply, &message, &mac_key));
+}

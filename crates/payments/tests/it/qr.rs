@@ -260,3 +260,71 @@ async fn a_qr_sale_and_refund_clear_with_the_qr_fee_and_reconcile_against_the_wa
     ensure!(w.engine.reconciliation(&day).await?.is_some_and(|r| r.status == "balanced"), "the card report stays");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_takes_qr_sales_over_iso8583_voids_them_and_reversals_reach_the_wallet() -> anyhow::Result<()> {
+    use xingtong_pos::Request;
+    let w = qr_world().await?;
+    let mut t = w.terminal(10_000).await?;
+    ensure!(t.sign_in(1, crate::CASHIER_PIN).await?.approved());
+    let user = wallet(&w, Scheme::Wechat, 10_000, |_| {}).await?;
+
+    // Paid at once: field 57 says the wallet and its payment id, field 63 the wallet's tag.
+    let sale = t.send(&Request::QrSale(code(&w, &user).await?, 25_00, 2)).await?;
+    w.balanced().await?;
+    ensure!(sale.approved() && sale.rrn().is_some(), "{sale:?}");
+    let qr = sale.qr().context("field 57")?;
+    ensure!(qr.wallet == "WXP" && qr.paid && qr.reason == "00" && !qr.wallet_txn_id.is_empty(), "{qr:?}");
+    ensure!(sale.message.get_str(63) == Some("WXP"));
+    let recorded = w.engine.transaction(&w.tid, sale.batch, sale.stan).await?.context("recorded")?.value;
+    ensure!(recorded.qr.as_ref().and_then(|q| q.wallet_txn_id.as_deref()) == Some(qr.wallet_txn_id.as_str()));
+    ensure!(recorded.business_type == BusinessType::Collection && recorded.channel == "iso8583");
+    ensure!(w.wallets.balance(&user).await? == 75_00);
+
+    // The same code again: 14, reason 03 (used); not a payment code: 14, QRX, reason 12.
+    let first_code = recorded.qr.as_ref().map(|q| q.code_masked.clone()).unwrap_or_default();
+    ensure!(first_code.contains('*'), "stored masked: {first_code}");
+    let expired = code(&w, &user).await?;
+    w.engine.clock().advance(61);
+    let late = t.send(&Request::QrSale(expired, 1_00, 1)).await?;
+    ensure!(late.code == "54" && late.qr().is_some_and(|q| !q.paid && q.reason == "02"), "{late:?}");
+    let junk = t.send(&Request::QrSale("not-a-code".into(), 1_00, 1)).await?;
+    ensure!(junk.code == "14" && junk.qr().is_some_and(|q| q.wallet == "QRX" && q.reason == "12"), "{junk:?}");
+    ensure!(w.engine.transaction(&w.tid, junk.batch, junk.stan).await?.is_none(), "nothing recorded");
+
+    // Voided at the terminal with the supervisor's PIN: the money is back in the wallet.
+    let void = t
+        .send(&Request::Void {
+            original: (sale.batch, sale.stan),
+            amount: 25_00,
+            supervisor_pin: crate::SUPERVISOR_PIN.into(),
+        })
+        .await?;
+    w.balanced().await?;
+    ensure!(void.approved(), "{void:?}");
+    ensure!(w.wallets.balance(&user).await? == 10_000);
+
+    // A reversal of a QR sale (the terminal never saw its reply) undoes it and cancels the order
+    // at the wallet; one that arrives while the customer is still confirming waits for the end.
+    let slow = wallet(&w, Scheme::Alipay, 10_000, |s| s.confirm_after_ms = Some(400)).await?;
+    let origin = crate::reversal_origin(&w.tid, &w.mid, 1, 4_242);
+    let payment = {
+        let (engine, origin, code) = (w.engine.clone(), origin.clone(), code(&w, &slow).await?);
+        tokio::spawn(async move { engine.qr_pay(&origin, &code, 30_00, BusinessType::Sale, (None, None)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let pending = w.engine.transaction(&w.tid, 1, 4_242).await?.context("recorded pending")?.value;
+    ensure!(pending.status == Status::Pending, "{:?}", pending.status);
+    let reversed = w.engine.reverse(&origin, 30_00).await?;
+    w.balanced().await?;
+    ensure!(reversed == ResponseCode::APPROVED, "{reversed:?}");
+    let paid = payment.await??;
+    ensure!(paid.code.is_approved(), "the customer did confirm: {:?}", paid.code);
+    let after = w.engine.transaction(&w.tid, 1, 4_242).await?.context("t")?.value;
+    ensure!(after.status == Status::Reversed, "{:?}", after.status);
+    ensure!(w.wallets.balance(&slow).await? == 10_000, "every fen back");
+    let order = w.wallets.order(&after.id).await?.context("order")?.value;
+    ensure!(order.status == OrderStatus::Cancelled && open_orders(&w).await? == 0, "{:?}", order.status);
+    ensure!(w.engine.reverse(&origin, 30_00).await? == ResponseCode::APPROVED, "idempotent");
+    Ok(())
+}
