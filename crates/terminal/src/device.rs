@@ -47,6 +47,11 @@ impl DeviceState {
         }
     }
 
+    /// True when the supervisor enabled QR payments.
+    pub fn qr_enabled(&self) -> bool {
+        self.extra_methods.iter().any(|m| m == "qr")
+    }
+
     /// Turns QR payments on or off; the default falls back to the card when QR goes off.
     pub fn toggle_qr(&mut self) {
         if self.extra_methods.iter().any(|m| m == "qr") {
@@ -124,6 +129,9 @@ pub struct JournalEntry {
     /// A sale's business type: 1 销售 sale, 2 收款 collection, 3 进货 purchase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub business: Option<u8>,
+    /// A QR sale's wallet (`WXP`, `ALP`, `UPQ`) and its payment id, from field 57 of the reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wallet: Option<(String, String)>,
 }
 
 impl DeviceDir {

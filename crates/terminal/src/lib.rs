@@ -85,6 +85,8 @@ pub enum Task {
     Settle,
     /// A sale or a balance inquiry.
     Pay { kind: PayKind, amount_minor: i64, card: CardRead },
+    /// A sale paid with the customer's payment code (扫码消费), as the scanner typed it.
+    QrPay { amount_minor: i64, code: String },
     /// A void (撤销) or refund (退货) of a sale in the journal, with the supervisor's PIN.
     Return { kind: ReturnKind, original: JournalEntry, amount_minor: i64, supervisor_pin: String },
 }
@@ -147,6 +149,8 @@ pub enum Screen {
     Keyed(PayKind, i64, String, String, usize),
     /// The PIN pad.
     Pin(PayKind, i64, CardRead, String),
+    /// Scan the customer's payment code: the amount, what the scanner typed so far.
+    Scan(i64, String),
     /// The voucher number (trace number) of the sale to void or refund.
     Original(ReturnKind, String, Option<String>),
     /// The amount to refund or complete.
@@ -413,12 +417,14 @@ impl App {
             },
             Screen::Business(amount) => match key.code {
                 KeyCode::Char(c @ '1'..='3') => {
+                    let amount = *amount;
                     self.business = c as u8 - b'0';
-                    self.screen = Screen::Card(PayKind::Sale, *amount, None);
+                    self.screen = self.payment_screen(amount);
                 }
                 KeyCode::Enter => {
+                    let amount = *amount;
                     self.business = 1;
-                    self.screen = Screen::Card(PayKind::Sale, *amount, None);
+                    self.screen = self.payment_screen(amount);
                 }
                 KeyCode::Esc => self.screen = Screen::Menu(None),
                 _ => {}
@@ -436,10 +442,28 @@ impl App {
                     (KeyCode::Char('m') | KeyCode::Char('M'), _) => {
                         self.screen = Screen::Keyed(kind, amount, String::new(), String::new(), 0)
                     }
+                    (KeyCode::Char('q') | KeyCode::Char('Q'), _)
+                        if kind == PayKind::Sale && self.state.qr_enabled() =>
+                    {
+                        self.screen = Screen::Scan(amount, String::new())
+                    }
                     (KeyCode::Esc, _) => self.screen = Screen::Menu(None),
                     _ => {}
                 }
             }
+            // A scanner types the code like a keyboard and ends it with Enter.
+            Screen::Scan(amount, code) => match key.code {
+                KeyCode::Char(c) if c.is_ascii_graphic() && code.len() < 63 => code.push(c),
+                KeyCode::Backspace => {
+                    code.pop();
+                }
+                KeyCode::Enter if !code.is_empty() => {
+                    return Some(Task::QrPay { amount_minor: *amount, code: code.clone() });
+                }
+                // Cancelled before anything was sent: back to the card choice.
+                KeyCode::Esc => self.screen = Screen::Card(PayKind::Sale, *amount, None),
+                _ => {}
+            },
             Screen::Keyed(kind, amount, number, expiry, field) => match (key.code, digit) {
                 (_, Some(d)) if *field == 0 && number.len() < 19 => number.push(d),
                 (_, Some(d)) if *field == 1 && expiry.len() < 4 => expiry.push(d),
@@ -720,6 +744,36 @@ impl App {
     }
 
     /// What a response code means, and what to do, in the terminal's language.
+    /// Where a sale goes after its business type: the payment code when QR is the default
+    /// method, else the card.
+    fn payment_screen(&self, amount: i64) -> Screen {
+        if self.state.default_method() == "qr" {
+            Screen::Scan(amount, String::new())
+        } else {
+            Screen::Card(PayKind::Sale, amount, None)
+        }
+    }
+
+    /// Why a QR sale was not paid, from the reason in field 57 (docs/iso8583.md §5.5).
+    fn explain_qr(&self, reason: &str) -> String {
+        let lang = self.lang();
+        match reason {
+            "01" => {
+                tr(lang, "付款码无效, 请顾客重新打开付款码", "Unknown payment code: ask the customer to open it again")
+            }
+            "02" => tr(lang, "付款码已过期, 请顾客刷新", "The payment code expired: ask the customer to refresh it"),
+            "03" => tr(lang, "付款码已使用, 请顾客刷新", "The payment code was used: ask the customer to refresh it"),
+            "04" => tr(lang, "余额不足, 请顾客更换付款方式", "Insufficient balance: ask for another funding source"),
+            "05" => tr(lang, "顾客已取消支付", "The customer cancelled the payment"),
+            "06" => tr(lang, "顾客未确认, 订单已撤销, 未扣款", "Not confirmed in time: cancelled, nothing taken"),
+            "07" => tr(lang, "钱包无响应, 订单已撤销, 请重试", "The wallet did not answer: cancelled, try again"),
+            "08" => tr(lang, "本终端未开通扫码支付", "QR payments are not enabled on this terminal"),
+            "12" => tr(lang, "无法识别的二维码, 请扫描付款码", "QR not recognised: scan the customer's payment code"),
+            _ => tr(lang, "扫码支付未成功", "The QR payment did not go through"),
+        }
+        .to_owned()
+    }
+
     fn explain(&self, code: &str) -> Vec<String> {
         match ResponseCode::lookup(code) {
             Some(c) => vec![
@@ -758,6 +812,7 @@ fn journal_entry(
         operator: operator.map(|o| format!("{o:02}")).unwrap_or_default(),
         at: format!("{mmdd} {hhmmss}"),
         business,
+        wallet: reply.qr().filter(|q| q.paid).map(|q| (q.wallet, q.wallet_txn_id)),
     }
 }
 
@@ -892,18 +947,31 @@ fn slips(state: &DeviceState, entry: &JournalEntry, kind: &str) -> (String, Stri
     (merchant, all)
 }
 
+/// The name of a wallet's tag, as a slip prints it.
+fn wallet_name(tag: &str) -> &'static str {
+    match tag {
+        "WXP" => "微信支付 WeChat Pay",
+        "ALP" => "支付宝 Alipay",
+        "UPQ" => "云闪付 UnionPay QR",
+        _ => "扫码 QR",
+    }
+}
+
 fn receipt(state: &DeviceState, entry: &JournalEntry, kind: &str, copy: &str) -> String {
     let line = "-".repeat(40);
+    let paid_with = match &entry.wallet {
+        Some((tag, id)) => format!("付款方式 PAY BY: {}\n交易单号 ORDER NO.: {id}", wallet_name(tag)),
+        None => format!("卡号 CARD NO.: {}", entry.card),
+    };
     format!(
         "        签购单 POS SALES SLIP\n        {copy}\n{line}\n商户名称 MERCHANT NAME: {}\n商户编号 MERCHANT NO.: {}\n终端编号 TERMINAL NO.: {}  操作员号 OPERATOR: {}\n\
-         卡号 CARD NO.: {}\n交易类型 TRANS TYPE: {kind}\n批次号 BATCH NO.: {:06}  凭证号 VOUCHER NO.: {:06}\n\
+         {paid_with}\n交易类型 TRANS TYPE: {kind}\n批次号 BATCH NO.: {:06}  凭证号 VOUCHER NO.: {:06}\n\
          参考号 REF. NO.: {}\n授权码 AUTH NO.: {}\n日期/时间 DATE/TIME: {}\n金额 AMOUNT: RMB {}\n{line}\n\
          持卡人签名 CARDHOLDER SIGNATURE:\n\n本人确认以上交易，同意将其记入本卡账户\nI ACKNOWLEDGE SATISFACTORY RECEIPT OF RELATIVE GOODS/SERVICES\n",
         state.merchant_name.as_deref().unwrap_or("-"),
         state.mid.as_deref().unwrap_or("-"),
         state.tid.as_deref().unwrap_or("-"),
         entry.operator,
-        entry.card,
         entry.batch,
         entry.stan,
         entry.rrn.as_deref().unwrap_or("-"),
@@ -1072,6 +1140,23 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
                 lines.push(Line::from(format!("  {}  {} {}", i + 1, mask(&card.number), card.label)));
             }
             lines.push(Line::from(format!("  M  {}", tr(lang, "手输卡号", "Key the card number"))));
+            if *kind == PayKind::Sale && app.state.qr_enabled() {
+                lines.push(Line::from(format!("  Q  {}", tr(lang, "扫码支付 (付款码)", "Scan a payment code (QR)"))));
+            }
+        }
+        Screen::Scan(amount, code) => {
+            lines.push(heading(&format!("{} {}", tr(lang, "扫码支付", "QR payment"), app.state.money(*amount))));
+            lines.push(Line::from(tr(
+                lang,
+                "请扫描顾客的付款码 (微信 / 支付宝 / 云闪付)",
+                "Scan the customer's payment code (WeChat Pay / Alipay / UnionPay QR)",
+            )));
+            lines.push(Line::from(format!("{}: {code}", tr(lang, "付款码", "Payment code"))));
+            lines.push(Line::from(tr(
+                lang,
+                "扫码枪输入后自动确认; 手输请按 确认(Enter). Esc 取消",
+                "The scanner ends with Enter; or key it and press Enter. Esc cancels",
+            )));
         }
         Screen::Keyed(_, _, number, expiry, field) => {
             lines.push(heading(tr(lang, "手输卡号", "Key the card")));
@@ -1231,17 +1316,6 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
                 app.state.money(1234),
                 tr(lang, "人民币 (主机只受理人民币)", "yuan (the host takes CNY only)")
             )));
-            if qr {
-                lines.push(Line::from(Span::styled(
-                    tr(
-                        lang,
-                        "扫码支付待主机开通后生效; 目前只受理银行卡",
-                        "QR takes effect once the host offers it; bank cards only for now",
-                    )
-                    .to_owned(),
-                    alert(Color::Yellow),
-                )));
-            }
             lines.push(Line::from(tr(lang, "  Esc 返回", "  Esc back")));
         }
         Screen::Diagnostics(note) => {
@@ -1624,6 +1698,48 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
             text.push(tr(&lang, "按 确认(Enter) 返回", "Press Enter to go back").to_owned());
             app.screen = Screen::Outcome(text);
         }
+        Task::QrPay { amount_minor, code } => {
+            let Some((terminal, reversal)) = ready(app, link, options, dir, &lang).await? else { return Ok(()) };
+            let result = terminal.send(&Request::QrSale(code, amount_minor, app.business)).await;
+            app.reversal_pending = terminal.has_pending_reversal();
+            let reply = match result {
+                Ok(reply) => reply,
+                Err(error) => {
+                    app.last_error = Some(error.to_string());
+                    app.screen = Screen::Outcome(vec![
+                        tr(&lang, "交易失败: 主机无应答", "No answer from the host").to_owned(),
+                        error.to_string(),
+                        tr(&lang, "冲正将在下一笔交易前自动发送", "The reversal goes first with the next request")
+                            .to_owned(),
+                    ]);
+                    link.broken = true;
+                    return Ok(());
+                }
+            };
+            let mut text: Vec<String> = reversal.into_iter().collect();
+            let qr = reply.qr();
+            // A code no wallet knows was not recorded: nothing for the journal.
+            if qr.as_ref().is_some_and(|q| q.wallet == "QRX") || reply.code == "30" {
+                text.push(tr(&lang, "交易失败", "Declined").to_owned());
+                text.push(app.explain_qr(qr.as_ref().map_or("", |q| q.reason.as_str())));
+            } else {
+                let entry =
+                    journal_entry(&reply, "sale", amount_minor, String::new(), app.operator, Some(app.business));
+                dir.journal(&entry)?;
+                if reply.approved() {
+                    text.push(tr(&lang, "交易成功", "Approved").to_owned());
+                    print_slip(app, dir, &entry, "扫码消费 QR SALE", &mut text)?;
+                } else {
+                    text.push(tr(&lang, "交易失败", "Declined").to_owned());
+                    match &qr {
+                        Some(q) => text.push(app.explain_qr(&q.reason)),
+                        None => text.extend(app.explain(&reply.code)),
+                    }
+                }
+            }
+            text.push(tr(&lang, "按 确认(Enter) 返回", "Press Enter to go back").to_owned());
+            app.screen = Screen::Outcome(text);
+        }
         Task::Pay { kind, amount_minor, card } => {
             let Some((terminal, reversal)) = ready(app, link, options, dir, &lang).await? else { return Ok(()) };
             let request = match kind {
@@ -1712,6 +1828,11 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                     "SignOff" => tr(app.lang(), "签退中", "Signing off"),
                     "Settle" => tr(app.lang(), "结算中", "Settling"),
                     "Return" => tr(app.lang(), "撤销/退货处理中", "Void / refund in progress"),
+                    "QrPay" => tr(
+                        app.lang(),
+                        "请顾客在手机上确认支付… (最长约 30 秒)",
+                        "Waiting for the customer to confirm in the app… (up to about 30 s)",
+                    ),
                     _ => tr(app.lang(), "交易处理中", "Processing"),
                 }
                 .to_owned();

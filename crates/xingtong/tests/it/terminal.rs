@@ -364,10 +364,10 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
         pos.wait_for(&["Currency shown as: ¥12.34 · CNY 156"])?;
         pos.keys(&["5", "5"])?;
         pos.wait_for(&["Currency shown as: RMB 12.34 · CNY 156"])?;
-        // Payment methods: QR enabled (kept, effective once the host offers it) and made the
-        // default; off again, the default falls back to the card; on again as the default, kept.
+        // Payment methods: QR enabled and made the default; off again, the default falls back to
+        // the card; on again as the default, kept.
         pos.keys(&["3"])?;
-        pos.wait_for(&["QR on", "QR takes effect once the host offers it"])?;
+        pos.wait_for(&["QR on"])?;
         pos.keys(&["4"])?;
         pos.wait_for(&["Default payment method: QR"])?;
         pos.keys(&["3"])?;
@@ -558,4 +558,118 @@ fn demo_day_beside_a_running_server_draws_its_progress_bar_on_the_callers_termin
     let _ = server.kill();
     let _ = server.wait();
     result
+}
+
+#[test]
+fn the_supervisor_turns_qr_on_and_a_payment_code_is_scanned_at_the_till() -> anyhow::Result<()> {
+    if !tmux_available()? {
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let (mut server, printed) = serve(&data, "127.0.0.1:0", "127.0.0.1:0")?;
+    let after = |marker: &str| -> anyhow::Result<String> {
+        Ok(printed
+            .split(marker)
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .context(marker.to_owned())?
+            .to_owned())
+    };
+    let (host, api) = (after("ISO 8583 terminals on ")?, after("http://")?);
+    let command = terminal_command(&printed, &host, &api, &dir.path().join("pos"), None)?;
+    let session = format!("xt-qr-{}", std::process::id());
+    let wallet: serde_json::Value = serde_json::from_str(
+        crate::admin::cli(
+            &data,
+            &["admin", "sandbox", "wallet", "create", "--scheme", "wechat", "--balance", "50.00", "--json"],
+            "",
+        )?
+        .trim(),
+    )?;
+    let wallet_id = wallet["id"].as_str().context("wallet id")?.to_owned();
+    let code = || -> anyhow::Result<String> {
+        let code: serde_json::Value = serde_json::from_str(
+            crate::admin::cli(&data, &["admin", "sandbox", "wallet", "code", &wallet_id, "--json"], "")?.trim(),
+        )?;
+        Ok(code["code"].as_str().context("code")?.to_owned())
+    };
+    let result = (|| -> anyhow::Result<()> {
+        let pos = Tmux::start(&session, &command)?;
+        activate_and_sign_in(&pos)?;
+        // QR is off: the card screen offers no scan.
+        pos.keys(&["1", "1", "8", "5", "0", "Enter", "Enter"])?;
+        let cards = pos.wait_for(&["Swipe a card", "Key the card number"])?;
+        ensure!(!cards.contains("Scan a payment code"), "{cards}");
+        pos.keys(&["Escape"])?;
+        // The supervisor turns QR on.
+        pos.keys(&["9"])?;
+        pos.wait_for(&["Signed off", "Operator"])?;
+        pos.keys(&["0", "0", "2", "4", "6", "8", "1", "0", "Enter"])?;
+        pos.wait_for(&["Main menu", "operator 00"])?;
+        pos.keys(&["8", "3"])?;
+        pos.wait_for(&["QR on", "Default payment method: bank card"])?;
+        pos.keys(&["Escape"])?;
+        // A sale of ¥18.50: Q, then the scanner types the code and Enter.
+        pos.keys(&["1", "1", "8", "5", "0", "Enter", "Enter"])?;
+        pos.wait_for(&["Swipe a card", "Q  Scan a payment code (QR)"])?;
+        pos.keys(&["q"])?;
+        pos.wait_for(&["QR payment ¥18.50", "Scan the customer's payment code", "Esc cancels"])?;
+        let first = code()?;
+        pos.keys(&[first.as_str(), "Enter"])?;
+        let slip =
+            pos.wait_for(&["Approved", "扫码消费 QR SALE", "PAY BY: 微信支付 WeChat Pay", "ORDER NO.:", "RMB 18.50"])?;
+        ensure!(!slip.contains("CARD NO."), "{slip}");
+        let voucher: String = slip.split("VOUCHER NO.: ").nth(1).context("voucher")?.chars().take(6).collect();
+        pos.keys(&["Enter"])?;
+        // The same code again: declined, with what to do.
+        pos.keys(&["1", "1", "0", "0", "Enter", "Enter", "q", first.as_str(), "Enter"])?;
+        pos.wait_for(&["Declined", "The payment code was used: ask the customer to refresh it"])?;
+        pos.keys(&["Enter"])?;
+        // Something that is no payment code: not recognised, nothing recorded.
+        pos.keys(&["1", "1", "0", "0", "Enter", "Enter", "q", "hello", "Enter"])?;
+        pos.wait_for(&["Declined", "QR not recognised: scan the customer's payment code"])?;
+        pos.keys(&["Enter"])?;
+        // Cancelled on the scan screen before anything is sent: back to the card choice.
+        pos.keys(&["1", "1", "0", "0", "Enter", "Enter", "q"])?;
+        pos.wait_for(&["Scan the customer's payment code"])?;
+        pos.keys(&["Escape"])?;
+        pos.wait_for(&["Swipe a card"])?;
+        pos.keys(&["Escape"])?;
+        // QR as the default method: a sale goes straight to the scan screen.
+        pos.keys(&["8", "4"])?;
+        pos.wait_for(&["Default payment method: QR"])?;
+        pos.keys(&["Escape", "1", "2", "0", "0", "Enter", "Enter"])?;
+        pos.wait_for(&["QR payment ¥2.00"])?;
+        pos.keys(&[code()?.as_str(), "Enter"])?;
+        pos.wait_for(&["Approved", "扫码消费 QR SALE", "RMB 2.00"])?;
+        pos.keys(&["Enter"])?;
+        // The first QR sale voided by the supervisor: the money goes back to the wallet.
+        pos.keys(&["3"])?;
+        pos.wait_for(&["Void", "Original voucher no."])?;
+        for d in voucher.chars() {
+            pos.keys(&[&d.to_string()])?;
+        }
+        pos.keys(&["Enter"])?;
+        pos.wait_for(&["Supervisor PIN", "¥18.50"])?;
+        pos.keys(&["2", "4", "6", "8", "1", "0", "Enter"])?;
+        pos.wait_for(&["Approved", "撤销 VOID"])?;
+        pos.keys(&["Enter"])?;
+        // Settlement: the QR sales count with the domestic cards and the host agrees.
+        pos.keys(&["S"])?;
+        pos.wait_for(&["Domestic cards: debits 2 ¥20.50 · credits 1 ¥18.50", "Balanced: the host's totals agree"])?;
+        pos.keys(&["Enter", "Escape"])?;
+        Ok(())
+    })();
+    let balance = (|| -> anyhow::Result<serde_json::Value> {
+        Ok(serde_json::from_str(
+            crate::admin::cli(&data, &["admin", "sandbox", "wallet", "show", &wallet_id, "--json"], "")?.trim(),
+        )?)
+    })();
+    let _ = server.kill();
+    let _ = server.wait();
+    result?;
+    let balance = balance?;
+    ensure!(balance["balance_minor"] == 5_000 - 200, "only the ¥2.00 sale stays paid: {balance}");
+    Ok(())
 }
