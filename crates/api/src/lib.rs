@@ -214,6 +214,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/balance-inquiries", post(payments::create_balance_inquiry))
         .route("/v1/sandbox/cards", post(payments::create_sandbox_card))
         .route("/v1/sandbox/cards/{number}", get(payments::get_sandbox_card))
+        .route("/v1/devices/{tid}/payment-methods", get(qr::get_payment_methods).put(qr::set_payment_methods))
         .route("/v1/sandbox/wallets", post(qr::create_sandbox_wallet))
         .route("/v1/sandbox/wallets/{id}", get(qr::get_sandbox_wallet))
         .route("/v1/sandbox/wallets/{id}/codes", post(qr::create_payment_code))

@@ -346,6 +346,8 @@ impl Modify for Completeness {
         crate::payments::create_balance_inquiry,
         crate::payments::create_sandbox_card,
         crate::payments::get_sandbox_card,
+        crate::qr::get_payment_methods,
+        crate::qr::set_payment_methods,
         crate::qr::create_sandbox_wallet,
         crate::qr::get_sandbox_wallet,
         crate::qr::create_payment_code,

@@ -199,3 +199,88 @@ pub async fn create_payment_code(
     let code = wallets.new_payment_code(&wallet.id).await?;
     Ok((StatusCode::CREATED, Json(code_view(&code, wallet.scheme))).into_response())
 }
+
+/// A terminal's payment methods.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentMethodsView {
+    /// Terminal.
+    pub tid: String,
+    /// Takes bank cards.
+    pub card: bool,
+    /// Takes QR payments.
+    pub qr: bool,
+    /// `card` or `qr`: what a sale starts with at the till.
+    pub default_method: &'static str,
+    /// When last set, RFC 3339 (none when never set: the default, both on, card first).
+    pub updated_at: Option<String>,
+}
+
+fn methods_view(m: &xingtong_payments::methods::PaymentMethods) -> PaymentMethodsView {
+    PaymentMethodsView {
+        tid: m.tid.clone(),
+        card: m.card,
+        qr: m.qr,
+        default_method: m.default_method.as_str(),
+        updated_at: (m.updated_at > 0).then(|| rfc3339(m.updated_at)),
+    }
+}
+
+/// A change to a terminal's payment methods; what is left out stays.
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct PaymentMethodsBody {
+    /// Take bank cards.
+    pub card: Option<bool>,
+    /// Take QR payments.
+    pub qr: Option<bool>,
+    /// `card` or `qr`.
+    pub default_method: Option<String>,
+}
+
+async fn terminal_merchant(state: &AppState, principal: &Principal, tid: &str) -> Result<String, ApiError> {
+    let not_found = || ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "terminal not found");
+    let device = xingtong_merchants::entity::load::<xingtong_merchants::devices::Device>(&state.store, tid)
+        .await?
+        .ok_or_else(not_found)?;
+    principal.may_see_merchant(&device.value.mid).map_err(|_| not_found())?;
+    Ok(device.value.mid)
+}
+
+fn payments_engine(state: &AppState) -> Result<&xingtong_payments::Engine, ApiError> {
+    state
+        .payments
+        .as_ref()
+        .map(|(engine, _)| engine)
+        .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, codes::UNAVAILABLE, "payments are not running"))
+}
+
+/// Which payment methods a terminal takes, and its default (the merchant's, or staff).
+#[utoipa::path(get, path = "/v1/devices/{tid}/payment-methods", tag = "payments",
+    responses((status = 200, description = "The terminal's payment methods", body = PaymentMethodsView), (status = 404, description = "No such terminal, or not yours")))]
+pub async fn get_payment_methods(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(tid): Path<String>,
+) -> Result<Response, ApiError> {
+    let mid = terminal_merchant(&state, &principal, &tid).await?;
+    let methods = payments_engine(&state)?.payment_methods(&tid, &mid).await?;
+    Ok(Json(methods_view(&methods)).into_response())
+}
+
+/// Sets which payment methods a terminal takes and its default (the owner, a merchant key with
+/// the `manage` scope, or staff). A payment by a method the terminal does not take is declined.
+#[utoipa::path(put, path = "/v1/devices/{tid}/payment-methods", request_body = PaymentMethodsBody, tag = "payments",
+    responses((status = 200, description = "The terminal's payment methods", body = PaymentMethodsView), (status = 404, description = "No such terminal, or not yours"), (status = 422, description = "None left on, or a default that is off (invalid_payment_methods)")))]
+pub async fn set_payment_methods(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(tid): Path<String>,
+    body: JsonBody<xingtong_payments::methods::MethodsChange>,
+) -> Result<Response, ApiError> {
+    let mid = terminal_merchant(&state, &principal, &tid).await?;
+    if !principal.is_staff() {
+        principal.require_scope(xingtong_merchants::identity::Scope::Manage)?;
+    }
+    let methods = payments_engine(&state)?.set_payment_methods(&principal.actor(), &tid, &mid, body.value).await?;
+    Ok(Json(methods_view(&methods)).into_response())
+}

@@ -248,6 +248,8 @@ pub(crate) struct Inner {
     device_cache: Recent<DeviceStatus>,
     /// Whether a merchant's operator (`mid:op`) exists and is not disabled.
     operator_cache: Recent<bool>,
+    /// Each terminal's payment methods.
+    pub(crate) methods_cache: Recent<crate::methods::PaymentMethods>,
 }
 
 /// How long a cached merchant is trusted: one second.
@@ -358,6 +360,7 @@ impl Engine {
                 merchant_cache: Recent::new(MERCHANT_CACHE_NS),
                 device_cache: Recent::new(MERCHANT_CACHE_NS),
                 operator_cache: Recent::new(MERCHANT_CACHE_NS),
+                methods_cache: Recent::new(MERCHANT_CACHE_NS),
             }),
         }
     }
@@ -604,7 +607,9 @@ impl Engine {
         if !origin.fresh && self.is_duplicate(origin).await? {
             return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan, self.clock().now_ns()));
         }
-        if !self.terminal_takes_payments(&origin.tid).await? {
+        if !self.terminal_takes_payments(&origin.tid).await?
+            || !self.terminal_takes(&origin.tid, &origin.mid, crate::methods::Method::Card).await?
+        {
             return self.decline(txn, ResponseCode::NOT_PERMITTED_TO_TERMINAL).await;
         }
         match self.authorize(origin, card, 0, AuthKind::Balance).await {
@@ -652,7 +657,9 @@ impl Engine {
         if merchant.status != "active" {
             return self.decline(txn, ResponseCode::INVALID_MERCHANT).await;
         }
-        if !self.terminal_takes_payments(&origin.tid).await? {
+        if !self.terminal_takes_payments(&origin.tid).await?
+            || !self.terminal_takes(&origin.tid, &origin.mid, crate::methods::Method::Card).await?
+        {
             return self.decline(txn, ResponseCode::NOT_PERMITTED_TO_TERMINAL).await;
         }
         let limits = merchant.terms.limits;

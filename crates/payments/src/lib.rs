@@ -24,6 +24,7 @@ pub mod deposit;
 pub mod engine;
 pub mod ids;
 pub mod iso;
+pub mod methods;
 pub mod network;
 pub mod payouts;
 pub mod postings;

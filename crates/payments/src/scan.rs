@@ -126,6 +126,12 @@ impl Engine {
         if !self.terminal_takes_payments(&origin.tid).await? {
             return self.decline(txn, ResponseCode::NOT_PERMITTED_TO_TERMINAL).await;
         }
+        if !self.terminal_takes(&origin.tid, &origin.mid, crate::methods::Method::Qr).await? {
+            if let Some(qr) = &mut txn.qr {
+                qr.decline = Some(Decline::MethodDisabled);
+            }
+            return self.decline(txn, Decline::MethodDisabled.response_code()).await;
+        }
         if amount > merchant.terms.limits.per_transaction_minor {
             return self.decline(txn, ResponseCode::EXCEEDS_AMOUNT_LIMIT).await;
         }

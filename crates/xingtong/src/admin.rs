@@ -47,6 +47,8 @@ pub enum AdminRequest {
     TerminalProvision { mid: String, serial: Option<String>, model: Option<String> },
     /// A terminal's batches.
     TerminalBatches { tid: String },
+    /// A terminal's payment methods, changed when any is given.
+    TerminalPaymentMethods { tid: String, card: Option<bool>, qr: Option<bool>, default_method: Option<String> },
     /// A sandbox test card; `spec` is `xingtong_payments::sandbox::NewCard` as JSON.
     SandboxCardCreate { spec: Value },
     /// A sandbox wallet user; `spec` is `xingtong_payments::sandbox_wallet::NewWallet` as JSON.
@@ -109,6 +111,7 @@ impl AdminRequest {
             AdminRequest::ApplicationReject { .. } => "application reject",
             AdminRequest::TerminalProvision { .. } => "terminal provision",
             AdminRequest::TerminalBatches { .. } => "terminal batches",
+            AdminRequest::TerminalPaymentMethods { .. } => "terminal payment-methods",
             AdminRequest::SandboxCardCreate { .. } => "sandbox card create",
             AdminRequest::SandboxWalletCreate { .. } => "sandbox wallet create",
             AdminRequest::SandboxWalletShow { .. } => "sandbox wallet show",
@@ -273,6 +276,43 @@ pub async fn execute(
                     provisioned.serial_number,
                     tmk.as_str(),
                     kcv
+                ),
+            ))
+        }
+        AdminRequest::TerminalPaymentMethods { tid, card, qr, default_method } => {
+            let device = xingtong_merchants::entity::load::<xingtong_merchants::devices::Device>(&services.store, &tid)
+                .await
+                .map_err(service_error)?
+                .ok_or_else(|| anyhow::anyhow!("no terminal {tid}"))?
+                .value;
+            let methods = if card.is_none() && qr.is_none() && default_method.is_none() {
+                services.engine.payment_methods(&tid, &device.mid).await.map_err(service_error)?
+            } else {
+                let change = xingtong_payments::methods::MethodsChange {
+                    card,
+                    qr,
+                    default_method: default_method.as_deref().map(|m| {
+                        if m == "qr" {
+                            xingtong_payments::methods::Method::Qr
+                        } else {
+                            xingtong_payments::methods::Method::Card
+                        }
+                    }),
+                };
+                services
+                    .engine
+                    .set_payment_methods("staff:cli", &tid, &device.mid, change)
+                    .await
+                    .map_err(service_error)?
+            };
+            let on = |yes: bool| if yes { "on" } else { "off" };
+            Ok(Output::one(
+                json!({ "tid": tid, "card": methods.card, "qr": methods.qr, "default_method": methods.default_method.as_str() }),
+                format!(
+                    "terminal {tid}: card {}, QR {}, default {}",
+                    on(methods.card),
+                    on(methods.qr),
+                    methods.default_method.as_str()
                 ),
             ))
         }

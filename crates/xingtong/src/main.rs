@@ -380,6 +380,26 @@ enum ApplicationCommand {
 
 #[derive(Debug, Subcommand)]
 enum TerminalCommand {
+    /// Which payment methods a terminal takes (card, QR) and its default; with no option, shows them.
+    PaymentMethods {
+        /// Terminal id.
+        #[arg(long)]
+        tid: String,
+        /// on or off.
+        #[arg(long)]
+        card: Option<String>,
+        /// on or off.
+        #[arg(long)]
+        qr: Option<String>,
+        /// card or qr.
+        #[arg(long = "default")]
+        default_method: Option<String>,
+        #[command(flatten)]
+        database: ServeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// A terminal's settled batches (批结算), by batch number: the host's totals and how each ended.
     Batches {
         /// Terminal id.
@@ -825,6 +845,25 @@ fn admin_request(command: AdminCommand) -> anyhow::Result<(ServeArgs, bool, admi
                 (database, false, R::ApplicationReject { id, reason })
             }
         },
+        AdminCommand::Terminal {
+            command: TerminalCommand::PaymentMethods { tid, card, qr, default_method, database, json },
+        } => {
+            let on_off = |flag: &str, value: Option<String>| -> anyhow::Result<Option<bool>> {
+                match value.as_deref() {
+                    None => Ok(None),
+                    Some("on") => Ok(Some(true)),
+                    Some("off") => Ok(Some(false)),
+                    Some(other) => anyhow::bail!("--{flag} {other:?}: on or off"),
+                }
+            };
+            let default_method = match default_method.as_deref() {
+                None => None,
+                Some(m @ ("card" | "qr")) => Some(m.to_owned()),
+                Some(other) => anyhow::bail!("--default {other:?}: card or qr"),
+            };
+            let (card, qr) = (on_off("card", card)?, on_off("qr", qr)?);
+            (database, json, R::TerminalPaymentMethods { tid, card, qr, default_method })
+        }
         AdminCommand::Terminal { command: TerminalCommand::Batches { tid, database, json } } => {
             (database, json, R::TerminalBatches { tid })
         }

@@ -328,3 +328,49 @@ async fn a_terminal_takes_qr_sales_over_iso8583_voids_them_and_reversals_reach_t
     ensure!(w.engine.reverse(&origin, 30_00).await? == ResponseCode::APPROVED, "idempotent");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_method_the_terminal_does_not_take_is_declined_on_every_channel() -> anyhow::Result<()> {
+    use xingtong_payments::methods::{Method, MethodsChange};
+    use xingtong_pos::Request;
+    let w = qr_world().await?;
+    let methods = w.engine.payment_methods(&w.tid, &w.mid).await?;
+    ensure!(methods.card && methods.qr && methods.default_method == Method::Card, "{methods:?}");
+    let user = wallet(&w, Scheme::Alipay, 10_000, |_| {}).await?;
+    let off = MethodsChange { qr: Some(false), ..MethodsChange::default() };
+    let set = w.engine.set_payment_methods("test", &w.tid, &w.mid, off).await?;
+    ensure!(!set.qr && set.card && set.updated_at > 0);
+    // Over JSON's core and over ISO 8583: declined, method_disabled (58, reason 08), nothing taken.
+    declined_with(&pay(&w, 900_001, &code(&w, &user).await?, 5_00).await?, Decline::MethodDisabled)?;
+    let mut t = w.terminal(10_000).await?;
+    ensure!(t.sign_in(1, crate::CASHIER_PIN).await?.approved());
+    let refused = t.send(&Request::QrSale(code(&w, &user).await?, 5_00, 1)).await?;
+    ensure!(refused.code == "58" && refused.qr().is_some_and(|q| !q.paid && q.reason == "08"), "{refused:?}");
+    ensure!(w.wallets.balance(&user).await? == 10_000);
+    // Cards off, QR back on as the default: a card sale is declined 58, a QR sale paid.
+    let change = MethodsChange { card: Some(false), qr: Some(true), default_method: Some(Method::Qr) };
+    w.engine.set_payment_methods("test", &w.tid, &w.mid, change).await?;
+    let card = w
+        .card(xingtong_payments::card::Brand::Unionpay, xingtong_payments::card::CardType::Credit, 10_000, |_| {})
+        .await?;
+    let declined = t.send(&Request::Sale(crate::read(&card, None), 1_00, 1)).await?;
+    ensure!(declined.code == "58", "{declined:?}");
+    let paid = t.send(&Request::QrSale(code(&w, &user).await?, 5_00, 1)).await?;
+    ensure!(paid.approved(), "{paid:?}");
+    // Never none on, never a default that is off; switching the default's method off moves it.
+    let none = MethodsChange { qr: Some(false), ..MethodsChange::default() };
+    let refused = w.engine.set_payment_methods("test", &w.tid, &w.mid, none).await;
+    ensure!(refused.as_ref().err().map(|e| e.code) == Some("invalid_payment_methods"), "{refused:?}");
+    let bad_default = MethodsChange { default_method: Some(Method::Card), ..MethodsChange::default() };
+    let refused = w.engine.set_payment_methods("test", &w.tid, &w.mid, bad_default).await;
+    ensure!(refused.as_ref().err().map(|e| e.code) == Some("invalid_payment_methods"), "{refused:?}");
+    let both = MethodsChange { card: Some(true), ..MethodsChange::default() };
+    w.engine.set_payment_methods("test", &w.tid, &w.mid, both).await?;
+    let moved = w
+        .engine
+        .set_payment_methods("test", &w.tid, &w.mid, MethodsChange { qr: Some(false), ..MethodsChange::default() })
+        .await?;
+    ensure!(moved.default_method == Method::Card && moved.card && !moved.qr, "{moved:?}");
+    w.balanced().await?;
+    Ok(())
+}

@@ -121,6 +121,37 @@ fn a_wallet_pays_over_json_is_refunded_and_reconciles_against_its_bill() -> anyh
         ensure!(bad.status == 400 && bad.body["error"]["code"] == "invalid_parameter", "{bad:?}");
         let bill = cli(dir.path(), &["admin", "sandbox", "clearing-file", "--date", &date, "--source", "alipay"], "")?;
         ensure!(bill.starts_with("000 ALP ") && bill.contains(&tid), "{bill}");
+        // The owner turns QR off on the terminal: a QR sale is then declined, method_disabled.
+        let methods = format!("/v1/devices/{tid}/payment-methods");
+        let shown = request_raw(address, "GET", &methods, &[("Cookie", &cookie)], b"")?;
+        ensure!(shown.status == 200 && shown.json()["qr"] == true && shown.json()["default_method"] == "card");
+        let set = request_raw(
+            address,
+            "PUT",
+            &methods,
+            &[("Content-Type", "application/json"), ("Cookie", &cookie)],
+            &serde_json::to_vec(&json!({ "qr": false }))?,
+        )?;
+        ensure!(set.status == 200 && set.json()["qr"] == false, "{:?}", set.json());
+        let off = json!({ "tid": tid, "amount_minor": 100, "method": "qr", "payment_code": code(dir.path())? });
+        let refused = request(address, "POST", "/v1/payments", &key, Some("qr-off"), Some(&off))?;
+        ensure!(refused.body["wallet"]["decline"]["code"] == "method_disabled", "{refused:?}");
+        ensure!(refused.body["response_code"] == "58", "{refused:?}");
+        let none = request_raw(
+            address,
+            "PUT",
+            &methods,
+            &[("Content-Type", "application/json"), ("Cookie", &cookie)],
+            &serde_json::to_vec(&json!({ "card": false }))?,
+        )?;
+        ensure!(none.status == 422 && none.json()["error"]["code"] == "invalid_payment_methods", "{:?}", none.json());
+        let cli_shown: Value = serde_json::from_str(
+            cli(dir.path(), &["admin", "terminal", "payment-methods", "--tid", &tid, "--qr", "on", "--json"], "")?
+                .trim(),
+        )?;
+        ensure!(cli_shown["qr"] == true && cli_shown["card"] == true, "{cli_shown}");
+        let elsewhere = request(address, "GET", "/v1/devices/99999999/payment-methods", &key, None, None)?;
+        ensure!(elsewhere.status == 404, "{elsewhere:?}");
         let audit: Value = serde_json::from_str(cli(dir.path(), &["admin", "audit", "--json"], "")?.trim())?;
         ensure!(audit["balanced"] == true, "{audit}");
         Ok(())
