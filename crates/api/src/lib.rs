@@ -218,6 +218,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sandbox/wallets", post(qr::create_sandbox_wallet))
         .route("/v1/sandbox/wallets/{id}", get(qr::get_sandbox_wallet))
         .route("/v1/sandbox/wallets/{id}/codes", post(qr::create_payment_code))
+        .route("/v1/sandbox/wallets/{id}/code-batches", post(qr::create_payment_codes))
         .route("/v1/devices/{tid}/settlement", post(settlements::settle_batch))
         .route("/v1/devices/{tid}/batches", get(settlements::list_batches))
         .route("/v1/devices/{tid}/batches/{batch}", get(settlements::get_batch))

@@ -351,6 +351,7 @@ impl Modify for Completeness {
         crate::qr::create_sandbox_wallet,
         crate::qr::get_sandbox_wallet,
         crate::qr::create_payment_code,
+        crate::qr::create_payment_codes,
         crate::settlements::settle_batch,
         crate::settlements::get_batch,
         crate::settlements::list_batches,

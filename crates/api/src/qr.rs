@@ -284,3 +284,38 @@ pub async fn set_payment_methods(
     let methods = payments_engine(&state)?.set_payment_methods(&principal.actor(), &tid, &mid, body.value).await?;
     Ok(Json(methods_view(&methods)).into_response())
 }
+
+/// How many codes to make.
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeBatchBody {
+    /// 1 to 1,000.
+    pub count: usize,
+}
+
+/// Payment codes made together.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CodeBatchView {
+    /// Each good for one payment within a minute.
+    pub codes: Vec<PaymentCodeView>,
+}
+
+/// Up to 1,000 fresh payment codes of a sandbox wallet at once (staff): a sheet for a demo, or a
+/// load generator's supply.
+#[utoipa::path(post, path = "/v1/sandbox/wallets/{id}/code-batches", request_body = CodeBatchBody, tag = "payments",
+    responses((status = 201, description = "The payment codes", body = CodeBatchView), (status = 422, description = "count outside 1–1000 (invalid_count)")))]
+pub async fn create_payment_codes(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    body: JsonBody<CodeBatchBody>,
+) -> Result<Response, ApiError> {
+    let wallets = wallets(&state, &principal)?;
+    let wallet = wallets
+        .wallet(&id)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "no such sandbox wallet"))?;
+    let made = wallets.new_payment_codes(&wallet.id, body.value.count).await?;
+    let codes = made.iter().map(|c| code_view(c, wallet.scheme)).collect();
+    Ok((StatusCode::CREATED, Json(CodeBatchView { codes })).into_response())
+}

@@ -51,6 +51,9 @@ pub struct AuthBenchOptions {
     pub seconds: f64,
     /// Skip the JSON channel.
     pub skip_json: bool,
+    /// QR sales (the cashier scans the customer's payment code) instead of card sales, against
+    /// sandbox wallets; the codes come from the sandbox API in batches of 256, made ahead.
+    pub qr: bool,
 }
 
 /// One phase's figures.
@@ -207,6 +210,8 @@ async fn commit_stats(http: SocketAddr) -> Option<CommitStats> {
 /// The whole report.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuthReport {
+    /// `card` or `qr`.
+    pub method: &'static str,
     /// Per backend.
     pub backends: Vec<BackendReport>,
     /// Why PostgreSQL is missing, if it is.
@@ -214,6 +219,9 @@ pub struct AuthReport {
 }
 
 struct Setup {
+    /// A sandbox wallet per merchant (QR mode), and an operations key to make their codes with.
+    wallets: Vec<String>,
+    admin_key: String,
     mids: Vec<String>,
     tids: Vec<String>,
     tmks: Vec<xingtong_crypto::Key>,
@@ -231,8 +239,16 @@ async fn prepare(database: Database, dir: &std::path::Path, n: usize) -> anyhow:
     let key = xingtong_merchants::load_or_create_master_key(&dir.join("master.key"))?;
     let merchants = Merchants::new(store.clone(), key, xingtong_merchants::Config::default());
     let staff = Principal::Staff { id: "bench".into(), roles: Role::ALL.to_vec() };
-    let mut setup =
-        Setup { mids: vec![], tids: vec![], tmks: vec![], keys: vec![], debit_cards: vec![], credit_cards: vec![] };
+    let mut setup = Setup {
+        wallets: vec![],
+        admin_key: String::new(),
+        mids: vec![],
+        tids: vec![],
+        tmks: vec![],
+        keys: vec![],
+        debit_cards: vec![],
+        credit_cards: vec![],
+    };
     for i in 0..n {
         let phone = format!("1390{:07}", i);
         let (user, _) = merchants
@@ -288,14 +304,29 @@ async fn prepare(database: Database, dir: &std::path::Path, n: usize) -> anyhow:
         setup.keys.push(api_key.token);
     }
     let sandbox = Arc::new(SandboxNetwork::new(store.clone(), &merchants));
+    let wallets = Arc::new(xingtong_payments::sandbox_wallet::SandboxWallets::new(store.clone(), Default::default()));
     // Platform accounts, as the server makes them at start.
     let engine = xingtong_payments::Engine::new(
         merchants.clone(),
         Arc::clone(&sandbox) as Arc<dyn CardNetwork>,
-        Arc::new(xingtong_payments::sandbox_wallet::SandboxWallets::new(store.clone(), Default::default())),
+        Arc::clone(&wallets) as Arc<dyn xingtong_payments::wallet::WalletNetwork>,
         xingtong_payments::Config::default(),
     );
     engine.bootstrap().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    for i in 0..n {
+        let scheme = xingtong_payments::qr::Scheme::ALL[i % 3];
+        let spec = xingtong_payments::sandbox_wallet::NewWallet {
+            scheme,
+            balance_minor: 1_000_000_000_000,
+            name: None,
+            confirm_after_ms: None,
+            never_confirms: false,
+            unavailable: false,
+        };
+        setup.wallets.push(wallets.create_wallet("bench", spec).await.map_err(|e| anyhow::anyhow!("{e}"))?.id);
+    }
+    setup.admin_key = store.create_api_key("admin", "bench").await?.token;
+    drop(wallets);
     for (card_type, out) in [(CardType::Debit, &mut setup.debit_cards), (CardType::Credit, &mut setup.credit_cards)] {
         for _ in 0..n.max(4) {
             let card = sandbox
@@ -414,10 +445,37 @@ impl Pacer {
 }
 
 /// One terminal's load: `rate` None keeps `depth` in flight; Some(r) sends r per second on schedule.
+/// Payment codes of one wallet, made through the sandbox API 256 at a time, a batch ahead of use
+/// (a code is good for a minute, and one batch lasts well under that at the peak).
+fn code_feed(http: SocketAddr, admin_key: String, wallet: String) -> tokio::sync::mpsc::Receiver<String> {
+    let (send, receive) = tokio::sync::mpsc::channel(512);
+    tokio::spawn(async move {
+        let Ok(mut connection) = Http::connect(http).await else { return };
+        let path = format!("/v1/sandbox/wallets/{wallet}/code-batches");
+        loop {
+            let key = format!("codes-{}", KEY_SEQUENCE.fetch_add(1, Ordering::Relaxed));
+            let Ok((201, body)) = connection.post(&path, &admin_key, &key, br#"{"count":256}"#).await else { return };
+            let Ok(batch) = serde_json::from_slice::<serde_json::Value>(&body) else { return };
+            for code in batch["codes"].as_array().into_iter().flatten() {
+                if send.send(code["code"].as_str().unwrap_or_default().to_owned()).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    receive
+}
+
+/// What a load generator sells with: cards in turn, or a wallet's fresh codes.
+enum Payer {
+    Cards(Vec<CardRead>),
+    Codes(tokio::sync::mpsc::Receiver<String>),
+}
+
 async fn terminal_load(
     mut terminal: Terminal,
     iso: SocketAddr,
-    cards: Vec<CardRead>,
+    mut payer: Payer,
     depth: usize,
     rate: Option<f64>,
     warmup: Duration,
@@ -487,9 +545,12 @@ async fn terminal_load(
         }
         let mut out = Vec::with_capacity(count * 160);
         for _ in 0..count {
-            let card = cards[i % cards.len()].clone();
+            let request = match &mut payer {
+                Payer::Cards(cards) => Request::Sale(cards[i % cards.len()].clone(), 100, 1),
+                Payer::Codes(codes) => Request::QrSale(codes.recv().await.context("the code feed stopped")?, 100, 1),
+            };
             i += 1;
-            let mut m = terminal.build(&Request::Sale(card, 100, 1)).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mut m = terminal.build(&request).map_err(|e| anyhow::anyhow!("{e}"))?;
             let packed = terminal.mac(&mut m).map_err(|e| anyhow::anyhow!("{e}"))?;
             let stan: u32 = m.get_str(11).and_then(|s| s.parse().ok()).unwrap_or(0);
             sent.lock()
@@ -559,6 +620,8 @@ async fn iso_phase(
     setup: &Setup,
     terminals: Vec<Terminal>,
     iso: SocketAddr,
+    // QR mode: where the sandbox API is, to take payment codes from.
+    http: Option<SocketAddr>,
     depth: usize,
     rate_per_terminal: Option<f64>,
     seconds: f64,
@@ -567,11 +630,14 @@ async fn iso_phase(
     let cpu = CpuWindow::start(server_pid, Duration::from_secs(1), Duration::from_secs_f64(seconds));
     let mut tasks = Vec::new();
     for (i, terminal) in terminals.into_iter().enumerate() {
-        let cards: Vec<CardRead> = setup.debit_cards.iter().cycle().skip(i).take(4).cloned().collect();
+        let payer = match http {
+            Some(http) => Payer::Codes(code_feed(http, setup.admin_key.clone(), setup.wallets[i].clone())),
+            None => Payer::Cards(setup.debit_cards.iter().cycle().skip(i).take(4).cloned().collect()),
+        };
         tasks.push(tokio::spawn(terminal_load(
             terminal,
             iso,
-            cards,
+            payer,
             depth,
             rate_per_terminal,
             Duration::from_secs(1),
@@ -643,7 +709,7 @@ async fn json_client(
     http: SocketAddr,
     token: String,
     tid: String,
-    cards: Vec<CardRead>,
+    mut payer: Payer,
     rate: Option<f64>,
     warmup: Duration,
     measure: Duration,
@@ -657,11 +723,19 @@ async fn json_client(
     let mut i = 0usize;
     while Instant::now() < end {
         let began = pacer.next().await;
-        let card = &cards[i % cards.len()];
+        let body = match &mut payer {
+            Payer::Cards(cards) => {
+                let card = &cards[i % cards.len()];
+                serde_json::to_vec(&serde_json::json!({
+                    "tid": tid, "amount_minor": 100, "card": { "number": card.pan, "expiry": card.expiry },
+                }))?
+            }
+            Payer::Codes(codes) => serde_json::to_vec(&serde_json::json!({
+                "tid": tid, "amount_minor": 100, "method": "qr",
+                "payment_code": codes.recv().await.context("the code feed stopped")?,
+            }))?,
+        };
         i += 1;
-        let body = serde_json::to_vec(&serde_json::json!({
-            "tid": tid, "amount_minor": 100, "card": { "number": card.pan, "expiry": card.expiry },
-        }))?;
         let key = format!("bench-{}-{}", std::process::id(), KEY_SEQUENCE.fetch_add(1, Ordering::Relaxed));
         let (status, reply) = connection.post("/v1/payments", &token, &key, &body).await?;
         let now = Instant::now();
@@ -687,6 +761,7 @@ async fn json_client(
 async fn json_phase(
     setup: &Setup,
     http: SocketAddr,
+    qr: bool,
     clients_per_merchant: usize,
     rate: Option<f64>,
     seconds: f64,
@@ -696,12 +771,16 @@ async fn json_phase(
     let mut tasks = Vec::new();
     for (i, tid) in setup.tids.iter().enumerate() {
         for c in 0..clients_per_merchant {
-            let cards: Vec<CardRead> = setup.credit_cards.iter().cycle().skip(i + c).take(4).cloned().collect();
+            let payer = if qr {
+                Payer::Codes(code_feed(http, setup.admin_key.clone(), setup.wallets[i].clone()))
+            } else {
+                Payer::Cards(setup.credit_cards.iter().cycle().skip(i + c).take(4).cloned().collect())
+            };
             tasks.push(tokio::spawn(json_client(
                 http,
                 setup.keys[i].clone(),
                 tid.clone(),
-                cards,
+                payer,
                 rate,
                 Duration::from_secs(1),
                 Duration::from_secs_f64(seconds),
@@ -733,20 +812,30 @@ async fn run_backend(
     let pid = server.child.id();
     progress(&format!("{backend}: ISO 8583 peak, {} terminals × {} in flight", options.terminals, options.depth));
     let terminals = sign_in_all(&setup, server.iso).await?;
-    let (terminals, peak) = iso_phase(&setup, terminals, server.iso, options.depth, None, options.seconds, pid).await?;
+    let codes = options.qr.then_some(server.http);
+    let (terminals, peak) =
+        iso_phase(&setup, terminals, server.iso, codes, options.depth, None, options.seconds, pid).await?;
     progress(&format!("{backend}: ISO 8583 peak {:.0} sales/s; now at half", peak.sales_per_second));
     let per_terminal = peak.sales_per_second / 2.0 / options.terminals as f64;
-    let (_, half) =
-        iso_phase(&setup, terminals, server.iso, options.depth.max(64), Some(per_terminal), options.seconds, pid)
-            .await?;
+    let (_, half) = iso_phase(
+        &setup,
+        terminals,
+        server.iso,
+        codes,
+        options.depth.max(64),
+        Some(per_terminal),
+        options.seconds,
+        pid,
+    )
+    .await?;
     let json = if options.skip_json {
         None
     } else {
         progress(&format!("{backend}: JSON peak, {} clients", options.terminals * 4));
-        let peak = json_phase(&setup, server.http, 4, None, options.seconds, pid).await?;
+        let peak = json_phase(&setup, server.http, options.qr, 4, None, options.seconds, pid).await?;
         progress(&format!("{backend}: JSON peak {:.0} sales/s; now at half", peak.sales_per_second));
         let per_client = peak.sales_per_second / 2.0 / (options.terminals * 4) as f64;
-        let half = json_phase(&setup, server.http, 4, Some(per_client), options.seconds, pid).await?;
+        let half = json_phase(&setup, server.http, options.qr, 4, Some(per_client), options.seconds, pid).await?;
         Some(Channel { peak, half_peak: half })
     };
     let rss = peak_rss_mib(pid);
@@ -799,5 +888,5 @@ pub async fn run(options: &AuthBenchOptions, progress: &dyn Fn(&str)) -> anyhow:
             b.server_peak_rss_mib
         ));
     }
-    Ok(AuthReport { backends, postgres_skipped })
+    Ok(AuthReport { method: if options.qr { "qr" } else { "card" }, backends, postgres_skipped })
 }

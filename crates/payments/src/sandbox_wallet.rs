@@ -309,6 +309,32 @@ impl SandboxWallets {
         }
     }
 
+    /// `count` fresh payment codes of the wallet (1–1,000), made in one commit: a sheet of codes
+    /// for a demo, or a load generator's supply.
+    pub async fn new_payment_codes(&self, wallet_id: &str, count: usize) -> Result<Vec<SandboxCode>> {
+        if !(1..=1_000).contains(&count) {
+            return Err(Error::new(Class::Unprocessable, "invalid_count", "count is 1 to 1000"));
+        }
+        let wallet = self.wallet(wallet_id).await?.ok_or_else(|| Error::not_found("wallet"))?;
+        loop {
+            let expires_at = self.clock.now_ns() + CODE_LIFETIME_S * 1_000_000_000;
+            let mut codes: Vec<SandboxCode> = Vec::with_capacity(count);
+            while codes.len() < count {
+                let code = new_code(wallet.scheme);
+                if !codes.iter().any(|c| c.code == code) {
+                    codes.push(SandboxCode { code, wallet_id: wallet.id.clone(), expires_at, used_by: None });
+                }
+            }
+            let puts = codes.iter().map(insert).collect::<Result<Vec<_>>>()?;
+            match self.store.apply(Change { puts, ..Change::default() }).await {
+                Ok(()) => return Ok(codes),
+                // One of them has the digits of an earlier code: draw them all again.
+                Err(StoreError::Rejected(Rejection::Conflict { .. })) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
     /// An order.
     pub async fn order(&self, id: &str) -> Result<Option<Stored<SandboxOrder>>> {
         load::<SandboxOrder>(&self.store, id).await

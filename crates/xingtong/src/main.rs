@@ -639,6 +639,10 @@ enum BenchCommand {
         /// Skip the JSON API.
         #[arg(long)]
         skip_json: bool,
+        /// QR sales (B扫C: the cashier scans the customer's payment code) against sandbox wallets,
+        /// instead of card sales; payment codes come from the sandbox API, 256 per request.
+        #[arg(long)]
+        qr: bool,
         /// Print the report as JSON on stdout.
         #[arg(long)]
         json: bool,
@@ -740,7 +744,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Bench { command: BenchCommand::Auth { postgres, terminals, depth, seconds, skip_json, json } } => {
+        Command::Bench { command: BenchCommand::Auth { postgres, terminals, depth, seconds, skip_json, qr, json } } => {
             let options = xingtong_bench::auth::AuthBenchOptions {
                 server_binary: std::env::current_exe().context("finding this binary")?,
                 postgres_url: postgres.filter(|p| !p.is_empty()),
@@ -748,6 +752,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 depth: depth.max(1),
                 seconds: seconds.max(0.2),
                 skip_json,
+                qr,
             };
             let report = xingtong_bench::auth::run(&options, &|line| eprintln!("{line}")).await?;
             if json {
