@@ -616,6 +616,7 @@ async fn sign_in_all(setup: &Setup, iso: SocketAddr) -> anyhow::Result<Vec<Termi
     Ok(terminals)
 }
 
+#[allow(clippy::too_many_arguments)] // the phase's knobs, each used once
 async fn iso_phase(
     setup: &Setup,
     terminals: Vec<Terminal>,

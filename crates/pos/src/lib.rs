@@ -238,7 +238,13 @@ pub struct Terminal {
     state: State,
     pending: Option<PendingReversal>,
     operator: u8,
+    /// A longer wait for the next reply (a QR sale's: the host waits for the customer).
+    next_timeout: Option<Duration>,
 }
+
+/// The longest a QR sale's reply can take (docs/iso8583.md §5.5): the host's 20 s wait for the
+/// customer, a wallet call of at most 10 s, and three attempts to cancel.
+pub const QR_REPLY_TIMEOUT: Duration = Duration::from_secs(65);
 
 impl std::fmt::Debug for Terminal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -297,7 +303,8 @@ impl Terminal {
             }
             None => (State { stan: 0, batch: 1 }, None),
         };
-        let mut terminal = Terminal { config, stream: None, address, keys: None, state, pending, operator: 1 };
+        let mut terminal =
+            Terminal { config, stream: None, address, keys: None, state, pending, operator: 1, next_timeout: None };
         terminal.connect().await?;
         Ok(terminal)
     }
@@ -385,7 +392,7 @@ impl Terminal {
             self.connect().await?;
         }
         let frame = Frame { tpdu: TPDU, header: HEADER, message: packed }.encode();
-        let timeout = self.config.reply_timeout;
+        let timeout = self.next_timeout.take().unwrap_or(self.config.reply_timeout);
         let stream = self.stream.as_mut().expect("connected");
         let result = tokio::time::timeout(timeout, async {
             stream.write_all(&frame).await?;
@@ -787,6 +794,9 @@ impl Terminal {
     pub async fn send_built(&mut self, m: &mut Message) -> Result<Reply, PosError> {
         // A balance inquiry moves nothing, so it is never reversed.
         let reversible = m.get_str(3) != Some("310000");
+        if m.has(57) {
+            self.next_timeout = Some(self.config.reply_timeout.max(QR_REPLY_TIMEOUT));
+        }
         if reversible {
             let reversal = Self::reversal_of(m)?;
             let reversal_packed = reversal.pack(cup::spec()).map_err(|e| PosError::Codec(e.to_string()))?;
