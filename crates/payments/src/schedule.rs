@@ -1,11 +1,11 @@
 //! The runs `serve` makes on its own: every hour, the D0 sweep (today's transactions of merchants
 //! paid D0, cleared and paid the same day); at the day's batch cut-off (23:00 China time by
 //! default), the batches no terminal settled are closed; once a business day is over, its clearing, then its
-//! reconciliation against the network's clearing file (once the file is there); on every tick,
-//! the payouts due. Each cut-off, clearing and reconciliation run is recorded with its outcome (a
-//! `scheduled_run` record, `cut-off-<YYYYMMDD>`, `clearing-<YYYYMMDD>` or
-//! `reconciliation-<YYYYMMDD>`, and an audit entry), so that it is made once, and retried on the
-//! next tick if it failed.
+//! reconciliation against the network's clearing file and each wallet's bill file (once each file
+//! is there); on every tick, the payouts due. Each cut-off, clearing and reconciliation run is
+//! recorded with its outcome (a `scheduled_run` record, `cut-off-<YYYYMMDD>`,
+//! `clearing-<YYYYMMDD>`, `reconciliation-<YYYYMMDD>` or `reconciliation-<wallet>-<YYYYMMDD>`, and
+//! an audit entry), so that it is made once, and retried on the next tick if it failed.
 
 use serde::{Deserialize, Serialize};
 use xingtong_merchants::entity::{Entity, Stored, insert, load};
@@ -50,6 +50,8 @@ pub struct Tick {
     pub cleared: Option<crate::clearing::ClearingReport>,
     /// The reconciliation report, when this tick reconciled the closed day.
     pub reconciled: Option<crate::recon::Reconciliation>,
+    /// The wallets' reports (against their bill files) this tick made for the closed day.
+    pub wallets_reconciled: Vec<crate::recon::Reconciliation>,
     /// The payouts run.
     pub payouts: crate::payouts::PayoutReport,
 }
@@ -96,6 +98,23 @@ impl Engine {
                 self.record_run(previous, &id, summary).await?;
                 tick.reconciled = Some(result?);
             }
+        }
+        // Each wallet's day against its bill file, the same way.
+        for scheme in crate::qr::Scheme::ALL {
+            let id = format!("reconciliation-{}-{closed_day}", scheme.as_str());
+            let Some(previous) = self.due_run(&id).await? else { continue };
+            let source = crate::recon::Source::Wallet(scheme);
+            let result = self.reconcile_source(source, closed_day, None, "system:schedule").await;
+            if result.as_ref().is_err_and(|error| error.code == "no_clearing_file") {
+                continue;
+            }
+            let summary = result.as_ref().map(|r| {
+                serde_json::json!({ "status": r.status, "matched": r.matched, "host_only": r.host_only,
+                    "network_only": r.network_only, "amount_mismatches": r.amount_mismatches })
+                .to_string()
+            });
+            self.record_run(previous, &id, summary).await?;
+            tick.wallets_reconciled.push(result?);
         }
         tick.payouts = self.run_payouts(bank, today).await?;
         Ok(tick)

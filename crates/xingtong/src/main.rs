@@ -1355,6 +1355,11 @@ async fn scheduled_runs(engine: xingtong_payments::Engine, interval: std::time::
                     tracing::info!(day = %closed_day, status = %r.status, matched = r.matched, host_only = r.host_only,
                         network_only = r.network_only, amount_mismatches = r.amount_mismatches, "reconciliation run");
                 }
+                for r in done.wallets_reconciled {
+                    tracing::info!(day = %closed_day, source = r.source.as_str(), status = %r.status, matched = r.matched,
+                        host_only = r.host_only, network_only = r.network_only, amount_mismatches = r.amount_mismatches,
+                        "wallet reconciliation run");
+                }
                 let p = done.payouts;
                 if p.paid + p.failed + p.retried + p.unknown > 0 {
                     tracing::info!(

@@ -123,8 +123,13 @@ async fn the_scheduled_tick_reconciles_a_closed_day_once() -> anyhow::Result<()>
     let tick = w.engine.scheduled_tick(&bank, &day, &tomorrow, false).await?;
     let report = tick.reconciled.context("reconciled")?;
     ensure!(report.status == "balanced" && report.matched == 1, "{report:?}");
+    // Each wallet's (empty) bill too, once.
+    let sources: Vec<&str> = tick.wallets_reconciled.iter().map(|r| r.source.as_str()).collect();
+    ensure!(sources == ["wechat", "alipay", "unionpay_qr"], "{sources:?}");
+    ensure!(tick.wallets_reconciled.iter().all(|r| r.status == "balanced" && r.network_lines == 0));
     let again = w.engine.scheduled_tick(&bank, &day, &tomorrow, false).await?;
     ensure!(again.reconciled.is_none() && again.cleared.is_none(), "once: {again:?}");
+    ensure!(again.wallets_reconciled.is_empty(), "once: {again:?}");
     Ok(())
 }
 
