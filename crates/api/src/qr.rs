@@ -152,6 +152,13 @@ fn wallets<'a>(state: &'a AppState, principal: &Principal) -> Result<&'a Sandbox
         .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, codes::UNAVAILABLE, "payments are not running"))
 }
 
+async fn sandbox_wallet(wallets: &SandboxWallets, id: &str) -> Result<SandboxWallet, ApiError> {
+    wallets
+        .wallet(id)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "no such sandbox wallet"))
+}
+
 /// Makes a sandbox wallet user with a balance (staff).
 #[utoipa::path(post, path = "/v1/sandbox/wallets", request_body = NewWalletBody, tag = "payments",
     responses((status = 201, description = "The wallet user", body = SandboxWalletView)))]
@@ -175,10 +182,7 @@ pub async fn get_sandbox_wallet(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let wallets = wallets(&state, &principal)?;
-    let wallet = wallets
-        .wallet(&id)
-        .await?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "no such sandbox wallet"))?;
+    let wallet = sandbox_wallet(wallets, &id).await?;
     let balance = wallets.balance(&wallet).await?;
     Ok(Json(wallet_view(&wallet, balance)).into_response())
 }
@@ -192,10 +196,7 @@ pub async fn create_payment_code(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let wallets = wallets(&state, &principal)?;
-    let wallet = wallets
-        .wallet(&id)
-        .await?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "no such sandbox wallet"))?;
+    let wallet = sandbox_wallet(wallets, &id).await?;
     let code = wallets.new_payment_code(&wallet.id).await?;
     Ok((StatusCode::CREATED, Json(code_view(&code, wallet.scheme))).into_response())
 }
@@ -311,10 +312,7 @@ pub async fn create_payment_codes(
     body: JsonBody<CodeBatchBody>,
 ) -> Result<Response, ApiError> {
     let wallets = wallets(&state, &principal)?;
-    let wallet = wallets
-        .wallet(&id)
-        .await?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "no such sandbox wallet"))?;
+    let wallet = sandbox_wallet(wallets, &id).await?;
     let made = wallets.new_payment_codes(&wallet.id, body.value.count).await?;
     let codes = made.iter().map(|c| code_view(c, wallet.scheme)).collect();
     Ok((StatusCode::CREATED, Json(CodeBatchView { codes })).into_response())

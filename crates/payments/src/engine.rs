@@ -228,6 +228,25 @@ impl Answer {
     }
 }
 
+/// Why a payment is refused before its network or wallet hears of it ([`Engine::admit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The CUP code says it.
+    Code(ResponseCode),
+    /// The terminal does not take this payment method.
+    MethodDisabled,
+}
+
+impl Refusal {
+    /// The code a terminal is answered with.
+    pub(crate) fn code(self) -> ResponseCode {
+        match self {
+            Refusal::Code(code) => code,
+            Refusal::MethodDisabled => ResponseCode::NOT_PERMITTED_TO_TERMINAL,
+        }
+    }
+}
+
 /// The payments core; cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
@@ -650,22 +669,11 @@ impl Engine {
         if !origin.fresh && self.is_duplicate(origin).await? {
             return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan, self.clock().now_ns()));
         }
-        if amount <= 0 {
-            return self.decline(txn, ResponseCode::INVALID_AMOUNT).await;
-        }
-        let merchant = self.merchant(&origin.mid).await?;
-        if merchant.status != "active" {
-            return self.decline(txn, ResponseCode::INVALID_MERCHANT).await;
-        }
-        if !self.terminal_takes_payments(&origin.tid).await?
-            || !self.terminal_takes(&origin.tid, &origin.mid, crate::methods::Method::Card).await?
-        {
-            return self.decline(txn, ResponseCode::NOT_PERMITTED_TO_TERMINAL).await;
-        }
+        let merchant = match self.admit(origin, amount, crate::methods::Method::Card).await? {
+            Ok(merchant) => merchant,
+            Err(refusal) => return self.decline(txn, refusal.code()).await,
+        };
         let limits = merchant.terms.limits;
-        if amount > limits.per_transaction_minor {
-            return self.decline(txn, ResponseCode::EXCEEDS_AMOUNT_LIMIT).await;
-        }
         if !self.frequency_ok(&origin.mid, &txn.pan_token) {
             return self.decline(txn, ResponseCode::EXCEEDS_FREQUENCY_LIMIT).await;
         }
@@ -712,6 +720,34 @@ impl Engine {
             self.activate_if_due(&origin.tid, amount).await?;
         }
         Ok(answer)
+    }
+
+    /// The checks every payment (card or QR) passes before its network or wallet hears of it: a
+    /// positive amount, an active merchant, a terminal that takes payments and this method, the
+    /// per-transaction limit. The merchant when it passes.
+    pub(crate) async fn admit(
+        &self,
+        origin: &Origin,
+        amount: i64,
+        method: crate::methods::Method,
+    ) -> Result<std::result::Result<Arc<Merchant>, Refusal>> {
+        if amount <= 0 {
+            return Ok(Err(Refusal::Code(ResponseCode::INVALID_AMOUNT)));
+        }
+        let merchant = self.merchant(&origin.mid).await?;
+        if merchant.status != "active" {
+            return Ok(Err(Refusal::Code(ResponseCode::INVALID_MERCHANT)));
+        }
+        if !self.terminal_takes_payments(&origin.tid).await? {
+            return Ok(Err(Refusal::Code(ResponseCode::NOT_PERMITTED_TO_TERMINAL)));
+        }
+        if !self.terminal_takes(&origin.tid, &origin.mid, method).await? {
+            return Ok(Err(Refusal::MethodDisabled));
+        }
+        if amount > merchant.terms.limits.per_transaction_minor {
+            return Ok(Err(Refusal::Code(ResponseCode::EXCEEDS_AMOUNT_LIMIT)));
+        }
+        Ok(Ok(merchant))
     }
 
     /// Marks the device activated when an approved sale reaches its activation amount. A terminal

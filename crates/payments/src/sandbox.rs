@@ -102,6 +102,32 @@ pub struct NewCard {
     pub timeout: bool,
 }
 
+/// The transfer that gives a sandbox account (a test card's, a wallet user's) its starting
+/// balance, from sandbox funding; none for a zero balance.
+pub(crate) fn funding(account: u128, balance_minor: i64) -> Vec<Transfer> {
+    if balance_minor <= 0 {
+        return Vec::new();
+    }
+    vec![Transfer {
+        id: crate::ids::transfer_id(),
+        debit_account_id: chart::platform_account_id(chart::ACCOUNT_SANDBOX_FUNDING),
+        credit_account_id: account,
+        amount: balance_minor as u128,
+        ledger: LEDGER_CNY,
+        code: chart::code::SANDBOX_FUNDING,
+        ..Transfer::default()
+    }]
+}
+
+/// What a sandbox account (decimal id) can still spend: credits less debits, posted and held.
+pub(crate) async fn available(store: &Store, account_id: &str) -> Result<i64> {
+    let id: u128 = account_id.parse().unwrap_or(0);
+    let accounts = store.lookup_accounts(vec![id]).await?;
+    let a = accounts.first().ok_or_else(|| Error::not_found("sandbox account"))?;
+    let available = a.credits_posted as i128 - a.debits_posted as i128 - a.debits_pending as i128;
+    Ok(i64::try_from(available).unwrap_or(i64::MAX))
+}
+
 /// The sandbox issuer.
 pub struct SandboxNetwork {
     store: Store,
@@ -227,18 +253,7 @@ impl SandboxNetwork {
             timeout: spec.timeout,
         };
         self.store.apply(Change { accounts: vec![chart::cardholder_account(account)], ..Change::default() }).await?;
-        let mut transfers = Vec::new();
-        if spec.balance_minor > 0 {
-            transfers.push(Transfer {
-                id: crate::ids::transfer_id(),
-                debit_account_id: chart::platform_account_id(chart::ACCOUNT_SANDBOX_FUNDING),
-                credit_account_id: account,
-                amount: spec.balance_minor as u128,
-                ledger: LEDGER_CNY,
-                code: chart::code::SANDBOX_FUNDING,
-                ..Transfer::default()
-            });
-        }
+        let transfers = funding(account, spec.balance_minor);
         self.store
             .apply(Change {
                 puts: vec![insert(&card)?],
@@ -259,11 +274,7 @@ impl SandboxNetwork {
 
     /// The card's available balance (or credit), from the ledger.
     pub async fn balance(&self, card: &SandboxCard) -> Result<i64> {
-        let id: u128 = card.account_id.parse().unwrap_or(0);
-        let accounts = self.store.lookup_accounts(vec![id]).await?;
-        let a = accounts.first().ok_or_else(|| Error::not_found("card account"))?;
-        let available = a.credits_posted as i128 - a.debits_posted as i128 - a.debits_pending as i128;
-        Ok(i64::try_from(available).unwrap_or(i64::MAX))
+        available(&self.store, &card.account_id).await
     }
 
     async fn decide(

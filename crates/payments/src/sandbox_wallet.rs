@@ -11,12 +11,11 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use xingtong_ledger::Transfer;
 use xingtong_merchants::entity::{Entity, Stored, insert, list, load};
 use xingtong_merchants::{Class, Error, Result};
 use xingtong_store::{Change, RecordQuery, Rejection, Store, StoreError, now_ns};
 
-use crate::chart::{self, LEDGER_CNY};
+use crate::chart;
 use crate::clock::Clock;
 use crate::network::{Funding, NetworkError};
 use crate::qr::{Decline, Scheme};
@@ -245,18 +244,7 @@ impl SandboxWallets {
             unavailable: spec.unavailable,
         };
         self.store.apply(Change { accounts: vec![chart::cardholder_account(account)], ..Change::default() }).await?;
-        let mut transfers = Vec::new();
-        if spec.balance_minor > 0 {
-            transfers.push(Transfer {
-                id: crate::ids::transfer_id(),
-                debit_account_id: chart::platform_account_id(chart::ACCOUNT_SANDBOX_FUNDING),
-                credit_account_id: account,
-                amount: spec.balance_minor as u128,
-                ledger: LEDGER_CNY,
-                code: chart::code::SANDBOX_FUNDING,
-                ..Transfer::default()
-            });
-        }
+        let transfers = crate::sandbox::funding(account, spec.balance_minor);
         let audit =
             xingtong_merchants::identity::audit(actor, "sandbox_wallet.created", SandboxWallet::KIND, &wallet.id, "{}");
         self.store
@@ -283,11 +271,7 @@ impl SandboxWallets {
 
     /// The wallet's balance, from the ledger.
     pub async fn balance(&self, wallet: &SandboxWallet) -> Result<i64> {
-        let id: u128 = wallet.account_id.parse().unwrap_or(0);
-        let accounts = self.store.lookup_accounts(vec![id]).await?;
-        let a = accounts.first().ok_or_else(|| Error::not_found("wallet account"))?;
-        let available = a.credits_posted as i128 - a.debits_posted as i128 - a.debits_pending as i128;
-        Ok(i64::try_from(available).unwrap_or(i64::MAX))
+        crate::sandbox::available(&self.store, &wallet.account_id).await
     }
 
     /// A fresh payment code of the wallet, good for [`CODE_LIFETIME_S`] on the clock.

@@ -116,25 +116,17 @@ impl Engine {
         if !origin.fresh && self.is_duplicate(origin).await? {
             return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan, self.clock().now_ns()));
         }
-        if amount <= 0 {
-            return self.decline(txn, ResponseCode::INVALID_AMOUNT).await;
-        }
-        let merchant = self.merchant(&origin.mid).await?;
-        if merchant.status != "active" {
-            return self.decline(txn, ResponseCode::INVALID_MERCHANT).await;
-        }
-        if !self.terminal_takes_payments(&origin.tid).await? {
-            return self.decline(txn, ResponseCode::NOT_PERMITTED_TO_TERMINAL).await;
-        }
-        if !self.terminal_takes(&origin.tid, &origin.mid, crate::methods::Method::Qr).await? {
-            if let Some(qr) = &mut txn.qr {
-                qr.decline = Some(Decline::MethodDisabled);
+        let merchant = match self.admit(origin, amount, crate::methods::Method::Qr).await? {
+            Ok(merchant) => merchant,
+            Err(refusal) => {
+                if refusal == crate::engine::Refusal::MethodDisabled
+                    && let Some(qr) = &mut txn.qr
+                {
+                    qr.decline = Some(Decline::MethodDisabled);
+                }
+                return self.decline(txn, refusal.code()).await;
             }
-            return self.decline(txn, Decline::MethodDisabled.response_code()).await;
-        }
-        if amount > merchant.terms.limits.per_transaction_minor {
-            return self.decline(txn, ResponseCode::EXCEEDS_AMOUNT_LIMIT).await;
-        }
+        };
         // Recorded as pending with its marker before the wallet hears of it.
         txn.status = Status::Pending;
         let open = QrOpen { id: txn.id.clone(), scheme, mid: txn.mid.clone(), at: now_ns() };

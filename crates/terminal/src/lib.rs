@@ -1702,20 +1702,7 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
             let Some((terminal, reversal)) = ready(app, link, options, dir, &lang).await? else { return Ok(()) };
             let result = terminal.send(&Request::QrSale(code, amount_minor, app.business)).await;
             app.reversal_pending = terminal.has_pending_reversal();
-            let reply = match result {
-                Ok(reply) => reply,
-                Err(error) => {
-                    app.last_error = Some(error.to_string());
-                    app.screen = Screen::Outcome(vec![
-                        tr(&lang, "交易失败: 主机无应答", "No answer from the host").to_owned(),
-                        error.to_string(),
-                        tr(&lang, "冲正将在下一笔交易前自动发送", "The reversal goes first with the next request")
-                            .to_owned(),
-                    ]);
-                    link.broken = true;
-                    return Ok(());
-                }
-            };
+            let Some(reply) = answered(app, link, &lang, result) else { return Ok(()) };
             let mut text: Vec<String> = reversal.into_iter().collect();
             let qr = reply.qr();
             // A code no wallet knows was not recorded: nothing for the journal.
@@ -1749,20 +1736,7 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
             };
             let result = terminal.send(&request).await;
             app.reversal_pending = terminal.has_pending_reversal();
-            let reply = match result {
-                Ok(reply) => reply,
-                Err(error) => {
-                    app.last_error = Some(error.to_string());
-                    app.screen = Screen::Outcome(vec![
-                        tr(&lang, "交易失败: 主机无应答", "No answer from the host").to_owned(),
-                        error.to_string(),
-                        tr(&lang, "冲正将在下一笔交易前自动发送", "The reversal goes first with the next request")
-                            .to_owned(),
-                    ]);
-                    link.broken = true;
-                    return Ok(());
-                }
-            };
+            let Some(reply) = answered(app, link, &lang, result) else { return Ok(()) };
             let kind_name = match kind {
                 PayKind::Sale => "sale",
                 PayKind::Balance => "balance",
@@ -1793,6 +1767,28 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
         }
     }
     Ok(())
+}
+
+/// The reply, or (no answer: the reversal stays pending) the screen that says so.
+fn answered(
+    app: &mut App,
+    link: &mut Link,
+    lang: &str,
+    result: Result<xingtong_pos::Reply, xingtong_pos::PosError>,
+) -> Option<xingtong_pos::Reply> {
+    match result {
+        Ok(reply) => Some(reply),
+        Err(error) => {
+            app.last_error = Some(error.to_string());
+            app.screen = Screen::Outcome(vec![
+                tr(lang, "交易失败: 主机无应答", "No answer from the host").to_owned(),
+                error.to_string(),
+                tr(lang, "冲正将在下一笔交易前自动发送", "The reversal goes first with the next request").to_owned(),
+            ]);
+            link.broken = true;
+            None
+        }
+    }
 }
 
 /// Runs the terminal until the operator quits.

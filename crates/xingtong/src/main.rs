@@ -893,9 +893,7 @@ fn admin_request(command: AdminCommand) -> anyhow::Result<(ServeArgs, bool, admi
                         },
                 },
         } => {
-            let balance_minor = xingtong_money::Amount::parse(&balance, xingtong_money::Currency::CNY)
-                .map_err(|e| anyhow::anyhow!("--balance {balance:?}: {e}"))?
-                .minor();
+            let balance_minor = yuan_arg("balance", &balance)?;
             let spec = serde_json::json!({
                 "brand": brand, "card_type": card_type, "pin": pin.expose(), "balance_minor": balance_minor,
                 "expiry": expiry, "status": status, "delay_ms": delay_ms, "timeout": timeout,
@@ -918,9 +916,7 @@ fn admin_request(command: AdminCommand) -> anyhow::Result<(ServeArgs, bool, admi
                         },
                 },
         } => {
-            let balance_minor = xingtong_money::Amount::parse(&balance, xingtong_money::Currency::CNY)
-                .map_err(|e| anyhow::anyhow!("--balance {balance:?}: {e}"))?
-                .minor();
+            let balance_minor = yuan_arg("balance", &balance)?;
             let spec = serde_json::json!({
                 "scheme": scheme, "balance_minor": balance_minor, "name": name,
                 "confirm_after_ms": confirm_after_ms, "never_confirms": never_confirms, "unavailable": unavailable,
@@ -1374,6 +1370,13 @@ async fn scheduled_runs(engine: xingtong_payments::Engine, interval: std::time::
             Err(error) => tracing::warn!(%error, "a scheduled run failed; the next tick tries again"),
         }
     }
+}
+
+/// An amount in yuan as the command line takes it (`1000.00`), in fen.
+fn yuan_arg(flag: &str, text: &str) -> anyhow::Result<i64> {
+    Ok(xingtong_money::Amount::parse(text, xingtong_money::Currency::CNY)
+        .map_err(|e| anyhow::anyhow!("--{flag} {text:?}: {e}"))?
+        .minor())
 }
 
 /// A reconciliation source as the command line names it.

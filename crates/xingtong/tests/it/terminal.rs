@@ -95,6 +95,19 @@ pub(crate) fn serve(data: &std::path::Path, http: &str, iso: &str) -> anyhow::Re
     Ok((server, printed))
 }
 
+/// The ISO 8583 and HTTP addresses a server printed.
+fn addresses(printed: &str) -> anyhow::Result<(String, String)> {
+    let after = |marker: &str| -> anyhow::Result<String> {
+        Ok(printed
+            .split(marker)
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .context(marker.to_owned())?
+            .to_owned())
+    };
+    Ok((after("ISO 8583 terminals on ")?, after("http://")?))
+}
+
 /// True when tmux is here; in CI it must be.
 fn tmux_available() -> anyhow::Result<bool> {
     if Command::new("tmux").arg("-V").stdout(Stdio::null()).status().is_ok() {
@@ -163,15 +176,7 @@ fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
     let (mut server, printed) = serve(&data, "127.0.0.1:0", "127.0.0.1:0")?;
-    let after = |marker: &str| -> anyhow::Result<String> {
-        Ok(printed
-            .split(marker)
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .context(marker.to_owned())?
-            .to_owned())
-    };
-    let (host, api) = (after("ISO 8583 terminals on ")?, after("http://")?);
+    let (host, api) = addresses(&printed)?;
     let command = terminal_command(&printed, &host, &api, &dir.path().join("pos"), None)?;
     let session = format!("xt-{}", std::process::id());
 
@@ -568,15 +573,7 @@ fn the_supervisor_turns_qr_on_and_a_payment_code_is_scanned_at_the_till() -> any
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
     let (mut server, printed) = serve(&data, "127.0.0.1:0", "127.0.0.1:0")?;
-    let after = |marker: &str| -> anyhow::Result<String> {
-        Ok(printed
-            .split(marker)
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .context(marker.to_owned())?
-            .to_owned())
-    };
-    let (host, api) = (after("ISO 8583 terminals on ")?, after("http://")?);
+    let (host, api) = addresses(&printed)?;
     let command = terminal_command(&printed, &host, &api, &dir.path().join("pos"), None)?;
     let session = format!("xt-qr-{}", std::process::id());
     let wallet: serde_json::Value = serde_json::from_str(
