@@ -268,7 +268,7 @@ pub(crate) struct Inner {
     /// Whether a merchant's operator (`mid:op`) exists and is not disabled.
     operator_cache: Recent<bool>,
     /// Each terminal's payment methods.
-    pub(crate) methods_cache: Recent<crate::methods::PaymentMethods>,
+    pub(crate) methods_cache: Recent<Arc<crate::methods::PaymentMethods>>,
 }
 
 /// How long a cached merchant is trusted: one second.

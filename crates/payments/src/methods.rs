@@ -103,20 +103,25 @@ pub struct MethodsChange {
 impl Engine {
     /// A terminal's payment methods, at most a second old (the default when never set).
     pub async fn payment_methods(&self, tid: &str, mid: &str) -> Result<PaymentMethods> {
+        Ok(PaymentMethods::clone(&*self.cached_methods(tid, mid).await?))
+    }
+
+    async fn cached_methods(&self, tid: &str, mid: &str) -> Result<std::sync::Arc<PaymentMethods>> {
         let now = now_ns();
         if let Some(methods) = self.inner.methods_cache.get(tid, now) {
             return Ok(methods);
         }
-        let methods = load::<PaymentMethods>(self.store(), tid)
-            .await?
-            .map_or_else(|| PaymentMethods::default_for(tid, mid), |stored| stored.value);
-        self.inner.methods_cache.put(tid, methods.clone(), now);
+        // Boxed: read once a second per terminal, it stays out of every sale's future.
+        let stored = Box::pin(load::<PaymentMethods>(self.store(), tid)).await?;
+        let methods =
+            std::sync::Arc::new(stored.map_or_else(|| PaymentMethods::default_for(tid, mid), |stored| stored.value));
+        self.inner.methods_cache.put(tid, std::sync::Arc::clone(&methods), now);
         Ok(methods)
     }
 
     /// Whether the terminal takes `method` now.
     pub async fn terminal_takes(&self, tid: &str, mid: &str, method: Method) -> Result<bool> {
-        Ok(self.payment_methods(tid, mid).await?.takes(method))
+        Ok(self.cached_methods(tid, mid).await?.takes(method))
     }
 
     /// Changes a terminal's payment methods (audited as `actor`): at least one stays on, and the
@@ -175,7 +180,7 @@ impl Engine {
                     .to_string(),
             );
             self.store().apply(Change { puts: vec![put], audit: vec![audit], ..Change::default() }).await?;
-            self.inner.methods_cache.put(tid, methods.clone(), now_ns());
+            self.inner.methods_cache.put(tid, std::sync::Arc::new(methods.clone()), now_ns());
             Ok(methods)
         })
         .await

@@ -18,14 +18,17 @@ use crate::{World, world_on};
 async fn qr_world() -> anyhow::Result<World> {
     let dir = tempfile::tempdir()?;
     let database = Database::Sqlite { data_dir: dir.path().into() };
-    let config = Config {
+    world_on(dir, database, qr_config()).await
+}
+
+fn qr_config() -> Config {
+    Config {
         clock: Clock::manual(now_ns()),
         qr_user_paying_timeout: Duration::from_millis(800),
         qr_poll_interval: Duration::from_millis(100),
         qr_open_grace: Duration::ZERO,
         ..Config::default()
-    };
-    world_on(dir, database, config).await
+    }
 }
 
 fn origin(w: &World, stan: u32) -> Origin {
@@ -89,13 +92,29 @@ async fn open_orders(w: &World) -> anyhow::Result<usize> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_merchant_scans_customer_path_ends_paid_or_not_paid_with_the_ledger_balanced() -> anyhow::Result<()> {
-    let w = qr_world().await?;
+    every_path(&qr_world().await?).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_merchant_scans_customer_path_ends_paid_or_not_paid_on_postgres() -> anyhow::Result<()> {
+    let Some((url, schema)) = crate::processes::postgres() else {
+        eprintln!("XINGTONG_TEST_POSTGRES_URL is not set: the PostgreSQL QR paths are skipped");
+        return Ok(());
+    };
+    let dir = tempfile::tempdir()?;
+    let database = Database::Postgres { url: url.clone(), schema: Some(schema.clone()) };
+    let result = async { every_path(&world_on(dir, database, qr_config()).await?).await }.await;
+    tokio::task::spawn_blocking(move || xingtong_store::postgres::drop_schema(&url, &schema)).await??;
+    result
+}
+
+async fn every_path(w: &World) -> anyhow::Result<()> {
     let merchant_before = w.merchant_balance().await?;
-    let wechat = wallet(&w, Scheme::Wechat, 10_000, |_| {}).await?;
+    let wechat = wallet(w, Scheme::Wechat, 10_000, |_| {}).await?;
 
     // Paid at once: the QR fee (0.38 %, half up: 1234 × 0.0038 = 4.69 → 5) and the card postings.
-    let first = code(&w, &wechat).await?;
-    let paid = pay(&w, 900_001, &format!(" {first}\r\n"), 12_34).await?;
+    let first = code(w, &wechat).await?;
+    let paid = pay(w, 900_001, &format!(" {first}\r\n"), 12_34).await?;
     ensure!(paid.code.is_approved(), "{:?}", paid.code);
     let t = paid.transaction.clone().context("recorded")?;
     ensure!(t.method() == "wechat" && t.status == Status::Approved && t.fee_minor == 5, "{t:?}");
@@ -105,52 +124,52 @@ async fn every_merchant_scans_customer_path_ends_paid_or_not_paid_with_the_ledge
     ensure!(w.merchant_balance().await? - merchant_before == 12_34 - 5);
     let stored = w.engine.transaction_by_id(&t.id).await?.context("stored")?.value;
     ensure!(stored.qr == t.qr && stored.status == Status::Approved, "read back as recorded");
-    ensure!(open_orders(&w).await? == 0, "the marker went with the approval");
+    ensure!(open_orders(w).await? == 0, "the marker went with the approval");
 
     // The same code again: used. A code of the right shape the wallet never issued: unknown.
-    declined_with(&pay(&w, 900_002, &first, 1_00).await?, Decline::CodeUsed)?;
-    declined_with(&pay(&w, 900_003, "134567890123456789", 1_00).await?, Decline::CodeUnknown)?;
+    declined_with(&pay(w, 900_002, &first, 1_00).await?, Decline::CodeUsed)?;
+    declined_with(&pay(w, 900_003, "134567890123456789", 1_00).await?, Decline::CodeUnknown)?;
     // A code older than a minute: expired.
-    let late = code(&w, &wechat).await?;
+    let late = code(w, &wechat).await?;
     w.engine.clock().advance(61);
-    declined_with(&pay(&w, 900_004, &late, 1_00).await?, Decline::CodeExpired)?;
+    declined_with(&pay(w, 900_004, &late, 1_00).await?, Decline::CodeExpired)?;
     // Not a payment code at all: refused before anything is recorded.
     let refused =
-        w.engine.qr_pay(&origin(&w, 900_005), "https://qr.alipay.com/x", 1_00, BusinessType::Sale, (None, None)).await;
+        w.engine.qr_pay(&origin(w, 900_005), "https://qr.alipay.com/x", 1_00, BusinessType::Sale, (None, None)).await;
     ensure!(refused.as_ref().err().map(|e| e.code) == Some("qr_not_recognised"), "{:?}", refused.map(|a| a.code));
     ensure!(w.engine.transaction(&w.tid, 1, 900_005).await?.is_none(), "nothing recorded");
     // The same STAN again: a duplicate, nothing moves.
-    let again = pay(&w, 900_001, &code(&w, &wechat).await?, 1_00).await?;
+    let again = pay(w, 900_001, &code(w, &wechat).await?, 1_00).await?;
     ensure!(again.code == ResponseCode::DUPLICATE && again.transaction.is_none());
 
     // Not enough in the wallet.
-    let alipay = wallet(&w, Scheme::Alipay, 5_00, |_| {}).await?;
-    declined_with(&pay(&w, 900_006, &code(&w, &alipay).await?, 10_00).await?, Decline::InsufficientBalance)?;
+    let alipay = wallet(w, Scheme::Alipay, 5_00, |_| {}).await?;
+    declined_with(&pay(w, 900_006, &code(w, &alipay).await?, 10_00).await?, Decline::InsufficientBalance)?;
     ensure!(w.wallets.balance(&alipay).await? == 5_00);
 
     // The customer confirms in the app after 300 ms: polled until paid.
-    let slow = wallet(&w, Scheme::UnionpayQr, 50_00, |s| s.confirm_after_ms = Some(300)).await?;
-    let confirmed = pay(&w, 900_007, &code(&w, &slow).await?, 20_00).await?;
+    let slow = wallet(w, Scheme::UnionpayQr, 50_00, |s| s.confirm_after_ms = Some(300)).await?;
+    let confirmed = pay(w, 900_007, &code(w, &slow).await?, 20_00).await?;
     ensure!(confirmed.code.is_approved(), "{:?}", confirmed.transaction);
     ensure!(confirmed.transaction.as_ref().map(|t| t.method()) == Some("unionpay_qr"));
     ensure!(w.wallets.balance(&slow).await? == 30_00);
 
     // The customer never confirms: cancelled at the wallet after the wait, nothing taken.
-    let never = wallet(&w, Scheme::Wechat, 50_00, |s| s.never_confirms = true).await?;
-    let timed_out = pay(&w, 900_008, &code(&w, &never).await?, 20_00).await?;
+    let never = wallet(w, Scheme::Wechat, 50_00, |s| s.never_confirms = true).await?;
+    let timed_out = pay(w, 900_008, &code(w, &never).await?, 20_00).await?;
     declined_with(&timed_out, Decline::UserPayingTimeout)?;
     let order = w.wallets.order(&timed_out.transaction.as_ref().context("t")?.id).await?.context("order")?;
     ensure!(order.value.status == OrderStatus::Cancelled, "{:?}", order.value.status);
-    ensure!(w.wallets.balance(&never).await? == 50_00 && open_orders(&w).await? == 0);
+    ensure!(w.wallets.balance(&never).await? == 50_00 && open_orders(w).await? == 0);
 
     // The wallet does not answer: cancelled, nothing taken.
-    let down = wallet(&w, Scheme::Alipay, 50_00, |s| s.unavailable = true).await?;
-    declined_with(&pay(&w, 900_009, &code(&w, &down).await?, 20_00).await?, Decline::WalletUnavailable)?;
-    ensure!(w.wallets.balance(&down).await? == 50_00 && open_orders(&w).await? == 0);
+    let down = wallet(w, Scheme::Alipay, 50_00, |s| s.unavailable = true).await?;
+    declined_with(&pay(w, 900_009, &code(w, &down).await?, 20_00).await?, Decline::WalletUnavailable)?;
+    ensure!(w.wallets.balance(&down).await? == 50_00 && open_orders(w).await? == 0);
 
     // Refunds of the first sale: partial, the rest, then over; the proportional fee comes back.
     let refund = |stan: u32, amount: i64| {
-        let origin = origin(&w, stan);
+        let origin = origin(w, stan);
         let id = t.id.clone();
         let engine = w.engine.clone();
         async move {
@@ -177,7 +196,7 @@ async fn every_merchant_scans_customer_path_ends_paid_or_not_paid_with_the_ledge
     ensure!(order.refunded_minor == 12_34 && order.refunds.len() == 2, "the wallet was told of each refund");
 
     // A void in the open batch gives everything back, at the wallet too.
-    let voided = w.engine.void(&origin(&w, 900_013), (1, 900_007), 20_00, xingtong_payments::txn::Kind::Void).await?;
+    let voided = w.engine.void(&origin(w, 900_013), (1, 900_007), 20_00, xingtong_payments::txn::Kind::Void).await?;
     w.balanced().await?;
     ensure!(voided.code.is_approved(), "{:?}", voided.code);
     ensure!(w.wallets.balance(&slow).await? == 50_00);
