@@ -85,6 +85,8 @@ pub struct NewWalletBody {
     pub confirm_after_ms: Option<u64>,
     /// The app asks for a password that is never entered.
     pub never_confirms: Option<bool>,
+    /// The app asks for a password and the user cancels instead (after `confirm_after_ms`).
+    pub cancels: Option<bool>,
     /// The wallet does not answer at all (an outage).
     pub unavailable: Option<bool>,
 }
@@ -104,6 +106,8 @@ pub struct SandboxWalletView {
     pub confirm_after_ms: Option<u64>,
     /// The password is never entered.
     pub never_confirms: bool,
+    /// The user cancels when asked for the password.
+    pub cancels: bool,
     /// The wallet does not answer.
     pub unavailable: bool,
 }
@@ -116,6 +120,7 @@ fn wallet_view(wallet: &SandboxWallet, balance_minor: i64) -> SandboxWalletView 
         balance_minor,
         confirm_after_ms: wallet.confirm_after_ms,
         never_confirms: wallet.never_confirms,
+        cancels: wallet.cancels,
         unavailable: wallet.unavailable,
     }
 }

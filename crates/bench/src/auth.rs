@@ -321,6 +321,7 @@ async fn prepare(database: Database, dir: &std::path::Path, n: usize) -> anyhow:
             name: None,
             confirm_after_ms: None,
             never_confirms: false,
+            cancels: false,
             unavailable: false,
         };
         setup.wallets.push(wallets.create_wallet("bench", spec).await.map_err(|e| anyhow::anyhow!("{e}"))?.id);

@@ -42,6 +42,9 @@ pub struct SandboxWallet {
     pub confirm_after_ms: Option<u64>,
     /// The app asks for a password the user never enters.
     pub never_confirms: bool,
+    /// Asked for the password, the user cancels in the app instead (after `confirm_after_ms`).
+    #[serde(default)]
+    pub cancels: bool,
     /// The wallet does not answer at all (an outage).
     pub unavailable: bool,
 }
@@ -76,6 +79,9 @@ pub struct NewWallet {
     /// The app asks for a password that is never entered.
     #[serde(default)]
     pub never_confirms: bool,
+    /// The app asks for a password and the user cancels instead (after `confirm_after_ms`).
+    #[serde(default)]
+    pub cancels: bool,
     /// The wallet does not answer.
     #[serde(default)]
     pub unavailable: bool,
@@ -241,6 +247,7 @@ impl SandboxWallets {
             account_id: account.to_string(),
             confirm_after_ms: spec.confirm_after_ms,
             never_confirms: spec.never_confirms,
+            cancels: spec.cancels,
             unavailable: spec.unavailable,
         };
         self.store.apply(Change { accounts: vec![chart::cardholder_account(account)], ..Change::default() }).await?;
@@ -365,7 +372,8 @@ impl SandboxWallets {
             business_day: self.clock.business_day(),
         };
         if wallet.never_confirms {
-        } else if let Some(ms) = wallet.confirm_after_ms {
+        } else if wallet.cancels || wallet.confirm_after_ms.is_some() {
+            let ms = wallet.confirm_after_ms.unwrap_or(0);
             order.confirm_at = Some(now_ns().saturating_add(ms.saturating_mul(1_000_000)));
         } else {
             self.settle_order(&mut order, &wallet).await?;
@@ -388,7 +396,10 @@ impl SandboxWallets {
 
     /// Decides a payment the user has confirmed: paid when the balance covers it.
     async fn settle_order(&self, order: &mut SandboxOrder, wallet: &SandboxWallet) -> Result<()> {
-        if self.balance(wallet).await? >= order.amount_minor {
+        if wallet.cancels {
+            order.status = OrderStatus::Failed;
+            order.decline = Some(Decline::UserCancelled);
+        } else if self.balance(wallet).await? >= order.amount_minor {
             order.status = OrderStatus::Paid;
         } else {
             order.status = OrderStatus::Failed;

@@ -636,7 +636,7 @@ async fn wallet_output(
     let (scheme_en, scheme_zh) = wallet.scheme.names();
     Ok(Output::one(
         json!({ "id": wallet.id, "scheme": wallet.scheme.as_str(), "name": wallet.name, "balance_minor": balance,
-            "confirm_after_ms": wallet.confirm_after_ms, "never_confirms": wallet.never_confirms,
+            "confirm_after_ms": wallet.confirm_after_ms, "never_confirms": wallet.never_confirms, "cancels": wallet.cancels,
             "unavailable": wallet.unavailable }),
         format!(
             "sandbox wallet {} ({scheme_en} {scheme_zh}, {}), balance ¥{}; a payment code: admin sandbox wallet code {}",

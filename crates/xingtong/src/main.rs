@@ -554,6 +554,9 @@ enum SandboxWalletCommand {
         /// The app asks for a password that is never entered.
         #[arg(long)]
         never_confirms: bool,
+        /// Asked for the password, the user cancels in the app instead.
+        #[arg(long)]
+        cancels: bool,
         /// The wallet does not answer at all.
         #[arg(long)]
         unavailable: bool,
@@ -910,6 +913,7 @@ fn admin_request(command: AdminCommand) -> anyhow::Result<(ServeArgs, bool, admi
                             name,
                             confirm_after_ms,
                             never_confirms,
+                            cancels,
                             unavailable,
                             database,
                             json,
@@ -919,7 +923,8 @@ fn admin_request(command: AdminCommand) -> anyhow::Result<(ServeArgs, bool, admi
             let balance_minor = yuan_arg("balance", &balance)?;
             let spec = serde_json::json!({
                 "scheme": scheme, "balance_minor": balance_minor, "name": name,
-                "confirm_after_ms": confirm_after_ms, "never_confirms": never_confirms, "unavailable": unavailable,
+                "confirm_after_ms": confirm_after_ms, "never_confirms": never_confirms, "cancels": cancels,
+                "unavailable": unavailable,
             });
             (database, json, R::SandboxWalletCreate { spec })
         }

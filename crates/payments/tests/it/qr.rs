@@ -57,6 +57,7 @@ async fn wallet(
         name: None,
         confirm_after_ms: None,
         never_confirms: false,
+        cancels: false,
         unavailable: false,
     };
     tweak(&mut spec);
@@ -161,6 +162,11 @@ async fn every_path(w: &World) -> anyhow::Result<()> {
     let order = w.wallets.order(&timed_out.transaction.as_ref().context("t")?.id).await?.context("order")?;
     ensure!(order.value.status == OrderStatus::Cancelled, "{:?}", order.value.status);
     ensure!(w.wallets.balance(&never).await? == 50_00 && open_orders(w).await? == 0);
+
+    // The customer cancels in the app: declined, nothing taken, nothing left to cancel.
+    let quits = wallet(w, Scheme::Alipay, 50_00, |s| s.cancels = true).await?;
+    declined_with(&pay(w, 900_014, &code(w, &quits).await?, 20_00).await?, Decline::UserCancelled)?;
+    ensure!(w.wallets.balance(&quits).await? == 50_00 && open_orders(w).await? == 0);
 
     // The wallet does not answer: cancelled, nothing taken.
     let down = wallet(w, Scheme::Alipay, 50_00, |s| s.unavailable = true).await?;
