@@ -11,12 +11,7 @@ use crate::server::{request, request_raw};
 fn a_wallet_pays_over_json_is_refunded_and_reconciles_against_its_bill() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let (mut child, printed) = crate::terminal::serve(dir.path(), "127.0.0.1:0", "127.0.0.1:0")?;
-    let address = printed
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .context("address")?
-        .parse::<std::net::SocketAddr>()?;
+    let address: std::net::SocketAddr = crate::terminal::addresses(&printed)?.1.parse()?;
     let admin = printed.split_whitespace().find(|w| w.starts_with("xtk_")).context("admin key")?.to_owned();
     let mid = printed.split("merchant ").nth(1).and_then(|r| r.split([',', ' ']).next()).context("mid")?.to_owned();
     let result = (|| {

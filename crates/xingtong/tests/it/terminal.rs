@@ -96,7 +96,7 @@ pub(crate) fn serve(data: &std::path::Path, http: &str, iso: &str) -> anyhow::Re
 }
 
 /// The ISO 8583 and HTTP addresses a server printed.
-fn addresses(printed: &str) -> anyhow::Result<(String, String)> {
+pub(crate) fn addresses(printed: &str) -> anyhow::Result<(String, String)> {
     let after = |marker: &str| -> anyhow::Result<String> {
         Ok(printed
             .split(marker)
