@@ -26,6 +26,15 @@ pub fn derive_secret(master: &Key, label: &str) -> Zeroizing<[u8; 32]> {
     out
 }
 
+/// HMAC-SHA256 of `message` under `key`, lowercase hex: how the sandbox wallets sign their
+/// payment notifications.
+pub fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(message);
+    hex::encode(mac.finalize().into_bytes())
+}
+
 /// A keyed token of a card number: the first 16 bytes of HMAC-SHA256(secret, PAN), hex.
 pub fn pan_token(secret: &[u8], pan: &str) -> String {
     use hmac::{KeyInit, Mac};
@@ -37,6 +46,15 @@ pub fn pan_token(secret: &[u8], pan: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hmac_sha256_is_rfc_4231() {
+        // RFC 4231 test case 2.
+        assert_eq!(
+            hmac_sha256_hex(b"Jefe", b"what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
 
     #[test]
     fn hkdf_is_rfc_5869() {

@@ -101,9 +101,22 @@ pub fn encode(t: &CardTransaction) -> Vec<u8> {
         w.option(qr.wallet_txn_id.as_deref(), |w, s| w.str(s));
         w.option(qr.payer.as_deref(), |w, s| w.str(s));
         w.option(qr.decline.as_ref(), |w, d| w.index(&crate::qr::Decline::ALL, d));
+        if let Some(order) = &qr.order {
+            w.0.push(SECTION_QR_ORDER);
+            w.index(&ORDER_MODES, &order.mode);
+            w.option(order.code_url.as_deref(), |w, s| w.str(s));
+            w.uint(order.expires_at);
+            w.option(order.payer_key.as_deref(), |w, s| w.str(s));
+            w.0.push(u8::from(order.returned));
+        }
     }
     w.0
 }
+
+/// The tag of a customer-scans order's section (after the wallet section).
+const SECTION_QR_ORDER: u8 = 2;
+
+const ORDER_MODES: [crate::qr::OrderMode; 2] = [crate::qr::OrderMode::Dynamic, crate::qr::OrderMode::Static];
 
 /// The tag of a QR transaction's wallet section.
 const SECTION_QR: u8 = 1;
@@ -184,7 +197,24 @@ pub fn decode(body: &[u8]) -> Result<CardTransaction, Malformed> {
             wallet_txn_id: r.option(Reader::str)?,
             payer: r.option(Reader::str)?,
             decline: r.option(|r| r.index(&crate::qr::Decline::ALL))?,
+            order: None,
         });
+        if r.0.first() == Some(&SECTION_QR_ORDER)
+            && let Some(qr) = &mut t.qr
+        {
+            r.byte()?;
+            qr.order = Some(crate::qr::QrOrder {
+                mode: r.index(&ORDER_MODES)?,
+                code_url: r.option(Reader::str)?,
+                expires_at: r.uint()?,
+                payer_key: r.option(Reader::str)?,
+                returned: match r.byte()? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(Malformed("bad flag")),
+                },
+            });
+        }
     }
     if !r.0.is_empty() {
         return Err(Malformed("trailing bytes"));
@@ -501,6 +531,7 @@ mod tests {
                     wallet_txn_id: decline.is_none().then(|| "20261128123456789012".into()),
                     payer: Some("wechat-****3077".into()),
                     decline,
+                    order: None,
                 });
                 let body = encode(&t);
                 let back = decode(&body).unwrap();
@@ -511,6 +542,41 @@ mod tests {
                 for n in card_len + 1..body.len() {
                     assert!(decode(&body[..n]).is_err(), "truncated at {n}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn a_customer_scans_order_s_section_round_trips_and_its_truncations_are_refused() {
+        let mut t = sample();
+        for (mode, code_url, payer_key, returned) in [
+            (crate::qr::OrderMode::Dynamic, Some("weixin://wxpay/bizpayurl?pr=Ab12Cd3"), None, false),
+            (crate::qr::OrderMode::Static, None, Some("alipay-48213077"), true),
+        ] {
+            let qr = crate::qr::QrPart {
+                scheme: crate::qr::Scheme::Alipay,
+                code_masked: String::new(),
+                wallet_txn_id: None,
+                payer: None,
+                decline: Some(crate::qr::Decline::OrderClosed),
+                order: None,
+            };
+            t.qr = Some(qr.clone());
+            let without = encode(&t).len();
+            t.qr = Some(crate::qr::QrPart {
+                order: Some(crate::qr::QrOrder {
+                    mode,
+                    code_url: code_url.map(Into::into),
+                    expires_at: 1_764_300_000_000_000_000,
+                    payer_key: payer_key.map(Into::into),
+                    returned,
+                }),
+                ..qr
+            });
+            let body = encode(&t);
+            assert_eq!(decode(&body).unwrap().qr, t.qr);
+            for n in without + 1..body.len() {
+                assert!(decode(&body[..n]).is_err(), "truncated at {n}");
             }
         }
     }

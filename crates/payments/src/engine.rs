@@ -294,7 +294,7 @@ fn link(txn: &mut CardTransaction, original: &CardTransaction) {
     txn.brand = original.brand;
     txn.card_type = original.card_type;
     txn.funding = original.funding;
-    txn.qr = original.qr.clone().map(|qr| crate::qr::QrPart { decline: None, ..qr });
+    txn.qr = original.qr.clone().map(|qr| crate::qr::QrPart { decline: None, order: None, ..qr });
 }
 
 /// The error when an original kept changing under every retry.
@@ -1143,6 +1143,7 @@ impl Engine {
                 scheme: qr.scheme,
                 mid: o.mid.clone(),
                 at: now_ns(),
+                expires_at: None,
             });
             if let Some(open) = &open {
                 puts.push(insert(open)?);

@@ -26,6 +26,7 @@ pub mod ids;
 pub mod iso;
 pub mod methods;
 pub mod network;
+pub mod order;
 pub mod payouts;
 pub mod postings;
 pub mod qr;

@@ -221,7 +221,10 @@ impl Decline {
                 "A payer may pay at most ¥500 a day with the static code. Use a dynamic code or the payment code.",
                 "静态码每位付款人每日限额500元。请改用动态码或付款码。",
             ),
-            Decline::OrderClosed => ("The order is closed or has expired.", "订单已关闭或已过期。"),
+            Decline::OrderClosed => (
+                "The order is closed or has expired; nothing was taken. Make a new order to try again.",
+                "订单已关闭或已过期，未扣款。请重新下单。",
+            ),
             Decline::RefundExceedsPayment => {
                 ("The refund is more than what remains of the payment.", "退款金额超过原交易可退金额。")
             }
@@ -242,7 +245,41 @@ pub struct QrPart {
     pub payer: Option<String>,
     /// Why it was not paid.
     pub decline: Option<Decline>,
+    /// A customer-scans order (C扫B): the code shown and until when it pays; `None` for a
+    /// payment code the cashier scanned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<QrOrder>,
 }
+
+/// Which code a customer-scans order was paid through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderMode {
+    /// A code made for this order and this amount, shown on the terminal's screen (动态码).
+    Dynamic,
+    /// The terminal's printed code (台卡): the payer enters the amount in the app.
+    Static,
+}
+
+/// A customer-scans order (C扫B).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QrOrder {
+    /// Dynamic or static.
+    pub mode: OrderMode,
+    /// The code's URL (what the QR code holds), once the wallet made it.
+    pub code_url: Option<String>,
+    /// Until when it can be paid (ns, the engine's clock).
+    pub expires_at: u64,
+    /// Static orders: the payer, as the wallet names them to this merchant (the ¥500 a day is
+    /// counted per payer).
+    pub payer_key: Option<String>,
+    /// Paid at the wallet after it was closed here: the money was given back to the payer.
+    pub returned: bool,
+}
+
+/// The most a payer may pay through static codes in a day, minor units (¥500; static codes are
+/// risk level D).
+pub const STATIC_CODE_DAILY_MINOR: i64 = 50_000;
 
 #[cfg(test)]
 mod tests {

@@ -5,10 +5,21 @@
 //! inject, and each wallet's daily bill file. It implements [`WalletNetwork`] as a real wallet's
 //! adapter would.
 //!
+//! Customer scans merchant (C扫B): an order made with [`WalletNetwork::precreate`] gets a code URL
+//! (`xtsandbox://<scheme>/<token>`, what the QR code holds); a wallet user "scans and pays" it with
+//! [`SandboxWallets::pay_code_url`]. The wallet then sends a payment notification signed with
+//! HMAC-SHA256 under its signing key (a real wallet signs with RSA or its platform key; the shape
+//! of the check is the same), on the channel [`SandboxWallets::take_notifications`] hands out, and
+//! keeps it on the order so that a test or a demo can send it again
+//! ([`SandboxWallets::notifications_of`]).
+//!
 //! Time: a code's minute is measured on the engine's [`Clock`] (a test moves it to expire codes);
 //! a user's confirmation delay is real time, since the cashier really waits for it.
 
+use std::sync::Mutex;
 use std::time::Duration;
+
+use tokio::sync::mpsc;
 
 use serde::{Deserialize, Serialize};
 use xingtong_merchants::entity::{Entity, Stored, insert, list, load};
@@ -19,7 +30,7 @@ use crate::chart;
 use crate::clock::Clock;
 use crate::network::{Funding, NetworkError};
 use crate::qr::{Decline, Scheme};
-use crate::wallet::{Answering, CodePayment, OrderState, Paid, WalletNetwork};
+use crate::wallet::{Answering, CodePayment, Notice, OrderRequest, OrderState, Paid, WalletNetwork};
 
 /// How long a payment code is good for.
 pub const CODE_LIFETIME_S: u64 = 60;
@@ -126,6 +137,8 @@ pub enum OrderStatus {
     Failed,
     /// Cancelled by the merchant (closed, or reversed).
     Cancelled,
+    /// A customer-scans order waiting for the customer to scan and pay (NOTPAY).
+    NotPaid,
 }
 
 /// An order at the sandbox wallet.
@@ -154,6 +167,68 @@ pub struct SandboxOrder {
     pub refunds: Vec<(String, i64)>,
     /// `YYYYMMDD`.
     pub business_day: String,
+    /// Customer-scans orders: the code's URL.
+    #[serde(default)]
+    pub code_url: Option<String>,
+    /// Customer-scans orders: until when it can be paid (ns, the engine's clock).
+    #[serde(default)]
+    pub expires_at: Option<u64>,
+    /// Static-code orders: the only payer who may pay it.
+    #[serde(default)]
+    pub payer_bound: Option<String>,
+    /// The payment notifications sent of it, in order.
+    #[serde(default)]
+    pub notices: Vec<Notification>,
+}
+
+/// A payment notification as the wallet sends it: the body, and its signature (hex
+/// HMAC-SHA256 of the body under the wallet's signing key; the `X-Wallet-Signature` header over
+/// HTTP, docs/qr.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Which wallet sent it.
+    pub scheme: Scheme,
+    /// The body (JSON).
+    pub body: String,
+    /// Its signature.
+    pub signature: String,
+}
+
+/// A code URL's token, naming its order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SandboxQrCode {
+    token: String,
+    order_id: String,
+}
+
+impl Entity for SandboxQrCode {
+    const KIND: &'static str = "sandbox_wallet_qr";
+    const LISTED: bool = false;
+    fn id(&self) -> String {
+        self.token.clone()
+    }
+    fn owner(&self) -> String {
+        "sandbox".into()
+    }
+    fn status(&self) -> String {
+        "issued".into()
+    }
+}
+
+/// What a wallet user's scan of a code URL came to.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scanned {
+    /// The order (our transaction's id).
+    pub order_id: String,
+    /// Which wallet.
+    pub scheme: Scheme,
+    /// What was paid, minor units.
+    pub amount_minor: i64,
+    /// The wallet's payment id.
+    pub wallet_txn_id: String,
+    /// Whether the notification was sent (always, unless the wallets lose them:
+    /// [`SandboxWallets::lose_notifications`]).
+    pub notified: bool,
 }
 
 impl Entity for SandboxOrder {
@@ -175,7 +250,17 @@ pub struct SandboxWallets {
     clock: Clock,
     /// The longest a wallet is waited for before the answer is "no answer".
     pub answer_within: Duration,
+    signing_key: zeroize::Zeroizing<[u8; 32]>,
+    sender: mpsc::UnboundedSender<Notification>,
+    receiver: Mutex<Option<mpsc::UnboundedReceiver<Notification>>>,
+    /// Schemes whose wallet is down: every call answers "unreachable" at once.
+    outages: Mutex<Vec<Scheme>>,
+    /// Notifications are lost on the way (kept on the order, never sent).
+    losing_notifications: std::sync::atomic::AtomicBool,
 }
+
+/// How a code URL of the sandbox begins (`xtsandbox://wechat/…`).
+const CODE_URL_PREFIX: &str = "xtsandbox://";
 
 impl std::fmt::Debug for SandboxWallets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -214,13 +299,196 @@ fn order_state(order: &SandboxOrder, account: u128) -> OrderState {
         OrderStatus::UserPaying => OrderState::UserPaying,
         OrderStatus::Failed => OrderState::Failed(order.decline.unwrap_or(Decline::WalletUnavailable)),
         OrderStatus::Cancelled => OrderState::Failed(Decline::OrderClosed),
+        OrderStatus::NotPaid => OrderState::NotPaid,
     }
+}
+
+fn hmac_hex(key: &[u8], body: &[u8]) -> String {
+    xingtong_crypto::derive::hmac_sha256_hex(key, body)
+}
+
+/// A notification's body.
+#[derive(Debug, Serialize, Deserialize)]
+struct NoticeBody {
+    id: String,
+    event: String,
+    order_id: String,
+    wallet_txn_id: String,
+    amount_minor: i64,
+    at: u64,
 }
 
 impl SandboxWallets {
     /// The sandbox wallets over `store`, with codes timed on `clock`.
     pub fn new(store: Store, clock: Clock) -> SandboxWallets {
-        SandboxWallets { store, clock, answer_within: Duration::from_secs(10) }
+        let (sender, receiver) = mpsc::unbounded_channel();
+        SandboxWallets {
+            store,
+            clock,
+            answer_within: Duration::from_secs(10),
+            signing_key: zeroize::Zeroizing::new(rand::random()),
+            sender,
+            receiver: Mutex::new(Some(receiver)),
+            outages: Mutex::new(Vec::new()),
+            losing_notifications: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Loses every notification from now on (`true`), or sends them again: the host must learn
+    /// of payments by asking.
+    pub fn lose_notifications(&self, lose: bool) {
+        self.losing_notifications.store(lose, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Signs notifications with `key` (a random key otherwise, good for this process only; `serve`
+    /// derives one from the host master key so that a notification outlives a restart).
+    pub fn with_signing_key(mut self, key: [u8; 32]) -> SandboxWallets {
+        self.signing_key = zeroize::Zeroizing::new(key);
+        self
+    }
+
+    /// The notifications the wallets send, for the host to take (once; `None` after).
+    pub fn take_notifications(&self) -> Option<mpsc::UnboundedReceiver<Notification>> {
+        self.receiver.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+    }
+
+    /// Takes a scheme's wallet down (`true`) or brings it back: while down, every call of the
+    /// scheme answers "unreachable" at once.
+    pub fn set_outage(&self, scheme: Scheme, down: bool) {
+        let mut outages = self.outages.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        outages.retain(|s| *s != scheme);
+        if down {
+            outages.push(scheme);
+        }
+    }
+
+    /// Whether a scheme's wallet is down.
+    pub fn is_down(&self, scheme: Scheme) -> bool {
+        self.outages.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(&scheme)
+    }
+
+    /// The notifications sent of an order, oldest first.
+    pub async fn notifications_of(&self, order_id: &str) -> Result<Vec<Notification>> {
+        Ok(self.order(order_id).await?.map(|o| o.value.notices).unwrap_or_default())
+    }
+
+    /// Signs a notification body as the wallet does (tests forge with another key).
+    pub fn sign(&self, body: &[u8]) -> String {
+        hmac_hex(&self.signing_key[..], body)
+    }
+
+    async fn decide_precreate(&self, request: &OrderRequest) -> Result<String> {
+        if let Some(order) = self.order(&request.order_id).await?
+            && let Some(url) = order.value.code_url
+        {
+            return Ok(url);
+        }
+        let token: String = (0..16)
+            .map(|_| {
+                char::from(
+                    b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789"[usize::from(rand::random::<u8>()) % 56],
+                )
+            })
+            .collect();
+        let url = format!("{CODE_URL_PREFIX}{}/{token}", request.scheme.as_str());
+        let order = SandboxOrder {
+            id: request.order_id.clone(),
+            scheme: request.scheme,
+            wallet_id: String::new(),
+            amount_minor: request.amount_minor,
+            status: OrderStatus::NotPaid,
+            decline: None,
+            confirm_at: None,
+            wallet_txn_id: String::new(),
+            refunded_minor: 0,
+            refunds: Vec::new(),
+            business_day: self.clock.business_day(),
+            code_url: Some(url.clone()),
+            expires_at: Some(request.expires_at),
+            payer_bound: request.payer.clone(),
+            notices: Vec::new(),
+        };
+        let code = SandboxQrCode { token, order_id: order.id.clone() };
+        match self.store.apply(Change { puts: vec![insert(&order)?, insert(&code)?], ..Change::default() }).await {
+            Ok(()) => Ok(url),
+            // Made by a racing call (or a token drawn twice): ask again.
+            Err(StoreError::Rejected(Rejection::Conflict { .. })) => Box::pin(self.decide_precreate(request)).await,
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A wallet user scans a code URL in the app and pays it: the order is paid when it is still
+    /// open, not expired, of the user's wallet and (static codes) bound to this user, and the
+    /// balance covers it; the wallet then sends its signed notification. Errors say why not
+    /// (`order_closed`, `order_expired`, `wrong_wallet`, `insufficient_balance`,
+    /// `wallet_unavailable`, `unknown_code`), and leave the order as it was.
+    pub async fn pay_code_url(&self, wallet_id: &str, code_url: &str) -> Result<Scanned> {
+        let refuse = |code: &'static str, message: &str| Error::new(Class::Unprocessable, code, message);
+        let token = code_url
+            .trim()
+            .strip_prefix(CODE_URL_PREFIX)
+            .and_then(|rest| rest.split_once('/'))
+            .map(|(_, token)| token.to_owned())
+            .ok_or_else(|| refuse("unknown_code", "not a sandbox wallet's code URL (xtsandbox://…)"))?;
+        let wallet = self.wallet(wallet_id).await?.ok_or_else(|| Error::not_found("wallet"))?;
+        if wallet.unavailable || self.is_down(wallet.scheme) {
+            return Err(Error::new(Class::Unavailable, "wallet_unavailable", "the wallet does not answer"));
+        }
+        let code = load::<SandboxQrCode>(&self.store, &token)
+            .await?
+            .ok_or_else(|| refuse("unknown_code", "the wallet knows no such code"))?;
+        let mut order = self.order(&code.value.order_id).await?.ok_or_else(|| Error::not_found("order"))?;
+        let o = &mut order.value;
+        if o.scheme != wallet.scheme {
+            let (en, _) = o.scheme.names();
+            return Err(refuse("wrong_wallet", &format!("this is a {en} code: scan it with that app")));
+        }
+        if o.status != OrderStatus::NotPaid {
+            return Err(refuse("order_closed", "the order is paid or closed already"));
+        }
+        if o.expires_at.is_some_and(|at| self.clock.now_ns() >= at) {
+            return Err(refuse("order_expired", "the order has expired"));
+        }
+        if o.payer_bound.as_deref().is_some_and(|p| p != wallet.id) {
+            return Err(refuse("order_closed", "the order is another payer's"));
+        }
+        if self.balance(&wallet).await? < o.amount_minor {
+            return Err(refuse("insufficient_balance", "the wallet's balance does not cover the amount"));
+        }
+        o.status = OrderStatus::Paid;
+        o.wallet_id = wallet.id.clone();
+        o.wallet_txn_id = format!("{}{}", self.clock.business_day(), digits(12));
+        o.business_day = self.clock.business_day();
+        let body = NoticeBody {
+            id: format!("N{}{}", o.wallet_txn_id, o.notices.len()),
+            event: "TRANSACTION.SUCCESS".into(),
+            order_id: o.id.clone(),
+            wallet_txn_id: o.wallet_txn_id.clone(),
+            amount_minor: o.amount_minor,
+            at: self.clock.now_ns(),
+        };
+        let body = serde_json::to_string(&body).map_err(|e| Error::new(Class::Internal, "internal", e.to_string()))?;
+        let notice = Notification { scheme: o.scheme, signature: self.sign(body.as_bytes()), body };
+        o.notices.push(notice.clone());
+        let scanned = Scanned {
+            order_id: o.id.clone(),
+            scheme: o.scheme,
+            amount_minor: o.amount_minor,
+            wallet_txn_id: o.wallet_txn_id.clone(),
+            notified: !self.losing_notifications.load(std::sync::atomic::Ordering::Relaxed),
+        };
+        match self.store.apply(Change { puts: vec![order.update()?], ..Change::default() }).await {
+            Ok(()) => {}
+            Err(StoreError::Rejected(Rejection::Conflict { .. })) => {
+                return Err(refuse("order_closed", "the order changed meanwhile (closed, or paid by another scan)"));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if scanned.notified {
+            // No one listening (a tool without a host) is no error: the host learns by asking.
+            let _ = self.sender.send(notice);
+        }
+        Ok(scanned)
     }
 
     /// Creates a wallet user: its ledger account, funded with its balance.
@@ -370,6 +638,10 @@ impl SandboxWallets {
             refunded_minor: 0,
             refunds: Vec::new(),
             business_day: self.clock.business_day(),
+            code_url: None,
+            expires_at: None,
+            payer_bound: None,
+            notices: Vec::new(),
         };
         if wallet.never_confirms {
         } else if wallet.cancels || wallet.confirm_after_ms.is_some() {
@@ -411,6 +683,11 @@ impl SandboxWallets {
 
     async fn decide_query(&self, order_id: &str) -> Result<OrderState> {
         let Some(mut order) = self.order(order_id).await? else { return Ok(OrderState::Failed(Decline::OrderClosed)) };
+        if order.value.status == OrderStatus::NotPaid {
+            // Nobody has paid it: closed once its time is up, as the wallet closes it.
+            let expired = order.value.expires_at.is_some_and(|at| self.clock.now_ns() >= at);
+            return Ok(if expired { OrderState::Failed(Decline::OrderClosed) } else { OrderState::NotPaid });
+        }
         let (wallet, account) = self.account_of(&order.value.wallet_id).await?;
         if wallet.unavailable {
             std::future::pending::<()>().await;
@@ -432,7 +709,9 @@ impl SandboxWallets {
     async fn decide_cancel(&self, order_id: &str) -> Result<()> {
         xingtong_merchants::entity::retrying(|| async {
             let Some(mut order) = self.order(order_id).await? else { return Ok(()) };
-            if self.wallet(&order.value.wallet_id).await?.is_some_and(|w| w.unavailable) {
+            if !order.value.wallet_id.is_empty()
+                && self.wallet(&order.value.wallet_id).await?.is_some_and(|w| w.unavailable)
+            {
                 std::future::pending::<()>().await;
             }
             if order.value.status == OrderStatus::Cancelled {
@@ -480,8 +759,12 @@ impl SandboxWallets {
 
     async fn within<T>(
         &self,
+        scheme: Scheme,
         work: impl std::future::Future<Output = Result<T>>,
     ) -> std::result::Result<T, NetworkError> {
+        if self.is_down(scheme) {
+            return Err(NetworkError::Unreachable);
+        }
         match tokio::time::timeout(self.answer_within, work).await {
             Err(_) => Err(NetworkError::Timeout),
             Ok(Err(error)) => {
@@ -499,25 +782,38 @@ impl WalletNetwork for SandboxWallets {
     }
 
     fn pay<'a>(&'a self, payment: &'a CodePayment) -> Answering<'a, OrderState> {
-        Box::pin(self.within(self.decide_pay(payment)))
+        Box::pin(self.within(payment.scheme, self.decide_pay(payment)))
     }
 
-    fn query<'a>(&'a self, _scheme: Scheme, order_id: &'a str) -> Answering<'a, OrderState> {
-        Box::pin(self.within(self.decide_query(order_id)))
+    fn precreate<'a>(&'a self, order: &'a OrderRequest) -> Answering<'a, String> {
+        Box::pin(self.within(order.scheme, self.decide_precreate(order)))
     }
 
-    fn cancel<'a>(&'a self, _scheme: Scheme, order_id: &'a str) -> Answering<'a, ()> {
-        Box::pin(self.within(self.decide_cancel(order_id)))
+    fn verify_notification(&self, _scheme: Scheme, body: &[u8], signature: &str) -> Option<Notice> {
+        let expected = hmac_hex(&self.signing_key[..], body);
+        if !xingtong_crypto::constant_time_eq(expected.as_bytes(), signature.trim().to_ascii_lowercase().as_bytes()) {
+            return None;
+        }
+        let body: NoticeBody = serde_json::from_slice(body).ok()?;
+        Some(Notice { id: body.id, order_id: body.order_id })
+    }
+
+    fn query<'a>(&'a self, scheme: Scheme, order_id: &'a str) -> Answering<'a, OrderState> {
+        Box::pin(self.within(scheme, self.decide_query(order_id)))
+    }
+
+    fn cancel<'a>(&'a self, scheme: Scheme, order_id: &'a str) -> Answering<'a, ()> {
+        Box::pin(self.within(scheme, self.decide_cancel(order_id)))
     }
 
     fn refund<'a>(
         &'a self,
-        _scheme: Scheme,
+        scheme: Scheme,
         order_id: &'a str,
         refund_id: &'a str,
         amount_minor: i64,
     ) -> Answering<'a, std::result::Result<(), Decline>> {
-        Box::pin(self.within(self.decide_refund(order_id, refund_id, amount_minor)))
+        Box::pin(self.within(scheme, self.decide_refund(order_id, refund_id, amount_minor)))
     }
 
     /// The sandbox makes a day's bill at any time once the day has begun, the open day's included

@@ -46,6 +46,11 @@ pub struct QrOpen {
     pub mid: String,
     /// When the flow began (ns, the machine's clock).
     pub at: u64,
+    /// A customer-scans order (C扫B): until when it can be paid (ns, the engine's clock). Such
+    /// markers are followed at their wallet ([`Engine::follow_qr_order`]) rather than cancelled
+    /// after a grace.
+    #[serde(default)]
+    pub expires_at: Option<u64>,
 }
 
 impl Entity for QrOpen {
@@ -111,8 +116,14 @@ impl Engine {
         let mut txn = self.new_txn(origin, Kind::Sale, amount, None);
         txn.business_type = business_type;
         (txn.customer_phone, txn.customer_email) = customer;
-        txn.qr =
-            Some(QrPart { scheme, code_masked: mask_code(&code), wallet_txn_id: None, payer: None, decline: None });
+        txn.qr = Some(QrPart {
+            scheme,
+            code_masked: mask_code(&code),
+            wallet_txn_id: None,
+            payer: None,
+            decline: None,
+            order: None,
+        });
         if !origin.fresh && self.is_duplicate(origin).await? {
             return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan, self.clock().now_ns()));
         }
@@ -129,7 +140,7 @@ impl Engine {
         };
         // Recorded as pending with its marker before the wallet hears of it.
         txn.status = Status::Pending;
-        let open = QrOpen { id: txn.id.clone(), scheme, mid: txn.mid.clone(), at: now_ns() };
+        let open = QrOpen { id: txn.id.clone(), scheme, mid: txn.mid.clone(), at: now_ns(), expires_at: None };
         match self.record(&txn, Change { puts: vec![insert(&txn)?, insert(&open)?], ..Change::default() }).await? {
             Ok(()) => {}
             Err(StoreError::Rejected(Rejection::Conflict { kind, .. })) if kind == CardTransaction::KIND => {
@@ -151,7 +162,9 @@ impl Engine {
         match state {
             OrderState::Paid(paid) => self.approve_qr(stored, &merchant, paid).await,
             OrderState::Failed(decline) => self.decline_qr(stored, decline, cancelled).await,
-            OrderState::UserPaying => self.decline_qr(stored, Decline::UserPayingTimeout, cancelled).await,
+            OrderState::UserPaying | OrderState::NotPaid => {
+                self.decline_qr(stored, Decline::UserPayingTimeout, cancelled).await
+            }
         }
     }
 
@@ -164,11 +177,11 @@ impl Engine {
         let mut state = wallets.pay(payment).await;
         loop {
             match state {
-                Ok(OrderState::UserPaying) if tokio::time::Instant::now() < deadline => {
+                Ok(OrderState::UserPaying | OrderState::NotPaid) if tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(config.qr_poll_interval).await;
                     state = wallets.query(payment.scheme, &payment.order_id).await;
                 }
-                Ok(OrderState::UserPaying) => {
+                Ok(OrderState::UserPaying | OrderState::NotPaid) => {
                     let cancelled = self.cancel_at_wallet(payment.scheme, &payment.order_id).await;
                     return (OrderState::Failed(Decline::UserPayingTimeout), cancelled);
                 }
@@ -184,7 +197,7 @@ impl Engine {
 
     /// Cancels an order at its wallet, three tries; false when it could not be reached (the
     /// order's marker stays for [`Engine::finish_open_qr_orders`]).
-    async fn cancel_at_wallet(&self, scheme: Scheme, order_id: &str) -> bool {
+    pub(crate) async fn cancel_at_wallet(&self, scheme: Scheme, order_id: &str) -> bool {
         for attempt in 0..3u32 {
             match self.wallets().cancel(scheme, order_id).await {
                 Ok(()) => return true,
@@ -197,12 +210,12 @@ impl Engine {
         false
     }
 
-    async fn pending(&self, id: &str) -> Result<Stored<CardTransaction>> {
+    pub(crate) async fn pending(&self, id: &str) -> Result<Stored<CardTransaction>> {
         self.transaction_by_id(id).await?.ok_or_else(|| xingtong_merchants::Error::not_found("transaction"))
     }
 
     /// Approves a paid QR transaction: fee, postings, totals, marker removed, in one commit.
-    async fn approve_qr(
+    pub(crate) async fn approve_qr(
         &self,
         mut stored: Stored<CardTransaction>,
         merchant: &Merchant,
@@ -227,7 +240,8 @@ impl Engine {
         let (transfers, recorded) = postings::sale(&postings::Accounts::of(&txn.mid), payer, amount, txn.fee_minor);
         txn.movements = recorded;
         let limits = merchant.terms.limits;
-        let counters = totals(&txn.mid, &txn.business_day, amount, CardType::Debit, Some(&limits));
+        let mut counters = totals(&txn.mid, &txn.business_day, amount, CardType::Debit, Some(&limits));
+        counters.extend(crate::order::static_total(txn));
         let mut puts = vec![stored.update()?];
         puts.extend(self.customer_notice(&stored.value, merchant)?);
         let change = Change {
@@ -244,8 +258,12 @@ impl Engine {
             }
             // Refused here after the wallet paid (a limit reached, or the balance went
             // meanwhile): the order is reversed at the wallet.
-            Err(StoreError::Rejected(Rejection::CounterLimit { .. })) => {
+            Err(StoreError::Rejected(Rejection::CounterLimit { key })) => {
                 let done = self.cancel_at_wallet(paid_scheme, &stored.value.id).await;
+                if crate::order::is_static_total(&key) {
+                    let decline = Decline::StaticCodeLimit;
+                    return self.end_declined(stored, Some(decline), decline.response_code(), done).await;
+                }
                 self.end_declined(stored, None, ResponseCode::EXCEEDS_AMOUNT_LIMIT, done).await
             }
             Err(StoreError::Rejected(Rejection::Transfers(results))) => {
@@ -270,7 +288,7 @@ impl Engine {
 
     /// Ends a pending QR transaction declined; the marker goes with it when the wallet's order
     /// needs nothing more.
-    async fn end_declined(
+    pub(crate) async fn end_declined(
         &self,
         mut stored: Stored<CardTransaction>,
         decline: Option<Decline>,
@@ -296,13 +314,25 @@ impl Engine {
     /// Finishes the QR orders left open longer than [`crate::Config::qr_open_grace`] (a process that
     /// stopped mid-flow, a wallet that could not be reached to cancel): each is cancelled at its
     /// wallet, and a transaction still pending is declined (`wallet_unavailable`); nothing was
-    /// taken on our side. Returns how many were finished.
+    /// taken on our side. Customer-scans orders are followed at their wallet instead
+    /// ([`Engine::follow_qr_order`]): approved when paid, closed once their time is up. Returns
+    /// how many changed.
     pub async fn finish_open_qr_orders(&self) -> Result<usize> {
         let grace = u64::try_from(self.config().qr_open_grace.as_nanos()).unwrap_or(u64::MAX);
         let stale_before = now_ns().saturating_sub(grace);
         let open: Vec<Stored<QrOpen>> = list(self.store(), RecordQuery::kind(QrOpen::KIND)).await?;
         let mut finished = 0;
-        for order in open.into_iter().filter(|o| o.value.at <= stale_before) {
+        for order in &open {
+            // A customer-scans order: followed at its wallet (paid, or closed once its time is up).
+            if order.value.expires_at.is_some() {
+                let before = self.transaction_by_id(&order.value.id).await?.map(|t| t.value);
+                let after = self.follow_qr_order(&order.value.id, false).await?;
+                if let (Some(before), Some(after)) = (before, after) {
+                    finished += usize::from(crate::order::moved(&before, &after));
+                }
+            }
+        }
+        for order in open.into_iter().filter(|o| o.value.expires_at.is_none() && o.value.at <= stale_before) {
             if !self.cancel_at_wallet(order.value.scheme, &order.value.id).await {
                 continue;
             }

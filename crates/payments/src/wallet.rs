@@ -3,11 +3,13 @@
 //! ([`crate::sandbox_wallet`]); a real wallet's adapter would, in its own module, with no change
 //! elsewhere.
 //!
-//! The calls are the ones every wallet's merchant-scans-customer API has, in the wallet's own
-//! terms: pay with a payment code (付款码支付), query an order, cancel (撤销: close an order still
-//! waiting for the user, or reverse one that was paid), refund (退款), and the daily bill file
-//! (对账单). An order is named by our id for it (`out_trade_no`), so every call can be repeated
-//! safely: the wallet answers the same order again.
+//! The calls are the ones every wallet's merchant API has, in the wallet's own terms: pay with a
+//! payment code (付款码支付, merchant scans customer), make an order the customer scans
+//! (`precreate`: 统一下单/预创建, customer scans merchant), query an order, cancel (撤销/关单:
+//! close an order still waiting for the user, or reverse one that was paid), refund (退款), check
+//! a payment notification's signature, and the daily bill file (对账单). An order is named by our
+//! id for it (`out_trade_no`), so every call can be repeated safely: the wallet answers the same
+//! order again.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -52,6 +54,35 @@ pub fn mask_code(code: &str) -> String {
     format!("{}{}{}", &code[..2], "*".repeat(code.len() - 6), &code[code.len() - 4..])
 }
 
+/// An order the customer pays by scanning a code (C扫B): the wallet makes the code.
+#[derive(Debug, Clone)]
+pub struct OrderRequest {
+    /// The wallet.
+    pub scheme: Scheme,
+    /// Our id for the order (`out_trade_no`): the transaction's id.
+    pub order_id: String,
+    /// Minor units.
+    pub amount_minor: i64,
+    /// Merchant.
+    pub mid: String,
+    /// Terminal.
+    pub tid: String,
+    /// Until when it can be paid (ns, the engine's clock; the wallet's `time_expire`).
+    pub expires_at: u64,
+    /// Static codes: the payer who entered the amount (only they may pay it; JSAPI's `openid`).
+    pub payer: Option<String>,
+}
+
+/// A wallet's payment notification whose signature held: which order it is about. What it says of
+/// the order is not trusted beyond that: the host asks the wallet ([`WalletNetwork::query`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// The notification's own id (a wallet repeats it when it sends again).
+    pub id: String,
+    /// Our id of the order.
+    pub order_id: String,
+}
+
 /// A paid order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Paid {
@@ -70,6 +101,8 @@ pub enum OrderState {
     Paid(Paid),
     /// The user is confirming (entering a password in the app): ask again (USERPAYING).
     UserPaying,
+    /// A customer-scans order nobody has paid yet (NOTPAY / WAIT_BUYER_PAY).
+    NotPaid,
     /// Not paid, and never will be.
     Failed(Decline),
 }
@@ -87,6 +120,12 @@ pub trait WalletNetwork: Send + Sync {
     fn name(&self) -> &'static str;
     /// Pays an order with a payment code.
     fn pay<'a>(&'a self, payment: &'a CodePayment) -> Answering<'a, OrderState>;
+    /// Makes an order the customer pays by scanning its code; answers the code's URL (what the QR
+    /// code holds). Asking again for the same order answers the same URL.
+    fn precreate<'a>(&'a self, order: &'a OrderRequest) -> Answering<'a, String>;
+    /// Checks a payment notification the wallet sent (its body, and the signature that came with
+    /// it): the order it names when the signature is the wallet's, `None` otherwise.
+    fn verify_notification(&self, scheme: Scheme, body: &[u8], signature: &str) -> Option<Notice>;
     /// Where an order stands.
     fn query<'a>(&'a self, scheme: Scheme, order_id: &'a str) -> Answering<'a, OrderState>;
     /// Cancels an order (撤销): closed if the user has not paid, reversed (money back) if they

@@ -7,6 +7,7 @@ mod deposit;
 mod processes;
 mod protocol;
 mod qr;
+mod qr_order;
 mod recon;
 
 use std::net::SocketAddr;
@@ -83,6 +84,10 @@ async fn process(dir: &std::path::Path, database: Database, config: Config) -> a
         config,
     );
     engine.bootstrap().await?;
+    // The wallets' payment notifications reach the host as they would over HTTP.
+    if let Some(notifications) = wallets.take_notifications() {
+        tokio::spawn(engine.clone().receive_notifications(notifications));
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

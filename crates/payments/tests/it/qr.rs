@@ -15,13 +15,13 @@ use xingtong_store::{Database, now_ns};
 
 use crate::{World, world_on};
 
-async fn qr_world() -> anyhow::Result<World> {
+pub(crate) async fn qr_world() -> anyhow::Result<World> {
     let dir = tempfile::tempdir()?;
     let database = Database::Sqlite { data_dir: dir.path().into() };
     world_on(dir, database, qr_config()).await
 }
 
-fn qr_config() -> Config {
+pub(crate) fn qr_config() -> Config {
     Config {
         clock: Clock::manual(now_ns()),
         qr_user_paying_timeout: Duration::from_millis(800),
@@ -31,7 +31,7 @@ fn qr_config() -> Config {
     }
 }
 
-fn origin(w: &World, stan: u32) -> Origin {
+pub(crate) fn origin(w: &World, stan: u32) -> Origin {
     Origin {
         tid: w.tid.clone(),
         mid: w.mid.clone(),
@@ -45,7 +45,7 @@ fn origin(w: &World, stan: u32) -> Origin {
     }
 }
 
-async fn wallet(
+pub(crate) async fn wallet(
     w: &World,
     scheme: Scheme,
     balance: i64,
@@ -74,7 +74,7 @@ async fn pay(w: &World, stan: u32, code: &str, amount: i64) -> anyhow::Result<An
     Ok(answer)
 }
 
-fn declined_with(answer: &Answer, decline: Decline) -> anyhow::Result<()> {
+pub(crate) fn declined_with(answer: &Answer, decline: Decline) -> anyhow::Result<()> {
     let t = answer.transaction.as_ref().context("recorded")?;
     ensure!(answer.code == decline.response_code(), "{:?} for {decline:?}", answer.code);
     ensure!(t.status == Status::Declined && t.movements.is_empty() && t.fee_minor == 0, "{t:?}");
@@ -82,7 +82,7 @@ fn declined_with(answer: &Answer, decline: Decline) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn open_orders(w: &World) -> anyhow::Result<usize> {
+pub(crate) async fn open_orders(w: &World) -> anyhow::Result<usize> {
     let open: Vec<xingtong_merchants::entity::Stored<QrOpen>> = xingtong_merchants::entity::list(
         w.engine.store(),
         xingtong_store::RecordQuery::kind(<QrOpen as xingtong_merchants::entity::Entity>::KIND),
