@@ -24,6 +24,7 @@ pub mod openapi;
 pub mod ops;
 pub mod payments;
 pub mod qr;
+pub mod qr_orders;
 pub mod reconciliation;
 pub mod settlements;
 pub mod time;
@@ -219,6 +220,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sandbox/wallets/{id}", get(qr::get_sandbox_wallet))
         .route("/v1/sandbox/wallets/{id}/codes", post(qr::create_payment_code))
         .route("/v1/sandbox/wallets/{id}/code-batches", post(qr::create_payment_codes))
+        .route("/v1/sandbox/wallets/{id}/scans", post(qr_orders::scan_code))
+        .route("/v1/sandbox/wallet-schemes/{scheme}", put(qr_orders::set_wallet_scheme))
+        .route("/v1/sandbox/wallet-orders/{id}/notifications", get(qr_orders::list_wallet_notifications))
+        .route("/v1/qr-orders", post(qr_orders::create_qr_order))
+        .route("/v1/qr-orders/{id}", get(qr_orders::get_qr_order))
+        .route("/v1/qr-orders/{id}/close", post(qr_orders::close_qr_order))
+        .route("/v1/devices/{tid}/static-code", get(qr_orders::get_static_code))
+        .route("/v1/wallet-notifications/{scheme}", post(qr_orders::take_wallet_notification))
         .route("/v1/devices/{tid}/settlement", post(settlements::settle_batch))
         .route("/v1/devices/{tid}/batches", get(settlements::list_batches))
         .route("/v1/devices/{tid}/batches/{batch}", get(settlements::get_batch))

@@ -25,7 +25,7 @@ use crate::extract::{IdempotencyKey, JsonBody, Path};
 use crate::onboarding::Auth;
 use crate::time::rfc3339;
 
-fn engine(state: &AppState) -> Result<&Engine, ApiError> {
+pub(crate) fn engine(state: &AppState) -> Result<&Engine, ApiError> {
     state.payments.as_ref().map(|(engine, _)| engine).ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -105,7 +105,7 @@ pub enum Method {
 
 /// An Idempotency-Key bound to a transaction slot.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct KeySlot {
+pub(crate) struct KeySlot {
     id: String,
     owner: String,
     request_sha256: String,
@@ -399,7 +399,7 @@ pub fn transaction_view(t: &CardTransaction) -> TransactionView {
     }
 }
 
-fn answer_response(answer: Answer) -> Result<Response, ApiError> {
+pub(crate) fn answer_response(answer: Answer) -> Result<Response, ApiError> {
     match answer.transaction {
         Some(t) => Ok((StatusCode::CREATED, Json(transaction_view(&t))).into_response()),
         // No record: a duplicate of a slot used by another request (94).
@@ -418,7 +418,43 @@ async fn replay(engine: &Engine, slot: &KeySlot) -> Result<Option<Response>, Api
     })
 }
 
-fn operator(input: Option<&str>) -> Result<String, ApiError> {
+/// Contact details are checked like an applicant's, before anything is taken or recorded.
+pub(crate) fn check_customer(customer: Option<&Customer>) -> Result<(), ApiError> {
+    let Some(customer) = customer else { return Ok(()) };
+    let mut findings = Vec::new();
+    if let Some(phone) = &customer.phone {
+        findings.extend(xingtong_onboarding::validate::mobile("customer.phone", phone));
+    }
+    if let Some(email) = &customer.email {
+        findings.extend(xingtong_onboarding::validate::email("customer.email", email));
+    }
+    match findings.first() {
+        Some(first) => Err(ApiError::invalid(format!("{}: {}", first.field, first.message_en))),
+        None => Ok(()),
+    }
+}
+
+/// 422 `unknown_operator` unless `op` is one of the terminal's merchant's cashiers.
+pub(crate) async fn check_operator(
+    state: &AppState,
+    principal: &Principal,
+    tid: &str,
+    op: &str,
+) -> Result<(), ApiError> {
+    let mid = terminal_of(state, principal, tid).await?;
+    if !engine(state)?.operator_may_pay(&mid, op).await? {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_operator",
+            format!(
+                "operator {op} is not one of this merchant's cashiers (or is disabled): name one with \"operator\""
+            ),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn operator(input: Option<&str>) -> Result<String, ApiError> {
     let op = input.unwrap_or("01");
     if op.len() == 2 && op.bytes().all(|b| b.is_ascii_digit()) {
         Ok(op.into())
@@ -427,7 +463,7 @@ fn operator(input: Option<&str>) -> Result<String, ApiError> {
     }
 }
 
-async fn start(
+pub(crate) async fn start(
     state: &AppState,
     principal: &Principal,
     key: IdempotencyKey,
@@ -531,29 +567,8 @@ async fn pay(
         }
     }
     let op = operator(input.operator.as_deref())?;
-    // Contact details are checked like an applicant's, before anything is taken or recorded.
-    if let Some(customer) = &input.customer {
-        let mut findings = Vec::new();
-        if let Some(phone) = &customer.phone {
-            findings.extend(xingtong_onboarding::validate::mobile("customer.phone", phone));
-        }
-        if let Some(email) = &customer.email {
-            findings.extend(xingtong_onboarding::validate::email("customer.email", email));
-        }
-        if let Some(first) = findings.first() {
-            return Err(ApiError::invalid(format!("{}: {}", first.field, first.message_en)));
-        }
-    }
-    let mid = terminal_of(&state, &principal, &input.tid).await?;
-    if !engine(&state)?.operator_may_pay(&mid, &op).await? {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unknown_operator",
-            format!(
-                "operator {op} is not one of this merchant's cashiers (or is disabled): name one with \"operator\""
-            ),
-        ));
-    }
+    check_customer(input.customer.as_ref())?;
+    check_operator(&state, &principal, &input.tid, &op).await?;
     let endpoint = match kind {
         Kind::Sale => "POST /v1/payments",
         Kind::PreAuthorization => "POST /v1/pre-authorizations",
@@ -597,7 +612,7 @@ async fn pay(
     answer_response(answer)
 }
 
-async fn own_transaction(
+pub(crate) async fn own_transaction(
     state: &AppState,
     principal: &Principal,
     id: &str,

@@ -51,6 +51,24 @@ pub struct WalletSideView {
     pub payer: Option<String>,
     /// Why it was not paid.
     pub decline: Option<DeclineView>,
+    /// A customer-scans order (C扫B): the code to show and until when it pays; `null` for a
+    /// payment code the cashier scanned.
+    pub order: Option<QrOrderView>,
+}
+
+/// A customer-scans order's side of a QR transaction.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QrOrderView {
+    /// `dynamic` (a code made for this order, shown on the terminal) or `static` (the
+    /// terminal's printed code; the payer entered the amount).
+    pub mode: &'static str,
+    /// What the QR code holds: draw it for the customer to scan (`null` until the wallet made it,
+    /// or when it could not).
+    pub code_url: Option<String>,
+    /// Until when it can be paid, RFC 3339.
+    pub expires_at: String,
+    /// Paid at the wallet after it was closed here: the money was given back to the payer.
+    pub returned: bool,
 }
 
 /// How a decline looks over JSON.
@@ -68,6 +86,15 @@ pub fn wallet_side_view(qr: &QrPart) -> WalletSideView {
         wallet_txn_id: qr.wallet_txn_id.clone(),
         payer: qr.payer.clone(),
         decline: qr.decline.map(decline_view),
+        order: qr.order.as_ref().map(|o| QrOrderView {
+            mode: match o.mode {
+                xingtong_payments::qr::OrderMode::Dynamic => "dynamic",
+                xingtong_payments::qr::OrderMode::Static => "static",
+            },
+            code_url: o.code_url.clone(),
+            expires_at: rfc3339(o.expires_at),
+            returned: o.returned,
+        }),
     }
 }
 
@@ -147,7 +174,7 @@ fn code_view(code: &SandboxCode, scheme: Scheme) -> PaymentCodeView {
     }
 }
 
-fn wallets<'a>(state: &'a AppState, principal: &Principal) -> Result<&'a SandboxWallets, ApiError> {
+pub(crate) fn wallets<'a>(state: &'a AppState, principal: &Principal) -> Result<&'a SandboxWallets, ApiError> {
     if !principal.is_staff() {
         return Err(ApiError::new(StatusCode::FORBIDDEN, codes::FORBIDDEN, "sandbox wallets are for staff"));
     }
@@ -157,7 +184,7 @@ fn wallets<'a>(state: &'a AppState, principal: &Principal) -> Result<&'a Sandbox
         .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, codes::UNAVAILABLE, "payments are not running"))
 }
 
-async fn sandbox_wallet(wallets: &SandboxWallets, id: &str) -> Result<SandboxWallet, ApiError> {
+pub(crate) async fn sandbox_wallet(wallets: &SandboxWallets, id: &str) -> Result<SandboxWallet, ApiError> {
     wallets
         .wallet(id)
         .await?
@@ -243,7 +270,7 @@ pub struct PaymentMethodsBody {
     pub default_method: Option<String>,
 }
 
-async fn terminal_merchant(state: &AppState, principal: &Principal, tid: &str) -> Result<String, ApiError> {
+pub(crate) async fn terminal_merchant(state: &AppState, principal: &Principal, tid: &str) -> Result<String, ApiError> {
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "terminal not found");
     let device = xingtong_merchants::entity::load::<xingtong_merchants::devices::Device>(&state.store, tid)
         .await?

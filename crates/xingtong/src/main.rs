@@ -1411,11 +1411,17 @@ async fn payments_engine(
         std::sync::Arc::new(xingtong_payments::sandbox::SandboxNetwork::new(merchants.store().clone(), merchants));
     let network: std::sync::Arc<dyn xingtong_payments::network::CardNetwork> = sandbox.clone();
     let settings = xingtong_payments::Config { frequency_max, ..Default::default() };
-    let wallets = std::sync::Arc::new(xingtong_payments::sandbox_wallet::SandboxWallets::new(
-        merchants.store().clone(),
-        settings.clock.clone(),
-    ));
+    // Signed under a key of the host master key's, so that a notification outlives a restart.
+    let wallets = std::sync::Arc::new(
+        xingtong_payments::sandbox_wallet::SandboxWallets::new(merchants.store().clone(), settings.clock.clone())
+            .with_signing_key(*merchants.host_secret("sandbox-wallet-notifications")),
+    );
     let engine = xingtong_payments::Engine::new(merchants.clone(), network, wallets.clone(), settings);
+    // The sandbox wallets' payment notifications reach the host in-process; a real wallet's come
+    // over HTTP (POST /v1/wallet-notifications/{scheme}) to the same check.
+    if let Some(notifications) = wallets.take_notifications() {
+        tokio::spawn(engine.clone().receive_notifications(notifications));
+    }
     engine.bootstrap().await.map_err(admin::service_error).context("creating the platform's ledger accounts")?;
     Ok((engine, sandbox, wallets))
 }

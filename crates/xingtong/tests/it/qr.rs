@@ -7,39 +7,63 @@ use serde_json::{Value, json};
 use crate::admin::cli;
 use crate::server::{request, request_raw};
 
-#[test]
-fn a_wallet_pays_over_json_is_refunded_and_reconciles_against_its_bill() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let (mut child, printed) = crate::terminal::serve(dir.path(), "127.0.0.1:0", "127.0.0.1:0")?;
+/// A demo server, its address, the admin key, the demo owner's session cookie, a till's API key
+/// and a terminal provisioned for it.
+struct Till {
+    child: std::process::Child,
+    address: std::net::SocketAddr,
+    admin: String,
+    cookie: String,
+    key: String,
+    tid: String,
+}
+
+impl Drop for Till {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn till(dir: &std::path::Path) -> anyhow::Result<Till> {
+    let (child, printed) = crate::terminal::serve(dir, "127.0.0.1:0", "127.0.0.1:0")?;
     let address: std::net::SocketAddr = crate::terminal::addresses(&printed)?.1.parse()?;
     let admin = printed.split_whitespace().find(|w| w.starts_with("xtk_")).context("admin key")?.to_owned();
     let mid = printed.split("merchant ").nth(1).and_then(|r| r.split([',', ' ']).next()).context("mid")?.to_owned();
-    let result = (|| {
-        // The demo owner makes a key for the till; staff provision a terminal for it.
-        let login = request_raw(
-            address,
-            "POST",
-            "/v1/sessions",
-            &[("Content-Type", "application/json")],
-            &serde_json::to_vec(&json!({ "login": "13888888888", "password": "demo owner password" }))?,
-        )?;
-        let cookie = format!("xt_session={}", login.session_cookie().context("cookie")?);
-        let key = request_raw(
-            address,
-            "POST",
-            "/v1/api-keys",
-            &[("Content-Type", "application/json"), ("Cookie", &cookie)],
-            &serde_json::to_vec(&json!({ "label": "till" }))?,
-        )?
-        .json()["token"]
-            .as_str()
-            .context("token")?
-            .to_owned();
-        let provisioned: Value = serde_json::from_str(
-            cli(dir.path(), &["admin", "terminal", "provision", "--mid", &mid, "--json"], "")?.trim(),
-        )?;
-        let tid = provisioned["tid"].as_str().context("tid")?.to_owned();
+    let mut till = Till { child, address, admin, cookie: String::new(), key: String::new(), tid: String::new() };
+    // The demo owner makes a key for the till; staff provision a terminal for it.
+    let login = request_raw(
+        address,
+        "POST",
+        "/v1/sessions",
+        &[("Content-Type", "application/json")],
+        &serde_json::to_vec(&json!({ "login": "13888888888", "password": "demo owner password" }))?,
+    )?;
+    till.cookie = format!("xt_session={}", login.session_cookie().context("cookie")?);
+    till.key = request_raw(
+        address,
+        "POST",
+        "/v1/api-keys",
+        &[("Content-Type", "application/json"), ("Cookie", &till.cookie)],
+        &serde_json::to_vec(&json!({ "label": "till" }))?,
+    )?
+    .json()["token"]
+        .as_str()
+        .context("token")?
+        .to_owned();
+    let provisioned: Value =
+        serde_json::from_str(cli(dir, &["admin", "terminal", "provision", "--mid", &mid, "--json"], "")?.trim())?;
+    till.tid = provisioned["tid"].as_str().context("tid")?.to_owned();
+    Ok(till)
+}
 
+#[test]
+fn a_wallet_pays_over_json_is_refunded_and_reconciles_against_its_bill() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let till = till(dir.path())?;
+    let Till { address, admin, cookie, key, tid, .. } = &till;
+    let (address, admin, cookie, key, tid) = (*address, admin.clone(), cookie.clone(), key.clone(), tid.clone());
+    let result = (|| {
         // A wallet user with ¥200.00 and a payment code, from the command line.
         let wallet: Value = serde_json::from_str(
             cli(
@@ -151,7 +175,129 @@ fn a_wallet_pays_over_json_is_refunded_and_reconciles_against_its_bill() -> anyh
         ensure!(audit["balanced"] == true, "{audit}");
         Ok(())
     })();
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(till);
     result
+}
+
+#[test]
+fn a_customer_scans_the_terminal_s_codes_over_json_and_only_the_wallet_s_signed_word_counts() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let till = till(dir.path())?;
+    let (address, admin, key, tid) = (till.address, till.admin.as_str(), till.key.as_str(), till.tid.as_str());
+    let wallet = request(
+        address,
+        "POST",
+        "/v1/sandbox/wallets",
+        admin,
+        None,
+        Some(&json!({ "scheme": "wechat", "balance_minor": 100_000 })),
+    )?;
+    let wallet_id = wallet.body["id"].as_str().context("wallet")?.to_owned();
+    let scan = |body: Value| {
+        request(address, "POST", &format!("/v1/sandbox/wallets/{wallet_id}/scans"), admin, None, Some(&body))
+    };
+    let order = |idem: &str, amount: i64| -> anyhow::Result<Value> {
+        let made = request(
+            address,
+            "POST",
+            "/v1/qr-orders",
+            key,
+            Some(idem),
+            Some(&json!({ "tid": tid, "amount_minor": amount, "scheme": "wechat" })),
+        )?;
+        ensure!(made.status == 201 && made.body["status"] == "pending", "{made:?}");
+        Ok(made.body)
+    };
+    let until = |id: &str, done: &dyn Fn(&Value) -> bool| -> anyhow::Result<Value> {
+        for _ in 0..100 {
+            let now = request(address, "GET", &format!("/v1/qr-orders/{id}"), key, None, None)?;
+            if done(&now.body) {
+                return Ok(now.body);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        anyhow::bail!("{id} did not get there")
+    };
+
+    // A dynamic code: pending with its URL; the same Idempotency-Key answers the same order.
+    let made = order("o-1", 5_000)?;
+    let id = made["id"].as_str().context("id")?.to_owned();
+    let url = made["wallet"]["order"]["code_url"].as_str().context("code_url")?.to_owned();
+    ensure!(url.starts_with("xtsandbox://wechat/") && made["wallet"]["order"]["mode"] == "dynamic", "{made}");
+    ensure!(order("o-1", 5_000)?["id"] == id.as_str());
+    // Scanned and paid: the notification approves it; polling sees it.
+    let paid = scan(json!({ "code_url": url }))?;
+    ensure!(paid.status == 201 && paid.body["notified"] == true && paid.body["order_id"] == id.as_str(), "{paid:?}");
+    let approved = until(&id, &|t| t["status"] == "approved")?;
+    ensure!(approved["fee_minor"] == 19 && approved["method"] == "wechat", "0.38 % of ¥50.00 is ¥0.19: {approved}");
+    ensure!(scan(json!({ "code_url": url }))?.body["error"]["code"] == "order_closed");
+
+    // The notification again: taken, nothing changes. Forged or altered: 401, nothing changes.
+    let sent = request(address, "GET", &format!("/v1/sandbox/wallet-orders/{id}/notifications"), admin, None, None)?;
+    let notice = &sent.body["notifications"][0];
+    let (body, signature) = (notice["body"].as_str().context("body")?, notice["signature"].as_str().context("sig")?);
+    let post = |body: &str, signature: &str| {
+        request_raw(
+            address,
+            "POST",
+            "/v1/wallet-notifications/wechat",
+            &[("Content-Type", "application/json"), ("X-Wallet-Signature", signature)],
+            body.as_bytes(),
+        )
+    };
+    let again = post(body, signature)?;
+    ensure!(again.status == 200 && again.json()["changed"] == false && again.json()["status"] == "approved");
+    let forged = post(body, &"0".repeat(64))?;
+    ensure!(forged.status == 401 && forged.json()["error"]["code"] == "bad_signature", "{:?}", forged.json());
+    let altered = post(&body.replace("5000", "1"), signature)?;
+    ensure!(altered.status == 401, "{:?}", altered.json());
+
+    // Closed by the cashier: declined order_closed, and the app refuses the code.
+    let closing = order("o-2", 2_000)?;
+    let closing_id = closing["id"].as_str().context("id")?;
+    let closed = request(address, "POST", &format!("/v1/qr-orders/{closing_id}/close"), key, None, None)?;
+    ensure!(closed.status == 200 && closed.body["status"] == "declined", "{closed:?}");
+    ensure!(closed.body["wallet"]["decline"]["code"] == "order_closed" && closed.body["response_code"] == "12");
+    let url = closing["wallet"]["order"]["code_url"].as_str().context("url")?;
+    ensure!(scan(json!({ "code_url": url }))?.body["error"]["code"] == "order_closed");
+
+    // Paid after close: the wallet was down when the close was sent; the payer pays once it is
+    // back, and the money goes straight back.
+    let late = order("o-3", 3_000)?;
+    let late_id = late["id"].as_str().context("id")?;
+    let outage = |down: bool| {
+        request(address, "PUT", "/v1/sandbox/wallet-schemes/wechat", admin, None, Some(&json!({ "unavailable": down })))
+    };
+    ensure!(outage(true)?.body["unavailable"] == true);
+    let closed = request(address, "POST", &format!("/v1/qr-orders/{late_id}/close"), key, None, None)?;
+    ensure!(closed.body["status"] == "declined", "{closed:?}");
+    outage(false)?;
+    let url = late["wallet"]["order"]["code_url"].as_str().context("url")?;
+    ensure!(scan(json!({ "code_url": url }))?.status == 201);
+    until(late_id, &|t| t["wallet"]["order"]["returned"] == true)?;
+    let shown = request(address, "GET", &format!("/v1/sandbox/wallets/{wallet_id}"), admin, None, None)?;
+    ensure!(shown.body["balance_minor"] == 100_000 - 5_000, "only the first order was taken: {:?}", shown.body);
+
+    // The static code: ¥300 taken; ¥250 more would pass ¥500 in the day.
+    let code = request(address, "GET", &format!("/v1/devices/{tid}/static-code"), key, None, None)?;
+    let static_url = code.body["code_url"].as_str().context("static")?.to_owned();
+    ensure!(static_url == format!("xingtong://static/{tid}") && code.body["daily_limit_per_payer_minor"] == 50_000);
+    let first = scan(json!({ "code_url": static_url, "amount_minor": 30_000 }))?;
+    ensure!(first.status == 201, "{first:?}");
+    until(first.body["order_id"].as_str().context("order")?, &|t| t["status"] == "approved")?;
+    let over = scan(json!({ "code_url": static_url, "amount_minor": 25_000 }))?;
+    ensure!(over.status == 422 && over.body["error"]["code"] == "static_code_limit", "{over:?}");
+    let no_amount = scan(json!({ "code_url": static_url }))?;
+    ensure!(no_amount.status == 422 && no_amount.body["error"]["code"] == "invalid_request", "{no_amount:?}");
+
+    // Bad input: a lifetime out of range, an unknown wallet.
+    let bad = json!({ "tid": tid, "amount_minor": 100, "scheme": "wechat", "expires_in_s": 59 });
+    let refused = request(address, "POST", "/v1/qr-orders", key, Some("o-4"), Some(&bad))?;
+    ensure!(refused.status == 422 && refused.body["error"]["code"] == "invalid_lifetime", "{refused:?}");
+    let bad = json!({ "tid": tid, "amount_minor": 100, "scheme": "paypal" });
+    let refused = request(address, "POST", "/v1/qr-orders", key, Some("o-5"), Some(&bad))?;
+    ensure!(refused.status == 422 && refused.body["error"]["code"] == "invalid_request", "{refused:?}");
+    let audit: Value = serde_json::from_str(cli(dir.path(), &["admin", "audit", "--json"], "")?.trim())?;
+    ensure!(audit["balanced"] == true, "{audit}");
+    Ok(())
 }
