@@ -57,6 +57,8 @@ pub enum AdminRequest {
     SandboxWalletShow { id: String },
     /// A fresh payment code of a sandbox wallet.
     SandboxWalletCode { id: String },
+    /// A sandbox wallet's user scans a dynamic code and pays it.
+    SandboxWalletScan { id: String, code_url: String },
     /// The ledger audit; with `explain`, every disagreement listed.
     Audit { explain: bool },
     /// A day of card transactions on the demo tenant.
@@ -116,6 +118,7 @@ impl AdminRequest {
             AdminRequest::SandboxWalletCreate { .. } => "sandbox wallet create",
             AdminRequest::SandboxWalletShow { .. } => "sandbox wallet show",
             AdminRequest::SandboxWalletCode { .. } => "sandbox wallet code",
+            AdminRequest::SandboxWalletScan { .. } => "sandbox wallet scan",
             AdminRequest::Audit { .. } => "audit",
             AdminRequest::DemoDay { .. } => "demo day",
             AdminRequest::ClearingRun { .. } => "clearing run",
@@ -606,6 +609,29 @@ pub async fn execute(
             Ok(Output::one(
                 json!({ "code": code.code, "wallet_id": code.wallet_id, "expires_at": expires_at }),
                 format!("payment code {} of {} (good for one payment until {expires_at})", code.code, code.wallet_id),
+            ))
+        }
+        AdminRequest::SandboxWalletScan { id, code_url } => {
+            if code_url.trim().starts_with(xingtong_api::qr_orders::STATIC_CODE_PREFIX) {
+                anyhow::bail!(
+                    "a static code is paid with the amount the payer enters: POST /v1/sandbox/wallets/{id}/scans \
+                     with code_url and amount_minor"
+                );
+            }
+            let scanned = services.wallets.pay_code_url(&id, &code_url).await.map_err(service_error)?;
+            // The wallet's notification is taken in its own task; the order is followed here too, so
+            // that what is printed is where it stands.
+            let order = services.engine.follow_qr_order(&scanned.order_id, false).await.map_err(service_error)?;
+            let status = order.map_or("pending", |t| t.status.as_str());
+            Ok(Output::one(
+                json!({ "order_id": scanned.order_id, "scheme": scanned.scheme.as_str(), "amount_minor": scanned.amount_minor,
+                    "wallet_txn_id": scanned.wallet_txn_id, "notified": scanned.notified, "status": status }),
+                format!(
+                    "{id} paid ¥{} for order {} (wallet payment {}); the order is {status}",
+                    yuan(scanned.amount_minor),
+                    scanned.order_id,
+                    scanned.wallet_txn_id
+                ),
             ))
         }
         AdminRequest::SandboxCardCreate { spec } => {

@@ -586,6 +586,19 @@ enum SandboxWalletCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The wallet's user scans a dynamic code (a QR order's code_url, xtsandbox://…) and pays it.
+    /// A terminal's static code is paid over the API (POST /v1/sandbox/wallets/{id}/scans).
+    Scan {
+        /// The wallet's id.
+        id: String,
+        /// What the QR code holds (the order's code_url).
+        code_url: String,
+        #[command(flatten)]
+        database: ServeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -934,6 +947,9 @@ fn admin_request(command: AdminCommand) -> anyhow::Result<(ServeArgs, bool, admi
         AdminCommand::Sandbox {
             command: SandboxCommand::Wallet { command: SandboxWalletCommand::Code { id, database, json } },
         } => (database, json, R::SandboxWalletCode { id }),
+        AdminCommand::Sandbox {
+            command: SandboxCommand::Wallet { command: SandboxWalletCommand::Scan { id, code_url, database, json } },
+        } => (database, json, R::SandboxWalletScan { id, code_url }),
         AdminCommand::Audit { database, json, explain } => (database, json, R::Audit { explain }),
         AdminCommand::Clearing { command: ClearingCommand::Run { date, database, json } } => {
             let day = match date {

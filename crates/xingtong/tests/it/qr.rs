@@ -290,6 +290,14 @@ fn a_customer_scans_the_terminal_s_codes_over_json_and_only_the_wallet_s_signed_
     let no_amount = scan(json!({ "code_url": static_url }))?;
     ensure!(no_amount.status == 422 && no_amount.body["error"]["code"] == "invalid_request", "{no_amount:?}");
 
+    // Scanned from the command line: paid, and the order approved.
+    let by_cli = order("o-6", 1_000)?;
+    let url = by_cli["wallet"]["order"]["code_url"].as_str().context("url")?;
+    let out: Value = serde_json::from_str(
+        cli(dir.path(), &["admin", "sandbox", "wallet", "scan", &wallet_id, url, "--json"], "")?.trim(),
+    )?;
+    ensure!(out["status"] == "approved" && out["order_id"] == by_cli["id"], "{out}");
+
     // Bad input: a lifetime out of range, an unknown wallet.
     let bad = json!({ "tid": tid, "amount_minor": 100, "scheme": "wechat", "expires_in_s": 59 });
     let refused = request(address, "POST", "/v1/qr-orders", key, Some("o-4"), Some(&bad))?;
