@@ -310,6 +310,9 @@ pub enum Transaction {
     /// 0200, 000000, 60.1 22 with field 57: a sale paid with a wallet's payment code (扫码消费,
     /// the cashier scans the customer: B扫C).
     QrSale,
+    /// 0200, 000000, 60.1 22 with field 57 `D…`, `Q…` or `C…`: a customer-scans order (C扫B):
+    /// made, asked after, or closed ([`QrRequest`]).
+    QrOrder,
     /// 0200, 200000, 60.1 23: void 撤销.
     Void,
     /// 0220, 200000, 60.1 25: refund 退货.
@@ -360,6 +363,9 @@ impl Transaction {
             ("0820", _, Some((_, "002"))) => Some(Transaction::SignOff),
             ("0820", _, Some((_, "301"))) => Some(Transaction::Echo),
             ("0200", Some("310000"), Some(("01", _))) => Some(Transaction::BalanceInquiry),
+            ("0200", Some("000000"), Some(("22", _))) if message.get(57).is_some_and(|f| f.first() != Some(&b'B')) => {
+                Some(Transaction::QrOrder)
+            }
             ("0200", Some("000000"), Some(("22", _))) if message.has(57) => Some(Transaction::QrSale),
             ("0200", Some("000000"), Some(("22", _))) => Some(Transaction::Sale),
             ("0200", Some("200000"), Some(("23", _))) => Some(Transaction::Void),
@@ -396,7 +402,7 @@ impl Transaction {
             Transaction::SignOff | Transaction::Echo => &[60],
             Transaction::BalanceInquiry => &[3, 22, 25, 49, 53, 60, 64],
             Transaction::Sale | Transaction::PreAuthorization => &[3, 4, 22, 25, 49, 53, 60, 64],
-            Transaction::QrSale => &[3, 4, 22, 25, 49, 57, 60, 64],
+            Transaction::QrSale | Transaction::QrOrder => &[3, 4, 22, 25, 49, 57, 60, 64],
             Transaction::Void | Transaction::PreAuthorizationCompletionVoid => &[3, 4, 22, 25, 49, 52, 60, 61, 64],
             Transaction::Refund => &[3, 4, 22, 25, 37, 49, 52, 60, 61, 63, 64],
             Transaction::PreAuthorizationVoid | Transaction::PreAuthorizationCompletion => {
@@ -456,11 +462,15 @@ impl Transaction {
         if self == Transaction::Refund && message.get(63).and_then(refund_reason).is_none() {
             return Err(FieldFault::Invalid(63));
         }
-        if self == Transaction::QrSale {
+        if matches!(self, Transaction::QrSale | Transaction::QrOrder) {
             if message.has(2) || message.has(35) || message.has(52) {
                 return Err(FieldFault::Invalid(57));
             }
-            if message.get(57).and_then(qr_payment_code).is_none() {
+            let readable = match self {
+                Transaction::QrSale => message.get(57).and_then(qr_payment_code).is_some(),
+                _ => message.get(57).and_then(QrRequest::parse).is_some(),
+            };
+            if !readable {
                 return Err(FieldFault::Invalid(57));
             }
         }
@@ -518,39 +528,102 @@ pub fn qr_payment_code(field57: &[u8]) -> Option<&str> {
     (!rest.is_empty() && rest.iter().all(|b| b.is_ascii_graphic())).then(|| std::str::from_utf8(rest).ok()).flatten()
 }
 
-/// Field 57 of a QR sale's reply: the wallet (`WXP` WeChat Pay, `ALP` Alipay, `UPQ` UnionPay QR,
-/// `QRX` not recognised), `P` paid or `N` not, the reason (two digits, `00` when paid;
-/// docs/iso8583.md §5.5), and the wallet's payment id when paid.
+/// Field 57 of a customer-scans order request (docs/iso8583.md §5.6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QrRequest {
+    /// `D`, the wallet's three letters, and optionally how many minutes it can be paid (four
+    /// digits, 0001–1440; two hours when left out): make a dynamic code for field 4's amount.
+    Order {
+        /// `WXP`, `ALP` or `UPQ`.
+        wallet: String,
+        /// Minutes, when given.
+        minutes: Option<u16>,
+    },
+    /// `Q` and the order's STAN (six digits): where the order stands.
+    Query(u32),
+    /// `C` and the order's STAN: close it (关单).
+    Close(u32),
+}
+
+impl QrRequest {
+    /// Reads the field; `None` when it is none of the three.
+    pub fn parse(field57: &[u8]) -> Option<QrRequest> {
+        let text = std::str::from_utf8(field57).ok()?;
+        let stan = |rest: &str| terminal_stan(rest);
+        match text.get(..1)? {
+            "D" => {
+                let wallet = text.get(1..4).filter(|w| ["WXP", "ALP", "UPQ"].contains(w))?;
+                let minutes = match text.get(4..)? {
+                    "" => None,
+                    m if m.len() == 4 && m.bytes().all(|b| b.is_ascii_digit()) => {
+                        Some(m.parse::<u16>().ok().filter(|m| (1..=1_440).contains(m))?)
+                    }
+                    _ => return None,
+                };
+                Some(QrRequest::Order { wallet: wallet.into(), minutes })
+            }
+            "Q" => Some(QrRequest::Query(stan(text.get(1..)?)?)),
+            "C" => Some(QrRequest::Close(stan(text.get(1..)?)?)),
+            _ => None,
+        }
+    }
+
+    /// Writes the field.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match self {
+            QrRequest::Order { wallet, minutes: None } => format!("D{wallet}"),
+            QrRequest::Order { wallet, minutes: Some(m) } => format!("D{wallet}{m:04}"),
+            QrRequest::Query(stan) => format!("Q{stan:06}"),
+            QrRequest::Close(stan) => format!("C{stan:06}"),
+        }
+        .into_bytes()
+    }
+}
+
+/// Field 57 of a QR reply: the wallet (`WXP` WeChat Pay, `ALP` Alipay, `UPQ` UnionPay QR, `QRX`
+/// not recognised), `P` paid, `N` not, or `W` waiting for the customer to scan (a customer-scans
+/// order), the reason (two digits, `00` when paid or waiting; docs/iso8583.md §5.5), then the
+/// wallet's payment id when paid, or the code's URL when waiting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QrReply {
     /// Three letters.
     pub wallet: String,
     /// Paid.
     pub paid: bool,
-    /// `00` paid; else why not.
+    /// `00` paid or waiting; else why not.
     pub reason: String,
     /// The wallet's payment id (交易单号), when paid.
     pub wallet_txn_id: String,
+    /// Waiting: the code's URL to draw, for the customer to scan.
+    pub code_url: Option<String>,
 }
 
 impl QrReply {
     /// Writes the field.
     pub fn to_bytes(&self) -> Vec<u8> {
-        format!("{}{}{}{}", self.wallet, if self.paid { 'P' } else { 'N' }, self.reason, self.wallet_txn_id)
-            .into_bytes()
+        match &self.code_url {
+            Some(url) => format!("{}W{}{url}", self.wallet, self.reason),
+            None => {
+                format!("{}{}{}{}", self.wallet, if self.paid { 'P' } else { 'N' }, self.reason, self.wallet_txn_id)
+            }
+        }
+        .into_bytes()
     }
 
     /// Reads the field.
     pub fn parse(value: &[u8]) -> Option<QrReply> {
         let text = std::str::from_utf8(value).ok()?;
         let wallet = text.get(..3).filter(|w| w.bytes().all(|b| b.is_ascii_uppercase()))?;
-        let paid = match text.get(3..4)? {
-            "P" => true,
-            "N" => false,
+        let state = text.get(3..4)?;
+        let reason = text.get(4..6).filter(|r| r.bytes().all(|b| b.is_ascii_digit()))?;
+        let rest = text[6..].to_owned();
+        let (paid, wallet_txn_id, code_url) = match state {
+            "P" => (true, rest, None),
+            "N" => (false, rest, None),
+            "W" => (false, String::new(), Some(rest)),
             _ => return None,
         };
-        let reason = text.get(4..6).filter(|r| r.bytes().all(|b| b.is_ascii_digit()))?;
-        Some(QrReply { wallet: wallet.into(), paid, reason: reason.into(), wallet_txn_id: text[6..].into() })
+        Some(QrReply { wallet: wallet.into(), paid, reason: reason.into(), wallet_txn_id, code_url })
     }
 }
 
@@ -579,14 +652,49 @@ mod tests {
         for bad in [&b"134567890123456789"[..], b"B", b"B12 34", b"C1234"] {
             assert_eq!(qr_payment_code(bad), None, "{bad:?}");
         }
-        let reply =
-            QrReply { wallet: "WXP".into(), paid: true, reason: "00".into(), wallet_txn_id: "2026112800001".into() };
+        let reply = QrReply {
+            wallet: "WXP".into(),
+            paid: true,
+            reason: "00".into(),
+            wallet_txn_id: "2026112800001".into(),
+            code_url: None,
+        };
         assert_eq!(reply.to_bytes(), b"WXPP002026112800001");
         assert_eq!(QrReply::parse(&reply.to_bytes()), Some(reply));
-        let declined = QrReply { wallet: "ALP".into(), paid: false, reason: "04".into(), wallet_txn_id: String::new() };
+        let declined = QrReply {
+            wallet: "ALP".into(),
+            paid: false,
+            reason: "04".into(),
+            wallet_txn_id: String::new(),
+            code_url: None,
+        };
         assert_eq!(QrReply::parse(b"ALPN04"), Some(declined));
+        let waiting = QrReply::parse(b"UPQW00xtsandbox://unionpay_qr/Ab3").unwrap();
+        assert_eq!((waiting.paid, waiting.code_url.as_deref()), (false, Some("xtsandbox://unionpay_qr/Ab3")));
+        assert_eq!(waiting.to_bytes(), b"UPQW00xtsandbox://unionpay_qr/Ab3");
         assert_eq!(QrReply::parse(b"ALPX04"), None);
         assert_eq!(QrReply::parse(b"AL"), None);
+    }
+
+    #[test]
+    fn a_customer_scans_order_is_told_by_its_field_57() {
+        let mut m = Message::new(Mti::new("0200").unwrap());
+        m.set(3, "000000");
+        m.set(60, "22000001000");
+        for (field, request) in [
+            ("DWXP", QrRequest::Order { wallet: "WXP".into(), minutes: None }),
+            ("DALP0030", QrRequest::Order { wallet: "ALP".into(), minutes: Some(30) }),
+            ("Q000123", QrRequest::Query(123)),
+            ("C000123", QrRequest::Close(123)),
+        ] {
+            m.set(57, field);
+            assert_eq!(Transaction::classify(&m), Ok(Transaction::QrOrder), "{field}");
+            assert_eq!(QrRequest::parse(field.as_bytes()), Some(request.clone()), "{field}");
+            assert_eq!(request.to_bytes(), field.as_bytes());
+        }
+        for bad in ["D", "DXYZ", "DWXP0", "DWXP0000", "DWXP1441", "Q12345", "Q000000", "Q900001", "C12345a", "X"] {
+            assert_eq!(QrRequest::parse(bad.as_bytes()), None, "{bad}");
+        }
     }
 
     #[test]

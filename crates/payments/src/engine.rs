@@ -1113,6 +1113,12 @@ impl Engine {
                 Status::Declined | Status::Reversed => return Ok(ResponseCode::APPROVED),
                 // A QR payment still waiting for its wallet: its flow ends it first (bounded by
                 // the user-paying wait and the cancel), then it is reversed as it ended.
+                // A customer-scans order is closed (or found paid) at once, then reversed as it
+                // ended.
+                Status::Pending if o.qr.as_ref().is_some_and(|q| q.order.is_some()) => {
+                    self.close_qr_order(&o.id).await?;
+                    continue;
+                }
                 Status::Pending => {
                     self.wait_while_pending(&o.id).await?;
                     continue;

@@ -13,7 +13,7 @@ use xingtong_iso8583::{Message, ResponseCode, cup};
 use crate::engine::{Answer, Card, Engine, Origin, Original, SESSION_CHANGED};
 use crate::session::{Live, SignIn, operator_pin_pan};
 use crate::settle::{BatchTotals, Side, UploadOutcome, Uploaded};
-use crate::txn::{BusinessType, Kind};
+use crate::txn::{BusinessType, CardTransaction, Kind};
 
 /// The platform behind the gateway.
 #[derive(Debug, Clone)]
@@ -70,14 +70,24 @@ fn answer_reply(request: &Message, answer: &Answer, live: &Live, clock: &crate::
     if let Some(brand) = answer.transaction.as_ref().and_then(|t| t.brand) {
         reply.set(63, brand.organisation());
     }
-    if let Some(qr) = answer.transaction.as_ref().and_then(|t| t.qr.as_ref()) {
+    if let Some(t) = &answer.transaction
+        && let Some(qr) = &t.qr
+    {
         reply.set(63, qr.scheme.tag());
-        let paid = answer.code.is_approved();
+        // A customer-scans order still waiting: its code's URL, to draw.
+        let waiting = (t.status == crate::txn::Status::Pending)
+            .then(|| qr.order.as_ref().and_then(|o| o.code_url.clone()))
+            .flatten();
+        let paid = answer.code.is_approved() && waiting.is_none();
         let qr_reply = cup::QrReply {
             wallet: qr.scheme.tag().into(),
             paid,
-            reason: format!("{:02}", qr.decline.map_or(if paid { 0 } else { 99 }, crate::qr::Decline::number)),
+            reason: format!(
+                "{:02}",
+                qr.decline.map_or(if paid || waiting.is_some() { 0 } else { 99 }, crate::qr::Decline::number)
+            ),
             wallet_txn_id: if paid { qr.wallet_txn_id.clone().unwrap_or_default() } else { String::new() },
+            code_url: waiting,
         };
         reply.set(57, qr_reply.to_bytes());
     }
@@ -444,12 +454,18 @@ impl Terminals {
                             paid: false,
                             reason: format!("{:02}", NOT_RECOGNISED_NUMBER),
                             wallet_txn_id: String::new(),
+                            code_url: None,
                         };
                         reply.set(57, qr_reply.to_bytes());
                         return Ok(with_mac(reply, live));
                     }
                     Err(error) => return Err(error),
                 }
+            }
+            (Transaction::QrOrder, _) => {
+                let request = message.get(57).and_then(cup::QrRequest::parse);
+                let Some(request) = request else { return refuse(ResponseCode::FORMAT_ERROR) };
+                return Box::pin(self.qr_order(message, request, &origin, amount, live)).await;
             }
             (Transaction::Void | Transaction::Refund | Transaction::PreAuthorizationCompletionVoid, Some(original)) => {
                 if let Some(code) = Box::pin(self.supervisor_ok(live, message)).await? {
@@ -474,6 +490,68 @@ impl Terminals {
             }
             _ => return refuse(ResponseCode::FUNCTION_NOT_SUPPORTED),
         };
+        Ok(answer_reply(message, &answer, live, self.engine.clock()))
+    }
+}
+
+impl Terminals {
+    /// A customer-scans order (docs/iso8583.md §5.6): made (`D`), asked after (`Q`) or closed
+    /// (`C`). The reply is the order's: `00` with field 57 `W` and the code's URL while it waits,
+    /// `00` and `P` once paid, the decline's code and `N` once it ended unpaid.
+    async fn qr_order(
+        &self,
+        message: &Message,
+        request: cup::QrRequest,
+        origin: &Origin,
+        amount: i64,
+        live: &Live,
+    ) -> crate::engine::Result<Message> {
+        let refuse = |code: ResponseCode| Ok(with_mac(reply_to(message, code), live));
+        let order = match request {
+            cup::QrRequest::Order { wallet, minutes } => {
+                let Some(scheme) = crate::qr::Scheme::ALL.into_iter().find(|s| s.tag() == wallet) else {
+                    return refuse(ResponseCode::FORMAT_ERROR);
+                };
+                let business = message
+                    .get(63)
+                    .and_then(|f| f.get(3))
+                    .and_then(|c| BusinessType::from_code(*c))
+                    .unwrap_or_default();
+                let spec = crate::order::OrderSpec {
+                    scheme,
+                    amount_minor: amount,
+                    lifetime: minutes.map(|m| std::time::Duration::from_secs(u64::from(m) * 60)),
+                    business_type: business,
+                    customer: (None, None),
+                };
+                let answer = self.engine.qr_order(origin, spec).await?;
+                match answer.transaction {
+                    Some(t) => t,
+                    // The same STAN again.
+                    None => return Ok(answer_reply(message, &answer, live, self.engine.clock())),
+                }
+            }
+            cup::QrRequest::Query(stan) | cup::QrRequest::Close(stan) => {
+                let id = CardTransaction::key(&origin.tid, origin.batch, stan);
+                let is_order = |t: &CardTransaction| t.qr.as_ref().is_some_and(|q| q.order.is_some());
+                match self.engine.transaction_by_id(&id).await? {
+                    Some(t) if is_order(&t.value) => {}
+                    _ => return refuse(ResponseCode::ORIGINAL_NOT_FOUND),
+                }
+                let followed = match request {
+                    cup::QrRequest::Close(_) => self.engine.close_qr_order(&id).await?,
+                    _ => self.engine.qr_order_state(&id).await?,
+                };
+                let Some(t) = followed else { return refuse(ResponseCode::ORIGINAL_NOT_FOUND) };
+                t
+            }
+        };
+        let mut answer = Answer::of(order);
+        if answer.transaction.as_ref().is_some_and(|t| t.status == crate::txn::Status::Pending) {
+            // Made, and waiting for the customer: the request succeeded.
+            answer.code = ResponseCode::APPROVED;
+        }
+        // The reply is to this message (its own STAN); fields 12, 13 and 37 are the order's.
         Ok(answer_reply(message, &answer, live, self.engine.clock()))
     }
 }

@@ -273,6 +273,14 @@ pub enum Request {
     /// 扫码消费: a sale paid with the payment code the customer's wallet app shows (what the
     /// scanner read), with the business type code.
     QrSale(String, i64, u8),
+    /// A dynamic code (C扫B) for the amount: the wallet's three letters (`WXP`, `ALP`, `UPQ`), the
+    /// amount, the minutes it can be paid (two hours when `None`), the business type code. The
+    /// reply's field 57 carries the code's URL to draw ([`Reply::qr`]).
+    QrOrder(String, i64, Option<u16>, u8),
+    /// Where the order made with this STAN (of the current batch) stands; its amount.
+    QrQuery(u32, i64),
+    /// Closes the order made with this STAN; its amount.
+    QrClose(u32, i64),
     /// 预授权.
     PreAuthorization(CardRead, i64),
     /// 撤销 of (batch, STAN), with the supervisor's PIN.
@@ -700,6 +708,26 @@ impl Terminal {
                 m.set(63, format!("{operator}{business}"));
                 m
             }
+            Request::QrOrder(..) | Request::QrQuery(..) | Request::QrClose(..) => {
+                let (field57, amount, business) = match request {
+                    Request::QrOrder(wallet, amount, minutes, business) => {
+                        (cup::QrRequest::Order { wallet: wallet.clone(), minutes: *minutes }, *amount, *business)
+                    }
+                    Request::QrQuery(stan, amount) => (cup::QrRequest::Query(*stan), *amount, 1),
+                    Request::QrClose(stan, amount) => (cup::QrRequest::Close(*stan), *amount, 1),
+                    _ => unreachable!("matched above"),
+                };
+                let mut m = self.base("0200", stan)?;
+                m.set(3, "000000");
+                m.set(4, format!("{amount:012}"));
+                m.set(22, "032");
+                m.set(25, "00");
+                m.set(49, "156");
+                m.set(57, field57.to_bytes());
+                m.set(60, f60("22"));
+                m.set(63, format!("{operator}{business}"));
+                m
+            }
             Request::PreAuthorization(card, amount) => {
                 let mut m = self.base("0100", stan)?;
                 m.set(3, "030000");
@@ -792,8 +820,10 @@ impl Terminal {
 
     /// Sends a request built with [`Terminal::build`] (tests forge fields in between).
     pub async fn send_built(&mut self, m: &mut Message) -> Result<Reply, PosError> {
-        // A balance inquiry moves nothing, so it is never reversed.
-        let reversible = m.get_str(3) != Some("310000");
+        // A balance inquiry moves nothing, so it is never reversed; nor is asking after a QR order
+        // or closing it.
+        let asks = m.get(57).is_some_and(|f| matches!(f.first(), Some(b'Q' | b'C')));
+        let reversible = m.get_str(3) != Some("310000") && !asks;
         if m.has(57) {
             self.next_timeout = Some(self.config.reply_timeout.max(QR_REPLY_TIMEOUT));
         }

@@ -119,3 +119,39 @@ fn qr_sale_example() {
     assert_eq!((message.get_str(37), message.get_str(38)), (Some("143530000042"), Some("123456")));
     assert!(mac_verifies(&reply, &message, &mac_key));
 }
+
+#[test]
+fn qr_order_example() {
+    let mac_key = Key::from_hex("C24A8FB57AA20123").unwrap();
+    let (request, message) = example("qr-order-request");
+    assert_eq!(Transaction::classify(&message), Ok(Transaction::QrOrder));
+    assert_eq!(Transaction::QrOrder.check_fields(&message), Ok(()), "the table's mandatory fields are there");
+    assert_eq!(
+        cup::QrRequest::parse(message.get(57).unwrap()),
+        Some(cup::QrRequest::Order { wallet: "ALP".into(), minutes: None })
+    );
+    assert_eq!((message.get_str(4), message.get_str(11)), (Some("000000004200"), Some("000043")));
+    assert!(mac_verifies(&request, &message, &mac_key));
+    let (reply, message) = example("qr-order-response");
+    assert_eq!(reply.tpdu, request.tpdu.swapped());
+    assert_eq!((message.mti.as_str(), message.get_str(39), message.get_str(63)), ("0210", Some("00"), Some("ALP")));
+    let qr = cup::QrReply::parse(message.get(57).unwrap()).unwrap();
+    assert_eq!((qr.paid, qr.reason.as_str()), (false, "00"));
+    assert_eq!(qr.code_url.as_deref(), Some("xtsandbox://alipay/Ab3dEfGh2kMnPq7r"));
+    assert!(!message.has(38) && message.get_str(37) == Some("143530000043"));
+    assert!(mac_verifies(&reply, &message, &mac_key));
+
+    let (request, message) = example("qr-query-request");
+    assert_eq!(Transaction::classify(&message), Ok(Transaction::QrOrder));
+    assert_eq!(cup::QrRequest::parse(message.get(57).unwrap()), Some(cup::QrRequest::Query(43)));
+    assert_eq!(message.get_str(11), Some("000044"));
+    assert!(mac_verifies(&request, &message, &mac_key));
+    let (reply, message) = example("qr-query-response");
+    let qr = cup::QrReply::parse(message.get(57).unwrap()).unwrap();
+    assert_eq!((qr.paid, qr.wallet_txn_id.as_str(), qr.code_url), (true, "2026112822001456789012654321", None));
+    assert_eq!(
+        (message.get_str(11), message.get_str(37), message.get_str(38), message.get_str(39)),
+        (Some("000044"), Some("143530000043"), Some("654321"), Some("00"))
+    );
+    assert!(mac_verifies(&reply, &message, &mac_key));
+}

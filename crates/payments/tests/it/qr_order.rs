@@ -233,3 +233,56 @@ async fn a_static_code_takes_at_most_500_yuan_a_day_from_each_payer() -> anyhow:
     w.balanced().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_shows_a_dynamic_code_over_iso8583_polls_it_and_closes_another() -> anyhow::Result<()> {
+    use xingtong_pos::Request;
+    let w = qr_world().await?;
+    let mut t = w.terminal(10_000).await?;
+    ensure!(t.sign_in(1, crate::CASHIER_PIN).await?.approved());
+    let payer = wallet(&w, Scheme::Alipay, 10_000, |_| {}).await?;
+
+    // Made: 00, field 57 `ALPW00` and the code's URL; nothing taken yet.
+    let made = t.send(&Request::QrOrder("ALP".into(), 42_00, None, 1)).await?;
+    ensure!(made.approved() && made.auth_code().is_none(), "{made:?}");
+    let qr = made.qr().context("field 57")?;
+    let url = qr.code_url.clone().context("a code URL")?;
+    ensure!(qr.wallet == "ALP" && !qr.paid && qr.reason == "00" && url.starts_with("xtsandbox://alipay/"), "{qr:?}");
+    let recorded = w.engine.transaction(&w.tid, made.batch, made.stan).await?.context("recorded")?.value;
+    ensure!(recorded.status == Status::Pending && recorded.rrn == made.rrn().unwrap_or_default());
+    // Asked after before it is paid: still waiting.
+    let asked = t.send(&Request::QrQuery(made.stan, 42_00)).await?;
+    ensure!(asked.approved() && asked.qr().is_some_and(|q| q.code_url.as_deref() == Some(url.as_str())), "{asked:?}");
+    ensure!(asked.stan != made.stan && asked.rrn() == made.rrn(), "its own STAN, the order's RRN");
+    // Paid in the app; the next question finds it paid, with the wallet's payment id.
+    w.wallets.pay_code_url(&payer.id, &url).await?;
+    let paid = t.send(&Request::QrQuery(made.stan, 42_00)).await?;
+    let qr = paid.qr().context("field 57")?;
+    ensure!(paid.approved() && qr.paid && !qr.wallet_txn_id.is_empty() && paid.auth_code().is_some(), "{paid:?}");
+    ensure!(w.wallets.balance(&payer).await? == 58_00);
+    w.balanced().await?;
+
+    // Another, closed at the till: 12, reason 10; asked again, the same.
+    let other = t.send(&Request::QrOrder("WXP".into(), 5_00, Some(30), 1)).await?;
+    let recorded = w.engine.transaction(&w.tid, other.batch, other.stan).await?.context("recorded")?.value;
+    let minutes =
+        recorded.qr.as_ref().and_then(|q| q.order.as_ref()).map(|o| (o.expires_at - recorded.at) / 60_000_000_000);
+    ensure!(minutes == Some(30), "{minutes:?}");
+    let closed = t.send(&Request::QrClose(other.stan, 5_00)).await?;
+    ensure!(closed.code == "12" && closed.qr().is_some_and(|q| !q.paid && q.reason == "10"), "{closed:?}");
+    let again = t.send(&Request::QrQuery(other.stan, 5_00)).await?;
+    ensure!(again.code == "12", "{again:?}");
+    // An order that is not there (or a card sale's STAN): 25.
+    let missing = t.send(&Request::QrQuery(999, 1_00)).await?;
+    ensure!(missing.code == "25", "{missing:?}");
+
+    // An order whose reply never came is reversed: closed at the wallet.
+    let origin = crate::reversal_origin(&w.tid, &w.mid, 1, 4_343);
+    let answer = w.engine.qr_order(&origin, spec(Scheme::Wechat, 7_00, None)).await?;
+    let lost = answer.transaction.context("recorded")?;
+    ensure!(w.engine.reverse(&origin, 7_00).await?.is_approved());
+    let after = w.engine.transaction_by_id(&lost.id).await?.context("there")?.value;
+    ensure!(after.status == Status::Declined, "{after:?}");
+    w.balanced().await?;
+    Ok(())
+}
