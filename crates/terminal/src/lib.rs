@@ -87,6 +87,11 @@ pub enum Task {
     Pay { kind: PayKind, amount_minor: i64, card: CardRead },
     /// A sale paid with the customer's payment code (扫码消费), as the scanner typed it.
     QrPay { amount_minor: i64, code: String },
+    /// A dynamic code for the customer to scan (C扫B): the amount and the wallet (`WXP`, `ALP`,
+    /// `UPQ`).
+    QrOrder { amount_minor: i64, wallet: String },
+    /// Asks after the order shown (or closes it).
+    QrAsk { order: ShownCode, close: bool },
     /// A void (撤销) or refund (退货) of a sale in the journal, with the supervisor's PIN.
     Return { kind: ReturnKind, original: JournalEntry, amount_minor: i64, supervisor_pin: String },
 }
@@ -151,6 +156,10 @@ pub enum Screen {
     Pin(PayKind, i64, CardRead, String),
     /// Scan the customer's payment code: the amount, what the scanner typed so far.
     Scan(i64, String),
+    /// Which wallet's code to show the customer (C扫B): the amount.
+    Wallet(i64),
+    /// A dynamic code on the screen, waiting for the customer to scan and pay.
+    ShowCode(ShownCode),
     /// The voucher number (trace number) of the sale to void or refund.
     Original(ReturnKind, String, Option<String>),
     /// The amount to refund or complete.
@@ -177,6 +186,57 @@ pub enum Screen {
     Outcome(Vec<String>),
 }
 
+/// A customer-scans order on the screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShownCode {
+    /// The amount.
+    pub amount_minor: i64,
+    /// The order's STAN and batch (its voucher number).
+    pub stan: u32,
+    /// Its batch.
+    pub batch: u32,
+    /// `WXP`, `ALP` or `UPQ`.
+    pub wallet: String,
+    /// What the QR code holds.
+    pub url: String,
+    /// How many times the host was asked.
+    pub asked: u32,
+}
+
+/// How often a shown code's order is asked after (docs/iso8583.md §5.6: every 2–3 s).
+pub const ASK_EVERY: Duration = Duration::from_millis(2_000);
+
+/// The lines that draw `data` as a QR code in a terminal: two modules a character (▀ ▄ █ and
+/// space), light modules drawn, with a quiet zone of two modules, so that it reads as dark on
+/// light on a dark screen. `None` when it does not fit in a QR code.
+pub fn qr_lines(data: &str) -> Option<Vec<String>> {
+    let code = qrcode::QrCode::new(data.as_bytes()).ok()?;
+    let width = code.width();
+    let colors = code.to_colors();
+    const QUIET: usize = 2;
+    let size = width + 2 * QUIET;
+    // Light (true) everywhere but the code's dark modules.
+    let light = |x: usize, y: usize| -> bool {
+        if x < QUIET || y < QUIET || x >= width + QUIET || y >= width + QUIET {
+            return true;
+        }
+        colors[(y - QUIET) * width + (x - QUIET)] == qrcode::Color::Light
+    };
+    let mut lines = Vec::with_capacity(size.div_ceil(2));
+    for y in (0..size).step_by(2) {
+        let line = (0..size)
+            .map(|x| match (light(x, y), y + 1 < size && light(x, y + 1)) {
+                (true, true) => '█',
+                (true, false) => '▀',
+                (false, true) => '▄',
+                (false, false) => ' ',
+            })
+            .collect();
+        lines.push(line);
+    }
+    Some(lines)
+}
+
 /// The terminal: its state, its screen, and what it knows.
 pub struct App {
     /// The current screen.
@@ -201,6 +261,8 @@ pub struct App {
     refund_reason: u8,
     /// The last error, for diagnostics.
     last_error: Option<String>,
+    /// When the shown code's order was last asked after.
+    last_asked: Option<std::time::Instant>,
 }
 
 impl std::fmt::Debug for App {
@@ -256,6 +318,7 @@ impl App {
             business: 1,
             refund_reason: 1,
             last_error: None,
+            last_asked: None,
         }
     }
 
@@ -447,6 +510,11 @@ impl App {
                     {
                         self.screen = Screen::Scan(amount, String::new())
                     }
+                    (KeyCode::Char('d') | KeyCode::Char('D'), _)
+                        if kind == PayKind::Sale && self.state.qr_enabled() =>
+                    {
+                        self.screen = Screen::Wallet(amount)
+                    }
                     (KeyCode::Esc, _) => self.screen = Screen::Menu(None),
                     _ => {}
                 }
@@ -460,10 +528,26 @@ impl App {
                 KeyCode::Enter if !code.is_empty() => {
                     return Some(Task::QrPay { amount_minor: *amount, code: code.clone() });
                 }
+                // The customer scans instead: show a code.
+                KeyCode::Tab => self.screen = Screen::Wallet(*amount),
                 // Cancelled before anything was sent: back to the card choice.
                 KeyCode::Esc => self.screen = Screen::Card(PayKind::Sale, *amount, None),
                 _ => {}
             },
+            Screen::Wallet(amount) => match key.code {
+                KeyCode::Char(c @ '1'..='3') => {
+                    let wallet = ["WXP", "ALP", "UPQ"][usize::from(c as u8 - b'1')].to_owned();
+                    return Some(Task::QrOrder { amount_minor: *amount, wallet });
+                }
+                KeyCode::Esc => self.screen = Screen::Card(PayKind::Sale, *amount, None),
+                _ => {}
+            },
+            // Esc closes the order (the customer walked away); nothing else to key meanwhile.
+            Screen::ShowCode(order) => {
+                if key.code == KeyCode::Esc {
+                    return Some(Task::QrAsk { order: order.clone(), close: true });
+                }
+            }
             Screen::Keyed(kind, amount, number, expiry, field) => match (key.code, digit) {
                 (_, Some(d)) if *field == 0 && number.len() < 19 => number.push(d),
                 (_, Some(d)) if *field == 1 && expiry.len() < 4 => expiry.push(d),
@@ -754,6 +838,17 @@ impl App {
         }
     }
 
+    /// What is due without a key: asking after the shown code's order every [`ASK_EVERY`].
+    pub fn tick(&mut self) -> Option<Task> {
+        let Screen::ShowCode(order) = &self.screen else { return None };
+        let now = std::time::Instant::now();
+        if self.last_asked.is_some_and(|at| now.duration_since(at) < ASK_EVERY) {
+            return None;
+        }
+        self.last_asked = Some(now);
+        Some(Task::QrAsk { order: order.clone(), close: false })
+    }
+
     /// Why a QR sale was not paid, from the reason in field 57 (docs/iso8583.md §5.5).
     fn explain_qr(&self, reason: &str) -> String {
         let lang = self.lang();
@@ -768,6 +863,7 @@ impl App {
             "06" => tr(lang, "顾客未确认, 订单已撤销, 未扣款", "Not confirmed in time: cancelled, nothing taken"),
             "07" => tr(lang, "钱包无响应, 订单已撤销, 请重试", "The wallet did not answer: cancelled, try again"),
             "08" => tr(lang, "本终端未开通扫码支付", "QR payments are not enabled on this terminal"),
+            "10" => tr(lang, "订单已关闭, 未扣款", "The order is closed: nothing was taken"),
             "12" => tr(lang, "无法识别的二维码, 请扫描付款码", "QR not recognised: scan the customer's payment code"),
             _ => tr(lang, "扫码支付未成功", "The QR payment did not go through"),
         }
@@ -1142,6 +1238,10 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
             lines.push(Line::from(format!("  M  {}", tr(lang, "手输卡号", "Key the card number"))));
             if *kind == PayKind::Sale && app.state.qr_enabled() {
                 lines.push(Line::from(format!("  Q  {}", tr(lang, "扫码支付 (付款码)", "Scan a payment code (QR)"))));
+                lines.push(Line::from(format!(
+                    "  D  {}",
+                    tr(lang, "出示二维码, 顾客扫码", "Show a code for the customer to scan")
+                )));
             }
         }
         Screen::Scan(amount, code) => {
@@ -1154,8 +1254,42 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
             lines.push(Line::from(format!("{}: {code}", tr(lang, "付款码", "Payment code"))));
             lines.push(Line::from(tr(
                 lang,
-                "扫码枪输入后自动确认; 手输请按 确认(Enter). Esc 取消",
-                "The scanner ends with Enter; or key it and press Enter. Esc cancels",
+                "扫码枪输入后自动确认; 手输请按 确认(Enter). Tab 出示二维码. Esc 取消",
+                "The scanner ends with Enter; or key it and press Enter. Tab shows a code instead. Esc cancels",
+            )));
+        }
+        Screen::Wallet(amount) => {
+            lines.push(heading(&format!("{} {}", tr(lang, "顾客扫码", "Customer scans"), app.state.money(*amount))));
+            lines.push(Line::from(tr(lang, "选择钱包, 出示二维码:", "Choose the wallet whose code to show:")));
+            lines.push(Line::from(format!("  1  {}", tr(lang, "微信支付", "WeChat Pay"))));
+            lines.push(Line::from(format!("  2  {}", tr(lang, "支付宝", "Alipay"))));
+            lines.push(Line::from(format!("  3  {}", tr(lang, "云闪付", "UnionPay QR"))));
+            lines.push(Line::from(tr(lang, "Esc 返回", "Esc goes back")));
+        }
+        Screen::ShowCode(order) => {
+            let wallet = match order.wallet.as_str() {
+                "WXP" => tr(lang, "微信支付", "WeChat Pay"),
+                "ALP" => tr(lang, "支付宝", "Alipay"),
+                _ => tr(lang, "云闪付", "UnionPay QR"),
+            };
+            lines.push(heading(&format!(
+                "{} {} · {wallet}",
+                tr(lang, "请顾客扫码支付", "Customer: scan to pay"),
+                app.state.money(order.amount_minor)
+            )));
+            lines.extend(qr_lines(&order.url).unwrap_or_default().into_iter().map(Line::from));
+            lines.push(Line::from(order.url.clone()));
+            lines.push(Line::from(format!(
+                "{} {:06} · {} {}",
+                tr(lang, "凭证号", "Voucher"),
+                order.stan,
+                tr(lang, "已查询", "asked"),
+                order.asked
+            )));
+            lines.push(Line::from(tr(
+                lang,
+                "等待顾客付款, 每 2 秒查询一次. Esc 关闭订单",
+                "Waiting for the customer to pay; asked every 2 s. Esc closes the order",
             )));
         }
         Screen::Keyed(_, _, number, expiry, field) => {
@@ -1727,6 +1861,86 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
             text.push(tr(&lang, "按 确认(Enter) 返回", "Press Enter to go back").to_owned());
             app.screen = Screen::Outcome(text);
         }
+        Task::QrOrder { amount_minor, wallet } => {
+            let Some((terminal, reversal)) = ready(app, link, options, dir, &lang).await? else { return Ok(()) };
+            let result = terminal.send(&Request::QrOrder(wallet.clone(), amount_minor, None, app.business)).await;
+            app.reversal_pending = terminal.has_pending_reversal();
+            let Some(reply) = answered(app, link, &lang, result) else { return Ok(()) };
+            let qr = reply.qr();
+            if let Some(url) = qr.as_ref().and_then(|q| q.code_url.clone()).filter(|_| reply.approved()) {
+                app.last_asked = Some(std::time::Instant::now());
+                app.screen = Screen::ShowCode(ShownCode {
+                    amount_minor,
+                    stan: reply.stan,
+                    batch: reply.batch,
+                    wallet,
+                    url,
+                    asked: 0,
+                });
+                return Ok(());
+            }
+            // Refused: recorded declined (a format error was not).
+            let mut text: Vec<String> = reversal.into_iter().collect();
+            if reply.code != "30" {
+                let entry =
+                    journal_entry(&reply, "sale", amount_minor, String::new(), app.operator, Some(app.business));
+                dir.journal(&entry)?;
+            }
+            text.push(tr(&lang, "交易失败", "Declined").to_owned());
+            match &qr {
+                Some(q) => text.push(app.explain_qr(&q.reason)),
+                None => text.extend(app.explain(&reply.code)),
+            }
+            text.push(tr(&lang, "按 确认(Enter) 返回", "Press Enter to go back").to_owned());
+            app.screen = Screen::Outcome(text);
+        }
+        Task::QrAsk { order, close } => {
+            let Some((terminal, _)) = ready(app, link, options, dir, &lang).await? else { return Ok(()) };
+            let request = if close {
+                Request::QrClose(order.stan, order.amount_minor)
+            } else {
+                Request::QrQuery(order.stan, order.amount_minor)
+            };
+            let result = terminal.send(&request).await;
+            let reply = match result {
+                Ok(reply) => reply,
+                // No answer to a question: the code stays up, and the next tick asks again.
+                Err(error) if !close => {
+                    app.last_error = Some(error.to_string());
+                    link.broken = true;
+                    return Ok(());
+                }
+                Err(error) => return Err(error.into()),
+            };
+            let qr = reply.qr();
+            if qr.as_ref().is_some_and(|q| q.code_url.is_some()) && reply.approved() {
+                app.screen = Screen::ShowCode(ShownCode { asked: order.asked + 1, ..order });
+                return Ok(());
+            }
+            let mut text = Vec::new();
+            if reply.code == "25" || reply.code == "30" {
+                text.push(tr(&lang, "查询失败", "The order could not be asked after").to_owned());
+                text.extend(app.explain(&reply.code));
+            } else {
+                // The order's outcome, under the order's own voucher number.
+                let mut entry =
+                    journal_entry(&reply, "sale", order.amount_minor, String::new(), app.operator, Some(app.business));
+                (entry.stan, entry.batch) = (order.stan, order.batch);
+                dir.journal(&entry)?;
+                if reply.approved() {
+                    text.push(tr(&lang, "交易成功", "Approved").to_owned());
+                    print_slip(app, dir, &entry, "扫码消费 QR SALE", &mut text)?;
+                } else {
+                    text.push(tr(&lang, "交易失败", "Declined").to_owned());
+                    match &qr {
+                        Some(q) => text.push(app.explain_qr(&q.reason)),
+                        None => text.extend(app.explain(&reply.code)),
+                    }
+                }
+            }
+            text.push(tr(&lang, "按 确认(Enter) 返回", "Press Enter to go back").to_owned());
+            app.screen = Screen::Outcome(text);
+        }
         Task::Pay { kind, amount_minor, card } => {
             let Some((terminal, reversal)) = ready(app, link, options, dir, &lang).await? else { return Ok(()) };
             let request = match kind {
@@ -1810,6 +2024,17 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         while !app.quit {
             screen.draw(|frame| draw(frame, &app))?;
             if !event::poll(Duration::from_millis(250))? {
+                // Nothing keyed: what is due on its own (asking after a shown code), quietly.
+                if let Some(task) = app.tick() {
+                    if let Err(error) = perform(&mut app, task, &options, &dir, &mut link).await {
+                        dir.log(&format!("error: {error}"));
+                        app.last_error = Some(error.to_string());
+                        link.broken = true;
+                    }
+                    if let Screen::Outcome(text) = &app.screen {
+                        dir.log(&format!("outcome: {}", text.iter().take(2).cloned().collect::<Vec<_>>().join(" · ")));
+                    }
+                }
                 continue;
             }
             let Event::Key(key) = event::read()? else { continue };
@@ -1829,6 +2054,8 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                         "请顾客在手机上确认支付… (最长约 30 秒)",
                         "Waiting for the customer to confirm in the app… (up to about 30 s)",
                     ),
+                    "QrOrder" => tr(app.lang(), "正在生成二维码…", "Making the code…"),
+                    "QrAsk" => tr(app.lang(), "正在关闭订单…", "Closing the order…"),
                     _ => tr(app.lang(), "交易处理中", "Processing"),
                 }
                 .to_owned();
@@ -1868,4 +2095,32 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     .await;
     ratatui::restore();
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::qr_lines;
+
+    #[test]
+    fn a_drawn_code_has_every_module_of_the_qr_code_where_it_belongs() {
+        let url = "xtsandbox://unionpay_qr/Ab3dEfGh2kMnPq7r";
+        let lines = qr_lines(url).expect("fits");
+        let code = qrcode::QrCode::new(url.as_bytes()).unwrap();
+        let (width, colors) = (code.width(), code.to_colors());
+        let size = width + 4;
+        assert_eq!(lines.len(), size.div_ceil(2));
+        // Read the modules back from the characters: the top and bottom halves of each.
+        let rows: Vec<Vec<char>> = lines.iter().map(|l| l.chars().collect()).collect();
+        for y in 0..size {
+            for x in 0..size {
+                let c = rows[y / 2][x];
+                let light = if y % 2 == 0 { matches!(c, '█' | '▀') } else { matches!(c, '█' | '▄') };
+                let inside = (2..width + 2).contains(&x) && (2..width + 2).contains(&y);
+                let expected = !inside || colors[(y - 2) * width + (x - 2)] == qrcode::Color::Light;
+                assert_eq!(light, expected, "module ({x}, {y})");
+            }
+        }
+        // A sandbox URL draws in 33 columns and 17 lines: it fits an 80×24 terminal with its text.
+        assert!(lines.iter().all(|l| l.chars().count() == 33) && lines.len() == 17, "{}", lines.join("\n"));
+    }
 }

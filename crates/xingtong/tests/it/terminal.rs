@@ -652,9 +652,41 @@ fn the_supervisor_turns_qr_on_and_a_payment_code_is_scanned_at_the_till() -> any
         pos.keys(&["2", "4", "6", "8", "1", "0", "Enter"])?;
         pos.wait_for(&["Approved", "撤销 VOID"])?;
         pos.keys(&["Enter"])?;
+        // The customer scans instead: Tab on the scan screen, WeChat Pay; the code is drawn, and
+        // the terminal asks after the order until the customer (here the command line) pays.
+        pos.keys(&["1", "3", "0", "0", "Enter", "Enter"])?;
+        pos.wait_for(&["QR payment ¥3.00", "Tab shows a code"])?;
+        pos.keys(&["Tab"])?;
+        pos.wait_for(&["Customer scans ¥3.00", "1  WeChat Pay"])?;
+        pos.keys(&["1"])?;
+        let shown =
+            pos.wait_for(&["Customer: scan to pay ¥3.00 · WeChat Pay", "xtsandbox://wechat/", "Esc closes the order"])?;
+        ensure!(
+            shown.lines().filter(|l| l.contains("█") && l.contains("▀")).count() >= 10,
+            "a QR code is drawn: {shown}"
+        );
+        let url: String = shown
+            .split("xtsandbox://wechat/")
+            .nth(1)
+            .map(|rest| {
+                format!(
+                    "xtsandbox://wechat/{}",
+                    rest.split(|c: char| c.is_whitespace() || c == '│').next().unwrap_or("")
+                )
+            })
+            .context("the code's URL")?;
+        crate::admin::cli(&data, &["admin", "sandbox", "wallet", "scan", &wallet_id, &url], "")?;
+        pos.wait_for(&["Approved", "扫码消费 QR SALE", "PAY BY: 微信支付 WeChat Pay", "RMB 3.00"])?;
+        pos.keys(&["Enter"])?;
+        // Another, which the customer walks away from: Esc closes it, nothing taken.
+        pos.keys(&["1", "4", "0", "0", "Enter", "Enter", "Tab", "2"])?;
+        pos.wait_for(&["Customer: scan to pay ¥4.00 · Alipay", "xtsandbox://alipay/"])?;
+        pos.keys(&["Escape"])?;
+        pos.wait_for(&["Declined", "The order is closed: nothing was taken"])?;
+        pos.keys(&["Enter"])?;
         // Settlement: the QR sales count with the domestic cards and the host agrees.
         pos.keys(&["S"])?;
-        pos.wait_for(&["Domestic cards: debits 2 ¥20.50 · credits 1 ¥18.50", "Balanced: the host's totals agree"])?;
+        pos.wait_for(&["Domestic cards: debits 3 ¥23.50 · credits 1 ¥18.50", "Balanced: the host's totals agree"])?;
         pos.keys(&["Enter", "Escape"])?;
         Ok(())
     })();
@@ -667,6 +699,6 @@ fn the_supervisor_turns_qr_on_and_a_payment_code_is_scanned_at_the_till() -> any
     let _ = server.wait();
     result?;
     let balance = balance?;
-    ensure!(balance["balance_minor"] == 5_000 - 200, "only the ¥2.00 sale stays paid: {balance}");
+    ensure!(balance["balance_minor"] == 5_000 - 200 - 300, "the ¥2.00 and ¥3.00 sales stay paid: {balance}");
     Ok(())
 }
