@@ -329,14 +329,21 @@ pub(crate) fn is_static_total(key: &str) -> bool {
 impl Engine {
     /// Takes the notifications a wallet connector hands over in-process (the sandbox wallets',
     /// [`crate::sandbox_wallet::SandboxWallets::take_notifications`]) until the channel closes,
-    /// each as [`Engine::wallet_notification`] takes one that came over HTTP.
-    pub async fn receive_notifications(
-        self,
+    /// each as [`Engine::wallet_notification`] takes one that came over HTTP. The task holds the
+    /// engine only while it takes one: the channel's sender lives in the wallets the engine owns,
+    /// so holding it throughout would keep both (and the store's writer) alive forever.
+    pub fn receive_notifications(
+        &self,
         mut notifications: tokio::sync::mpsc::UnboundedReceiver<crate::sandbox_wallet::Notification>,
-    ) {
-        while let Some(n) = notifications.recv().await {
-            if let Err(error) = self.wallet_notification(n.scheme, n.body.as_bytes(), &n.signature).await {
-                tracing::warn!(%error, "a wallet notification was not taken");
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let engine = std::sync::Arc::downgrade(&self.inner);
+        async move {
+            while let Some(n) = notifications.recv().await {
+                let Some(inner) = engine.upgrade() else { return };
+                let engine = Engine { inner };
+                if let Err(error) = engine.wallet_notification(n.scheme, n.body.as_bytes(), &n.signature).await {
+                    tracing::warn!(%error, "a wallet notification was not taken");
+                }
             }
         }
     }

@@ -1436,7 +1436,7 @@ async fn payments_engine(
     // The sandbox wallets' payment notifications reach the host in-process; a real wallet's come
     // over HTTP (POST /v1/wallet-notifications/{scheme}) to the same check.
     if let Some(notifications) = wallets.take_notifications() {
-        tokio::spawn(engine.clone().receive_notifications(notifications));
+        tokio::spawn(engine.receive_notifications(notifications));
     }
     engine.bootstrap().await.map_err(admin::service_error).context("creating the platform's ledger accounts")?;
     Ok((engine, sandbox, wallets))

@@ -86,7 +86,7 @@ async fn process(dir: &std::path::Path, database: Database, config: Config) -> a
     engine.bootstrap().await?;
     // The wallets' payment notifications reach the host as they would over HTTP.
     if let Some(notifications) = wallets.take_notifications() {
-        tokio::spawn(engine.clone().receive_notifications(notifications));
+        tokio::spawn(engine.receive_notifications(notifications));
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
