@@ -348,7 +348,7 @@ pub async fn set_wallet_scheme(
 
 /// A notification as a sandbox wallet sent it.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct NotificationView {
+pub struct WalletNotificationView {
     /// `wechat`, `alipay` or `unionpay_qr`: POST it to `/v1/wallet-notifications/{scheme}`.
     pub scheme: &'static str,
     /// The body, exactly.
@@ -359,15 +359,15 @@ pub struct NotificationView {
 
 /// The notifications.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct NotificationsView {
+pub struct WalletNotificationsView {
     /// Oldest first.
-    pub notifications: Vec<NotificationView>,
+    pub notifications: Vec<WalletNotificationView>,
 }
 
 /// The notifications a sandbox wallet sent of an order (staff): to send one again, as a wallet
 /// does until it is answered.
 #[utoipa::path(get, path = "/v1/sandbox/wallet-orders/{id}/notifications", tag = "payments",
-    responses((status = 200, description = "The notifications", body = NotificationsView)))]
+    responses((status = 200, description = "The notifications", body = WalletNotificationsView)))]
 pub async fn list_wallet_notifications(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -378,7 +378,7 @@ pub async fn list_wallet_notifications(
         .notifications_of(&id)
         .await?
         .into_iter()
-        .map(|n| NotificationView { scheme: n.scheme.as_str(), body: n.body, signature: n.signature })
+        .map(|n| WalletNotificationView { scheme: n.scheme.as_str(), body: n.body, signature: n.signature })
         .collect();
-    Ok(Json(NotificationsView { notifications }).into_response())
+    Ok(Json(WalletNotificationsView { notifications }).into_response())
 }

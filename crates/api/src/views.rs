@@ -307,7 +307,7 @@ fn device_status_zh(status: DeviceStatus) -> &'static str {
 
 /// A device's deposit terms.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct DepositView {
+pub struct DepositTermsView {
     /// The deposit, minor units.
     pub amount_minor: i64,
     /// The first sale at or above this activates the device.
@@ -346,7 +346,7 @@ pub struct DeviceView {
     /// The courier's tracking number.
     pub tracking_number: Option<String>,
     /// Deposit terms.
-    pub deposit: DepositView,
+    pub deposit: DepositTermsView,
     /// Every state it went through.
     pub history: Vec<StepView>,
     /// Stamps.
@@ -372,7 +372,7 @@ impl DeviceView {
             tmk_check_value: v.tmk_check_value.clone(),
             shipping_address: v.shipping_address.clone(),
             tracking_number: v.tracking_number.clone(),
-            deposit: DepositView {
+            deposit: DepositTermsView {
                 amount_minor: v.deposit_minor,
                 activation_amount_minor: v.activation_amount_minor,
                 refund_volume_minor: v.deposit_refund_volume_minor,

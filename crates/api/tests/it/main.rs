@@ -510,3 +510,31 @@ async fn query_and_path_rejections_answer_the_json_error_shape() -> anyhow::Resu
     }
     Ok(())
 }
+
+/// utoipa names a schema after its type alone, so two views of one name (in different modules)
+/// silently become one schema in /openapi.json, and one endpoint's answers then fail it.
+#[test]
+fn every_schema_type_has_a_name_of_its_own() -> anyhow::Result<()> {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut seen: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(&src)? {
+        let path = entry?.path();
+        let text = std::fs::read_to_string(&path)?;
+        let mut schema_next = false;
+        for line in text.lines() {
+            let line = line.trim();
+            if line.starts_with("#[derive(") && line.contains("ToSchema") {
+                schema_next = true;
+            } else if schema_next && (line.starts_with("pub struct ") || line.starts_with("pub enum ")) {
+                let name = line.split_whitespace().nth(2).unwrap_or("").trim_end_matches(['{', ';', '(']).to_owned();
+                let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+                if let Some(other) = seen.insert(name.clone(), file.clone()) {
+                    anyhow::bail!("schema {name} is defined in both {other} and {file}");
+                }
+                schema_next = false;
+            }
+        }
+    }
+    anyhow::ensure!(seen.len() > 50, "the scan found the schemas: {}", seen.len());
+    Ok(())
+}
