@@ -898,10 +898,10 @@ impl Engine {
             let first = o.clone();
             orig.value.status = Status::Voided;
             let merchant = self.merchant(&origin.mid).await?;
-            match self
-                .commit_payment(txn, transfers, -amount, card_type, &merchant.terms.limits, vec![orig.update()?])
-                .await
-            {
+            // A QR sale's wallet is owed the money back: written down in the same commit.
+            let mut extra = vec![orig.update()?];
+            extra.extend(crate::scan::refund_due(&first, &txn)?);
+            match self.commit_payment(txn, transfers, -amount, card_type, &merchant.terms.limits, extra).await {
                 Err(e) if e.is_conflict() => continue,
                 Ok(answer) => {
                     if let Some(void) = answer.transaction.as_ref().filter(|t| t.status == Status::Approved) {
@@ -959,7 +959,10 @@ impl Engine {
             let first = orig.value.clone();
             orig.value.refunded_minor += amount;
             orig.value.fee_refunded_minor += fee_back;
-            if let Some(answer) = self.commit_against_original(txn, orig.update()?, transfers).await? {
+            // A QR sale's wallet is owed the money back: written down in the same commit.
+            let mut puts = vec![orig.update()?];
+            puts.extend(crate::scan::refund_due(&first, &txn)?);
+            if let Some(answer) = self.commit_against_original(txn, puts, transfers).await? {
                 if let Some(refund) = answer.transaction.as_ref().filter(|t| t.status == Status::Approved) {
                     self.refund_at_wallet(&first, refund).await;
                 }
@@ -974,10 +977,12 @@ impl Engine {
     async fn commit_against_original(
         &self,
         txn: CardTransaction,
-        original: Put,
+        with: Vec<Put>,
         transfers: Vec<Transfer>,
     ) -> Result<Option<Answer>> {
-        let change = Change { puts: vec![insert(&txn)?, original], transfers, ..Change::default() };
+        let mut puts = vec![insert(&txn)?];
+        puts.extend(with);
+        let change = Change { puts, transfers, ..Change::default() };
         match self.record(&txn, change).await? {
             Ok(()) => Ok(Some(Answer::of(txn))),
             Err(StoreError::Rejected(Rejection::Conflict { kind, id })) if kind == "card_txn" && id == txn.id => {
@@ -1022,7 +1027,7 @@ impl Engine {
             txn.status = Status::Approved;
             txn.response_code = ResponseCode::APPROVED.code.into();
             orig.value.status = Status::Voided;
-            if let Some(answer) = self.commit_against_original(txn, orig.update()?, transfers).await? {
+            if let Some(answer) = self.commit_against_original(txn, vec![orig.update()?], transfers).await? {
                 return Ok(answer);
             }
         }

@@ -66,6 +66,53 @@ impl Entity for QrOpen {
     }
 }
 
+/// A refund (or void) of a QR payment committed here that its wallet has not answered yet: written
+/// in the refund's own commit, crossed off once the wallet answers, so that the money owed back to
+/// the payer is never forgotten (an outbox).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WalletRefundDue {
+    /// The refund's (or void's) transaction id, which makes a repeat at the wallet harmless.
+    pub id: String,
+    /// The paid order (the original transaction's id).
+    pub order_id: String,
+    /// Its wallet.
+    pub scheme: Scheme,
+    /// Minor units.
+    pub amount_minor: i64,
+    /// Merchant.
+    pub mid: String,
+}
+
+impl Entity for WalletRefundDue {
+    const KIND: &'static str = "qr_refund_due";
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+    fn owner(&self) -> String {
+        self.mid.clone()
+    }
+    fn status(&self) -> String {
+        "due".into()
+    }
+}
+
+/// What a QR payment's wallet is owed back for `refund` (nothing for a card payment).
+fn due_of(original: &CardTransaction, refund: &CardTransaction) -> Option<WalletRefundDue> {
+    let qr = original.qr.as_ref()?;
+    Some(WalletRefundDue {
+        id: refund.id.clone(),
+        order_id: original.id.clone(),
+        scheme: qr.scheme,
+        amount_minor: refund.amount_minor,
+        mid: original.mid.clone(),
+    })
+}
+
+/// The record that a QR payment's wallet is owed `refund` back, to commit with it.
+pub(crate) fn refund_due(original: &CardTransaction, refund: &CardTransaction) -> Result<Option<xingtong_store::Put>> {
+    due_of(original, refund).map(|due| insert(&due)).transpose()
+}
+
 /// The QR fee of `amount` under the merchant's schedule (round half up, never above the amount).
 pub fn qr_fee(merchant: &Merchant, amount: i64, business_day: &str) -> i64 {
     let ppm = merchant.fees_on(business_day).qr_ppm;
@@ -315,8 +362,9 @@ impl Engine {
     /// stopped mid-flow, a wallet that could not be reached to cancel): each is cancelled at its
     /// wallet, and a transaction still pending is declined (`wallet_unavailable`); nothing was
     /// taken on our side. Customer-scans orders are followed at their wallet instead
-    /// ([`Engine::follow_qr_order`]): approved when paid, closed once their time is up. Returns
-    /// how many changed.
+    /// ([`Engine::follow_qr_order`]): approved when paid, closed once their time is up. Refunds
+    /// their wallets have not answered are asked again ([`Engine::retry_wallet_refunds`]).
+    /// Returns how many changed.
     pub async fn finish_open_qr_orders(&self) -> Result<usize> {
         let grace = u64::try_from(self.config().qr_open_grace.as_nanos()).unwrap_or(u64::MAX);
         let stale_before = now_ns().saturating_sub(grace);
@@ -332,6 +380,8 @@ impl Engine {
                 }
             }
         }
+        // Refunds a wallet has not answered yet.
+        finished += self.retry_wallet_refunds().await?;
         for order in open.into_iter().filter(|o| o.value.expires_at.is_none() && o.value.at <= stale_before) {
             if !self.cancel_at_wallet(order.value.scheme, &order.value.id).await {
                 continue;
@@ -387,19 +437,42 @@ impl Engine {
         Ok(())
     }
 
-    /// Tells the wallet of a refund (or a void) of a QR payment that has been committed here. A
-    /// wallet that cannot be reached is logged; the day's reconciliation against its bill file
-    /// shows the refund as ours only.
+    /// Tells the wallet of a refund (or a void) of a QR payment that has been committed here, and
+    /// crosses it off ([`WalletRefundDue`]) once the wallet has answered. A wallet that cannot be
+    /// reached is asked again by [`Engine::finish_open_qr_orders`] every minute until it answers;
+    /// one that refuses is logged (the day's reconciliation shows the refund as ours only).
     pub(crate) async fn refund_at_wallet(&self, original: &CardTransaction, refund: &CardTransaction) {
-        let Some(qr) = &original.qr else { return };
-        match self.wallets().refund(qr.scheme, &original.id, &refund.id, refund.amount_minor).await {
+        let Some(due) = due_of(original, refund) else { return };
+        if let Err(error) = self.tell_wallet(&due).await {
+            tracing::error!(%error, refund = %due.id, "a wallet refund could not be crossed off; it is asked again");
+        }
+    }
+
+    /// Asks the wallet for one refund; `Ok(true)` once it answered (and the record is gone).
+    async fn tell_wallet(&self, due: &WalletRefundDue) -> Result<bool> {
+        match self.wallets().refund(due.scheme, &due.order_id, &due.id, due.amount_minor).await {
             Ok(Ok(())) => {}
             Ok(Err(decline)) => {
-                tracing::error!(order = %original.id, refund = %refund.id, code = decline.code(), "the wallet refused a refund we made")
+                tracing::error!(order = %due.order_id, refund = %due.id, code = decline.code(), "the wallet refused a refund we made")
             }
             Err(error) => {
-                tracing::error!(%error, order = %original.id, refund = %refund.id, "the wallet could not be told of a refund")
+                tracing::warn!(%error, order = %due.order_id, refund = %due.id, "the wallet could not be told of a refund yet");
+                return Ok(false);
             }
         }
+        let change =
+            Change { remove_records: vec![(WalletRefundDue::KIND.into(), due.id.clone())], ..Change::default() };
+        self.store().apply(change).await?;
+        Ok(true)
+    }
+
+    /// Asks the wallets again for the refunds they have not answered yet; how many now did.
+    pub async fn retry_wallet_refunds(&self) -> Result<usize> {
+        let due: Vec<Stored<WalletRefundDue>> = list(self.store(), RecordQuery::kind(WalletRefundDue::KIND)).await?;
+        let mut told = 0;
+        for due in due {
+            told += usize::from(self.tell_wallet(&due.value).await?);
+        }
+        Ok(told)
     }
 }

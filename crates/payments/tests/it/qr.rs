@@ -399,3 +399,45 @@ async fn a_method_the_terminal_does_not_take_is_declined_on_every_channel() -> a
     w.balanced().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_its_wallet_could_not_hear_of_is_told_once_the_wallet_is_back() -> anyhow::Result<()> {
+    use xingtong_payments::scan::WalletRefundDue;
+    let w = qr_world().await?;
+    let user = wallet(&w, Scheme::Alipay, 10_000, |_| {}).await?;
+    let paid = pay(&w, 900_001, &code(&w, &user).await?, 50_00).await?;
+    ensure!(paid.code.is_approved(), "{:?}", paid.code);
+    let order_id = paid.transaction.as_ref().map(|t| t.id.clone()).context("recorded")?;
+    let dues = || async {
+        let due: Vec<xingtong_merchants::entity::Stored<WalletRefundDue>> = xingtong_merchants::entity::list(
+            w.engine.store(),
+            xingtong_store::RecordQuery::kind(<WalletRefundDue as xingtong_merchants::entity::Entity>::KIND),
+        )
+        .await?;
+        anyhow::Ok(due.len())
+    };
+    let refunded_at_wallet = || async {
+        let order = w.wallets.order(&order_id).await?.context("the wallet's order")?;
+        anyhow::Ok(order.value.refunded_minor)
+    };
+    // The wallet is down: the refund is made here (the money is back on the payer's side of our
+    // ledger) and written down as owed to the wallet, in the same commit.
+    w.wallets.set_outage(Scheme::Alipay, true);
+    let refund = w.engine.refund(&origin(&w, 900_002), (1, 900_001), 20_00, Some("01".into())).await?;
+    ensure!(refund.code.is_approved(), "{:?}", refund.code);
+    w.balanced().await?;
+    ensure!(dues().await? == 1 && w.wallets.balance(&user).await? == 70_00);
+    w.engine.finish_open_qr_orders().await?;
+    ensure!(dues().await? == 1, "still owed while the wallet is down");
+    // Back: the minute's sweep tells it, once (a repeat is harmless: the refund's id).
+    w.wallets.set_outage(Scheme::Alipay, false);
+    ensure!(refunded_at_wallet().await? == 0);
+    ensure!(w.engine.finish_open_qr_orders().await? == 1);
+    ensure!(dues().await? == 0 && refunded_at_wallet().await? == 20_00);
+    ensure!(w.engine.retry_wallet_refunds().await? == 0);
+    // Told at once when the wallet answers: nothing left owed.
+    let rest = w.engine.refund(&origin(&w, 900_003), (1, 900_001), 30_00, Some("01".into())).await?;
+    ensure!(rest.code.is_approved() && dues().await? == 0 && refunded_at_wallet().await? == 50_00);
+    w.balanced().await?;
+    Ok(())
+}
