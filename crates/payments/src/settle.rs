@@ -274,7 +274,7 @@ impl Engine {
             self.open_next_batch(tid, batch).await?;
             return Ok(Settled { batch: stored.value, replayed: true });
         }
-        let txns = self.batch_transactions(mid, tid, batch).await?;
+        let txns = self.batch_with_orders_ended(mid, tid, batch).await?;
         let host = BatchTotals::of(&txns);
         let (domestic_balanced, foreign_balanced) =
             (host.domestic == terminal.domestic, host.foreign == terminal.foreign);
@@ -341,7 +341,7 @@ impl Engine {
                 if self.batch(tid, batch).await?.is_some() {
                     continue;
                 }
-                let txns = self.batch_transactions(mid, tid, batch).await?;
+                let txns = self.batch_with_orders_ended(mid, tid, batch).await?;
                 if txns.is_empty() {
                     continue;
                 }
@@ -385,6 +385,24 @@ impl Engine {
                 return Ok(closed);
             }
         }
+    }
+
+    /// A batch's transactions once its customer-scans orders still waiting have ended: each is
+    /// closed (or found paid) first, so that a batch never settles with an order that could be
+    /// paid into it afterwards.
+    async fn batch_with_orders_ended(&self, mid: &str, tid: &str, batch: u32) -> Result<Vec<CardTransaction>> {
+        let txns = self.batch_transactions(mid, tid, batch).await?;
+        let waiting: Vec<&CardTransaction> = txns
+            .iter()
+            .filter(|t| t.status == Status::Pending && t.qr.as_ref().is_some_and(|q| q.order.is_some()))
+            .collect();
+        if waiting.is_empty() {
+            return Ok(txns);
+        }
+        for t in waiting {
+            self.close_qr_order(&t.id).await?;
+        }
+        self.batch_transactions(mid, tid, batch).await
     }
 
     /// Opens the batch after `batch` unless the terminal has moved on already.

@@ -276,8 +276,18 @@ async fn a_terminal_shows_a_dynamic_code_over_iso8583_polls_it_and_closes_anothe
     let missing = t.send(&Request::QrQuery(999, 1_00)).await?;
     ensure!(missing.code == "25", "{missing:?}");
 
+    // A batch settles with no order still waiting: one left open is closed first, and the
+    // customer can no longer pay it into a settled batch.
+    let open = t.send(&Request::QrOrder("ALP".into(), 6_00, None, 1)).await?;
+    let open_url = open.qr().and_then(|q| q.code_url).context("a code URL")?;
+    let settled = w.engine.settle(&w.mid, &w.tid, 1, xingtong_payments::settle::BatchTotals::default()).await?;
+    ensure!(!settled.replayed);
+    let closed = w.engine.transaction(&w.tid, open.batch, open.stan).await?.context("recorded")?.value;
+    ensure!(closed.status == Status::Declined, "{closed:?}");
+    ensure!(w.wallets.pay_code_url(&payer.id, &open_url).await.err().map(|e| e.code) == Some("order_closed"));
+
     // An order whose reply never came is reversed: closed at the wallet.
-    let origin = crate::reversal_origin(&w.tid, &w.mid, 1, 4_343);
+    let origin = crate::reversal_origin(&w.tid, &w.mid, 2, 4_343);
     let answer = w.engine.qr_order(&origin, spec(Scheme::Wechat, 7_00, None)).await?;
     let lost = answer.transaction.context("recorded")?;
     ensure!(w.engine.reverse(&origin, 7_00).await?.is_approved());
