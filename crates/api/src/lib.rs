@@ -74,8 +74,6 @@ pub struct AppState {
     pub sandbox_wallets: Option<std::sync::Arc<xingtong_payments::sandbox_wallet::SandboxWallets>>,
     /// API keys read in the last second, by id (see [`AppState::api_key`]).
     pub api_keys: Arc<std::sync::Mutex<ApiKeyCache>>,
-    /// Blocks of API STANs this process took, per terminal: (next, last).
-    pub api_stans: Arc<std::sync::Mutex<std::collections::HashMap<String, (i64, i64)>>>,
     /// The merchant of each terminal a payment named (a device never changes merchant).
     pub terminal_merchants: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
     /// Renders `/metrics`.
@@ -92,7 +90,6 @@ impl AppState {
             merchants,
             payments: None,
             sandbox_wallets: None,
-            api_stans: Arc::default(),
             terminal_merchants: Arc::default(),
             api_keys: Arc::default(),
             metrics: ops::metrics_handle(),

@@ -17,7 +17,7 @@ use xingtong_merchants::entity::{Entity, Stored, get, insert, load};
 use xingtong_merchants::identity::Scope;
 use xingtong_payments::txn::{BusinessType, CardTransaction, Kind};
 use xingtong_payments::{Answer, Binding, Card, Engine, Origin};
-use xingtong_store::{Change, CounterAdd, UniqueKey};
+use xingtong_store::UniqueKey;
 
 use crate::AppState;
 use crate::error::{ApiError, codes};
@@ -130,40 +130,8 @@ impl Entity for KeySlot {
     }
 }
 
-/// The first STAN of API transactions; terminals use lower ones.
-pub const API_STAN_FIRST: u32 = 900_001;
-
-/// STANs a process takes from a terminal's counter at a time, so that most requests need no commit
-/// for their STAN (a block left unused at a restart is skipped; the unique slot key makes a STAN
-/// that comes round again after 99,999 be refused and another taken).
-pub const API_STAN_BLOCK: i64 = 64;
-
-/// The next STAN of this terminal's API range: from this process's block, or a new block from the
-/// counter the writer moves.
-async fn next_api_stan(state: &AppState, tid: &str) -> Result<u32, ApiError> {
-    let as_stan = |value: i64| API_STAN_FIRST + u32::try_from((value - 1).rem_euclid(99_999)).unwrap_or(0);
-    {
-        let mut blocks = state.api_stans.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((next, end)) = blocks.get_mut(tid)
-            && *next <= *end
-        {
-            let value = *next;
-            *next += 1;
-            return Ok(as_stan(value));
-        }
-    }
-    let values = state
-        .store
-        .apply_counting(Change {
-            counters: vec![CounterAdd { key: format!("api_stan:{tid}"), delta: API_STAN_BLOCK, max: None }],
-            ..Change::default()
-        })
-        .await?;
-    let end = values[0];
-    let first = end - API_STAN_BLOCK + 1;
-    state.api_stans.lock().unwrap_or_else(|p| p.into_inner()).insert(tid.to_owned(), (first + 1, end));
-    Ok(as_stan(first))
-}
+/// The first STAN of API transactions; terminals use lower ones (the core's host range).
+pub const API_STAN_FIRST: u32 = xingtong_payments::engine::HOST_STAN_FIRST;
 
 /// The slot `key` was bound to, or a new one with the binding that commits it together with the
 /// transaction it records (one commit per request). A retry finds its slot here and is answered
@@ -205,7 +173,7 @@ async fn slot(
         return Err(ApiError::new(StatusCode::CONFLICT, "terminal_not_active", message));
     }
     let (batch, session_version) = engine.current_batch(tid).await?;
-    let stan = next_api_stan(state, tid).await?;
+    let stan = engine.host_stan(tid).await?;
     let slot = KeySlot { id: id.clone(), owner: scope, request_sha256: hash, tid: tid.into(), batch, stan };
     let binding = Binding {
         puts: vec![insert(&slot)?],

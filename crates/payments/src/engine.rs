@@ -269,7 +269,20 @@ pub(crate) struct Inner {
     operator_cache: Recent<bool>,
     /// Each terminal's payment methods.
     pub(crate) methods_cache: Recent<Arc<crate::methods::PaymentMethods>>,
+    /// Each terminal's block of host trace numbers: the next value and the block's last.
+    host_stans: Mutex<HashMap<String, (i64, i64)>>,
 }
+
+/// The first trace number (STAN) of transactions the host originates for a terminal (the JSON
+/// API's payments, a static code's orders); the terminal's own are 000001–899999
+/// (`xingtong_iso8583::cup::TERMINAL_STAN_MAX`), so the two never collide.
+pub const HOST_STAN_FIRST: u32 = 900_001;
+
+/// Host trace numbers a process takes from a terminal's counter at a time, so that most
+/// payments need no commit for theirs (a block left unused at a restart is skipped; the unique
+/// key an API request binds makes a number that comes round again after 99,999 be refused and
+/// another taken).
+pub const HOST_STAN_BLOCK: i64 = 64;
 
 /// How long a cached merchant is trusted: one second.
 pub const MERCHANT_CACHE_NS: u64 = 1_000_000_000;
@@ -380,8 +393,39 @@ impl Engine {
                 device_cache: Recent::new(MERCHANT_CACHE_NS),
                 operator_cache: Recent::new(MERCHANT_CACHE_NS),
                 methods_cache: Recent::new(MERCHANT_CACHE_NS),
+                host_stans: Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    /// The next trace number of the host's range for `tid` ([`HOST_STAN_FIRST`] to 999999), for a
+    /// payment a channel other than the terminal itself originates: from this process's block, or
+    /// a new block from the terminal's counter (one commit every [`HOST_STAN_BLOCK`] payments).
+    pub async fn host_stan(&self, tid: &str) -> Result<u32> {
+        let as_stan = |value: i64| HOST_STAN_FIRST + u32::try_from((value - 1).rem_euclid(99_999)).unwrap_or(0);
+        {
+            let mut blocks = self.inner.host_stans.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((next, end)) = blocks.get_mut(tid)
+                && *next <= *end
+            {
+                let value = *next;
+                *next += 1;
+                return Ok(as_stan(value));
+            }
+        }
+        // The counter keeps its name from when only the JSON API took host numbers.
+        let values = self
+            .inner
+            .store
+            .apply_counting(Change {
+                counters: vec![CounterAdd { key: format!("api_stan:{tid}"), delta: HOST_STAN_BLOCK, max: None }],
+                ..Change::default()
+            })
+            .await?;
+        let end = values[0];
+        let first = end - HOST_STAN_BLOCK + 1;
+        self.inner.host_stans.lock().unwrap_or_else(|p| p.into_inner()).insert(tid.to_owned(), (first + 1, end));
+        Ok(as_stan(first))
     }
 
     /// Creates the platform's ledger accounts if they are missing, and moves what earlier
