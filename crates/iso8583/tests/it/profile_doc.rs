@@ -150,8 +150,8 @@ fn qr_order_example() {
     let qr = cup::QrReply::parse(message.get(57).unwrap()).unwrap();
     assert_eq!((qr.paid, qr.wallet_txn_id.as_str(), qr.code_url), (true, "2026112822001456789012654321", None));
     assert_eq!(
-        (message.get_str(11), message.get_str(37), message.get_str(38), message.get_str(39)),
-        (Some("000044"), Some("143530000043"), Some("654321"), Some("00"))
+        (message.get_str(11), message.get_str(12), message.get_str(37), message.get_str(38), message.get_str(39)),
+        (Some("000044"), Some("143530"), Some("143530000043"), Some("654321"), Some("00"))
     );
     assert!(mac_verifies(&reply, &message, &mac_key));
 }

@@ -260,6 +260,8 @@ async fn a_terminal_shows_a_dynamic_code_over_iso8583_polls_it_and_closes_anothe
     let qr = paid.qr().context("field 57")?;
     ensure!(paid.approved() && qr.paid && !qr.wallet_txn_id.is_empty() && paid.auth_code().is_some(), "{paid:?}");
     ensure!(w.wallets.balance(&payer).await? == 58_00);
+    ensure!(paid.message.get_str(12) == made.message.get_str(12), "field 12 is the order's time");
+    ensure!(paid.message.get_str(13) == made.message.get_str(13) && paid.message.get_str(4) == Some("000000004200"));
     w.balanced().await?;
 
     // Another, closed at the till: 12, reason 10; asked again, the same.
@@ -274,7 +276,7 @@ async fn a_terminal_shows_a_dynamic_code_over_iso8583_polls_it_and_closes_anothe
     ensure!(again.code == "12", "{again:?}");
     // An order that is not there (or a card sale's STAN): 25.
     let missing = t.send(&Request::QrQuery(999, 1_00)).await?;
-    ensure!(missing.code == "25", "{missing:?}");
+    ensure!(missing.code == "25" && missing.qr().is_none() && !missing.message.has(63), "{missing:?}");
 
     // A batch settles with no order still waiting: one left open is closed first, and the
     // customer can no longer pay it into a settled batch.
