@@ -696,25 +696,17 @@ impl Terminal {
                 m.set(63, format!("{operator}{business}"));
                 m
             }
-            Request::QrSale(code, amount, business) => {
-                let mut m = self.base("0200", stan)?;
-                m.set(3, "000000");
-                m.set(4, format!("{amount:012}"));
-                m.set(22, "032");
-                m.set(25, "00");
-                m.set(49, "156");
-                m.set(57, format!("B{}", code.trim()));
-                m.set(60, f60("22"));
-                m.set(63, format!("{operator}{business}"));
-                m
-            }
-            Request::QrOrder(..) | Request::QrQuery(..) | Request::QrClose(..) => {
+            Request::QrSale(..) | Request::QrOrder(..) | Request::QrQuery(..) | Request::QrClose(..) => {
                 let (field57, amount, business) = match request {
-                    Request::QrOrder(wallet, amount, minutes, business) => {
-                        (cup::QrRequest::Order { wallet: wallet.clone(), minutes: *minutes }, *amount, *business)
+                    Request::QrSale(code, amount, business) => {
+                        (format!("B{}", code.trim()).into_bytes(), *amount, *business)
                     }
-                    Request::QrQuery(stan, amount) => (cup::QrRequest::Query(*stan), *amount, 1),
-                    Request::QrClose(stan, amount) => (cup::QrRequest::Close(*stan), *amount, 1),
+                    Request::QrOrder(wallet, amount, minutes, business) => {
+                        let order = cup::QrRequest::Order { wallet: wallet.clone(), minutes: *minutes };
+                        (order.to_bytes(), *amount, *business)
+                    }
+                    Request::QrQuery(stan, amount) => (cup::QrRequest::Query(*stan).to_bytes(), *amount, 1),
+                    Request::QrClose(stan, amount) => (cup::QrRequest::Close(*stan).to_bytes(), *amount, 1),
                     _ => unreachable!("matched above"),
                 };
                 let mut m = self.base("0200", stan)?;
@@ -723,7 +715,7 @@ impl Terminal {
                 m.set(22, "032");
                 m.set(25, "00");
                 m.set(49, "156");
-                m.set(57, field57.to_bytes());
+                m.set(57, field57);
                 m.set(60, f60("22"));
                 m.set(63, format!("{operator}{business}"));
                 m

@@ -912,6 +912,28 @@ fn journal_entry(
     }
 }
 
+/// A QR sale's outcome the host recorded: journalled, then its slip, or why it was not paid.
+fn qr_outcome(
+    app: &App,
+    dir: &DeviceDir,
+    reply: &xingtong_pos::Reply,
+    entry: &JournalEntry,
+    text: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let lang = app.lang();
+    dir.journal(entry)?;
+    if reply.approved() {
+        text.push(tr(lang, "交易成功", "Approved").to_owned());
+        return print_slip(app, dir, entry, "扫码消费 QR SALE", text);
+    }
+    text.push(tr(lang, "交易失败", "Declined").to_owned());
+    match reply.qr() {
+        Some(q) => text.push(app.explain_qr(&q.reason)),
+        None => text.extend(app.explain(&reply.code)),
+    }
+    Ok(())
+}
+
 /// "Prints" a slip: all its copies to the device's receipts, the merchant's on screen.
 fn print_slip(
     app: &App,
@@ -1846,17 +1868,7 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
             } else {
                 let entry =
                     journal_entry(&reply, "sale", amount_minor, String::new(), app.operator, Some(app.business));
-                dir.journal(&entry)?;
-                if reply.approved() {
-                    text.push(tr(&lang, "交易成功", "Approved").to_owned());
-                    print_slip(app, dir, &entry, "扫码消费 QR SALE", &mut text)?;
-                } else {
-                    text.push(tr(&lang, "交易失败", "Declined").to_owned());
-                    match &qr {
-                        Some(q) => text.push(app.explain_qr(&q.reason)),
-                        None => text.extend(app.explain(&reply.code)),
-                    }
-                }
+                qr_outcome(app, dir, &reply, &entry, &mut text)?;
             }
             text.push(tr(&lang, "按 确认(Enter) 返回", "Press Enter to go back").to_owned());
             app.screen = Screen::Outcome(text);
@@ -1926,17 +1938,7 @@ async fn perform(app: &mut App, task: Task, options: &Options, dir: &DeviceDir, 
                 let mut entry =
                     journal_entry(&reply, "sale", order.amount_minor, String::new(), app.operator, Some(app.business));
                 (entry.stan, entry.batch) = (order.stan, order.batch);
-                dir.journal(&entry)?;
-                if reply.approved() {
-                    text.push(tr(&lang, "交易成功", "Approved").to_owned());
-                    print_slip(app, dir, &entry, "扫码消费 QR SALE", &mut text)?;
-                } else {
-                    text.push(tr(&lang, "交易失败", "Declined").to_owned());
-                    match &qr {
-                        Some(q) => text.push(app.explain_qr(&q.reason)),
-                        None => text.extend(app.explain(&reply.code)),
-                    }
-                }
+                qr_outcome(app, dir, &reply, &entry, &mut text)?;
             }
             text.push(tr(&lang, "按 确认(Enter) 返回", "Press Enter to go back").to_owned());
             app.screen = Screen::Outcome(text);

@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use anyhow::{Context, ensure};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::server::{Backend, Server, request, request_raw};
 
@@ -49,15 +49,7 @@ fn a_new_database_gets_a_demo_tenant_ready_to_use() -> anyhow::Result<()> {
     }
 
     // The owner signs in and sees the merchant, its supervisor and two cashiers.
-    let login = request_raw(
-        address,
-        "POST",
-        "/v1/sessions",
-        &[("Content-Type", "application/json")],
-        &serde_json::to_vec(&json!({ "login": "13888888888", "password": "demo owner password" }))?,
-    )?;
-    ensure!(login.status == 201, "{:?}", login.json());
-    let cookie = format!("xt_session={}", login.session_cookie().context("cookie")?);
+    let cookie = crate::server::demo_owner_cookie(address)?;
     let cashiers = request_raw(address, "GET", &format!("/v1/merchants/{mid}/cashiers"), &[("Cookie", &cookie)], b"")?;
     let body = cashiers.json();
     let mut operators: Vec<&str> =

@@ -32,14 +32,7 @@ fn till(dir: &std::path::Path) -> anyhow::Result<Till> {
     let mid = printed.split("merchant ").nth(1).and_then(|r| r.split([',', ' ']).next()).context("mid")?.to_owned();
     let mut till = Till { child, address, admin, cookie: String::new(), key: String::new(), tid: String::new() };
     // The demo owner makes a key for the till; staff provision a terminal for it.
-    let login = request_raw(
-        address,
-        "POST",
-        "/v1/sessions",
-        &[("Content-Type", "application/json")],
-        &serde_json::to_vec(&json!({ "login": "13888888888", "password": "demo owner password" }))?,
-    )?;
-    till.cookie = format!("xt_session={}", login.session_cookie().context("cookie")?);
+    till.cookie = crate::server::demo_owner_cookie(address)?;
     till.key = request_raw(
         address,
         "POST",

@@ -206,3 +206,16 @@ pub fn request_raw(
     let status = head.split_whitespace().nth(1).context("no status")?.parse()?;
     Ok(RawResponse { status, head, body: raw[end + 4..].to_vec() })
 }
+
+/// The demo owner signed in (`serve --demo`'s tenant): the `Cookie` header value of the session.
+pub fn demo_owner_cookie(address: SocketAddr) -> anyhow::Result<String> {
+    let login = request_raw(
+        address,
+        "POST",
+        "/v1/sessions",
+        &[("Content-Type", "application/json")],
+        &serde_json::to_vec(&serde_json::json!({ "login": "13888888888", "password": "demo owner password" }))?,
+    )?;
+    anyhow::ensure!(login.status == 201, "{:?}", login.json());
+    Ok(format!("xt_session={}", anyhow::Context::context(login.session_cookie(), "a session cookie")?))
+}
