@@ -160,6 +160,8 @@ pub enum Screen {
     Wallet(i64),
     /// A dynamic code on the screen, waiting for the customer to scan and pay.
     ShowCode(ShownCode),
+    /// The terminal's static code (台卡), to print and stand by the till.
+    StaticCode,
     /// The voucher number (trace number) of the sale to void or refund.
     Original(ReturnKind, String, Option<String>),
     /// The amount to refund or complete.
@@ -201,6 +203,11 @@ pub struct ShownCode {
     pub url: String,
     /// How many times the host was asked.
     pub asked: u32,
+}
+
+/// What a terminal's static code (台卡) holds (docs/qr.md §8).
+pub fn static_code_url(tid: &str) -> String {
+    format!("xingtong://static/{tid}")
 }
 
 /// How often a shown code's order is asked after (docs/iso8583.md §5.6: every 2–3 s).
@@ -459,9 +466,17 @@ impl App {
                 KeyCode::Char('3') => self.state.toggle_qr(),
                 KeyCode::Char('4') => self.state.cycle_default_method(),
                 KeyCode::Char('5') => self.state.cycle_currency_label(),
+                KeyCode::Char('6') if self.state.qr_enabled() && self.state.tid.is_some() => {
+                    self.screen = Screen::StaticCode
+                }
                 KeyCode::Esc | KeyCode::Enter => self.screen = Screen::Menu(None),
                 _ => {}
             },
+            Screen::StaticCode => {
+                if matches!(key.code, KeyCode::Esc | KeyCode::Enter) {
+                    self.screen = Screen::Settings;
+                }
+            }
             Screen::Amount(kind, digits) => match (key.code, digit) {
                 (_, Some(d)) if digits.len() < 10 && !(digits.is_empty() && d == '0') => digits.push(d),
                 (KeyCode::Backspace, _) => {
@@ -1472,7 +1487,22 @@ fn draw(frame: &mut ratatui::Frame, app: &App) {
                 app.state.money(1234),
                 tr(lang, "人民币 (主机只受理人民币)", "yuan (the host takes CNY only)")
             )));
+            if app.state.qr_enabled() {
+                lines.push(Line::from(format!("  6  {}", tr(lang, "静态收款码 (台卡)", "Static code (台卡)"))));
+            }
             lines.push(Line::from(tr(lang, "  Esc 返回", "  Esc back")));
+        }
+        Screen::StaticCode => {
+            let url = static_code_url(app.state.tid.as_deref().unwrap_or_default());
+            lines.push(heading(tr(lang, "静态收款码 (台卡)", "Static code (台卡)")));
+            lines.extend(qr_lines(&url).unwrap_or_default().into_iter().map(Line::from));
+            lines.push(Line::from(url));
+            lines.push(Line::from(tr(
+                lang,
+                "打印后放在收银台: 顾客扫码后在手机上输入金额; 每位付款人每日限 500 元",
+                "Print it and stand it by the till: the payer scans it and enters the amount; ¥500 a payer a day",
+            )));
+            lines.push(Line::from(tr(lang, "Esc 返回", "Esc back")));
         }
         Screen::Diagnostics(note) => {
             lines.push(heading(tr(lang, "诊断", "Diagnostics")));

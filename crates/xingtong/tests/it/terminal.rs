@@ -605,7 +605,13 @@ fn the_supervisor_turns_qr_on_and_a_payment_code_is_scanned_at_the_till() -> any
         pos.keys(&["0", "0", "2", "4", "6", "8", "1", "0", "Enter"])?;
         pos.wait_for(&["Main menu", "operator 00"])?;
         pos.keys(&["8", "3"])?;
-        pos.wait_for(&["QR on", "Default payment method: bank card"])?;
+        pos.wait_for(&["QR on", "Default payment method: bank card", "6  Static code (台卡)"])?;
+        // The static code to print, drawn with what it holds.
+        pos.keys(&["6"])?;
+        let printed = pos.wait_for(&["Static code (台卡)", "xingtong://static/", "¥500 a payer a day"])?;
+        ensure!(printed.lines().filter(|l| l.contains("█")).count() >= 10, "{printed}");
+        pos.keys(&["Escape"])?;
+        pos.wait_for(&["Default payment method: bank card"])?;
         pos.keys(&["Escape"])?;
         // A sale of ¥18.50: Q, then the scanner types the code and Enter.
         pos.keys(&["1", "1", "8", "5", "0", "Enter", "Enter"])?;
