@@ -43,6 +43,8 @@ pub struct Config {
     /// How old a QR order left open must be before [`Engine::finish_open_qr_orders`] takes it
     /// (longer than any flow still running: the wait, the wallet's answers, the cancel's tries).
     pub qr_open_grace: std::time::Duration,
+    /// The pause before a cancel at a wallet is tried again (once, then twice as long).
+    pub qr_cancel_pause: std::time::Duration,
 }
 
 impl Default for Config {
@@ -56,6 +58,7 @@ impl Default for Config {
             qr_user_paying_timeout: std::time::Duration::from_secs(20),
             qr_poll_interval: std::time::Duration::from_millis(1_000),
             qr_open_grace: std::time::Duration::from_secs(120),
+            qr_cancel_pause: std::time::Duration::from_millis(200),
         }
     }
 }

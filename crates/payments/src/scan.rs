@@ -250,7 +250,7 @@ impl Engine {
                 Ok(()) => return true,
                 Err(error) => {
                     tracing::warn!(%error, order = order_id, attempt, "a QR order could not be cancelled at its wallet");
-                    tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt + 1))).await;
+                    tokio::time::sleep(self.config().qr_cancel_pause * (attempt + 1)).await;
                 }
             }
         }

@@ -8,6 +8,7 @@ mod processes;
 mod protocol;
 mod qr;
 mod qr_order;
+mod qr_simulation;
 mod recon;
 
 use std::net::SocketAddr;

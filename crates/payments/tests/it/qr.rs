@@ -27,6 +27,7 @@ pub(crate) fn qr_config() -> Config {
         qr_user_paying_timeout: Duration::from_millis(800),
         qr_poll_interval: Duration::from_millis(100),
         qr_open_grace: Duration::ZERO,
+        qr_cancel_pause: Duration::from_millis(5),
         ..Config::default()
     }
 }
