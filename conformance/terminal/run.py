@@ -285,6 +285,34 @@ req[42] = "000000000000001"
 r = t.exchange("0200", req)
 check("9i wrong MID (03, MAC)", req, r, "03", True)
 
+
+# 9j-9n a QR order the customer scans (§5.6): made, asked after, closed; field 57 of the replies
+def qr_order(f57, amount=300):
+    req = {3: "000000", 4: f"{amount:012d}", 11: t.next_stan(), 22: "032", 25: "00", 49: "156",
+           57: f57, 60: t.f60("22"), 63: f"{t.operator} 1"}
+    return req, t.exchange("0200", req)
+
+
+qd, rd = qr_order("DWXP")
+made57 = rd["fields"].get(57, "")
+check("9j QR order D (00, W and the code's URL)", qd, rd, "00", True, [
+    None if made57.startswith("WXPW00") and len(made57) > 6 else f"F57 {made57!r}",
+    "F38 on an order still waiting" if 38 in rd["fields"] else None,
+    None if rd["fields"].get(63) == "WXP" else f"F63 {rd['fields'].get(63)!r}"])
+qq, rq = qr_order("Q" + qd[11])
+check("9k QR order Q (00, still W)", qq, rq, "00", True, [
+    None if rq["fields"].get(57) == made57 else f"F57 {rq['fields'].get(57)!r}",
+    None if (rq["fields"].get(37), rq["fields"].get(12)) == (rd["fields"].get(37), rd["fields"].get(12))
+    else "F37 and F12 are not the order's"])
+qc, rc = qr_order("C" + qd[11])
+check("9l QR order C (12, N10: closed)", qc, rc, "12", True,
+      [None if rc["fields"].get(57) == "WXPN10" else f"F57 {rc['fields'].get(57)!r}"])
+qq, rq = qr_order("Q" + qd[11])
+check("9m QR order Q after the close (12)", qq, rq, "12", True)
+qn, rn = qr_order("Q899999")
+check("9n QR order Q of no order (25, no F57)", qn, rn, "25", True,
+      ["F57 on a 25" if 57 in rn["fields"] else None, "F63 on a 25" if 63 in rn["fields"] else None])
+
 # 10 settlement (§7, §7.1)
 def valid_mmdd(v):
     return isinstance(v, str) and len(v) == 4 and v.isdigit() and 1 <= int(v[:2]) <= 12 \
