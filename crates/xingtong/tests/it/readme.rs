@@ -91,6 +91,8 @@ fn the_readme_tour_works_as_written() -> anyhow::Result<()> {
         "\"approved\":true",
         "\"kind\":\"void\"",
         "\"method\":\"alipay\"",
+        "\"mode\":\"dynamic\"",
+        "the order is approved",
         "balanced:",
     ] {
         ensure!(stdout.contains(expected), "the tour's output lacks {expected}:\n{stdout}\n--- stderr\n{stderr}");
