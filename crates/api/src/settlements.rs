@@ -858,8 +858,11 @@ pub struct TransactionFilter {
     pub from: Option<String>,
     /// Business days to (inclusive), `YYYY-MM-DD`.
     pub to: Option<String>,
-    /// Comma-separated statuses: `approved`, `declined`, `voided`, `reversed`, `completed`.
+    /// Comma-separated statuses: `approved`, `declined`, `voided`, `reversed`, `completed`,
+    /// `pending` (a QR payment still waiting for its wallet or its customer).
     pub status: Option<String>,
+    /// Only this terminal's.
+    pub tid: Option<String>,
     /// The `next_after` of the previous page.
     pub after: Option<String>,
     /// At most this many (1–1000, default 100).
@@ -904,8 +907,9 @@ pub async fn list_transactions(
         day_to: day("to", &filter.to)?,
         statuses: statuses_param(
             filter.status.as_deref(),
-            &["approved", "declined", "voided", "reversed", "completed"],
+            &["approved", "declined", "voided", "reversed", "completed", "pending"],
         )?,
+        terminal: filter.tid.clone(),
         after,
         limit: filter.limit.unwrap_or(100).clamp(1, 1_000),
         ..xingtong_store::TxnQuery::default()

@@ -218,12 +218,24 @@ fn a_customer_scans_the_terminal_s_codes_over_json_and_only_the_wallet_s_signed_
     let url = made["wallet"]["order"]["code_url"].as_str().context("code_url")?.to_owned();
     ensure!(url.starts_with("xtsandbox://wechat/") && made["wallet"]["order"]["mode"] == "dynamic", "{made}");
     ensure!(order("o-1", 5_000)?["id"] == id.as_str());
+    // Listed among the merchant's pending transactions of this terminal until it ends.
+    let mid = made["mid"].as_str().context("mid")?.to_owned();
+    let pending = format!("/v1/merchants/{mid}/transactions?status=pending&tid={tid}");
+    let listed = request(address, "GET", &pending, key, None, None)?;
+    ensure!(
+        listed.body["transactions"].as_array().is_some_and(|l| l.len() == 1 && l[0]["id"] == id.as_str()),
+        "{listed:?}"
+    );
+    let elsewhere = request(address, "GET", &format!("{pending}0"), key, None, None)?;
+    ensure!(elsewhere.body["transactions"].as_array().is_some_and(Vec::is_empty), "{elsewhere:?}");
     // Scanned and paid: the notification approves it; polling sees it.
     let paid = scan(json!({ "code_url": url }))?;
     ensure!(paid.status == 201 && paid.body["notified"] == true && paid.body["order_id"] == id.as_str(), "{paid:?}");
     let approved = until(&id, &|t| t["status"] == "approved")?;
     ensure!(approved["fee_minor"] == 19 && approved["method"] == "wechat", "0.38 % of ¥50.00 is ¥0.19: {approved}");
     ensure!(scan(json!({ "code_url": url }))?.body["error"]["code"] == "order_closed");
+    let listed = request(address, "GET", &pending, key, None, None)?;
+    ensure!(listed.body["transactions"].as_array().is_some_and(Vec::is_empty), "no longer pending: {listed:?}");
 
     // The notification again: taken, nothing changes. Forged or altered: 401, nothing changes.
     let sent = request(address, "GET", &format!("/v1/sandbox/wallet-orders/{id}/notifications"), admin, None, None)?;
