@@ -186,7 +186,23 @@ async fn dynamic_paths(w: &World) -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_static_code_takes_at_most_500_yuan_a_day_from_each_payer() -> anyhow::Result<()> {
-    let w = qr_world().await?;
+    static_code(qr_world().await?).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_code_takes_at_most_500_yuan_a_day_from_each_payer_on_postgres() -> anyhow::Result<()> {
+    let Some((url, schema)) = crate::processes::postgres() else {
+        eprintln!("XINGTONG_TEST_POSTGRES_URL is not set: the PostgreSQL static-code test is skipped");
+        return Ok(());
+    };
+    let dir = tempfile::tempdir()?;
+    let database = Database::Postgres { url: url.clone(), schema: Some(schema.clone()) };
+    let result = async { static_code(crate::world_on(dir, database, qr_config()).await?).await }.await;
+    tokio::task::spawn_blocking(move || xingtong_store::postgres::drop_schema(&url, &schema)).await??;
+    result
+}
+
+async fn static_code(w: World) -> anyhow::Result<()> {
     let payer = wallet(&w, Scheme::Wechat, 200_000, |_| {}).await?;
     let other = wallet(&w, Scheme::Wechat, 200_000, |_| {}).await?;
     let pay = |stan: u32, who: &SandboxWallet, amount: i64| {
