@@ -168,16 +168,23 @@ fn activate_and_sign_in(pos: &Tmux) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A demo server over `<dir>/data`, its data directory, and the command that
+/// runs a terminal against it with its device in `<dir>/pos`.
+fn served_terminal(dir: &std::path::Path) -> anyhow::Result<(std::process::Child, std::path::PathBuf, String)> {
+    let data = dir.join("data");
+    let (server, printed) = serve(&data, "127.0.0.1:0", "127.0.0.1:0")?;
+    let (host, api) = addresses(&printed)?;
+    let command = terminal_command(&printed, &host, &api, &dir.join("pos"), None)?;
+    Ok((server, data, command))
+}
+
 #[test]
 fn a_cashier_activates_signs_in_and_sells_on_the_terminal() -> anyhow::Result<()> {
     if !tmux_available()? {
         return Ok(());
     }
     let dir = tempfile::tempdir()?;
-    let data = dir.path().join("data");
-    let (mut server, printed) = serve(&data, "127.0.0.1:0", "127.0.0.1:0")?;
-    let (host, api) = addresses(&printed)?;
-    let command = terminal_command(&printed, &host, &api, &dir.path().join("pos"), None)?;
+    let (mut server, data, command) = served_terminal(dir.path())?;
     let session = format!("xt-{}", std::process::id());
 
     let result = (|| -> anyhow::Result<()> {
@@ -571,10 +578,7 @@ fn the_supervisor_turns_qr_on_and_a_payment_code_is_scanned_at_the_till() -> any
         return Ok(());
     }
     let dir = tempfile::tempdir()?;
-    let data = dir.path().join("data");
-    let (mut server, printed) = serve(&data, "127.0.0.1:0", "127.0.0.1:0")?;
-    let (host, api) = addresses(&printed)?;
-    let command = terminal_command(&printed, &host, &api, &dir.path().join("pos"), None)?;
+    let (mut server, data, command) = served_terminal(dir.path())?;
     let session = format!("xt-qr-{}", std::process::id());
     let wallet: serde_json::Value = serde_json::from_str(
         crate::admin::cli(
