@@ -277,9 +277,13 @@ pub struct TransactionView {
     pub status: xingtong_payments::txn::Status,
     /// True when `response_code` is `00`.
     pub approved: bool,
-    /// The CUP response code (docs/iso8583.md §8).
-    #[schema(pattern = "^[0-9A-Z]{2}$")]
+    /// The CUP response code (docs/iso8583.md §8); empty while `pending`.
+    #[schema(pattern = "^([0-9A-Z]{2})?$")]
     pub response_code: String,
+    /// Why it was declined: a stable code (docs/api.md, "Decline reasons"); the response code
+    /// is the CUP code it maps to.
+    #[schema(example = "insufficient_funds")]
+    pub decline_reason: Option<&'static str>,
     /// What the code means.
     pub response: Option<ResponseMeaning>,
     /// Merchant.
@@ -335,9 +339,10 @@ pub fn transaction_view(t: &CardTransaction) -> TransactionView {
         id: t.id.clone(),
         kind: t.kind,
         status: t.status,
-        approved: t.response_code == "00",
-        response_code: t.response_code.clone(),
-        response: ResponseCode::lookup(&t.response_code).map(|c| ResponseMeaning {
+        approved: t.outcome().is_approved(),
+        response_code: xingtong_payments::cup::recorded(t).into(),
+        decline_reason: t.decline.map(|r| r.code()),
+        response: ResponseCode::lookup(xingtong_payments::cup::recorded(t)).map(|c| ResponseMeaning {
             meaning_en: c.meaning_en,
             meaning_zh: c.meaning_zh,
             action_en: c.action_en,
@@ -353,7 +358,7 @@ pub fn transaction_view(t: &CardTransaction) -> TransactionView {
         fee_minor: t.fee_minor,
         method: t.method(),
         card: t.qr.is_none().then(|| CardView { number: t.pan_masked.clone(), brand: t.brand, r#type: t.card_type }),
-        wallet: t.qr.as_ref().map(crate::qr::wallet_side_view),
+        wallet: t.qr.as_ref().map(|qr| crate::qr::wallet_side_view(qr, t.qr_decline())),
         rrn: t.rrn.clone(),
         auth_code: t.auth_code.clone(),
         business_type: t.business_type,
@@ -371,11 +376,10 @@ pub(crate) fn answer_response(answer: Answer) -> Result<Response, ApiError> {
     match answer.transaction {
         Some(t) => Ok((StatusCode::CREATED, Json(transaction_view(&t))).into_response()),
         // No record: a duplicate of a slot used by another request (94).
-        None => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "duplicate_transaction",
-            format!("response code {}: {}", answer.code.code, answer.code.meaning_en),
-        )),
+        None => Err(ApiError::new(StatusCode::CONFLICT, "duplicate_transaction", {
+            let code = xingtong_payments::cup::response_code(answer.outcome);
+            format!("response code {}: {}", code.code, code.meaning_en)
+        })),
     }
 }
 
@@ -628,6 +632,7 @@ pub async fn get_receipt(
     };
     let wallet_txn_id = t.qr.as_ref().and_then(|qr| qr.wallet_txn_id.clone());
     let payer = t.qr.as_ref().and_then(|qr| qr.payer.clone());
+    let (approved, response_code) = (t.outcome().is_approved(), xingtong_payments::cup::recorded(&t).into());
     Ok(Json(ReceiptView {
         method,
         wallet_txn_id,
@@ -648,10 +653,10 @@ pub async fn get_receipt(
         date_time: format!("{y:04}-{m:02}-{d:02} {hh:02}:{mi:02}:{ss:02}"),
         amount: format!("CNY {amount}"),
         amount_minor: t.amount_minor,
+        approved,
+        response_code,
         reference: t.original_id,
         business_type: t.business_type,
-        approved: t.response_code == "00",
-        response_code: t.response_code,
     })
     .into_response())
 }

@@ -78,14 +78,14 @@ pub fn decline_view(decline: Decline) -> DeclineView {
 }
 
 /// How the wallet side of a transaction looks over JSON.
-pub fn wallet_side_view(qr: &QrPart) -> WalletSideView {
+pub fn wallet_side_view(qr: &QrPart, decline: Option<Decline>) -> WalletSideView {
     WalletSideView {
         scheme: qr.scheme.as_str(),
         scheme_name_zh: qr.scheme.names().1,
         code: qr.code_masked.clone(),
         wallet_txn_id: qr.wallet_txn_id.clone(),
         payer: qr.payer.clone(),
-        decline: qr.decline.map(decline_view),
+        decline: decline.map(decline_view),
         order: qr.order.as_ref().map(|o| QrOrderView {
             mode: match o.mode {
                 xingtong_payments::qr::OrderMode::Dynamic => "dynamic",

@@ -283,11 +283,12 @@ pub async fn scan_code(
             match (t.status, order) {
                 (Status::Pending, Some(url)) => url,
                 _ => {
-                    let decline = t.qr.as_ref().and_then(|qr| qr.decline);
+                    let decline = t.qr_decline();
                     let (code, message) =
                         decline.map_or(("declined", "the order was declined"), |d| (d.code(), d.messages().0));
-                    return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
-                        .with_details(serde_json::json!({ "order_id": t.id, "response_code": t.response_code })));
+                    return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message).with_details(
+                        serde_json::json!({ "order_id": t.id, "response_code": xingtong_payments::cup::recorded(&t) }),
+                    ));
                 }
             }
         }

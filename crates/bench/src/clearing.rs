@@ -187,7 +187,7 @@ fn merchant_day(n: u32, count: u32) -> (Change, i64) {
             id: CardTransaction::key(&tid, 1, stan),
             kind,
             status: Status::Approved,
-            response_code: "00".into(),
+            decline: None,
             mid: mid.clone(),
             tid: tid.clone(),
             batch: 1,

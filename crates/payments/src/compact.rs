@@ -6,14 +6,54 @@
 //! Layout, in order: version byte, then each field of [`CardTransaction`] in declaration order.
 //! Strings are a varint length and UTF-8 bytes; integers are LEB128 varints (signed ones
 //! zigzagged); u128 ids are 16 bytes little-endian; an option is a 0 byte, or 1 and the value;
-//! an enum is its index in the table below (append to a table, never reorder it).
+//! an enum is its index in the table below (append to a table, never reorder it). A decline's
+//! reason is its index in [`crate::outcome::OWN`], or a wallet's decline `0x80` + its index in
+//! [`crate::qr::Decline::ALL`].
+//!
+//! Version `0xC1`, of earlier releases, still reads: it kept the CUP response code (a string)
+//! where the reason is, and a QR payment's decline in its wallet section; both read as the
+//! reason ([`legacy_reason`]).
 
 use crate::card::{Brand, CardType};
 use crate::network::Funding;
+use crate::outcome::Reason;
 use crate::txn::{BusinessType, CardTransaction, Kind, Movement, Status};
 
 /// The first byte of the current encoding.
-pub const VERSION: u8 = 0xC1;
+pub const VERSION: u8 = 0xC2;
+
+/// The first byte of the encoding of earlier releases (the CUP code where the reason is now).
+const VERSION_CUP_CODE: u8 = 0xC1;
+
+/// The reason of a record that kept a CUP response code: the QR decline when it names one, else
+/// what the code declines for ([`crate::cup::reason_of`]); none when approved or still pending.
+pub(crate) fn legacy_reason(status: Status, code: &str, qr_decline: Option<crate::qr::Decline>) -> Option<Reason> {
+    if status == Status::Pending || code.is_empty() {
+        return None;
+    }
+    qr_decline.map(Reason::from).or_else(|| crate::cup::reason_of(code))
+}
+
+fn write_reason(w: &mut Writer, reason: &Reason) {
+    match reason {
+        Reason::Wallet(decline) => {
+            let i = crate::qr::Decline::ALL.iter().position(|d| d == decline).expect("every decline is in its table");
+            w.0.push(0x80 | i as u8);
+        }
+        own => w.index(&crate::outcome::OWN, own),
+    }
+}
+
+fn read_reason(r: &mut Reader<'_>) -> Result<Reason, Malformed> {
+    let b = r.byte()?;
+    if b & 0x80 != 0 {
+        return crate::qr::Decline::ALL
+            .get(usize::from(b & 0x7f))
+            .map(|d| Reason::from(*d))
+            .ok_or(Malformed("unknown decline"));
+    }
+    crate::outcome::OWN.get(usize::from(b)).copied().ok_or(Malformed("unknown reason"))
+}
 
 const KINDS: [Kind; 9] = [
     Kind::BalanceInquiry,
@@ -51,7 +91,7 @@ pub fn encode(t: &CardTransaction) -> Vec<u8> {
     w.str(&t.id);
     w.index(&KINDS, &t.kind);
     w.index(&STATUSES, &t.status);
-    w.str(&t.response_code);
+    w.option(t.decline.as_ref(), write_reason);
     w.str(&t.mid);
     w.str(&t.tid);
     w.uint(u64::from(t.batch));
@@ -100,7 +140,6 @@ pub fn encode(t: &CardTransaction) -> Vec<u8> {
         w.str(&qr.code_masked);
         w.option(qr.wallet_txn_id.as_deref(), |w, s| w.str(s));
         w.option(qr.payer.as_deref(), |w, s| w.str(s));
-        w.option(qr.decline.as_ref(), |w, d| w.index(&crate::qr::Decline::ALL, d));
         if let Some(order) = &qr.order {
             w.0.push(SECTION_QR_ORDER);
             w.index(&ORDER_MODES, &order.mode);
@@ -124,14 +163,21 @@ const SECTION_QR: u8 = 1;
 /// Decodes what [`encode`] wrote.
 pub fn decode(body: &[u8]) -> Result<CardTransaction, Malformed> {
     let mut r = Reader(body);
-    if r.byte()? != VERSION {
-        return Err(Malformed("unknown version"));
-    }
+    let version = r.byte()?;
+    let legacy = match version {
+        VERSION => false,
+        VERSION_CUP_CODE => true,
+        _ => return Err(Malformed("unknown version")),
+    };
+    let id = r.str()?;
+    let kind = r.index(&KINDS)?;
+    let status = r.index(&STATUSES)?;
+    let (decline, legacy_code) = if legacy { (None, r.str()?) } else { (r.option(read_reason)?, String::new()) };
     let t = CardTransaction {
-        id: r.str()?,
-        kind: r.index(&KINDS)?,
-        status: r.index(&STATUSES)?,
-        response_code: r.str()?,
+        id,
+        kind,
+        status,
+        decline,
         mid: r.str()?,
         tid: r.str()?,
         batch: r.u32()?,
@@ -189,6 +235,7 @@ pub fn decode(body: &[u8]) -> Result<CardTransaction, Malformed> {
         session_guard: None,
     };
     let mut t = t;
+    let mut qr_decline = None;
     if r.0.first() == Some(&SECTION_QR) {
         r.byte()?;
         t.qr = Some(crate::qr::QrPart {
@@ -196,9 +243,11 @@ pub fn decode(body: &[u8]) -> Result<CardTransaction, Malformed> {
             code_masked: r.str()?,
             wallet_txn_id: r.option(Reader::str)?,
             payer: r.option(Reader::str)?,
-            decline: r.option(|r| r.index(&crate::qr::Decline::ALL))?,
             order: None,
         });
+        if legacy {
+            qr_decline = r.option(|r| r.index(&crate::qr::Decline::ALL))?;
+        }
         if r.0.first() == Some(&SECTION_QR_ORDER)
             && let Some(qr) = &mut t.qr
         {
@@ -218,6 +267,9 @@ pub fn decode(body: &[u8]) -> Result<CardTransaction, Malformed> {
     }
     if !r.0.is_empty() {
         return Err(Malformed("trailing bytes"));
+    }
+    if legacy {
+        t.decline = legacy_reason(t.status, &legacy_code, qr_decline);
     }
     Ok(t)
 }
@@ -442,7 +494,7 @@ mod tests {
             id: "10000016-000001-000017".into(),
             kind: Kind::Sale,
             status: Status::Approved,
-            response_code: "00".into(),
+            decline: None,
             mid: "898310053990008".into(),
             tid: "10000016".into(),
             batch: 1,
@@ -525,17 +577,18 @@ mod tests {
             [None, Some(crate::qr::Decline::UserPayingTimeout), Some(crate::qr::Decline::RefundExceedsPayment)]
         {
             for scheme in SCHEMES {
+                t.decline = decline.map(Reason::from);
                 t.qr = Some(crate::qr::QrPart {
                     scheme,
                     code_masked: "13************6789".into(),
                     wallet_txn_id: decline.is_none().then(|| "20261128123456789012".into()),
                     payer: Some("wechat-****3077".into()),
-                    decline,
                     order: None,
                 });
                 let body = encode(&t);
                 let back = decode(&body).unwrap();
                 assert_eq!(back.qr, t.qr);
+                assert_eq!(back.qr_decline(), decline);
                 assert_eq!(back.method(), scheme.as_str());
                 // Cut inside the section: refused (cut before it, it is a card's body).
                 let card_len = encode(&CardTransaction { qr: None, ..t.clone() }).len();
@@ -558,9 +611,9 @@ mod tests {
                 code_masked: String::new(),
                 wallet_txn_id: None,
                 payer: None,
-                decline: Some(crate::qr::Decline::OrderClosed),
                 order: None,
             };
+            t.decline = Some(Reason::Wallet(crate::qr::Decline::OrderClosed));
             t.qr = Some(qr.clone());
             let without = encode(&t).len();
             t.qr = Some(crate::qr::QrPart {
@@ -579,6 +632,77 @@ mod tests {
                 assert!(decode(&body[..n]).is_err(), "truncated at {n}");
             }
         }
+    }
+
+    #[test]
+    fn every_reason_round_trips() {
+        let mut t = sample();
+        t.status = Status::Declined;
+        for reason in Reason::all() {
+            t.decline = Some(reason);
+            assert_eq!(decode(&encode(&t)).unwrap().decline, Some(reason));
+        }
+        assert_eq!(Reason::all().count(), crate::outcome::OWN.len() + crate::qr::Decline::ALL.len() - 1);
+    }
+
+    /// A body as releases before the reason wrote it: the CUP code where the reason is, and a QR
+    /// payment's decline at the end of its wallet section.
+    fn legacy_body(t: &CardTransaction, code: &str, qr_decline: Option<crate::qr::Decline>) -> Vec<u8> {
+        assert!(t.decline.is_none() && t.qr.as_ref().is_none_or(|q| q.order.is_none()));
+        let body = encode(t);
+        let at = 1 + 1 + t.id.len() + 2; // version, id (its length fits one byte), kind, status
+        assert_eq!(body[at], 0, "no reason");
+        let mut old = vec![VERSION_CUP_CODE];
+        old.extend_from_slice(&body[1..at]);
+        old.push(code.len() as u8);
+        old.extend_from_slice(code.as_bytes());
+        old.extend_from_slice(&body[at + 1..]);
+        if t.qr.is_some() {
+            match qr_decline {
+                None => old.push(0),
+                Some(d) => old.extend([1, crate::qr::Decline::ALL.iter().position(|x| *x == d).unwrap() as u8]),
+            }
+        }
+        old
+    }
+
+    #[test]
+    fn a_body_of_earlier_releases_reads_its_cup_code_as_the_reason() {
+        let mut t = sample();
+        let cases = [
+            (Status::Approved, "00", None),
+            (Status::Declined, "51", Some(Reason::InsufficientFunds)),
+            (Status::Declined, "58", Some(Reason::TerminalNotPermitted)),
+            (Status::Reversed, "25", Some(Reason::OriginalNotFound)),
+            (Status::Voided, "00", None),
+            (Status::Pending, "", None),
+        ];
+        for (status, code, reason) in cases {
+            t.status = status;
+            let back = decode(&legacy_body(&t, code, None)).unwrap();
+            assert_eq!(back.decline, reason, "{status:?} {code}");
+            assert_eq!(crate::cup::response_code(back.outcome()).code, if code.is_empty() { "00" } else { code });
+            // Written again, it is the current version and reads the same.
+            assert_eq!(decode(&encode(&back)).unwrap().decline, reason);
+        }
+        // A QR payment's decline names the reason (the code alone would not: 58 is a terminal
+        // not permitted, or a method disabled).
+        t.status = Status::Declined;
+        t.qr = Some(crate::qr::QrPart {
+            scheme: crate::qr::Scheme::Wechat,
+            code_masked: "13************6789".into(),
+            wallet_txn_id: None,
+            payer: None,
+            order: None,
+        });
+        for (decline, code) in
+            [(crate::qr::Decline::MethodDisabled, "58"), (crate::qr::Decline::UserPayingTimeout, "68")]
+        {
+            let back = decode(&legacy_body(&t, code, Some(decline))).unwrap();
+            assert_eq!((back.decline, back.qr_decline()), (Some(Reason::from(decline)), Some(decline)));
+        }
+        let back = decode(&legacy_body(&t, "61", None)).unwrap();
+        assert_eq!((back.decline, back.qr_decline()), (Some(Reason::AmountLimit), None));
     }
 
     #[test]

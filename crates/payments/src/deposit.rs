@@ -19,8 +19,8 @@
 //!   the figures, the money moves to the platform's deposits-kept account (302), and the record
 //!   says when and why: never silently.
 
+use crate::outcome::Reason;
 use serde::{Deserialize, Serialize};
-use xingtong_iso8583::ResponseCode;
 use xingtong_ledger::Transfer;
 use xingtong_merchants::devices::{Device, DeviceStatus};
 use xingtong_merchants::entity::{Entity, Stored, get, insert, list, load};
@@ -297,7 +297,7 @@ impl Engine {
                     "the card's issuer did not answer; nothing was charged, try again",
                 ));
             }
-            Ok(Err(code)) => return Err(declined(code)),
+            Ok(Err(reason)) => return Err(declined(reason)),
             Ok(Ok(approved)) => approved,
         };
         let clearing = chart::platform_account_id(chart::ACCOUNT_CARD_CLEARING);
@@ -337,7 +337,7 @@ impl Engine {
                 Err(refused("deposit_not_due", format!("the deposit of terminal {tid} was paid or waived meanwhile")))
             }
             Err(StoreError::Rejected(xingtong_store::Rejection::Transfers(_))) => {
-                Err(declined(ResponseCode::INSUFFICIENT_FUNDS))
+                Err(declined(Reason::InsufficientFunds))
             }
             Err(error) => Err(error.into()),
         }
@@ -542,11 +542,12 @@ pub fn card_with_pin(engine: &Engine, pan: &str, expiry: Option<&str>, pin: &str
     Ok(Card { pan, expiry: expiry.map(str::to_owned), pin_block: Some(pin_block) })
 }
 
-fn declined(code: ResponseCode) -> Error {
+fn declined(reason: Reason) -> Error {
+    let code = crate::cup::declined(reason);
     Error::new(
         Class::Unprocessable,
         "card_declined",
         format!("the card was declined ({}: {})", code.code, code.meaning_en),
     )
-    .with_details(serde_json::json!({ "response_code": code.code }))
+    .with_details(serde_json::json!({ "reason": reason.code(), "response_code": code.code }))
 }

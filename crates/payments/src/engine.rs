@@ -5,7 +5,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use xingtong_iso8583::ResponseCode;
 use xingtong_ledger::{CreateTransferResult, Transfer};
 use xingtong_merchants::devices::{Device, DeviceStatus};
 use xingtong_merchants::entity::{Stored, get, insert, load};
@@ -17,6 +16,7 @@ use xingtong_store::{Change, CounterAdd, Put, Rejection, Store, StoreError, Uniq
 use crate::card::{self, CardType};
 use crate::chart;
 use crate::network::{AuthKind, AuthRequest, CardNetwork, Funding, NetworkError};
+use crate::outcome::{Outcome, Reason};
 use crate::postings;
 use crate::recent::Recent;
 use crate::txn::{BusinessType, CardTransaction, Kind, Status};
@@ -28,7 +28,7 @@ pub struct Config {
     pub pre_authorization_hold_s: u32,
     /// At most this many card transactions of one card at one merchant …
     pub frequency_max: usize,
-    /// … within this window (ns). More answer 65.
+    /// … within this window (ns). More are declined `frequency_limit`.
     pub frequency_window_ns: u64,
     /// How old a transaction must be before the runs `serve` makes on its own settle it, seconds
     /// ([`crate::clearing::REVERSAL_GRACE_S`]).
@@ -80,7 +80,7 @@ pub struct Origin {
     pub channel: &'static str,
     /// The caller knows this STAN is new (a terminal's STANs only grow within a batch, and this
     /// process saw a lower one last), so the duplicate check before the issuer is skipped. The
-    /// commit refuses a duplicate all the same (94); only the issuer may then see it twice.
+    /// commit refuses a duplicate all the same (`duplicate`); only the issuer may then see it twice.
     pub fresh: bool,
     /// What the caller needs committed with this request's transaction record, or not at all.
     pub binding: Option<Arc<Binding>>,
@@ -121,7 +121,8 @@ fn session_changed() -> Error {
 /// The original a void, refund or completion names: its batch and STAN (field 61) and, when the
 /// terminal gives them, its RRN (field 37), its date (61.3: `MMDD` of the business day in China
 /// the host recorded it on) and its authorization code (field 38). What is given must match, or
-/// the original is not found (25); a different authorization code is 22.
+/// the original is not found (`original_not_found`); a different authorization code is
+/// `auth_code_mismatch`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Original {
     /// Its batch.
@@ -202,11 +203,11 @@ impl std::fmt::Debug for Card {
 /// The answer to a request.
 #[derive(Debug, Clone)]
 pub struct Answer {
-    /// Field 39.
-    pub code: ResponseCode,
-    /// Field 37.
+    /// Approved, declined and why, or pending.
+    pub outcome: Outcome,
+    /// The retrieval reference number (printed on the receipt; field 37 on the wire).
     pub rrn: String,
-    /// Field 38.
+    /// The approval's authorization code (field 38 on the wire).
     pub auth_code: Option<String>,
     /// For a balance inquiry.
     pub balance_minor: Option<i64>,
@@ -215,37 +216,24 @@ pub struct Answer {
 }
 
 impl Answer {
-    pub(crate) fn bare(code: ResponseCode, stan: u32, at_ns: u64) -> Answer {
-        Answer { code, rrn: crate::ids::rrn(stan, at_ns), auth_code: None, balance_minor: None, transaction: None }
+    /// A decline with nothing recorded (a duplicate: the trace number's record is another's).
+    pub(crate) fn bare(reason: Reason, stan: u32, at_ns: u64) -> Answer {
+        Answer {
+            outcome: Outcome::Declined(reason),
+            rrn: crate::ids::rrn(stan, at_ns),
+            auth_code: None,
+            balance_minor: None,
+            transaction: None,
+        }
     }
 
     pub(crate) fn of(txn: CardTransaction) -> Answer {
-        let code = ResponseCode::lookup(&txn.response_code).unwrap_or(ResponseCode::SYSTEM_MALFUNCTION);
         Answer {
-            code,
+            outcome: txn.outcome(),
             rrn: txn.rrn.clone(),
             auth_code: txn.auth_code.clone(),
             balance_minor: txn.balance_minor,
             transaction: Some(txn),
-        }
-    }
-}
-
-/// Why a payment is refused before its network or wallet hears of it ([`Engine::admit`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Refusal {
-    /// The CUP code says it.
-    Code(ResponseCode),
-    /// The terminal does not take this payment method.
-    MethodDisabled,
-}
-
-impl Refusal {
-    /// The code a terminal is answered with.
-    pub(crate) fn code(self) -> ResponseCode {
-        match self {
-            Refusal::Code(code) => code,
-            Refusal::MethodDisabled => ResponseCode::NOT_PERMITTED_TO_TERMINAL,
         }
     }
 }
@@ -296,7 +284,7 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-/// What went wrong inside (storage); answered 96 on the wire.
+/// What went wrong inside (storage); a terminal is answered 96 (system malfunction).
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// A boxed future of a rare path (see [`Engine::decline`]).
@@ -310,7 +298,7 @@ fn link(txn: &mut CardTransaction, original: &CardTransaction) {
     txn.brand = original.brand;
     txn.card_type = original.card_type;
     txn.funding = original.funding;
-    txn.qr = original.qr.clone().map(|qr| crate::qr::QrPart { decline: None, order: None, ..qr });
+    txn.qr = original.qr.clone().map(|qr| crate::qr::QrPart { order: None, ..qr });
 }
 
 /// The error when an original kept changing under every retry.
@@ -485,7 +473,7 @@ impl Engine {
             id: CardTransaction::key(&origin.tid, origin.batch, origin.stan),
             kind,
             status: Status::Declined,
-            response_code: String::new(),
+            decline: None,
             mid: origin.mid.clone(),
             tid: origin.tid.clone(),
             batch: origin.batch,
@@ -562,19 +550,19 @@ impl Engine {
     }
 
     /// Records a declined request (so that its STAN is used, and reports see it); a duplicate of an
-    /// existing record is answered 94.
+    /// existing record is declined `duplicate`, with nothing recorded.
     ///
     /// Boxed, as are the other rare paths a sale may take: an async fn's state holds every future
     /// it may await, and that state is copied into every request's task (the gateway's whole
     /// answer was 6.9 KB, 4.2 KB with these paths boxed).
-    pub(crate) fn decline(&self, mut txn: CardTransaction, code: ResponseCode) -> Boxed<'_, Answer> {
+    pub(crate) fn decline(&self, mut txn: CardTransaction, reason: Reason) -> Boxed<'_, Answer> {
         Box::pin(async move {
             txn.status = Status::Declined;
-            txn.response_code = code.code.into();
+            txn.decline = Some(reason);
             match self.record(&txn, Change { puts: vec![insert(&txn)?], ..Change::default() }).await? {
                 Ok(()) => Ok(Answer::of(txn)),
                 Err(StoreError::Rejected(Rejection::Conflict { .. })) => {
-                    Ok(Answer::bare(ResponseCode::DUPLICATE, txn.stan, self.clock().now_ns()))
+                    Ok(Answer::bare(Reason::Duplicate, txn.stan, self.clock().now_ns()))
                 }
                 Err(e) => Err(e.into()),
             }
@@ -671,27 +659,27 @@ impl Engine {
     pub async fn balance(&self, origin: &Origin, card: &Card) -> Result<Answer> {
         let txn = self.new_txn(origin, Kind::BalanceInquiry, 0, Some(&card.pan));
         if !origin.fresh && self.is_duplicate(origin).await? {
-            return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan, self.clock().now_ns()));
+            return Ok(Answer::bare(Reason::Duplicate, origin.stan, self.clock().now_ns()));
         }
         if !self.terminal_takes_payments(&origin.tid).await?
             || !self.terminal_takes(&origin.tid, &origin.mid, crate::methods::Method::Card).await?
         {
-            return self.decline(txn, ResponseCode::NOT_PERMITTED_TO_TERMINAL).await;
+            return self.decline(txn, Reason::TerminalNotPermitted).await;
         }
         match self.authorize(origin, card, 0, AuthKind::Balance).await {
-            Err(_) => self.decline(txn, ResponseCode::ISSUER_TIMEOUT).await,
+            Err(_) => self.decline(txn, Reason::IssuerTimeout).await,
             Ok(Err(code)) => self.decline(txn, code).await,
             Ok(Ok(approved)) => {
                 let mut txn = txn;
                 txn.status = Status::Approved;
-                txn.response_code = ResponseCode::APPROVED.code.into();
+                txn.decline = None;
                 txn.card_type = Some(approved.card_type);
                 txn.auth_code = Some(approved.auth_code);
                 txn.balance_minor = approved.balance_minor;
                 match self.record(&txn, Change { puts: vec![insert(&txn)?], ..Change::default() }).await? {
                     Ok(()) => Ok(Answer::of(txn)),
                     Err(StoreError::Rejected(Rejection::Conflict { .. })) => {
-                        Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan, self.clock().now_ns()))
+                        Ok(Answer::bare(Reason::Duplicate, origin.stan, self.clock().now_ns()))
                     }
                     Err(e) => Err(e.into()),
                 }
@@ -714,20 +702,20 @@ impl Engine {
         txn.business_type = business_type;
         (txn.customer_phone, txn.customer_email) = customer;
         if !origin.fresh && self.is_duplicate(origin).await? {
-            return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan, self.clock().now_ns()));
+            return Ok(Answer::bare(Reason::Duplicate, origin.stan, self.clock().now_ns()));
         }
         let merchant = match self.admit(origin, amount, crate::methods::Method::Card).await? {
             Ok(merchant) => merchant,
-            Err(refusal) => return self.decline(txn, refusal.code()).await,
+            Err(reason) => return self.decline(txn, reason).await,
         };
         let limits = merchant.terms.limits;
         if !self.frequency_ok(&origin.mid, &txn.pan_token) {
-            return self.decline(txn, ResponseCode::EXCEEDS_FREQUENCY_LIMIT).await;
+            return self.decline(txn, Reason::FrequencyLimit).await;
         }
         let auth_kind = if kind == Kind::Sale { AuthKind::Sale } else { AuthKind::PreAuthorization };
         let approved = match self.authorize(origin, card, amount, auth_kind).await {
-            Err(NetworkError::Timeout) => return self.decline(txn, ResponseCode::ISSUER_TIMEOUT).await,
-            Err(NetworkError::Unreachable) => return self.decline(txn, ResponseCode::ISSUER_INOPERATIVE).await,
+            Err(NetworkError::Timeout) => return self.decline(txn, Reason::IssuerTimeout).await,
+            Err(NetworkError::Unreachable) => return self.decline(txn, Reason::IssuerUnavailable).await,
             Ok(Err(code)) => return self.decline(txn, code).await,
             Ok(Ok(approved)) => approved,
         };
@@ -736,7 +724,7 @@ impl Engine {
         txn.auth_code = Some(approved.auth_code.clone());
         txn.funding = Some(approved.funding);
         txn.status = Status::Approved;
-        txn.response_code = ResponseCode::APPROVED.code.into();
+        txn.decline = None;
         let accounts = postings::Accounts::of(&origin.mid);
         let payer = match approved.funding {
             Funding::Ledger(account) => Some(account),
@@ -763,7 +751,7 @@ impl Engine {
         let counted = if kind == Kind::Sale { amount } else { 0 };
         let notices = self.customer_notice(&txn, &merchant)?;
         let answer = self.commit_payment(txn, transfers, counted, approved.card_type, &limits, notices).await?;
-        if kind == Kind::Sale && answer.code.is_approved() {
+        if kind == Kind::Sale && answer.outcome.is_approved() {
             self.activate_if_due(&origin.tid, amount).await?;
         }
         Ok(answer)
@@ -777,22 +765,22 @@ impl Engine {
         origin: &Origin,
         amount: i64,
         method: crate::methods::Method,
-    ) -> Result<std::result::Result<Arc<Merchant>, Refusal>> {
+    ) -> Result<std::result::Result<Arc<Merchant>, Reason>> {
         if amount <= 0 {
-            return Ok(Err(Refusal::Code(ResponseCode::INVALID_AMOUNT)));
+            return Ok(Err(Reason::InvalidAmount));
         }
         let merchant = self.merchant(&origin.mid).await?;
         if merchant.status != "active" {
-            return Ok(Err(Refusal::Code(ResponseCode::INVALID_MERCHANT)));
+            return Ok(Err(Reason::MerchantNotActive));
         }
         if !self.terminal_takes_payments(&origin.tid).await? {
-            return Ok(Err(Refusal::Code(ResponseCode::NOT_PERMITTED_TO_TERMINAL)));
+            return Ok(Err(Reason::TerminalNotPermitted));
         }
         if !self.terminal_takes(&origin.tid, &origin.mid, method).await? {
-            return Ok(Err(Refusal::MethodDisabled));
+            return Ok(Err(Reason::MethodDisabled));
         }
         if amount > merchant.terms.limits.per_transaction_minor {
-            return Ok(Err(Refusal::Code(ResponseCode::EXCEEDS_AMOUNT_LIMIT)));
+            return Ok(Err(Reason::AmountLimit));
         }
         Ok(Ok(merchant))
     }
@@ -872,13 +860,13 @@ impl Engine {
         match self.record(&txn, change).await? {
             Ok(()) => Ok(Answer::of(txn)),
             Err(StoreError::Rejected(Rejection::CounterLimit { key })) if frequency.as_ref() == Some(&key) => {
-                self.decline(declined(txn), ResponseCode::EXCEEDS_FREQUENCY_LIMIT).await
+                self.decline(declined(txn), Reason::FrequencyLimit).await
             }
             Err(StoreError::Rejected(Rejection::CounterLimit { .. })) => {
-                self.decline(declined(txn), ResponseCode::EXCEEDS_AMOUNT_LIMIT).await
+                self.decline(declined(txn), Reason::TotalLimit).await
             }
             Err(StoreError::Rejected(Rejection::Conflict { kind, id })) if kind == "card_txn" && id == txn.id => {
-                Ok(Answer::bare(ResponseCode::DUPLICATE, txn.stan, self.clock().now_ns()))
+                Ok(Answer::bare(Reason::Duplicate, txn.stan, self.clock().now_ns()))
             }
             // The original changed under us (a racing refund or void): the caller decides again.
             Err(StoreError::Rejected(Rejection::Conflict { .. })) => {
@@ -889,10 +877,10 @@ impl Engine {
                     .iter()
                     .any(|r| matches!(r, CreateTransferResult::ExceedsCredits | CreateTransferResult::ExceedsDebits))
                 {
-                    ResponseCode::INSUFFICIENT_FUNDS
+                    Reason::InsufficientFunds
                 } else {
                     tracing::error!(?results, "payment postings refused");
-                    ResponseCode::SYSTEM_MALFUNCTION
+                    Reason::SystemError
                 };
                 self.decline(declined(txn), code).await
             }
@@ -919,26 +907,26 @@ impl Engine {
         for _ in 0..8 {
             let mut txn = self.new_txn(origin, kind, amount, None);
             if self.is_duplicate(origin).await? {
-                return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan, self.clock().now_ns()));
+                return Ok(Answer::bare(Reason::Duplicate, origin.stan, self.clock().now_ns()));
             }
             if !self.terminal_takes_payments(&origin.tid).await? {
-                return self.decline(txn, ResponseCode::NOT_PERMITTED_TO_TERMINAL).await;
+                return self.decline(txn, Reason::TerminalNotPermitted).await;
             }
             let Some(mut orig) = self.original(origin, &original).await? else {
-                return self.decline(txn, ResponseCode::ORIGINAL_NOT_FOUND).await;
+                return self.decline(txn, Reason::OriginalNotFound).await;
             };
             link(&mut txn, &orig.value);
             let o = &orig.value;
             if o.kind != target || o.status != Status::Approved || o.refunded_minor != 0 || o.batch != origin.batch {
-                return self.decline(txn, ResponseCode::INVALID_TRANSACTION).await;
+                return self.decline(txn, Reason::OriginalNotEligible).await;
             }
             if o.amount_minor != amount {
-                return self.decline(txn, ResponseCode::AMOUNT_MISMATCH).await;
+                return self.decline(txn, Reason::AmountMismatch).await;
             }
             let (transfers, made) = postings::undo(&o.movements);
             txn.movements = made;
             txn.status = Status::Approved;
-            txn.response_code = ResponseCode::APPROVED.code.into();
+            txn.decline = None;
             txn.auth_code = o.auth_code.clone();
             txn.funding = o.funding;
             let card_type = o.card_type.unwrap_or(CardType::Debit);
@@ -976,21 +964,21 @@ impl Engine {
             let mut txn = self.new_txn(origin, Kind::Refund, amount, None);
             txn.reason = reason.clone();
             if self.is_duplicate(origin).await? {
-                return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan, self.clock().now_ns()));
+                return Ok(Answer::bare(Reason::Duplicate, origin.stan, self.clock().now_ns()));
             }
             if !self.terminal_takes_payments(&origin.tid).await? {
-                return self.decline(txn, ResponseCode::NOT_PERMITTED_TO_TERMINAL).await;
+                return self.decline(txn, Reason::TerminalNotPermitted).await;
             }
             let Some(mut orig) = self.original(origin, &original).await? else {
-                return self.decline(txn, ResponseCode::ORIGINAL_NOT_FOUND).await;
+                return self.decline(txn, Reason::OriginalNotFound).await;
             };
             link(&mut txn, &orig.value);
             let o = &orig.value;
             if !matches!(o.kind, Kind::Sale | Kind::Completion) || o.status != Status::Approved {
-                return self.decline(txn, ResponseCode::INVALID_TRANSACTION).await;
+                return self.decline(txn, Reason::OriginalNotEligible).await;
             }
             if amount <= 0 || amount > o.refundable_minor() {
-                return self.decline(txn, ResponseCode::INVALID_AMOUNT).await;
+                return self.decline(txn, Reason::InvalidAmount).await;
             }
             let fee_back =
                 postings::fee_returned(o.amount_minor, o.fee_minor, o.fee_refunded_minor, amount, o.refundable_minor());
@@ -1002,7 +990,7 @@ impl Engine {
             txn.movements = recorded;
             txn.fee_minor = -fee_back;
             txn.status = Status::Approved;
-            txn.response_code = ResponseCode::APPROVED.code.into();
+            txn.decline = None;
             let first = orig.value.clone();
             orig.value.refunded_minor += amount;
             orig.value.fee_refunded_minor += fee_back;
@@ -1033,7 +1021,7 @@ impl Engine {
         match self.record(&txn, change).await? {
             Ok(()) => Ok(Some(Answer::of(txn))),
             Err(StoreError::Rejected(Rejection::Conflict { kind, id })) if kind == "card_txn" && id == txn.id => {
-                Ok(Some(Answer::bare(ResponseCode::DUPLICATE, txn.stan, self.clock().now_ns())))
+                Ok(Some(Answer::bare(Reason::Duplicate, txn.stan, self.clock().now_ns())))
             }
             Err(StoreError::Rejected(Rejection::Conflict { .. })) => Ok(None),
             Err(e) => Err(e.into()),
@@ -1051,28 +1039,28 @@ impl Engine {
         for _ in 0..8 {
             let mut txn = self.new_txn(origin, Kind::PreAuthorizationVoid, amount, None);
             if self.is_duplicate(origin).await? {
-                return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan, self.clock().now_ns()));
+                return Ok(Answer::bare(Reason::Duplicate, origin.stan, self.clock().now_ns()));
             }
             if !self.terminal_takes_payments(&origin.tid).await? {
-                return self.decline(txn, ResponseCode::NOT_PERMITTED_TO_TERMINAL).await;
+                return self.decline(txn, Reason::TerminalNotPermitted).await;
             }
             let Some(mut orig) = self.original(origin, &original).await? else {
-                return self.decline(txn, ResponseCode::ORIGINAL_NOT_FOUND).await;
+                return self.decline(txn, Reason::OriginalNotFound).await;
             };
             link(&mut txn, &orig.value);
             if orig.value.kind != Kind::PreAuthorization || orig.value.status != Status::Approved {
-                return self.decline(txn, ResponseCode::INVALID_TRANSACTION).await;
+                return self.decline(txn, Reason::OriginalNotEligible).await;
             }
             if original.auth_code.as_deref().is_some_and(|code| Some(code) != orig.value.auth_code.as_deref()) {
-                return self.decline(txn, ResponseCode::RELATED_TRANSACTION_ERROR).await;
+                return self.decline(txn, Reason::AuthCodeMismatch).await;
             }
             if orig.value.amount_minor != amount {
-                return self.decline(txn, ResponseCode::AMOUNT_MISMATCH).await;
+                return self.decline(txn, Reason::AmountMismatch).await;
             }
             let (transfers, made) = postings::undo(&orig.value.movements);
             txn.movements = made;
             txn.status = Status::Approved;
-            txn.response_code = ResponseCode::APPROVED.code.into();
+            txn.decline = None;
             orig.value.status = Status::Voided;
             if let Some(answer) = self.commit_against_original(txn, vec![orig.update()?], transfers).await? {
                 return Ok(answer);
@@ -1094,24 +1082,24 @@ impl Engine {
         for _ in 0..8 {
             let mut txn = self.new_txn(origin, Kind::Completion, amount, None);
             if self.is_duplicate(origin).await? {
-                return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan, self.clock().now_ns()));
+                return Ok(Answer::bare(Reason::Duplicate, origin.stan, self.clock().now_ns()));
             }
             if !self.terminal_takes_payments(&origin.tid).await? {
-                return self.decline(txn, ResponseCode::NOT_PERMITTED_TO_TERMINAL).await;
+                return self.decline(txn, Reason::TerminalNotPermitted).await;
             }
             let Some(mut orig) = self.original(origin, &original).await? else {
-                return self.decline(txn, ResponseCode::ORIGINAL_NOT_FOUND).await;
+                return self.decline(txn, Reason::OriginalNotFound).await;
             };
             let o = orig.value.clone();
             link(&mut txn, &o);
             if o.kind != Kind::PreAuthorization || o.status != Status::Approved {
-                return self.decline(txn, ResponseCode::INVALID_TRANSACTION).await;
+                return self.decline(txn, Reason::OriginalNotEligible).await;
             }
             if auth_code.is_some_and(|code| Some(code) != o.auth_code.as_deref()) {
-                return self.decline(txn, ResponseCode::RELATED_TRANSACTION_ERROR).await;
+                return self.decline(txn, Reason::AuthCodeMismatch).await;
             }
             if amount <= 0 || amount > o.amount_minor {
-                return self.decline(txn, ResponseCode::INVALID_AMOUNT).await;
+                return self.decline(txn, Reason::InvalidAmount).await;
             }
             let merchant = self.merchant(&origin.mid).await?;
             let card_type = o.card_type.unwrap_or(CardType::Debit);
@@ -1125,7 +1113,7 @@ impl Engine {
                 postings::completion(&postings::Accounts::of(&origin.mid), held, amount, txn.fee_minor);
             txn.movements = recorded;
             txn.status = Status::Approved;
-            txn.response_code = ResponseCode::APPROVED.code.into();
+            txn.decline = None;
             orig.value.status = Status::Completed;
             match self
                 .commit_payment(txn, transfers, amount, card_type, &merchant.terms.limits, vec![orig.update()?])
@@ -1139,16 +1127,19 @@ impl Engine {
     }
 
     /// Reversal (冲正) of the request with this terminal, batch and STAN: undone if it was applied,
-    /// remembered if it never arrived (so that a late original is refused), idempotent.
-    pub async fn reverse(&self, origin: &Origin, amount: i64) -> Result<ResponseCode> {
+    /// remembered if it never arrived (so that a late original is refused), idempotent. Approved
+    /// when undone (or nothing was applied); declined `original_not_found` when no such request
+    /// arrived (or its amount differs), `original_not_eligible` when it can no longer be undone
+    /// (voided, refunded, settled).
+    pub async fn reverse(&self, origin: &Origin, amount: i64) -> Result<Outcome> {
         let guard = self.session_guard(origin);
         for _ in 0..8 {
             let Some(mut orig) = self.transaction(&origin.tid, origin.batch, origin.stan).await? else {
                 let mut mark = self.new_txn(origin, Kind::ReversalMark, amount, None);
                 mark.status = Status::Reversed;
-                mark.response_code = ResponseCode::ORIGINAL_NOT_FOUND.code.into();
+                mark.decline = Some(Reason::OriginalNotFound);
                 match self.record(&mark, Change { puts: vec![insert(&mark)?], ..Change::default() }).await? {
-                    Ok(()) => return Ok(ResponseCode::ORIGINAL_NOT_FOUND),
+                    Ok(()) => return Ok(Outcome::Declined(Reason::OriginalNotFound)),
                     // The original arrived meanwhile: reverse it.
                     Err(StoreError::Rejected(Rejection::Conflict { .. })) => continue,
                     Err(e) => return Err(e.into()),
@@ -1156,13 +1147,13 @@ impl Engine {
             };
             let o = orig.value.clone();
             if o.kind == Kind::ReversalMark {
-                return Ok(ResponseCode::ORIGINAL_NOT_FOUND);
+                return Ok(Outcome::Declined(Reason::OriginalNotFound));
             }
             if o.amount_minor != amount {
-                return Ok(ResponseCode::ORIGINAL_NOT_FOUND);
+                return Ok(Outcome::Declined(Reason::OriginalNotFound));
             }
             match o.status {
-                Status::Declined | Status::Reversed => return Ok(ResponseCode::APPROVED),
+                Status::Declined | Status::Reversed => return Ok(Outcome::Approved),
                 // A QR payment still waiting for its wallet: its flow ends it first (bounded by
                 // the user-paying wait and the cancel), then it is reversed as it ended.
                 // A customer-scans order is closed (or found paid) at once, then reversed as it
@@ -1175,21 +1166,21 @@ impl Engine {
                     self.wait_while_pending(&o.id).await?;
                     continue;
                 }
-                Status::Voided | Status::Completed => return Ok(ResponseCode::INVALID_TRANSACTION),
+                Status::Voided | Status::Completed => return Ok(Outcome::Declined(Reason::OriginalNotEligible)),
                 Status::Approved => {}
             }
             if o.refunded_minor != 0 {
-                return Ok(ResponseCode::INVALID_TRANSACTION);
+                return Ok(Outcome::Declined(Reason::OriginalNotEligible));
             }
             // A settled batch is closed: what it counted stays (docs/iso8583.md §7.1). So is a
             // cleared transaction: its money has gone to the merchant's settlement.
             if self.batch(&o.tid, o.batch).await?.is_some() {
-                return Ok(ResponseCode::INVALID_TRANSACTION);
+                return Ok(Outcome::Declined(Reason::OriginalNotEligible));
             }
             let changes_key = crate::clearing::changes_key(&o.mid);
             let changes = self.store().counter(&changes_key).await?;
             if self.settled_ids(&o.mid, &o.business_day).await?.contains(&o.id) {
-                return Ok(ResponseCode::INVALID_TRANSACTION);
+                return Ok(Outcome::Declined(Reason::OriginalNotEligible));
             }
             let (transfers, _) = postings::undo(&o.movements);
             orig.value.status = Status::Reversed;
@@ -1241,13 +1232,13 @@ impl Engine {
                     if let Some(open) = open {
                         self.cancel_and_close(open.scheme, &open.id).await?;
                     }
-                    return Ok(ResponseCode::APPROVED);
+                    return Ok(Outcome::Approved);
                 }
                 Err(StoreError::Rejected(Rejection::Conflict { .. })) => continue,
                 Err(StoreError::Rejected(Rejection::CounterLimit { key })) if key == changes_key => continue,
                 Err(StoreError::Rejected(Rejection::Transfers(results))) => {
                     tracing::warn!(?results, txn = %o.id, "a reversal could not be posted");
-                    return Ok(ResponseCode::INVALID_TRANSACTION);
+                    return Ok(Outcome::Declined(Reason::OriginalNotEligible));
                 }
                 Err(e) => return Err(e.into()),
             }

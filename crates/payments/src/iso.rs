@@ -48,7 +48,7 @@ fn with_mac(mut reply: Message, live: &Live) -> Message {
 }
 
 fn answer_reply(request: &Message, answer: &Answer, live: &Live, clock: &crate::clock::Clock) -> Message {
-    let mut reply = reply_to(request, answer.code);
+    let mut reply = reply_to(request, crate::cup::response_code(answer.outcome));
     // The time the host recorded the transaction, so that field 13 of the reply is the date a
     // refund or completion later gives in field 61.
     let (hhmmss, mmdd) = match &answer.transaction {
@@ -58,7 +58,7 @@ fn answer_reply(request: &Message, answer: &Answer, live: &Live, clock: &crate::
     reply.set(12, hhmmss);
     reply.set(13, mmdd);
     reply.set(37, answer.rrn.clone());
-    if answer.code.is_approved() {
+    if answer.outcome.is_approved() {
         if let Some(auth) = &answer.auth_code {
             reply.set(38, auth.clone());
         }
@@ -78,13 +78,13 @@ fn answer_reply(request: &Message, answer: &Answer, live: &Live, clock: &crate::
         let waiting = (t.status == crate::txn::Status::Pending)
             .then(|| qr.order.as_ref().and_then(|o| o.code_url.clone()))
             .flatten();
-        let paid = answer.code.is_approved() && waiting.is_none();
+        let paid = answer.outcome.is_approved();
         let qr_reply = cup::QrReply {
             wallet: qr.scheme.tag().into(),
             paid,
             reason: format!(
                 "{:02}",
-                qr.decline.map_or(if paid || waiting.is_some() { 0 } else { 99 }, crate::qr::Decline::number)
+                t.qr_decline().map_or(if paid || waiting.is_some() { 0 } else { 99 }, crate::qr::Decline::number)
             ),
             wallet_txn_id: if paid { qr.wallet_txn_id.clone().unwrap_or_default() } else { String::new() },
             code_url: waiting,
@@ -163,7 +163,7 @@ impl Terminals {
         };
         let operator = format!("{operator:02}");
         Ok(match self.engine.sign_in(&tid, &mid, &operator, message.get(52), layout).await? {
-            SignIn::Refused(code) => code_only(message, code),
+            SignIn::Refused(reason) => code_only(message, crate::cup::declined(reason)),
             SignIn::Ok { field62, batch } => {
                 let mut reply = code_only(message, ResponseCode::APPROVED);
                 let (hhmmss, mmdd) = self.engine.clock().fields_12_13();
@@ -388,8 +388,8 @@ impl Terminals {
         };
 
         if request.transaction == Transaction::Reversal {
-            let code = Box::pin(self.engine.reverse(&origin, amount)).await?;
-            let mut reply = reply_to(message, code);
+            let outcome = Box::pin(self.engine.reverse(&origin, amount)).await?;
+            let mut reply = reply_to(message, crate::cup::response_code(outcome));
             reply.set(37, crate::ids::rrn(stan, self.engine.clock().now_ns()));
             return Ok(with_mac(reply, live));
         }
@@ -546,11 +546,8 @@ impl Terminals {
                 t
             }
         };
-        let mut answer = Answer::of(order);
-        if answer.transaction.as_ref().is_some_and(|t| t.status == crate::txn::Status::Pending) {
-            // Made, and waiting for the customer: the request succeeded.
-            answer.code = ResponseCode::APPROVED;
-        }
+        // Made and waiting for the customer (pending) is answered 00 too: the request succeeded.
+        let answer = Answer::of(order);
         // The reply is to this message (its own STAN); fields 12, 13 and 37 are the order's.
         Ok(answer_reply(message, &answer, live, self.engine.clock()))
     }

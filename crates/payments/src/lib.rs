@@ -3,6 +3,8 @@
 //!
 //! # Layout
 //! - [`engine`]: the core: limits, the issuer, fees, ledger postings, the transaction record.
+//! - [`outcome`]: what the core decides, in its own terms (approved, declined for a reason,
+//!   pending); [`cup`]: the one table mapping it to CUP response codes, for the interfaces.
 //! - [`session`]: terminal sign-in and sign-off, working keys, the live-session cache and its
 //!   guard across processes.
 //! - [`iso`]: the gateway's `Dispatch` for the CUP message set.
@@ -20,6 +22,7 @@ pub mod chart;
 pub mod clearing;
 pub mod clock;
 pub mod compact;
+pub mod cup;
 pub mod deposit;
 pub mod engine;
 pub mod ids;
@@ -27,6 +30,7 @@ pub mod iso;
 pub mod methods;
 pub mod network;
 pub mod order;
+pub mod outcome;
 pub mod payouts;
 pub mod postings;
 pub mod qr;
@@ -42,3 +46,4 @@ pub mod txn;
 pub mod wallet;
 
 pub use engine::{Answer, BINDING_TAKEN, Binding, Card, Config, Engine, Origin, Original, SESSION_CHANGED};
+pub use outcome::{Outcome, Reason};

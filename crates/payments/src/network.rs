@@ -6,7 +6,6 @@ use std::pin::Pin;
 
 use serde::{Deserialize, Serialize};
 use xingtong_crypto::Key;
-use xingtong_iso8583::ResponseCode;
 
 use crate::card::{Brand, CardType};
 
@@ -58,7 +57,7 @@ pub enum Funding {
     /// The network pays clearing in its own settlement (a real network).
     Network,
     /// A ledger account of the simulated issuer is debited in the same commit as the payment:
-    /// when it cannot pay, the commit is refused and the answer is 51.
+    /// when it cannot pay, the commit is refused and the payment declined `insufficient_funds`.
     #[serde(with = "u128_string")]
     Ledger(u128),
 }
@@ -101,8 +100,10 @@ pub enum NetworkError {
     Unreachable,
 }
 
-/// What `authorize` resolves to: approved, declined with a code, or unknown.
-pub type Authorization = Result<Result<Approved, ResponseCode>, NetworkError>;
+/// What `authorize` resolves to: approved, declined for a reason, or unknown. A connector maps
+/// its network's answer into the core's reasons (one that answers CUP codes:
+/// [`crate::cup::reason_of`]).
+pub type Authorization = Result<Result<Approved, crate::outcome::Reason>, NetworkError>;
 
 /// A boxed future of an authorization.
 pub type Authorizing<'a> = Pin<Box<dyn Future<Output = Authorization> + Send + 'a>>;

@@ -31,8 +31,9 @@ use std::time::Duration;
 use xingtong_merchants::entity::{Entity, insert, load};
 use xingtong_store::{Change, Rejection, StoreError, now_ns};
 
-use crate::engine::{Answer, Engine, Origin, Refusal, Result};
+use crate::engine::{Answer, Engine, Origin, Result};
 use crate::methods::Method;
+use crate::outcome::Reason;
 use crate::qr::{Decline, OrderMode, QrOrder, QrPart, STATIC_CODE_DAILY_MINOR, Scheme};
 use crate::scan::QrOpen;
 use crate::txn::{BusinessType, CardTransaction, Kind, Status};
@@ -126,32 +127,20 @@ impl Engine {
             code_masked: String::new(),
             wallet_txn_id: None,
             payer: None,
-            decline: None,
             order: Some(QrOrder { mode, code_url: None, expires_at, payer_key: payer.clone(), returned: false }),
         });
-        let refused = |txn: &mut CardTransaction, decline: Decline| {
-            if let Some(qr) = &mut txn.qr {
-                qr.decline = Some(decline);
-            }
-        };
         if !origin.fresh && self.is_duplicate(origin).await? {
-            return Ok(Answer::bare(xingtong_iso8583::ResponseCode::DUPLICATE, origin.stan, self.clock().now_ns()));
+            return Ok(Answer::bare(Reason::Duplicate, origin.stan, self.clock().now_ns()));
         }
         let merchant = match self.admit(origin, amount, Method::Qr).await? {
             Ok(merchant) => merchant,
-            Err(refusal) => {
-                if refusal == Refusal::MethodDisabled {
-                    refused(&mut txn, Decline::MethodDisabled);
-                }
-                return self.decline(txn, refusal.code()).await;
-            }
+            Err(reason) => return self.decline(txn, reason).await,
         };
         drop(merchant);
         if let Some(payer) = &payer {
             let so_far = self.store().counter(&static_key(spec.scheme, payer, &txn.business_day)).await?;
             if so_far.saturating_add(amount) > STATIC_CODE_DAILY_MINOR {
-                refused(&mut txn, Decline::StaticCodeLimit);
-                return self.decline(txn, Decline::StaticCodeLimit.response_code()).await;
+                return self.decline(txn, Reason::Wallet(Decline::StaticCodeLimit)).await;
             }
         }
         txn.status = Status::Pending;
@@ -165,7 +154,7 @@ impl Engine {
         match self.record(&txn, Change { puts: vec![insert(&txn)?, insert(&open)?], ..Change::default() }).await? {
             Ok(()) => {}
             Err(StoreError::Rejected(Rejection::Conflict { kind, .. })) if kind == CardTransaction::KIND => {
-                return Ok(Answer::bare(xingtong_iso8583::ResponseCode::DUPLICATE, origin.stan, self.clock().now_ns()));
+                return Ok(Answer::bare(Reason::Duplicate, origin.stan, self.clock().now_ns()));
             }
             Err(e) => return Err(e.into()),
         }
@@ -191,13 +180,7 @@ impl Engine {
             Err(error) => {
                 tracing::warn!(%error, order = %txn.id, "a wallet could not make an order");
                 let done = self.cancel_at_wallet(spec.scheme, &txn.id).await;
-                self.end_declined(
-                    stored,
-                    Some(Decline::WalletUnavailable),
-                    Decline::WalletUnavailable.response_code(),
-                    done,
-                )
-                .await
+                self.end_declined(stored, Reason::Wallet(Decline::WalletUnavailable), done).await
             }
         }
     }
@@ -259,8 +242,7 @@ impl Engine {
                     Ok(OrderState::NotPaid | OrderState::UserPaying) | Err(_) if !due => return Ok(Some(stored.value)),
                     Ok(OrderState::Failed(_) | OrderState::NotPaid | OrderState::UserPaying) | Err(_) => {
                         let done = self.cancel_at_wallet(scheme, id).await;
-                        let code = Decline::OrderClosed.response_code();
-                        self.end_declined(stored, Some(Decline::OrderClosed), code, done).await
+                        self.end_declined(stored, Reason::Wallet(Decline::OrderClosed), done).await
                     }
                 };
                 match answer {

@@ -165,23 +165,6 @@ impl Decline {
         Decline::ALL.iter().position(|d| *d == self).map_or(99, |i| i as u8 + 1)
     }
 
-    /// The CUP response code a terminal is answered with (docs/qr.md has the table).
-    pub fn response_code(self) -> xingtong_iso8583::ResponseCode {
-        use xingtong_iso8583::ResponseCode as R;
-        match self {
-            Decline::CodeUnknown | Decline::CodeUsed => R::INVALID_CARD,
-            Decline::CodeExpired => R::EXPIRED_CARD,
-            Decline::InsufficientBalance => R::INSUFFICIENT_FUNDS,
-            Decline::UserCancelled => R::AUTHENTICATION_FAILED,
-            Decline::UserPayingTimeout => R::ISSUER_TIMEOUT,
-            Decline::WalletUnavailable => R::ISSUER_INOPERATIVE,
-            Decline::MethodDisabled => R::NOT_PERMITTED_TO_TERMINAL,
-            Decline::StaticCodeLimit => R::EXCEEDS_AMOUNT_LIMIT,
-            Decline::OrderClosed => R::INVALID_TRANSACTION,
-            Decline::RefundExceedsPayment => R::INVALID_AMOUNT,
-        }
-    }
-
     /// What happened and what to do, in English and Chinese.
     pub fn messages(self) -> (&'static str, &'static str) {
         match self {
@@ -243,8 +226,6 @@ pub struct QrPart {
     pub wallet_txn_id: Option<String>,
     /// The payer as the wallet shows them (masked), once paid.
     pub payer: Option<String>,
-    /// Why it was not paid.
-    pub decline: Option<Decline>,
     /// A customer-scans order (C扫B): the code shown and until when it pays; `None` for a
     /// payment code the cashier scanned.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -6,9 +6,9 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use crate::outcome::Reason;
 use serde::{Deserialize, Serialize};
 use xingtong_crypto::{Key, Pan, SecretString};
-use xingtong_iso8583::ResponseCode;
 use xingtong_ledger::Transfer;
 use xingtong_merchants::entity::{Entity, Stored, insert, load};
 use xingtong_merchants::{Class, Error, Result};
@@ -277,10 +277,7 @@ impl SandboxNetwork {
         available(&self.store, &card.account_id).await
     }
 
-    async fn decide(
-        &self,
-        request: &AuthRequest,
-    ) -> xingtong_merchants::Result<std::result::Result<Approved, ResponseCode>> {
+    async fn decide(&self, request: &AuthRequest) -> xingtong_merchants::Result<std::result::Result<Approved, Reason>> {
         let cached = self.cards.lock().unwrap_or_else(|p| p.into_inner()).get(&request.pan).cloned();
         let card = match cached {
             Some(card) => card,
@@ -294,9 +291,9 @@ impl SandboxNetwork {
                 }
                 None => {
                     return Ok(Err(if Brand::of(&request.pan).is_some() {
-                        ResponseCode::INVALID_CARD
+                        Reason::InvalidCard
                     } else {
-                        ResponseCode::NO_SUCH_ISSUER
+                        Reason::NoSuchIssuer
                     }));
                 }
             },
@@ -310,21 +307,21 @@ impl SandboxNetwork {
         }
         match card.status {
             CardStatus::Active => {}
-            CardStatus::Blocked => return Ok(Err(ResponseCode::RESTRICTED_CARD)),
-            CardStatus::Lost => return Ok(Err(ResponseCode::LOST_CARD)),
-            CardStatus::Stolen => return Ok(Err(ResponseCode::STOLEN_CARD)),
+            CardStatus::Blocked => return Ok(Err(Reason::RestrictedCard)),
+            CardStatus::Lost => return Ok(Err(Reason::LostCard)),
+            CardStatus::Stolen => return Ok(Err(Reason::StolenCard)),
         }
         if crate::card::expired(&card.expiry, &crate::clock::today_yymm())
             || request.expiry.as_deref().is_some_and(|e| e != card.expiry)
         {
-            return Ok(Err(ResponseCode::EXPIRED_CARD));
+            return Ok(Err(Reason::ExpiredCard));
         }
         if card.pin_tries >= SANDBOX_PIN_TRIES_MAX {
-            return Ok(Err(ResponseCode::PIN_TRIES_EXCEEDED));
+            return Ok(Err(Reason::PinTriesExceeded));
         }
         // Debit cards need a PIN; credit cards may sign instead.
         match request.pin_block {
-            None if card.card_type == CardType::Debit => return Ok(Err(ResponseCode::WRONG_PIN)),
+            None if card.card_type == CardType::Debit => return Ok(Err(Reason::WrongPin)),
             None => {}
             Some(block) => {
                 let ok = xingtong_crypto::pin::verify_pin_block(
@@ -335,7 +332,7 @@ impl SandboxNetwork {
                     &card.pin_verification_value,
                 );
                 match ok {
-                    Err(_) => return Ok(Err(ResponseCode::PIN_FORMAT_ERROR)),
+                    Err(_) => return Ok(Err(Reason::PinFormatError)),
                     Ok(true) => {
                         if card.pin_tries != 0 {
                             self.set_pin_tries(card.pan.expose(), 0).await?;
@@ -344,9 +341,9 @@ impl SandboxNetwork {
                     Ok(false) => {
                         let tries = self.set_pin_tries(card.pan.expose(), card.pin_tries + 1).await?;
                         return Ok(Err(if tries >= SANDBOX_PIN_TRIES_MAX {
-                            ResponseCode::PIN_TRIES_EXCEEDED
+                            Reason::PinTriesExceeded
                         } else {
-                            ResponseCode::WRONG_PIN
+                            Reason::WrongPin
                         }));
                     }
                 }

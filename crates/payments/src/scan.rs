@@ -19,8 +19,8 @@
 //! (the process stopped mid-flow, or the wallet could not be reached to cancel) is finished by
 //! [`Engine::finish_open_qr_orders`], which `xingtong serve` runs at start and every minute.
 
+use crate::outcome::Reason;
 use serde::{Deserialize, Serialize};
-use xingtong_iso8583::ResponseCode;
 use xingtong_ledger::CreateTransferResult;
 use xingtong_merchants::entity::{Entity, Stored, insert, list};
 use xingtong_merchants::merchant::Merchant;
@@ -163,27 +163,13 @@ impl Engine {
         let mut txn = self.new_txn(origin, Kind::Sale, amount, None);
         txn.business_type = business_type;
         (txn.customer_phone, txn.customer_email) = customer;
-        txn.qr = Some(QrPart {
-            scheme,
-            code_masked: mask_code(&code),
-            wallet_txn_id: None,
-            payer: None,
-            decline: None,
-            order: None,
-        });
+        txn.qr = Some(QrPart { scheme, code_masked: mask_code(&code), wallet_txn_id: None, payer: None, order: None });
         if !origin.fresh && self.is_duplicate(origin).await? {
-            return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan, self.clock().now_ns()));
+            return Ok(Answer::bare(Reason::Duplicate, origin.stan, self.clock().now_ns()));
         }
         let merchant = match self.admit(origin, amount, crate::methods::Method::Qr).await? {
             Ok(merchant) => merchant,
-            Err(refusal) => {
-                if refusal == crate::engine::Refusal::MethodDisabled
-                    && let Some(qr) = &mut txn.qr
-                {
-                    qr.decline = Some(Decline::MethodDisabled);
-                }
-                return self.decline(txn, refusal.code()).await;
-            }
+            Err(reason) => return self.decline(txn, reason).await,
         };
         // Recorded as pending with its marker before the wallet hears of it.
         txn.status = Status::Pending;
@@ -191,7 +177,7 @@ impl Engine {
         match self.record(&txn, Change { puts: vec![insert(&txn)?, insert(&open)?], ..Change::default() }).await? {
             Ok(()) => {}
             Err(StoreError::Rejected(Rejection::Conflict { kind, .. })) if kind == CardTransaction::KIND => {
-                return Ok(Answer::bare(ResponseCode::DUPLICATE, origin.stan, self.clock().now_ns()));
+                return Ok(Answer::bare(Reason::Duplicate, origin.stan, self.clock().now_ns()));
             }
             Err(e) => return Err(e.into()),
         }
@@ -272,7 +258,7 @@ impl Engine {
         let amount = txn.amount_minor;
         let paid_scheme = txn.qr.as_ref().map_or(Scheme::Wechat, |qr| qr.scheme);
         txn.status = Status::Approved;
-        txn.response_code = ResponseCode::APPROVED.code.into();
+        txn.decline = None;
         txn.auth_code = Some(paid.wallet_txn_id.chars().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect());
         txn.funding = Some(paid.funding);
         if let Some(qr) = &mut txn.qr {
@@ -307,11 +293,12 @@ impl Engine {
             // meanwhile): the order is reversed at the wallet.
             Err(StoreError::Rejected(Rejection::CounterLimit { key })) => {
                 let done = self.cancel_at_wallet(paid_scheme, &stored.value.id).await;
-                if crate::order::is_static_total(&key) {
-                    let decline = Decline::StaticCodeLimit;
-                    return self.end_declined(stored, Some(decline), decline.response_code(), done).await;
-                }
-                self.end_declined(stored, None, ResponseCode::EXCEEDS_AMOUNT_LIMIT, done).await
+                let reason = if crate::order::is_static_total(&key) {
+                    Reason::Wallet(Decline::StaticCodeLimit)
+                } else {
+                    Reason::TotalLimit
+                };
+                self.end_declined(stored, reason, done).await
             }
             Err(StoreError::Rejected(Rejection::Transfers(results))) => {
                 let short = results
@@ -320,17 +307,16 @@ impl Engine {
                 if !short {
                     tracing::error!(?results, "QR payment postings refused");
                 }
-                let decline = short.then_some(Decline::InsufficientBalance);
-                let code = decline.map_or(ResponseCode::SYSTEM_MALFUNCTION, Decline::response_code);
+                let reason = if short { Reason::Wallet(Decline::InsufficientBalance) } else { Reason::SystemError };
                 let done = self.cancel_at_wallet(paid_scheme, &stored.value.id).await;
-                self.end_declined(stored, decline, code, done).await
+                self.end_declined(stored, reason, done).await
             }
             Err(e) => Err(e.into()),
         }
     }
 
     async fn decline_qr(&self, stored: Stored<CardTransaction>, decline: Decline, cancelled: bool) -> Result<Answer> {
-        self.end_declined(stored, Some(decline), decline.response_code(), cancelled).await
+        self.end_declined(stored, Reason::from(decline), cancelled).await
     }
 
     /// Ends a pending QR transaction declined; the marker goes with it when the wallet's order
@@ -338,20 +324,16 @@ impl Engine {
     pub(crate) async fn end_declined(
         &self,
         mut stored: Stored<CardTransaction>,
-        decline: Option<Decline>,
-        code: ResponseCode,
+        reason: Reason,
         done_at_wallet: bool,
     ) -> Result<Answer> {
         let txn = &mut stored.value;
         txn.status = Status::Declined;
-        txn.response_code = code.code.into();
+        txn.decline = Some(reason);
         txn.movements.clear();
         txn.funding = None;
         txn.auth_code = None;
         txn.fee_minor = 0;
-        if let Some(qr) = &mut txn.qr {
-            qr.decline = decline;
-        }
         let remove_records =
             if done_at_wallet { vec![(QrOpen::KIND.into(), stored.value.id.clone())] } else { Vec::new() };
         self.store().apply(Change { puts: vec![stored.update()?], remove_records, ..Change::default() }).await?;
@@ -390,10 +372,7 @@ impl Engine {
             match self.transaction_by_id(&order.value.id).await? {
                 Some(mut txn) if txn.value.status == Status::Pending => {
                     txn.value.status = Status::Declined;
-                    txn.value.response_code = Decline::WalletUnavailable.response_code().code.into();
-                    if let Some(qr) = &mut txn.value.qr {
-                        qr.decline = Some(Decline::WalletUnavailable);
-                    }
+                    txn.value.decline = Some(Reason::Wallet(Decline::WalletUnavailable));
                     let change = Change { puts: vec![txn.update()?], remove_records: remove, ..Change::default() };
                     match self.store().apply(change).await {
                         Ok(()) | Err(StoreError::Rejected(Rejection::Conflict { .. })) => {}

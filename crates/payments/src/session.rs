@@ -22,9 +22,9 @@ use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
+use crate::outcome::Reason;
 use serde::{Deserialize, Serialize};
 use xingtong_crypto::{Key, WorkingKeys, WorkingKeysLayout};
-use xingtong_iso8583::ResponseCode;
 use xingtong_merchants::cashiers::PinRefusal;
 use xingtong_merchants::devices::{Device, DeviceStatus};
 use xingtong_merchants::entity::{Entity, Stored, insert, load};
@@ -197,8 +197,8 @@ pub enum SignIn {
         /// The open batch (field 60.2 of the reply).
         batch: u32,
     },
-    /// Refused with a code.
-    Refused(ResponseCode),
+    /// Refused, for this reason.
+    Refused(Reason),
 }
 
 /// Field 62 of a sign-in reply; its `Debug` shows only its length.
@@ -303,35 +303,35 @@ impl Engine {
         layout: WorkingKeysLayout,
     ) -> Result<SignIn> {
         let Some(device) = load::<Device>(self.store(), tid).await? else {
-            return Ok(SignIn::Refused(ResponseCode::TERMINAL_NOT_REGISTERED));
+            return Ok(SignIn::Refused(Reason::TerminalNotRegistered));
         };
         let d = &device.value;
         if d.mid != mid {
-            return Ok(SignIn::Refused(ResponseCode::INVALID_MERCHANT));
+            return Ok(SignIn::Refused(Reason::WrongMerchant));
         }
         match d.status {
             DeviceStatus::Bound | DeviceStatus::Activated => {}
-            DeviceStatus::Suspended => return Ok(SignIn::Refused(ResponseCode::NOT_PERMITTED_TO_TERMINAL)),
+            DeviceStatus::Suspended => return Ok(SignIn::Refused(Reason::TerminalNotPermitted)),
             DeviceStatus::Ordered | DeviceStatus::Shipped => {
-                return Ok(SignIn::Refused(ResponseCode::TERMINAL_NOT_REGISTERED));
+                return Ok(SignIn::Refused(Reason::TerminalNotRegistered));
             }
         }
         let Some(tmk) = self.merchants().device_tmk(d)? else {
-            return Ok(SignIn::Refused(ResponseCode::TERMINAL_NOT_REGISTERED));
+            return Ok(SignIn::Refused(Reason::TerminalNotRegistered));
         };
-        let Some(block) = pin_block else { return Ok(SignIn::Refused(ResponseCode::WRONG_PIN)) };
-        let Ok(block) = <[u8; 8]>::try_from(block) else { return Ok(SignIn::Refused(ResponseCode::PIN_FORMAT_ERROR)) };
+        let Some(block) = pin_block else { return Ok(SignIn::Refused(Reason::WrongPin)) };
+        let Ok(block) = <[u8; 8]>::try_from(block) else { return Ok(SignIn::Refused(Reason::PinFormatError)) };
         let clear = zeroize::Zeroizing::new(tmk.decrypt_block(block));
         let Ok(pin) = xingtong_crypto::decode_pin_block_format0(*clear, &operator_pin_pan(tid)) else {
-            return Ok(SignIn::Refused(ResponseCode::PIN_FORMAT_ERROR));
+            return Ok(SignIn::Refused(Reason::PinFormatError));
         };
         match self.merchants().verify_cashier_pin(mid, operator, pin.expose()).await? {
             Ok(_) => {}
-            Err(PinRefusal::UnknownOperator) => return Ok(SignIn::Refused(ResponseCode::AUTHENTICATION_FAILED)),
-            Err(PinRefusal::Wrong { .. }) => return Ok(SignIn::Refused(ResponseCode::WRONG_PIN)),
-            // The terminal's words for both: the PIN cannot be used until someone acts (75).
+            Err(PinRefusal::UnknownOperator) => return Ok(SignIn::Refused(Reason::UnknownOperator)),
+            Err(PinRefusal::Wrong { .. }) => return Ok(SignIn::Refused(Reason::WrongPin)),
+            // One reason for both: the PIN cannot be used until someone acts.
             Err(PinRefusal::Locked | PinRefusal::NotSet) => {
-                return Ok(SignIn::Refused(ResponseCode::PIN_TRIES_EXCEEDED));
+                return Ok(SignIn::Refused(Reason::PinTriesExceeded));
             }
         }
         drop(pin);

@@ -130,8 +130,10 @@ pub struct CardTransaction {
     pub kind: Kind,
     /// Where it stands.
     pub status: Status,
-    /// Field 39 of the answer.
-    pub response_code: String,
+    /// Why it was declined (`None` when approved, or pending); a reversal mark's is
+    /// `original_not_found`. Interfaces show it mapped ([`crate::cup`]).
+    #[serde(default)]
+    pub decline: Option<crate::outcome::Reason>,
     /// Merchant.
     pub mid: String,
     /// Terminal.
@@ -234,6 +236,20 @@ impl CardTransaction {
         self.qr.as_ref().map_or("card", |qr| qr.scheme.as_str())
     }
 
+    /// How it ended (so far).
+    pub fn outcome(&self) -> crate::outcome::Outcome {
+        match (self.status, self.decline) {
+            (Status::Pending, _) => crate::outcome::Outcome::Pending,
+            (_, Some(reason)) => crate::outcome::Outcome::Declined(reason),
+            (_, None) => crate::outcome::Outcome::Approved,
+        }
+    }
+
+    /// A QR payment's decline, as its wallet section and field 57 of a QR reply name it.
+    pub fn qr_decline(&self) -> Option<crate::qr::Decline> {
+        self.qr.as_ref().and(self.decline).and_then(crate::outcome::Reason::wallet_decline)
+    }
+
     /// What can still be refunded.
     pub fn refundable_minor(&self) -> i64 {
         self.amount_minor - self.refunded_minor
@@ -257,7 +273,8 @@ impl Entity for CardTransaction {
             fee_minor: self.fee_minor,
             refunded_minor: self.refunded_minor,
             fee_refunded_minor: self.fee_refunded_minor,
-            response_code: self.response_code.clone(),
+            // The CUP code, for the listings' and reports' queries and views.
+            response_code: crate::cup::recorded(self).into(),
             original_id: self.original_id.clone(),
             channel: self.channel.clone(),
             at: self.at,
@@ -277,7 +294,18 @@ impl Entity for CardTransaction {
     }
     fn from_body(body: &[u8]) -> xingtong_merchants::Result<Self> {
         if body.first() == Some(&b'{') {
-            return Ok(serde_json::from_slice(body)?);
+            // Earlier releases kept the CUP response code.
+            #[derive(Deserialize)]
+            struct Legacy {
+                #[serde(default)]
+                response_code: String,
+            }
+            let mut txn: CardTransaction = serde_json::from_slice(body)?;
+            let legacy: Legacy = serde_json::from_slice(body)?;
+            if txn.decline.is_none() {
+                txn.decline = crate::compact::legacy_reason(txn.status, &legacy.response_code, None);
+            }
+            return Ok(txn);
         }
         crate::compact::decode(body).map_err(|error| {
             tracing::error!(%error, "a stored card transaction does not decode");

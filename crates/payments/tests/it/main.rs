@@ -463,7 +463,10 @@ async fn an_issuer_timeout_is_reversed_by_the_terminal() -> anyhow::Result<()> {
         binding: None,
         session_version: None,
     };
-    ensure!(w.engine.reverse(&origin, 500).await? == xingtong_iso8583::ResponseCode::ORIGINAL_NOT_FOUND);
+    ensure!(
+        xingtong_payments::cup::response_code(w.engine.reverse(&origin, 500).await?)
+            == xingtong_iso8583::ResponseCode::ORIGINAL_NOT_FOUND
+    );
     let late = w
         .engine
         .pay(
@@ -475,7 +478,10 @@ async fn an_issuer_timeout_is_reversed_by_the_terminal() -> anyhow::Result<()> {
             (None, None),
         )
         .await?;
-    ensure!(late.code.code == "94", "a late original after its reversal is refused: {late:?}");
+    ensure!(
+        xingtong_payments::cup::response_code(late.outcome).code == "94",
+        "a late original after its reversal is refused: {late:?}"
+    );
     // An issuer that never answers: 68.
     let silent = w.card(Brand::Unionpay, CardType::Debit, 100_000, |c| c.timeout = true).await?;
     let r = t.send(&Request::Sale(read(&silent, Some("147258")), 100, 1)).await?;
@@ -513,10 +519,10 @@ async fn racing_refunds_never_exceed_the_sale() -> anyhow::Result<()> {
     let mut approved = 0;
     for task in tasks {
         let answer = task.await??;
-        if answer.code.is_approved() {
+        if answer.outcome.is_approved() {
             approved += 1;
         } else {
-            ensure!(answer.code.code == "13", "{answer:?}");
+            ensure!(xingtong_payments::cup::response_code(answer.outcome).code == "13", "{answer:?}");
         }
     }
     ensure!(approved == 10, "exactly the sale's worth: {approved}");
@@ -610,7 +616,10 @@ async fn a_reversed_void_restores_the_sale() -> anyhow::Result<()> {
     ensure!(w.balance_of(&card).await? == 80_000 && w.merchant_balance().await? == 20_000 - 100);
     // A reversal of the sale itself, with the wrong amount, matches nothing (25); with the right one it undoes it.
     let sale_origin = xingtong_payments::Origin { stan: sale.stan, ..origin };
-    ensure!(w.engine.reverse(&sale_origin, 19_999).await? == xingtong_iso8583::ResponseCode::ORIGINAL_NOT_FOUND);
+    ensure!(
+        xingtong_payments::cup::response_code(w.engine.reverse(&sale_origin, 19_999).await?)
+            == xingtong_iso8583::ResponseCode::ORIGINAL_NOT_FOUND
+    );
     ensure!(w.engine.reverse(&sale_origin, 20_000).await?.is_approved());
     ensure!(w.balance_of(&card).await? == 100_000 && w.merchant_balance().await? == 0);
     w.balanced().await
@@ -628,7 +637,7 @@ async fn card_transactions_of_earlier_releases_move_into_the_typed_table() -> an
         id: CardTransaction::key("10000001", 1, stan),
         kind: Kind::Sale,
         status: Status::Approved,
-        response_code: "00".into(),
+        decline: None,
         mid: "898310053990001".into(),
         tid: "10000001".into(),
         batch: 1,

@@ -131,7 +131,7 @@ async fn two_processes(url: &str, schema: &str) -> anyhow::Result<()> {
     let (batch, version) = b.engine.current_batch(&w.tid).await?;
     ensure!(batch == 3, "the stored session, read again: {batch}");
     let paid = b.engine.pay(&json(900_002, batch, version), &card, 500, sale_kind, business, (None, None)).await?;
-    ensure!(paid.code.is_approved(), "{paid:?}");
+    ensure!(paid.outcome.is_approved(), "{paid:?}");
     ensure!(w.balance_of(&credit).await? == 1_000_000 - 500, "one sale, not the refused one");
     drop(b.stop);
     w.balanced().await

@@ -172,7 +172,10 @@ async fn batch_settlement_balanced_and_unbalanced_with_batch_upload() -> anyhow:
         binding: None,
         session_version: None,
     };
-    ensure!(w.engine.reverse(&origin, 7_000).await? == xingtong_iso8583::ResponseCode::INVALID_TRANSACTION);
+    ensure!(
+        xingtong_payments::cup::response_code(w.engine.reverse(&origin, 7_000).await?)
+            == xingtong_iso8583::ResponseCode::INVALID_TRANSACTION
+    );
     let kept = w.engine.transaction(&w.tid, first, v.stan).await?.context("the Visa sale")?;
     ensure!(kept.value.status == xingtong_payments::txn::Status::Approved, "{:?}", kept.value.status);
     // The old batch is closed: a sale in it is refused; the terminal moves on.

@@ -77,9 +77,10 @@ async fn pay(w: &World, stan: u32, code: &str, amount: i64) -> anyhow::Result<An
 
 pub(crate) fn declined_with(answer: &Answer, decline: Decline) -> anyhow::Result<()> {
     let t = answer.transaction.as_ref().context("recorded")?;
-    ensure!(answer.code == decline.response_code(), "{:?} for {decline:?}", answer.code);
+    let reason = xingtong_payments::Reason::from(decline);
+    ensure!(answer.outcome == xingtong_payments::Outcome::Declined(reason), "{:?} for {decline:?}", answer.outcome);
     ensure!(t.status == Status::Declined && t.movements.is_empty() && t.fee_minor == 0, "{t:?}");
-    ensure!(t.qr.as_ref().and_then(|q| q.decline) == Some(decline), "{:?}", t.qr);
+    ensure!(t.qr_decline() == Some(decline), "{:?}", t.decline);
     Ok(())
 }
 
@@ -117,7 +118,7 @@ async fn every_path(w: &World) -> anyhow::Result<()> {
     // Paid at once: the QR fee (0.38 %, half up: 1234 × 0.0038 = 4.69 → 5) and the card postings.
     let first = code(w, &wechat).await?;
     let paid = pay(w, 900_001, &format!(" {first}\r\n"), 12_34).await?;
-    ensure!(paid.code.is_approved(), "{:?}", paid.code);
+    ensure!(paid.outcome.is_approved(), "{:?}", paid.outcome);
     let t = paid.transaction.clone().context("recorded")?;
     ensure!(t.method() == "wechat" && t.status == Status::Approved && t.fee_minor == 5, "{t:?}");
     let qr = t.qr.clone().context("qr part")?;
@@ -138,11 +139,13 @@ async fn every_path(w: &World) -> anyhow::Result<()> {
     // Not a payment code at all: refused before anything is recorded.
     let refused =
         w.engine.qr_pay(&origin(w, 900_005), "https://qr.alipay.com/x", 1_00, BusinessType::Sale, (None, None)).await;
-    ensure!(refused.as_ref().err().map(|e| e.code) == Some("qr_not_recognised"), "{:?}", refused.map(|a| a.code));
+    ensure!(refused.as_ref().err().map(|e| e.code) == Some("qr_not_recognised"), "{:?}", refused.map(|a| a.outcome));
     ensure!(w.engine.transaction(&w.tid, 1, 900_005).await?.is_none(), "nothing recorded");
     // The same STAN again: a duplicate, nothing moves.
     let again = pay(w, 900_001, &code(w, &wechat).await?, 1_00).await?;
-    ensure!(again.code == ResponseCode::DUPLICATE && again.transaction.is_none());
+    ensure!(
+        xingtong_payments::cup::response_code(again.outcome) == ResponseCode::DUPLICATE && again.transaction.is_none()
+    );
 
     // Not enough in the wallet.
     let alipay = wallet(w, Scheme::Alipay, 5_00, |_| {}).await?;
@@ -152,7 +155,7 @@ async fn every_path(w: &World) -> anyhow::Result<()> {
     // The customer confirms in the app after 300 ms: polled until paid.
     let slow = wallet(w, Scheme::UnionpayQr, 50_00, |s| s.confirm_after_ms = Some(300)).await?;
     let confirmed = pay(w, 900_007, &code(w, &slow).await?, 20_00).await?;
-    ensure!(confirmed.code.is_approved(), "{:?}", confirmed.transaction);
+    ensure!(confirmed.outcome.is_approved(), "{:?}", confirmed.transaction);
     ensure!(confirmed.transaction.as_ref().map(|t| t.method()) == Some("unionpay_qr"));
     ensure!(w.wallets.balance(&slow).await? == 30_00);
 
@@ -186,7 +189,7 @@ async fn every_path(w: &World) -> anyhow::Result<()> {
     };
     let part = refund(900_010, 4_00).await?;
     w.balanced().await?;
-    ensure!(part.code.is_approved(), "{:?}", part.code);
+    ensure!(part.outcome.is_approved(), "{:?}", part.outcome);
     ensure!(
         part.transaction.as_ref().map(|r| (r.fee_minor, r.method())) == Some((-2, "wechat")),
         "{:?}",
@@ -194,9 +197,9 @@ async fn every_path(w: &World) -> anyhow::Result<()> {
     );
     let rest = refund(900_011, 8_34).await?;
     w.balanced().await?;
-    ensure!(rest.code.is_approved() && rest.transaction.as_ref().map(|r| r.fee_minor) == Some(-3));
+    ensure!(rest.outcome.is_approved() && rest.transaction.as_ref().map(|r| r.fee_minor) == Some(-3));
     let over = refund(900_012, 1).await?;
-    ensure!(over.code == ResponseCode::INVALID_AMOUNT, "{:?}", over.code);
+    ensure!(xingtong_payments::cup::response_code(over.outcome) == ResponseCode::INVALID_AMOUNT, "{:?}", over.outcome);
     ensure!(w.wallets.balance(&wechat).await? == 10_000, "every fen back in the wallet");
     ensure!(w.merchant_balance().await? - merchant_before == 20_00 - 8, "only the confirmed sale's net stays");
     let order = w.wallets.order(&t.id).await?.context("order")?.value;
@@ -205,7 +208,7 @@ async fn every_path(w: &World) -> anyhow::Result<()> {
     // A void in the open batch gives everything back, at the wallet too.
     let voided = w.engine.void(&origin(w, 900_013), (1, 900_007), 20_00, xingtong_payments::txn::Kind::Void).await?;
     w.balanced().await?;
-    ensure!(voided.code.is_approved(), "{:?}", voided.code);
+    ensure!(voided.outcome.is_approved(), "{:?}", voided.outcome);
     ensure!(w.wallets.balance(&slow).await? == 50_00);
     ensure!(w.merchant_balance().await? == merchant_before);
     Ok(())
@@ -250,7 +253,7 @@ async fn a_qr_sale_and_refund_clear_with_the_qr_fee_and_reconcile_against_the_wa
     let sale = sale.transaction.context("sale")?;
     ensure!(sale.fee_minor == 38);
     let refund = w.engine.refund(&origin(&w, 900_002), (1, 900_001), 30_00, Some("01".into())).await?;
-    ensure!(refund.code.is_approved() && refund.transaction.as_ref().map(|r| r.fee_minor) == Some(-11));
+    ensure!(refund.outcome.is_approved() && refund.transaction.as_ref().map(|r| r.fee_minor) == Some(-11));
     declined_with(&pay(&w, 900_003, &code(&w, &user).await?, 90_000).await?, Decline::InsufficientBalance)?;
     w.balanced().await?;
 
@@ -343,15 +346,18 @@ async fn a_terminal_takes_qr_sales_over_iso8583_voids_them_and_reversals_reach_t
     ensure!(pending.status == Status::Pending, "{:?}", pending.status);
     let reversed = w.engine.reverse(&origin, 30_00).await?;
     w.balanced().await?;
-    ensure!(reversed == ResponseCode::APPROVED, "{reversed:?}");
+    ensure!(xingtong_payments::cup::response_code(reversed) == ResponseCode::APPROVED, "{reversed:?}");
     let paid = payment.await??;
-    ensure!(paid.code.is_approved(), "the customer did confirm: {:?}", paid.code);
+    ensure!(paid.outcome.is_approved(), "the customer did confirm: {:?}", paid.outcome);
     let after = w.engine.transaction(&w.tid, 1, 4_242).await?.context("t")?.value;
     ensure!(after.status == Status::Reversed, "{:?}", after.status);
     ensure!(w.wallets.balance(&slow).await? == 10_000, "every fen back");
     let order = w.wallets.order(&after.id).await?.context("order")?.value;
     ensure!(order.status == OrderStatus::Cancelled && open_orders(&w).await? == 0, "{:?}", order.status);
-    ensure!(w.engine.reverse(&origin, 30_00).await? == ResponseCode::APPROVED, "idempotent");
+    ensure!(
+        xingtong_payments::cup::response_code(w.engine.reverse(&origin, 30_00).await?) == ResponseCode::APPROVED,
+        "idempotent"
+    );
     Ok(())
 }
 
@@ -407,7 +413,7 @@ async fn a_refund_its_wallet_could_not_hear_of_is_told_once_the_wallet_is_back()
     let w = qr_world().await?;
     let user = wallet(&w, Scheme::Alipay, 10_000, |_| {}).await?;
     let paid = pay(&w, 900_001, &code(&w, &user).await?, 50_00).await?;
-    ensure!(paid.code.is_approved(), "{:?}", paid.code);
+    ensure!(paid.outcome.is_approved(), "{:?}", paid.outcome);
     let order_id = paid.transaction.as_ref().map(|t| t.id.clone()).context("recorded")?;
     let dues = || async {
         let due: Vec<xingtong_merchants::entity::Stored<WalletRefundDue>> = xingtong_merchants::entity::list(
@@ -425,7 +431,7 @@ async fn a_refund_its_wallet_could_not_hear_of_is_told_once_the_wallet_is_back()
     // ledger) and written down as owed to the wallet, in the same commit.
     w.wallets.set_outage(Scheme::Alipay, true);
     let refund = w.engine.refund(&origin(&w, 900_002), (1, 900_001), 20_00, Some("01".into())).await?;
-    ensure!(refund.code.is_approved(), "{:?}", refund.code);
+    ensure!(refund.outcome.is_approved(), "{:?}", refund.outcome);
     w.balanced().await?;
     ensure!(dues().await? == 1 && w.wallets.balance(&user).await? == 70_00);
     w.engine.finish_open_qr_orders().await?;
@@ -438,7 +444,7 @@ async fn a_refund_its_wallet_could_not_hear_of_is_told_once_the_wallet_is_back()
     ensure!(w.engine.retry_wallet_refunds().await? == 0);
     // Told at once when the wallet answers: nothing left owed.
     let rest = w.engine.refund(&origin(&w, 900_003), (1, 900_001), 30_00, Some("01".into())).await?;
-    ensure!(rest.code.is_approved() && dues().await? == 0 && refunded_at_wallet().await? == 50_00);
+    ensure!(rest.outcome.is_approved() && dues().await? == 0 && refunded_at_wallet().await? == 50_00);
     w.balanced().await?;
     Ok(())
 }

@@ -105,7 +105,7 @@ async fn dynamic_paths(w: &World) -> anyhow::Result<()> {
     ensure!(!again.changed && again.status == Status::Approved, "{again:?}");
     // Late, after a partial refund: nothing changes either (the wallet is asked, not believed).
     let refund = w.engine.refund(&origin(w, 900_002), (1, 900_001), 800, Some("01".into())).await?;
-    ensure!(refund.code.is_approved(), "{:?}", refund.code);
+    ensure!(refund.outcome.is_approved(), "{:?}", refund.outcome);
     let late = w.engine.wallet_notification(Scheme::Alipay, sent[0].body.as_bytes(), &sent[0].signature).await?;
     ensure!(!late.changed, "{late:?}");
     let after = w.engine.transaction_by_id(&t.id).await?.context("there")?.value;
@@ -133,9 +133,7 @@ async fn dynamic_paths(w: &World) -> anyhow::Result<()> {
     w.engine.clock().advance(61);
     ensure!(scan(w, &payer, &short).await == Err("order_expired"));
     let closed = w.engine.qr_order_state(&short.id).await?.context("there")?;
-    ensure!(
-        closed.status == Status::Declined && closed.qr.as_ref().and_then(|q| q.decline) == Some(Decline::OrderClosed)
-    );
+    ensure!(closed.status == Status::Declined && closed.qr_decline() == Some(Decline::OrderClosed));
     // A lifetime out of range is refused before anything is recorded.
     let refused =
         w.engine.qr_order(&origin(w, 900_004), spec(Scheme::Alipay, 500, Some(Duration::from_secs(59)))).await;
@@ -145,7 +143,10 @@ async fn dynamic_paths(w: &World) -> anyhow::Result<()> {
     // Closed by the cashier: declined, and the app refuses it.
     let t = order(w, 900_005, Scheme::Alipay, 600).await?;
     let closed = w.engine.close_qr_order(&t.id).await?.context("there")?;
-    ensure!(closed.status == Status::Declined && closed.response_code == "12", "{closed:?}");
+    ensure!(
+        closed.status == Status::Declined && xingtong_payments::cup::response_code(closed.outcome()).code == "12",
+        "{closed:?}"
+    );
     ensure!(scan(w, &payer, &t).await == Err("order_closed"));
     ensure!(open_orders(w).await? == 0);
 
@@ -222,8 +223,11 @@ async fn static_code(w: World) -> anyhow::Result<()> {
     ensure!(first.qr.as_ref().and_then(|q| q.order.as_ref()).is_some_and(|o| o.mode == OrderMode::Static));
     // ¥300 + ¥250 passes ¥500: refused before the wallet hears of it.
     let over = pay(900_002, &payer, 25_000).await?;
-    ensure!(over.status == Status::Declined && over.response_code == "61", "{over:?}");
-    ensure!(over.qr.as_ref().and_then(|q| q.decline) == Some(Decline::StaticCodeLimit));
+    ensure!(
+        over.status == Status::Declined && xingtong_payments::cup::response_code(over.outcome()).code == "61",
+        "{over:?}"
+    );
+    ensure!(over.qr_decline() == Some(Decline::StaticCodeLimit));
     // ¥200 more is exactly ¥500: taken. Another payer has a ¥500 of their own.
     ensure!(pay(900_003, &payer, 20_000).await?.status == Status::Approved);
     ensure!(pay(900_004, &other, 30_000).await?.status == Status::Approved);
@@ -244,7 +248,7 @@ async fn static_code(w: World) -> anyhow::Result<()> {
     let approved = [&a, &b].iter().filter(|t| t.status == Status::Approved).count();
     ensure!(approved == 1, "{a:?} {b:?}");
     let refused = if a.status == Status::Approved { &b } else { &a };
-    ensure!(refused.qr.as_ref().and_then(|q| q.decline) == Some(Decline::StaticCodeLimit), "{refused:?}");
+    ensure!(refused.qr_decline() == Some(Decline::StaticCodeLimit), "{refused:?}");
     ensure!(w.wallets.balance(&other).await? == 200_000 - 30_000 - 15_000);
     w.balanced().await?;
     Ok(())

@@ -307,7 +307,7 @@ async fn simulate(seed: u64) -> anyhow::Result<()> {
     ensure!(paid >= 20 && given_back >= 5, "the simulation exercised payments ({paid}) and refunds ({given_back})");
     let mut codes: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
     for t in &txns {
-        *codes.entry(format!("{:?}/{}", t.kind, t.response_code)).or_default() += 1;
+        *codes.entry(format!("{:?}/{}", t.kind, t.decline.map_or("-", |r| r.code()))).or_default() += 1;
     }
     eprintln!("simulation seed {seed}: {} transactions, {paid} paid, {given_back} given back; {codes:?}", txns.len());
     Ok(())

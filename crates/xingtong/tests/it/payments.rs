@@ -299,6 +299,7 @@ async fn a_sale_on_one_channel_is_voided_on_the_other() -> anyhow::Result<()> {
         json!({ "payment_id": done["id"], "amount_minor": 10_001, "reason": "01", "supervisor_pin": "246810" });
     let (_, refused) = bearer_call(&server, "POST", "/v1/refunds", &key, Some("refund-2"), &too_much)?;
     ensure!(refused["approved"] == false && refused["response_code"] == "13", "{refused}");
+    ensure!(refused["decline_reason"] == "invalid_amount" && refunded["decline_reason"].is_null(), "{refused}");
     let (_, credit_now) =
         bearer_call(&server, "GET", &format!("/v1/sandbox/cards/{}", credit_card.pan), &admin, None, &Value::Null)?;
     // Held 15,000, 5,000 refunded, and the raced sale of 1,000.

@@ -94,6 +94,7 @@ fn a_wallet_pays_over_json_is_refunded_and_reconciles_against_its_bill() -> anyh
         ensure!(reused.status == 201 && reused.body["approved"] == false, "{reused:?}");
         ensure!(reused.body["wallet"]["decline"]["code"] == "qr_code_used", "{:?}", reused.body);
         ensure!(reused.body["response_code"] == "14", "{:?}", reused.body);
+        ensure!(reused.body["decline_reason"] == "qr_code_used", "{:?}", reused.body);
         // Not a payment code: 422 before anything is recorded; a card with method qr: 422.
         let junk = json!({ "tid": tid, "amount_minor": 100, "method": "qr", "payment_code": "hello" });
         let refused = request(address, "POST", "/v1/payments", &key, Some("qr-3"), Some(&junk))?;
@@ -149,6 +150,8 @@ fn a_wallet_pays_over_json_is_refunded_and_reconciles_against_its_bill() -> anyh
         let refused = request(address, "POST", "/v1/payments", &key, Some("qr-off"), Some(&off))?;
         ensure!(refused.body["wallet"]["decline"]["code"] == "method_disabled", "{refused:?}");
         ensure!(refused.body["response_code"] == "58", "{refused:?}");
+        // One reason for a disabled method, whichever the method.
+        ensure!(refused.body["decline_reason"] == "method_disabled", "{refused:?}");
         let none = request_raw(
             address,
             "PUT",
