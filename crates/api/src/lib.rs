@@ -157,6 +157,12 @@ impl MakeRequestId for RequestIds {
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The HTTP application with `pages` beside the API (the web consoles), under the same
+/// middleware: request ids, tracing, the time limit, metrics.
+pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let ids = RequestIds { prefix: hex::encode(rand_prefix()).into(), next: Arc::new(AtomicU64::new(1)) };
     let v1 = Router::new()
@@ -273,6 +279,7 @@ pub fn router(state: AppState) -> Router {
         }))
         .timeout(Duration::from_millis(REQUEST_TIMEOUT_MS));
     v1.merge(ops)
+        .merge(pages)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::BODY_BYTES_MAX))
@@ -302,11 +309,13 @@ async fn record_metrics(request: Request, next: Next) -> Response {
     response
 }
 
-/// Serves the API on `listener` until `shutdown` completes, then finishes in-flight requests.
+/// Serves the API (and `pages`) on `listener` until `shutdown` completes, then finishes in-flight
+/// requests.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
+    pages: Router<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router_with(state, pages)).with_graceful_shutdown(shutdown).await
 }

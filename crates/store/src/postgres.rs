@@ -1156,6 +1156,7 @@ impl Reader for PgReader {
                  AND ($3::int4 IS NULL OR batch = $3) \
                  AND ($4::text IS NULL OR business_day >= $4) AND ($5::text IS NULL OR business_day <= $5) \
                  AND (cardinality($6::text[]) = 0 OR status = ANY($6)) AND (business_day, id) > ($7, $8) \
+                 AND (cardinality($12::text[]) = 0 OR method = ANY($12)) \
                  ORDER BY business_day, id LIMIT $9"
             ),
             &[
@@ -1170,6 +1171,7 @@ impl Reader for PgReader {
                 &i64::from(query.limit),
                 &low,
                 &high,
+                &query.methods,
             ],
         )?;
         Ok(rows.iter().map(txn_from_row).collect())

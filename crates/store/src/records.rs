@@ -153,6 +153,8 @@ pub struct TxnQuery {
     pub day_to: Option<String>,
     /// Only these statuses, when not empty.
     pub statuses: Vec<String>,
+    /// Only these payment methods (`card`, `wechat`, `alipay`, `unionpay_qr`), when not empty.
+    pub methods: Vec<String>,
     /// Cursor: only after this (business day, id).
     pub after: Option<(String, String)>,
     /// At most this many (capped at [`crate::PAGE_LIMIT_MAX`]).

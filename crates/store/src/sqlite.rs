@@ -715,6 +715,14 @@ pub(crate) fn select_transactions(
         add(&mut sql, " AND business_day <= ?", day.clone().into());
     }
     status_in(&mut sql, &mut values, &query.statuses);
+    if !query.methods.is_empty() {
+        let mut marks = Vec::new();
+        for method in &query.methods {
+            values.push(method.clone().into());
+            marks.push(format!("?{}", values.len()));
+        }
+        sql.push_str(&format!(" AND method IN ({})", marks.join(", ")));
+    }
     if let Some((day, id)) = &query.after {
         values.push(day.clone().into());
         values.push(id.clone().into());

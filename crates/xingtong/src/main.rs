@@ -1320,7 +1320,9 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         tokio::spawn(socket.serve(services, stopped(stopping.clone())))
     });
     let state = xingtong_api::AppState::new(merchants).with_payments(engine, sandbox).with_sandbox_wallets(wallets);
-    xingtong_api::serve(listener, state, stopped(stopping)).await.context("serving HTTP")?;
+    xingtong_api::serve(listener, state, xingtong_console::router(), stopped(stopping))
+        .await
+        .context("serving HTTP")?;
     let _ = gateway.await;
     if let Some(task) = admin_task {
         let _ = task.await;

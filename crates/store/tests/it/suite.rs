@@ -706,6 +706,21 @@ pub async fn transactions_live_in_a_typed_table_queried_by_merchant_day_and_batc
     ensure!(store.transactions(batch).await?.len() == 2);
     let approved = TxnQuery { statuses: vec!["approved".into()], limit: 100, ..TxnQuery::default() };
     ensure!(store.transactions(approved).await?.len() == 3);
+    // By payment method.
+    let mut wallet = txn("m1", "T1-000002-000002", "T1", 2, 2, "20261127", 600);
+    wallet.txn.as_mut().context("columns")?.method = "wechat".into();
+    store.apply(Change { puts: vec![wallet], ..Change::default() }).await?;
+    let by = |methods: &[&str]| TxnQuery {
+        merchant: Some("m1".into()),
+        methods: methods.iter().map(|m| (*m).to_owned()).collect(),
+        limit: 100,
+        ..TxnQuery::default()
+    };
+    let wechat = store.transactions(by(&["wechat"])).await?;
+    ensure!(wechat.len() == 1 && wechat[0].record.id == "T1-000002-000002", "{wechat:?}");
+    ensure!(store.transactions(by(&["card"])).await?.len() == 3);
+    ensure!(store.transactions(by(&["card", "wechat"])).await?.len() == 4);
+    ensure!(store.transactions(by(&["alipay"])).await?.is_empty());
 
     // Moving a record into the table: put and remove in one change, all or nothing.
     let mut legacy = put(record("card_txn", "T3-000001-000001", "m3", "approved", "old"), None);

@@ -1,0 +1,601 @@
+//! The merchant console (`/console`): sign-in, the merchant's devices, transactions with their
+//! receipts and a CSV export, settlements.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde::Deserialize;
+use xingtong_api::AppState;
+use xingtong_merchants::devices::{Device, DeviceStatus};
+use xingtong_merchants::entity::Stored;
+use xingtong_merchants::identity::Principal;
+use xingtong_payments::txn::{CardTransaction, Status};
+use xingtong_store::TxnQuery;
+
+use crate::i18n::Text;
+use crate::{Base, Console, Ctx, Fail, china_time, dashed_day, url_encode, yuan};
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/console", get(overview))
+        .route("/console/sign-in", get(sign_in_page).post(sign_in))
+        .route("/console/sign-out", post(sign_out))
+        .route("/console/transactions", get(transactions))
+        .route("/console/transactions.csv", get(transactions_csv))
+        .route("/console/transactions/{id}", get(transaction))
+        .route("/console/settlements", get(settlements))
+}
+
+// ---- signing in ----
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+pub(crate) struct SignInPage {
+    pub base: Base,
+    pub next: String,
+    pub login_label: &'static str,
+    pub login: String,
+    pub error: Option<&'static str>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Next {
+    pub next: Option<String>,
+}
+
+/// Only a path of this console (never another site).
+pub(crate) fn safe_next(next: Option<&str>, console: Console) -> String {
+    next.filter(|n| n.starts_with(console.root()) && !n.starts_with("//") && !n.contains("://"))
+        .unwrap_or(console.root())
+        .to_owned()
+}
+
+async fn sign_in_page(ctx: Ctx, Query(next): Query<Next>) -> Response {
+    let t = ctx.lang.text();
+    let page = SignInPage {
+        base: ctx.base(Console::Merchant, t.sign_in),
+        next: safe_next(next.next.as_deref(), Console::Merchant),
+        login_label: t.login,
+        login: String::new(),
+        error: None,
+    };
+    let result = page.render().map(|html| ctx.page(StatusCode::OK, html)).map_err(Fail::from);
+    ctx.finish(Console::Merchant, result)
+}
+
+/// A sign-in form.
+#[derive(Deserialize)]
+pub(crate) struct SignInForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    login: String,
+    password: String,
+    next: Option<String>,
+}
+
+async fn sign_in(State(state): State<AppState>, ctx: Ctx, Form(form): Form<SignInForm>) -> Response {
+    let result = async {
+        ctx.check_csrf(&form.csrf)?;
+        let next = safe_next(form.next.as_deref(), Console::Merchant);
+        match state.merchants.login_owner(&form.login, &form.password).await {
+            Ok(token) => {
+                Ok(crate::with_session(ctx.redirect(&next), &token.0, xingtong_merchants::identity::OWNER_SESSION_NS))
+            }
+            Err(error) => sign_in_refused(&ctx, Console::Merchant, error, form.login, next),
+        }
+    }
+    .await;
+    ctx.finish(Console::Merchant, result)
+}
+
+/// The sign-in page again, saying why (never which of login and password was wrong).
+pub(crate) fn sign_in_refused(
+    ctx: &Ctx,
+    console: Console,
+    error: xingtong_merchants::Error,
+    login: String,
+    next: String,
+) -> Result<Response, Fail> {
+    use xingtong_merchants::Class;
+    let t = ctx.lang.text();
+    let (status, message) = match error.class {
+        Class::Unauthenticated => (StatusCode::UNAUTHORIZED, t.wrong_credentials),
+        Class::Locked => (StatusCode::LOCKED, t.locked),
+        _ => return Err(error.into()),
+    };
+    let page = SignInPage {
+        base: ctx.base(console, t.sign_in),
+        next,
+        login_label: if console == Console::Ops { t.username } else { t.login },
+        login,
+        error: Some(message),
+    };
+    Ok(ctx.page(status, page.render()?))
+}
+
+/// A form with only its token.
+#[derive(Deserialize)]
+pub(crate) struct TokenForm {
+    #[serde(rename = "_csrf")]
+    pub csrf: String,
+}
+
+pub(crate) async fn end_session(
+    state: &AppState,
+    ctx: &Ctx,
+    form: &TokenForm,
+    console: Console,
+) -> Result<Response, Fail> {
+    ctx.check_csrf(&form.csrf)?;
+    if let Some(token) = &ctx.session {
+        state.merchants.logout(token).await?;
+    }
+    Ok(crate::without_session(ctx.redirect(&format!("{}/sign-in", console.root()))))
+}
+
+async fn sign_out(State(state): State<AppState>, ctx: Ctx, Form(form): Form<TokenForm>) -> Response {
+    let result = end_session(&state, &ctx, &form, Console::Merchant).await;
+    ctx.finish(Console::Merchant, result)
+}
+
+// ---- overview ----
+
+/// A device as the overview lists it.
+pub(crate) struct DeviceRow {
+    pub tid: String,
+    pub model: String,
+    pub serial_number: String,
+    pub status: &'static str,
+    pub status_class: &'static str,
+    pub deposit: String,
+}
+
+/// A merchant with its devices.
+pub(crate) struct MerchantBlock {
+    pub mid: String,
+    pub name: String,
+    pub status: &'static str,
+    pub devices: Vec<DeviceRow>,
+}
+
+#[derive(Template)]
+#[template(path = "merchant/overview.html")]
+struct OverviewPage {
+    base: Base,
+    merchants: Vec<MerchantBlock>,
+}
+
+/// A device's state in words.
+pub(crate) fn device_status(t: &Text, status: DeviceStatus) -> (&'static str, &'static str) {
+    match status {
+        DeviceStatus::Ordered => (t.device_ordered, "muted"),
+        DeviceStatus::Shipped => (t.device_shipped, "muted"),
+        DeviceStatus::Bound => (t.device_bound, "warn"),
+        DeviceStatus::Activated => (t.device_activated, "ok"),
+        DeviceStatus::Suspended => (t.device_suspended, "bad"),
+    }
+}
+
+pub(crate) fn device_row(t: &Text, device: &Device) -> DeviceRow {
+    let (status, status_class) = device_status(t, device.status);
+    DeviceRow {
+        tid: device.tid.clone(),
+        model: device.model.clone(),
+        serial_number: device.serial_number.clone(),
+        status,
+        status_class,
+        deposit: yuan(device.deposit_minor),
+    }
+}
+
+async fn overview(State(state): State<AppState>, ctx: Ctx) -> Response {
+    let result = async {
+        let mids = ctx.owner()?.to_vec();
+        let principal = ctx.principal.clone().ok_or(Fail::SignIn(Console::Merchant))?;
+        let t = ctx.lang.text();
+        let mut merchants = Vec::new();
+        for mid in &mids {
+            let merchant = state.merchants.merchant(&principal, mid).await?.value;
+            let devices = state.merchants.devices(&principal, mid).await?;
+            merchants.push(MerchantBlock {
+                mid: mid.clone(),
+                name: merchant.name.clone(),
+                status: if merchant.status == "active" { t.merchant_active } else { t.merchant_suspended },
+                devices: devices.iter().map(|d| device_row(t, &d.value)).collect(),
+            });
+        }
+        let page = OverviewPage { base: ctx.base(Console::Merchant, t.nav_overview), merchants };
+        Ok(ctx.page(StatusCode::OK, page.render()?))
+    }
+    .await;
+    ctx.finish(Console::Merchant, result)
+}
+
+// ---- transactions ----
+
+/// The transaction list's filters, as the form sends them.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Filter {
+    pub mid: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub from: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub to: Option<String>,
+    pub tid: Option<String>,
+    pub method: Option<String>,
+    pub status: Option<String>,
+    pub after: Option<String>,
+}
+
+/// The methods a filter may name.
+pub(crate) const METHODS: [&str; 4] = ["card", "wechat", "alipay", "unionpay_qr"];
+/// The statuses a filter may name.
+pub(crate) const STATUSES: [&str; 6] = ["approved", "declined", "voided", "reversed", "completed", "pending"];
+
+fn blank(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// `YYYY-MM-DD` (as a date input sends it) as `YYYYMMDD`; anything else is no filter.
+fn day_of(value: Option<&str>) -> Option<String> {
+    let v = value?;
+    let compact: String = v.chars().filter(|c| *c != '-').collect();
+    (compact.len() == 8 && xingtong_payments::clearing::valid_day(&compact)).then_some(compact)
+}
+
+impl Filter {
+    /// The merchant it is about: the one named, if it is the caller's, else the first.
+    pub(crate) fn merchant<'a>(&self, mids: &'a [String]) -> Result<&'a String, Fail> {
+        match blank(&self.mid) {
+            Some(mid) => mids.iter().find(|m| *m == mid).ok_or(Fail::NotFound),
+            None => mids.first().ok_or(Fail::NotFound),
+        }
+    }
+
+    /// The store's query of it.
+    pub(crate) fn query(&self, mid: &str, limit: u32) -> TxnQuery {
+        let after = blank(&self.after).and_then(|a| a.split_once('_')).map(|(d, i)| (d.to_owned(), i.to_owned()));
+        TxnQuery {
+            merchant: Some(mid.to_owned()),
+            day_from: day_of(blank(&self.from)),
+            day_to: day_of(blank(&self.to)),
+            terminal: blank(&self.tid)
+                .filter(|t| t.len() == 8 && t.bytes().all(|b| b.is_ascii_digit()))
+                .map(Into::into),
+            statuses: blank(&self.status)
+                .filter(|s| STATUSES.contains(s))
+                .map(|s| vec![s.to_owned()])
+                .unwrap_or_default(),
+            methods: blank(&self.method)
+                .filter(|m| METHODS.contains(m))
+                .map(|m| vec![m.to_owned()])
+                .unwrap_or_default(),
+            after,
+            limit,
+            ..TxnQuery::default()
+        }
+    }
+
+    /// The query string of these filters (without the cursor), for links.
+    pub(crate) fn query_string(&self, mid: &str) -> String {
+        let mut parts = vec![format!("mid={}", url_encode(mid))];
+        for (name, value) in [
+            ("from", &self.from),
+            ("to", &self.to),
+            ("tid", &self.tid),
+            ("method", &self.method),
+            ("status", &self.status),
+        ] {
+            if let Some(v) = blank(value) {
+                parts.push(format!("{name}={}", url_encode(v)));
+            }
+        }
+        parts.join("&")
+    }
+}
+
+/// A row of the list.
+pub(crate) struct TxnRowView {
+    pub id: String,
+    pub time: String,
+    pub tid: String,
+    pub operator: String,
+    pub kind: &'static str,
+    pub method: &'static str,
+    pub amount: String,
+    pub fee: String,
+    pub status: &'static str,
+    pub status_class: &'static str,
+    pub response: String,
+}
+
+pub(crate) fn method_name(t: &Text, method: &str) -> &'static str {
+    match method {
+        "wechat" => t.method_wechat,
+        "alipay" => t.method_alipay,
+        "unionpay_qr" => t.method_unionpay_qr,
+        _ => t.method_card,
+    }
+}
+
+pub(crate) fn status_name(t: &Text, status: Status) -> (&'static str, &'static str) {
+    match status {
+        Status::Approved => (t.status_approved, "ok"),
+        Status::Declined => (t.status_declined, "bad"),
+        Status::Voided => (t.status_voided, "muted"),
+        Status::Reversed => (t.status_reversed, "muted"),
+        Status::Completed => (t.status_completed, "muted"),
+        Status::Pending => (t.status_pending, "warn"),
+    }
+}
+
+pub(crate) fn kind_name(lang: crate::i18n::Lang, txn: &CardTransaction) -> &'static str {
+    let (en, zh) = txn.kind.receipt_name();
+    if lang == crate::i18n::Lang::Zh { zh } else { en }
+}
+
+pub(crate) fn response_text(lang: crate::i18n::Lang, txn: &CardTransaction) -> String {
+    let code = xingtong_payments::cup::recorded(txn);
+    match xingtong_iso8583::ResponseCode::lookup(code) {
+        Some(c) => format!("{code} {}", if lang == crate::i18n::Lang::Zh { c.meaning_zh } else { c.meaning_en }),
+        None => code.to_owned(),
+    }
+}
+
+fn row_view(ctx: &Ctx, txn: &CardTransaction) -> TxnRowView {
+    let t = ctx.lang.text();
+    let (status, status_class) = status_name(t, txn.status);
+    TxnRowView {
+        id: txn.id.clone(),
+        time: china_time(txn.at),
+        tid: txn.tid.clone(),
+        operator: txn.operator.clone(),
+        kind: kind_name(ctx.lang, txn),
+        method: method_name(t, txn.method()),
+        amount: yuan(txn.amount_minor),
+        fee: yuan(txn.fee_minor),
+        status,
+        status_class,
+        response: response_text(ctx.lang, txn),
+    }
+}
+
+/// An option of a filter's select.
+pub(crate) struct Choice {
+    pub value: &'static str,
+    pub label: &'static str,
+    pub selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "merchant/transactions.html")]
+struct TransactionsPage {
+    base: Base,
+    mids: Vec<String>,
+    mid: String,
+    from: String,
+    to: String,
+    tid: String,
+    methods: Vec<Choice>,
+    statuses: Vec<Choice>,
+    rows: Vec<TxnRowView>,
+    export_href: String,
+    next_href: Option<String>,
+}
+
+/// Rows of a page of the list.
+pub const PAGE_ROWS: u32 = 50;
+
+pub(crate) async fn read_page(
+    state: &AppState,
+    query: TxnQuery,
+) -> Result<(Vec<CardTransaction>, Option<String>), Fail> {
+    let limit = query.limit as usize;
+    let rows = state.store.transactions(query).await?;
+    let next = (rows.len() == limit)
+        .then(|| rows.last().map(|r| format!("{}_{}", r.columns.business_day, r.record.id)))
+        .flatten();
+    let mut txns = Vec::with_capacity(rows.len());
+    for row in rows {
+        txns.push(Stored::<CardTransaction>::decode(row.record)?.value);
+    }
+    Ok((txns, next))
+}
+
+async fn transactions(State(state): State<AppState>, ctx: Ctx, Query(filter): Query<Filter>) -> Response {
+    let result = async {
+        let mids = ctx.owner()?.to_vec();
+        let mid = filter.merchant(&mids)?.clone();
+        let t = ctx.lang.text();
+        let (txns, next) = read_page(&state, filter.query(&mid, PAGE_ROWS)).await?;
+        let qs = filter.query_string(&mid);
+        let chosen = |value: &Option<String>, v: &str| blank(value) == Some(v);
+        let page = TransactionsPage {
+            base: ctx.base(Console::Merchant, t.transactions),
+            mids: mids.clone(),
+            from: blank(&filter.from).unwrap_or("").to_owned(),
+            to: blank(&filter.to).unwrap_or("").to_owned(),
+            tid: blank(&filter.tid).unwrap_or("").to_owned(),
+            methods: METHODS
+                .iter()
+                .map(|m| Choice { value: m, label: method_name(t, m), selected: chosen(&filter.method, m) })
+                .collect(),
+            statuses: [
+                (Status::Approved, "approved"),
+                (Status::Declined, "declined"),
+                (Status::Voided, "voided"),
+                (Status::Reversed, "reversed"),
+                (Status::Completed, "completed"),
+                (Status::Pending, "pending"),
+            ]
+            .into_iter()
+            .map(|(s, v)| Choice { value: v, label: status_name(t, s).0, selected: chosen(&filter.status, v) })
+            .collect(),
+            rows: txns.iter().map(|txn| row_view(&ctx, txn)).collect(),
+            export_href: format!("/console/transactions.csv?{qs}"),
+            next_href: next.map(|after| format!("/console/transactions?{qs}&after={}", url_encode(&after))),
+            mid,
+        };
+        Ok(ctx.page(StatusCode::OK, page.render()?))
+    }
+    .await;
+    ctx.finish(Console::Merchant, result)
+}
+
+async fn transactions_csv(State(state): State<AppState>, ctx: Ctx, Query(filter): Query<Filter>) -> Response {
+    let result = async {
+        let mids = ctx.owner()?.to_vec();
+        let mid = filter.merchant(&mids)?.clone();
+        let mut query = filter.query(&mid, crate::export::EXPORT_PAGE);
+        query.after = None;
+        crate::export::transactions_csv(&state, &ctx, query, &format!("transactions-{mid}.csv")).await
+    }
+    .await;
+    ctx.finish(Console::Merchant, result)
+}
+
+// ---- one transaction ----
+
+/// A label and a value.
+pub(crate) struct Field {
+    pub label: &'static str,
+    pub value: String,
+}
+
+#[derive(Template)]
+#[template(path = "merchant/transaction.html")]
+struct TransactionPage {
+    base: Base,
+    id: String,
+    status: &'static str,
+    status_class: &'static str,
+    fields: Vec<Field>,
+    action: Option<String>,
+}
+
+/// A transaction the caller may see: another merchant's is "not found".
+pub(crate) async fn own_transaction(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<CardTransaction, Fail> {
+    let engine = state.payments.as_ref().map(|(engine, _)| engine).ok_or(Fail::NotFound)?;
+    let txn = engine.transaction_by_id(id).await.map_err(Fail::from)?.ok_or(Fail::NotFound)?.value;
+    principal.may_see_merchant(&txn.mid).map_err(|_| Fail::NotFound)?;
+    Ok(txn)
+}
+
+async fn transaction(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
+    let result = async {
+        ctx.owner()?;
+        let principal = ctx.principal.clone().ok_or(Fail::SignIn(Console::Merchant))?;
+        let txn = own_transaction(&state, &principal, &id).await?;
+        let t = ctx.lang.text();
+        let (status, status_class) = status_name(t, txn.status);
+        let mut fields = vec![
+            Field { label: t.time, value: china_time(txn.at) },
+            Field { label: t.kind, value: kind_name(ctx.lang, &txn).to_owned() },
+            Field { label: t.amount, value: yuan(txn.amount_minor) },
+            Field { label: t.fee, value: yuan(txn.fee_minor) },
+            Field { label: t.method, value: method_name(t, txn.method()).to_owned() },
+            Field { label: t.mid, value: txn.mid.clone() },
+            Field { label: t.tid, value: txn.tid.clone() },
+            Field { label: t.cashier, value: txn.operator.clone() },
+            Field { label: t.batch, value: format!("{:06}", txn.batch) },
+            Field { label: t.stan, value: format!("{:06}", txn.stan) },
+            Field { label: t.rrn, value: txn.rrn.clone() },
+            Field { label: t.response, value: response_text(ctx.lang, &txn) },
+        ];
+        if !txn.pan_masked.is_empty() {
+            fields.push(Field { label: t.card_number, value: txn.pan_masked.clone() });
+        }
+        if let Some(auth) = &txn.auth_code {
+            fields.push(Field { label: t.auth_code, value: auth.clone() });
+        }
+        if let Some(wallet_id) = txn.qr.as_ref().and_then(|q| q.wallet_txn_id.clone()) {
+            fields.push(Field { label: t.wallet_order, value: wallet_id });
+        }
+        if txn.refunded_minor != 0 {
+            fields.push(Field { label: t.refunded, value: yuan(txn.refunded_minor) });
+        }
+        if let Some(original) = &txn.original_id {
+            fields.push(Field { label: t.original, value: original.clone() });
+        }
+        let action = txn.decline.map(|reason| {
+            let code = xingtong_payments::cup::declined(reason);
+            if ctx.lang == crate::i18n::Lang::Zh { code.action_zh.to_owned() } else { code.action_en.to_owned() }
+        });
+        let page = TransactionPage {
+            base: ctx.base(Console::Merchant, &format!("{} {}", t.receipt, txn.id)),
+            id: txn.id.clone(),
+            status,
+            status_class,
+            fields,
+            action,
+        };
+        Ok(ctx.page(StatusCode::OK, page.render()?))
+    }
+    .await;
+    ctx.finish(Console::Merchant, result)
+}
+
+// ---- settlements ----
+
+pub(crate) struct SettlementRow {
+    pub day: String,
+    pub lines: u32,
+    pub gross: String,
+    pub fees: String,
+    pub net: String,
+    pub payout: String,
+    pub status: String,
+}
+
+#[derive(Template)]
+#[template(path = "merchant/settlements.html")]
+struct SettlementsPage {
+    base: Base,
+    mids: Vec<String>,
+    mid: String,
+    rows: Vec<SettlementRow>,
+}
+
+#[derive(Deserialize)]
+struct Which {
+    mid: Option<String>,
+}
+
+async fn settlements(State(state): State<AppState>, ctx: Ctx, Query(which): Query<Which>) -> Response {
+    let result = async {
+        use xingtong_store::{Table, TableQuery};
+        let mids = ctx.owner()?.to_vec();
+        let mid = Filter { mid: which.mid, ..Filter::default() }.merchant(&mids)?.clone();
+        let t = ctx.lang.text();
+        let query = TableQuery::new(Table::Settlements).merchant(&mid).order_by("business_day").limit(100);
+        let found: Vec<Stored<xingtong_payments::clearing::Settlement>> =
+            xingtong_merchants::entity::select(&state.store, query).await?;
+        let rows = found
+            .iter()
+            .rev()
+            .map(|s| {
+                let s = &s.value;
+                SettlementRow {
+                    day: dashed_day(&s.business_day),
+                    lines: s.lines,
+                    gross: yuan(s.captured_minor - s.returned_minor),
+                    fees: yuan(s.fees_minor + s.surcharge_minor),
+                    net: yuan(s.net_minor),
+                    payout: format!("{} ({})", yuan(s.payout_minor), dashed_day(&s.payout_date)),
+                    status: format!("{:?}", s.status).to_lowercase(),
+                }
+            })
+            .collect();
+        let page = SettlementsPage { base: ctx.base(Console::Merchant, t.settlements), mids, mid, rows };
+        Ok(ctx.page(StatusCode::OK, page.render()?))
+    }
+    .await;
+    ctx.finish(Console::Merchant, result)
+}
