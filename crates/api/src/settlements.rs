@@ -77,16 +77,21 @@ pub(crate) fn day_param(field: &str, date: &str) -> Result<String, ApiError> {
 /// A comma-separated `status` query parameter: each one of `allowed` (`400 invalid_parameter`
 /// otherwise); none given, none to filter by.
 fn statuses_param(value: Option<&str>, allowed: &[&str]) -> Result<Vec<String>, ApiError> {
-    let statuses: Vec<String> = value
+    list_param("status", value, allowed)
+}
+
+/// A comma-separated parameter whose every value is one of `allowed`.
+fn list_param(name: &str, value: Option<&str>, allowed: &[&str]) -> Result<Vec<String>, ApiError> {
+    let values: Vec<String> = value
         .map(|s| s.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
         .unwrap_or_default();
-    match statuses.iter().find(|s| !allowed.contains(&s.as_str())) {
+    match values.iter().find(|s| !allowed.contains(&s.as_str())) {
         Some(bad) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             codes::INVALID_PARAMETER,
-            format!("status: {bad} is not one of {}", allowed.join(", ")),
+            format!("{name}: {bad} is not one of {}", allowed.join(", ")),
         )),
-        None => Ok(statuses),
+        None => Ok(values),
     }
 }
 
@@ -863,6 +868,8 @@ pub struct TransactionFilter {
     pub status: Option<String>,
     /// Only this terminal's.
     pub tid: Option<String>,
+    /// Comma-separated payment methods: `card`, `wechat`, `alipay`, `unionpay_qr`.
+    pub method: Option<String>,
     /// The `next_after` of the previous page.
     pub after: Option<String>,
     /// At most this many (1–1000, default 100).
@@ -910,6 +917,7 @@ pub async fn list_transactions(
             &["approved", "declined", "voided", "reversed", "completed", "pending"],
         )?,
         terminal: filter.tid.clone(),
+        methods: list_param("method", filter.method.as_deref(), &["card", "wechat", "alipay", "unionpay_qr"])?,
         after,
         limit: filter.limit.unwrap_or(100).clamp(1, 1_000),
         ..xingtong_store::TxnQuery::default()

@@ -179,6 +179,16 @@ text! {
     bank: "Bank", "开户行";
     account_holder: "Account holder", "户名";
     decided: "Done.", "已处理。";
+    settlement_cleared: "Cleared: paid out on the payout date", "已清算，于划款日付款";
+    settlement_nothing: "Nothing to pay (refunds and fees carried forward)", "无需划款（退款及手续费结转）";
+    app_draft: "Draft", "草稿";
+    app_submitted: "Submitted", "已提交";
+    app_under_review: "Under review", "审核中";
+    app_approved: "Approved", "已通过";
+    app_rejected: "Rejected", "已驳回";
+    type_individual: "Individual / micro (小微)", "小微商户";
+    type_individual_business: "Individual business (个体工商户)", "个体工商户";
+    type_enterprise: "Enterprise", "企业";
     reason_required: "A reason is required (1 to 500 characters).", "请填写驳回原因（1至500字）。";
 }
 

@@ -551,7 +551,7 @@ pub(crate) struct SettlementRow {
     pub fees: String,
     pub net: String,
     pub payout: String,
-    pub status: String,
+    pub status: &'static str,
 }
 
 #[derive(Template)]
@@ -589,7 +589,10 @@ async fn settlements(State(state): State<AppState>, ctx: Ctx, Query(which): Quer
                     fees: yuan(s.fees_minor + s.surcharge_minor),
                     net: yuan(s.net_minor),
                     payout: format!("{} ({})", yuan(s.payout_minor), dashed_day(&s.payout_date)),
-                    status: format!("{:?}", s.status).to_lowercase(),
+                    status: match s.status {
+                        xingtong_payments::clearing::SettlementStatus::Cleared => t.settlement_cleared,
+                        xingtong_payments::clearing::SettlementStatus::NothingToPay => t.settlement_nothing,
+                    },
                 }
             })
             .collect();

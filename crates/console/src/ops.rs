@@ -70,11 +70,35 @@ async fn sign_out(State(state): State<AppState>, ctx: Ctx, Form(form): Form<Toke
     ctx.finish(Console::Ops, result)
 }
 
+/// An application's state in words, and the tag's class.
+fn application_status(
+    t: &crate::i18n::Text,
+    status: xingtong_onboarding::status::Status,
+) -> (&'static str, &'static str) {
+    use xingtong_onboarding::status::Status;
+    match status {
+        Status::Draft => (t.app_draft, "muted"),
+        Status::Submitted => (t.app_submitted, "warn"),
+        Status::UnderReview => (t.app_under_review, "warn"),
+        Status::Approved => (t.app_approved, "ok"),
+        Status::Rejected => (t.app_rejected, "bad"),
+    }
+}
+
+fn business_type(t: &crate::i18n::Text, kind: xingtong_onboarding::application::BusinessType) -> &'static str {
+    use xingtong_onboarding::application::BusinessType;
+    match kind {
+        BusinessType::Individual => t.type_individual,
+        BusinessType::IndividualBusiness => t.type_individual_business,
+        BusinessType::Enterprise => t.type_enterprise,
+    }
+}
+
 struct QueueRow {
     id: String,
     business_name: String,
     applicant: String,
-    status: String,
+    status: &'static str,
     submissions: u32,
     warnings: usize,
 }
@@ -99,7 +123,7 @@ async fn queue(State(state): State<AppState>, ctx: Ctx) -> Response {
                     id: a.id.clone(),
                     business_name: a.form.business.name.clone(),
                     applicant: a.form.applicant.legal_name.clone(),
-                    status: a.status.as_str().to_owned(),
+                    status: application_status(t, a.status).0,
                     submissions: a.submissions,
                     warnings: a.warnings.len(),
                 }
@@ -129,7 +153,8 @@ struct Warning {
 struct ApplicationPage {
     base: Base,
     id: String,
-    status: String,
+    status: &'static str,
+    status_class: &'static str,
     fields: Vec<Field>,
     documents: Vec<DocumentView>,
     warnings: Vec<Warning>,
@@ -160,7 +185,7 @@ async fn render_application(
         Field { label: t.email, value: f.applicant.email.clone() },
         Field { label: t.address, value: f.applicant.address.clone() },
         Field { label: t.business_name, value: f.business.name.clone() },
-        Field { label: t.business_type, value: format!("{:?}", f.business.business_type) },
+        Field { label: t.business_type, value: business_type(t, f.business.business_type).to_owned() },
         Field { label: t.settlement_account, value: masked_card },
         Field { label: t.bank, value: f.settlement_account.bank_name.clone() },
         Field { label: t.account_holder, value: f.settlement_account.account_holder.clone() },
@@ -184,13 +209,15 @@ async fn render_application(
             message: if ctx.lang == crate::i18n::Lang::Zh { w.message_zh.clone() } else { w.message_en.clone() },
         })
         .collect();
-    let status = a.status.as_str().to_owned();
+    use xingtong_onboarding::status::Status;
+    let (status, status_class) = application_status(t, a.status);
     let page = ApplicationPage {
         base: ctx.base(Console::Ops, &format!("{} {}", t.application, a.id)),
         id: a.id.clone(),
-        can_take: status == "submitted",
-        can_decide: status == "under_review",
+        can_take: a.status == Status::Submitted,
+        can_decide: a.status == Status::UnderReview,
         status,
+        status_class,
         fields,
         documents,
         warnings,

@@ -83,7 +83,7 @@ pub(crate) fn merchant_transactions(
     let through = watermark(&tx_index)?;
     let tx = main.transaction()?;
     let mut out: Vec<TxnRow> = Vec::with_capacity(limit);
-    // The indexed part, a page of ids at a time (a status filter may drop some of them).
+    // The indexed part, a page of ids at a time (a status or method filter may drop some).
     let mut after = query.after.clone().unwrap_or_default();
     'pages: loop {
         let ids: Vec<(String, String)> = {
@@ -100,7 +100,9 @@ pub(crate) fn merchant_transactions(
         for (_, id) in &ids {
             let row = read(&tx, id, &merchant)?
                 .ok_or_else(|| StoreError::Corrupt(format!("indexed transaction {id} is missing")))?;
-            if query.statuses.is_empty() || query.statuses.contains(&row.record.status) {
+            if (query.statuses.is_empty() || query.statuses.contains(&row.record.status))
+                && (query.methods.is_empty() || query.methods.contains(&row.columns.method))
+            {
                 out.push(row);
                 if out.len() == limit {
                     break 'pages;
@@ -212,5 +214,14 @@ mod tests {
         assert_eq!(index_once(&main, &mut index).expect("caught up"), 0);
         assert_eq!(page(&mut main, &mut index, &query("20261126", "20261128", 2)), all);
         assert_eq!(page(&mut main, &mut index, &approved), ["a0", "a1", "a2", "a3", "a4"]);
+        // By payment method, indexed and in the tail alike.
+        main.execute("UPDATE transactions SET method = 'wechat' WHERE id IN ('a1', 'a4')", []).expect("wechat");
+        add(&main, "m1", "20261128", "a5", "approved");
+        main.execute("UPDATE transactions SET method = 'wechat' WHERE id = 'a5'", []).expect("wechat");
+        let mut wechat = query("20261101", "20261130", 2);
+        wechat.methods = vec!["wechat".into()];
+        assert_eq!(page(&mut main, &mut index, &wechat), ["a1", "a4", "a5"]);
+        wechat.methods = vec!["alipay".into()];
+        assert!(page(&mut main, &mut index, &wechat).is_empty());
     }
 }

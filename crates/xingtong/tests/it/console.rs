@@ -140,6 +140,11 @@ fn header(reply: &RawResponse, wanted: &str) -> Option<String> {
 /// An applicant registered over JSON, with an application and its documents, submitted; the
 /// application's id and the owner's session.
 pub fn applied(server: &Server, phone: &str, business: &str) -> anyhow::Result<(String, String)> {
+    applied_with(server, phone, business, &fixtures::png(120, 80))
+}
+
+/// [`applied`], with `png` as each document.
+pub fn applied_with(server: &Server, phone: &str, business: &str, png: &[u8]) -> anyhow::Result<(String, String)> {
     let reply = request_raw(
         server.address,
         "POST",
@@ -158,7 +163,7 @@ pub fn applied(server: &Server, phone: &str, business: &str) -> anyhow::Result<(
         json_call(server, "POST", "/v1/applications", &cookie, &form)?.json()["id"].as_str().context("id")?.to_owned();
     for kind in ["id_card_front", "id_card_back", "storefront_photo"] {
         let mut body = b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n".to_vec();
-        body.extend(fixtures::png(120, 80));
+        body.extend_from_slice(png);
         body.extend(b"\r\n--b--\r\n");
         let cookie_header = format!("xt_session={cookie}");
         let r = request_raw(
@@ -359,7 +364,7 @@ fn the_consoles_guard_their_forms_escape_what_they_show_and_keep_merchants_apart
     )?;
     ensure!(rejected.status == 303, "{}", rejected.status);
     let after = text(&ops.get(&format!("/ops/applications/{pending}"))?);
-    ensure!(after.contains("rejected") && after.contains("身份证照片不清晰"));
+    ensure!(after.contains("已驳回") && after.contains("身份证照片不清晰"));
     // The decision is in the audit log, by this staff member.
     let audit = request_raw(
         server.address,

@@ -1,6 +1,7 @@
 //! The `xingtong` binary end to end: real processes, real sockets.
 
 mod admin;
+mod browser;
 mod console;
 mod crash;
 mod data_safety;

@@ -231,6 +231,12 @@ fn a_customer_scans_the_terminal_s_codes_over_json_and_only_the_wallet_s_signed_
     );
     let elsewhere = request(address, "GET", &format!("{pending}0"), key, None, None)?;
     ensure!(elsewhere.body["transactions"].as_array().is_some_and(Vec::is_empty), "{elsewhere:?}");
+    // By payment method: a WeChat order, no card one; an unknown method is refused.
+    let by = |method: &str| request(address, "GET", &format!("{pending}&method={method}"), key, None, None);
+    ensure!(by("wechat,alipay")?.body["transactions"].as_array().is_some_and(|l| l.len() == 1));
+    ensure!(by("card")?.body["transactions"].as_array().is_some_and(Vec::is_empty));
+    let unknown = by("cash")?;
+    ensure!(unknown.status == 400 && unknown.body["error"]["code"] == "invalid_parameter", "{unknown:?}");
     // Scanned and paid: the notification approves it; polling sees it.
     let paid = scan(json!({ "code_url": url }))?;
     ensure!(paid.status == 201 && paid.body["notified"] == true && paid.body["order_id"] == id.as_str(), "{paid:?}");
