@@ -36,6 +36,7 @@ pub mod postings;
 pub mod qr;
 mod recent;
 pub mod recon;
+pub mod reports;
 pub mod sandbox;
 pub mod sandbox_wallet;
 pub mod scan;

@@ -110,6 +110,20 @@ pub enum BusinessType {
 }
 
 impl BusinessType {
+    /// As stored in the typed column and shown in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BusinessType::Sale => "sale",
+            BusinessType::Collection => "collection",
+            BusinessType::Purchase => "purchase",
+        }
+    }
+
+    /// From [`BusinessType::as_str`].
+    pub fn parse(value: &str) -> Option<BusinessType> {
+        [BusinessType::Sale, BusinessType::Collection, BusinessType::Purchase].into_iter().find(|b| b.as_str() == value)
+    }
+
     /// From the code a terminal sends in field 63 (after the operator): `1` sale, `2` collection, `3` purchase.
     pub fn from_code(code: u8) -> Option<BusinessType> {
         match code {
@@ -278,6 +292,8 @@ impl Entity for CardTransaction {
             original_id: self.original_id.clone(),
             channel: self.channel.clone(),
             at: self.at,
+            operator: self.operator.clone(),
+            business_type: self.business_type.as_str().into(),
         })
     }
     fn id(&self) -> String {

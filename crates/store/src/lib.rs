@@ -40,8 +40,8 @@ use xingtong_ledger::{Account, CreateAccountResult, CreateTransferResult, Transf
 
 use crate::committer::Write;
 pub use crate::records::{
-    AuditEntry, Blob, Change, CounterAdd, Put, Record, RecordQuery, Rejection, SettlementLine, TxnColumns, TxnQuery,
-    TxnRow, UniqueKey,
+    AuditEntry, Blob, Change, CounterAdd, Put, Record, RecordQuery, Rejection, SettlementLine, TotalsQuery, TotalsRow,
+    TxnColumns, TxnQuery, TxnRow, UniqueKey,
 };
 pub use crate::tables::{BatchColumns, Cmp, Columns, PayoutColumns, SettlementColumns, Table, TableQuery, Value};
 
@@ -361,6 +361,7 @@ pub(crate) trait Reader: Send {
     fn record_by_key(&mut self, kind: &str, key: &str) -> Result<Option<Record>, StoreError>;
     fn transaction(&mut self, kind: &str, id: &str) -> Result<Option<Record>, StoreError>;
     fn transactions(&mut self, query: &TxnQuery) -> Result<Vec<TxnRow>, StoreError>;
+    fn txn_totals(&mut self, query: &TotalsQuery) -> Result<Vec<TotalsRow>, StoreError>;
     /// A row of a typed table by kind and id.
     fn table_record(&mut self, table: Table, kind: &str, id: &str) -> Result<Option<Record>, StoreError>;
     fn table_records(&mut self, query: &TableQuery) -> Result<Vec<Record>, StoreError>;
@@ -621,6 +622,13 @@ impl Store {
     pub async fn transactions(&self, mut query: TxnQuery) -> Result<Vec<TxnRow>, StoreError> {
         query.limit = query.limit.clamp(1, PAGE_LIMIT_MAX);
         self.inner.readers.run(move |r| r.transactions(&query)).await
+    }
+
+    /// A merchant's transaction totals over business days, bucket by bucket (day, terminal,
+    /// cashier, method, business type, type, status), kept by the writer in each transaction's
+    /// commit: what reports add up, without reading a row of `transactions`.
+    pub async fn txn_totals(&self, query: TotalsQuery) -> Result<Vec<TotalsRow>, StoreError> {
+        self.inner.readers.run(move |r| r.txn_totals(&query)).await
     }
 
     /// A row of a typed domain table (batches, settlements, payouts) by kind and id.

@@ -19,7 +19,8 @@ use crate::codec::{
 };
 use crate::committer::{Backend, IdempotencyRow, Overlay, Wanted};
 use crate::records::{
-    AuditEntry, Blob, Change, Home, Record, RecordQuery, SettlementLine, TxnColumns, TxnQuery, TxnRow,
+    AuditEntry, Blob, Change, Home, Record, RecordQuery, SettlementLine, TotalsQuery, TotalsRow, TxnColumns, TxnQuery,
+    TxnRow,
 };
 use crate::sqlite::{blob_from_parts, pending_status};
 use crate::tables::{Table, TableQuery, Value};
@@ -38,6 +39,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (7, "typed transactions", include_str!("../migrations/postgres/0007_transactions.sql")),
     (8, "typed domain tables", include_str!("../migrations/postgres/0008_domain_tables.sql")),
+    (9, "transaction totals", include_str!("../migrations/postgres/0009_txn_totals.sql")),
 ];
 
 /// The most transfers the history indexer takes in one pass.
@@ -311,13 +313,28 @@ impl PgWriter {
             record_version: prepare("SELECT version FROM records WHERE kind = $1 AND id = $2")?,
             txn_version: prepare("SELECT version FROM transactions WHERE id = $2 AND kind = $1")?,
             remove_record: prepare("DELETE FROM records WHERE kind = $1 AND id = $2")?,
+            // The group's transactions, and their buckets of `txn_totals` in the same statement:
+            // each new row adds itself to its bucket, each row it replaces (read before the
+            // statement, as every part of it sees the database) is taken from its old one.
             put_txns: prepare(&format!(
-                "INSERT INTO transactions ({TXN_COLUMNS}) SELECT * FROM UNNEST({}) \
+                "WITH new AS (SELECT * FROM UNNEST({}) AS n ({TXN_COLUMNS})), \
+                 old AS (SELECT t.merchant_id, t.business_day, t.terminal_id, t.operator, t.method, t.business_type, \
+                         t.txn_type, t.status, t.amount_minor, t.fee_minor \
+                         FROM transactions t JOIN new n ON t.id = n.id AND t.merchant_id = n.merchant_id), \
+                 written AS (INSERT INTO transactions ({TXN_COLUMNS}) SELECT * FROM new \
                  ON CONFLICT (id, merchant_id) DO UPDATE SET status = EXCLUDED.status, version = EXCLUDED.version, \
                  updated_at = EXCLUDED.updated_at, txn_type = EXCLUDED.txn_type, amount_minor = EXCLUDED.amount_minor, \
                  fee_minor = EXCLUDED.fee_minor, refunded_minor = EXCLUDED.refunded_minor, \
                  fee_refunded_minor = EXCLUDED.fee_refunded_minor, response_code = EXCLUDED.response_code, \
-                 original_id = EXCLUDED.original_id, body = EXCLUDED.body",
+                 original_id = EXCLUDED.original_id, body = EXCLUDED.body, operator = EXCLUDED.operator, \
+                 business_type = EXCLUDED.business_type), \
+                 deltas AS (SELECT {TOTALS_KEY}, 1 AS c, amount_minor AS a, fee_minor AS f FROM new \
+                            UNION ALL SELECT {TOTALS_KEY}, -1, -amount_minor, -fee_minor FROM old) \
+                 INSERT INTO txn_totals ({TOTALS_KEY}, count, amount_minor, fee_minor) \
+                 SELECT {TOTALS_KEY}, sum(c)::int8, sum(a)::int8, sum(f)::int8 FROM deltas GROUP BY {TOTALS_KEY} \
+                 ON CONFLICT ({TOTALS_KEY}) DO UPDATE SET count = txn_totals.count + EXCLUDED.count, \
+                 amount_minor = txn_totals.amount_minor + EXCLUDED.amount_minor, \
+                 fee_minor = txn_totals.fee_minor + EXCLUDED.fee_minor",
                 unnest(&TXN_TYPES)
             ))?,
             key_holder: prepare("SELECT id FROM record_keys WHERE kind = $1 AND key = $2")?,
@@ -460,6 +477,7 @@ impl PgWriter {
         let channels = text(&|_, t| t.channel.clone());
         let ats = int(&|_, t| u64_int(t.at));
         let bodies: Vec<&[u8]> = rows.iter().map(|(r, _)| r.body.as_slice()).collect();
+        let (operators, business_types) = (text(&|_, t| t.operator.clone()), text(&|_, t| t.business_type.clone()));
         self.client.execute(
             &self.statements.put_txns,
             &[
@@ -485,6 +503,8 @@ impl PgWriter {
                 &channels,
                 &ats,
                 &bodies,
+                &operators,
+                &business_types,
             ],
         )?;
         Ok(())
@@ -984,11 +1004,15 @@ pub(crate) const LINE_COLUMNS: &str = "merchant_id, settlement_id, seq, txn_id, 
 /// The `transactions` table's columns, in the order [`txn_from_row`] reads them.
 pub(crate) const TXN_COLUMNS: &str = "merchant_id, id, kind, status, version, created_at, updated_at, method, txn_type, \
      terminal_id, batch, stan, business_day, amount_minor, fee_minor, refunded_minor, fee_refunded_minor, response_code, \
-     original_id, channel, at, body";
-const TXN_TYPES: [&str; 22] = [
+     original_id, channel, at, body, operator, business_type";
+const TXN_TYPES: [&str; 24] = [
     "text", "text", "text", "text", "int8", "int8", "int8", "text", "text", "text", "int4", "int4", "text", "int8",
-    "int8", "int8", "int8", "text", "text", "text", "int8", "bytea",
+    "int8", "int8", "int8", "text", "text", "text", "int8", "bytea", "text", "text",
 ];
+
+/// The columns of a transactions bucket ([`crate::TotalsRow`]), in `txn_totals`' key order.
+pub(crate) const TOTALS_KEY: &str =
+    "merchant_id, business_day, terminal_id, operator, method, business_type, txn_type, status";
 
 /// The ids that start with `prefix`, as a half-open range in byte order.
 pub(crate) fn txn_id_range(prefix: &str) -> (String, String) {
@@ -1011,6 +1035,8 @@ fn txn_from_row(row: &postgres::Row) -> TxnRow {
         original_id: row.get(18),
         channel: row.get(19),
         at: int_u64(row.get(20)),
+        operator: row.get(22),
+        business_type: row.get(23),
     };
     let record = Record {
         owner: row.get(0),
@@ -1175,6 +1201,30 @@ impl Reader for PgReader {
             ],
         )?;
         Ok(rows.iter().map(txn_from_row).collect())
+    }
+
+    fn txn_totals(&mut self, query: &TotalsQuery) -> Result<Vec<TotalsRow>, StoreError> {
+        let rows = self.client.query(
+            "SELECT business_day, terminal_id, operator, method, business_type, txn_type, status, count, amount_minor, \
+             fee_minor FROM txn_totals WHERE merchant_id = $1 AND business_day >= $2 AND business_day <= $3 \
+             AND count <> 0 ORDER BY business_day, terminal_id, operator, method, business_type, txn_type, status",
+            &[&query.merchant, &query.day_from, &query.day_to],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| TotalsRow {
+                business_day: r.get(0),
+                terminal_id: r.get(1),
+                operator: r.get(2),
+                method: r.get(3),
+                business_type: r.get(4),
+                txn_type: r.get(5),
+                status: r.get(6),
+                count: r.get(7),
+                amount_minor: r.get(8),
+                fee_minor: r.get(9),
+            })
+            .collect())
     }
 
     fn table_record(&mut self, table: Table, kind: &str, id: &str) -> Result<Option<Record>, StoreError> {

@@ -110,6 +110,47 @@ pub struct TxnColumns {
     pub channel: String,
     /// Nanoseconds since the epoch.
     pub at: u64,
+    /// The cashier (operator number) who took it; empty for rows of earlier releases.
+    pub operator: String,
+    /// `sale`, `collection` or `purchase`; empty for rows of earlier releases.
+    pub business_type: String,
+}
+
+/// Which totals to read: a merchant's, over business days.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotalsQuery {
+    /// The merchant.
+    pub merchant: String,
+    /// Business days from (inclusive), `YYYYMMDD`.
+    pub day_from: String,
+    /// Business days to (inclusive), `YYYYMMDD`.
+    pub day_to: String,
+}
+
+/// The totals of one bucket of a merchant's transactions: what a report adds up. Every
+/// transaction is in exactly one bucket, the one its columns name now.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TotalsRow {
+    /// `YYYYMMDD`.
+    pub business_day: String,
+    /// Terminal.
+    pub terminal_id: String,
+    /// Cashier (empty: unknown).
+    pub operator: String,
+    /// `card`, `wechat`, `alipay`, `unionpay_qr`.
+    pub method: String,
+    /// `sale`, `collection`, `purchase` (empty: unknown).
+    pub business_type: String,
+    /// `sale`, `refund`, `void`, …
+    pub txn_type: String,
+    /// `approved`, `declined`, `voided`, …
+    pub status: String,
+    /// How many.
+    pub count: i64,
+    /// Their amounts, minor units.
+    pub amount_minor: i64,
+    /// Their fees, minor units.
+    pub fee_minor: i64,
 }
 
 /// One line of a merchant's settlement: a transaction and what it adds to the amount paid.

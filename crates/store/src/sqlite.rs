@@ -16,7 +16,9 @@ use crate::codec::{
     ACCOUNT_COLUMNS, TRANSFER_COLUMNS, account_from_row, bytes_u128, int_u64, transfer_from_row, u64_int, u128_bytes,
 };
 use crate::committer::{Backend, IdempotencyRow};
-use crate::records::{AuditEntry, Blob, Change, Record, RecordQuery, SettlementLine, TxnColumns, TxnQuery, TxnRow};
+use crate::records::{
+    AuditEntry, Blob, Change, Record, RecordQuery, SettlementLine, TotalsQuery, TotalsRow, TxnColumns, TxnQuery, TxnRow,
+};
 use crate::tables::{Table, TableQuery, Value};
 use crate::{ApiKeyRecord, NewApiKey, Reader, StoreError, StoredResponse, now_ns};
 
@@ -34,6 +36,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "unlisted records", include_str!("../migrations/sqlite/0007_unlisted_records.sql")),
     (8, "typed transactions", include_str!("../migrations/sqlite/0008_transactions.sql")),
     (9, "typed domain tables", include_str!("../migrations/sqlite/0009_domain_tables.sql")),
+    (10, "transaction totals", include_str!("../migrations/sqlite/0010_txn_totals.sql")),
 ];
 
 /// What [`open`] returns.
@@ -415,17 +418,69 @@ impl Backend for SqliteWriter {
         )?;
         let mut put_txn = conn.prepare_cached(&format!(
             "INSERT INTO transactions ({TXN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
-             ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22) \
+             ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24) \
              ON CONFLICT (id, merchant_id) DO UPDATE SET status = excluded.status, version = excluded.version, \
              updated_at = excluded.updated_at, txn_type = excluded.txn_type, amount_minor = excluded.amount_minor, \
              fee_minor = excluded.fee_minor, refunded_minor = excluded.refunded_minor, \
              fee_refunded_minor = excluded.fee_refunded_minor, response_code = excluded.response_code, \
-             original_id = excluded.original_id, body = excluded.body"
+             original_id = excluded.original_id, body = excluded.body, operator = excluded.operator, \
+             business_type = excluded.business_type"
         ))?;
+        // A transaction's bucket of `txn_totals` (see its migration): added to, or taken from.
+        let mut add_total = conn.prepare_cached(&format!(
+            "INSERT INTO txn_totals ({TOTALS_KEY}, count, amount_minor, fee_minor) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+             ON CONFLICT ({TOTALS_KEY}) DO UPDATE SET count = count + excluded.count, \
+             amount_minor = amount_minor + excluded.amount_minor, fee_minor = fee_minor + excluded.fee_minor"
+        ))?;
+        let mut old_bucket = conn.prepare_cached(
+            "SELECT merchant_id, business_day, terminal_id, operator, method, business_type, txn_type, status, \
+             amount_minor, fee_minor FROM transactions WHERE id = ?1 AND merchant_id = ?2",
+        )?;
         for p in &change.puts {
             let r = &p.record;
             let created_at = if r.created_at == 0 { now_ns } else { r.created_at };
             if let Some(t) = &p.txn {
+                // An update moves the transaction out of its old bucket (the committer checked
+                // `expected`: without it the row is new).
+                if p.expected.is_some() {
+                    let old = old_bucket
+                        .query_row(params![r.id, r.owner], |row| {
+                            Ok((
+                                [
+                                    row.get::<_, String>(0)?,
+                                    row.get(1)?,
+                                    row.get(2)?,
+                                    row.get(3)?,
+                                    row.get(4)?,
+                                    row.get(5)?,
+                                    row.get(6)?,
+                                    row.get(7)?,
+                                ],
+                                row.get::<_, i64>(8)?,
+                                row.get::<_, i64>(9)?,
+                            ))
+                        })
+                        .optional()?;
+                    if let Some((key, amount, fee)) = old {
+                        add_total.execute(params![
+                            key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7], -1i64, -amount, -fee
+                        ])?;
+                    }
+                }
+                add_total.execute(params![
+                    r.owner,
+                    t.business_day,
+                    t.terminal_id,
+                    t.operator,
+                    t.method,
+                    t.business_type,
+                    t.txn_type,
+                    r.status,
+                    1i64,
+                    t.amount_minor,
+                    t.fee_minor,
+                ])?;
                 put_txn.execute(params![
                     r.owner,
                     r.id,
@@ -449,6 +504,8 @@ impl Backend for SqliteWriter {
                     t.channel,
                     u64_int(t.at),
                     r.body,
+                    t.operator,
+                    t.business_type,
                 ])?;
                 continue;
             }
@@ -671,7 +728,7 @@ fn read_counter(conn: &Connection, key: &str) -> Result<i64, StoreError> {
 
 const API_KEY_COLUMNS: &str = "id, secret_sha256, role, label, created_at, revoked_at, owner";
 const RECORD_COLUMNS: &str = "kind, id, owner, status, version, created_at, updated_at, due_at, body";
-use crate::postgres::{LINE_COLUMNS, TXN_COLUMNS};
+use crate::postgres::{LINE_COLUMNS, TOTALS_KEY, TXN_COLUMNS};
 
 /// Transactions matching `query` straight from the table (after `after_rowid`, when given: the
 /// tail the merchant-day index has not covered yet).
@@ -736,6 +793,30 @@ pub(crate) fn select_transactions(
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
+/// A merchant's non-empty buckets over business days, in key order.
+fn select_totals(conn: &Connection, query: &TotalsQuery) -> Result<Vec<TotalsRow>, StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT business_day, terminal_id, operator, method, business_type, txn_type, status, count, amount_minor, \
+         fee_minor FROM txn_totals WHERE merchant_id = ?1 AND business_day >= ?2 AND business_day <= ?3 AND count <> 0 \
+         ORDER BY business_day, terminal_id, operator, method, business_type, txn_type, status",
+    )?;
+    let rows = statement.query_map(params![query.merchant, query.day_from, query.day_to], |r| {
+        Ok(TotalsRow {
+            business_day: r.get(0)?,
+            terminal_id: r.get(1)?,
+            operator: r.get(2)?,
+            method: r.get(3)?,
+            business_type: r.get(4)?,
+            txn_type: r.get(5)?,
+            status: r.get(6)?,
+            count: r.get(7)?,
+            amount_minor: r.get(8)?,
+            fee_minor: r.get(9)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
 /// ` AND status IN (?n, …)` for `statuses`, their values bound after those already in `values`.
 fn status_in(sql: &mut String, values: &mut Vec<rusqlite::types::Value>, statuses: &[String]) {
     if statuses.is_empty() {
@@ -765,6 +846,8 @@ pub(crate) fn txn_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TxnRow> {
         original_id: r.get(18)?,
         channel: r.get(19)?,
         at: int_u64(r.get(20)?),
+        operator: r.get(22)?,
+        business_type: r.get(23)?,
     };
     let record = Record {
         owner: r.get(0)?,
@@ -916,6 +999,10 @@ impl Reader for SqliteReader {
             );
         }
         select_transactions(&self.conn, query, None)
+    }
+
+    fn txn_totals(&mut self, query: &TotalsQuery) -> Result<Vec<TotalsRow>, StoreError> {
+        select_totals(&self.conn, query)
     }
 
     fn table_record(&mut self, table: Table, kind: &str, id: &str) -> Result<Option<Record>, StoreError> {

@@ -145,7 +145,7 @@ mod tests {
         conn.execute(
             &format!(
                 "INSERT INTO transactions ({TXN_COLUMNS}) VALUES (?1, ?2, 'card_txn', ?3, 1, 0, 0, 'card', 'sale', 'T', 1, 1, ?4, \
-                 100, 1, 0, 0, '00', NULL, 'iso8583', 0, x'00')"
+                 100, 1, 0, 0, '00', NULL, 'iso8583', 0, x'00', '01', 'sale')"
             ),
             params![merchant, id, status, day],
         )

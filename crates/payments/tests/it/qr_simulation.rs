@@ -86,6 +86,7 @@ async fn simulate(seed: u64) -> anyhow::Result<()> {
         chart::merchant_account_id(&w.mid, chart::ACCOUNT_MERCHANT_SETTLEMENT).context("merchant account")?,
     ];
     let before = total(&w, &accounts, &wallets).await?;
+    let payable_before = w.merchant_balance().await?;
 
     let mut stan = 0u32;
     let mut next_stan = || {
@@ -305,6 +306,27 @@ async fn simulate(seed: u64) -> anyhow::Result<()> {
         }
     }
     ensure!(paid >= 20 && given_back >= 5, "the simulation exercised payments ({paid}) and refunds ({given_back})");
+    // The sales report of every day adds up to what the ledger owes the merchant, to the fen, and
+    // counts what the records hold.
+    let report = xingtong_payments::reports::sales_report(
+        w.engine.store(),
+        &w.mid,
+        "20000101",
+        "29991231",
+        xingtong_payments::reports::Period::Day,
+        xingtong_payments::reports::By::Method,
+    )
+    .await?;
+    let owed = w.merchant_balance().await? - payable_before;
+    ensure!(
+        i128::from(report.totals.net_minor) == owed,
+        "report net {} against {owed} in the ledger",
+        report.totals.net_minor
+    );
+    let sales = txns.iter().filter(|t| t.kind == Kind::Sale && matches!(t.status, Status::Approved | Status::Voided));
+    ensure!(report.totals.sales_count == sales.clone().count() as i64);
+    ensure!(report.totals.sales_minor == sales.map(|t| t.amount_minor).sum::<i64>());
+    ensure!(report.lines.iter().all(|l| l.key != "card"), "QR payments only: {:?}", report.lines);
     let mut codes: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
     for t in &txns {
         *codes.entry(format!("{:?}/{}", t.kind, t.decline.map_or("-", |r| r.code()))).or_default() += 1;

@@ -54,6 +54,7 @@ conformance!(
     counters_add_inside_the_writer_and_hold_their_maximum,
     counters_of_past_windows_are_purged_by_key_range,
     transactions_live_in_a_typed_table_queried_by_merchant_day_and_batch,
+    transaction_totals_follow_every_write_of_a_transaction,
     domain_tables_are_typed_versioned_and_queried_by_their_columns,
 );
 

@@ -765,6 +765,96 @@ pub async fn transactions_live_in_a_typed_table_queried_by_merchant_day_and_batc
     Ok(())
 }
 
+pub async fn transaction_totals_follow_every_write_of_a_transaction(h: &Harness) -> anyhow::Result<()> {
+    use xingtong_store::{Change, TotalsQuery, TotalsRow};
+    let store = h.open().await?.store;
+    let sale = |id: &str, stan: u32, day: &str, amount: i64, operator: &str| {
+        let mut put = txn("m1", id, "T1", 1, stan, day, amount);
+        let columns = put.txn.as_mut().expect("columns");
+        columns.operator = operator.into();
+        columns.business_type = "sale".into();
+        put
+    };
+    // Three sales over two days and two cashiers, one of them in a change with another merchant's.
+    let (a, b, c) = (
+        sale("T1-000001-000001", 1, "20261127", 1_000, "01"),
+        sale("T1-000001-000002", 2, "20261127", 2_000, "01"),
+        sale("T1-000001-000003", 3, "20261128", 4_000, "02"),
+    );
+    store.apply(Change { puts: vec![a.clone(), b.clone()], ..Change::default() }).await?;
+    store
+        .apply(Change {
+            puts: vec![c.clone(), txn("m2", "T2-000001-000001", "T2", 1, 1, "20261127", 9)],
+            ..Change::default()
+        })
+        .await?;
+    let totals = |from: &str, to: &str| {
+        let query = TotalsQuery { merchant: "m1".into(), day_from: from.into(), day_to: to.into() };
+        let store = store.clone();
+        async move { store.txn_totals(query).await }
+    };
+    let bucket = |day: &str, operator: &str, status: &str, count: i64, amount: i64| TotalsRow {
+        business_day: day.into(),
+        terminal_id: "T1".into(),
+        operator: operator.into(),
+        method: "card".into(),
+        business_type: "sale".into(),
+        txn_type: "sale".into(),
+        status: status.into(),
+        count,
+        amount_minor: amount,
+        fee_minor: amount / 100,
+    };
+    let all = totals("20261101", "20261130").await?;
+    ensure!(
+        all == [bucket("20261127", "01", "approved", 2, 3_000), bucket("20261128", "02", "approved", 1, 4_000)],
+        "{all:?}"
+    );
+    ensure!(totals("20261128", "20261128").await? == [bucket("20261128", "02", "approved", 1, 4_000)]);
+    // Voided: the sale moves from its `approved` bucket to a `voided` one; an emptied bucket is
+    // not listed.
+    let mut voided = b.clone();
+    voided.expected = Some(1);
+    voided.record.status = "voided".into();
+    store.apply(Change { puts: vec![voided], ..Change::default() }).await?;
+    let mut refunded = c.clone();
+    refunded.expected = Some(1);
+    refunded.record.status = "reversed".into();
+    store.apply(Change { puts: vec![refunded.clone()], ..Change::default() }).await?;
+    let all = totals("20261101", "20261130").await?;
+    ensure!(
+        all == [
+            bucket("20261127", "01", "approved", 1, 1_000),
+            bucket("20261127", "01", "voided", 1, 2_000),
+            bucket("20261128", "02", "reversed", 1, 4_000),
+        ],
+        "{all:?}"
+    );
+    // Written twice in one change (a pending payment approved at once): counted once, as it ended.
+    let mut pending = sale("T1-000001-000004", 4, "20261128", 500, "02");
+    pending.record.status = "pending".into();
+    let mut approved = pending.clone();
+    approved.expected = Some(1);
+    approved.record.status = "approved".into();
+    store.apply(Change { puts: vec![pending], ..Change::default() }).await?;
+    store.apply(Change { puts: vec![approved], ..Change::default() }).await?;
+    let day = totals("20261128", "20261128").await?;
+    ensure!(
+        day == [bucket("20261128", "02", "approved", 1, 500), bucket("20261128", "02", "reversed", 1, 4_000)],
+        "{day:?}"
+    );
+    // The other merchant's are its own.
+    let other = store
+        .txn_totals(TotalsQuery { merchant: "m2".into(), day_from: "20261127".into(), day_to: "20261127".into() })
+        .await?;
+    ensure!(other.len() == 1 && other[0].count == 1 && other[0].amount_minor == 9, "{other:?}");
+    // A refused write adds nothing: a second insert of an existing transaction.
+    let again = store.apply(Change { puts: vec![a], ..Change::default() }).await;
+    ensure!(again.is_err());
+    ensure!(totals("20261127", "20261127").await?[0].count == 1);
+    Ok(())
+}
+
 /// A row of a typed domain table: a payout of `merchant`, due `date`.
 fn payout(merchant: &str, id: &str, status: &str, date: &str, amount: i64) -> xingtong_store::Put {
     let mut put = put(record("payout", id, merchant, status, "payout body"), None);
