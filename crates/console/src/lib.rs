@@ -21,6 +21,7 @@
 //!   something that does not exist. The services below decide who may see what; the consoles
 //!   only ask them.
 
+pub mod chart;
 pub mod export;
 pub mod i18n;
 pub mod merchant;
@@ -41,6 +42,8 @@ use crate::i18n::{Lang, Text};
 
 /// The session cookie (the JSON API's).
 pub const SESSION_COOKIE: &str = xingtong_api::onboarding::SESSION_COOKIE;
+/// The longest report, in days (as the JSON API's).
+pub const REPORT_DAYS_MAX: i64 = xingtong_api::reports::REPORT_DAYS_MAX;
 /// The cookie the forms' tokens are derived from.
 pub const CSRF_COOKIE: &str = "xt_csrf";
 /// The cookie that keeps the chosen language.

@@ -15,6 +15,7 @@ use xingtong_merchants::identity::Principal;
 use xingtong_payments::txn::{CardTransaction, Status};
 use xingtong_store::TxnQuery;
 
+use crate::export::{Cell, Format, Sheet};
 use crate::i18n::Text;
 use crate::{Base, Console, Ctx, Fail, china_time, dashed_day, url_encode, yuan};
 
@@ -24,7 +25,11 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/console/sign-in", get(sign_in_page).post(sign_in))
         .route("/console/sign-out", post(sign_out))
         .route("/console/transactions", get(transactions))
-        .route("/console/transactions.csv", get(transactions_csv))
+        .route("/console/transactions.csv", get(|s, c, q| transactions_export(s, c, q, Format::Csv)))
+        .route("/console/transactions.xlsx", get(|s, c, q| transactions_export(s, c, q, Format::Xlsx)))
+        .route("/console/reports", get(reports))
+        .route("/console/reports.csv", get(|s, c, q| report_export(s, c, q, Format::Csv)))
+        .route("/console/reports.xlsx", get(|s, c, q| report_export(s, c, q, Format::Xlsx)))
         .route("/console/transactions/{id}", get(transaction))
         .route("/console/settlements", get(settlements))
 }
@@ -332,6 +337,14 @@ pub(crate) fn status_name(t: &Text, status: Status) -> (&'static str, &'static s
     }
 }
 
+pub(crate) fn business_name(t: &Text, business: xingtong_payments::txn::BusinessType) -> &'static str {
+    match business {
+        xingtong_payments::txn::BusinessType::Sale => t.business_sale,
+        xingtong_payments::txn::BusinessType::Collection => t.business_collection,
+        xingtong_payments::txn::BusinessType::Purchase => t.business_purchase,
+    }
+}
+
 pub(crate) fn kind_name(lang: crate::i18n::Lang, txn: &CardTransaction) -> &'static str {
     let (en, zh) = txn.kind.receipt_name();
     if lang == crate::i18n::Lang::Zh { zh } else { en }
@@ -383,6 +396,7 @@ struct TransactionsPage {
     statuses: Vec<Choice>,
     rows: Vec<TxnRowView>,
     export_href: String,
+    export_xlsx_href: String,
     next_href: Option<String>,
 }
 
@@ -436,6 +450,7 @@ async fn transactions(State(state): State<AppState>, ctx: Ctx, Query(filter): Qu
             .collect(),
             rows: txns.iter().map(|txn| row_view(&ctx, txn)).collect(),
             export_href: format!("/console/transactions.csv?{qs}"),
+            export_xlsx_href: format!("/console/transactions.xlsx?{qs}"),
             next_href: next.map(|after| format!("/console/transactions?{qs}&after={}", url_encode(&after))),
             mid,
         };
@@ -445,13 +460,18 @@ async fn transactions(State(state): State<AppState>, ctx: Ctx, Query(filter): Qu
     ctx.finish(Console::Merchant, result)
 }
 
-async fn transactions_csv(State(state): State<AppState>, ctx: Ctx, Query(filter): Query<Filter>) -> Response {
+async fn transactions_export(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(filter): Query<Filter>,
+    format: Format,
+) -> Response {
     let result = async {
         let mids = ctx.owner()?.to_vec();
         let mid = filter.merchant(&mids)?.clone();
         let mut query = filter.query(&mid, crate::export::EXPORT_PAGE);
         query.after = None;
-        crate::export::transactions_csv(&state, &ctx, query, &format!("transactions-{mid}.csv")).await
+        crate::export::transactions_sheet(&state, &ctx, query, &format!("transactions-{mid}")).await?.response(format)
     }
     .await;
     ctx.finish(Console::Merchant, result)
@@ -598,6 +618,228 @@ async fn settlements(State(state): State<AppState>, ctx: Ctx, Query(which): Quer
             .collect();
         let page = SettlementsPage { base: ctx.base(Console::Merchant, t.settlements), mids, mid, rows };
         Ok(ctx.page(StatusCode::OK, page.render()?))
+    }
+    .await;
+    ctx.finish(Console::Merchant, result)
+}
+
+// ---- reports ----
+
+/// The report form's fields.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ReportForm {
+    pub mid: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub from: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub to: Option<String>,
+    pub period: Option<String>,
+    pub by: Option<String>,
+}
+
+/// A report's parameters, checked: (mid, from, to as `YYYYMMDD`, period, split). The range
+/// defaults to this month so far.
+fn report_spec(
+    state: &AppState,
+    ctx: &Ctx,
+    form: &ReportForm,
+) -> Result<(String, String, String, xingtong_payments::reports::Period, xingtong_payments::reports::By), Fail> {
+    use xingtong_payments::reports::{By, Period};
+    let mids = ctx.owner()?.to_vec();
+    let mid = Filter { mid: form.mid.clone(), ..Filter::default() }.merchant(&mids)?.clone();
+    let today = match &state.payments {
+        Some((engine, _)) => engine.clock().business_day(),
+        None => xingtong_payments::clock::business_day(),
+    };
+    let to = day_of(blank(&form.to)).unwrap_or_else(|| today.clone());
+    let from = day_of(blank(&form.from)).unwrap_or_else(|| format!("{}01", &to[..6]));
+    let period = blank(&form.period).and_then(Period::parse).unwrap_or(Period::Day);
+    let by = blank(&form.by).and_then(By::parse).unwrap_or(By::Total);
+    Ok((mid, from, to, period, by))
+}
+
+fn in_range(from: &str, to: &str) -> bool {
+    (0..crate::REPORT_DAYS_MAX).contains(&xingtong_payments::reports::days_between(from, to))
+}
+
+/// A report line's key in words.
+fn key_label(t: &Text, by: xingtong_payments::reports::By, key: &str) -> String {
+    use xingtong_payments::reports::By;
+    if key.is_empty() {
+        return if by == By::Total { String::new() } else { t.unknown.to_owned() };
+    }
+    match by {
+        By::Method => method_name(t, key).to_owned(),
+        By::BusinessType => xingtong_payments::txn::BusinessType::parse(key)
+            .map_or_else(|| key.to_owned(), |b| business_name(t, b).to_owned()),
+        _ => key.to_owned(),
+    }
+}
+
+pub(crate) struct ReportRow {
+    pub period: String,
+    pub key: String,
+    pub sales_count: i64,
+    pub sales: String,
+    pub voids_count: i64,
+    pub voids: String,
+    pub refunds_count: i64,
+    pub refunds: String,
+    pub fees: String,
+    pub net: String,
+    pub declined: i64,
+}
+
+fn report_row(t: &Text, by: xingtong_payments::reports::By, line: &xingtong_payments::reports::Line) -> ReportRow {
+    ReportRow {
+        period: if line.period.is_empty() { t.total.to_owned() } else { line.period.clone() },
+        key: key_label(t, by, &line.key),
+        sales_count: line.sales_count,
+        sales: yuan(line.sales_minor),
+        voids_count: line.voids_count,
+        voids: yuan(line.voids_minor),
+        refunds_count: line.refunds_count,
+        refunds: yuan(line.refunds_minor),
+        fees: yuan(line.fees_minor),
+        net: yuan(line.net_minor),
+        declined: line.declined_count,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "merchant/reports.html")]
+struct ReportsPage {
+    base: Base,
+    mids: Vec<String>,
+    mid: String,
+    from: String,
+    to: String,
+    periods: Vec<Choice>,
+    splits: Vec<Choice>,
+    split: bool,
+    rows: Vec<ReportRow>,
+    totals: ReportRow,
+    net_chart: String,
+    mix_chart: String,
+    error: Option<&'static str>,
+    csv_href: String,
+    xlsx_href: String,
+}
+
+async fn reports(State(state): State<AppState>, ctx: Ctx, Query(form): Query<ReportForm>) -> Response {
+    let result = async {
+        use xingtong_payments::reports::{By, Period, sales_report};
+        let (mid, from, to, period, by) = report_spec(&state, &ctx, &form)?;
+        let t = ctx.lang.text();
+        let (from_dashed, to_dashed) = (dashed_day(&from), dashed_day(&to));
+        let periods = [(Period::Day, t.period_day), (Period::Week, t.period_week), (Period::Month, t.period_month)]
+            .into_iter()
+            .map(|(p, label)| Choice { value: p.as_str(), label, selected: p == period })
+            .collect();
+        let splits = [
+            (By::Total, t.by_total),
+            (By::Terminal, t.by_terminal),
+            (By::Cashier, t.by_cashier),
+            (By::Method, t.by_method),
+            (By::BusinessType, t.by_business_type),
+        ]
+        .into_iter()
+        .map(|(b, label)| Choice { value: b.as_str(), label, selected: b == by })
+        .collect();
+        let qs = format!(
+            "mid={}&from={from_dashed}&to={to_dashed}&period={}&by={}",
+            url_encode(&mid),
+            period.as_str(),
+            by.as_str()
+        );
+        let mut page = ReportsPage {
+            base: ctx.base(Console::Merchant, t.sales_report),
+            mids: ctx.owner()?.to_vec(),
+            mid: mid.clone(),
+            from: from_dashed,
+            to: to_dashed,
+            periods,
+            splits,
+            split: by != By::Total,
+            rows: Vec::new(),
+            totals: report_row(t, By::Total, &xingtong_payments::reports::Line::default()),
+            net_chart: String::new(),
+            mix_chart: String::new(),
+            error: None,
+            csv_href: format!("/console/reports.csv?{qs}"),
+            xlsx_href: format!("/console/reports.xlsx?{qs}"),
+        };
+        if !in_range(&from, &to) {
+            page.error = Some(t.report_range_refused);
+            return Ok(ctx.page(StatusCode::UNPROCESSABLE_ENTITY, page.render()?));
+        }
+        let report = sales_report(&state.store, &mid, &from, &to, period, by).await?;
+        page.rows = report.lines.iter().map(|l| report_row(t, by, l)).collect();
+        page.totals = report_row(t, by, &report.totals);
+        // Net by period (over every key), and the method mix of the whole range.
+        let mut per_period: Vec<(String, i64)> = Vec::new();
+        for line in &report.lines {
+            match per_period.last_mut() {
+                Some((p, v)) if *p == line.period => *v += line.net_minor,
+                _ => per_period.push((line.period.clone(), line.net_minor)),
+            }
+        }
+        if !per_period.is_empty() {
+            page.net_chart = crate::chart::columns(t.chart_net, &per_period);
+            let mix = sales_report(&state.store, &mid, &from, &to, Period::Month, By::Method).await?;
+            let mut by_method: Vec<(String, i64)> = Vec::new();
+            for line in &mix.lines {
+                let label = method_name(t, &line.key).to_owned();
+                match by_method.iter_mut().find(|(l, _)| *l == label) {
+                    Some((_, v)) => *v += line.sales_minor,
+                    None => by_method.push((label, line.sales_minor)),
+                }
+            }
+            page.mix_chart = crate::chart::shares(t.chart_mix, &by_method);
+        }
+        Ok(ctx.page(StatusCode::OK, page.render()?))
+    }
+    .await;
+    ctx.finish(Console::Merchant, result)
+}
+
+async fn report_export(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(form): Query<ReportForm>,
+    format: Format,
+) -> Response {
+    let result = async {
+        let (mid, from, to, period, by) = report_spec(&state, &ctx, &form)?;
+        if !in_range(&from, &to) {
+            return Err(Fail::NotFound);
+        }
+        let t = ctx.lang.text();
+        let report = xingtong_payments::reports::sales_report(&state.store, &mid, &from, &to, period, by).await?;
+        let header =
+            [t.period, t.split_by, t.sales, t.amount, t.voids, t.amount, t.refunds, t.amount, t.fee, t.net, t.declined];
+        let mut sheet = Sheet {
+            name: format!("sales-{mid}-{from}-{to}"),
+            header: header.iter().map(|h| (*h).to_owned()).collect(),
+            rows: Vec::new(),
+        };
+        for line in report.lines.iter().chain(std::iter::once(&report.totals)) {
+            let row = report_row(t, by, line);
+            sheet.rows.push(vec![
+                Cell::Text(row.period),
+                Cell::Text(row.key),
+                Cell::Count(line.sales_count),
+                Cell::Money(line.sales_minor),
+                Cell::Count(line.voids_count),
+                Cell::Money(line.voids_minor),
+                Cell::Count(line.refunds_count),
+                Cell::Money(line.refunds_minor),
+                Cell::Money(line.fees_minor),
+                Cell::Money(line.net_minor),
+                Cell::Count(line.declined_count),
+            ]);
+        }
+        sheet.response(format)
     }
     .await;
     ctx.finish(Console::Merchant, result)

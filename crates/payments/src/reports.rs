@@ -240,6 +240,16 @@ pub async fn sales_report(
     Ok(build(mid, from, to, period, by, &rows))
 }
 
+/// Days from business day `from` to `to` (`YYYYMMDD`): 0 for the same day, negative when `to`
+/// comes first.
+pub fn days_between(from: &str, to: &str) -> i64 {
+    let days = |d: &str| {
+        let n = |r: std::ops::Range<usize>| d.get(r).and_then(|s| s.parse::<i64>().ok()).unwrap_or(1);
+        days_from_civil(n(0..4), n(4..6), n(6..8))
+    };
+    days(to) - days(from)
+}
+
 /// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -295,6 +305,10 @@ mod tests {
         assert_eq!(Period::Week.of("20261130"), "2026-W49");
         assert_eq!(Period::Month.of("20261130"), "2026-11");
         assert_eq!(Period::Day.of("20261130"), "2026-11-30");
+        assert_eq!(days_between("20261127", "20261127"), 0);
+        assert_eq!(days_between("20261231", "20270101"), 1);
+        assert_eq!(days_between("20240101", "20250101"), 366);
+        assert_eq!(days_between("20261128", "20261127"), -1);
     }
 
     #[test]

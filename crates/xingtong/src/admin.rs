@@ -94,6 +94,8 @@ pub enum AdminRequest {
     SandboxClearingFault { txn: String, kind: String, delta_minor: i64 },
     /// A device's deposit.
     DepositShow { tid: String },
+    /// A merchant's sales report.
+    ReportSales { mid: String, from: String, to: String, period: String, by: String },
     /// Pay a device's deposit with a card.
     DepositPay { tid: String, card: String, expiry: Option<String>, pin: xingtong_crypto::SecretString },
     /// Waive a device's deposit.
@@ -127,6 +129,7 @@ impl AdminRequest {
             AdminRequest::PayoutsList { .. } => "payouts list",
             AdminRequest::SandboxBankAccount { .. } => "sandbox bank-account",
             AdminRequest::DepositShow { .. } => "deposit show",
+            AdminRequest::ReportSales { .. } => "report sales",
             AdminRequest::ReconciliationRun { .. } => "reconciliation run",
             AdminRequest::ReconciliationShow { .. } => "reconciliation show",
             AdminRequest::SandboxClearingFile { .. } => "sandbox clearing-file",
@@ -555,6 +558,31 @@ pub async fn execute(
         AdminRequest::DepositShow { tid } => {
             let deposit = services.engine.deposit(&tid).await.map_err(service_error)?;
             Ok(deposit_output(&deposit))
+        }
+        AdminRequest::ReportSales { mid, from, to, period, by } => {
+            use xingtong_payments::reports::{By, Period};
+            let day = |name: &str, d: &str| -> anyhow::Result<String> {
+                let compact: String = d.chars().filter(|c| *c != '-').collect();
+                anyhow::ensure!(
+                    d.len() == 10 && xingtong_payments::clearing::valid_day(&compact),
+                    "--{name} {d:?}: a date like 2026-11-27"
+                );
+                Ok(compact)
+            };
+            let (from, to) = (day("from", &from)?, day("to", &to)?);
+            let span = xingtong_payments::reports::days_between(&from, &to);
+            anyhow::ensure!((0..366).contains(&span), "--from … --to: 1 to 366 days, --to not before --from");
+            let period = Period::parse(&period).with_context(|| format!("--period {period:?}: day, week or month"))?;
+            let by = By::parse(&by)
+                .with_context(|| format!("--by {by:?}: total, terminal, cashier, method or business_type"))?;
+            xingtong_merchants::entity::load::<xingtong_merchants::merchant::Merchant>(&services.store, &mid)
+                .await
+                .map_err(service_error)?
+                .with_context(|| format!("no merchant {mid}"))?;
+            let report = xingtong_payments::reports::sales_report(&services.store, &mid, &from, &to, period, by)
+                .await
+                .map_err(anyhow::Error::from)?;
+            Ok(report_output(&report))
         }
         AdminRequest::DepositPay { tid, card, expiry, pin } => {
             let card =
@@ -1011,6 +1039,44 @@ fn deposit_output(d: &xingtong_payments::deposit::Deposit) -> Output {
     let mut value = serde_json::to_value(d).unwrap_or(Value::Null);
     value["remaining_minor"] = json!(d.remaining_minor());
     Output::one(value, text)
+}
+
+/// A sales report as a table for a person, and as JSON (the API's view).
+fn report_output(r: &xingtong_payments::reports::Report) -> Output {
+    let mut text = format!(
+        "sales report of merchant {}, {} to {}, by {}{}\n",
+        r.mid,
+        r.from,
+        r.to,
+        r.period.as_str(),
+        if r.by == xingtong_payments::reports::By::Total { String::new() } else { format!(" and {}", r.by.as_str()) }
+    );
+    text.push_str(&format!(
+        "{:<12} {:<14} {:>6} {:>14} {:>5} {:>12} {:>5} {:>12} {:>10} {:>14} {:>8}\n",
+        "period", "key", "sales", "amount", "voids", "amount", "refs", "amount", "fees", "net", "declined"
+    ));
+    let mut row = |period: &str, key: &str, l: &xingtong_payments::reports::Line| {
+        text.push_str(&format!(
+            "{:<12} {:<14} {:>6} {:>14} {:>5} {:>12} {:>5} {:>12} {:>10} {:>14} {:>8}\n",
+            period,
+            if key.is_empty() { "-" } else { key },
+            l.sales_count,
+            yuan(l.sales_minor),
+            l.voids_count,
+            yuan(l.voids_minor),
+            l.refunds_count,
+            yuan(l.refunds_minor),
+            yuan(l.fees_minor),
+            yuan(l.net_minor),
+            l.declined_count
+        ));
+    };
+    for line in &r.lines {
+        row(&line.period, &line.key, line);
+    }
+    row("total", "", &r.totals);
+    let value = serde_json::to_value(r).unwrap_or(Value::Null);
+    Output::one(value, text.trim_end().to_owned())
 }
 
 /// A reconciliation report for a person (a summary and one line per discrepancy) and as JSON.

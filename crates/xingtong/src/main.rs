@@ -118,6 +118,11 @@ enum AdminCommand {
         #[command(subcommand)]
         command: DepositCommand,
     },
+    /// Reports (报表): the same as the merchant console's and `GET /v1/merchants/{mid}/reports/…`.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
     /// Clearing (清算): a business day's settlements.
     Clearing {
         #[command(subcommand)]
@@ -198,6 +203,33 @@ enum ReconciliationCommand {
         /// wechat, alipay, unionpay_qr.
         #[arg(long, default_value = "card")]
         source: String,
+        #[command(flatten)]
+        database: ServeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportCommand {
+    /// The sales report (销售报表): sales, voids, refunds, fees and net.
+    Sales {
+        /// Merchant number.
+        #[arg(long)]
+        mid: String,
+        /// First business day, YYYY-MM-DD.
+        #[arg(long)]
+        from: String,
+        /// Last business day, YYYY-MM-DD (at most 366 days after --from).
+        #[arg(long)]
+        to: String,
+        /// A line per `day`, `week` (ISO) or `month`.
+        #[arg(long, default_value = "day")]
+        period: String,
+        /// Split each period by `total` (not at all), `terminal`, `cashier`, `method` or `business_type`.
+        #[arg(long, default_value = "total")]
+        by: String,
         #[command(flatten)]
         database: ServeArgs,
         /// Print JSON.
@@ -1023,6 +1055,9 @@ fn admin_request(command: AdminCommand) -> anyhow::Result<(ServeArgs, bool, admi
         }
         AdminCommand::Deposit { command: DepositCommand::Show { tid, database, json } } => {
             (database, json, R::DepositShow { tid })
+        }
+        AdminCommand::Report { command: ReportCommand::Sales { mid, from, to, period, by, database, json } } => {
+            (database, json, R::ReportSales { mid, from, to, period, by })
         }
         AdminCommand::Deposit { command: DepositCommand::Pay { tid, card, expiry, pin, database, json } } => {
             (database, json, R::DepositPay { tid, card, expiry, pin })

@@ -321,6 +321,12 @@ fn a_merchant_and_a_reviewer_use_the_consoles_in_headless_chromium() -> anyhow::
     // The stylesheet is this origin's and applies (the header's bottom border).
     let border = browser.script("return getComputedStyle(document.querySelector('.top')).borderBottomWidth")?;
     ensure!(border == "3px", "the stylesheet loaded: {border}");
+    // The sales report: the month so far, with its charts drawn (SVG in the page).
+    browser.click("nav a[href='/console/reports']")?;
+    browser.wait_for_path("/console/reports")?;
+    ensure!(browser.count("svg.chart rect")? >= 2, "a column and a share");
+    ensure!(browser.text("#report-total")?.contains("¥123.45"), "{}", browser.text("#report-total")?);
+    browser.go("/console/transactions")?;
     browser.click("#transactions tbody tr a")?;
     browser.wait_for_path(&format!("/console/transactions/{sale}"))?;
     ensure!(browser.text("#status")? == "成功" && browser.text("#txn-id")? == sale);

@@ -301,12 +301,81 @@ fn the_consoles_guard_their_forms_escape_what_they_show_and_keep_merchants_apart
     let csv = text(&csv);
     ensure!(csv.lines().count() == 2 && csv.contains(&sale_a) && csv.contains(",123.45,"), "{csv}");
 
+    // The sales report, on the page, as CSV and XLSX, over JSON and on the command line: each
+    // net is what the ledger owes the merchant.
+    let account =
+        xingtong_payments::chart::merchant_account_id(&mid_a, xingtong_payments::chart::ACCOUNT_MERCHANT_SETTLEMENT)
+            .context("the merchant's account")?;
+    let admin_key = server.admin_key.clone().context("admin key")?;
+    let ledger = request_raw(
+        server.address,
+        "GET",
+        &format!("/v1/ledger/accounts/{account}"),
+        &[("Authorization", &format!("Bearer {admin_key}"))],
+        b"",
+    )?
+    .json();
+    let as_u128 = |v: &Value| v.as_str().and_then(|s| s.parse::<u128>().ok()).or_else(|| v.as_u64().map(u128::from));
+    let owed =
+        as_u128(&ledger["credits_posted"]).context("credits")? - as_u128(&ledger["debits_posted"]).context("debits")?;
+    ensure!(owed == 12_345 - 74, "0.60 % of ¥123.45 is ¥0.74: {ledger}");
+    let owed_yuan = format!("{}.{:02}", owed / 100, owed % 100);
+    let report = a.get("/console/reports?period=month&by=method")?;
+    ensure!(report.status == 200, "{}", report.status);
+    let page = text(&report);
+    ensure!(page.contains(&format!("id=\"report-net\">¥{owed_yuan}<")), "{page}");
+    ensure!(page.contains("<svg class=\"chart\"") && page.contains("银行卡"), "charts, and the method in words");
+    let from_to =
+        page.split("/console/reports.csv?").nth(1).and_then(|r| r.split('"').next()).context("the CSV link")?;
+    let csv = text(&a.get(&format!("/console/reports.csv?{}", from_to.replace("&amp;", "&")))?);
+    let total = csv.lines().last().context("a totals line")?;
+    ensure!(total.starts_with("合计,") && total.split(',').nth(9) == Some(owed_yuan.as_str()), "{csv}");
+    let xlsx = a.get(&format!("/console/reports.xlsx?{}", from_to.replace("&amp;", "&")))?;
+    ensure!(xlsx.status == 200 && xlsx.body.starts_with(b"PK"), "{}", xlsx.status);
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(xlsx.body.clone()))?;
+    let mut sheet = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("xl/worksheets/sheet1.xml")?, &mut sheet)?;
+    // The totals row's net cell (column J) holds the amount as a number.
+    let net_cell =
+        sheet.split("<c r=\"J3\"").nth(1).and_then(|c| c.split("<v>").nth(1)).and_then(|v| v.split('<').next());
+    ensure!(net_cell.and_then(|v| v.parse::<f64>().ok()) == Some(owed as f64 / 100.0), "{sheet}");
+    let xlsx_transactions = a.get("/console/transactions.xlsx")?;
+    ensure!(xlsx_transactions.status == 200 && xlsx_transactions.body.starts_with(b"PK"));
+    let day = page.split("name=\"from\" value=\"").nth(1).and_then(|v| v.get(..10)).context("from")?.to_owned();
+    let to = page.split("name=\"to\" value=\"").nth(1).and_then(|v| v.get(..10)).context("to")?.to_owned();
+    let api = request_raw(
+        server.address,
+        "GET",
+        &format!("/v1/merchants/{mid_a}/reports/sales?from={day}&to={to}&by=cashier"),
+        &[("Authorization", &format!("Bearer {admin_key}"))],
+        b"",
+    )?;
+    let api = api.json();
+    ensure!(api["totals"]["net_minor"] == json!(owed as u64) && api["lines"][0]["key"] == "01", "{api}");
+    let printed: Value = serde_json::from_str(
+        cli(dir.path(), &["admin", "report", "sales", "--mid", &mid_a, "--from", &day, "--to", &to, "--json"], "")?
+            .trim(),
+    )?;
+    ensure!(printed["totals"]["net_minor"] == json!(owed as u64), "{printed}");
+    let backwards = request_raw(
+        server.address,
+        "GET",
+        &format!("/v1/merchants/{mid_a}/reports/sales?from={to}&to=2000-01-01"),
+        &[("Authorization", &format!("Bearer {admin_key}"))],
+        b"",
+    )?;
+    ensure!(backwards.status == 400 && backwards.json()["error"]["code"] == "invalid_parameter");
+
     // The other merchant's transaction, list and export: not found, as if they did not exist.
     for path in [
         format!("/console/transactions/{sale_b}"),
         format!("/console/transactions?mid={mid_b}"),
         format!("/console/transactions.csv?mid={mid_b}"),
         format!("/console/settlements?mid={mid_b}"),
+        format!("/console/reports?mid={mid_b}"),
+        format!("/console/reports.csv?mid={mid_b}"),
+        format!("/console/reports.xlsx?mid={mid_b}"),
+        format!("/console/transactions.xlsx?mid={mid_b}"),
         "/console/transactions/99999999-000001-000001".to_owned(),
     ] {
         let reply = a.get(&path)?;

@@ -1,0 +1,159 @@
+//! `/v1/merchants/{mid}/reports/sales`: the sales report (销售报表) a merchant, its keys and staff
+//! read, the same one the merchant console shows and `xingtong admin report sales` prints.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use xingtong_payments::reports::{By, Line, Period, Report};
+
+use crate::AppState;
+use crate::error::{ApiError, codes};
+use crate::extract::{Path, Query};
+use crate::onboarding::Auth;
+use crate::settlements::{day_param, seen_merchant};
+
+/// The longest report: a year and a day of business days.
+pub const REPORT_DAYS_MAX: i64 = 366;
+
+/// Which report.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    /// First business day, `YYYY-MM-DD` (China time).
+    pub from: String,
+    /// Last business day (inclusive), `YYYY-MM-DD`; at most 366 days after `from`.
+    pub to: String,
+    /// `day` (default), `week` (ISO weeks, Monday to Sunday) or `month`.
+    pub period: Option<String>,
+    /// `total` (default), `terminal`, `cashier`, `method` or `business_type`.
+    pub by: Option<String>,
+}
+
+/// One line of a report: a period (and a key when split) and its sums. Amounts are minor units.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReportLineView {
+    /// `YYYY-MM-DD`, `YYYY-Www` or `YYYY-MM`; empty on the totals line.
+    pub period: String,
+    /// The terminal, cashier, method or business type the line is of; empty when not split (and
+    /// for a cashier or business type that transactions of earlier releases did not keep).
+    pub key: String,
+    /// Sales and completions that were approved (voided ones included).
+    pub sales_count: i64,
+    /// Their amount.
+    pub sales_minor: i64,
+    /// Voids.
+    pub voids_count: i64,
+    /// Their amount.
+    pub voids_minor: i64,
+    /// Refunds.
+    pub refunds_count: i64,
+    /// Their amount.
+    pub refunds_minor: i64,
+    /// Fees: of the sales still approved, less what refunds gave back.
+    pub fees_minor: i64,
+    /// `sales − voids − refunds − fees`: what the merchant is owed for them.
+    pub net_minor: i64,
+    /// Declined requests.
+    pub declined_count: i64,
+}
+
+impl ReportLineView {
+    fn of(line: &Line) -> ReportLineView {
+        ReportLineView {
+            period: line.period.clone(),
+            key: line.key.clone(),
+            sales_count: line.sales_count,
+            sales_minor: line.sales_minor,
+            voids_count: line.voids_count,
+            voids_minor: line.voids_minor,
+            refunds_count: line.refunds_count,
+            refunds_minor: line.refunds_minor,
+            fees_minor: line.fees_minor,
+            net_minor: line.net_minor,
+            declined_count: line.declined_count,
+        }
+    }
+}
+
+/// A sales report.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SalesReportView {
+    /// The merchant.
+    pub mid: String,
+    /// First business day.
+    pub from: String,
+    /// Last business day.
+    pub to: String,
+    /// `day`, `week` or `month`.
+    pub period: &'static str,
+    /// `total`, `terminal`, `cashier`, `method` or `business_type`.
+    pub by: &'static str,
+    /// Always `CNY`.
+    pub currency: &'static str,
+    /// In (period, key) order; periods with nothing are left out.
+    pub lines: Vec<ReportLineView>,
+    /// The sums of every line.
+    pub totals: ReportLineView,
+}
+
+impl SalesReportView {
+    /// How a report looks over JSON.
+    pub fn of(report: &Report) -> SalesReportView {
+        SalesReportView {
+            mid: report.mid.clone(),
+            from: report.from.clone(),
+            to: report.to.clone(),
+            period: report.period.as_str(),
+            by: report.by.as_str(),
+            currency: "CNY",
+            lines: report.lines.iter().map(ReportLineView::of).collect(),
+            totals: ReportLineView::of(&report.totals),
+        }
+    }
+}
+
+fn bad(message: String) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_PARAMETER, message)
+}
+
+/// The report's parameters checked: days as `YYYYMMDD`, the period and the split.
+pub fn parse_query(query: &ReportQuery) -> Result<(String, String, Period, By), ApiError> {
+    let from = day_param("from", &query.from)?;
+    let to = day_param("to", &query.to)?;
+    let span = xingtong_payments::reports::days_between(&from, &to);
+    if span < 0 {
+        return Err(bad("to: before from".into()));
+    }
+    if span >= REPORT_DAYS_MAX {
+        return Err(bad(format!("to: at most {REPORT_DAYS_MAX} days of business in one report")));
+    }
+    let period = match query.period.as_deref() {
+        None => Period::Day,
+        Some(p) => Period::parse(p).ok_or_else(|| bad(format!("period: {p:?} is not day, week or month")))?,
+    };
+    let by = match query.by.as_deref() {
+        None => By::Total,
+        Some(b) => By::parse(b)
+            .ok_or_else(|| bad(format!("by: {b:?} is not total, terminal, cashier, method or business_type")))?,
+    };
+    Ok((from, to, period, by))
+}
+
+/// A merchant's sales report: sales, voids, refunds, fees and net by day, week or month,
+/// overall or by terminal, cashier, method or business type.
+#[utoipa::path(get, path = "/v1/merchants/{mid}/reports/sales", tag = "settlement", params(ReportQuery), responses((status = 200, description = "The report", body = SalesReportView), (status = 404, description = "No such merchant, or not yours")))]
+pub async fn sales_report(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(mid): Path<String>,
+    Query(query): Query<ReportQuery>,
+) -> Result<Response, ApiError> {
+    seen_merchant(&state, &principal, &mid).await?;
+    let (from, to, period, by) = parse_query(&query)?;
+    let report = xingtong_payments::reports::sales_report(&state.store, &mid, &from, &to, period, by).await?;
+    Ok(Json(SalesReportView::of(&report)).into_response())
+}
