@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod clearing;
 pub mod codec;
+pub mod console;
 pub mod ledger;
 
 use std::time::Duration;

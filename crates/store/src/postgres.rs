@@ -1183,6 +1183,11 @@ impl Reader for PgReader {
                  AND ($4::text IS NULL OR business_day >= $4) AND ($5::text IS NULL OR business_day <= $5) \
                  AND (cardinality($6::text[]) = 0 OR status = ANY($6)) AND (business_day, id) > ($7, $8) \
                  AND (cardinality($12::text[]) = 0 OR method = ANY($12)) \
+                 AND ($1::text IS NULL OR (cardinality($6::text[]) = 0 AND cardinality($12::text[]) = 0) \
+                      OR business_day IN (SELECT business_day FROM txn_totals WHERE merchant_id = $1 \
+                          AND business_day >= coalesce($4, '') AND business_day <= coalesce($5, '~') AND count <> 0 \
+                          AND (cardinality($6::text[]) = 0 OR status = ANY($6)) \
+                          AND (cardinality($12::text[]) = 0 OR method = ANY($12)))) \
                  ORDER BY business_day, id LIMIT $9"
             ),
             &[

@@ -59,6 +59,33 @@ pub(crate) fn index_once(main: &Connection, index: &mut Connection) -> Result<us
     Ok(entries.len())
 }
 
+/// The business days from `from` to `to` on which the merchant has a transaction of the query's
+/// statuses and methods, by its totals (`txn_totals`).
+fn matching_days(
+    tx: &Connection,
+    merchant: &str,
+    from: &str,
+    to: &str,
+    query: &TxnQuery,
+) -> Result<Vec<String>, StoreError> {
+    let mut statement = tx.prepare_cached(
+        "SELECT business_day, status, method FROM txn_totals WHERE merchant_id = ?1 AND business_day >= ?2 \
+         AND business_day <= ?3 AND count <> 0",
+    )?;
+    let mut days: Vec<String> = Vec::new();
+    let mut rows = statement.query(params![merchant, from, to])?;
+    while let Some(row) = rows.next()? {
+        let (day, status, method): (String, String, String) = (row.get(0)?, row.get(1)?, row.get(2)?);
+        if (query.statuses.is_empty() || query.statuses.contains(&status))
+            && (query.methods.is_empty() || query.methods.contains(&method))
+            && days.last() != Some(&day)
+        {
+            days.push(day);
+        }
+    }
+    Ok(days)
+}
+
 /// A merchant's transactions matching `query` (which names the merchant and no terminal), in
 /// (business day, id) order: ids from the index up to its watermark, the tail from `transactions`.
 pub(crate) fn merchant_transactions(
@@ -83,36 +110,61 @@ pub(crate) fn merchant_transactions(
     let through = watermark(&tx_index)?;
     let tx = main.transaction()?;
     let mut out: Vec<TxnRow> = Vec::with_capacity(limit);
-    // The indexed part, a page of ids at a time (a status or method filter may drop some).
+    // A status or method filter looks only at the days whose totals (kept in every commit, tail
+    // included) say they hold a match: a filter nothing matches reads no transaction at all.
+    let ranges: Vec<(String, String)> = if query.statuses.is_empty() && query.methods.is_empty() {
+        vec![(from, to)]
+    } else {
+        matching_days(&tx, &merchant, &from, &to, query)?.into_iter().map(|d| (d.clone(), d)).collect()
+    };
+    // The indexed part, a page of ids at a time; a filter is checked on the row's status and
+    // method before the whole row is read.
     let mut after = query.after.clone().unwrap_or_default();
-    'pages: loop {
-        let ids: Vec<(String, String)> = {
-            let mut statement = tx_index.prepare_cached(
-                "SELECT business_day, id FROM merchant_days WHERE merchant_id = ?1 AND business_day >= ?2 \
-                 AND business_day <= ?3 AND (business_day > ?4 OR (business_day = ?4 AND id > ?5)) \
-                 ORDER BY business_day, id LIMIT ?6",
-            )?;
-            statement
-                .query_map(params![merchant, from, to, after.0, after.1, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?
-        };
-        let Some(last) = ids.last().cloned() else { break };
-        for (_, id) in &ids {
-            let row = read(&tx, id, &merchant)?
-                .ok_or_else(|| StoreError::Corrupt(format!("indexed transaction {id} is missing")))?;
-            if (query.statuses.is_empty() || query.statuses.contains(&row.record.status))
-                && (query.methods.is_empty() || query.methods.contains(&row.columns.method))
-            {
+    // With a filter, most ids of a page may be dropped: read more at a time.
+    let page = if query.statuses.is_empty() && query.methods.is_empty() { limit } else { (limit * 8).min(2_000) };
+    'ranges: for (low, high) in &ranges {
+        if *high < after.0 {
+            continue;
+        }
+        loop {
+            let ids: Vec<(String, String)> = {
+                let mut statement = tx_index.prepare_cached(
+                    // A row value, so that each page seeks to where the last ended rather than
+                    // scanning the range from its start.
+                    "SELECT business_day, id FROM merchant_days WHERE merchant_id = ?1 AND business_day >= ?2 \
+                     AND business_day <= ?3 AND (business_day, id) > (?4, ?5) \
+                     ORDER BY business_day, id LIMIT ?6",
+                )?;
+                statement
+                    .query_map(params![merchant, low, high, after.0, after.1, page as i64], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?
+                    .collect::<Result<_, _>>()?
+            };
+            let Some(last) = ids.last().cloned() else { break };
+            for (_, id) in &ids {
+                if !(query.statuses.is_empty() && query.methods.is_empty()) {
+                    let (status, method): (String, String) = tx
+                        .prepare_cached("SELECT status, method FROM transactions WHERE id = ?1 AND merchant_id = ?2")?
+                        .query_row(params![id, merchant], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                    if !(query.statuses.is_empty() || query.statuses.contains(&status))
+                        || !(query.methods.is_empty() || query.methods.contains(&method))
+                    {
+                        continue;
+                    }
+                }
+                let row = read(&tx, id, &merchant)?
+                    .ok_or_else(|| StoreError::Corrupt(format!("indexed transaction {id} is missing")))?;
                 out.push(row);
                 if out.len() == limit {
-                    break 'pages;
+                    break 'ranges;
                 }
             }
+            after = last;
+            if ids.len() < page {
+                break;
+            }
         }
-        if ids.len() < limit {
-            break;
-        }
-        after = last;
     }
     // The tail: everything after the watermark, merged in order.
     out.extend(tail(&tx, through, query)?);
@@ -141,6 +193,16 @@ mod tests {
         conn
     }
 
+    /// The totals as the writer keeps them (it does per commit; these tests write rows by hand).
+    fn retotal(conn: &Connection) {
+        conn.execute_batch(
+            "DELETE FROM txn_totals; INSERT INTO txn_totals SELECT merchant_id, business_day, terminal_id, operator, \
+             method, business_type, txn_type, status, count(*), sum(amount_minor), sum(fee_minor) FROM transactions \
+             GROUP BY merchant_id, business_day, terminal_id, operator, method, business_type, txn_type, status",
+        )
+        .expect("totals");
+    }
+
     fn add(conn: &Connection, merchant: &str, day: &str, id: &str, status: &str) {
         conn.execute(
             &format!(
@@ -150,6 +212,7 @@ mod tests {
             params![merchant, id, status, day],
         )
         .expect("insert a transaction");
+        retotal(conn);
     }
 
     fn page(main: &mut Connection, index: &mut Connection, query: &TxnQuery) -> Vec<String> {
@@ -218,6 +281,7 @@ mod tests {
         main.execute("UPDATE transactions SET method = 'wechat' WHERE id IN ('a1', 'a4')", []).expect("wechat");
         add(&main, "m1", "20261128", "a5", "approved");
         main.execute("UPDATE transactions SET method = 'wechat' WHERE id = 'a5'", []).expect("wechat");
+        retotal(&main);
         let mut wechat = query("20261101", "20261130", 2);
         wechat.methods = vec!["wechat".into()];
         assert_eq!(page(&mut main, &mut index, &wechat), ["a1", "a4", "a5"]);

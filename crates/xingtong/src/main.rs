@@ -635,6 +635,22 @@ enum SandboxWalletCommand {
 
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
+    /// The merchant console's pages for a merchant with a million transactions: the transaction
+    /// list, the month's sales report, the settlement list (docs/performance.md).
+    Console {
+        /// Transactions of the merchant.
+        #[arg(long, default_value_t = 1_000_000)]
+        transactions: u32,
+        /// Business days they spread over, ending 2026-11-26.
+        #[arg(long, default_value_t = 100)]
+        days: u32,
+        /// Timed requests of each page (after one to warm it).
+        #[arg(long, default_value_t = 20)]
+        rounds: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Clearing of a business day: 1,000,000 card transactions of 10,000 merchants by default;
     /// every settlement, line, ledger transfer and payout durable (docs/performance.md).
     Clearing {
@@ -805,6 +821,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let report = xingtong_bench::auth::run(&options, &|line| eprintln!("{line}")).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
+            }
+            Ok(())
+        }
+        Command::Bench { command: BenchCommand::Console { transactions, days, rounds, json } } => {
+            let options = xingtong_bench::console::ConsoleBenchOptions { transactions, days, rounds };
+            let report = xingtong_bench::console::run(&options, &|line| eprintln!("{line}")).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "console pages, a merchant with {} transactions over {} days (sqlite; written in {:.1} s):",
+                    report.transactions, report.days, report.setup_s
+                );
+                for p in &report.pages {
+                    println!(
+                        "  {:<70} median {:>6.1} ms  p95 {:>6.1} ms  first {:>7.1} ms  {}",
+                        p.page,
+                        p.median_ms,
+                        p.p95_ms,
+                        p.first_ms,
+                        if p.within_target { "within 100 ms" } else { "OVER 100 ms" }
+                    );
+                }
             }
             Ok(())
         }
