@@ -169,7 +169,7 @@ fn transaction(day: &str, batch: u32, n: u32) -> CardTransaction {
         card_type: Some(CardType::Debit),
         rrn: format!("{:012}", n),
         auth_code: Some("123456".into()),
-        business_type: if n % 7 == 0 { Business::Collection } else { Business::Sale },
+        business_type: if n.is_multiple_of(7) { Business::Collection } else { Business::Sale },
         original_id: None,
         refunded_minor: 0,
         fee_refunded_minor: 0,

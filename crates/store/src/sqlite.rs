@@ -103,6 +103,7 @@ pub(crate) fn open(data_dir: &Path, readers: usize, fsync: bool) -> Result<Opene
         last_timestamp: int_u64(last_timestamp),
         ids_above,
         ids_above_pending: ids_above,
+        totals: std::collections::HashMap::new(),
         background_stop: Arc::clone(&stop),
         _lock: lock,
     };
@@ -236,6 +237,9 @@ pub(crate) struct SqliteWriter {
     ids_above: u128,
     /// The same after the open transaction, made `ids_above` when it commits.
     ids_above_pending: u128,
+    /// The open transaction's changes to `txn_totals`, by bucket (count, amount, fee): a group's
+    /// sales mostly share a few buckets, so they are written once, at commit, not once a sale.
+    totals: std::collections::HashMap<[String; 8], [i64; 3]>,
     /// Tells the checkpoint and history threads to stop when the writer goes.
     background_stop: Arc<AtomicBool>,
     /// The data directory's lock: held for as long as this, the only writer, lives.
@@ -258,6 +262,7 @@ impl Backend for SqliteWriter {
     }
 
     fn begin(&mut self) -> Result<u64, StoreError> {
+        self.totals.clear();
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         Ok(self.last_timestamp)
     }
@@ -409,6 +414,14 @@ impl Backend for SqliteWriter {
 
     fn write_change(&mut self, change: &Change, now_ns: u64) -> Result<(), StoreError> {
         let conn = &self.conn;
+        let totals = &mut self.totals;
+        // A transaction's bucket of `txn_totals` (see its migration): added to, or taken from.
+        let mut add_total = |key: [String; 8], sign: i64, amount: i64, fee: i64| {
+            let sums = totals.entry(key).or_insert([0; 3]);
+            sums[0] += sign;
+            sums[1] += sign * amount;
+            sums[2] += sign * fee;
+        };
         let mut put = conn.prepare_cached(
             "INSERT INTO records (kind, id, owner, status, version, created_at, updated_at, due_at, body, listed) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
@@ -425,13 +438,6 @@ impl Backend for SqliteWriter {
              fee_refunded_minor = excluded.fee_refunded_minor, response_code = excluded.response_code, \
              original_id = excluded.original_id, body = excluded.body, operator = excluded.operator, \
              business_type = excluded.business_type"
-        ))?;
-        // A transaction's bucket of `txn_totals` (see its migration): added to, or taken from.
-        let mut add_total = conn.prepare_cached(&format!(
-            "INSERT INTO txn_totals ({TOTALS_KEY}, count, amount_minor, fee_minor) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-             ON CONFLICT ({TOTALS_KEY}) DO UPDATE SET count = count + excluded.count, \
-             amount_minor = amount_minor + excluded.amount_minor, fee_minor = fee_minor + excluded.fee_minor"
         ))?;
         let mut old_bucket = conn.prepare_cached(
             "SELECT merchant_id, business_day, terminal_id, operator, method, business_type, txn_type, status, \
@@ -463,24 +469,24 @@ impl Backend for SqliteWriter {
                         })
                         .optional()?;
                     if let Some((key, amount, fee)) = old {
-                        add_total.execute(params![
-                            key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7], -1i64, -amount, -fee
-                        ])?;
+                        add_total(key, -1, amount, fee);
                     }
                 }
-                add_total.execute(params![
-                    r.owner,
-                    t.business_day,
-                    t.terminal_id,
-                    t.operator,
-                    t.method,
-                    t.business_type,
-                    t.txn_type,
-                    r.status,
-                    1i64,
+                add_total(
+                    [
+                        r.owner.clone(),
+                        t.business_day.clone(),
+                        t.terminal_id.clone(),
+                        t.operator.clone(),
+                        t.method.clone(),
+                        t.business_type.clone(),
+                        t.txn_type.clone(),
+                        r.status.clone(),
+                    ],
+                    1,
                     t.amount_minor,
                     t.fee_minor,
-                ])?;
+                );
                 put_txn.execute(params![
                     r.owner,
                     r.id,
@@ -605,6 +611,19 @@ impl Backend for SqliteWriter {
     }
 
     fn commit(&mut self, last_timestamp: u64) -> Result<(), StoreError> {
+        if !self.totals.is_empty() {
+            let mut add = self.conn.prepare_cached(&format!(
+                "INSERT INTO txn_totals ({TOTALS_KEY}, count, amount_minor, fee_minor) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                 ON CONFLICT ({TOTALS_KEY}) DO UPDATE SET count = count + excluded.count, \
+                 amount_minor = amount_minor + excluded.amount_minor, fee_minor = fee_minor + excluded.fee_minor"
+            ))?;
+            for (k, [count, amount, fee]) in self.totals.drain() {
+                if count != 0 || amount != 0 || fee != 0 {
+                    add.execute(params![k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], count, amount, fee])?;
+                }
+            }
+        }
         self.conn.execute_batch("COMMIT")?;
         self.last_timestamp = last_timestamp;
         self.ids_above = self.ids_above_pending;
@@ -613,6 +632,7 @@ impl Backend for SqliteWriter {
 
     fn rollback(&mut self) {
         self.ids_above_pending = self.ids_above;
+        self.totals.clear();
         if let Err(error) = self.conn.execute_batch("ROLLBACK") {
             // Not in a transaction (begin failed) is the usual reason; nothing to undo then.
             tracing::debug!(%error, "sqlite rollback");
