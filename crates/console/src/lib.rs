@@ -21,6 +21,7 @@
 //!   something that does not exist. The services below decide who may see what; the consoles
 //!   only ask them.
 
+pub mod apply;
 pub mod chart;
 pub mod export;
 pub mod i18n;
@@ -59,6 +60,7 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self';
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(merchant::routes())
+        .merge(apply::routes())
         .merge(ops::routes())
         .route("/console/static/console.css", axum::routing::get(stylesheet))
         .route("/console/language/{lang}", axum::routing::get(switch_language))

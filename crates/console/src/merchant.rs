@@ -74,7 +74,7 @@ async fn sign_in_page(ctx: Ctx, Query(next): Query<Next>) -> Response {
 /// A sign-in form.
 #[derive(Deserialize)]
 pub(crate) struct SignInForm {
-    #[serde(rename = "_csrf")]
+    #[serde(rename = "_csrf", default)]
     csrf: String,
     login: String,
     password: String,
@@ -124,7 +124,7 @@ pub(crate) fn sign_in_refused(
 /// A form with only its token.
 #[derive(Deserialize)]
 pub(crate) struct TokenForm {
-    #[serde(rename = "_csrf")]
+    #[serde(rename = "_csrf", default)]
     pub csrf: String,
 }
 

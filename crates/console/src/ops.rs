@@ -43,7 +43,7 @@ async fn sign_in_page(ctx: Ctx, Query(next): Query<Next>) -> Response {
 
 #[derive(Deserialize)]
 struct SignInForm {
-    #[serde(rename = "_csrf")]
+    #[serde(rename = "_csrf", default)]
     csrf: String,
     login: String,
     password: String,
@@ -293,7 +293,7 @@ async fn approve(
 
 #[derive(Deserialize)]
 struct RejectForm {
-    #[serde(rename = "_csrf")]
+    #[serde(rename = "_csrf", default)]
     csrf: String,
     reason: String,
 }

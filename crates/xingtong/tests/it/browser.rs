@@ -14,7 +14,7 @@ use anyhow::{Context, bail, ensure};
 use serde_json::{Value, json};
 
 use crate::admin::cli;
-use crate::console::{applied_with, merchant_with_a_sale};
+use crate::console::merchant_with_a_sale;
 use crate::server::{Backend, Server};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -165,6 +165,12 @@ impl<'a> Browser<'a> {
         Ok(())
     }
 
+    fn clear(&self, css: &str) -> anyhow::Result<()> {
+        let id = self.find(css)?;
+        self.cmd("POST", &format!("/element/{id}/clear"), &json!({}))?;
+        Ok(())
+    }
+
     fn click(&self, css: &str) -> anyhow::Result<()> {
         let id = self.find(css)?;
         self.cmd("POST", &format!("/element/{id}/click"), &json!({}))?;
@@ -301,7 +307,6 @@ fn a_merchant_and_a_reviewer_use_the_consoles_in_headless_chromium() -> anyhow::
     let dir = tempfile::tempdir()?;
     let server = Server::start(&Backend::Sqlite(dir.path().to_path_buf()))?;
     let (mid, sale) = merchant_with_a_sale(&server, dir.path(), "13600000011", "甲便利店")?;
-    let (pending, _) = applied_with(&server, "13600000012", "乙水果店", &decodable_png(120, 80))?;
     cli(
         dir.path(),
         &["admin", "staff", "create", "--username", "ops.wang", "--name", "王", "--role", "reviewer", "--json"],
@@ -309,6 +314,61 @@ fn a_merchant_and_a_reviewer_use_the_consoles_in_headless_chromium() -> anyhow::
     )?;
     let driver = Driver::start(&chromedriver)?;
     let browser = Browser::open(&driver, &chromium, server.address)?;
+
+    // A new applicant: signs up, fills in the application with a wrong ID number (said beside
+    // the field), fixes it, uploads the documents (previewed), submits.
+    browser.go("/console/sign-in")?;
+    browser.click("#sign-up")?;
+    browser.wait_for_path("/console/sign-up")?;
+    browser.type_into("#name", "钱七")?;
+    browser.type_into("#phone", "13600000012")?;
+    browser.type_into("#password", "a long enough password")?;
+    browser.click("#submit")?;
+    browser.wait_for_path("/console/application")?;
+    for (field, value) in [
+        ("legal_name", "钱七"),
+        ("resident_id", "110105194912310021"),
+        ("phone", "13600000012"),
+        ("email", "qq@example.cn"),
+        ("address", "杭州市西湖区"),
+        ("business_name", "乙水果店"),
+        ("card_number", "6222021234567890128"),
+        ("bank_name", "招商银行"),
+        ("account_holder", "钱七"),
+        ("delivery_address", "杭州市西湖区"),
+    ] {
+        browser.type_into(&format!("#f-{field}"), value)?;
+    }
+    browser.click("#save")?;
+    browser.wait_for("#e-resident_id")?;
+    let said = browser.text("#e-resident_id")?;
+    ensure!(said.contains("校验"), "the check character is wrong, beside the field: {said}");
+    ensure!(browser.count("[aria-invalid='true']")? == 1, "only the ID number is marked");
+    browser.clear("#f-resident_id")?;
+    browser.type_into("#f-resident_id", "11010519491231002X")?;
+    browser.click("#save")?;
+    browser.wait_for("#notice")?;
+    ensure!(browser.count("#e-resident_id")? == 0, "fixed: {}", browser.text("main")?);
+    // Submitting without the documents is refused, saying which are missing.
+    browser.click("#submit-application")?;
+    browser.wait_for("section .field-error")?;
+    let pictures = tempfile::tempdir()?;
+    for kind in ["id_card_front", "id_card_back", "storefront_photo"] {
+        let path = pictures.path().join(format!("{kind}.png"));
+        std::fs::write(&path, decodable_png(120, 80))?;
+        browser.type_into(&format!("#file-{kind}"), &path.display().to_string())?;
+        browser.click(&format!("#doc-{kind} button"))?;
+        browser.wait_for(&format!("#doc-{kind} .uploaded"))?;
+    }
+    let previews = browser.script(
+        "return Array.from(document.querySelectorAll('.document img')).map(i => i.complete && i.naturalWidth)",
+    )?;
+    ensure!(previews == json!([120, 120, 120]), "each document previewed: {previews}");
+    browser.click("#submit-application")?;
+    browser.wait_for("#status")?;
+    ensure!(browser.text("#status")? == "已提交", "{}", browser.text("main")?);
+    browser.click("#sign-out")?;
+    browser.wait_for_path("/console/sign-in")?;
 
     // The merchant: signs in by typing, sees the device and the sale, opens its receipt.
     browser.sign_in("/console", "13600000011", "a long enough password")?;
@@ -346,9 +406,9 @@ fn a_merchant_and_a_reviewer_use_the_consoles_in_headless_chromium() -> anyhow::
 
     // The reviewer: the queue, the application with its documents loaded, take, approve.
     browser.sign_in("/ops", "ops.wang", "staff password 42")?;
-    ensure!(browser.text("#queue")?.contains("乙水果店"));
+    ensure!(browser.text("#queue")?.contains("乙水果店"), "the application made in the browser is queued");
     browser.click("#queue tbody a")?;
-    browser.wait_for_path(&format!("/ops/applications/{pending}"))?;
+    browser.wait_for("#take")?;
     let started = Instant::now();
     loop {
         let loaded = browser.script(

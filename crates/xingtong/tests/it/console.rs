@@ -276,6 +276,18 @@ fn the_consoles_guard_their_forms_escape_what_they_show_and_keep_merchants_apart
         &[("_csrf", &Client::token(&page)?), ("login", "13600000001"), ("password", "a long enough password")],
     )?;
     ensure!(no_cookie.status == 403 && !stranger.has("xt_session"), "a token without its cookie: {}", no_cookie.status);
+    // Signing up needs the token too: no owner is made without it.
+    let forged_sign_up = a.post_form(
+        "/console/sign-up",
+        &[("name", "假"), ("phone", "13600000099"), ("password", "a long enough password")],
+    )?;
+    ensure!(forged_sign_up.status == 403 && !a.has("xt_session"), "{}", forged_sign_up.status);
+    let taken = Client::token(&a.get("/console/sign-up")?)?;
+    let twice = a.post_form(
+        "/console/sign-up",
+        &[("_csrf", &taken), ("name", "周杰"), ("phone", "13600000001"), ("password", "a long enough password")],
+    )?;
+    ensure!(twice.status == 422 && !a.has("xt_session"), "a phone already registered: {}", twice.status);
     // A wrong password: said so, on the page, with the login kept.
     let wrong = a.sign_in("/console", "13600000001", "not the password")?;
     ensure!(wrong.status == 401 && text(&wrong).contains("账号或密码错误") && text(&wrong).contains("13600000001"));
