@@ -27,6 +27,7 @@ pub mod export;
 pub mod i18n;
 pub mod merchant;
 pub mod ops;
+pub mod ops_merchants;
 
 use askama::Template;
 use axum::Router;
@@ -62,6 +63,7 @@ pub fn router() -> Router<AppState> {
         .merge(merchant::routes())
         .merge(apply::routes())
         .merge(ops::routes())
+        .merge(ops_merchants::routes())
         .route("/console/static/console.css", axum::routing::get(stylesheet))
         .route("/console/language/{lang}", axum::routing::get(switch_language))
         .layer(axum::middleware::from_fn(security_headers))

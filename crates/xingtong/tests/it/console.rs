@@ -456,6 +456,56 @@ fn the_consoles_guard_their_forms_escape_what_they_show_and_keep_merchants_apart
     )?;
     ensure!(audit.status == 200 && audit.json().to_string().contains("reject"), "{:?}", audit.json());
 
+    // Merchants and devices: a reviewer may look but not suspend; risk staff suspend, resume,
+    // reset a cashier's PIN; an admin reissues an activation code (shown once).
+    let merchants_page = text(&ops.get("/ops/merchants")?);
+    ensure!(merchants_page.contains(&mid_a) && merchants_page.contains(&mid_b), "{merchants_page}");
+    let page = text(&ops.get(&format!("/ops/merchants/{mid_a}"))?);
+    let tids: Vec<String> =
+        page.split("id=\"device-").skip(1).filter_map(|rest| rest.get(..8).map(str::to_owned)).collect();
+    ensure!(tids.len() == 2, "the ordered device and the provisioned terminal: {tids:?}");
+    let token = Client::token(&ops.get(&format!("/ops/merchants/{mid_a}"))?)?;
+    let bound = tids
+        .iter()
+        .find(|t| page.contains(&format!("/ops/devices/{t}/suspend")))
+        .context("a device to suspend")?
+        .clone();
+    let refused = ops.post_form(&format!("/ops/devices/{bound}/suspend"), &[("_csrf", &token)])?;
+    ensure!(refused.status == 403 && text(&refused).contains("操作未完成"), "{}", refused.status);
+    cli(
+        dir.path(),
+        &["admin", "staff", "create", "--username", "ops.zhao", "--name", "赵", "--role", "risk,admin", "--json"],
+        "staff password 77\n",
+    )?;
+    let mut risk = Client::new(server.address);
+    ensure!(risk.sign_in("/ops", "ops.zhao", "staff password 77")?.status == 303);
+    let token = Client::token(&risk.get(&format!("/ops/merchants/{mid_a}"))?)?;
+    let suspended = risk.post_form(&format!("/ops/devices/{bound}/suspend"), &[("_csrf", &token)])?;
+    ensure!(suspended.status == 200 && text(&suspended).contains("已停用"), "{}", text(&suspended));
+    ensure!(risk.post_form(&format!("/ops/devices/{bound}/suspend"), &[("_csrf", "x")])?.status == 403);
+    let resumed = risk.post_form(&format!("/ops/devices/{bound}/resume"), &[("_csrf", &token)])?;
+    ensure!(resumed.status == 200 && !text(&resumed).contains("tag bad\">已停用"), "resumed");
+    let reset = risk.post_form(&format!("/ops/merchants/{mid_a}/cashiers/01/pin-reset"), &[("_csrf", &token)])?;
+    ensure!(reset.status == 200 && text(&reset).contains("待设置密码"), "{}", text(&reset));
+    let ordered =
+        tids.iter().find(|t| page.contains(&format!("/ops/devices/{t}/activation-code"))).context("ordered")?;
+    let reissued = risk.post_form(&format!("/ops/devices/{ordered}/activation-code"), &[("_csrf", &token)])?;
+    let notice = text(&reissued);
+    ensure!(reissued.status == 200 && notice.contains("新的激活码"), "{notice}");
+    // Every step is in the audit log under the staff member.
+    let audit = request_raw(
+        server.address,
+        "GET",
+        &format!("/v1/audit?subject_kind=device&subject_id={bound}"),
+        &[("Authorization", &format!("Bearer {admin_key}"))],
+        b"",
+    )?
+    .json()
+    .to_string();
+    ensure!(audit.contains("device.suspended") && audit.contains("device.resumed"), "{audit}");
+    // Owners never reach these pages.
+    ensure!(owner.get(&format!("/ops/merchants/{mid_a}"))?.status == 303);
+
     // Both languages: the switch keeps the page.
     let switched = a.get("/console/language/en?back=/console/sign-in")?;
     ensure!(location(&switched).as_deref() == Some("/console/sign-in") && a.has("xt_lang"));

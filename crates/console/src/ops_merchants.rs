@@ -1,0 +1,254 @@
+//! The operations console's merchants and devices: every merchant, and one merchant's devices
+//! (ship with a tracking number, suspend, resume, reissue an activation code) and cashiers (reset
+//! a PIN). The onboarding service checks each staff member's role and writes the audit log; a
+//! refusal (a role missing, a deposit unpaid, a state that does not allow it) is shown on the page.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde::Deserialize;
+use xingtong_api::AppState;
+use xingtong_merchants::cashiers::CashierStatus;
+use xingtong_merchants::devices::DeviceStatus;
+
+use crate::merchant::{Field, TokenForm, device_status};
+use crate::{Base, Console, Ctx, Fail};
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/ops/merchants", get(merchants))
+        .route("/ops/merchants/{mid}", get(merchant))
+        .route("/ops/devices/{tid}/{action}", post(device_action))
+        .route("/ops/merchants/{mid}/cashiers/{operator}/pin-reset", post(pin_reset))
+}
+
+struct MerchantRow {
+    mid: String,
+    name: String,
+    status: String,
+}
+
+#[derive(Template)]
+#[template(path = "ops/merchants.html")]
+struct MerchantsPage {
+    base: Base,
+    rows: Vec<MerchantRow>,
+}
+
+async fn merchants(State(state): State<AppState>, ctx: Ctx) -> Response {
+    let result = async {
+        let principal = ctx.staff()?.clone();
+        let t = ctx.lang.text();
+        let mut found = state.merchants.merchants(&principal).await?;
+        found.sort_by(|a, b| a.value.mid.cmp(&b.value.mid));
+        let rows = found
+            .iter()
+            .map(|m| MerchantRow {
+                mid: m.value.mid.clone(),
+                name: m.value.name.clone(),
+                status: if m.value.status == "active" { t.merchant_active } else { t.merchant_suspended }.to_owned(),
+            })
+            .collect();
+        let page = MerchantsPage { base: ctx.base(Console::Ops, t.nav_merchants), rows };
+        Ok(ctx.page(StatusCode::OK, page.render()?))
+    }
+    .await;
+    ctx.finish(Console::Ops, result)
+}
+
+struct DeviceRow {
+    tid: String,
+    serial_number: String,
+    status: &'static str,
+    status_class: &'static str,
+    tracking: String,
+    can_ship: bool,
+    can_suspend: bool,
+    can_resume: bool,
+    can_reissue: bool,
+}
+
+struct CashierRow {
+    mid: String,
+    operator: String,
+    name: String,
+    status: &'static str,
+    reset_requested: bool,
+}
+
+#[derive(Template)]
+#[template(path = "ops/merchant.html")]
+struct MerchantPage {
+    base: Base,
+    fields: Vec<Field>,
+    devices: Vec<DeviceRow>,
+    cashiers: Vec<CashierRow>,
+    notice: Option<String>,
+}
+
+async fn render_merchant(
+    state: &AppState,
+    ctx: &Ctx,
+    mid: &str,
+    notice: Option<String>,
+    code: StatusCode,
+) -> Result<Response, Fail> {
+    let principal = ctx.staff()?.clone();
+    let t = ctx.lang.text();
+    let m = state.merchants.merchant(&principal, mid).await?.value;
+    let fields = vec![
+        Field { label: t.mid, value: m.mid.clone() },
+        Field { label: t.name, value: m.name.clone() },
+        Field { label: t.applicant, value: m.legal_name.clone() },
+        Field { label: t.phone, value: m.phone.clone() },
+        Field {
+            label: t.status,
+            value: if m.status == "active" { t.merchant_active } else { t.merchant_suspended }.to_owned(),
+        },
+    ];
+    let devices = state
+        .merchants
+        .devices(&principal, mid)
+        .await?
+        .into_iter()
+        .map(|d| {
+            let d = d.value;
+            let (status, status_class) = device_status(t, d.status);
+            DeviceRow {
+                tid: d.tid.clone(),
+                serial_number: d.serial_number.clone(),
+                status,
+                status_class,
+                tracking: d.tracking_number.clone().unwrap_or_default(),
+                can_ship: d.status == DeviceStatus::Ordered,
+                can_suspend: d.status != DeviceStatus::Suspended,
+                can_resume: d.status == DeviceStatus::Suspended,
+                can_reissue: matches!(d.status, DeviceStatus::Ordered | DeviceStatus::Shipped),
+            }
+        })
+        .collect();
+    let cashiers = state
+        .merchants
+        .cashiers(&principal, mid)
+        .await?
+        .into_iter()
+        .map(|c| {
+            let c = c.value;
+            CashierRow {
+                mid: c.mid.clone(),
+                operator: c.operator.clone(),
+                name: c.name.clone(),
+                status: match c.status {
+                    CashierStatus::PinRequired => t.cashier_pin_required,
+                    CashierStatus::Active => t.cashier_active,
+                    CashierStatus::Locked => t.cashier_locked,
+                    CashierStatus::Disabled => t.cashier_disabled,
+                },
+                reset_requested: c.reset_requested_at.is_some(),
+            }
+        })
+        .collect();
+    let page = MerchantPage {
+        base: ctx.base(Console::Ops, &format!("{} {}", m.name, m.mid)),
+        fields,
+        devices,
+        cashiers,
+        notice,
+    };
+    Ok(ctx.page(code, page.render()?))
+}
+
+async fn merchant(State(state): State<AppState>, ctx: Ctx, Path(mid): Path<String>) -> Response {
+    let result = render_merchant(&state, &ctx, &mid, None, StatusCode::OK).await;
+    ctx.finish(Console::Ops, result)
+}
+
+/// A refusal of the service, said on the merchant's page.
+fn refused(ctx: &Ctx, error: &xingtong_merchants::Error) -> String {
+    format!("{} ({}): {}", ctx.lang.text().not_done, error.code, error.message)
+}
+
+#[derive(Deserialize)]
+struct ActionForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    #[serde(default)]
+    tracking: String,
+}
+
+async fn device_action(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((tid, action)): Path<(String, String)>,
+    Form(form): Form<ActionForm>,
+) -> Response {
+    let result = async {
+        ctx.check_csrf(&form.csrf)?;
+        let principal = ctx.staff()?.clone();
+        let device = state.merchants.device(&principal, &tid).await?.value;
+        let done = match action.as_str() {
+            "ship" => {
+                let tracking = Some(form.tracking.trim()).filter(|t| !t.is_empty());
+                state.merchants.ship_device(&principal, &tid, tracking).await
+            }
+            "suspend" => state.merchants.suspend_device(&principal, &tid).await,
+            "resume" => state.merchants.resume_device(&principal, &tid).await,
+            "activation-code" => state.merchants.reissue_activation_code(&principal, &tid).await,
+            _ => return Err(Fail::NotFound),
+        };
+        match done {
+            Ok(stored) => {
+                let t = ctx.lang.text();
+                // A new activation code is shown once, here, to be given to the merchant.
+                let notice = match (&action[..], &stored.value.activation_code) {
+                    ("activation-code", Some(code)) => format!("{} {tid}: {code}", t.new_activation_code),
+                    _ => format!("{} {tid}", t.decided),
+                };
+                render_merchant(&state, &ctx, &device.mid, Some(notice), StatusCode::OK).await
+            }
+            Err(error)
+                if matches!(error.class, xingtong_merchants::Class::NotFound | xingtong_merchants::Class::Internal) =>
+            {
+                Err(error.into())
+            }
+            Err(error) => {
+                let code = StatusCode::from_u16(match error.class {
+                    xingtong_merchants::Class::Forbidden => 403,
+                    xingtong_merchants::Class::Conflict => 409,
+                    _ => 422,
+                })
+                .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+                render_merchant(&state, &ctx, &device.mid, Some(refused(&ctx, &error)), code).await
+            }
+        }
+    }
+    .await;
+    ctx.finish(Console::Ops, result)
+}
+
+async fn pin_reset(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((mid, operator)): Path<(String, String)>,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    let result = async {
+        ctx.check_csrf(&form.csrf)?;
+        let principal = ctx.staff()?.clone();
+        match state.merchants.reset_cashier_pin(&principal, &mid, &operator).await {
+            Ok(_) => {
+                let notice = format!("{} {operator}", ctx.lang.text().pin_was_reset);
+                render_merchant(&state, &ctx, &mid, Some(notice), StatusCode::OK).await
+            }
+            Err(error) if error.class == xingtong_merchants::Class::Forbidden => {
+                render_merchant(&state, &ctx, &mid, Some(refused(&ctx, &error)), StatusCode::FORBIDDEN).await
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+    .await;
+    ctx.finish(Console::Ops, result)
+}
