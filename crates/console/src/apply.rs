@@ -6,8 +6,8 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Multipart, Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use xingtong_api::AppState;
@@ -514,16 +514,7 @@ async fn document(State(state): State<AppState>, ctx: Ctx, Path(kind): Path<Stri
         let kind = DocumentKind::parse(&kind).ok_or(Fail::NotFound)?;
         let stored = latest(&state, &principal).await?.ok_or(Fail::NotFound)?;
         let (doc, bytes) = state.merchants.document(&principal, &stored.value.id, kind).await?;
-        let content_type = match doc.content_type.as_str() {
-            "image/jpeg" => "image/jpeg",
-            "image/png" => "image/png",
-            "application/pdf" => "application/pdf",
-            _ => "application/octet-stream",
-        };
-        let mut response = (StatusCode::OK, bytes).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-        Ok(response)
+        Ok(crate::merchant::document_response(&doc, bytes))
     }
     .await;
     ctx.finish(Console::Merchant, result)

@@ -179,7 +179,7 @@ text! {
     settlements: "Settlements", "结算记录";
     business_day: "Business day", "交易日";
     gross: "Gross", "交易金额";
-    net: "Net", "结算金额";
+    net: "Net", "净额";
     payout: "Payout", "划款";
     lines: "Lines", "笔数";
     review_queue: "Applications waiting for review", "待审核申请";

@@ -59,16 +59,21 @@ pub(crate) fn safe_next(next: Option<&str>, console: Console) -> String {
 }
 
 async fn sign_in_page(ctx: Ctx, Query(next): Query<Next>) -> Response {
+    show_sign_in(ctx, next, Console::Merchant)
+}
+
+/// A console's sign-in page.
+pub(crate) fn show_sign_in(ctx: Ctx, next: Next, console: Console) -> Response {
     let t = ctx.lang.text();
     let page = SignInPage {
-        base: ctx.base(Console::Merchant, t.sign_in),
-        next: safe_next(next.next.as_deref(), Console::Merchant),
-        login_label: t.login,
+        base: ctx.base(console, t.sign_in),
+        next: safe_next(next.next.as_deref(), console),
+        login_label: if console == Console::Ops { t.username } else { t.login },
         login: String::new(),
         error: None,
     };
     let result = page.render().map(|html| ctx.page(StatusCode::OK, html)).map_err(Fail::from);
-    ctx.finish(Console::Merchant, result)
+    ctx.finish(console, result)
 }
 
 /// A sign-in form.
@@ -82,18 +87,32 @@ pub(crate) struct SignInForm {
 }
 
 async fn sign_in(State(state): State<AppState>, ctx: Ctx, Form(form): Form<SignInForm>) -> Response {
+    take_sign_in(state, ctx, form, Console::Merchant).await
+}
+
+/// A console's sign-in form: an owner's on the merchant console, a staff member's on the
+/// operations console.
+pub(crate) async fn take_sign_in(state: AppState, ctx: Ctx, form: SignInForm, console: Console) -> Response {
     let result = async {
         ctx.check_csrf(&form.csrf)?;
-        let next = safe_next(form.next.as_deref(), Console::Merchant);
-        match state.merchants.login_owner(&form.login, &form.password).await {
-            Ok(token) => {
-                Ok(crate::with_session(ctx.redirect(&next), &token.0, xingtong_merchants::identity::OWNER_SESSION_NS))
-            }
-            Err(error) => sign_in_refused(&ctx, Console::Merchant, error, form.login, next),
+        let next = safe_next(form.next.as_deref(), console);
+        let (signed, ttl) = match console {
+            Console::Merchant => (
+                state.merchants.login_owner(&form.login, &form.password).await,
+                xingtong_merchants::identity::OWNER_SESSION_NS,
+            ),
+            Console::Ops => (
+                state.merchants.login_staff(&form.login, &form.password).await,
+                xingtong_merchants::identity::STAFF_SESSION_NS,
+            ),
+        };
+        match signed {
+            Ok(token) => Ok(crate::with_session(ctx.redirect(&next), &token.0, ttl)),
+            Err(error) => sign_in_refused(&ctx, console, error, form.login, next),
         }
     }
     .await;
-    ctx.finish(Console::Merchant, result)
+    ctx.finish(console, result)
 }
 
 /// The sign-in page again, saying why (never which of login and password was wrong).
@@ -119,6 +138,25 @@ pub(crate) fn sign_in_refused(
         error: Some(message),
     };
     Ok(ctx.page(status, page.render()?))
+}
+
+/// A stored document as an answer: its checked type, never cached (only the types the upload
+/// checked by content; anything else is a download).
+pub(crate) fn document_response(doc: &xingtong_merchants::applications::DocumentRef, bytes: Vec<u8>) -> Response {
+    use axum::http::{HeaderValue, header};
+    use axum::response::IntoResponse;
+    let content_type = match doc.content_type.as_str() {
+        "image/jpeg" => "image/jpeg",
+        "image/png" => "image/png",
+        "application/pdf" => "application/pdf",
+        _ => "application/octet-stream",
+    };
+    let mut response = (StatusCode::OK, bytes).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("inline"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    response
 }
 
 /// A form with only its token.

@@ -6,14 +6,14 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use xingtong_api::AppState;
 use xingtong_onboarding::documents::DocumentKind;
 
-use crate::merchant::{Field, Next, SignInPage, TokenForm, safe_next, sign_in_refused};
+use crate::merchant::{Field, Next, TokenForm};
 use crate::{Base, Console, Ctx, Fail};
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -29,40 +29,11 @@ pub(crate) fn routes() -> Router<AppState> {
 }
 
 async fn sign_in_page(ctx: Ctx, Query(next): Query<Next>) -> Response {
-    let t = ctx.lang.text();
-    let page = SignInPage {
-        base: ctx.base(Console::Ops, t.sign_in),
-        next: safe_next(next.next.as_deref(), Console::Ops),
-        login_label: t.username,
-        login: String::new(),
-        error: None,
-    };
-    let result = page.render().map(|html| ctx.page(StatusCode::OK, html)).map_err(Fail::from);
-    ctx.finish(Console::Ops, result)
+    crate::merchant::show_sign_in(ctx, next, Console::Ops)
 }
 
-#[derive(Deserialize)]
-struct SignInForm {
-    #[serde(rename = "_csrf", default)]
-    csrf: String,
-    login: String,
-    password: String,
-    next: Option<String>,
-}
-
-async fn sign_in(State(state): State<AppState>, ctx: Ctx, Form(form): Form<SignInForm>) -> Response {
-    let result = async {
-        ctx.check_csrf(&form.csrf)?;
-        let next = safe_next(form.next.as_deref(), Console::Ops);
-        match state.merchants.login_staff(&form.login, &form.password).await {
-            Ok(token) => {
-                Ok(crate::with_session(ctx.redirect(&next), &token.0, xingtong_merchants::identity::STAFF_SESSION_NS))
-            }
-            Err(error) => sign_in_refused(&ctx, Console::Ops, error, form.login, next),
-        }
-    }
-    .await;
-    ctx.finish(Console::Ops, result)
+async fn sign_in(State(state): State<AppState>, ctx: Ctx, Form(form): Form<crate::merchant::SignInForm>) -> Response {
+    crate::merchant::take_sign_in(state, ctx, form, Console::Ops).await
 }
 
 async fn sign_out(State(state): State<AppState>, ctx: Ctx, Form(form): Form<TokenForm>) -> Response {
@@ -239,19 +210,7 @@ async fn document(State(state): State<AppState>, ctx: Ctx, Path((id, kind)): Pat
         let principal = ctx.staff()?.clone();
         let kind = DocumentKind::parse(&kind).ok_or(Fail::NotFound)?;
         let (doc, bytes) = state.merchants.document(&principal, &id, kind).await?;
-        let mut response = (StatusCode::OK, bytes).into_response();
-        let headers = response.headers_mut();
-        // Only the types the upload checked by content; anything else is a download.
-        let content_type = match doc.content_type.as_str() {
-            "image/jpeg" => "image/jpeg",
-            "image/png" => "image/png",
-            "application/pdf" => "application/pdf",
-            _ => "application/octet-stream",
-        };
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-        headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("inline"));
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-        Ok(response)
+        Ok(crate::merchant::document_response(&doc, bytes))
     }
     .await;
     ctx.finish(Console::Ops, result)
