@@ -21,7 +21,8 @@ pub fn columns(caption: &str, points: &[(String, i64)]) -> String {
     let zero_y = top + plot * max / range;
     let n = points.len().max(1) as i64;
     let slot = (WIDTH - 2 * left) / n;
-    let bar = (slot * 7 / 10).max(2);
+    // Columns at most 48 wide: a short range is a few columns, not a wall.
+    let bar = (slot * 7 / 10).clamp(2, 48);
     let every = ((n as usize) / 12).max(1);
     let mut svg = format!(
         "<svg class=\"chart\" viewBox=\"0 0 {WIDTH} {height}\" role=\"img\" aria-label=\"{}\" \
@@ -61,7 +62,8 @@ pub fn shares(caption: &str, parts: &[(String, i64)]) -> String {
     let total: i64 = parts.iter().map(|(_, v)| (*v).max(0)).sum::<i64>().max(1);
     let row = 28i64;
     let height = row * parts.len().max(1) as i64 + 8;
-    let (label_w, bar_w) = (150i64, WIDTH - 150 - 130);
+    // Room after the longest bar for its share and amount (`100.0% · ¥1,234,567.89`).
+    let (label_w, bar_w) = (150i64, WIDTH - 150 - 190);
     let mut svg = format!(
         "<svg class=\"chart\" viewBox=\"0 0 {WIDTH} {height}\" role=\"img\" aria-label=\"{}\" \
          xmlns=\"http://www.w3.org/2000/svg\"><title>{}</title>",

@@ -161,7 +161,7 @@ text! {
     declined: "Declined", "失败";
     total: "Total", "合计";
     unknown: "(not recorded)", "（未记录）";
-    chart_net: "Net by period", "各期结算金额";
+    chart_net: "Net by period", "各期净额";
     chart_mix: "Sales by payment method", "各支付方式消费金额";
     report_range_refused: "Choose a range of 1 to 366 days, the end not before the start.", "请选择1至366天的日期范围，结束日期不早于开始日期。";
     next_page: "Next page", "下一页";
