@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use anyhow::{Context, ensure};
 use serde_json::{Value, json};
-use xingtong_onboarding::documents::fixtures;
 use xingtong_pos::{CardRead, Request, Terminal, TerminalConfig};
 
 use crate::admin::{cli, json_call};
@@ -35,37 +34,7 @@ async fn a_sale_on_one_channel_is_voided_on_the_other() -> anyhow::Result<()> {
     let server = Server::start(&Backend::Sqlite(dir.path().to_path_buf()))?;
     let admin = server.admin_key.clone().context("admin key")?;
     // A merchant, onboarded over HTTP and approved on the command line.
-    let reply = request_raw(
-        server.address,
-        "POST",
-        "/v1/owners",
-        &[("Content-Type", "application/json")],
-        &serde_json::to_vec(&json!({ "name": "周杰", "phone": "13600000001", "password": "a long enough password" }))?,
-    )?;
-    let cookie = reply.session_cookie().context("cookie")?;
-    let form = json!({
-        "applicant": { "legal_name": "周杰", "resident_id": "11010519491231002X", "phone": "13600000001", "email": "zj@example.cn", "address": "深圳" },
-        "business": { "name": "周杰奶茶", "business_type": "individual" },
-        "settlement_account": { "card_number": "6222021234567890128", "bank_name": "招商银行", "account_holder": "周杰" },
-        "delivery_address": "深圳",
-    });
-    let id =
-        json_call(&server, "POST", "/v1/applications", &cookie, &form)?.json()["id"].as_str().context("id")?.to_owned();
-    for kind in ["id_card_front", "id_card_back", "storefront_photo"] {
-        let mut body = b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n".to_vec();
-        body.extend(fixtures::png(100, 100));
-        body.extend(b"\r\n--b--\r\n");
-        let cookie_header = format!("xt_session={cookie}");
-        let r = request_raw(
-            server.address,
-            "POST",
-            &format!("/v1/applications/{id}/documents/{kind}"),
-            &[("Content-Type", "multipart/form-data; boundary=b"), ("Cookie", &cookie_header)],
-            &body,
-        )?;
-        ensure!(r.status == 201, "{:?}", r.json());
-    }
-    ensure!(json_call(&server, "POST", &format!("/v1/applications/{id}/submit"), &cookie, &Value::Null)?.status == 200);
+    let (id, _) = crate::console::applied(&server, "13600000001", "周杰奶茶")?;
     let approved: Value =
         serde_json::from_str(cli(dir.path(), &["admin", "application", "approve", &id, "--json"], "")?.trim())?;
     let mid = approved["mid"].as_str().context("mid")?.to_owned();
