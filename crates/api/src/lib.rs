@@ -197,6 +197,8 @@ pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
         .route("/v1/merchants/{mid}/cashiers/{operator}/pin", put(onboarding::set_cashier_pin))
         .route("/v1/merchants/{mid}/cashiers/{operator}/pin-reset-request", post(onboarding::request_pin_reset))
         .route("/v1/merchants/{mid}/cashiers/{operator}/pin-reset", post(onboarding::reset_pin))
+        .route("/v1/merchants/{mid}/cashiers/{operator}/disable", post(onboarding::disable_cashier))
+        .route("/v1/merchants/{mid}/cashiers/{operator}/enable", post(onboarding::enable_cashier))
         .route("/v1/merchants/{mid}/settlement-card-changes", post(onboarding::request_card_change))
         .route("/v1/merchants/{mid}/settlement-card-changes/{id}/confirm", post(onboarding::confirm_card_change))
         .route("/v1/devices/{tid}", get(onboarding::get_device))

@@ -432,23 +432,31 @@ pub async fn approve_application(
     }))
 }
 
-/// Audit filter.
+/// Audit filter: every filter given must hold.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditFilter {
-    /// Record kind, with `subject_id`.
+    /// Record kind (`application`, `device`, `cashier`, `merchant` …).
     pub subject_kind: Option<String>,
-    /// Record id.
+    /// Record id (of any kind when `subject_kind` is not given).
     pub subject_id: Option<String>,
-    /// Entries after this sequence number.
+    /// Who: `staff:<id>`, `user:<id>`, `key:<id>`, `terminal:<tid>`, `system`.
+    pub actor: Option<String>,
+    /// What: a dotted action name (`device.suspended` …).
+    pub action: Option<String>,
+    /// Oldest first, entries after this sequence number.
     pub after: Option<u64>,
+    /// Newest first, entries before this sequence number (give `order=desc` to start at the end).
+    pub before: Option<u64>,
+    /// `asc` (the default; with `after`) or `desc` (newest first; with `before`).
+    pub order: Option<String>,
     /// Page size (≤ 1000).
     pub limit: Option<u32>,
 }
 
-/// The audit log (staff).
-#[utoipa::path(get, path = "/v1/audit", tag = "onboarding", params(AuditFilter), responses((status = 200, description = "Who did what, when", body = crate::views::AuditLogView)))]
+/// The audit log (staff), searchable by subject, actor and action.
+#[utoipa::path(get, path = "/v1/audit", tag = "onboarding", params(AuditFilter), responses((status = 200, description = "Who did what, when", body = crate::views::AuditLogView), (status = 400, description = "invalid_parameter")))]
 pub async fn audit_log(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -457,18 +465,29 @@ pub async fn audit_log(
     if !principal.is_staff() {
         return Err(ApiError::new(StatusCode::FORBIDDEN, codes::FORBIDDEN, "the audit log is for staff"));
     }
-    let subject = match (filter.subject_kind, filter.subject_id) {
-        (Some(kind), Some(id)) => Some((kind, id)),
-        (None, None) => None,
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                codes::INVALID_PARAMETER,
-                "give subject_kind and subject_id together",
-            ));
-        }
+    let invalid = |message: &str| ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_PARAMETER, message);
+    let newest_first = match filter.order.as_deref() {
+        None | Some("asc") => filter.before.is_some(),
+        Some("desc") => true,
+        Some(_) => return Err(invalid("order is asc or desc")),
     };
-    let entries = state.store.audit_log(subject, filter.after.unwrap_or(0), filter.limit.unwrap_or(100)).await?;
+    if filter.after.is_some() && (newest_first || filter.before.is_some()) {
+        return Err(invalid("after pages oldest first; before pages newest first: give one"));
+    }
+    let blank = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let entries = state
+        .store
+        .audit_search(xingtong_store::AuditQuery {
+            subject_kind: blank(filter.subject_kind),
+            subject_id: blank(filter.subject_id),
+            actor: blank(filter.actor),
+            action: blank(filter.action),
+            after_seq: filter.after.unwrap_or(0),
+            before_seq: filter.before,
+            newest_first,
+            limit: filter.limit.unwrap_or(100),
+        })
+        .await?;
     let entries = entries
         .iter()
         .map(|e| AuditEntryView {
@@ -654,6 +673,28 @@ pub async fn request_pin_reset(
     Path((mid, operator)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     Ok(ok(CashierView::of(&state.merchants.request_pin_reset(&principal, &mid, &operator).await?)))
+}
+
+/// Disables an operator (the merchant): it can no longer sign in; its PIN is forgotten. Operator
+/// 00, the supervisor, cannot be disabled (409 `supervisor_required`).
+#[utoipa::path(post, path = "/v1/merchants/{mid}/cashiers/{operator}/disable", tag = "onboarding", responses((status = 200, description = "Disabled (or already so)", body = crate::views::CashierView), (status = 409, description = "supervisor_required")))]
+pub async fn disable_cashier(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path((mid, operator)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    Ok(ok(CashierView::of(&state.merchants.set_cashier_enabled(&principal, &mid, &operator, false).await?)))
+}
+
+/// Enables a disabled operator again (the merchant): its status becomes `pin_required` until
+/// the owner sets a PIN.
+#[utoipa::path(post, path = "/v1/merchants/{mid}/cashiers/{operator}/enable", tag = "onboarding", responses((status = 200, description = "Enabled (or already so)", body = crate::views::CashierView)))]
+pub async fn enable_cashier(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path((mid, operator)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    Ok(ok(CashierView::of(&state.merchants.set_cashier_enabled(&principal, &mid, &operator, true).await?)))
 }
 
 /// Resets a PIN (staff, risk role): the owner then sets a new one.

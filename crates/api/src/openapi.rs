@@ -328,6 +328,8 @@ impl Modify for Completeness {
         crate::onboarding::create_cashier,
         crate::onboarding::set_cashier_pin,
         crate::onboarding::request_pin_reset,
+        crate::onboarding::disable_cashier,
+        crate::onboarding::enable_cashier,
         crate::onboarding::reset_pin,
         crate::onboarding::request_card_change,
         crate::onboarding::confirm_card_change,

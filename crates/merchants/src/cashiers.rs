@@ -232,6 +232,51 @@ impl Merchants {
         .await
     }
 
+    /// The owner disables an operator (it can no longer sign in on any terminal; its PIN is
+    /// forgotten and its transactions stay), or enables a disabled one again (it then needs a
+    /// new PIN). The supervisor, 00, cannot be disabled: voids and refunds need it.
+    pub async fn set_cashier_enabled(
+        &self,
+        principal: &Principal,
+        mid: &str,
+        operator: &str,
+        enabled: bool,
+    ) -> Result<Stored<Cashier>> {
+        principal.require_merchant(mid)?;
+        principal.require_scope(crate::identity::Scope::Manage)?;
+        check_operator(operator)?;
+        if operator == "00" && !enabled {
+            return Err(Error::new(
+                Class::Conflict,
+                "supervisor_required",
+                "operator 00, the supervisor, authorises voids and refunds and cannot be disabled",
+            ));
+        }
+        let id = cashier_id(mid, operator);
+        retrying(|| async {
+            let mut cashier = get::<Cashier>(&self.store, &id, "cashier").await?;
+            let disabled = cashier.value.status == CashierStatus::Disabled;
+            if disabled != enabled {
+                // Already so: nothing to do, nothing audited.
+                return Ok(cashier);
+            }
+            cashier.value.status = if enabled { CashierStatus::PinRequired } else { CashierStatus::Disabled };
+            cashier.value.pin_hash = None;
+            cashier.value.failed_tries = 0;
+            cashier.value.reset_requested_at = None;
+            let action = if enabled { "cashier.enabled" } else { "cashier.disabled" };
+            self.store
+                .apply(Change {
+                    puts: vec![cashier.update()?],
+                    audit: vec![audit(&principal.actor(), action, Cashier::KIND, &id, "{}")],
+                    ..Change::default()
+                })
+                .await?;
+            get(&self.store, &id, "cashier").await
+        })
+        .await
+    }
+
     /// Staff (risk) reset a PIN: the lock and the old PIN are cleared; the owner then sets a new one.
     pub async fn reset_cashier_pin(&self, principal: &Principal, mid: &str, operator: &str) -> Result<Stored<Cashier>> {
         principal.require(Role::Risk)?;

@@ -40,8 +40,8 @@ use xingtong_ledger::{Account, CreateAccountResult, CreateTransferResult, Transf
 
 use crate::committer::Write;
 pub use crate::records::{
-    AuditEntry, Blob, Change, CounterAdd, Put, Record, RecordQuery, Rejection, SettlementLine, TotalsQuery, TotalsRow,
-    TxnColumns, TxnQuery, TxnRow, UniqueKey,
+    AuditEntry, AuditQuery, Blob, Change, CounterAdd, Put, Record, RecordQuery, Rejection, SettlementLine, TotalsQuery,
+    TotalsRow, TxnColumns, TxnQuery, TxnRow, UniqueKey,
 };
 pub use crate::tables::{BatchColumns, Cmp, Columns, PayoutColumns, SettlementColumns, Table, TableQuery, Value};
 
@@ -377,12 +377,7 @@ pub(crate) trait Reader: Send {
     fn records(&mut self, query: &RecordQuery) -> Result<Vec<Record>, StoreError>;
     fn due_records(&mut self, kind: &str, status: &str, now_ns: u64, limit: u32) -> Result<Vec<Record>, StoreError>;
     fn blob(&mut self, sha256: &[u8]) -> Result<Option<Blob>, StoreError>;
-    fn audit_log(
-        &mut self,
-        subject: Option<(&str, &str)>,
-        after_seq: u64,
-        limit: u32,
-    ) -> Result<Vec<AuditEntry>, StoreError>;
+    fn audit_log(&mut self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
 struct ReaderPool {
@@ -694,11 +689,18 @@ impl Store {
         after_seq: u64,
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError> {
-        let limit = limit.clamp(1, PAGE_LIMIT_MAX);
-        self.inner
-            .readers
-            .run(move |r| r.audit_log(subject.as_ref().map(|(k, i)| (k.as_str(), i.as_str())), after_seq, limit))
-            .await
+        let (subject_kind, subject_id) = subject.map_or((None, None), |(k, i)| (Some(k), Some(i)));
+        self.audit_search(AuditQuery { subject_kind, subject_id, after_seq, limit, ..AuditQuery::default() }).await
+    }
+
+    /// Audit entries matching every filter of `query`: oldest first after `after_seq`, or newest
+    /// first (before `before_seq` when given). Each filter has its index (subject, actor, action).
+    pub async fn audit_search(&self, mut query: AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        query.limit = query.limit.clamp(1, PAGE_LIMIT_MAX);
+        if query.before_seq.is_some() {
+            query.newest_first = true;
+        }
+        self.inner.readers.run(move |r| r.audit_log(&query)).await
     }
 
     /// The API keys belonging to `owner`, revoked ones included.

@@ -19,8 +19,8 @@ use crate::codec::{
 };
 use crate::committer::{Backend, IdempotencyRow, Overlay, Wanted};
 use crate::records::{
-    AuditEntry, Blob, Change, Home, Record, RecordQuery, SettlementLine, TotalsQuery, TotalsRow, TxnColumns, TxnQuery,
-    TxnRow,
+    AuditEntry, AuditQuery, Blob, Change, Home, Record, RecordQuery, SettlementLine, TotalsQuery, TotalsRow,
+    TxnColumns, TxnQuery, TxnRow,
 };
 use crate::sqlite::{blob_from_parts, pending_status};
 use crate::tables::{Table, TableQuery, Value};
@@ -40,6 +40,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "typed transactions", include_str!("../migrations/postgres/0007_transactions.sql")),
     (8, "typed domain tables", include_str!("../migrations/postgres/0008_domain_tables.sql")),
     (9, "transaction totals", include_str!("../migrations/postgres/0009_txn_totals.sql")),
+    (10, "audit search", include_str!("../migrations/postgres/0010_audit_search.sql")),
 ];
 
 /// The most transfers the history indexer takes in one pass.
@@ -1330,21 +1331,14 @@ impl Reader for PgReader {
         row.map(|r| blob_from_parts(sha256, r.get(0), r.get(1))).transpose()
     }
 
-    fn audit_log(
-        &mut self,
-        subject: Option<(&str, &str)>,
-        after_seq: u64,
-        limit: u32,
-    ) -> Result<Vec<AuditEntry>, StoreError> {
-        let (kind, id) = match subject {
-            Some((kind, id)) => (Some(kind), Some(id)),
-            None => (None, None),
-        };
-        let rows = self.client.query(
-            "SELECT seq, at, actor, action, subject_kind, subject_id, detail FROM audit_log \
-             WHERE ($1::text IS NULL OR (subject_kind = $1 AND subject_id = $2)) AND seq > $3 ORDER BY seq LIMIT $4",
-            &[&kind, &id, &u64_int(after_seq), &i64::from(limit)],
-        )?;
+    fn audit_log(&mut self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        let (sql, texts) = query.sql("seq, at, actor, action, subject_kind, subject_id, detail", '$');
+        let (bound, limit) = (u64_int(query.seq_bound()), i64::from(query.limit));
+        let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> =
+            texts.iter().map(|t| t as &(dyn postgres::types::ToSql + Sync)).collect();
+        params.push(&bound);
+        params.push(&limit);
+        let rows = self.client.query(&sql, &params)?;
         Ok(rows
             .iter()
             .map(|r| AuditEntry {

@@ -262,6 +262,65 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
+/// Which audit entries to read: every filter given must hold.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditQuery {
+    /// Only entries about records of this kind …
+    pub subject_kind: Option<String>,
+    /// … or with this id (of any kind when no kind is given).
+    pub subject_id: Option<String>,
+    /// Only this actor's (`staff:<id>`, `user:<id>` …).
+    pub actor: Option<String>,
+    /// Only this action (`application.approved` …).
+    pub action: Option<String>,
+    /// Only entries after this sequence number (oldest first) …
+    pub after_seq: u64,
+    /// … or, when set, before it, newest first.
+    pub before_seq: Option<u64>,
+    /// Newest first (from the end, or from `before_seq`).
+    pub newest_first: bool,
+    /// At most this many (capped at [`crate::PAGE_LIMIT_MAX`]).
+    pub limit: u32,
+}
+
+impl AuditQuery {
+    /// The query as SQL over `audit_log`, with placeholders `<mark>1`, `<mark>2` …: the text
+    /// values are the first placeholders, in the order returned; the sequence bound and the
+    /// limit (integers) follow them.
+    pub(crate) fn sql(&self, columns: &str, mark: char) -> (String, Vec<String>) {
+        let mut clauses = Vec::new();
+        let mut values = Vec::new();
+        for (column, value) in [
+            ("subject_kind", &self.subject_kind),
+            ("subject_id", &self.subject_id),
+            ("actor", &self.actor),
+            ("action", &self.action),
+        ] {
+            if let Some(value) = value {
+                values.push(value.clone());
+                clauses.push(format!("{column} = {mark}{}", values.len()));
+            }
+        }
+        let (bound, order) = if self.newest_first { ("seq < ", "DESC") } else { ("seq > ", "ASC") };
+        clauses.push(format!("{bound}{mark}{}", values.len() + 1));
+        let sql = format!(
+            "SELECT {columns} FROM audit_log WHERE {} ORDER BY seq {order} LIMIT {mark}{}",
+            clauses.join(" AND "),
+            values.len() + 2
+        );
+        (sql, values)
+    }
+
+    /// The sequence bound the query's SQL takes.
+    pub(crate) fn seq_bound(&self) -> u64 {
+        match (self.newest_first, self.before_seq) {
+            (true, Some(before)) => before,
+            (true, None) => i64::MAX as u64,
+            (false, _) => self.after_seq,
+        }
+    }
+}
+
 /// One business operation, applied all or nothing.
 #[derive(Debug, Clone, Default)]
 pub struct Change {

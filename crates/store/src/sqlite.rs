@@ -17,7 +17,8 @@ use crate::codec::{
 };
 use crate::committer::{Backend, IdempotencyRow};
 use crate::records::{
-    AuditEntry, Blob, Change, Record, RecordQuery, SettlementLine, TotalsQuery, TotalsRow, TxnColumns, TxnQuery, TxnRow,
+    AuditEntry, AuditQuery, Blob, Change, Record, RecordQuery, SettlementLine, TotalsQuery, TotalsRow, TxnColumns,
+    TxnQuery, TxnRow,
 };
 use crate::tables::{Table, TableQuery, Value};
 use crate::{ApiKeyRecord, NewApiKey, Reader, StoreError, StoredResponse, now_ns};
@@ -37,6 +38,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "typed transactions", include_str!("../migrations/sqlite/0008_transactions.sql")),
     (9, "typed domain tables", include_str!("../migrations/sqlite/0009_domain_tables.sql")),
     (10, "transaction totals", include_str!("../migrations/sqlite/0010_txn_totals.sql")),
+    (11, "audit search", include_str!("../migrations/sqlite/0011_audit_search.sql")),
 ];
 
 /// What [`open`] returns.
@@ -1124,38 +1126,26 @@ impl Reader for SqliteReader {
         row.map(|(content_type, bytes)| blob_from_parts(sha256, content_type, bytes)).transpose()
     }
 
-    fn audit_log(
-        &mut self,
-        subject: Option<(&str, &str)>,
-        after_seq: u64,
-        limit: u32,
-    ) -> Result<Vec<AuditEntry>, StoreError> {
-        let columns = "seq, at, actor, action, subject_kind, subject_id, detail";
-        let map = |r: &rusqlite::Row<'_>| {
-            Ok(AuditEntry {
-                seq: int_u64(r.get(0)?),
-                at: int_u64(r.get(1)?),
-                actor: r.get(2)?,
-                action: r.get(3)?,
-                subject_kind: r.get(4)?,
-                subject_id: r.get(5)?,
-                detail: r.get(6)?,
-            })
-        };
-        let entries = match subject {
-            Some((kind, id)) => self
-                .conn
-                .prepare_cached(&format!(
-                    "SELECT {columns} FROM audit_log WHERE subject_kind = ?1 AND subject_id = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4"
-                ))?
-                .query_map(params![kind, id, u64_int(after_seq), i64::from(limit)], map)?
-                .collect::<Result<Vec<_>, _>>()?,
-            None => self
-                .conn
-                .prepare_cached(&format!("SELECT {columns} FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2"))?
-                .query_map(params![u64_int(after_seq), i64::from(limit)], map)?
-                .collect::<Result<Vec<_>, _>>()?,
-        };
+    fn audit_log(&mut self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        let (sql, texts) = query.sql("seq, at, actor, action, subject_kind, subject_id, detail", '?');
+        let mut values: Vec<rusqlite::types::Value> = texts.into_iter().map(rusqlite::types::Value::Text).collect();
+        values.push(rusqlite::types::Value::Integer(u64_int(query.seq_bound())));
+        values.push(rusqlite::types::Value::Integer(i64::from(query.limit)));
+        let entries = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_map(rusqlite::params_from_iter(values), |r| {
+                Ok(AuditEntry {
+                    seq: int_u64(r.get(0)?),
+                    at: int_u64(r.get(1)?),
+                    actor: r.get(2)?,
+                    action: r.get(3)?,
+                    subject_kind: r.get(4)?,
+                    subject_id: r.get(5)?,
+                    detail: r.get(6)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(entries)
     }
 

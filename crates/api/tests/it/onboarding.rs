@@ -683,6 +683,55 @@ async fn cashier_pins_lock_after_five_tries_and_only_staff_reset_them() -> anyho
         "new PIN",
     )?;
     assert!(service.verify_cashier_pin(&mid, "01", "246801").await?.is_ok());
+
+    // Disabled, 01 cannot sign in and its PIN is forgotten; enabled again, it needs a new PIN.
+    // The supervisor cannot be disabled; doing either twice changes nothing.
+    let reply = app.as_(&owner, "POST", &format!("{cashiers}/01/disable"), Value::Null).await?;
+    expect(&reply, StatusCode::OK, "disable")?;
+    assert_eq!(reply.json["status"], "disabled");
+    assert!(matches!(service.verify_cashier_pin(&mid, "01", "246801").await?, Err(PinRefusal::UnknownOperator)));
+    assert!(!service.operator_enabled(&mid, "01").await?);
+    expect(&app.as_(&owner, "POST", &format!("{cashiers}/01/disable"), Value::Null).await?, StatusCode::OK, "again")?;
+    assert_error(
+        &app.as_(&owner, "PUT", &format!("{cashiers}/01/pin"), json!({ "pin": "246801" })).await?,
+        StatusCode::CONFLICT,
+        "invalid_state",
+        "a disabled cashier's PIN",
+    );
+    assert_error(
+        &app.as_(&owner, "POST", &format!("{cashiers}/00/disable"), Value::Null).await?,
+        StatusCode::CONFLICT,
+        "supervisor_required",
+        "disable 00",
+    );
+    assert_error(
+        &app.as_(&risk, "POST", &format!("{cashiers}/01/enable"), Value::Null).await?,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "staff do not act for the merchant",
+    );
+    let reply = app.as_(&owner, "POST", &format!("{cashiers}/01/enable"), Value::Null).await?;
+    expect(&reply, StatusCode::OK, "enable")?;
+    assert_eq!(reply.json["status"], "pin_required");
+    assert!(matches!(service.verify_cashier_pin(&mid, "01", "246801").await?, Err(PinRefusal::NotSet)));
+    let audit = app
+        .as_(&app.admin(), "GET", &format!("/v1/audit?subject_kind=cashier&subject_id={mid}:01"), Value::Null)
+        .await?;
+    let actions: Vec<&str> =
+        audit.json["entries"].as_array().into_iter().flatten().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(actions.iter().filter(|a| **a == "cashier.disabled").count(), 1, "{actions:?}");
+    assert_eq!(actions.iter().filter(|a| **a == "cashier.enabled").count(), 1, "{actions:?}");
+    // Searched by action, newest first; a bad order is refused.
+    let found =
+        app.as_(&app.admin(), "GET", "/v1/audit?action=cashier.disabled&order=desc&limit=5", Value::Null).await?;
+    expect(&found, StatusCode::OK, "search")?;
+    assert_eq!(found.json["entries"][0]["subject_id"], format!("{mid}:01"), "{}", found.json);
+    assert_error(
+        &app.as_(&app.admin(), "GET", "/v1/audit?order=sideways", Value::Null).await?,
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
+        "order",
+    );
     let outbox = app.as_(&app.admin(), "GET", "/v1/notifications", Value::Null).await?;
     let text = outbox.json.to_string();
     assert!(text.contains("pin_locked") && text.contains("pin_reset"), "locked and reset were announced");

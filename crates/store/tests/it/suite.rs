@@ -436,6 +436,59 @@ pub async fn records_are_versioned_and_refuse_stale_writes(h: &Harness) -> anyho
     Ok(())
 }
 
+pub async fn the_audit_log_is_searched_by_actor_action_and_subject_newest_first(h: &Harness) -> anyhow::Result<()> {
+    use xingtong_store::{AuditEntry, AuditQuery, Change};
+    let store = h.open().await?.store;
+    // 30 entries: three actors, two actions, ten subjects.
+    for i in 0..30u32 {
+        let entry = AuditEntry {
+            seq: 0,
+            at: 0,
+            actor: format!("staff:s{}", i % 3),
+            action: if i % 2 == 0 { "device.shipped" } else { "device.suspended" }.into(),
+            subject_kind: "device".into(),
+            subject_id: format!("1000000{}", i % 10),
+            detail: format!("{{\"i\":{i}}}"),
+        };
+        store.apply(Change { audit: vec![entry], ..Change::default() }).await?;
+    }
+    let search = |query: AuditQuery| {
+        let store = store.clone();
+        async move { store.audit_search(query).await }
+    };
+    let numbers = |entries: &[AuditEntry]| -> Vec<u32> {
+        entries
+            .iter()
+            .map(|e| e.detail.trim_start_matches("{\"i\":").trim_end_matches('}').parse().unwrap_or(999))
+            .collect()
+    };
+    // Newest first, in pages by `before_seq`.
+    let page = search(AuditQuery { newest_first: true, limit: 4, ..AuditQuery::default() }).await?;
+    ensure!(numbers(&page) == [29, 28, 27, 26], "{:?}", numbers(&page));
+    let next = search(AuditQuery { before_seq: Some(page[3].seq), limit: 2, ..AuditQuery::default() }).await?;
+    ensure!(numbers(&next) == [25, 24], "{:?}", numbers(&next));
+    // Each filter, and filters together (all must hold).
+    let by_actor =
+        search(AuditQuery { actor: Some("staff:s1".into()), newest_first: true, limit: 100, ..AuditQuery::default() })
+            .await?;
+    ensure!(numbers(&by_actor) == [28, 25, 22, 19, 16, 13, 10, 7, 4, 1], "{:?}", numbers(&by_actor));
+    let both = search(AuditQuery {
+        actor: Some("staff:s1".into()),
+        action: Some("device.suspended".into()),
+        newest_first: true,
+        limit: 100,
+        ..AuditQuery::default()
+    })
+    .await?;
+    ensure!(numbers(&both) == [25, 19, 13, 7, 1], "{:?}", numbers(&both));
+    let subject =
+        search(AuditQuery { subject_id: Some("10000003".into()), limit: 100, ..AuditQuery::default() }).await?;
+    ensure!(numbers(&subject) == [3, 13, 23], "oldest first without newest_first: {:?}", numbers(&subject));
+    let none = search(AuditQuery { actor: Some("staff:nobody".into()), limit: 100, ..AuditQuery::default() }).await?;
+    ensure!(none.is_empty());
+    Ok(())
+}
+
 /// Runs futures concurrently on the runtime and collects their outputs in order.
 async fn futures_join_all<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
 where
