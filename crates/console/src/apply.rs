@@ -70,9 +70,7 @@ struct SignUpForm {
 
 /// A service's refusal in the page's language: its findings' messages when it has them.
 fn refusal_text(lang: Lang, error: &xingtong_merchants::Error) -> String {
-    let findings = error.details.as_ref().and_then(|d| d["findings"].as_array().cloned()).unwrap_or_default();
-    let key = if lang == Lang::Zh { "message_zh" } else { "message_en" };
-    let messages: Vec<String> = findings.iter().filter_map(|f| f[key].as_str().map(str::to_owned)).collect();
+    let messages: Vec<String> = crate::findings_of(lang, error).into_iter().map(|(_, _, m)| m).collect();
     if messages.is_empty() { error.message.clone() } else { messages.join("；") }
 }
 
@@ -402,21 +400,7 @@ async fn submit(State(state): State<AppState>, ctx: Ctx, Form(token): Form<crate
         match state.merchants.submit_application(&principal, &stored.value.id).await {
             Ok(_) => Ok(ctx.redirect("/console/application")),
             Err(error) if error.code == "validation_failed" => {
-                let findings: Vec<(String, bool, String)> = error
-                    .details
-                    .as_ref()
-                    .and_then(|d| d["findings"].as_array().cloned())
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|f| {
-                        let key = if ctx.lang == Lang::Zh { "message_zh" } else { "message_en" };
-                        (
-                            f["field"].as_str().unwrap_or("").to_owned(),
-                            f["severity"] == "error",
-                            f[key].as_str().unwrap_or("").to_owned(),
-                        )
-                    })
-                    .collect();
+                let findings = crate::findings_of(ctx.lang, &error);
                 let t = ctx.lang.text();
                 render(
                     &ctx,

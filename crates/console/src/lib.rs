@@ -21,12 +21,14 @@
 //!   something that does not exist. The services below decide who may see what; the consoles
 //!   only ask them.
 
+pub mod account;
 pub mod apply;
 pub mod chart;
 pub mod export;
 pub mod i18n;
 pub mod merchant;
 pub mod ops;
+pub mod ops_finance;
 pub mod ops_merchants;
 
 use askama::Template;
@@ -62,8 +64,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(merchant::routes())
         .merge(apply::routes())
+        .merge(account::routes())
         .merge(ops::routes())
         .merge(ops_merchants::routes())
+        .merge(ops_finance::routes())
         .route("/console/static/console.css", axum::routing::get(stylesheet))
         .route("/console/language/{lang}", axum::routing::get(switch_language))
         .layer(axum::middleware::from_fn(security_headers))
@@ -428,6 +432,26 @@ pub(crate) fn without_session(mut response: Response) -> Response {
         .headers_mut()
         .append(header::SET_COOKIE, HeaderValue::from_static("xt_session=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0"));
     response
+}
+
+/// A service's findings (`details.findings[]` of a `validation_failed` refusal) in the page's
+/// language: (field, is an error, message).
+pub(crate) fn findings_of(lang: Lang, error: &xingtong_merchants::Error) -> Vec<(String, bool, String)> {
+    let key = if lang == Lang::Zh { "message_zh" } else { "message_en" };
+    error
+        .details
+        .as_ref()
+        .and_then(|d| d["findings"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .map(|f| {
+            (
+                f["field"].as_str().unwrap_or("").to_owned(),
+                f["severity"] == "error",
+                f[key].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
 }
 
 /// Money as a page shows it: `¥1,234.56`.

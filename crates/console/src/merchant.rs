@@ -194,6 +194,11 @@ pub(crate) struct DeviceRow {
     pub status: &'static str,
     pub status_class: &'static str,
     pub deposit: String,
+    /// When the terminal last signed in (签到), and with which operator, or never.
+    pub last_seen: String,
+    /// The deposit's state, and its progress toward the refund (per cent, with what is left).
+    pub deposit_state: String,
+    pub deposit_percent: Option<u32>,
 }
 
 /// A merchant with its devices.
@@ -222,8 +227,44 @@ pub(crate) fn device_status(t: &Text, status: DeviceStatus) -> (&'static str, &'
     }
 }
 
-pub(crate) fn device_row(t: &Text, device: &Device) -> DeviceRow {
+/// A deposit's state in words, and its progress toward the refund while it counts.
+fn deposit_words(t: &Text, d: &xingtong_payments::deposit::Deposit) -> (String, Option<u32>) {
+    use xingtong_payments::deposit::DepositStatus;
+    match d.status {
+        DepositStatus::Due => (t.deposit_due.to_owned(), None),
+        DepositStatus::Held => {
+            let percent = if d.threshold_minor > 0 {
+                u32::try_from((i128::from(d.volume_minor.max(0)) * 100 / i128::from(d.threshold_minor)).min(100))
+                    .unwrap_or(100)
+            } else {
+                100
+            };
+            let left = match &d.deadline_day {
+                Some(day) => format!("{} {} {}", yuan(d.remaining_minor()), t.deposit_to_go, dashed_day(day)),
+                None => yuan(d.remaining_minor()),
+            };
+            (format!("{} · {left}", t.deposit_held), Some(percent))
+        }
+        DepositStatus::Waived => (t.deposit_waived.to_owned(), None),
+        DepositStatus::Refunding => (t.deposit_refunding.to_owned(), Some(100)),
+        DepositStatus::Refunded => (t.deposit_refunded.to_owned(), None),
+        DepositStatus::Kept => (t.deposit_kept.to_owned(), None),
+    }
+}
+
+pub(crate) fn device_row(
+    t: &Text,
+    device: &Device,
+    session: Option<&xingtong_payments::session::TerminalSession>,
+    deposit: Option<&xingtong_payments::deposit::Deposit>,
+) -> DeviceRow {
     let (status, status_class) = device_status(t, device.status);
+    let last_seen = match session {
+        Some(s) if s.signed_in => format!("{} · {} {}", china_time(s.signed_in_at), t.cashier, s.operator),
+        Some(s) => format!("{} · {}", china_time(s.signed_in_at), t.signed_off),
+        None => t.never_signed_in.to_owned(),
+    };
+    let (deposit_state, deposit_percent) = deposit.map(|d| deposit_words(t, d)).unwrap_or_default();
     DeviceRow {
         tid: device.tid.clone(),
         model: device.model.clone(),
@@ -231,6 +272,9 @@ pub(crate) fn device_row(t: &Text, device: &Device) -> DeviceRow {
         status,
         status_class,
         deposit: yuan(device.deposit_minor),
+        last_seen,
+        deposit_state,
+        deposit_percent,
     }
 }
 
@@ -247,7 +291,25 @@ async fn overview(State(state): State<AppState>, ctx: Ctx) -> Response {
                 mid: mid.clone(),
                 name: merchant.name.clone(),
                 status: if merchant.status == "active" { t.merchant_active } else { t.merchant_suspended },
-                devices: devices.iter().map(|d| device_row(t, &d.value)).collect(),
+                devices: {
+                    let deposits = match &state.payments {
+                        Some((engine, _)) => {
+                            engine.merchant_deposits(mid).await.map_err(|e| Fail::Internal(e.to_string()))?
+                        }
+                        None => Vec::new(),
+                    };
+                    let mut rows = Vec::with_capacity(devices.len());
+                    for d in &devices {
+                        let session = xingtong_merchants::entity::load::<xingtong_payments::session::TerminalSession>(
+                            &state.store,
+                            &d.value.tid,
+                        )
+                        .await?;
+                        let deposit = deposits.iter().find(|x| x.tid == d.value.tid);
+                        rows.push(device_row(t, &d.value, session.as_ref().map(|s| &s.value), deposit));
+                    }
+                    rows
+                },
             });
         }
         let page = OverviewPage { base: ctx.base(Console::Merchant, t.nav_overview), merchants };
@@ -380,6 +442,17 @@ pub(crate) fn business_name(t: &Text, business: xingtong_payments::txn::Business
         xingtong_payments::txn::BusinessType::Sale => t.business_sale,
         xingtong_payments::txn::BusinessType::Collection => t.business_collection,
         xingtong_payments::txn::BusinessType::Purchase => t.business_purchase,
+    }
+}
+
+/// A stored transaction type's name in the page's language (the name itself when unknown).
+pub(crate) fn kind_word(lang: crate::i18n::Lang, kind: &str) -> String {
+    match xingtong_payments::txn::Kind::parse(kind) {
+        Some(k) => {
+            let (en, zh) = k.receipt_name();
+            if lang == crate::i18n::Lang::Zh { zh } else { en }.to_owned()
+        }
+        None => kind.to_owned(),
     }
 }
 
@@ -603,6 +676,7 @@ async fn transaction(State(state): State<AppState>, ctx: Ctx, Path(id): Path<Str
 // ---- settlements ----
 
 pub(crate) struct SettlementRow {
+    pub id: String,
     pub day: String,
     pub lines: u32,
     pub gross: String,
@@ -619,28 +693,31 @@ struct SettlementsPage {
     mids: Vec<String>,
     mid: String,
     rows: Vec<SettlementRow>,
+    payouts: Vec<crate::account::PayoutRow>,
+    notice: Option<crate::account::Notice>,
 }
 
-#[derive(Deserialize)]
-struct Which {
-    mid: Option<String>,
-}
+/// Settlements and payouts a page shows: the newest hundred of each.
+const SETTLEMENTS_SHOWN: u32 = 100;
 
-async fn settlements(State(state): State<AppState>, ctx: Ctx, Query(which): Query<Which>) -> Response {
+async fn settlements(State(state): State<AppState>, ctx: Ctx, Query(which): Query<crate::account::Which>) -> Response {
     let result = async {
         use xingtong_store::{Table, TableQuery};
-        let mids = ctx.owner()?.to_vec();
-        let mid = Filter { mid: which.mid, ..Filter::default() }.merchant(&mids)?.clone();
+        let (mids, mid) = crate::account::chosen(&ctx, which.mid.as_deref())?;
         let t = ctx.lang.text();
-        let query = TableQuery::new(Table::Settlements).merchant(&mid).order_by("business_day").limit(100);
+        let query = TableQuery::new(Table::Settlements)
+            .merchant(&mid)
+            .order_by("business_day")
+            .descending()
+            .limit(SETTLEMENTS_SHOWN);
         let found: Vec<Stored<xingtong_payments::clearing::Settlement>> =
             xingtong_merchants::entity::select(&state.store, query).await?;
         let rows = found
             .iter()
-            .rev()
             .map(|s| {
                 let s = &s.value;
                 SettlementRow {
+                    id: s.id.clone(),
                     day: dashed_day(&s.business_day),
                     lines: s.lines,
                     gross: yuan(s.captured_minor - s.returned_minor),
@@ -654,7 +731,20 @@ async fn settlements(State(state): State<AppState>, ctx: Ctx, Query(which): Quer
                 }
             })
             .collect();
-        let page = SettlementsPage { base: ctx.base(Console::Merchant, t.settlements), mids, mid, rows };
+        let query = TableQuery::new(Table::Payouts)
+            .merchant(&mid)
+            .order_by("business_day")
+            .descending()
+            .limit(SETTLEMENTS_SHOWN);
+        let payouts: Vec<Stored<xingtong_payments::payouts::Payout>> =
+            xingtong_merchants::entity::select(&state.store, query).await?;
+        let payouts: Vec<_> = payouts.iter().map(|p| crate::account::payout_row(t, &p.value)).collect();
+        let notice = payouts.iter().any(|p| p.failed).then(|| crate::account::Notice {
+            text: format!("{}: {}", t.payout_failed, t.payout_failed_help),
+            bad: true,
+        });
+        let page =
+            SettlementsPage { base: ctx.base(Console::Merchant, t.settlements), mids, mid, rows, payouts, notice };
         Ok(ctx.page(StatusCode::OK, page.render()?))
     }
     .await;

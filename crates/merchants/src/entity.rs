@@ -146,6 +146,7 @@ pub async fn list<T: Entity>(store: &Store, query: RecordQuery) -> Result<Vec<St
                     order_by: "created_at",
                     after: query.after.map(|(at, id)| (Value::Int(i64::try_from(at).unwrap_or(i64::MAX)), id)),
                     limit: query.limit,
+                    descending: query.descending,
                 })
                 .await?
         }

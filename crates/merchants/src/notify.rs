@@ -242,7 +242,7 @@ impl Template {
     }
 
     /// True when the message carries a secret and must not stay in the outbox after delivery.
-    fn carries_secret(self) -> bool {
+    pub fn carries_secret(self) -> bool {
         self == Template::CardChangeCode
     }
 }
@@ -580,6 +580,23 @@ impl Merchants {
             }
         }
         Ok(sent)
+    }
+
+    /// The newest `limit` messages of the outbox, newest first, of these statuses (any when
+    /// empty): staff see everything, an owner their own.
+    pub async fn recent_notifications(
+        &self,
+        principal: &Principal,
+        statuses: &[&str],
+        limit: u32,
+    ) -> Result<Vec<crate::entity::Stored<Notification>>> {
+        let mut query = RecordQuery::kind(Notification::KIND).statuses(statuses).descending();
+        query.limit = limit.clamp(1, xingtong_store::PAGE_LIMIT_MAX);
+        match principal {
+            Principal::Staff { .. } => list(&self.store, query).await,
+            Principal::Owner { user_id, .. } => list(&self.store, query.owner(user_id)).await,
+            Principal::MerchantKey { .. } => Err(Error::forbidden("notifications are for staff and signed-in owners")),
+        }
     }
 
     /// The outbox: staff see everything, an owner their own.

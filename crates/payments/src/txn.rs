@@ -47,6 +47,23 @@ impl Kind {
         }
     }
 
+    /// From its stored name.
+    pub fn parse(value: &str) -> Option<Kind> {
+        [
+            Kind::BalanceInquiry,
+            Kind::Sale,
+            Kind::Void,
+            Kind::Refund,
+            Kind::PreAuthorization,
+            Kind::PreAuthorizationVoid,
+            Kind::Completion,
+            Kind::CompletionVoid,
+            Kind::ReversalMark,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == value)
+    }
+
     /// The name on receipts.
     pub fn receipt_name(self) -> (&'static str, &'static str) {
         match self {

@@ -1300,15 +1300,18 @@ impl Reader for PgReader {
     }
 
     fn records(&mut self, query: &RecordQuery) -> Result<Vec<Record>, StoreError> {
-        let (after_created, after_id) = match &query.after {
-            Some((created_at, id)) => (u64_int(*created_at), id.clone()),
-            None => (i64::MIN, String::new()),
+        let (after_created, after_id, cmp, direction) = match (&query.after, query.descending) {
+            (Some((created_at, id)), false) => (u64_int(*created_at), id.clone(), ">", ""),
+            (None, false) => (i64::MIN, String::new(), ">", ""),
+            (Some((created_at, id)), true) => (u64_int(*created_at), id.clone(), "<", " DESC"),
+            // Above every id: ids are ASCII.
+            (None, true) => (i64::MAX, "\u{10FFFF}".to_owned(), "<", " DESC"),
         };
         let rows = self.client.query(
             &format!(
                 "SELECT {RECORD_COLUMNS} FROM records WHERE listed AND kind = $1 AND ($2::text IS NULL OR owner = $2) \
-                 AND (cardinality($3::text[]) = 0 OR status = ANY($3)) AND (created_at, id) > ($4, $5) \
-                 ORDER BY created_at, id LIMIT $6"
+                 AND (cardinality($3::text[]) = 0 OR status = ANY($3)) AND (created_at, id) {cmp} ($4, $5) \
+                 ORDER BY created_at{direction}, id{direction} LIMIT $6"
             ),
             &[&query.kind, &query.owner, &query.statuses, &after_created, &after_id, &i64::from(query.limit)],
         )?;

@@ -412,8 +412,10 @@ pub struct RecordQuery {
     pub owner: Option<String>,
     /// Only these statuses, when not empty.
     pub statuses: Vec<String>,
-    /// Cursor: only records after this (created_at, id).
+    /// Cursor: only records after this (created_at, id), in the query's order.
     pub after: Option<(u64, String)>,
+    /// Newest first (the cursor then pages downwards).
+    pub descending: bool,
     /// At most this many (capped at [`crate::PAGE_LIMIT_MAX`]).
     pub limit: u32,
 }
@@ -421,7 +423,20 @@ pub struct RecordQuery {
 impl RecordQuery {
     /// All records of a kind, first page of 100.
     pub fn kind(kind: &str) -> RecordQuery {
-        RecordQuery { kind: kind.to_owned(), owner: None, statuses: Vec::new(), after: None, limit: 100 }
+        RecordQuery {
+            kind: kind.to_owned(),
+            owner: None,
+            statuses: Vec::new(),
+            after: None,
+            descending: false,
+            limit: 100,
+        }
+    }
+
+    /// Newest first.
+    pub fn descending(mut self) -> RecordQuery {
+        self.descending = true;
+        self
     }
 
     /// Only this owner's.

@@ -1098,10 +1098,12 @@ impl Reader for SqliteReader {
         if let Some((created_at, id)) = &query.after {
             values.push(u64_int(*created_at).into());
             values.push(id.clone().into());
-            sql.push_str(&format!(" AND (created_at, id) > (?{}, ?{})", values.len() - 1, values.len()));
+            let cmp = if query.descending { "<" } else { ">" };
+            sql.push_str(&format!(" AND (created_at, id) {cmp} (?{}, ?{})", values.len() - 1, values.len()));
         }
         values.push(i64::from(query.limit).into());
-        sql.push_str(&format!(" ORDER BY created_at, id LIMIT ?{}", values.len()));
+        let direction = if query.descending { " DESC" } else { "" };
+        sql.push_str(&format!(" ORDER BY created_at{direction}, id{direction} LIMIT ?{}", values.len()));
         let mut statement = self.conn.prepare_cached(&sql)?;
         let records =
             statement.query_map(rusqlite::params_from_iter(values), record_from_row)?.collect::<Result<Vec<_>, _>>()?;

@@ -234,8 +234,10 @@ pub struct TableQuery {
     pub filters: Vec<(&'static str, Cmp, Value)>,
     /// The column to order by (then by id): `created_at` or one of the table's own.
     pub order_by: &'static str,
-    /// Cursor: only rows after this (`order_by` value, id).
+    /// Cursor: only rows after this (`order_by` value, id), in the query's order.
     pub after: Option<(Value, String)>,
+    /// Newest (greatest) first.
+    pub descending: bool,
     /// At most this many (capped at [`crate::PAGE_LIMIT_MAX`]).
     pub limit: u32,
 }
@@ -250,8 +252,15 @@ impl TableQuery {
             filters: Vec::new(),
             order_by: "created_at",
             after: None,
+            descending: false,
             limit: 100,
         }
+    }
+
+    /// Greatest `order_by` first (the cursor then pages downwards).
+    pub fn descending(mut self) -> TableQuery {
+        self.descending = true;
+        self
     }
 
     /// Only this merchant's.
@@ -384,16 +393,18 @@ pub(crate) fn select_sql(
         values.push(value.clone());
         values.push(id.as_str().into());
         conditions.push(format!(
-            "({}, id) > ({}, {})",
+            "({}, id) {} ({}, {})",
             query.order_by,
+            if query.descending { "<" } else { ">" },
             placeholder(values.len() - 1),
             placeholder(values.len())
         ));
     }
     values.push(Value::Int(i64::from(query.limit.clamp(1, crate::PAGE_LIMIT_MAX))));
     let filter = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
+    let direction = if query.descending { " DESC" } else { "" };
     let sql = format!(
-        "SELECT {} FROM {}{filter} ORDER BY {}, id LIMIT {}",
+        "SELECT {} FROM {}{filter} ORDER BY {}{direction}, id{direction} LIMIT {}",
         record_columns(null_due),
         table.name(),
         query.order_by,
@@ -443,6 +454,16 @@ mod tests {
              WHERE merchant_id = $1 AND status IN ($2, $3) AND payout_date <= $4 ORDER BY payout_date, id LIMIT $5"
         );
         assert_eq!(values.len(), 5);
+        // Newest first: the order and the cursor both turn round.
+        let mut newest = TableQuery::new(Table::Settlements).merchant("898").order_by("business_day").descending();
+        newest.after = Some(("20261128".into(), "stl_x".into()));
+        let (sql, _) = select_sql(&newest, "NULL", dollar).unwrap();
+        assert!(
+            sql.ends_with(
+                "WHERE merchant_id = $1 AND (business_day, id) < ($2, $3) ORDER BY business_day DESC, id DESC LIMIT $4"
+            ),
+            "{sql}"
+        );
         let bad = TableQuery::new(Table::Payouts).filter("1=1; DROP TABLE payouts; --", Cmp::Eq, 1i64);
         assert!(matches!(select_sql(&bad, "NULL", dollar), Err(StoreError::Query(_))));
         let bad = TableQuery::new(Table::Batches).order_by("payout_date");

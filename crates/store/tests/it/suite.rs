@@ -489,6 +489,32 @@ pub async fn the_audit_log_is_searched_by_actor_action_and_subject_newest_first(
     Ok(())
 }
 
+pub async fn records_list_newest_first_in_pages(h: &Harness) -> anyhow::Result<()> {
+    use xingtong_store::{Change, RecordQuery};
+    let store = h.open().await?.store;
+    for i in 0..7 {
+        let owner = if i % 2 == 0 { "u1" } else { "u2" };
+        let change = Change {
+            puts: vec![put(record("note", &format!("n{i}"), owner, "queued", "{}"), None)],
+            ..Change::default()
+        };
+        store.apply(change).await?;
+    }
+    let ids = |records: &[xingtong_store::Record]| records.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+    let mut query = RecordQuery::kind("note").descending();
+    query.limit = 3;
+    let first = store.records(query.clone()).await?;
+    ensure!(ids(&first) == ["n6", "n5", "n4"], "{:?}", ids(&first));
+    query.after = first.last().map(|r| (r.created_at, r.id.clone()));
+    let second = store.records(query.clone()).await?;
+    ensure!(ids(&second) == ["n3", "n2", "n1"], "{:?}", ids(&second));
+    let mine = store.records(RecordQuery::kind("note").owner("u2").descending()).await?;
+    ensure!(ids(&mine) == ["n5", "n3", "n1"], "{:?}", ids(&mine));
+    let oldest = store.records(RecordQuery::kind("note").owner("u2")).await?;
+    ensure!(ids(&oldest) == ["n1", "n3", "n5"], "{:?}", ids(&oldest));
+    Ok(())
+}
+
 /// Runs futures concurrently on the runtime and collects their outputs in order.
 async fn futures_join_all<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
 where

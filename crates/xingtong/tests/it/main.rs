@@ -3,6 +3,7 @@
 mod admin;
 mod browser;
 mod console;
+mod console_account;
 mod crash;
 mod data_safety;
 mod demo;

@@ -1,0 +1,287 @@
+//! The merchant console's account pages and the operations console's money and platform pages,
+//! through the real binary as a browser talks to them: a merchant's cashiers, fees, API keys and
+//! settlement card (changed with the code the SMS brought); a clearing run and a payout that fails
+//! on a closed account, what the merchant is told to do, and the payout sent again to the new
+//! card; reconciliation, the outbox, the audit log searched, the node's health; and every page of
+//! both consoles in both languages.
+
+use anyhow::{Context, ensure};
+use serde_json::{Value, json};
+
+use crate::admin::cli;
+use crate::console::{Client, merchant_with_a_sale, text};
+use crate::server::{Backend, Server, request_raw};
+
+/// The form token of `path`'s page, for a form posted from it.
+fn token(client: &mut Client, path: &str) -> anyhow::Result<String> {
+    let page = client.get(path)?;
+    ensure!(page.status == 200, "{path}: {}", page.status);
+    Client::token(&page)
+}
+
+/// The one-time code of the newest card-change SMS in the data directory's outbox (the phone),
+/// waiting for the server to deliver it.
+fn sms_code(dir: &std::path::Path, seen: usize) -> anyhow::Result<String> {
+    let started = std::time::Instant::now();
+    loop {
+        let log = std::fs::read_to_string(dir.join("outbox/sms.log")).unwrap_or_default();
+        let codes: Vec<String> = log
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|m| m["text"].as_str().map(str::to_owned))
+            .filter(|t| t.contains("验证码") || t.contains("code to change"))
+            .filter_map(|t| {
+                let digits: Vec<char> = t.chars().collect();
+                digits.windows(6).find(|w| w.iter().all(char::is_ascii_digit)).map(|w| w.iter().collect())
+            })
+            .collect();
+        if codes.len() > seen {
+            return codes.last().cloned().context("a code");
+        }
+        ensure!(started.elapsed().as_secs() < 15, "the code's SMS was delivered");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+fn admin_json(server: &Server, method: &str, path: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
+    let key = server.admin_key.clone().context("admin key")?;
+    let reply = request_raw(
+        server.address,
+        method,
+        path,
+        &[("Authorization", &format!("Bearer {key}")), ("Content-Type", "application/json")],
+        &serde_json::to_vec(body)?,
+    )?;
+    Ok((reply.status, if reply.body.is_empty() { Value::Null } else { reply.json() }))
+}
+
+#[test]
+fn a_merchant_runs_its_account_and_staff_run_clearing_payouts_and_the_platform_in_the_consoles() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(&Backend::Sqlite(dir.path().to_path_buf()))?;
+    let (mid, sale) = merchant_with_a_sale(&server, dir.path(), "13600000021", "丙超市")?;
+    cli(
+        dir.path(),
+        &["admin", "staff", "create", "--username", "fin.li", "--name", "李", "--role", "finance,reviewer", "--json"],
+        "staff password 55\n",
+    )?;
+    let mut m = Client::new(server.address);
+    ensure!(m.sign_in("/console", "13600000021", "a long enough password")?.status == 303);
+
+    // Cashiers: a bad PIN is refused with the form kept; 02 is added, disabled (it can no longer
+    // sign in), enabled again and given a PIN; the supervisor cannot be disabled.
+    let page = text(&m.get("/console/cashiers")?);
+    ensure!(page.contains("cashier-00") && page.contains("cashier-01"), "{page}");
+    let t = token(&mut m, "/console/cashiers")?;
+    let refused = m.post_form(
+        "/console/cashiers",
+        &[("_csrf", &t), ("mid", &mid), ("operator", "02"), ("name", "小王"), ("pin", "12345")],
+    )?;
+    ensure!(refused.status == 422 && text(&refused).contains("invalid_pin"), "{}", refused.status);
+    ensure!(text(&refused).contains("value=\"02\"") && !text(&refused).contains("12345"), "kept, but not the PIN");
+    let added = m.post_form(
+        "/console/cashiers",
+        &[("_csrf", &t), ("mid", &mid), ("operator", "02"), ("name", "小王"), ("pin", "246810")],
+    )?;
+    ensure!(added.status == 200 && text(&added).contains("cashier-02"), "{}", added.status);
+    let row = |page: &str, op: &str| -> String {
+        let at = page.find(&format!("id=\"cashier-{op}\"")).unwrap_or(0);
+        page[at..].split("</tr>").next().unwrap_or("").to_owned()
+    };
+    let disabled = m.post_form("/console/cashiers/02/disable", &[("_csrf", &t), ("mid", &mid)])?;
+    ensure!(disabled.status == 200 && row(&text(&disabled), "02").contains("已停用"), "{}", text(&disabled));
+    let supervisor = m.post_form("/console/cashiers/00/disable", &[("_csrf", &t), ("mid", &mid)])?;
+    ensure!(supervisor.status == 409 && text(&supervisor).contains("supervisor_required"), "{}", supervisor.status);
+    let enabled = m.post_form("/console/cashiers/02/enable", &[("_csrf", &t), ("mid", &mid)])?;
+    ensure!(row(&text(&enabled), "02").contains("待设置密码"), "{}", text(&enabled));
+    let pin = m.post_form("/console/cashiers/02/pin", &[("_csrf", &t), ("mid", &mid), ("pin", "135791")])?;
+    ensure!(pin.status == 200 && row(&text(&pin), "02").contains("正常"), "{}", text(&pin));
+    let unsigned = m.post_form("/console/cashiers/02/disable", &[("mid", &mid)])?;
+    ensure!(unsigned.status == 403, "a form without its token: {}", unsigned.status);
+
+    // Fees in force, and the settlement cycle set to D0 and back.
+    let fees = text(&m.get("/console/fees")?);
+    ensure!(fees.contains("0.60%") && fees.contains("0.38%") && fees.contains("¥20.00"), "{fees}");
+    ensure!(fees.contains("no-fee-changes"), "nothing announced yet");
+    let t = token(&mut m, "/console/fees")?;
+    let d0 = m.post_form("/console/fees/cycle", &[("_csrf", &t), ("mid", &mid), ("cycle", "d0")])?;
+    ensure!(d0.status == 200 && text(&d0).contains("value=\"d0\" checked"), "{}", d0.status);
+    let t1 = m.post_form("/console/fees/cycle", &[("_csrf", &t), ("mid", &mid), ("cycle", "t1")])?;
+    ensure!(t1.status == 200 && text(&t1).contains("value=\"t1\" checked"));
+
+    // An API key: shown once, it works; revoked, it does not.
+    let t = token(&mut m, "/console/api-keys")?;
+    let made =
+        m.post_form("/console/api-keys", &[("_csrf", &t), ("mid", &mid), ("label", "收银系统"), ("payments", "on")])?;
+    let page = text(&made);
+    ensure!(made.status == 201, "{}", made.status);
+    let marker = "id=\"new-key\">";
+    let at = page.find(marker).context("the new key")? + marker.len();
+    let key: String = page[at..].chars().take_while(|c| *c != '<').collect();
+    ensure!(key.starts_with("xtk_"), "{key}");
+    let with_key = |key: &str| {
+        request_raw(
+            server.address,
+            "GET",
+            &format!("/v1/merchants/{mid}"),
+            &[("Authorization", &format!("Bearer {key}"))],
+            b"",
+        )
+        .map(|r| r.status)
+    };
+    ensure!(with_key(&key)? == 200);
+    let listed = text(&m.get("/console/api-keys")?);
+    ensure!(listed.contains("收银系统") && !listed.contains(&key), "listed, the secret not shown again");
+    let id_at = listed.find("/console/api-keys/").context("a revoke form")? + 18;
+    let key_id: String = listed[id_at..].chars().take_while(|c| *c != '/').collect();
+    let revoked = m.post_form(&format!("/console/api-keys/{key_id}/revoke"), &[("_csrf", &t)])?;
+    ensure!(revoked.status == 200 && with_key(&key)? == 401, "{}", revoked.status);
+
+    // Clearing today (finance staff, in the operations console), with the merchant's card's
+    // account closed at the bank: the payout fails.
+    let (status, _) = admin_json(
+        &server,
+        "POST",
+        "/v1/sandbox/bank-accounts",
+        &json!({ "card_number": "6222021234567890128", "state": "closed" }),
+    )?;
+    ensure!(status == 200);
+    let mut f = Client::new(server.address);
+    ensure!(f.sign_in("/ops", "fin.li", "staff password 55")?.status == 303);
+    let today = xingtong_payments::clock::business_day();
+    let dashed = format!("{}-{}-{}", &today[..4], &today[4..6], &today[6..]);
+    let t = token(&mut f, "/ops/clearing")?;
+    let bad_day = f.post_form("/ops/clearing/run", &[("_csrf", &t), ("day", "2026-02-30")])?;
+    ensure!(bad_day.status == 422, "{}", bad_day.status);
+    let cleared = f.post_form("/ops/clearing/run", &[("_csrf", &t), ("day", &dashed)])?;
+    ensure!(cleared.status == 200 && text(&cleared).contains("清算完成"), "{}", text(&cleared));
+    let (_, payouts) = admin_json(&server, "GET", &format!("/v1/merchants/{mid}/payouts"), &Value::Null)?;
+    let payout_day = payouts["payouts"][0]["payout_date"].as_str().context("a payout")?.to_owned();
+    let paid = f.post_form("/ops/payouts/run", &[("_csrf", &t), ("day", &payout_day)])?;
+    ensure!(paid.status == 200 && text(&paid).contains("划款"), "{}", paid.status);
+    let attention = text(&f.get("/ops/clearing")?);
+    ensure!(attention.contains("account_closed") && attention.contains(&mid), "the failure is listed: {attention}");
+
+    // The merchant sees the settlement, its lines, the failed payout and what to do.
+    let settlements = text(&m.get("/console/settlements")?);
+    let settlement_id = format!("stl_{mid}_{today}");
+    ensure!(settlements.contains(&format!("/console/settlements/{settlement_id}")), "{settlements}");
+    ensure!(settlements.contains("划款失败") && settlements.contains("to-bank-card"), "{settlements}");
+    let detail = m.get(&format!("/console/settlements/{settlement_id}"))?;
+    let detail = text(&detail);
+    ensure!(detail.contains(&sale) && detail.contains("¥123.45") && detail.contains("what-to-do"), "{detail}");
+    ensure!(detail.contains("account_closed"), "the bank's answer is shown");
+
+    // The card changed with the code the SMS brought: a wrong holder is said beside its field;
+    // a wrong code keeps the change open; the right one changes the card.
+    let card_page = text(&m.get("/console/bank-card")?);
+    ensure!(card_page.contains("failed-payouts") && card_page.contains("0128"), "{card_page}");
+    let t = token(&mut m, "/console/bank-card")?;
+    let card = [("card_number", "6217001234567890122"), ("bank_name", "建设银行")];
+    let wrong_holder = m.post_form(
+        "/console/bank-card",
+        &[("_csrf", &t), ("mid", &mid), card[0], card[1], ("account_holder", "别人")],
+    )?;
+    ensure!(wrong_holder.status == 422, "{}", wrong_holder.status);
+    let page = text(&wrong_holder);
+    ensure!(page.contains("id=\"e-account_holder\"") && page.contains("户名须与商户一致"), "{page}");
+    ensure!(page.contains("value=\"6217001234567890122\""), "the form is kept");
+    let sent = m.post_form(
+        "/console/bank-card",
+        &[("_csrf", &t), ("mid", &mid), card[0], card[1], ("account_holder", "周杰")],
+    )?;
+    let page = text(&sent);
+    ensure!(sent.status == 200 && page.contains("code-sent") && page.contains("*******0021"), "{page}");
+    let marker = "name=\"change\" value=\"";
+    let change_at = page.find(marker).context("the change")? + marker.len();
+    let change: String = page[change_at..].chars().take_while(|c| *c != '"').collect();
+    let code = sms_code(dir.path(), 0)?;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let wrong_code = m.post_form(
+        "/console/bank-card/confirm",
+        &[("_csrf", &t), ("mid", &mid), ("change", &change), ("code", wrong)],
+    )?;
+    ensure!(wrong_code.status == 422 && text(&wrong_code).contains("验证码错误"), "{}", wrong_code.status);
+    ensure!(text(&wrong_code).contains("confirm-form"), "the code is asked again");
+    let changed = m.post_form(
+        "/console/bank-card/confirm",
+        &[("_csrf", &t), ("mid", &mid), ("change", &change), ("code", &code)],
+    )?;
+    let page = text(&changed);
+    ensure!(changed.status == 200 && page.contains("结算卡已修改") && page.contains("0122"), "{page}");
+    // The notifications page lists the code's SMS, never the code.
+    let notes = text(&m.get("/console/notifications")?);
+    ensure!(notes.contains("【星通】验证码") && !notes.contains(&code), "{notes}");
+
+    // The next payout run sends the failed payout again, to the new card: paid.
+    let retried = f.post_form("/ops/payouts/run", &[("_csrf", &t), ("day", &payout_day)])?;
+    ensure!(retried.status == 403, "a token from another client's cookie is refused");
+    let t = token(&mut f, "/ops/clearing")?;
+    let retried = f.post_form("/ops/payouts/run", &[("_csrf", &t), ("day", &payout_day)])?;
+    ensure!(retried.status == 200, "{}", retried.status);
+    let detail = text(&m.get(&format!("/console/settlements/{settlement_id}"))?);
+    let marker = "id=\"payout-status\">";
+    let status_at = detail.find(marker).context("the payout")? + marker.len();
+    ensure!(detail[status_at..].starts_with("已到账"), "{detail}");
+    ensure!(detail.contains("0122") && !detail.contains("what-to-do"), "paid to the new card");
+
+    // Reconciliation of today against the sandbox network's file: balanced.
+    let recon = f.get(&format!("/ops/reconciliation?date={dashed}"))?;
+    ensure!(recon.status == 200 && text(&recon).contains("not-reconciled"));
+    let t = token(&mut f, "/ops/reconciliation")?;
+    let run = f.post_form("/ops/reconciliation", &[("_csrf", &t), ("day", &dashed), ("source", "card")])?;
+    ensure!(run.status == 200 && text(&run).contains("recon-summary"), "{}", text(&run));
+    ensure!(text(&run).contains("balanced"), "one sale, matched: {}", text(&run));
+
+    // The audit log, searched by action; the outbox withholds codes; the node answers.
+    let audit = text(&f.get("/ops/audit?action=cashier.disabled")?);
+    ensure!(audit.contains(&format!("{mid}:02")) && !audit.contains("cashier.enabled"), "{audit}");
+    let audit = text(&f.get(&format!("/ops/audit?subject_id={mid}"))?);
+    ensure!(audit.contains("merchant.settlement_card_changed"), "{audit}");
+    let outbox = text(&f.get("/ops/outbox?status=sent")?);
+    ensure!(outbox.contains("13600000021") && !outbox.contains(&code), "{outbox}");
+    let health = f.get("/ops/health")?;
+    ensure!(health.status == 200 && text(&health).contains("sqlite"), "{}", text(&health));
+
+    // A merchant's session does not open the operations console, nor staff the merchant's.
+    ensure!(m.get("/ops/clearing")?.status == 303 && f.get("/console/fees")?.status == 303);
+
+    // Every page of both consoles, in both languages.
+    let merchant_pages = [
+        "/console".to_owned(),
+        "/console/application".to_owned(),
+        "/console/transactions".to_owned(),
+        format!("/console/transactions/{sale}"),
+        "/console/reports".to_owned(),
+        "/console/settlements".to_owned(),
+        format!("/console/settlements/{settlement_id}"),
+        "/console/bank-card".to_owned(),
+        "/console/cashiers".to_owned(),
+        "/console/fees".to_owned(),
+        "/console/api-keys".to_owned(),
+        "/console/notifications".to_owned(),
+    ];
+    let ops_pages = [
+        "/ops".to_owned(),
+        "/ops/merchants".to_owned(),
+        format!("/ops/merchants/{mid}"),
+        "/ops/clearing".to_owned(),
+        format!("/ops/reconciliation?date={dashed}"),
+        "/ops/fees".to_owned(),
+        "/ops/outbox".to_owned(),
+        "/ops/audit".to_owned(),
+        "/ops/health".to_owned(),
+    ];
+    for (lang, attribute, word) in [("en", "lang=\"en\"", "Sign out"), ("zh", "lang=\"zh-CN\"", "退出")] {
+        for (client, pages) in [(&mut m, &merchant_pages[..]), (&mut f, &ops_pages[..])] {
+            ensure!(client.get(&format!("/console/language/{lang}?back=/console"))?.status == 303);
+            for path in pages.iter() {
+                let reply = client.get(path)?;
+                let page = text(&reply);
+                ensure!(reply.status == 200, "{path} in {lang}: {}", reply.status);
+                ensure!(page.contains(attribute) && page.contains(word), "{path} in {lang}");
+            }
+        }
+    }
+    Ok(())
+}
