@@ -1,8 +1,10 @@
 //! The consoles in a real browser: Debian's headless Chromium driven over WebDriver (W3C, JSON
 //! over HTTP to `chromedriver`) by the small client below. A merchant signs in by typing into the
-//! form, finds a sale and its receipt, switches to English; a reviewer signs in, opens an
-//! application whose documents the browser loads inline, takes it and approves it; the new
-//! merchant then sees its device. `.ci/run` installs `chromium` and `chromium-driver` when the
+//! form, finds a sale and its receipt, exports the sales report as CSV and XLSX (their totals are
+//! the ledger's), switches to English; a reviewer signs in, opens an application whose documents
+//! the browser loads inline, takes it and approves it, then runs the day's clearing; the merchant
+//! finds the settlement with the sale on it and changes the settlement card with the code the
+//! SMS brought; the new merchant then sees its device. `.ci/run` installs `chromium` and `chromium-driver` when the
 //! machine lacks them; outside CI, a machine without them skips this test and says so.
 
 use std::io::{Read, Write};
@@ -113,7 +115,12 @@ impl Drop for Browser<'_> {
 }
 
 impl<'a> Browser<'a> {
-    fn open(driver: &'a Driver, chromium: &str, server: SocketAddr) -> anyhow::Result<Browser<'a>> {
+    fn open(
+        driver: &'a Driver,
+        chromium: &str,
+        server: SocketAddr,
+        downloads: &std::path::Path,
+    ) -> anyhow::Result<Browser<'a>> {
         let capabilities = json!({ "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
@@ -121,7 +128,12 @@ impl<'a> Browser<'a> {
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                          "--disable-dev-shm-usage", "--window-size=1280,900", "--lang=zh-CN"],
                 // A Chinese browser: the consoles answer in the language it asks for.
-                "prefs": { "intl.accept_languages": "zh-CN,zh" },
+                // Exports clicked are saved here, as a person's browser saves them.
+                "prefs": {
+                    "intl.accept_languages": "zh-CN,zh",
+                    "download.default_directory": downloads.display().to_string(),
+                    "download.prompt_for_download": false,
+                },
             },
         } } });
         let created = driver.call("POST", "/session", &capabilities)?;
@@ -292,6 +304,43 @@ fn base64_decode(text: &str) -> anyhow::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// The file of `suffix` the browser saved into `dir`, once it is whole (Chromium writes a
+/// `.crdownload` first and renames it when done).
+fn downloaded(dir: &std::path::Path, suffix: &str) -> anyhow::Result<Vec<u8>> {
+    let started = Instant::now();
+    loop {
+        let done = std::fs::read_dir(dir)?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with(suffix));
+        if let Some(path) = done {
+            return Ok(std::fs::read(path)?);
+        }
+        ensure!(started.elapsed() < Duration::from_secs(15), "no {suffix} downloaded into {}", dir.display());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// What the ledger owes merchant `mid` (its settlement account's credits less debits), in fen.
+fn ledger_owed(server: &Server, mid: &str) -> anyhow::Result<u128> {
+    let account =
+        xingtong_payments::chart::merchant_account_id(mid, xingtong_payments::chart::ACCOUNT_MERCHANT_SETTLEMENT)
+            .context("the merchant's account")?;
+    let key = server.admin_key.clone().context("admin key")?;
+    let ledger = crate::server::request_raw(
+        server.address,
+        "GET",
+        &format!("/v1/ledger/accounts/{account}"),
+        &[("Authorization", &format!("Bearer {key}"))],
+        b"",
+    )?
+    .json();
+    let as_u128 = |v: &Value| v.as_str().and_then(|s| s.parse::<u128>().ok()).or_else(|| v.as_u64().map(u128::from));
+    let owed = as_u128(&ledger["credits_posted"]).context("credits")? - as_u128(&ledger["debits_posted"]).context("debits")?;
+    ensure!(owed > 0, "{ledger}");
+    Ok(owed)
+}
+
 #[test]
 fn a_merchant_and_a_reviewer_use_the_consoles_in_headless_chromium() -> anyhow::Result<()> {
     let (Some(chromium), Some(chromedriver)) =
@@ -309,11 +358,12 @@ fn a_merchant_and_a_reviewer_use_the_consoles_in_headless_chromium() -> anyhow::
     let (mid, sale) = merchant_with_a_sale(&server, dir.path(), "13600000011", "甲便利店")?;
     cli(
         dir.path(),
-        &["admin", "staff", "create", "--username", "ops.wang", "--name", "王", "--role", "reviewer", "--json"],
+        &["admin", "staff", "create", "--username", "ops.wang", "--name", "王", "--role", "reviewer,finance", "--json"],
         "staff password 42\n",
     )?;
     let driver = Driver::start(&chromedriver)?;
-    let browser = Browser::open(&driver, &chromium, server.address)?;
+    let downloads = tempfile::tempdir()?;
+    let browser = Browser::open(&driver, &chromium, server.address, downloads.path())?;
 
     // A new applicant: signs up, fills in the application with a wrong ID number (said beside
     // the field), fixes it, uploads the documents (previewed), submits.
@@ -401,6 +451,22 @@ fn a_merchant_and_a_reviewer_use_the_consoles_in_headless_chromium() -> anyhow::
     // A filter that matches nothing says so.
     browser.go(&format!("/console/transactions?mid={mid}&method=alipay"))?;
     ensure!(browser.count("#nothing")? == 1, "{}: {}", browser.path()?, browser.text("main")?);
+    // The report exported as CSV and XLSX by the browser, with its session: the files' nets are
+    // what the ledger owes the merchant.
+    let owed = ledger_owed(&server, &mid)?;
+    browser.go("/console/reports")?;
+    browser.click("a[href^='/console/reports.csv']")?;
+    let csv = String::from_utf8(downloaded(downloads.path(), ".csv")?)?;
+    let total = csv.lines().last().context("a totals line")?;
+    ensure!(total.split(',').nth(9) == Some(format!("{}.{:02}", owed / 100, owed % 100).as_str()), "{csv}");
+    browser.click("a[href^='/console/reports.xlsx']")?;
+    let xlsx = downloaded(downloads.path(), ".xlsx")?;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(xlsx))?;
+    let mut sheet = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("xl/worksheets/sheet1.xml")?, &mut sheet)?;
+    let net_cell =
+        sheet.split("<c r=\"J3\"").nth(1).and_then(|c| c.split("<v>").nth(1)).and_then(|v| v.split('<').next());
+    ensure!(net_cell.and_then(|v| v.parse::<f64>().ok()) == Some(owed as f64 / 100.0), "{sheet}");
     browser.click("#sign-out")?;
     browser.wait_for_path("/console/sign-in")?;
 
@@ -427,8 +493,42 @@ fn a_merchant_and_a_reviewer_use_the_consoles_in_headless_chromium() -> anyhow::
     browser.click("#approve")?;
     browser.wait_for_path("/ops")?;
     ensure!(browser.count("#queue-empty")? == 1, "the queue is empty");
+    // The same staff member (finance too) clears today in the operations console.
+    let today = xingtong_payments::clock::business_day();
+    let dashed = format!("{}-{}-{}", &today[..4], &today[4..6], &today[6..]);
+    browser.click("nav a[href='/ops/clearing']")?;
+    browser.wait_for_path("/ops/clearing")?;
+    browser.script(&format!("document.querySelector('#clearing-day').value = '{dashed}'"))?;
+    browser.click("#run-clearing")?;
+    browser.wait_for("#notice")?;
+    ensure!(browser.text("#notice")?.starts_with("Cleared"), "{}", browser.text("#notice")?);
     browser.click("#sign-out")?;
     browser.wait_for_path("/ops/sign-in")?;
+
+    // The merchant: the settlement after the clearing run, with the sale on it; then the
+    // settlement card changed with the code the SMS brought to the phone.
+    browser.sign_in("/console", "13600000011", "a long enough password")?;
+    browser.click("nav a[href='/console/settlements']")?;
+    browser.wait_for_path("/console/settlements")?;
+    browser.click("#settlements tbody a")?;
+    browser.wait_for("#lines")?;
+    ensure!(browser.text("#lines")?.contains("¥123.45"), "{}", browser.text("main")?);
+    browser.click(&format!("#lines a[href='/console/transactions/{sale}']"))?;
+    browser.wait_for_path(&format!("/console/transactions/{sale}"))?;
+    browser.click("nav a[href='/console/bank-card']")?;
+    browser.wait_for_path("/console/bank-card")?;
+    browser.type_into("#f-card_number", "6217001234567890122")?;
+    browser.type_into("#f-bank_name", "建设银行")?;
+    browser.type_into("#f-account_holder", "周杰")?;
+    browser.click("#send-code")?;
+    browser.wait_for("#code-sent")?;
+    let code = crate::console_account::sms_code(dir.path(), 0)?;
+    browser.type_into("#code", &code)?;
+    browser.click("#confirm")?;
+    browser.wait_for("#notice")?;
+    ensure!(browser.text("#current-card")?.contains("0122"), "{}", browser.text("main")?);
+    browser.click("#sign-out")?;
+    browser.wait_for_path("/console/sign-in")?;
 
     // The approved applicant sees the new merchant and its device (in English: the choice stays).
     browser.sign_in("/console", "13600000012", "a long enough password")?;

@@ -21,7 +21,7 @@ fn token(client: &mut Client, path: &str) -> anyhow::Result<String> {
 
 /// The one-time code of the newest card-change SMS in the data directory's outbox (the phone),
 /// waiting for the server to deliver it.
-fn sms_code(dir: &std::path::Path, seen: usize) -> anyhow::Result<String> {
+pub fn sms_code(dir: &std::path::Path, seen: usize) -> anyhow::Result<String> {
     let started = std::time::Instant::now();
     loop {
         let log = std::fs::read_to_string(dir.join("outbox/sms.log")).unwrap_or_default();
