@@ -81,6 +81,8 @@ struct AttentionRow {
 struct ClearingPage {
     base: Base,
     notice: Option<Notice>,
+    /// What a run just did, figure by figure.
+    summary: Vec<(&'static str, String)>,
     clearing_day: String,
     payout_day: String,
     attention: Vec<AttentionRow>,
@@ -91,6 +93,7 @@ async fn render_clearing(
     state: &AppState,
     ctx: &Ctx,
     notice: Option<Notice>,
+    summary: Vec<(&'static str, String)>,
     status: StatusCode,
 ) -> Result<Response, Fail> {
     use xingtong_store::{RecordQuery, Table, TableQuery};
@@ -128,6 +131,7 @@ async fn render_clearing(
     let page = ClearingPage {
         base: ctx.base(Console::Ops, t.nav_clearing),
         notice,
+        summary,
         clearing_day: dashed_day(&clock.yesterday()),
         payout_day: dashed_day(&clock.business_day()),
         attention,
@@ -139,7 +143,7 @@ async fn render_clearing(
 use xingtong_merchants::entity::Entity as _;
 
 async fn clearing(State(state): State<AppState>, ctx: Ctx) -> Response {
-    let result = render_clearing(&state, &ctx, None, StatusCode::OK).await;
+    let result = render_clearing(&state, &ctx, None, Vec::new(), StatusCode::OK).await;
     ctx.finish(Console::Ops, result)
 }
 
@@ -160,32 +164,27 @@ async fn run_clearing(State(state): State<AppState>, ctx: Ctx, Form(form): Form<
         let t = ctx.lang.text();
         let Some(day) = day_of(&form.day) else {
             let notice = Some(Notice { text: t.bad_date.to_owned(), bad: true });
-            return render_clearing(&state, &ctx, notice, StatusCode::UNPROCESSABLE_ENTITY).await;
+            return render_clearing(&state, &ctx, notice, Vec::new(), StatusCode::UNPROCESSABLE_ENTITY).await;
         };
-        let (notice, status) = match engine(&state)?.clear_day(&day, &|_, _| {}).await {
+        let (notice, summary, status) = match engine(&state)?.clear_day(&day, &|_, _| {}).await {
             Ok(r) => (
-                Some(Notice {
-                    text: format!(
-                        "{} {}: {} · {} · {} · {} · {} · {}",
-                        t.cleared_summary,
-                        dashed_day(&r.business_day),
-                        r.merchants,
-                        r.cleared,
-                        r.already_cleared,
-                        r.lines,
-                        yuan(r.payout_minor),
-                        yuan(r.fees_minor + r.surcharge_minor)
-                    ),
-                    bad: false,
-                }),
+                Some(Notice { text: format!("{} {}.", t.cleared_summary, dashed_day(&r.business_day)), bad: false }),
+                vec![
+                    (t.merchants_looked_at, r.merchants.to_string()),
+                    (t.settlements_made, r.cleared.to_string()),
+                    (t.already_cleared, r.already_cleared.to_string()),
+                    (t.lines, r.lines.to_string()),
+                    (t.payouts_sum, yuan(r.payout_minor)),
+                    (t.fees_sum, yuan(r.fees_minor + r.surcharge_minor)),
+                ],
                 StatusCode::OK,
             ),
             Err(error) => {
                 let status = crate::account::refusal_status(&error);
-                (engine_refusal(&ctx, error)?, status)
+                (engine_refusal(&ctx, error)?, Vec::new(), status)
             }
         };
-        render_clearing(&state, &ctx, notice, status).await
+        render_clearing(&state, &ctx, notice, summary, status).await
     }
     .await;
     ctx.finish(Console::Ops, result)
@@ -198,33 +197,28 @@ async fn run_payouts(State(state): State<AppState>, ctx: Ctx, Form(form): Form<D
         let t = ctx.lang.text();
         let Some(day) = day_of(&form.day) else {
             let notice = Some(Notice { text: t.bad_date.to_owned(), bad: true });
-            return render_clearing(&state, &ctx, notice, StatusCode::UNPROCESSABLE_ENTITY).await;
+            return render_clearing(&state, &ctx, notice, Vec::new(), StatusCode::UNPROCESSABLE_ENTITY).await;
         };
         let bank = xingtong_payments::bank::SandboxBank::new(state.store.clone());
-        let (notice, status) = match engine(&state)?.run_payouts(&bank, &day).await {
+        let (notice, summary, status) = match engine(&state)?.run_payouts(&bank, &day).await {
             Ok(r) => (
-                Some(Notice {
-                    text: format!(
-                        "{} {}: {} · {} · {} · {} · {} · {}",
-                        t.payouts_summary,
-                        dashed_day(&day),
-                        r.looked_at,
-                        r.paid,
-                        yuan(r.paid_minor),
-                        r.failed,
-                        r.retried,
-                        r.unknown
-                    ),
-                    bad: false,
-                }),
+                Some(Notice { text: format!("{} {}.", t.payouts_summary, dashed_day(&day)), bad: false }),
+                vec![
+                    (t.payouts_looked_at, r.looked_at.to_string()),
+                    (t.payouts_paid, r.paid.to_string()),
+                    (t.payouts_paid_sum, yuan(r.paid_minor)),
+                    (t.payouts_failed_now, r.failed.to_string()),
+                    (t.payouts_retried, r.retried.to_string()),
+                    (t.payouts_unknown, r.unknown.to_string()),
+                ],
                 StatusCode::OK,
             ),
             Err(error) => {
                 let status = crate::account::refusal_status(&error);
-                (engine_refusal(&ctx, error)?, status)
+                (engine_refusal(&ctx, error)?, Vec::new(), status)
             }
         };
-        render_clearing(&state, &ctx, notice, status).await
+        render_clearing(&state, &ctx, notice, summary, status).await
     }
     .await;
     ctx.finish(Console::Ops, result)

@@ -193,6 +193,15 @@ impl<'a> Browser<'a> {
         self.cmd("POST", "/execute/sync", &json!({ "script": source, "args": [] }))
     }
 
+    /// Saves a screenshot of the page as `<name>.png` in `$XINGTONG_SCREENSHOTS`, when set (how
+    /// the README's pictures are made); nothing otherwise.
+    fn keep_screenshot(&self, name: &str) -> anyhow::Result<()> {
+        if let Some(dir) = std::env::var_os("XINGTONG_SCREENSHOTS") {
+            std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), self.screenshot_png()?)?;
+        }
+        Ok(())
+    }
+
     fn screenshot_png(&self) -> anyhow::Result<Vec<u8>> {
         let encoded = self.cmd("GET", "/screenshot", &Value::Null)?;
         base64_decode(encoded.as_str().context("base64")?)
@@ -336,7 +345,8 @@ fn ledger_owed(server: &Server, mid: &str) -> anyhow::Result<u128> {
     )?
     .json();
     let as_u128 = |v: &Value| v.as_str().and_then(|s| s.parse::<u128>().ok()).or_else(|| v.as_u64().map(u128::from));
-    let owed = as_u128(&ledger["credits_posted"]).context("credits")? - as_u128(&ledger["debits_posted"]).context("debits")?;
+    let owed =
+        as_u128(&ledger["credits_posted"]).context("credits")? - as_u128(&ledger["debits_posted"]).context("debits")?;
     ensure!(owed > 0, "{ledger}");
     Ok(owed)
 }
@@ -502,6 +512,7 @@ fn a_merchant_and_a_reviewer_use_the_consoles_in_headless_chromium() -> anyhow::
     browser.click("#run-clearing")?;
     browser.wait_for("#notice")?;
     ensure!(browser.text("#notice")?.starts_with("Cleared"), "{}", browser.text("#notice")?);
+    browser.keep_screenshot("ops-clearing")?;
     browser.click("#sign-out")?;
     browser.wait_for_path("/ops/sign-in")?;
 
@@ -512,6 +523,7 @@ fn a_merchant_and_a_reviewer_use_the_consoles_in_headless_chromium() -> anyhow::
     browser.wait_for_path("/console/settlements")?;
     browser.click("#settlements tbody a")?;
     browser.wait_for("#lines")?;
+    browser.keep_screenshot("console-settlement")?;
     ensure!(browser.text("#lines")?.contains("¥123.45"), "{}", browser.text("main")?);
     browser.click(&format!("#lines a[href='/console/transactions/{sale}']"))?;
     browser.wait_for_path(&format!("/console/transactions/{sale}"))?;
@@ -522,6 +534,7 @@ fn a_merchant_and_a_reviewer_use_the_consoles_in_headless_chromium() -> anyhow::
     browser.type_into("#f-account_holder", "周杰")?;
     browser.click("#send-code")?;
     browser.wait_for("#code-sent")?;
+    browser.keep_screenshot("console-bank-card")?;
     let code = crate::console_account::sms_code(dir.path(), 0)?;
     browser.type_into("#code", &code)?;
     browser.click("#confirm")?;

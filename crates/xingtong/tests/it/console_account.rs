@@ -154,11 +154,11 @@ fn a_merchant_runs_its_account_and_staff_run_clearing_payouts_and_the_platform_i
     let bad_day = f.post_form("/ops/clearing/run", &[("_csrf", &t), ("day", "2026-02-30")])?;
     ensure!(bad_day.status == 422, "{}", bad_day.status);
     let cleared = f.post_form("/ops/clearing/run", &[("_csrf", &t), ("day", &dashed)])?;
-    ensure!(cleared.status == 200 && text(&cleared).contains("清算完成"), "{}", text(&cleared));
+    ensure!(cleared.status == 200 && text(&cleared).contains("<dt>本次新结算单</dt><dd>1</dd>"), "{}", text(&cleared));
     let (_, payouts) = admin_json(&server, "GET", &format!("/v1/merchants/{mid}/payouts"), &Value::Null)?;
     let payout_day = payouts["payouts"][0]["payout_date"].as_str().context("a payout")?.to_owned();
     let paid = f.post_form("/ops/payouts/run", &[("_csrf", &t), ("day", &payout_day)])?;
-    ensure!(paid.status == 200 && text(&paid).contains("划款"), "{}", paid.status);
+    ensure!(paid.status == 200 && text(&paid).contains("<dt>失败</dt><dd>1</dd>"), "{}", text(&paid));
     let attention = text(&f.get("/ops/clearing")?);
     ensure!(attention.contains("account_closed") && attention.contains(&mid), "the failure is listed: {attention}");
 
@@ -218,7 +218,7 @@ fn a_merchant_runs_its_account_and_staff_run_clearing_payouts_and_the_platform_i
     ensure!(retried.status == 403, "a token from another client's cookie is refused");
     let t = token(&mut f, "/ops/clearing")?;
     let retried = f.post_form("/ops/payouts/run", &[("_csrf", &t), ("day", &payout_day)])?;
-    ensure!(retried.status == 200, "{}", retried.status);
+    ensure!(retried.status == 200 && text(&retried).contains("<dt>改卡后重发</dt><dd>1</dd>"), "{}", text(&retried));
     let detail = text(&m.get(&format!("/console/settlements/{settlement_id}"))?);
     let marker = "id=\"payout-status\">";
     let status_at = detail.find(marker).context("the payout")? + marker.len();
