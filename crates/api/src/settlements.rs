@@ -81,6 +81,21 @@ fn statuses_param(value: Option<&str>, allowed: &[&str]) -> Result<Vec<String>, 
 }
 
 /// A comma-separated parameter whose every value is one of `allowed`.
+/// Comma-separated operator numbers, each two digits.
+fn operators_param(value: Option<&str>) -> Result<Vec<String>, ApiError> {
+    let values: Vec<String> = value
+        .map(|s| s.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    match values.iter().find(|o| xingtong_merchants::cashiers::check_operator(o).is_err()) {
+        Some(bad) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            codes::INVALID_PARAMETER,
+            format!("operator: {bad} is not an operator number (two digits, 00 to 99)"),
+        )),
+        None => Ok(values),
+    }
+}
+
 fn list_param(name: &str, value: Option<&str>, allowed: &[&str]) -> Result<Vec<String>, ApiError> {
     let values: Vec<String> = value
         .map(|s| s.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
@@ -870,6 +885,10 @@ pub struct TransactionFilter {
     pub tid: Option<String>,
     /// Comma-separated payment methods: `card`, `wechat`, `alipay`, `unionpay_qr`.
     pub method: Option<String>,
+    /// Comma-separated cashiers (operator numbers, `00`–`99`).
+    pub operator: Option<String>,
+    /// Comma-separated business types the cashier chose: `sale`, `collection`, `purchase`.
+    pub business_type: Option<String>,
     /// The `next_after` of the previous page.
     pub after: Option<String>,
     /// At most this many (1–1000, default 100).
@@ -918,6 +937,12 @@ pub async fn list_transactions(
         )?,
         terminal: filter.tid.clone(),
         methods: list_param("method", filter.method.as_deref(), &["card", "wechat", "alipay", "unionpay_qr"])?,
+        operators: operators_param(filter.operator.as_deref())?,
+        business_types: list_param(
+            "business_type",
+            filter.business_type.as_deref(),
+            &["sale", "collection", "purchase"],
+        )?,
         after,
         limit: filter.limit.unwrap_or(100).clamp(1, 1_000),
         ..xingtong_store::TxnQuery::default()

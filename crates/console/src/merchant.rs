@@ -332,6 +332,10 @@ pub(crate) struct Filter {
     pub tid: Option<String>,
     pub method: Option<String>,
     pub status: Option<String>,
+    /// An operator number, `00`–`99`.
+    pub cashier: Option<String>,
+    /// `sale`, `collection` or `purchase`.
+    pub business: Option<String>,
     pub after: Option<String>,
 }
 
@@ -339,6 +343,12 @@ pub(crate) struct Filter {
 pub(crate) const METHODS: [&str; 4] = ["card", "wechat", "alipay", "unionpay_qr"];
 /// The statuses a filter may name.
 pub(crate) const STATUSES: [&str; 6] = ["approved", "declined", "voided", "reversed", "completed", "pending"];
+/// The business types a filter may name.
+pub(crate) const BUSINESSES: [xingtong_payments::txn::BusinessType; 3] = [
+    xingtong_payments::txn::BusinessType::Sale,
+    xingtong_payments::txn::BusinessType::Collection,
+    xingtong_payments::txn::BusinessType::Purchase,
+];
 
 fn blank(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
@@ -378,6 +388,14 @@ impl Filter {
                 .filter(|m| METHODS.contains(m))
                 .map(|m| vec![m.to_owned()])
                 .unwrap_or_default(),
+            operators: blank(&self.cashier)
+                .filter(|c| xingtong_merchants::cashiers::check_operator(c).is_ok())
+                .map(|c| vec![c.to_owned()])
+                .unwrap_or_default(),
+            business_types: blank(&self.business)
+                .filter(|b| BUSINESSES.iter().any(|x| x.as_str() == *b))
+                .map(|b| vec![b.to_owned()])
+                .unwrap_or_default(),
             after,
             limit,
             ..TxnQuery::default()
@@ -393,6 +411,8 @@ impl Filter {
             ("tid", &self.tid),
             ("method", &self.method),
             ("status", &self.status),
+            ("cashier", &self.cashier),
+            ("business", &self.business),
         ] {
             if let Some(v) = blank(value) {
                 parts.push(format!("{name}={}", url_encode(v)));
@@ -505,6 +525,8 @@ struct TransactionsPage {
     tid: String,
     methods: Vec<Choice>,
     statuses: Vec<Choice>,
+    cashier: String,
+    businesses: Vec<Choice>,
     rows: Vec<TxnRowView>,
     export_href: String,
     export_xlsx_href: String,
@@ -559,6 +581,15 @@ async fn transactions(State(state): State<AppState>, ctx: Ctx, Query(filter): Qu
             .into_iter()
             .map(|(s, v)| Choice { value: v, label: status_name(t, s).0, selected: chosen(&filter.status, v) })
             .collect(),
+            cashier: blank(&filter.cashier).unwrap_or("").to_owned(),
+            businesses: BUSINESSES
+                .iter()
+                .map(|b| Choice {
+                    value: b.as_str(),
+                    label: business_name(t, *b),
+                    selected: chosen(&filter.business, b.as_str()),
+                })
+                .collect(),
             rows: txns.iter().map(|txn| row_view(&ctx, txn)).collect(),
             export_href: format!("/console/transactions.csv?{qs}"),
             export_xlsx_href: format!("/console/transactions.xlsx?{qs}"),

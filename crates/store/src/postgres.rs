@@ -1184,11 +1184,15 @@ impl Reader for PgReader {
                  AND ($4::text IS NULL OR business_day >= $4) AND ($5::text IS NULL OR business_day <= $5) \
                  AND (cardinality($6::text[]) = 0 OR status = ANY($6)) AND (business_day, id) > ($7, $8) \
                  AND (cardinality($12::text[]) = 0 OR method = ANY($12)) \
-                 AND ($1::text IS NULL OR (cardinality($6::text[]) = 0 AND cardinality($12::text[]) = 0) \
+                 AND (cardinality($13::text[]) = 0 OR operator = ANY($13)) \
+                 AND (cardinality($14::text[]) = 0 OR business_type = ANY($14)) \
+                 AND ($1::text IS NULL OR NOT $15 \
                       OR business_day IN (SELECT business_day FROM txn_totals WHERE merchant_id = $1 \
                           AND business_day >= coalesce($4, '') AND business_day <= coalesce($5, '~') AND count <> 0 \
                           AND (cardinality($6::text[]) = 0 OR status = ANY($6)) \
-                          AND (cardinality($12::text[]) = 0 OR method = ANY($12)))) \
+                          AND (cardinality($12::text[]) = 0 OR method = ANY($12)) \
+                          AND (cardinality($13::text[]) = 0 OR operator = ANY($13)) \
+                          AND (cardinality($14::text[]) = 0 OR business_type = ANY($14)))) \
                  ORDER BY business_day, id LIMIT $9"
             ),
             &[
@@ -1204,6 +1208,9 @@ impl Reader for PgReader {
                 &low,
                 &high,
                 &query.methods,
+                &query.operators,
+                &query.business_types,
+                &query.filters_rows(),
             ],
         )?;
         Ok(rows.iter().map(txn_from_row).collect())

@@ -196,10 +196,35 @@ pub struct TxnQuery {
     pub statuses: Vec<String>,
     /// Only these payment methods (`card`, `wechat`, `alipay`, `unionpay_qr`), when not empty.
     pub methods: Vec<String>,
+    /// Only these cashiers' (operator numbers, `00`–`99`), when not empty.
+    pub operators: Vec<String>,
+    /// Only these business types (`sale`, `collection`, `purchase`), when not empty.
+    pub business_types: Vec<String>,
     /// Cursor: only after this (business day, id).
     pub after: Option<(String, String)>,
     /// At most this many (capped at [`crate::PAGE_LIMIT_MAX`]).
     pub limit: u32,
+}
+
+impl TxnQuery {
+    /// True when the query filters on a transaction's status, method, cashier or business type
+    /// (what `txn_totals` knows per day).
+    pub(crate) fn filters_rows(&self) -> bool {
+        !(self.statuses.is_empty()
+            && self.methods.is_empty()
+            && self.operators.is_empty()
+            && self.business_types.is_empty())
+    }
+
+    /// True when a transaction (or a bucket of totals) of this status, method, cashier and
+    /// business type matches the query's filters.
+    pub(crate) fn admits(&self, status: &str, method: &str, operator: &str, business_type: &str) -> bool {
+        let any = |wanted: &[String], value: &str| wanted.is_empty() || wanted.iter().any(|w| w == value);
+        any(&self.statuses, status)
+            && any(&self.methods, method)
+            && any(&self.operators, operator)
+            && any(&self.business_types, business_type)
+    }
 }
 
 /// A listed transaction: its columns and its record.

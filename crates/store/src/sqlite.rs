@@ -794,13 +794,17 @@ pub(crate) fn select_transactions(
         add(&mut sql, " AND business_day <= ?", day.clone().into());
     }
     status_in(&mut sql, &mut values, &query.statuses);
-    if !query.methods.is_empty() {
-        let mut marks = Vec::new();
-        for method in &query.methods {
-            values.push(method.clone().into());
-            marks.push(format!("?{}", values.len()));
+    for (column, wanted) in
+        [("method", &query.methods), ("operator", &query.operators), ("business_type", &query.business_types)]
+    {
+        if !wanted.is_empty() {
+            let mut marks = Vec::new();
+            for value in wanted {
+                values.push(value.clone().into());
+                marks.push(format!("?{}", values.len()));
+            }
+            sql.push_str(&format!(" AND {column} IN ({})", marks.join(", ")));
         }
-        sql.push_str(&format!(" AND method IN ({})", marks.join(", ")));
     }
     if let Some((day, id)) = &query.after {
         values.push(day.clone().into());

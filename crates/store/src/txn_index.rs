@@ -60,7 +60,7 @@ pub(crate) fn index_once(main: &Connection, index: &mut Connection) -> Result<us
 }
 
 /// The business days from `from` to `to` on which the merchant has a transaction of the query's
-/// statuses and methods, by its totals (`txn_totals`).
+/// statuses, methods, cashiers and business types, by its totals (`txn_totals`).
 fn matching_days(
     tx: &Connection,
     merchant: &str,
@@ -69,17 +69,16 @@ fn matching_days(
     query: &TxnQuery,
 ) -> Result<Vec<String>, StoreError> {
     let mut statement = tx.prepare_cached(
-        "SELECT business_day, status, method FROM txn_totals WHERE merchant_id = ?1 AND business_day >= ?2 \
-         AND business_day <= ?3 AND count <> 0",
+        "SELECT business_day, status, method, operator, business_type FROM txn_totals WHERE merchant_id = ?1 \
+         AND business_day >= ?2 AND business_day <= ?3 AND count <> 0",
     )?;
     let mut days: Vec<String> = Vec::new();
     let mut rows = statement.query(params![merchant, from, to])?;
     while let Some(row) = rows.next()? {
-        let (day, status, method): (String, String, String) = (row.get(0)?, row.get(1)?, row.get(2)?);
-        if (query.statuses.is_empty() || query.statuses.contains(&status))
-            && (query.methods.is_empty() || query.methods.contains(&method))
-            && days.last() != Some(&day)
-        {
+        let day: String = row.get(0)?;
+        let (status, method, operator, business_type): (String, String, String, String) =
+            (row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?);
+        if query.admits(&status, &method, &operator, &business_type) && days.last() != Some(&day) {
             days.push(day);
         }
     }
@@ -110,18 +109,19 @@ pub(crate) fn merchant_transactions(
     let through = watermark(&tx_index)?;
     let tx = main.transaction()?;
     let mut out: Vec<TxnRow> = Vec::with_capacity(limit);
-    // A status or method filter looks only at the days whose totals (kept in every commit, tail
-    // included) say they hold a match: a filter nothing matches reads no transaction at all.
-    let ranges: Vec<(String, String)> = if query.statuses.is_empty() && query.methods.is_empty() {
+    // A status, method, cashier or business-type filter looks only at the days whose totals (kept
+    // in every commit, tail included) say they hold a match: a filter nothing matches reads no
+    // transaction at all.
+    let ranges: Vec<(String, String)> = if !query.filters_rows() {
         vec![(from, to)]
     } else {
         matching_days(&tx, &merchant, &from, &to, query)?.into_iter().map(|d| (d.clone(), d)).collect()
     };
-    // The indexed part, a page of ids at a time; a filter is checked on the row's status and
-    // method before the whole row is read.
+    // The indexed part, a page of ids at a time; a filter is checked on the row's own columns
+    // before the whole row is read.
     let mut after = query.after.clone().unwrap_or_default();
     // With a filter, most ids of a page may be dropped: read more at a time.
-    let page = if query.statuses.is_empty() && query.methods.is_empty() { limit } else { (limit * 8).min(2_000) };
+    let page = if query.filters_rows() { (limit * 8).min(2_000) } else { limit };
     'ranges: for (low, high) in &ranges {
         if *high < after.0 {
             continue;
@@ -143,13 +143,14 @@ pub(crate) fn merchant_transactions(
             };
             let Some(last) = ids.last().cloned() else { break };
             for (_, id) in &ids {
-                if !(query.statuses.is_empty() && query.methods.is_empty()) {
-                    let (status, method): (String, String) = tx
-                        .prepare_cached("SELECT status, method FROM transactions WHERE id = ?1 AND merchant_id = ?2")?
-                        .query_row(params![id, merchant], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                    if !(query.statuses.is_empty() || query.statuses.contains(&status))
-                        || !(query.methods.is_empty() || query.methods.contains(&method))
-                    {
+                if query.filters_rows() {
+                    let (status, method, operator, business_type): (String, String, String, String) = tx
+                        .prepare_cached(
+                            "SELECT status, method, operator, business_type FROM transactions \
+                             WHERE id = ?1 AND merchant_id = ?2",
+                        )?
+                        .query_row(params![id, merchant], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+                    if !query.admits(&status, &method, &operator, &business_type) {
                         continue;
                     }
                 }

@@ -787,7 +787,10 @@ pub async fn transactions_live_in_a_typed_table_queried_by_merchant_day_and_batc
     ensure!(store.transactions(approved).await?.len() == 3);
     // By payment method.
     let mut wallet = txn("m1", "T1-000002-000002", "T1", 2, 2, "20261127", 600);
-    wallet.txn.as_mut().context("columns")?.method = "wechat".into();
+    let columns = wallet.txn.as_mut().context("columns")?;
+    columns.method = "wechat".into();
+    columns.operator = "02".into();
+    columns.business_type = "collection".into();
     store.apply(Change { puts: vec![wallet], ..Change::default() }).await?;
     let by = |methods: &[&str]| TxnQuery {
         merchant: Some("m1".into()),
@@ -803,6 +806,18 @@ pub async fn transactions_live_in_a_typed_table_queried_by_merchant_day_and_batc
         ensure!(store.transactions(by(&["card"])).await?.len() == 3);
         ensure!(store.transactions(by(&["card", "wechat"])).await?.len() == 4);
         ensure!(store.transactions(by(&["alipay"])).await?.is_empty());
+        // By cashier and by business type, alone and with a method.
+        let of = |operators: &[&str], types: &[&str], methods: &[&str]| TxnQuery {
+            operators: operators.iter().map(|m| (*m).to_owned()).collect(),
+            business_types: types.iter().map(|m| (*m).to_owned()).collect(),
+            ..by(methods)
+        };
+        let cashier = store.transactions(of(&["02"], &[], &[])).await?;
+        ensure!(cashier.len() == 1 && cashier[0].record.id == "T1-000002-000002", "{cashier:?}");
+        ensure!(store.transactions(of(&["01"], &[], &[])).await?.is_empty());
+        ensure!(store.transactions(of(&[], &["collection"], &["wechat"])).await?.len() == 1);
+        ensure!(store.transactions(of(&[], &["collection"], &["card"])).await?.is_empty());
+        ensure!(store.transactions(of(&["02", ""], &[], &[])).await?.len() == 4, "rows without a cashier match ''");
     }
 
     // Moving a record into the table: put and remove in one change, all or nothing.

@@ -99,6 +99,14 @@ fn a_merchant_runs_its_account_and_staff_run_clearing_payouts_and_the_platform_i
     let unsigned = m.post_form("/console/cashiers/02/disable", &[("mid", &mid)])?;
     ensure!(unsigned.status == 403, "a form without its token: {}", unsigned.status);
 
+    // The list filtered by cashier and by business type (the sale was cashier 01's, a sale).
+    let mut list =
+        |filter: &str| -> anyhow::Result<String> { Ok(text(&m.get(&format!("/console/transactions?{filter}"))?)) };
+    ensure!(list("cashier=01&business=sale")?.contains(&sale));
+    ensure!(list("cashier=02")?.contains("id=\"nothing\""), "cashier 02 took nothing");
+    ensure!(list("business=purchase")?.contains("id=\"nothing\""));
+    ensure!(list("cashier=01")?.contains("value=\"01\""), "the filter is kept in the form");
+
     // Fees in force, and the settlement cycle set to D0 and back.
     let fees = text(&m.get("/console/fees")?);
     ensure!(fees.contains("0.60%") && fees.contains("0.38%") && fees.contains("¥20.00"), "{fees}");

@@ -237,6 +237,18 @@ fn a_customer_scans_the_terminal_s_codes_over_json_and_only_the_wallet_s_signed_
     ensure!(by("card")?.body["transactions"].as_array().is_some_and(Vec::is_empty));
     let unknown = by("cash")?;
     ensure!(unknown.status == 400 && unknown.body["error"]["code"] == "invalid_parameter", "{unknown:?}");
+    // By cashier (01 by default) and business type (sale by default), alone and together.
+    let of = |filter: &str| request(address, "GET", &format!("{pending}&{filter}"), key, None, None);
+    let count = |filter: &str| -> anyhow::Result<usize> {
+        Ok(of(filter)?.body["transactions"].as_array().map_or(usize::MAX, Vec::len))
+    };
+    ensure!(count("operator=01")? == 1 && count("operator=02,03")? == 0);
+    ensure!(count("business_type=sale")? == 1 && count("business_type=purchase,collection")? == 0);
+    ensure!(count("operator=01&business_type=sale&method=wechat")? == 1);
+    let bad = of("operator=1")?;
+    ensure!(bad.status == 400 && bad.body["error"]["code"] == "invalid_parameter", "{bad:?}");
+    let bad = of("business_type=gift")?;
+    ensure!(bad.status == 400 && bad.body["error"]["code"] == "invalid_parameter", "{bad:?}");
     // Scanned and paid: the notification approves it; polling sees it.
     let paid = scan(json!({ "code_url": url }))?;
     ensure!(paid.status == 201 && paid.body["notified"] == true && paid.body["order_id"] == id.as_str(), "{paid:?}");
