@@ -98,6 +98,19 @@ pub struct SalesReportView {
     pub lines: Vec<ReportLineView>,
     /// The sums of every line.
     pub totals: ReportLineView,
+    /// Approved sales and completions by hour of the day (China time): 24 entries, 0 to 23.
+    pub hours: Vec<HourView>,
+}
+
+/// An hour of the day's approved sales and completions over the report's range.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HourView {
+    /// 0 to 23, China time.
+    pub hour: u8,
+    /// How many.
+    pub count: i64,
+    /// Their amount, minor units.
+    pub amount_minor: i64,
 }
 
 impl SalesReportView {
@@ -112,6 +125,11 @@ impl SalesReportView {
             currency: "CNY",
             lines: report.lines.iter().map(ReportLineView::of).collect(),
             totals: ReportLineView::of(&report.totals),
+            hours: report
+                .hours
+                .iter()
+                .map(|h| HourView { hour: h.hour, count: h.count, amount_minor: h.amount_minor })
+                .collect(),
         }
     }
 }

@@ -163,6 +163,7 @@ text! {
     unknown: "(not recorded)", "（未记录）";
     chart_net: "Net by period", "各期净额";
     chart_mix: "Sales by payment method", "各支付方式消费金额";
+    chart_hours: "Approved sales by hour of day (China time)", "各时段消费金额（北京时间）";
     report_range_refused: "Choose a range of 1 to 366 days, the end not before the start.", "请选择1至366天的日期范围，结束日期不早于开始日期。";
     next_page: "Next page", "下一页";
     nothing_found: "Nothing matches.", "没有符合条件的记录。";
@@ -439,6 +440,11 @@ text! {
     runs_failed: "Server runs failed (latest 50)", "自动任务失败（最近50次）";
     counters: "Counters since start", "启动以来计数";
     nodes_note: "Each node answers for itself: on PostgreSQL with several nodes, open this page on each (or scrape /metrics and /readyz).", "每个节点只报告自身状态：PostgreSQL 多节点部署时，请分别打开各节点此页面（或采集 /metrics 与 /readyz）。";
+    activation_code: "Activation code", "激活码";
+    activation_code_hint: "Enter it on the terminal, with the merchant number and the serial number, when it arrives.", "设备到货后，在终端上输入激活码、商户号和序列号完成激活。";
+    waive_deposit: "Waive deposit", "免除押金";
+    waiver_reason: "Reason for the waiver", "免除原因";
+    deposit_state: "Deposit", "押金状态";
     reason_required: "A reason is required (1 to 500 characters).", "请填写驳回原因（1至500字）。";
 }
 

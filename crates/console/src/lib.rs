@@ -173,11 +173,29 @@ impl FromRequestParts<AppState> for Ctx {
             None => (hex::encode(rand::random::<[u8; 16]>()), true),
         };
         let csrf = csrf_token(state, &csrf_cookie.0);
-        let path = parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
+        let asked = parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
+        // A page answered to a form (POST) comes back, on a language switch or a sign-in, to the
+        // page the form was on: the POST's own address takes no GET.
+        let path = if parts.method == axum::http::Method::GET {
+            asked
+        } else {
+            headers
+                .get(header::REFERER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(referred_path)
+                .unwrap_or_else(|| if asked.starts_with("/ops") { "/ops" } else { "/console" }.to_owned())
+        };
         let request_id =
             headers.get(xingtong_api::REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
         Ok(Ctx { lang, principal, session, csrf_cookie, csrf, path, request_id })
     }
+}
+
+/// The path (and query) of a `Referer` when it is a page of the consoles.
+fn referred_path(referer: &str) -> Option<String> {
+    let rest = referer.split_once("://").map_or(referer, |(_, rest)| rest);
+    let path = &rest[rest.find('/')?..];
+    ((path.starts_with("/console") || path.starts_with("/ops")) && !path.starts_with("//")).then(|| path.to_owned())
 }
 
 /// Why a page was not shown.
@@ -496,6 +514,18 @@ mod tests {
             url_encode("/console/transactions?from=2026-11-01&tid=1"),
             "/console/transactions%3Ffrom%3D2026-11-01%26tid%3D1"
         );
+    }
+
+    #[test]
+    fn a_form_s_page_is_found_from_its_referer() {
+        assert_eq!(
+            referred_path("http://127.0.0.1:8080/ops/merchants/898?x=1").as_deref(),
+            Some("/ops/merchants/898?x=1")
+        );
+        assert_eq!(referred_path("https://pos.example.cn/console/cashiers").as_deref(), Some("/console/cashiers"));
+        assert_eq!(referred_path("http://evil.example/elsewhere"), None);
+        assert_eq!(referred_path("http://host"), None);
+        assert_eq!(referred_path("http://host//ops"), None);
     }
 
     #[test]

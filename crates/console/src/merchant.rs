@@ -199,6 +199,8 @@ pub(crate) struct DeviceRow {
     /// The deposit's state, and its progress toward the refund (per cent, with what is left).
     pub deposit_state: String,
     pub deposit_percent: Option<u32>,
+    /// The code to activate it with, while it is ordered or shipped (the owner's to see).
+    pub activation_code: Option<String>,
 }
 
 /// A merchant with its devices.
@@ -228,7 +230,7 @@ pub(crate) fn device_status(t: &Text, status: DeviceStatus) -> (&'static str, &'
 }
 
 /// A deposit's state in words, and its progress toward the refund while it counts.
-fn deposit_words(t: &Text, d: &xingtong_payments::deposit::Deposit) -> (String, Option<u32>) {
+pub(crate) fn deposit_words(t: &Text, d: &xingtong_payments::deposit::Deposit) -> (String, Option<u32>) {
     use xingtong_payments::deposit::DepositStatus;
     match d.status {
         DepositStatus::Due => (t.deposit_due.to_owned(), None),
@@ -275,6 +277,10 @@ pub(crate) fn device_row(
         last_seen,
         deposit_state,
         deposit_percent,
+        activation_code: device
+            .activation_code
+            .clone()
+            .filter(|_| matches!(device.status, DeviceStatus::Ordered | DeviceStatus::Shipped)),
     }
 }
 
@@ -880,6 +886,7 @@ struct ReportsPage {
     totals: ReportRow,
     net_chart: String,
     mix_chart: String,
+    hour_chart: String,
     error: Option<&'static str>,
     csv_href: String,
     xlsx_href: String,
@@ -924,6 +931,7 @@ async fn reports(State(state): State<AppState>, ctx: Ctx, Query(form): Query<Rep
             totals: report_row(t, By::Total, &xingtong_payments::reports::Line::default()),
             net_chart: String::new(),
             mix_chart: String::new(),
+            hour_chart: String::new(),
             error: None,
             csv_href: format!("/console/reports.csv?{qs}"),
             xlsx_href: format!("/console/reports.xlsx?{qs}"),
@@ -955,6 +963,10 @@ async fn reports(State(state): State<AppState>, ctx: Ctx, Query(form): Query<Rep
                 }
             }
             page.mix_chart = crate::chart::shares(t.chart_mix, &by_method);
+            // The day's pattern: approved sales by hour, every hour shown.
+            let hours: Vec<(String, i64)> =
+                report.hours.iter().map(|h| (format!("{:02}", h.hour), h.amount_minor)).collect();
+            page.hour_chart = crate::chart::columns(t.chart_hours, &hours);
         }
         Ok(ctx.page(StatusCode::OK, page.render()?))
     }

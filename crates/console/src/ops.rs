@@ -84,6 +84,10 @@ struct QueuePage {
 async fn queue(State(state): State<AppState>, ctx: Ctx) -> Response {
     let result = async {
         let principal = ctx.staff()?.clone();
+        // Staff who do not review start on the merchants, which every role may open.
+        if !principal.has_role(xingtong_merchants::identity::Role::Reviewer) {
+            return Ok(ctx.redirect("/ops/merchants"));
+        }
         let t = ctx.lang.text();
         let found = state.merchants.review_queue(&principal).await?;
         let rows = found

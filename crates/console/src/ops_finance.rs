@@ -39,11 +39,14 @@ fn engine(state: &AppState) -> Result<&xingtong_payments::Engine, Fail> {
     state.payments.as_ref().map(|(engine, _)| engine).ok_or_else(|| Fail::Internal("payments are not running".into()))
 }
 
-/// The staff member, who must have the finance role (else the page says so).
-fn finance(ctx: &Ctx) -> Result<Principal, Fail> {
+/// The staff member, when they have the finance role; else the refusal the page says (a
+/// session that is not staff's goes to the sign-in page).
+fn finance(ctx: &Ctx) -> Result<Result<Principal, Option<Notice>>, Fail> {
     let principal = ctx.staff()?.clone();
-    principal.require(Role::Finance).map_err(|_| Fail::Forbidden)?;
-    Ok(principal)
+    Ok(match principal.require(Role::Finance) {
+        Ok(()) => Ok(principal),
+        Err(_) => Err(Some(Notice { text: ctx.lang.text().finance_only.to_owned(), bad: true })),
+    })
 }
 
 /// `YYYY-MM-DD` (or `YYYYMMDD`) as `YYYYMMDD`, when it is a real day.
@@ -160,7 +163,9 @@ struct DayForm {
 async fn run_clearing(State(state): State<AppState>, ctx: Ctx, Form(form): Form<DayForm>) -> Response {
     let result = async {
         ctx.check_csrf(&form.csrf)?;
-        finance(&ctx)?;
+        if let Err(refused) = finance(&ctx)? {
+            return render_clearing(&state, &ctx, refused, Vec::new(), StatusCode::FORBIDDEN).await;
+        }
         let t = ctx.lang.text();
         let Some(day) = day_of(&form.day) else {
             let notice = Some(Notice { text: t.bad_date.to_owned(), bad: true });
@@ -193,7 +198,9 @@ async fn run_clearing(State(state): State<AppState>, ctx: Ctx, Form(form): Form<
 async fn run_payouts(State(state): State<AppState>, ctx: Ctx, Form(form): Form<DayForm>) -> Response {
     let result = async {
         ctx.check_csrf(&form.csrf)?;
-        finance(&ctx)?;
+        if let Err(refused) = finance(&ctx)? {
+            return render_clearing(&state, &ctx, refused, Vec::new(), StatusCode::FORBIDDEN).await;
+        }
         let t = ctx.lang.text();
         let Some(day) = day_of(&form.day) else {
             let notice = Some(Notice { text: t.bad_date.to_owned(), bad: true });
@@ -358,9 +365,14 @@ async fn reconciliation(State(state): State<AppState>, ctx: Ctx, Query(q): Query
 async fn run_reconciliation(State(state): State<AppState>, ctx: Ctx, Form(form): Form<DayForm>) -> Response {
     let result = async {
         ctx.check_csrf(&form.csrf)?;
-        let principal = finance(&ctx)?;
-        let t = ctx.lang.text();
         let source = Source::parse(&form.source).unwrap_or(Source::Card);
+        let principal = match finance(&ctx)? {
+            Ok(principal) => principal,
+            Err(refused) => {
+                return render_reconciliation(&state, &ctx, None, source, refused, StatusCode::FORBIDDEN).await;
+            }
+        };
+        let t = ctx.lang.text();
         let Some(day) = day_of(&form.day) else {
             let notice = Some(Notice { text: t.bad_date.to_owned(), bad: true });
             return render_reconciliation(&state, &ctx, None, source, notice, StatusCode::UNPROCESSABLE_ENTITY).await;
@@ -472,7 +484,10 @@ async fn fees(ctx: Ctx) -> Response {
 async fn announce(State(state): State<AppState>, ctx: Ctx, Form(form): Form<FeeForm>) -> Response {
     let result = async {
         ctx.check_csrf(&form.csrf)?;
-        let principal = finance(&ctx)?;
+        let principal = match finance(&ctx)? {
+            Ok(principal) => principal,
+            Err(refused) => return render_fees(&ctx, form, refused, StatusCode::FORBIDDEN),
+        };
         let t = ctx.lang.text();
         let business_type = match form.business_type.as_str() {
             "individual" => BusinessType::Individual,

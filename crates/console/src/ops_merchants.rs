@@ -69,6 +69,8 @@ struct DeviceRow {
     can_suspend: bool,
     can_resume: bool,
     can_reissue: bool,
+    deposit: String,
+    can_waive: bool,
 }
 
 struct CashierRow {
@@ -109,6 +111,10 @@ async fn render_merchant(
             value: if m.status == "active" { t.merchant_active } else { t.merchant_suspended }.to_owned(),
         },
     ];
+    let deposits = match &state.payments {
+        Some((engine, _)) => engine.merchant_deposits(mid).await.map_err(|e| Fail::Internal(e.to_string()))?,
+        None => Vec::new(),
+    };
     let devices = state
         .merchants
         .devices(&principal, mid)
@@ -117,7 +123,10 @@ async fn render_merchant(
         .map(|d| {
             let d = d.value;
             let (status, status_class) = device_status(t, d.status);
+            let deposit = deposits.iter().find(|x| x.tid == d.tid);
             DeviceRow {
+                deposit: deposit.map(|x| crate::merchant::deposit_words(t, x).0).unwrap_or_default(),
+                can_waive: deposit.is_some_and(|x| x.status == xingtong_payments::deposit::DepositStatus::Due),
                 tid: d.tid.clone(),
                 serial_number: d.serial_number.clone(),
                 status,
@@ -177,6 +186,8 @@ struct ActionForm {
     csrf: String,
     #[serde(default)]
     tracking: String,
+    #[serde(default)]
+    reason: String,
 }
 
 async fn device_action(
@@ -197,6 +208,17 @@ async fn device_action(
             "suspend" => state.merchants.suspend_device(&principal, &tid).await,
             "resume" => state.merchants.resume_device(&principal, &tid).await,
             "activation-code" => state.merchants.reissue_activation_code(&principal, &tid).await,
+            "deposit-waiver" => {
+                // The engine does not check roles: a waiver is finance's, as over JSON.
+                let waived = match principal.require(xingtong_merchants::identity::Role::Finance) {
+                    Ok(()) => match &state.payments {
+                        Some((engine, _)) => engine.waive_deposit(&tid, &principal.actor(), &form.reason).await,
+                        None => return Err(Fail::Internal("payments are not running".into())),
+                    },
+                    Err(refused) => Err(refused),
+                };
+                waived.and(state.merchants.device(&principal, &tid).await)
+            }
             _ => return Err(Fail::NotFound),
         };
         match done {

@@ -206,6 +206,30 @@ pub struct Report {
     pub lines: Vec<Line>,
     /// The sums of every line.
     pub totals: Line,
+    /// The range's approved sales and completions by hour of the day (China time), 0 to 23: every
+    /// hour, empty ones too (how a shop's day goes; voided ones are not counted).
+    pub hours: Vec<Hour>,
+}
+
+/// An hour of the day's approved sales and completions, over a report's range.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Hour {
+    /// 0 to 23, China time.
+    pub hour: u8,
+    /// How many.
+    pub count: i64,
+    /// Their amount, minor units.
+    pub amount_minor: i64,
+}
+
+/// Every hour of the day, from the hours with sales.
+pub fn day_of_hours(rows: &[xingtong_store::HourRow]) -> Vec<Hour> {
+    (0..24u8)
+        .map(|hour| match rows.iter().find(|r| r.hour == hour) {
+            Some(r) => Hour { hour, count: r.count, amount_minor: r.amount_minor },
+            None => Hour { hour, ..Hour::default() },
+        })
+        .collect()
 }
 
 /// The buckets of `mid`'s transactions over business days `from` to `to` (`YYYYMMDD`), added up.
@@ -222,7 +246,7 @@ pub fn build(mid: &str, from: &str, to: &str, period: Period, by: By, rows: &[To
         totals.merge(line);
     }
     let dashed = |d: &str| if d.len() == 8 { format!("{}-{}-{}", &d[..4], &d[4..6], &d[6..]) } else { d.to_owned() };
-    Report { mid: mid.to_owned(), from: dashed(from), to: dashed(to), period, by, lines, totals }
+    Report { mid: mid.to_owned(), from: dashed(from), to: dashed(to), period, by, lines, totals, hours: Vec::new() }
 }
 
 /// The report of `mid`'s business days `from` to `to` (`YYYYMMDD`, inclusive).
@@ -234,10 +258,11 @@ pub async fn sales_report(
     period: Period,
     by: By,
 ) -> Result<Report, xingtong_store::StoreError> {
-    let rows = store
-        .txn_totals(TotalsQuery { merchant: mid.to_owned(), day_from: from.to_owned(), day_to: to.to_owned() })
-        .await?;
-    Ok(build(mid, from, to, period, by, &rows))
+    let query = TotalsQuery { merchant: mid.to_owned(), day_from: from.to_owned(), day_to: to.to_owned() };
+    let rows = store.txn_totals(query.clone()).await?;
+    let mut report = build(mid, from, to, period, by, &rows);
+    report.hours = day_of_hours(&store.txn_hours(query).await?);
+    Ok(report)
 }
 
 /// Days from business day `from` to `to` (`YYYYMMDD`): 0 for the same day, negative when `to`

@@ -40,8 +40,8 @@ use xingtong_ledger::{Account, CreateAccountResult, CreateTransferResult, Transf
 
 use crate::committer::Write;
 pub use crate::records::{
-    AuditEntry, AuditQuery, Blob, Change, CounterAdd, Put, Record, RecordQuery, Rejection, SettlementLine, TotalsQuery,
-    TotalsRow, TxnColumns, TxnQuery, TxnRow, UniqueKey,
+    AuditEntry, AuditQuery, Blob, Change, CounterAdd, HourRow, Put, Record, RecordQuery, Rejection, SettlementLine,
+    TotalsQuery, TotalsRow, TxnColumns, TxnQuery, TxnRow, UniqueKey,
 };
 pub use crate::tables::{BatchColumns, Cmp, Columns, PayoutColumns, SettlementColumns, Table, TableQuery, Value};
 
@@ -362,6 +362,7 @@ pub(crate) trait Reader: Send {
     fn transaction(&mut self, kind: &str, id: &str) -> Result<Option<Record>, StoreError>;
     fn transactions(&mut self, query: &TxnQuery) -> Result<Vec<TxnRow>, StoreError>;
     fn txn_totals(&mut self, query: &TotalsQuery) -> Result<Vec<TotalsRow>, StoreError>;
+    fn txn_hours(&mut self, query: &TotalsQuery) -> Result<Vec<HourRow>, StoreError>;
     /// A row of a typed table by kind and id.
     fn table_record(&mut self, table: Table, kind: &str, id: &str) -> Result<Option<Record>, StoreError>;
     fn table_records(&mut self, query: &TableQuery) -> Result<Vec<Record>, StoreError>;
@@ -624,6 +625,12 @@ impl Store {
     /// commit: what reports add up, without reading a row of `transactions`.
     pub async fn txn_totals(&self, query: TotalsQuery) -> Result<Vec<TotalsRow>, StoreError> {
         self.inner.readers.run(move |r| r.txn_totals(&query)).await
+    }
+
+    /// A merchant's approved sales and completions by hour of the day (China time) over business
+    /// days `day_from` to `day_to`: the hours with any, in hour order.
+    pub async fn txn_hours(&self, query: TotalsQuery) -> Result<Vec<HourRow>, StoreError> {
+        self.inner.readers.run(move |r| r.txn_hours(&query)).await
     }
 
     /// A row of a typed domain table (batches, settlements, payouts) by kind and id.

@@ -41,6 +41,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "typed domain tables", include_str!("../migrations/postgres/0008_domain_tables.sql")),
     (9, "transaction totals", include_str!("../migrations/postgres/0009_txn_totals.sql")),
     (10, "audit search", include_str!("../migrations/postgres/0010_audit_search.sql")),
+    (11, "transaction hours", include_str!("../migrations/postgres/0011_txn_hours.sql")),
 ];
 
 /// The most transfers the history indexer takes in one pass.
@@ -320,7 +321,7 @@ impl PgWriter {
             put_txns: prepare(&format!(
                 "WITH new AS (SELECT * FROM UNNEST({}) AS n ({TXN_COLUMNS})), \
                  old AS (SELECT t.merchant_id, t.business_day, t.terminal_id, t.operator, t.method, t.business_type, \
-                         t.txn_type, t.status, t.amount_minor, t.fee_minor \
+                         t.txn_type, t.status, t.amount_minor, t.fee_minor, t.at \
                          FROM transactions t JOIN new n ON t.id = n.id AND t.merchant_id = n.merchant_id), \
                  written AS (INSERT INTO transactions ({TXN_COLUMNS}) SELECT * FROM new \
                  ON CONFLICT (id, merchant_id) DO UPDATE SET status = EXCLUDED.status, version = EXCLUDED.version, \
@@ -329,8 +330,16 @@ impl PgWriter {
                  fee_refunded_minor = EXCLUDED.fee_refunded_minor, response_code = EXCLUDED.response_code, \
                  original_id = EXCLUDED.original_id, body = EXCLUDED.body, operator = EXCLUDED.operator, \
                  business_type = EXCLUDED.business_type), \
-                 deltas AS (SELECT {TOTALS_KEY}, 1 AS c, amount_minor AS a, fee_minor AS f FROM new \
-                            UNION ALL SELECT {TOTALS_KEY}, -1, -amount_minor, -fee_minor FROM old) \
+                 deltas AS (SELECT {TOTALS_KEY}, at, 1 AS c, amount_minor AS a, fee_minor AS f FROM new \
+                            UNION ALL SELECT {TOTALS_KEY}, at, -1, -amount_minor, -fee_minor FROM old), \
+                 hours AS (INSERT INTO txn_hours (merchant_id, business_day, hour, count, amount_minor) \
+                            SELECT merchant_id, business_day, ((at / 1000000000 + 28800) / 3600) % 24, \
+                            sum(c)::int8, sum(a)::int8 FROM deltas \
+                            WHERE txn_type IN ('sale', 'completion') AND status = 'approved' \
+                            GROUP BY merchant_id, business_day, ((at / 1000000000 + 28800) / 3600) % 24 \
+                            ON CONFLICT (merchant_id, business_day, hour) DO UPDATE \
+                            SET count = txn_hours.count + EXCLUDED.count, \
+                            amount_minor = txn_hours.amount_minor + EXCLUDED.amount_minor RETURNING 1) \
                  INSERT INTO txn_totals ({TOTALS_KEY}, count, amount_minor, fee_minor) \
                  SELECT {TOTALS_KEY}, sum(c)::int8, sum(a)::int8, sum(f)::int8 FROM deltas GROUP BY {TOTALS_KEY} \
                  ON CONFLICT ({TOTALS_KEY}) DO UPDATE SET count = txn_totals.count + EXCLUDED.count, \
@@ -1214,6 +1223,22 @@ impl Reader for PgReader {
             ],
         )?;
         Ok(rows.iter().map(txn_from_row).collect())
+    }
+
+    fn txn_hours(&mut self, query: &TotalsQuery) -> Result<Vec<crate::records::HourRow>, StoreError> {
+        let rows = self.client.query(
+            "SELECT hour, sum(count)::int8, sum(amount_minor)::int8 FROM txn_hours WHERE merchant_id = $1 \
+             AND business_day >= $2 AND business_day <= $3 GROUP BY hour HAVING sum(count) <> 0 ORDER BY hour",
+            &[&query.merchant, &query.day_from, &query.day_to],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| crate::records::HourRow {
+                hour: u8::try_from(r.get::<_, i32>(0)).unwrap_or(0),
+                count: r.get(1),
+                amount_minor: r.get(2),
+            })
+            .collect())
     }
 
     fn txn_totals(&mut self, query: &TotalsQuery) -> Result<Vec<TotalsRow>, StoreError> {

@@ -179,6 +179,30 @@ pub struct SettlementLine {
     pub net_minor: i64,
 }
 
+/// True when a transaction of this type and status counts in `txn_hours`: an approved sale or
+/// completion.
+pub(crate) fn counts_in_hours(txn_type: &str, status: &str) -> bool {
+    matches!(txn_type, "sale" | "completion") && status == "approved"
+}
+
+/// The hour of day, China time (UTC+8), of a moment in ns since the epoch: what `txn_hours` keys by
+/// (its migrations compute the same in SQL).
+pub(crate) fn china_hour(at_ns: i64) -> i64 {
+    (at_ns / 1_000_000_000 + 8 * 3_600).div_euclid(3_600).rem_euclid(24)
+}
+
+/// A merchant's approved sales and completions in one hour of the day (China time), over a range
+/// of business days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HourRow {
+    /// 0 to 23.
+    pub hour: u8,
+    /// How many.
+    pub count: i64,
+    /// Their amount, minor units.
+    pub amount_minor: i64,
+}
+
 /// Which transactions to list, in (business day, id) order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TxnQuery {

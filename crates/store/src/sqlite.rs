@@ -39,6 +39,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "typed domain tables", include_str!("../migrations/sqlite/0009_domain_tables.sql")),
     (10, "transaction totals", include_str!("../migrations/sqlite/0010_txn_totals.sql")),
     (11, "audit search", include_str!("../migrations/sqlite/0011_audit_search.sql")),
+    (12, "transaction hours", include_str!("../migrations/sqlite/0012_txn_hours.sql")),
 ];
 
 /// What [`open`] returns.
@@ -106,6 +107,7 @@ pub(crate) fn open(data_dir: &Path, readers: usize, fsync: bool) -> Result<Opene
         ids_above,
         ids_above_pending: ids_above,
         totals: std::collections::HashMap::new(),
+        hours: std::collections::HashMap::new(),
         background_stop: Arc::clone(&stop),
         _lock: lock,
     };
@@ -242,6 +244,8 @@ pub(crate) struct SqliteWriter {
     /// The open transaction's changes to `txn_totals`, by bucket (count, amount, fee): a group's
     /// sales mostly share a few buckets, so they are written once, at commit, not once a sale.
     totals: std::collections::HashMap<[String; 8], [i64; 3]>,
+    /// The same for `txn_hours`: (merchant, business day, hour) → (count, amount).
+    hours: std::collections::HashMap<(String, String, i64), [i64; 2]>,
     /// Tells the checkpoint and history threads to stop when the writer goes.
     background_stop: Arc<AtomicBool>,
     /// The data directory's lock: held for as long as this, the only writer, lives.
@@ -265,6 +269,7 @@ impl Backend for SqliteWriter {
 
     fn begin(&mut self) -> Result<u64, StoreError> {
         self.totals.clear();
+        self.hours.clear();
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         Ok(self.last_timestamp)
     }
@@ -417,8 +422,16 @@ impl Backend for SqliteWriter {
     fn write_change(&mut self, change: &Change, now_ns: u64) -> Result<(), StoreError> {
         let conn = &self.conn;
         let totals = &mut self.totals;
-        // A transaction's bucket of `txn_totals` (see its migration): added to, or taken from.
-        let mut add_total = |key: [String; 8], sign: i64, amount: i64, fee: i64| {
+        let hours = &mut self.hours;
+        // A transaction's bucket of `txn_totals` (see its migration): added to, or taken from;
+        // and, an approved sale or completion, its hour of `txn_hours`.
+        let mut add_total = |key: [String; 8], at: i64, sign: i64, amount: i64, fee: i64| {
+            if crate::records::counts_in_hours(&key[6], &key[7]) {
+                let sums =
+                    hours.entry((key[0].clone(), key[1].clone(), crate::records::china_hour(at))).or_insert([0; 2]);
+                sums[0] += sign;
+                sums[1] += sign * amount;
+            }
             let sums = totals.entry(key).or_insert([0; 3]);
             sums[0] += sign;
             sums[1] += sign * amount;
@@ -443,7 +456,7 @@ impl Backend for SqliteWriter {
         ))?;
         let mut old_bucket = conn.prepare_cached(
             "SELECT merchant_id, business_day, terminal_id, operator, method, business_type, txn_type, status, \
-             amount_minor, fee_minor FROM transactions WHERE id = ?1 AND merchant_id = ?2",
+             amount_minor, fee_minor, at FROM transactions WHERE id = ?1 AND merchant_id = ?2",
         )?;
         for p in &change.puts {
             let r = &p.record;
@@ -467,11 +480,12 @@ impl Backend for SqliteWriter {
                                 ],
                                 row.get::<_, i64>(8)?,
                                 row.get::<_, i64>(9)?,
+                                row.get::<_, i64>(10)?,
                             ))
                         })
                         .optional()?;
-                    if let Some((key, amount, fee)) = old {
-                        add_total(key, -1, amount, fee);
+                    if let Some((key, amount, fee, at)) = old {
+                        add_total(key, at, -1, amount, fee);
                     }
                 }
                 add_total(
@@ -485,6 +499,7 @@ impl Backend for SqliteWriter {
                         t.txn_type.clone(),
                         r.status.clone(),
                     ],
+                    u64_int(t.at),
                     1,
                     t.amount_minor,
                     t.fee_minor,
@@ -626,6 +641,18 @@ impl Backend for SqliteWriter {
                 }
             }
         }
+        if !self.hours.is_empty() {
+            let mut add = self.conn.prepare_cached(
+                "INSERT INTO txn_hours (merchant_id, business_day, hour, count, amount_minor) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (merchant_id, business_day, hour) DO UPDATE SET count = count + excluded.count, \
+                 amount_minor = amount_minor + excluded.amount_minor",
+            )?;
+            for ((merchant, day, hour), [count, amount]) in self.hours.drain() {
+                if count != 0 || amount != 0 {
+                    add.execute(params![merchant, day, hour, count, amount])?;
+                }
+            }
+        }
         self.conn.execute_batch("COMMIT")?;
         self.last_timestamp = last_timestamp;
         self.ids_above = self.ids_above_pending;
@@ -635,6 +662,7 @@ impl Backend for SqliteWriter {
     fn rollback(&mut self) {
         self.ids_above_pending = self.ids_above;
         self.totals.clear();
+        self.hours.clear();
         if let Err(error) = self.conn.execute_batch("ROLLBACK") {
             // Not in a transaction (begin failed) is the usual reason; nothing to undo then.
             tracing::debug!(%error, "sqlite rollback");
@@ -1029,6 +1057,21 @@ impl Reader for SqliteReader {
 
     fn txn_totals(&mut self, query: &TotalsQuery) -> Result<Vec<TotalsRow>, StoreError> {
         select_totals(&self.conn, query)
+    }
+
+    fn txn_hours(&mut self, query: &TotalsQuery) -> Result<Vec<crate::records::HourRow>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT hour, sum(count), sum(amount_minor) FROM txn_hours WHERE merchant_id = ?1 AND business_day >= ?2 \
+             AND business_day <= ?3 GROUP BY hour HAVING sum(count) <> 0 ORDER BY hour",
+        )?;
+        let rows = statement.query_map(params![query.merchant, query.day_from, query.day_to], |r| {
+            Ok(crate::records::HourRow {
+                hour: u8::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                count: r.get(1)?,
+                amount_minor: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     fn table_record(&mut self, table: Table, kind: &str, id: &str) -> Result<Option<Record>, StoreError> {

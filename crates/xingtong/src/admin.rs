@@ -1075,6 +1075,15 @@ fn report_output(r: &xingtong_payments::reports::Report) -> Output {
         row(&line.period, &line.key, line);
     }
     row("total", "", &r.totals);
+    let busy: Vec<String> = r
+        .hours
+        .iter()
+        .filter(|h| h.count != 0)
+        .map(|h| format!("{:02}h {} {}", h.hour, h.count, yuan(h.amount_minor)))
+        .collect();
+    if !busy.is_empty() {
+        text.push_str(&format!("approved sales by hour (China time): {}\n", busy.join(" · ")));
+    }
     let value = serde_json::to_value(r).unwrap_or(Value::Null);
     Output::one(value, text.trim_end().to_owned())
 }

@@ -51,6 +51,7 @@ conformance!(
     records_are_versioned_and_refuse_stale_writes,
     the_audit_log_is_searched_by_actor_action_and_subject_newest_first,
     records_list_newest_first_in_pages,
+    approved_sales_are_kept_by_hour_of_day_in_the_same_commit,
     unique_keys_queries_and_blobs,
     changes_carry_ledger_events_all_or_nothing,
     counters_add_inside_the_writer_and_hold_their_maximum,

@@ -515,6 +515,50 @@ pub async fn records_list_newest_first_in_pages(h: &Harness) -> anyhow::Result<(
     Ok(())
 }
 
+pub async fn approved_sales_are_kept_by_hour_of_day_in_the_same_commit(h: &Harness) -> anyhow::Result<()> {
+    use xingtong_store::{Change, HourRow, TotalsQuery};
+    let store = h.open().await?.store;
+    // Half past `hour` o'clock China time (UTC+8): 1_764_172_800 is a midnight there.
+    let at = |hour: u64| (1_764_172_800 + hour * 3_600 + 1_800) * 1_000_000_000;
+    let row = |id: &str, hour: u64, txn_type: &str, status: &str, amount: i64| -> anyhow::Result<xingtong_store::Put> {
+        let mut p = txn("m1", id, "T1", 1, 1, "20261127", amount);
+        p.record.status = status.into();
+        let columns = p.txn.as_mut().context("columns")?;
+        columns.at = at(hour);
+        columns.txn_type = txn_type.into();
+        Ok(p)
+    };
+    store
+        .apply(Change {
+            puts: vec![
+                row("T1-000001-000001", 9, "sale", "approved", 1_000)?,
+                row("T1-000001-000002", 9, "sale", "approved", 2_000)?,
+                row("T1-000001-000003", 14, "completion", "approved", 500)?,
+                row("T1-000001-000004", 14, "refund", "approved", 300)?,
+                row("T1-000001-000005", 14, "sale", "declined", 700)?,
+                row("T1-000001-000006", 23, "sale", "approved", 50)?,
+            ],
+            ..Change::default()
+        })
+        .await?;
+    let hours = |merchant: &str| {
+        let store = store.clone();
+        let query = TotalsQuery { merchant: merchant.into(), day_from: "20261127".into(), day_to: "20261127".into() };
+        async move { store.txn_hours(query).await }
+    };
+    let hour = |hour: u8, count: i64, amount_minor: i64| HourRow { hour, count, amount_minor };
+    let found = hours("m1").await?;
+    ensure!(found == [hour(9, 2, 3_000), hour(14, 1, 500), hour(23, 1, 50)], "{found:?}");
+    // A sale voided leaves its hour, in the commit that voids it; another merchant sees none.
+    let mut voided = row("T1-000001-000002", 9, "sale", "voided", 2_000)?;
+    voided.expected = Some(1);
+    store.apply(Change { puts: vec![voided], ..Change::default() }).await?;
+    let found = hours("m1").await?;
+    ensure!(found == [hour(9, 1, 1_000), hour(14, 1, 500), hour(23, 1, 50)], "{found:?}");
+    ensure!(hours("m2").await?.is_empty());
+    Ok(())
+}
+
 /// Runs futures concurrently on the runtime and collects their outputs in order.
 async fn futures_join_all<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
 where

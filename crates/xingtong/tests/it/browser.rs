@@ -207,12 +207,13 @@ impl<'a> Browser<'a> {
         base64_decode(encoded.as_str().context("base64")?)
     }
 
-    /// Waits until the page's path is `path` (a form's redirect, followed by the browser).
+    /// Waits until the page's path is `path` (a form's redirect, followed by the browser) and
+    /// its document has loaded (the address changes before the new page's elements exist).
     fn wait_for_path(&self, path: &str) -> anyhow::Result<()> {
         let started = Instant::now();
         loop {
             let now = self.path()?;
-            if now == path {
+            if now == path && self.script("return document.readyState")? == "complete" {
                 return Ok(());
             }
             ensure!(started.elapsed() < Duration::from_secs(10), "still at {now}, not {path}");
@@ -540,6 +541,14 @@ fn a_merchant_and_a_reviewer_use_the_consoles_in_headless_chromium() -> anyhow::
     browser.click("#confirm")?;
     browser.wait_for("#notice")?;
     ensure!(browser.text("#current-card")?.contains("0122"), "{}", browser.text("main")?);
+    // The page a form answered switches language back to the page the form was on.
+    let lang = browser.script("return document.documentElement.lang")?;
+    browser.click("#language")?;
+    browser.wait_for_path("/console/bank-card")?;
+    ensure!(browser.script("return document.documentElement.lang")? != lang, "switched from {lang}");
+    browser.click("#language")?;
+    browser.wait_for_path("/console/bank-card")?;
+    ensure!(browser.script("return document.documentElement.lang")? == lang, "and back to {lang}");
     browser.click("#sign-out")?;
     browser.wait_for_path("/console/sign-in")?;
 

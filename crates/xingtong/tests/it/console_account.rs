@@ -251,6 +251,56 @@ fn a_merchant_runs_its_account_and_staff_run_clearing_payouts_and_the_platform_i
     let health = f.get("/ops/health")?;
     ensure!(health.status == 200 && text(&health).contains("sqlite"), "{}", text(&health));
 
+    // The report's day pattern: 24 hours, the one sale in its hour, on the page and over JSON.
+    let (status, report) = admin_json(
+        &server,
+        "GET",
+        &format!("/v1/merchants/{mid}/reports/sales?from={dashed}&to={dashed}"),
+        &Value::Null,
+    )?;
+    let hours = report["hours"].as_array().context("hours")?;
+    ensure!(status == 200 && hours.len() == 24, "{report}");
+    let busy: Vec<&Value> = hours.iter().filter(|h| h["count"] != 0).collect();
+    ensure!(busy.len() == 1 && busy[0]["amount_minor"] == 12_345, "{report}");
+    let hour = busy[0]["hour"].as_u64().context("hour")?;
+    let page = text(&m.get("/console/reports")?);
+    ensure!(page.contains("id=\"hours\"") && page.contains(&format!("<title>{hour:02}: ¥123.45")), "{page}");
+
+    // A device's deposit waived by finance staff on the merchant's page; the owner sees the
+    // device's activation code on the overview while it is ordered.
+    let page = text(&f.get(&format!("/ops/merchants/{mid}"))?);
+    let waive_at = page.find("/deposit-waiver").context("a device whose deposit is due")?;
+    let tid: String = page[..waive_at].rsplit('/').next().unwrap_or("").to_owned();
+    let t = token(&mut f, &format!("/ops/merchants/{mid}"))?;
+    let waived =
+        f.post_form(&format!("/ops/devices/{tid}/deposit-waiver"), &[("_csrf", &t), ("reason", "开业优惠")])?;
+    let page = text(&waived);
+    ensure!(
+        waived.status == 200
+            && page.contains("已免除")
+            && !page.contains(&format!("action=\"/ops/devices/{tid}/deposit-waiver\"")),
+        "{page}"
+    );
+    let overview = text(&m.get("/console")?);
+    ensure!(overview.contains("class=\"mono activation-code\""), "{overview}");
+    // Staff without the finance role are refused on the page, and land on the merchants.
+    cli(
+        dir.path(),
+        &["admin", "staff", "create", "--username", "risk.wu", "--name", "吴", "--role", "risk", "--json"],
+        "staff password 66\n",
+    )?;
+    let mut r = Client::new(server.address);
+    let landed = r.sign_in("/ops", "risk.wu", "staff password 66")?;
+    ensure!(landed.status == 303);
+    let start = r.get("/ops")?;
+    ensure!(start.status == 303 && start.head.contains("/ops/merchants"), "{}", start.head);
+    let t = token(&mut r, "/ops/clearing")?;
+    let refused = r.post_form("/ops/clearing/run", &[("_csrf", &t), ("day", &dashed)])?;
+    ensure!(refused.status == 403 && text(&refused).contains("需要财务角色"), "{}", refused.status);
+    let t = token(&mut r, &format!("/ops/merchants/{mid}"))?;
+    let refused = r.post_form(&format!("/ops/devices/{tid}/deposit-waiver"), &[("_csrf", &t), ("reason", "x")])?;
+    ensure!(refused.status == 403, "a waiver is finance's: {}", refused.status);
+
     // A merchant's session does not open the operations console, nor staff the merchant's.
     ensure!(m.get("/ops/clearing")?.status == 303 && f.get("/console/fees")?.status == 303);
 
