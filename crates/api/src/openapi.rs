@@ -375,6 +375,7 @@ impl Modify for Completeness {
         crate::settlements::announce_type_fee_change,
         crate::settlements::list_transactions,
         crate::reports::sales_report,
+        crate::reports::settlement_report,
         crate::settlements::get_payout,
         crate::settlements::run_payouts,
         crate::settlements::set_sandbox_bank_account,

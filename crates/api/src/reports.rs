@@ -1,5 +1,6 @@
-//! `/v1/merchants/{mid}/reports/sales`: the sales report (销售报表) a merchant, its keys and staff
-//! read, the same one the merchant console shows and `xingtong admin report sales` prints.
+//! `/v1/merchants/{mid}/reports/sales` and `/reports/settlements`: the sales report (销售报表) and
+//! the settlement report (结算报表) a merchant, its keys and staff read, the same ones the merchant
+//! console shows and `xingtong admin report sales|settlements` prints.
 
 use axum::Json;
 use axum::extract::State;
@@ -174,4 +175,115 @@ pub async fn sales_report(
     let (from, to, period, by) = parse_query(&query)?;
     let report = xingtong_payments::reports::sales_report(&state.store, &mid, &from, &to, period, by).await?;
     Ok(Json(SalesReportView::of(&report)).into_response())
+}
+
+/// Which settlement report.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SettlementReportQuery {
+    /// First business day, `YYYY-MM-DD` (China time).
+    pub from: String,
+    /// Last business day (inclusive), `YYYY-MM-DD`; at most 366 days after `from`.
+    pub to: String,
+    /// `day` (default), `week` (ISO weeks, Monday to Sunday) or `month`.
+    pub period: Option<String>,
+}
+
+/// One line of the settlement report: a period's settlements added up. Amounts are minor units.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SettlementReportLineView {
+    /// `YYYY-MM-DD`, `YYYY-Www` or `YYYY-MM`; empty on the totals line.
+    pub period: String,
+    /// Settlements (one a business day; a D0 merchant's sweeps add more).
+    pub settlements: i64,
+    /// Transactions cleared.
+    pub lines: i64,
+    /// Sales and completions cleared.
+    pub captured_count: i64,
+    /// Their amount.
+    pub captured_minor: i64,
+    /// Voids, completion voids and refunds cleared.
+    pub returned_count: i64,
+    /// Their amount.
+    pub returned_minor: i64,
+    /// Fees charged less fees returned.
+    pub fees_minor: i64,
+    /// D0 surcharges charged less returned.
+    pub surcharge_minor: i64,
+    /// `captured − returned − fees − surcharge`.
+    pub net_minor: i64,
+    /// Paid, or to be paid, to the merchant's bank card.
+    pub payout_minor: i64,
+    /// What the period's last settlement carried forward to the next (≤ 0).
+    pub carried_forward_minor: i64,
+}
+
+impl SettlementReportLineView {
+    fn of(l: &xingtong_payments::reports::SettlementLine) -> SettlementReportLineView {
+        SettlementReportLineView {
+            period: l.period.clone(),
+            settlements: l.settlements,
+            lines: l.lines,
+            captured_count: l.captured_count,
+            captured_minor: l.captured_minor,
+            returned_count: l.returned_count,
+            returned_minor: l.returned_minor,
+            fees_minor: l.fees_minor,
+            surcharge_minor: l.surcharge_minor,
+            net_minor: l.net_minor,
+            payout_minor: l.payout_minor,
+            carried_forward_minor: l.carried_forward_minor,
+        }
+    }
+}
+
+/// A settlement report.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SettlementReportView {
+    /// The merchant.
+    pub mid: String,
+    /// First business day.
+    pub from: String,
+    /// Last business day.
+    pub to: String,
+    /// `day`, `week` or `month`.
+    pub period: &'static str,
+    /// Always `CNY`.
+    pub currency: &'static str,
+    /// In period order; periods without a settlement are left out.
+    pub lines: Vec<SettlementReportLineView>,
+    /// Every line added up; its `carried_forward_minor` is the last settlement's.
+    pub totals: SettlementReportLineView,
+}
+
+impl SettlementReportView {
+    /// How a settlement report looks over JSON.
+    pub fn of(r: &xingtong_payments::reports::SettlementReport) -> SettlementReportView {
+        SettlementReportView {
+            mid: r.mid.clone(),
+            from: r.from.clone(),
+            to: r.to.clone(),
+            period: r.period.as_str(),
+            currency: "CNY",
+            lines: r.lines.iter().map(SettlementReportLineView::of).collect(),
+            totals: SettlementReportLineView::of(&r.totals),
+        }
+    }
+}
+
+/// A merchant's settlement report: its settlements by day, week or month of the business day
+/// each cleared: captured, returned, fees, surcharges, net, payouts and the balance carried.
+#[utoipa::path(get, path = "/v1/merchants/{mid}/reports/settlements", tag = "settlement", params(SettlementReportQuery), responses((status = 200, description = "The report", body = SettlementReportView), (status = 400, description = "invalid_parameter"), (status = 404, description = "No such merchant, or not yours")))]
+pub async fn settlement_report(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(mid): Path<String>,
+    Query(query): Query<SettlementReportQuery>,
+) -> Result<Response, ApiError> {
+    seen_merchant(&state, &principal, &mid).await?;
+    let as_sales = ReportQuery { from: query.from, to: query.to, period: query.period, by: None };
+    let (from, to, period, _) = parse_query(&as_sales)?;
+    let report = xingtong_payments::reports::settlement_report(&state.store, &mid, &from, &to, period).await?;
+    Ok(Json(SettlementReportView::of(&report)).into_response())
 }

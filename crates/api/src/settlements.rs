@@ -889,6 +889,11 @@ pub struct TransactionFilter {
     pub operator: Option<String>,
     /// Comma-separated business types the cashier chose: `sale`, `collection`, `purchase`.
     pub business_type: Option<String>,
+    /// Comma-separated transaction types: `sale`, `void`, `refund`, `pre_authorization`,
+    /// `pre_authorization_void`, `completion`, `completion_void`, `balance_inquiry`.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub txn_type: Option<String>,
     /// The `next_after` of the previous page.
     pub after: Option<String>,
     /// At most this many (1–1000, default 100).
@@ -942,6 +947,20 @@ pub async fn list_transactions(
             "business_type",
             filter.business_type.as_deref(),
             &["sale", "collection", "purchase"],
+        )?,
+        types: list_param(
+            "type",
+            filter.txn_type.as_deref(),
+            &[
+                "sale",
+                "void",
+                "refund",
+                "pre_authorization",
+                "pre_authorization_void",
+                "completion",
+                "completion_void",
+                "balance_inquiry",
+            ],
         )?,
         after,
         limit: filter.limit.unwrap_or(100).clamp(1, 1_000),

@@ -342,6 +342,8 @@ pub(crate) struct Filter {
     pub cashier: Option<String>,
     /// `sale`, `collection` or `purchase`.
     pub business: Option<String>,
+    /// A transaction type: `sale`, `void`, `refund`, `completion` …
+    pub kind: Option<String>,
     pub after: Option<String>,
 }
 
@@ -349,6 +351,20 @@ pub(crate) struct Filter {
 pub(crate) const METHODS: [&str; 4] = ["card", "wechat", "alipay", "unionpay_qr"];
 /// The statuses a filter may name.
 pub(crate) const STATUSES: [&str; 6] = ["approved", "declined", "voided", "reversed", "completed", "pending"];
+/// The transaction types a filter may name.
+pub(crate) const KINDS: [xingtong_payments::txn::Kind; 8] = {
+    use xingtong_payments::txn::Kind;
+    [
+        Kind::Sale,
+        Kind::Void,
+        Kind::Refund,
+        Kind::PreAuthorization,
+        Kind::PreAuthorizationVoid,
+        Kind::Completion,
+        Kind::CompletionVoid,
+        Kind::BalanceInquiry,
+    ]
+};
 /// The business types a filter may name.
 pub(crate) const BUSINESSES: [xingtong_payments::txn::BusinessType; 3] = [
     xingtong_payments::txn::BusinessType::Sale,
@@ -402,6 +418,10 @@ impl Filter {
                 .filter(|b| BUSINESSES.iter().any(|x| x.as_str() == *b))
                 .map(|b| vec![b.to_owned()])
                 .unwrap_or_default(),
+            types: blank(&self.kind)
+                .filter(|k| KINDS.iter().any(|x| x.as_str() == *k))
+                .map(|k| vec![k.to_owned()])
+                .unwrap_or_default(),
             after,
             limit,
             ..TxnQuery::default()
@@ -419,6 +439,7 @@ impl Filter {
             ("status", &self.status),
             ("cashier", &self.cashier),
             ("business", &self.business),
+            ("kind", &self.kind),
         ] {
             if let Some(v) = blank(value) {
                 parts.push(format!("{name}={}", url_encode(v)));
@@ -514,6 +535,13 @@ fn row_view(ctx: &Ctx, txn: &CardTransaction) -> TxnRowView {
 }
 
 /// An option of a filter's select.
+/// A transaction type to choose, named in the page's language.
+pub(crate) struct KindChoice {
+    pub value: &'static str,
+    pub label: String,
+    pub selected: bool,
+}
+
 pub(crate) struct Choice {
     pub value: &'static str,
     pub label: &'static str,
@@ -533,6 +561,7 @@ struct TransactionsPage {
     statuses: Vec<Choice>,
     cashier: String,
     businesses: Vec<Choice>,
+    kinds: Vec<KindChoice>,
     rows: Vec<TxnRowView>,
     export_href: String,
     export_xlsx_href: String,
@@ -588,6 +617,14 @@ async fn transactions(State(state): State<AppState>, ctx: Ctx, Query(filter): Qu
             .map(|(s, v)| Choice { value: v, label: status_name(t, s).0, selected: chosen(&filter.status, v) })
             .collect(),
             cashier: blank(&filter.cashier).unwrap_or("").to_owned(),
+            kinds: KINDS
+                .iter()
+                .map(|k| KindChoice {
+                    value: k.as_str(),
+                    label: kind_word(ctx.lang, k.as_str()),
+                    selected: chosen(&filter.kind, k.as_str()),
+                })
+                .collect(),
             businesses: BUSINESSES
                 .iter()
                 .map(|b| Choice {
@@ -804,7 +841,7 @@ pub(crate) struct ReportForm {
 
 /// A report's parameters, checked: (mid, from, to as `YYYYMMDD`, period, split). The range
 /// defaults to this month so far.
-fn report_spec(
+pub(crate) fn report_spec(
     state: &AppState,
     ctx: &Ctx,
     form: &ReportForm,
@@ -823,7 +860,7 @@ fn report_spec(
     Ok((mid, from, to, period, by))
 }
 
-fn in_range(from: &str, to: &str) -> bool {
+pub(crate) fn in_range(from: &str, to: &str) -> bool {
     (0..crate::REPORT_DAYS_MAX).contains(&xingtong_payments::reports::days_between(from, to))
 }
 
@@ -890,6 +927,8 @@ struct ReportsPage {
     error: Option<&'static str>,
     csv_href: String,
     xlsx_href: String,
+    settlements_href: String,
+    refunds_href: String,
 }
 
 async fn reports(State(state): State<AppState>, ctx: Ctx, Query(form): Query<ReportForm>) -> Response {
@@ -922,8 +961,8 @@ async fn reports(State(state): State<AppState>, ctx: Ctx, Query(form): Query<Rep
             base: ctx.base(Console::Merchant, t.sales_report),
             mids: ctx.owner()?.to_vec(),
             mid: mid.clone(),
-            from: from_dashed,
-            to: to_dashed,
+            from: from_dashed.clone(),
+            to: to_dashed.clone(),
             periods,
             splits,
             split: by != By::Total,
@@ -935,6 +974,15 @@ async fn reports(State(state): State<AppState>, ctx: Ctx, Query(form): Query<Rep
             error: None,
             csv_href: format!("/console/reports.csv?{qs}"),
             xlsx_href: format!("/console/reports.xlsx?{qs}"),
+            settlements_href: format!(
+                "/console/reports/settlements?mid={}&from={from_dashed}&to={to_dashed}&period={}",
+                url_encode(&mid),
+                period.as_str()
+            ),
+            refunds_href: format!(
+                "/console/transactions?mid={}&from={from_dashed}&to={to_dashed}&kind=refund",
+                url_encode(&mid)
+            ),
         };
         if !in_range(&from, &to) {
             page.error = Some(t.report_range_refused);

@@ -1,7 +1,9 @@
-//! Reports (销售报表, 收款报表): a merchant's sales, voids, refunds and fees over business days,
-//! by day, week or month, overall or by terminal, cashier, payment method or business type. They
-//! add up the store's transaction totals (`txn_totals`, kept in each transaction's commit), never
-//! the rows: a month of a million transactions is a few thousand buckets.
+//! Reports (销售报表, 收款报表, 结算报表): a merchant's sales, voids, refunds and fees over business
+//! days, by day, week or month, overall or by terminal, cashier, payment method or business type;
+//! the hours of the day they were made in; and its settlements by period. The sales report adds
+//! up the store's transaction totals (`txn_totals` and `txn_hours`, kept in each transaction's
+//! commit), never the rows: a month of a million transactions is a few thousand buckets. The
+//! settlement report adds up the settlements themselves (one a business day, a few for D0).
 //!
 //! What counts, transaction by transaction, as it stands now:
 //! - **sales**: sales and pre-authorization completions that were approved, voided ones included
@@ -265,6 +267,126 @@ pub async fn sales_report(
     Ok(report)
 }
 
+/// One line of the settlement report (结算报表): a period's settlements added up, by the
+/// business day each cleared. Amounts are minor units.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SettlementLine {
+    /// `YYYY-MM-DD`, `YYYY-Www` or `YYYY-MM`; empty on the totals line.
+    pub period: String,
+    /// Settlements (one a business day, or more for D0 sweeps).
+    pub settlements: i64,
+    /// Their lines (transactions cleared).
+    pub lines: i64,
+    /// Sales and completions cleared: how many, and their amount.
+    pub captured_count: i64,
+    /// Their amount.
+    pub captured_minor: i64,
+    /// Voids, completion voids and refunds cleared: how many …
+    pub returned_count: i64,
+    /// … and their amount.
+    pub returned_minor: i64,
+    /// Fees charged less fees returned.
+    pub fees_minor: i64,
+    /// D0 surcharges charged less returned.
+    pub surcharge_minor: i64,
+    /// captured − returned − fees − surcharge.
+    pub net_minor: i64,
+    /// Paid (or to be paid) to the merchant's card.
+    pub payout_minor: i64,
+    /// What the period's last settlement carried forward (≤ 0: refunds and fees that outweighed
+    /// sales, taken from the next payout).
+    pub carried_forward_minor: i64,
+}
+
+impl SettlementLine {
+    fn add(&mut self, s: &crate::clearing::Settlement) {
+        self.settlements += 1;
+        self.lines += i64::from(s.lines);
+        self.captured_count += i64::from(s.captured_count);
+        self.captured_minor += s.captured_minor;
+        self.returned_count += i64::from(s.returned_count);
+        self.returned_minor += s.returned_minor;
+        self.fees_minor += s.fees_minor;
+        self.surcharge_minor += s.surcharge_minor;
+        self.net_minor += s.net_minor;
+        self.payout_minor += s.payout_minor;
+        self.carried_forward_minor = s.carried_out_minor;
+    }
+}
+
+/// The settlement report of a merchant over business days.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SettlementReport {
+    /// The merchant.
+    pub mid: String,
+    /// First business day, `YYYY-MM-DD`.
+    pub from: String,
+    /// Last business day, `YYYY-MM-DD`.
+    pub to: String,
+    /// How lines are grouped in time.
+    pub period: Period,
+    /// In period order; periods without a settlement are left out.
+    pub lines: Vec<SettlementLine>,
+    /// Every line added up (its carried-forward is the last settlement's).
+    pub totals: SettlementLine,
+}
+
+/// Settlements, in (business day, id) order, grouped by `period`.
+pub fn build_settlements(
+    mid: &str,
+    from: &str,
+    to: &str,
+    period: Period,
+    settlements: &[crate::clearing::Settlement],
+) -> SettlementReport {
+    let mut lines: Vec<SettlementLine> = Vec::new();
+    let mut totals = SettlementLine::default();
+    for s in settlements {
+        let p = period.of(&s.business_day);
+        if lines.last().is_none_or(|l| l.period != p) {
+            lines.push(SettlementLine { period: p, ..SettlementLine::default() });
+        }
+        if let Some(line) = lines.last_mut() {
+            line.add(s);
+        }
+        totals.add(s);
+    }
+    let dashed = |d: &str| if d.len() == 8 { format!("{}-{}-{}", &d[..4], &d[4..6], &d[6..]) } else { d.to_owned() };
+    SettlementReport { mid: mid.to_owned(), from: dashed(from), to: dashed(to), period, lines, totals }
+}
+
+/// The settlement report (结算报表) of `mid`'s business days `from` to `to` (`YYYYMMDD`,
+/// inclusive): its settlements, read from their table a page at a time by business day.
+pub async fn settlement_report(
+    store: &Store,
+    mid: &str,
+    from: &str,
+    to: &str,
+    period: Period,
+) -> Result<SettlementReport, xingtong_merchants::Error> {
+    use xingtong_store::{Cmp, Table, TableQuery, Value};
+    let mut found: Vec<crate::clearing::Settlement> = Vec::new();
+    let mut after: Option<(Value, String)> = None;
+    loop {
+        let mut query = TableQuery::new(Table::Settlements)
+            .merchant(mid)
+            .filter("business_day", Cmp::AtLeast, from)
+            .filter("business_day", Cmp::AtMost, to)
+            .order_by("business_day")
+            .limit(xingtong_store::PAGE_LIMIT_MAX);
+        query.after = after.clone();
+        let page: Vec<xingtong_merchants::entity::Stored<crate::clearing::Settlement>> =
+            xingtong_merchants::entity::select(store, query).await?;
+        let full = page.len() == xingtong_store::PAGE_LIMIT_MAX as usize;
+        after = page.last().map(|s| (Value::from(s.value.business_day.as_str()), s.value.id.clone()));
+        found.extend(page.into_iter().map(|s| s.value));
+        if !full {
+            break;
+        }
+    }
+    Ok(build_settlements(mid, from, to, period, &found))
+}
+
 /// Days from business day `from` to `to` (`YYYYMMDD`): 0 for the same day, negative when `to`
 /// comes first.
 pub fn days_between(from: &str, to: &str) -> i64 {
@@ -305,6 +427,48 @@ pub fn iso_week(y: i64, m: i64, d: i64) -> (i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settlements_add_up_by_period_and_carry_the_last_balance_forward() {
+        use crate::clearing::{Settlement, SettlementStatus};
+        let settlement = |day: &str, seq: u32, captured: i64, returned: i64, fees: i64, carried_out: i64| Settlement {
+            id: format!("stl_898_{day}_{seq}"),
+            mid: "898".into(),
+            business_day: day.into(),
+            seq,
+            cycle: xingtong_merchants::merchant::SettlementCycle::T1,
+            status: SettlementStatus::Cleared,
+            lines: 2,
+            captured_minor: captured,
+            captured_count: 1,
+            returned_minor: returned,
+            returned_count: u32::from(returned > 0),
+            fees_minor: fees,
+            surcharge_minor: 0,
+            net_minor: captured - returned - fees,
+            carried_in_minor: 0,
+            payout_minor: (captured - returned - fees).max(0),
+            carried_out_minor: carried_out,
+            payout_date: day.into(),
+            cleared_at: 0,
+        };
+        let all = [
+            settlement("20261130", 1, 10_000, 0, 60, 0),
+            settlement("20261201", 1, 0, 500, -3, -497),
+            settlement("20261201", 2, 2_000, 0, 12, 0),
+        ];
+        let by_day = build_settlements("898", "20261130", "20261201", Period::Day, &all);
+        assert_eq!(by_day.lines.len(), 2);
+        assert_eq!((by_day.lines[1].period.as_str(), by_day.lines[1].settlements), ("2026-12-01", 2));
+        assert_eq!(by_day.lines[1].net_minor, -497 + 1_988);
+        assert_eq!(by_day.lines[1].carried_forward_minor, 0, "the day's last settlement's balance");
+        let by_month = build_settlements("898", "20261130", "20261201", Period::Month, &all);
+        assert_eq!(by_month.lines.iter().map(|l| l.period.as_str()).collect::<Vec<_>>(), ["2026-11", "2026-12"]);
+        assert_eq!(by_month.totals.payout_minor, 9_940 + 1_988);
+        assert_eq!(by_month.totals.captured_minor - by_month.totals.returned_minor, 11_500);
+        assert_eq!(by_month.totals.net_minor, by_month.lines.iter().map(|l| l.net_minor).sum::<i64>());
+        assert_eq!(by_month.from, "2026-11-30");
+    }
 
     fn row(day: &str, txn_type: &str, status: &str, count: i64, amount: i64, fee: i64) -> TotalsRow {
         TotalsRow {

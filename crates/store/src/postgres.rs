@@ -1195,13 +1195,15 @@ impl Reader for PgReader {
                  AND (cardinality($12::text[]) = 0 OR method = ANY($12)) \
                  AND (cardinality($13::text[]) = 0 OR operator = ANY($13)) \
                  AND (cardinality($14::text[]) = 0 OR business_type = ANY($14)) \
+                 AND (cardinality($16::text[]) = 0 OR txn_type = ANY($16)) \
                  AND ($1::text IS NULL OR NOT $15 \
                       OR business_day IN (SELECT business_day FROM txn_totals WHERE merchant_id = $1 \
                           AND business_day >= coalesce($4, '') AND business_day <= coalesce($5, '~') AND count <> 0 \
                           AND (cardinality($6::text[]) = 0 OR status = ANY($6)) \
                           AND (cardinality($12::text[]) = 0 OR method = ANY($12)) \
                           AND (cardinality($13::text[]) = 0 OR operator = ANY($13)) \
-                          AND (cardinality($14::text[]) = 0 OR business_type = ANY($14)))) \
+                          AND (cardinality($14::text[]) = 0 OR business_type = ANY($14)) \
+                          AND (cardinality($16::text[]) = 0 OR txn_type = ANY($16)))) \
                  ORDER BY business_day, id LIMIT $9"
             ),
             &[
@@ -1220,6 +1222,7 @@ impl Reader for PgReader {
                 &query.operators,
                 &query.business_types,
                 &query.filters_rows(),
+                &query.types,
             ],
         )?;
         Ok(rows.iter().map(txn_from_row).collect())

@@ -224,6 +224,8 @@ pub struct TxnQuery {
     pub operators: Vec<String>,
     /// Only these business types (`sale`, `collection`, `purchase`), when not empty.
     pub business_types: Vec<String>,
+    /// Only these transaction types (`sale`, `void`, `refund`, `completion` …), when not empty.
+    pub types: Vec<String>,
     /// Cursor: only after this (business day, id).
     pub after: Option<(String, String)>,
     /// At most this many (capped at [`crate::PAGE_LIMIT_MAX`]).
@@ -231,23 +233,25 @@ pub struct TxnQuery {
 }
 
 impl TxnQuery {
-    /// True when the query filters on a transaction's status, method, cashier or business type
-    /// (what `txn_totals` knows per day).
+    /// True when the query filters on a transaction's status, method, cashier, business type or
+    /// type (what `txn_totals` knows per day).
     pub(crate) fn filters_rows(&self) -> bool {
         !(self.statuses.is_empty()
             && self.methods.is_empty()
             && self.operators.is_empty()
-            && self.business_types.is_empty())
+            && self.business_types.is_empty()
+            && self.types.is_empty())
     }
 
-    /// True when a transaction (or a bucket of totals) of this status, method, cashier and
-    /// business type matches the query's filters.
-    pub(crate) fn admits(&self, status: &str, method: &str, operator: &str, business_type: &str) -> bool {
+    /// True when a transaction (or a bucket of totals) of this status, method, cashier,
+    /// business type and transaction type matches the query's filters.
+    pub(crate) fn admits(&self, [status, method, operator, business_type, txn_type]: [&str; 5]) -> bool {
         let any = |wanted: &[String], value: &str| wanted.is_empty() || wanted.iter().any(|w| w == value);
         any(&self.statuses, status)
             && any(&self.methods, method)
             && any(&self.operators, operator)
             && any(&self.business_types, business_type)
+            && any(&self.types, txn_type)
     }
 }
 

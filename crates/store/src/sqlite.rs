@@ -822,9 +822,12 @@ pub(crate) fn select_transactions(
         add(&mut sql, " AND business_day <= ?", day.clone().into());
     }
     status_in(&mut sql, &mut values, &query.statuses);
-    for (column, wanted) in
-        [("method", &query.methods), ("operator", &query.operators), ("business_type", &query.business_types)]
-    {
+    for (column, wanted) in [
+        ("method", &query.methods),
+        ("operator", &query.operators),
+        ("business_type", &query.business_types),
+        ("txn_type", &query.types),
+    ] {
         if !wanted.is_empty() {
             let mut marks = Vec::new();
             for value in wanted {

@@ -69,16 +69,15 @@ fn matching_days(
     query: &TxnQuery,
 ) -> Result<Vec<String>, StoreError> {
     let mut statement = tx.prepare_cached(
-        "SELECT business_day, status, method, operator, business_type FROM txn_totals WHERE merchant_id = ?1 \
-         AND business_day >= ?2 AND business_day <= ?3 AND count <> 0",
+        "SELECT business_day, status, method, operator, business_type, txn_type FROM txn_totals \
+         WHERE merchant_id = ?1 AND business_day >= ?2 AND business_day <= ?3 AND count <> 0",
     )?;
     let mut days: Vec<String> = Vec::new();
     let mut rows = statement.query(params![merchant, from, to])?;
     while let Some(row) = rows.next()? {
         let day: String = row.get(0)?;
-        let (status, method, operator, business_type): (String, String, String, String) =
-            (row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?);
-        if query.admits(&status, &method, &operator, &business_type) && days.last() != Some(&day) {
+        let columns: [String; 5] = [row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?];
+        if query.admits(columns.each_ref().map(String::as_str)) && days.last() != Some(&day) {
             days.push(day);
         }
     }
@@ -109,7 +108,7 @@ pub(crate) fn merchant_transactions(
     let through = watermark(&tx_index)?;
     let tx = main.transaction()?;
     let mut out: Vec<TxnRow> = Vec::with_capacity(limit);
-    // A status, method, cashier or business-type filter looks only at the days whose totals (kept
+    // A status, method, cashier, business-type or type filter looks only at the days whose totals (kept
     // in every commit, tail included) say they hold a match: a filter nothing matches reads no
     // transaction at all.
     let ranges: Vec<(String, String)> = if !query.filters_rows() {
@@ -144,13 +143,15 @@ pub(crate) fn merchant_transactions(
             let Some(last) = ids.last().cloned() else { break };
             for (_, id) in &ids {
                 if query.filters_rows() {
-                    let (status, method, operator, business_type): (String, String, String, String) = tx
+                    let columns: [String; 5] = tx
                         .prepare_cached(
-                            "SELECT status, method, operator, business_type FROM transactions \
+                            "SELECT status, method, operator, business_type, txn_type FROM transactions \
                              WHERE id = ?1 AND merchant_id = ?2",
                         )?
-                        .query_row(params![id, merchant], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
-                    if !query.admits(&status, &method, &operator, &business_type) {
+                        .query_row(params![id, merchant], |r| {
+                            Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?])
+                        })?;
+                    if !query.admits(columns.each_ref().map(String::as_str)) {
                         continue;
                     }
                 }

@@ -96,6 +96,8 @@ pub enum AdminRequest {
     DepositShow { tid: String },
     /// A merchant's sales report.
     ReportSales { mid: String, from: String, to: String, period: String, by: String },
+    /// `report settlements`.
+    ReportSettlements { mid: String, from: String, to: String, period: String },
     /// Pay a device's deposit with a card.
     DepositPay { tid: String, card: String, expiry: Option<String>, pin: xingtong_crypto::SecretString },
     /// Waive a device's deposit.
@@ -130,6 +132,7 @@ impl AdminRequest {
             AdminRequest::SandboxBankAccount { .. } => "sandbox bank-account",
             AdminRequest::DepositShow { .. } => "deposit show",
             AdminRequest::ReportSales { .. } => "report sales",
+            AdminRequest::ReportSettlements { .. } => "report settlements",
             AdminRequest::ReconciliationRun { .. } => "reconciliation run",
             AdminRequest::ReconciliationShow { .. } => "reconciliation show",
             AdminRequest::SandboxClearingFile { .. } => "sandbox clearing-file",
@@ -560,29 +563,21 @@ pub async fn execute(
             Ok(deposit_output(&deposit))
         }
         AdminRequest::ReportSales { mid, from, to, period, by } => {
-            use xingtong_payments::reports::{By, Period};
-            let day = |name: &str, d: &str| -> anyhow::Result<String> {
-                let compact: String = d.chars().filter(|c| *c != '-').collect();
-                anyhow::ensure!(
-                    d.len() == 10 && xingtong_payments::clearing::valid_day(&compact),
-                    "--{name} {d:?}: a date like 2026-11-27"
-                );
-                Ok(compact)
-            };
-            let (from, to) = (day("from", &from)?, day("to", &to)?);
-            let span = xingtong_payments::reports::days_between(&from, &to);
-            anyhow::ensure!((0..366).contains(&span), "--from … --to: 1 to 366 days, --to not before --from");
-            let period = Period::parse(&period).with_context(|| format!("--period {period:?}: day, week or month"))?;
+            use xingtong_payments::reports::By;
+            let (from, to, period) = report_range(services, &mid, &from, &to, &period).await?;
             let by = By::parse(&by)
                 .with_context(|| format!("--by {by:?}: total, terminal, cashier, method or business_type"))?;
-            xingtong_merchants::entity::load::<xingtong_merchants::merchant::Merchant>(&services.store, &mid)
-                .await
-                .map_err(service_error)?
-                .with_context(|| format!("no merchant {mid}"))?;
             let report = xingtong_payments::reports::sales_report(&services.store, &mid, &from, &to, period, by)
                 .await
                 .map_err(anyhow::Error::from)?;
             Ok(report_output(&report))
+        }
+        AdminRequest::ReportSettlements { mid, from, to, period } => {
+            let (from, to, period) = report_range(services, &mid, &from, &to, &period).await?;
+            let report = xingtong_payments::reports::settlement_report(&services.store, &mid, &from, &to, period)
+                .await
+                .map_err(service_error)?;
+            Ok(settlement_report_output(&report))
         }
         AdminRequest::DepositPay { tid, card, expiry, pin } => {
             let card =
@@ -1084,6 +1079,64 @@ fn report_output(r: &xingtong_payments::reports::Report) -> Output {
     if !busy.is_empty() {
         text.push_str(&format!("approved sales by hour (China time): {}\n", busy.join(" · ")));
     }
+    let value = serde_json::to_value(r).unwrap_or(Value::Null);
+    Output::one(value, text.trim_end().to_owned())
+}
+
+/// A report's merchant (which must exist), days (`YYYYMMDD`, 1 to 366 of them) and period, checked.
+async fn report_range(
+    services: &Services,
+    mid: &str,
+    from: &str,
+    to: &str,
+    period: &str,
+) -> anyhow::Result<(String, String, xingtong_payments::reports::Period)> {
+    let day = |name: &str, d: &str| -> anyhow::Result<String> {
+        let compact: String = d.chars().filter(|c| *c != '-').collect();
+        anyhow::ensure!(
+            d.len() == 10 && xingtong_payments::clearing::valid_day(&compact),
+            "--{name} {d:?}: a date like 2026-11-27"
+        );
+        Ok(compact)
+    };
+    let (from, to) = (day("from", from)?, day("to", to)?);
+    let span = xingtong_payments::reports::days_between(&from, &to);
+    anyhow::ensure!((0..366).contains(&span), "--from … --to: 1 to 366 days, --to not before --from");
+    let period = xingtong_payments::reports::Period::parse(period)
+        .with_context(|| format!("--period {period:?}: day, week or month"))?;
+    xingtong_merchants::entity::load::<xingtong_merchants::merchant::Merchant>(&services.store, mid)
+        .await
+        .map_err(service_error)?
+        .with_context(|| format!("no merchant {mid}"))?;
+    Ok((from, to, period))
+}
+
+/// A settlement report for a person (a line per period, then the totals) and as JSON.
+fn settlement_report_output(r: &xingtong_payments::reports::SettlementReport) -> Output {
+    let mut text =
+        format!("settlement report of merchant {}, {} to {}, by {}\n", r.mid, r.from, r.to, r.period.as_str());
+    text.push_str(&format!(
+        "{:<12} {:>5} {:>7} {:>14} {:>12} {:>10} {:>14} {:>14} {:>12}\n",
+        "period", "stls", "lines", "captured", "returned", "fees", "net", "payout", "carried"
+    ));
+    let mut row = |period: &str, l: &xingtong_payments::reports::SettlementLine| {
+        text.push_str(&format!(
+            "{:<12} {:>5} {:>7} {:>14} {:>12} {:>10} {:>14} {:>14} {:>12}\n",
+            period,
+            l.settlements,
+            l.lines,
+            yuan(l.captured_minor),
+            yuan(l.returned_minor),
+            yuan(l.fees_minor + l.surcharge_minor),
+            yuan(l.net_minor),
+            yuan(l.payout_minor),
+            yuan(l.carried_forward_minor)
+        ));
+    };
+    for line in &r.lines {
+        row(&line.period, line);
+    }
+    row("total", &r.totals);
     let value = serde_json::to_value(r).unwrap_or(Value::Null);
     Output::one(value, text.trim_end().to_owned())
 }

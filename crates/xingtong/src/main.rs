@@ -236,6 +236,26 @@ enum ReportCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The settlement report (结算报表): settlements by the business day each cleared.
+    Settlements {
+        /// Merchant number.
+        #[arg(long)]
+        mid: String,
+        /// First business day, YYYY-MM-DD.
+        #[arg(long)]
+        from: String,
+        /// Last business day, YYYY-MM-DD (at most 366 days after --from).
+        #[arg(long)]
+        to: String,
+        /// A line per `day`, `week` (ISO) or `month`.
+        #[arg(long, default_value = "day")]
+        period: String,
+        #[command(flatten)]
+        database: ServeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -1097,6 +1117,9 @@ fn admin_request(command: AdminCommand) -> anyhow::Result<(ServeArgs, bool, admi
         }
         AdminCommand::Report { command: ReportCommand::Sales { mid, from, to, period, by, database, json } } => {
             (database, json, R::ReportSales { mid, from, to, period, by })
+        }
+        AdminCommand::Report { command: ReportCommand::Settlements { mid, from, to, period, database, json } } => {
+            (database, json, R::ReportSettlements { mid, from, to, period })
         }
         AdminCommand::Deposit { command: DepositCommand::Pay { tid, card, expiry, pin, database, json } } => {
             (database, json, R::DepositPay { tid, card, expiry, pin })

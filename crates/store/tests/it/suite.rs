@@ -862,6 +862,9 @@ pub async fn transactions_live_in_a_typed_table_queried_by_merchant_day_and_batc
         ensure!(store.transactions(of(&[], &["collection"], &["wechat"])).await?.len() == 1);
         ensure!(store.transactions(of(&[], &["collection"], &["card"])).await?.is_empty());
         ensure!(store.transactions(of(&["02", ""], &[], &[])).await?.len() == 4, "rows without a cashier match ''");
+        let typed = |types: &[&str]| TxnQuery { types: types.iter().map(|t| (*t).to_owned()).collect(), ..by(&[]) };
+        ensure!(store.transactions(typed(&["sale"])).await?.len() == 4);
+        ensure!(store.transactions(typed(&["refund", "void"])).await?.is_empty());
     }
 
     // Moving a record into the table: put and remove in one change, all or nothing.

@@ -233,6 +233,43 @@ fn a_merchant_runs_its_account_and_staff_run_clearing_payouts_and_the_platform_i
     ensure!(detail[status_at..].starts_with("已到账"), "{detail}");
     ensure!(detail.contains("0122") && !detail.contains("what-to-do"), "paid to the new card");
 
+    // The settlement report: on the page, as CSV, over JSON and on the command line, each the
+    // settlement's payout (¥123.45 less ¥0.74); refunds one by one are the list of type refund.
+    let range = format!("from={dashed}&to={dashed}");
+    let report = text(&m.get(&format!("/console/reports/settlements?{range}"))?);
+    ensure!(report.contains("id=\"settlement-payout\">¥122.71<"), "{report}");
+    let csv = text(&m.get(&format!("/console/reports/settlements.csv?{range}"))?);
+    let total = csv.lines().last().context("a totals line")?;
+    ensure!(total.starts_with("合计,1,1,123.45,0.00,0.74,122.71,122.71,"), "{csv}");
+    let (status, json) =
+        admin_json(&server, "GET", &format!("/v1/merchants/{mid}/reports/settlements?{range}"), &Value::Null)?;
+    ensure!(
+        status == 200 && json["totals"]["payout_minor"] == 12_271 && json["lines"][0]["period"] == dashed.as_str(),
+        "{json}"
+    );
+    let (status, bad) = admin_json(
+        &server,
+        "GET",
+        &format!("/v1/merchants/{mid}/reports/settlements?from={dashed}&to=2020-01-01"),
+        &Value::Null,
+    )?;
+    ensure!(status == 400 && bad["error"]["code"] == "invalid_parameter", "{bad}");
+    let printed: Value = serde_json::from_str(
+        cli(
+            dir.path(),
+            &["admin", "report", "settlements", "--mid", &mid, "--from", &dashed, "--to", &dashed, "--json"],
+            "",
+        )?
+        .trim(),
+    )?;
+    ensure!(printed["totals"]["payout_minor"] == 12_271, "{printed}");
+    ensure!(report.contains("kind=refund"), "the refunds' link");
+    ensure!(text(&m.get(&format!("/console/transactions?{range}&kind=refund"))?).contains("id=\"nothing\""));
+    ensure!(text(&m.get(&format!("/console/transactions?{range}&kind=sale"))?).contains(&sale));
+    let (status, sales) =
+        admin_json(&server, "GET", &format!("/v1/merchants/{mid}/transactions?type=sale,refund"), &Value::Null)?;
+    ensure!(status == 200 && sales["transactions"].as_array().map(Vec::len) == Some(1), "{sales}");
+
     // Reconciliation of today against the sandbox network's file: balanced.
     let recon = f.get(&format!("/ops/reconciliation?date={dashed}"))?;
     ensure!(recon.status == 200 && text(&recon).contains("not-reconciled"));
@@ -311,6 +348,7 @@ fn a_merchant_runs_its_account_and_staff_run_clearing_payouts_and_the_platform_i
         "/console/transactions".to_owned(),
         format!("/console/transactions/{sale}"),
         "/console/reports".to_owned(),
+        format!("/console/reports/settlements?from={dashed}&to={dashed}"),
         "/console/settlements".to_owned(),
         format!("/console/settlements/{settlement_id}"),
         "/console/bank-card".to_owned(),
