@@ -244,6 +244,7 @@ pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
         .route("/v1/merchants/{mid}/payouts", get(settlements::list_payouts))
         .route("/v1/merchants/{mid}/fee-schedule", get(settlements::get_fee_schedule))
         .route("/v1/merchants/{mid}/fee-changes", post(settlements::announce_fee_change))
+        .route("/v1/merchants/{mid}/limits", put(settlements::set_limits))
         .route("/v1/fee-changes", post(settlements::announce_type_fee_change))
         .route("/v1/merchants/{mid}/transactions", get(settlements::list_transactions))
         .route("/v1/merchants/{mid}/reports/sales", get(reports::sales_report))

@@ -372,6 +372,7 @@ impl Modify for Completeness {
         crate::settlements::list_payouts,
         crate::settlements::get_fee_schedule,
         crate::settlements::announce_fee_change,
+        crate::settlements::set_limits,
         crate::settlements::announce_type_fee_change,
         crate::settlements::list_transactions,
         crate::reports::sales_report,

@@ -1060,6 +1060,52 @@ pub async fn get_fee_schedule(
     Ok(Json(fee_schedule_view(&merchant.value)).into_response())
 }
 
+/// A merchant's limits, minor units. Exceeding one declines the transaction (CUP `61`; `65`
+/// for frequency).
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsBody {
+    /// Per transaction.
+    pub per_transaction_minor: i64,
+    /// Per day, every payment method.
+    pub daily_minor: i64,
+    /// Credit-card receipts per day; `null` for none.
+    pub credit_daily_minor: Option<i64>,
+    /// Credit-card receipts per month; `null` for none.
+    pub credit_monthly_minor: Option<i64>,
+    /// Static QR: per payer per day.
+    pub static_qr_per_payer_daily_minor: i64,
+}
+
+/// Sets a merchant's limits (staff, risk role): in force within a second, audited with the old
+/// and new limits. Answers the limits now in force.
+#[utoipa::path(put, path = "/v1/merchants/{mid}/limits", request_body = LimitsBody, tag = "settlement", responses((status = 200, description = "Set", body = LimitsBody), (status = 403, description = "Not risk staff"), (status = 422, description = "invalid_limits: not positive, or a day's below a transaction's, a month's below a day's")))]
+pub async fn set_limits(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(mid): Path<String>,
+    body: JsonBody<LimitsBody>,
+) -> Result<Response, ApiError> {
+    let b = body.value;
+    let limits = xingtong_onboarding::terms::Limits {
+        per_transaction_minor: b.per_transaction_minor,
+        daily_minor: b.daily_minor,
+        credit_daily_minor: b.credit_daily_minor,
+        credit_monthly_minor: b.credit_monthly_minor,
+        static_qr_per_payer_daily_minor: b.static_qr_per_payer_daily_minor,
+    };
+    let merchant = state.merchants.set_limits(&principal, &mid, limits).await?.value;
+    let l = merchant.terms.limits;
+    Ok(Json(LimitsBody {
+        per_transaction_minor: l.per_transaction_minor,
+        daily_minor: l.daily_minor,
+        credit_daily_minor: l.credit_daily_minor,
+        credit_monthly_minor: l.credit_monthly_minor,
+        static_qr_per_payer_daily_minor: l.static_qr_per_payer_daily_minor,
+    })
+    .into_response())
+}
+
 /// A new fee schedule to announce.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -316,6 +316,11 @@ pub async fn run(options: &ConsoleBenchOptions, progress: &(dyn Fn(&str) + Sync)
         format!("/console/reports?from={month_from}&to={month_to}&period=day&by=total"),
         format!("/console/reports?from={month_from}&to={month_to}&period=month&by=method"),
         "/console/settlements".to_owned(),
+        // The whole range's settlement report, by week; one settlement with its lines.
+        format!("/console/reports/settlements?from=2026-08-19&to={month_to}&period=week"),
+        format!("/console/settlements/stl_{MID}_{LAST_DAY}"),
+        // A type few transactions have, over the month.
+        format!("/console/transactions?from={month_from}&to={month_to}&kind=refund"),
     ];
     let mut figures = Vec::new();
     for page in &pages {

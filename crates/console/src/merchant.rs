@@ -351,20 +351,11 @@ pub(crate) struct Filter {
 pub(crate) const METHODS: [&str; 4] = ["card", "wechat", "alipay", "unionpay_qr"];
 /// The statuses a filter may name.
 pub(crate) const STATUSES: [&str; 6] = ["approved", "declined", "voided", "reversed", "completed", "pending"];
-/// The transaction types a filter may name.
-pub(crate) const KINDS: [xingtong_payments::txn::Kind; 8] = {
-    use xingtong_payments::txn::Kind;
-    [
-        Kind::Sale,
-        Kind::Void,
-        Kind::Refund,
-        Kind::PreAuthorization,
-        Kind::PreAuthorizationVoid,
-        Kind::Completion,
-        Kind::CompletionVoid,
-        Kind::BalanceInquiry,
-    ]
-};
+/// The transaction types a filter may name: every kind but the reversal marks the host keeps
+/// for itself.
+pub(crate) fn kinds() -> impl Iterator<Item = xingtong_payments::txn::Kind> {
+    xingtong_payments::txn::Kind::ALL.into_iter().filter(|k| *k != xingtong_payments::txn::Kind::ReversalMark)
+}
 /// The business types a filter may name.
 pub(crate) const BUSINESSES: [xingtong_payments::txn::BusinessType; 3] = [
     xingtong_payments::txn::BusinessType::Sale,
@@ -419,7 +410,7 @@ impl Filter {
                 .map(|b| vec![b.to_owned()])
                 .unwrap_or_default(),
             types: blank(&self.kind)
-                .filter(|k| KINDS.iter().any(|x| x.as_str() == *k))
+                .filter(|k| kinds().any(|x| x.as_str() == *k))
                 .map(|k| vec![k.to_owned()])
                 .unwrap_or_default(),
             after,
@@ -617,8 +608,7 @@ async fn transactions(State(state): State<AppState>, ctx: Ctx, Query(filter): Qu
             .map(|(s, v)| Choice { value: v, label: status_name(t, s).0, selected: chosen(&filter.status, v) })
             .collect(),
             cashier: blank(&filter.cashier).unwrap_or("").to_owned(),
-            kinds: KINDS
-                .iter()
+            kinds: kinds()
                 .map(|k| KindChoice {
                     value: k.as_str(),
                     label: kind_word(ctx.lang, k.as_str()),

@@ -23,6 +23,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/ops/merchants/{mid}", get(merchant))
         .route("/ops/devices/{tid}/{action}", post(device_action))
         .route("/ops/merchants/{mid}/cashiers/{operator}/pin-reset", post(pin_reset))
+        .route("/ops/merchants/{mid}/limits", post(set_limits))
 }
 
 struct MerchantRow {
@@ -85,7 +86,10 @@ struct CashierRow {
 #[template(path = "ops/merchant.html")]
 struct MerchantPage {
     base: Base,
+    mid: String,
     fields: Vec<Field>,
+    /// The limits' form: (field name, label, value in yuan; empty for none).
+    limits: Vec<(&'static str, &'static str, String)>,
     devices: Vec<DeviceRow>,
     cashiers: Vec<CashierRow>,
     notice: Option<String>,
@@ -160,8 +164,19 @@ async fn render_merchant(
             }
         })
         .collect();
+    let l = m.terms.limits;
+    let plain = |minor: i64| format!("{}.{:02}", minor / 100, minor % 100);
+    let limits = vec![
+        ("per_transaction", t.limit_per_txn, plain(l.per_transaction_minor)),
+        ("daily", t.limit_daily, plain(l.daily_minor)),
+        ("credit_daily", t.limit_credit_daily, l.credit_daily_minor.map(plain).unwrap_or_default()),
+        ("credit_monthly", t.limit_credit_monthly, l.credit_monthly_minor.map(plain).unwrap_or_default()),
+        ("static_qr", t.limit_static_qr, plain(l.static_qr_per_payer_daily_minor)),
+    ];
     let page = MerchantPage {
         base: ctx.base(Console::Ops, &format!("{} {}", m.name, m.mid)),
+        mid: m.mid.clone(),
+        limits,
         fields,
         devices,
         cashiers,
@@ -267,6 +282,72 @@ async fn pin_reset(
             }
             Err(error) if error.class == xingtong_merchants::Class::Forbidden => {
                 render_merchant(&state, &ctx, &mid, Some(refused(&ctx, &error)), StatusCode::FORBIDDEN).await
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+    .await;
+    ctx.finish(Console::Ops, result)
+}
+
+#[derive(Deserialize)]
+struct LimitsForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    #[serde(default)]
+    per_transaction: String,
+    #[serde(default)]
+    daily: String,
+    #[serde(default)]
+    credit_daily: String,
+    #[serde(default)]
+    credit_monthly: String,
+    #[serde(default)]
+    static_qr: String,
+}
+
+async fn set_limits(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(mid): Path<String>,
+    Form(form): Form<LimitsForm>,
+) -> Response {
+    let result = async {
+        ctx.check_csrf(&form.csrf)?;
+        let principal = ctx.staff()?.clone();
+        let t = ctx.lang.text();
+        let yuan = |text: &str| {
+            xingtong_money::Amount::parse(text.trim(), xingtong_money::Currency::CNY).ok().map(|a| a.minor())
+        };
+        // A credit limit left empty is none.
+        let optional = |text: &str| if text.trim().is_empty() { Some(None) } else { yuan(text).map(Some) };
+        let (Some(per), Some(daily), Some(credit_daily), Some(credit_monthly), Some(static_qr)) = (
+            yuan(&form.per_transaction),
+            yuan(&form.daily),
+            optional(&form.credit_daily),
+            optional(&form.credit_monthly),
+            yuan(&form.static_qr),
+        ) else {
+            return render_merchant(&state, &ctx, &mid, Some(t.bad_rate.to_owned()), StatusCode::UNPROCESSABLE_ENTITY)
+                .await;
+        };
+        let limits = xingtong_onboarding::terms::Limits {
+            per_transaction_minor: per,
+            daily_minor: daily,
+            credit_daily_minor: credit_daily,
+            credit_monthly_minor: credit_monthly,
+            static_qr_per_payer_daily_minor: static_qr,
+        };
+        match state.merchants.set_limits(&principal, &mid, limits).await {
+            Ok(_) => render_merchant(&state, &ctx, &mid, Some(t.decided.to_owned()), StatusCode::OK).await,
+            Err(error)
+                if matches!(
+                    error.class,
+                    xingtong_merchants::Class::Forbidden | xingtong_merchants::Class::Unprocessable
+                ) =>
+            {
+                let status = crate::account::refusal_status(&error);
+                render_merchant(&state, &ctx, &mid, Some(refused(&ctx, &error)), status).await
             }
             Err(error) => Err(error.into()),
         }

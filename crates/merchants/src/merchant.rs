@@ -154,6 +154,30 @@ pub fn days_since_epoch(day: &str) -> Option<i64> {
 }
 
 impl Merchant {
+    /// Checks limits: every amount positive, a day's at least a transaction's, a month's of credit at
+    /// least a day's.
+    pub fn check_limits(l: &xingtong_onboarding::terms::Limits) -> Result<()> {
+        let invalid = |why: &str| Err(Error::new(Class::Unprocessable, "invalid_limits", why.to_owned()));
+        let positive =
+            [Some(l.per_transaction_minor), Some(l.daily_minor), l.credit_daily_minor, l.credit_monthly_minor]
+                .into_iter()
+                .flatten()
+                .chain([l.static_qr_per_payer_daily_minor])
+                .all(|v| v > 0);
+        if !positive {
+            return invalid("every limit is a positive amount (leave a credit limit out for none)");
+        }
+        if l.daily_minor < l.per_transaction_minor {
+            return invalid("the daily limit is below the per-transaction limit");
+        }
+        if let (Some(day), Some(month)) = (l.credit_daily_minor, l.credit_monthly_minor)
+            && month < day
+        {
+            return invalid("the monthly credit-card limit is below the daily one");
+        }
+        Ok(())
+    }
+
     /// The fee schedule in force on business day `day` (`YYYYMMDD`): the latest change announced
     /// for it or before, else the one given at approval.
     pub fn fees_on(&self, day: &str) -> xingtong_onboarding::terms::FeeSchedule {
@@ -408,6 +432,36 @@ impl Merchants {
                 .apply(Change {
                     puts: vec![merchant.update()?],
                     audit: vec![audit(&principal.actor(), "merchant.settlement_cycle", Merchant::KIND, mid, &detail)],
+                    ..Change::default()
+                })
+                .await?;
+            merchant.version += 1;
+            Ok(merchant)
+        })
+        .await
+    }
+
+    /// Sets a merchant's limits (staff, risk role): in force for its next transaction (the
+    /// payments engine trusts a merchant it read for at most a second). Audited, old and new.
+    pub async fn set_limits(
+        &self,
+        principal: &Principal,
+        mid: &str,
+        limits: xingtong_onboarding::terms::Limits,
+    ) -> Result<Stored<Merchant>> {
+        principal.require(crate::identity::Role::Risk)?;
+        Merchant::check_limits(&limits)?;
+        crate::entity::retrying(|| async {
+            let mut merchant = get::<Merchant>(&self.store, mid, "merchant").await?;
+            if merchant.value.terms.limits == limits {
+                return Ok(merchant);
+            }
+            let detail = serde_json::json!({ "from": merchant.value.terms.limits, "to": limits }).to_string();
+            merchant.value.terms.limits = limits;
+            self.store
+                .apply(Change {
+                    puts: vec![merchant.update()?],
+                    audit: vec![audit(&principal.actor(), "merchant.limits_set", Merchant::KIND, mid, &detail)],
                     ..Change::default()
                 })
                 .await?;

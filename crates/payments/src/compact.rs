@@ -55,17 +55,8 @@ fn read_reason(r: &mut Reader<'_>) -> Result<Reason, Malformed> {
     crate::outcome::OWN.get(usize::from(b)).copied().ok_or(Malformed("unknown reason"))
 }
 
-const KINDS: [Kind; 9] = [
-    Kind::BalanceInquiry,
-    Kind::Sale,
-    Kind::Void,
-    Kind::Refund,
-    Kind::PreAuthorization,
-    Kind::PreAuthorizationVoid,
-    Kind::Completion,
-    Kind::CompletionVoid,
-    Kind::ReversalMark,
-];
+/// Kinds by their stored number: [`Kind::ALL`]'s order, which is append only.
+const KINDS: [Kind; 9] = Kind::ALL;
 const STATUSES: [Status; 6] =
     [Status::Approved, Status::Declined, Status::Voided, Status::Reversed, Status::Completed, Status::Pending];
 const BUSINESS_TYPES: [BusinessType; 3] = [BusinessType::Sale, BusinessType::Collection, BusinessType::Purchase];

@@ -47,21 +47,22 @@ impl Kind {
         }
     }
 
+    /// Every kind, in the order compact records number them (append only).
+    pub const ALL: [Kind; 9] = [
+        Kind::BalanceInquiry,
+        Kind::Sale,
+        Kind::Void,
+        Kind::Refund,
+        Kind::PreAuthorization,
+        Kind::PreAuthorizationVoid,
+        Kind::Completion,
+        Kind::CompletionVoid,
+        Kind::ReversalMark,
+    ];
+
     /// From its stored name.
     pub fn parse(value: &str) -> Option<Kind> {
-        [
-            Kind::BalanceInquiry,
-            Kind::Sale,
-            Kind::Void,
-            Kind::Refund,
-            Kind::PreAuthorization,
-            Kind::PreAuthorizationVoid,
-            Kind::Completion,
-            Kind::CompletionVoid,
-            Kind::ReversalMark,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == value)
+        Kind::ALL.into_iter().find(|k| k.as_str() == value)
     }
 
     /// The name on receipts.

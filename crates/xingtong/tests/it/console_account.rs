@@ -338,6 +338,47 @@ fn a_merchant_runs_its_account_and_staff_run_clearing_payouts_and_the_platform_i
     let refused = r.post_form(&format!("/ops/devices/{tid}/deposit-waiver"), &[("_csrf", &t), ("reason", "x")])?;
     ensure!(refused.status == 403, "a waiver is finance's: {}", refused.status);
 
+    // Limits: set by risk staff on the merchant's page (a day's below a transaction's is refused,
+    // nothing changes), over JSON too; finance staff may not.
+    let t = token(&mut r, &format!("/ops/merchants/{mid}"))?;
+    let limits = |per: &'static str, daily: &'static str| {
+        vec![
+            ("_csrf", t.clone()),
+            ("per_transaction", per.to_owned()),
+            ("daily", daily.to_owned()),
+            ("credit_daily", String::new()),
+            ("credit_monthly", String::new()),
+            ("static_qr", "500.00".to_owned()),
+        ]
+    };
+    let post = |client: &mut Client, fields: Vec<(&str, String)>| {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        client.post_form(&format!("/ops/merchants/{mid}/limits"), &fields)
+    };
+    let refused = post(&mut r, limits("5000.00", "100.00"))?;
+    ensure!(refused.status == 422 && text(&refused).contains("invalid_limits"), "{}", refused.status);
+    let set = post(&mut r, limits("5000.00", "80000.00"))?;
+    ensure!(set.status == 200 && text(&set).contains("value=\"5000.00\""), "{}", text(&set));
+    let (_, merchant) = admin_json(&server, "GET", &format!("/v1/merchants/{mid}"), &Value::Null)?;
+    let l = &merchant["terms"]["limits"];
+    ensure!(
+        l["per_transaction_minor"] == 500_000 && l["daily_minor"] == 8_000_000 && l["credit_daily_minor"].is_null(),
+        "{merchant}"
+    );
+    let t = token(&mut f, &format!("/ops/merchants/{mid}"))?;
+    let fields = [("_csrf", t.as_str()), ("per_transaction", "1.00"), ("daily", "2.00"), ("static_qr", "1.00")];
+    ensure!(f.post_form(&format!("/ops/merchants/{mid}/limits"), &fields)?.status == 403, "limits are risk's");
+    let body = json!({ "per_transaction_minor": 100, "daily_minor": 50, "credit_daily_minor": null,
+                       "credit_monthly_minor": null, "static_qr_per_payer_daily_minor": 10 });
+    let (status, bad) = admin_json(&server, "PUT", &format!("/v1/merchants/{mid}/limits"), &body)?;
+    ensure!(status == 422 && bad["error"]["code"] == "invalid_limits", "{bad}");
+    let body = json!({ "per_transaction_minor": 2_000_000, "daily_minor": 5_000_000, "credit_daily_minor": 100_000,
+                       "credit_monthly_minor": 1_000_000, "static_qr_per_payer_daily_minor": 50_000 });
+    let (status, set) = admin_json(&server, "PUT", &format!("/v1/merchants/{mid}/limits"), &body)?;
+    ensure!(status == 200 && set == body, "{set}");
+    let audit = text(&f.get("/ops/audit?action=merchant.limits_set")?);
+    ensure!(audit.matches(">merchant.limits_set</a>").count() == 2, "each change audited once: {audit}");
+
     // A merchant's session does not open the operations console, nor staff the merchant's.
     ensure!(m.get("/ops/clearing")?.status == 303 && f.get("/console/fees")?.status == 303);
 
