@@ -249,6 +249,7 @@ pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
         .route("/v1/merchants/{mid}/transactions", get(settlements::list_transactions))
         .route("/v1/merchants/{mid}/reports/sales", get(reports::sales_report))
         .route("/v1/merchants/{mid}/reports/settlements", get(reports::settlement_report))
+        .route("/v1/merchants/{mid}/reports/collections", get(reports::collection_report))
         .route("/v1/payouts/{id}", get(settlements::get_payout))
         .route("/v1/payout-runs", post(settlements::run_payouts))
         .route("/v1/sandbox/bank-accounts", post(settlements::set_sandbox_bank_account))

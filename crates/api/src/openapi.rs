@@ -377,6 +377,7 @@ impl Modify for Completeness {
         crate::settlements::list_transactions,
         crate::reports::sales_report,
         crate::reports::settlement_report,
+        crate::reports::collection_report,
         crate::settlements::get_payout,
         crate::settlements::run_payouts,
         crate::settlements::set_sandbox_bank_account,

@@ -1,6 +1,7 @@
-//! `/v1/merchants/{mid}/reports/sales` and `/reports/settlements`: the sales report (销售报表) and
-//! the settlement report (结算报表) a merchant, its keys and staff read, the same ones the merchant
-//! console shows and `xingtong admin report sales|settlements` prints.
+//! `/v1/merchants/{mid}/reports/sales`, `/reports/collections` and `/reports/settlements`: the
+//! sales report (销售报表), the collection report (收款报表) and the settlement report (结算报表) a
+//! merchant, its keys and staff read, the same ones the merchant console shows and `xingtong admin
+//! report sales|collections|settlements` prints.
 
 use axum::Json;
 use axum::extract::State;
@@ -177,11 +178,11 @@ pub async fn sales_report(
     Ok(Json(SalesReportView::of(&report)).into_response())
 }
 
-/// Which settlement report.
+/// Which collection or settlement report.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct SettlementReportQuery {
+pub struct PeriodQuery {
     /// First business day, `YYYY-MM-DD` (China time).
     pub from: String,
     /// Last business day (inclusive), `YYYY-MM-DD`; at most 366 days after `from`.
@@ -274,16 +275,99 @@ impl SettlementReportView {
 
 /// A merchant's settlement report: its settlements by day, week or month of the business day
 /// each cleared: captured, returned, fees, surcharges, net, payouts and the balance carried.
-#[utoipa::path(get, path = "/v1/merchants/{mid}/reports/settlements", tag = "settlement", params(SettlementReportQuery), responses((status = 200, description = "The report", body = SettlementReportView), (status = 400, description = "invalid_parameter"), (status = 404, description = "No such merchant, or not yours")))]
+#[utoipa::path(get, path = "/v1/merchants/{mid}/reports/settlements", tag = "settlement", params(PeriodQuery), responses((status = 200, description = "The report", body = SettlementReportView), (status = 400, description = "invalid_parameter"), (status = 404, description = "No such merchant, or not yours")))]
 pub async fn settlement_report(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(mid): Path<String>,
-    Query(query): Query<SettlementReportQuery>,
+    Query(query): Query<PeriodQuery>,
 ) -> Result<Response, ApiError> {
     seen_merchant(&state, &principal, &mid).await?;
     let as_sales = ReportQuery { from: query.from, to: query.to, period: query.period, by: None };
     let (from, to, period, _) = parse_query(&as_sales)?;
     let report = xingtong_payments::reports::settlement_report(&state.store, &mid, &from, &to, period).await?;
     Ok(Json(SettlementReportView::of(&report)).into_response())
+}
+
+/// One line of the collection report: what a payment method collected. Amounts are minor units.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CollectionLineView {
+    /// `YYYY-MM-DD`, `YYYY-Www` or `YYYY-MM`; empty on the per-method and totals lines.
+    pub period: String,
+    /// `card`, `wechat`, `alipay` or `unionpay_qr`; empty on the totals line.
+    pub method: String,
+    /// Payments that stand: sales and completions approved, less those voided.
+    pub count: i64,
+    /// What they collected: sales − voids.
+    pub collected_minor: i64,
+    /// Refunds.
+    pub refunds_count: i64,
+    /// Their amount.
+    pub refunds_minor: i64,
+    /// Fees, less what refunds gave back.
+    pub fees_minor: i64,
+    /// `collected − refunds − fees` (the sales report's net).
+    pub net_minor: i64,
+}
+
+impl CollectionLineView {
+    fn of(l: &xingtong_payments::reports::CollectionLine) -> CollectionLineView {
+        CollectionLineView {
+            period: l.period.clone(),
+            method: l.method.clone(),
+            count: l.count,
+            collected_minor: l.collected_minor,
+            refunds_count: l.refunds_count,
+            refunds_minor: l.refunds_minor,
+            fees_minor: l.fees_minor,
+            net_minor: l.net_minor,
+        }
+    }
+}
+
+/// A collection report.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CollectionReportView {
+    /// The merchant.
+    pub mid: String,
+    /// First business day.
+    pub from: String,
+    /// Last business day.
+    pub to: String,
+    /// `day`, `week` or `month`.
+    pub period: &'static str,
+    /// Always `CNY`.
+    pub currency: &'static str,
+    /// In (period, method) order; a method that collected and refunded nothing in a period is left out.
+    pub lines: Vec<CollectionLineView>,
+    /// Each method over the whole range (`period` empty).
+    pub methods: Vec<CollectionLineView>,
+    /// Everything.
+    pub totals: CollectionLineView,
+}
+
+/// A merchant's collection report: by day, week or month and payment method, what was collected
+/// (sales less voids), refunded, charged in fees, and the net.
+#[utoipa::path(get, path = "/v1/merchants/{mid}/reports/collections", tag = "settlement", params(PeriodQuery), responses((status = 200, description = "The report", body = CollectionReportView), (status = 400, description = "invalid_parameter"), (status = 404, description = "No such merchant, or not yours")))]
+pub async fn collection_report(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(mid): Path<String>,
+    Query(query): Query<PeriodQuery>,
+) -> Result<Response, ApiError> {
+    seen_merchant(&state, &principal, &mid).await?;
+    let as_sales = ReportQuery { from: query.from, to: query.to, period: query.period, by: None };
+    let (from, to, period, _) = parse_query(&as_sales)?;
+    let r = xingtong_payments::reports::collection_report(&state.store, &mid, &from, &to, period).await?;
+    Ok(Json(CollectionReportView {
+        mid: r.mid.clone(),
+        from: r.from.clone(),
+        to: r.to.clone(),
+        period: r.period.as_str(),
+        currency: "CNY",
+        lines: r.lines.iter().map(CollectionLineView::of).collect(),
+        methods: r.methods.iter().map(CollectionLineView::of).collect(),
+        totals: CollectionLineView::of(&r.totals),
+    })
+    .into_response())
 }

@@ -446,6 +446,10 @@ text! {
     waiver_reason: "Reason for the waiver", "免除原因";
     deposit_state: "Deposit", "押金状态";
     settlement_report: "Settlement report", "结算报表";
+    collection_report: "Collection report", "收款报表";
+    collected: "Collected", "收款金额";
+    all_days: "Whole range", "全部日期";
+    collection_report_note: "By payment method: collected is what sales and completions took, less what was voided; refunds are then taken off with the fees to give the net, the same net as the sales report.", "按支付方式统计：收款金额为消费及预授权完成金额减去撤销金额；再扣除退货与手续费得到净额，与销售报表的净额一致。";
     refund_details: "Refunds, one by one", "退货明细";
     captured: "Captured", "收单金额";
     returned: "Returned", "退回金额";

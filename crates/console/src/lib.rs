@@ -30,7 +30,7 @@ pub mod merchant;
 pub mod ops;
 pub mod ops_finance;
 pub mod ops_merchants;
-pub mod settlement_report;
+pub mod period_reports;
 
 use askama::Template;
 use axum::Router;
@@ -69,7 +69,7 @@ pub fn router() -> Router<AppState> {
         .merge(ops::routes())
         .merge(ops_merchants::routes())
         .merge(ops_finance::routes())
-        .merge(settlement_report::routes())
+        .merge(period_reports::routes())
         .route("/console/static/console.css", axum::routing::get(stylesheet))
         .route("/console/language/{lang}", axum::routing::get(switch_language))
         .layer(axum::middleware::from_fn(security_headers))

@@ -917,8 +917,7 @@ struct ReportsPage {
     error: Option<&'static str>,
     csv_href: String,
     xlsx_href: String,
-    settlements_href: String,
-    refunds_href: String,
+    kinds: crate::period_reports::ReportKinds,
 }
 
 async fn reports(State(state): State<AppState>, ctx: Ctx, Query(form): Query<ReportForm>) -> Response {
@@ -964,15 +963,7 @@ async fn reports(State(state): State<AppState>, ctx: Ctx, Query(form): Query<Rep
             error: None,
             csv_href: format!("/console/reports.csv?{qs}"),
             xlsx_href: format!("/console/reports.xlsx?{qs}"),
-            settlements_href: format!(
-                "/console/reports/settlements?mid={}&from={from_dashed}&to={to_dashed}&period={}",
-                url_encode(&mid),
-                period.as_str()
-            ),
-            refunds_href: format!(
-                "/console/transactions?mid={}&from={from_dashed}&to={to_dashed}&kind=refund",
-                url_encode(&mid)
-            ),
+            kinds: crate::period_reports::ReportKinds::of(&mid, &from_dashed, &to_dashed, period),
         };
         if !in_range(&from, &to) {
             page.error = Some(t.report_range_refused);

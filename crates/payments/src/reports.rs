@@ -267,6 +267,111 @@ pub async fn sales_report(
     Ok(report)
 }
 
+/// One line of the collection report (收款报表): what a payment method collected in a period.
+/// Amounts are minor units.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CollectionLine {
+    /// `YYYY-MM-DD`, `YYYY-Www` or `YYYY-MM`; empty on the per-method and totals lines.
+    pub period: String,
+    /// `card`, `wechat`, `alipay` or `unionpay_qr`; empty on the totals line.
+    pub method: String,
+    /// Payments that stand: sales and completions approved, less those voided.
+    pub count: i64,
+    /// What they collected: sales − voids.
+    pub collected_minor: i64,
+    /// Refunds made.
+    pub refunds_count: i64,
+    /// Their amount.
+    pub refunds_minor: i64,
+    /// Fees (refunds' returned fees taken off).
+    pub fees_minor: i64,
+    /// collected − refunds − fees: the sales report's net.
+    pub net_minor: i64,
+}
+
+impl CollectionLine {
+    fn of(line: &Line) -> CollectionLine {
+        CollectionLine {
+            period: line.period.clone(),
+            method: line.key.clone(),
+            count: line.sales_count - line.voids_count,
+            collected_minor: line.sales_minor - line.voids_minor,
+            refunds_count: line.refunds_count,
+            refunds_minor: line.refunds_minor,
+            fees_minor: line.fees_minor,
+            net_minor: line.net_minor,
+        }
+    }
+
+    fn merge(&mut self, other: &CollectionLine) {
+        self.count += other.count;
+        self.collected_minor += other.collected_minor;
+        self.refunds_count += other.refunds_count;
+        self.refunds_minor += other.refunds_minor;
+        self.fees_minor += other.fees_minor;
+        self.net_minor += other.net_minor;
+    }
+}
+
+/// The collection report (收款报表): by period and payment method, then by method over the whole
+/// range, then the totals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CollectionReport {
+    /// The merchant.
+    pub mid: String,
+    /// First business day, `YYYY-MM-DD`.
+    pub from: String,
+    /// Last business day, `YYYY-MM-DD`.
+    pub to: String,
+    /// How lines are grouped in time.
+    pub period: Period,
+    /// In (period, method) order; what collected nothing and refunded nothing is left out.
+    pub lines: Vec<CollectionLine>,
+    /// Each method over the whole range (`period` empty), in method order.
+    pub methods: Vec<CollectionLine>,
+    /// Everything.
+    pub totals: CollectionLine,
+}
+
+/// The collection report of `mid`'s business days `from` to `to` (`YYYYMMDD`, inclusive), from the
+/// same totals as the sales report.
+pub async fn collection_report(
+    store: &Store,
+    mid: &str,
+    from: &str,
+    to: &str,
+    period: Period,
+) -> Result<CollectionReport, xingtong_store::StoreError> {
+    let rows = store
+        .txn_totals(TotalsQuery { merchant: mid.to_owned(), day_from: from.to_owned(), day_to: to.to_owned() })
+        .await?;
+    Ok(build_collections(mid, from, to, period, &rows))
+}
+
+/// [`collection_report`] from the buckets themselves.
+pub fn build_collections(mid: &str, from: &str, to: &str, period: Period, rows: &[TotalsRow]) -> CollectionReport {
+    let sales = build(mid, from, to, period, By::Method, rows);
+    let lines: Vec<CollectionLine> = sales
+        .lines
+        .iter()
+        .map(CollectionLine::of)
+        .filter(|l| l.count != 0 || l.collected_minor != 0 || l.refunds_count != 0)
+        .collect();
+    let mut methods: Vec<CollectionLine> = Vec::new();
+    for line in &lines {
+        match methods.iter_mut().find(|m| m.method == line.method) {
+            Some(m) => m.merge(line),
+            None => methods.push(CollectionLine { period: String::new(), ..line.clone() }),
+        }
+    }
+    methods.sort_by(|a, b| a.method.cmp(&b.method));
+    let mut totals = CollectionLine::default();
+    for m in &methods {
+        totals.merge(m);
+    }
+    CollectionReport { mid: sales.mid, from: sales.from, to: sales.to, period, lines, methods, totals }
+}
+
 /// One line of the settlement report (结算报表): a period's settlements added up, by the
 /// business day each cleared. Amounts are minor units.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -427,6 +532,33 @@ pub fn iso_week(y: i64, m: i64, d: i64) -> (i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn collections_are_what_each_method_took_less_voids_then_refunds_and_fees() {
+        let wechat = |txn_type: &str, status: &str, count: i64, amount: i64, fee: i64| TotalsRow {
+            method: "wechat".into(),
+            ..row("20261127", txn_type, status, count, amount, fee)
+        };
+        let rows = [
+            row("20261126", "sale", "approved", 3, 30_000, 180),
+            row("20261126", "sale", "voided", 1, 5_000, 0),
+            row("20261126", "void", "approved", 1, 5_000, 0),
+            row("20261127", "refund", "approved", 1, 1_000, -6),
+            wechat("sale", "approved", 2, 8_000, 30),
+            row("20261127", "sale", "declined", 4, 9_999, 0),
+        ];
+        let r = build_collections("898", "20261126", "20261127", Period::Day, &rows);
+        let card_26 = &r.lines[0];
+        assert_eq!((card_26.method.as_str(), card_26.count, card_26.collected_minor), ("card", 3, 30_000));
+        assert_eq!(card_26.net_minor, 30_000 - 180);
+        assert_eq!(r.lines.len(), 3, "the refund's day, the wechat day; declines collect nothing: {:?}", r.lines);
+        let card = r.methods.iter().find(|m| m.method == "card").expect("card");
+        assert_eq!((card.count, card.collected_minor, card.refunds_minor, card.fees_minor), (3, 30_000, 1_000, 174));
+        assert_eq!(r.totals.collected_minor, 38_000);
+        assert_eq!(r.totals.net_minor, 38_000 - 1_000 - 174 - 30);
+        let sales = build("898", "20261126", "20261127", Period::Day, By::Total, &rows);
+        assert_eq!(r.totals.net_minor, sales.totals.net_minor, "the same net as the sales report");
+    }
 
     #[test]
     fn settlements_add_up_by_period_and_carry_the_last_balance_forward() {

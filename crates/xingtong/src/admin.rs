@@ -98,6 +98,8 @@ pub enum AdminRequest {
     ReportSales { mid: String, from: String, to: String, period: String, by: String },
     /// `report settlements`.
     ReportSettlements { mid: String, from: String, to: String, period: String },
+    /// `report collections`.
+    ReportCollections { mid: String, from: String, to: String, period: String },
     /// Pay a device's deposit with a card.
     DepositPay { tid: String, card: String, expiry: Option<String>, pin: xingtong_crypto::SecretString },
     /// Waive a device's deposit.
@@ -133,6 +135,7 @@ impl AdminRequest {
             AdminRequest::DepositShow { .. } => "deposit show",
             AdminRequest::ReportSales { .. } => "report sales",
             AdminRequest::ReportSettlements { .. } => "report settlements",
+            AdminRequest::ReportCollections { .. } => "report collections",
             AdminRequest::ReconciliationRun { .. } => "reconciliation run",
             AdminRequest::ReconciliationShow { .. } => "reconciliation show",
             AdminRequest::SandboxClearingFile { .. } => "sandbox clearing-file",
@@ -571,6 +574,13 @@ pub async fn execute(
                 .await
                 .map_err(anyhow::Error::from)?;
             Ok(report_output(&report))
+        }
+        AdminRequest::ReportCollections { mid, from, to, period } => {
+            let (from, to, period) = report_range(services, &mid, &from, &to, &period).await?;
+            let report = xingtong_payments::reports::collection_report(&services.store, &mid, &from, &to, period)
+                .await
+                .map_err(anyhow::Error::from)?;
+            Ok(collection_report_output(&report))
         }
         AdminRequest::ReportSettlements { mid, from, to, period } => {
             let (from, to, period) = report_range(services, &mid, &from, &to, &period).await?;
@@ -1109,6 +1119,39 @@ async fn report_range(
         .map_err(service_error)?
         .with_context(|| format!("no merchant {mid}"))?;
     Ok((from, to, period))
+}
+
+/// A collection report for a person (a line per period and method, then per method, then the
+/// totals) and as JSON.
+fn collection_report_output(r: &xingtong_payments::reports::CollectionReport) -> Output {
+    let mut text =
+        format!("collection report of merchant {}, {} to {}, by {}\n", r.mid, r.from, r.to, r.period.as_str());
+    text.push_str(&format!(
+        "{:<12} {:<12} {:>6} {:>14} {:>5} {:>12} {:>10} {:>14}\n",
+        "period", "method", "count", "collected", "refs", "refunded", "fees", "net"
+    ));
+    let mut row = |period: &str, l: &xingtong_payments::reports::CollectionLine| {
+        text.push_str(&format!(
+            "{:<12} {:<12} {:>6} {:>14} {:>5} {:>12} {:>10} {:>14}\n",
+            period,
+            if l.method.is_empty() { "-" } else { l.method.as_str() },
+            l.count,
+            yuan(l.collected_minor),
+            l.refunds_count,
+            yuan(l.refunds_minor),
+            yuan(l.fees_minor),
+            yuan(l.net_minor)
+        ));
+    };
+    for line in &r.lines {
+        row(&line.period, line);
+    }
+    for line in &r.methods {
+        row("all", line);
+    }
+    row("total", &r.totals);
+    let value = serde_json::to_value(r).unwrap_or(Value::Null);
+    Output::one(value, text.trim_end().to_owned())
 }
 
 /// A settlement report for a person (a line per period, then the totals) and as JSON.

@@ -236,6 +236,26 @@ enum ReportCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The collection report (收款报表): by payment method, what was collected, refunded and charged.
+    Collections {
+        /// Merchant number.
+        #[arg(long)]
+        mid: String,
+        /// First business day, YYYY-MM-DD.
+        #[arg(long)]
+        from: String,
+        /// Last business day, YYYY-MM-DD (at most 366 days after --from).
+        #[arg(long)]
+        to: String,
+        /// A line per `day`, `week` (ISO) or `month`, and method.
+        #[arg(long, default_value = "day")]
+        period: String,
+        #[command(flatten)]
+        database: ServeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// The settlement report (结算报表): settlements by the business day each cleared.
     Settlements {
         /// Merchant number.
@@ -1120,6 +1140,9 @@ fn admin_request(command: AdminCommand) -> anyhow::Result<(ServeArgs, bool, admi
         }
         AdminCommand::Report { command: ReportCommand::Settlements { mid, from, to, period, database, json } } => {
             (database, json, R::ReportSettlements { mid, from, to, period })
+        }
+        AdminCommand::Report { command: ReportCommand::Collections { mid, from, to, period, database, json } } => {
+            (database, json, R::ReportCollections { mid, from, to, period })
         }
         AdminCommand::Deposit { command: DepositCommand::Pay { tid, card, expiry, pin, database, json } } => {
             (database, json, R::DepositPay { tid, card, expiry, pin })

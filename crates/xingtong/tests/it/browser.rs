@@ -447,6 +447,8 @@ fn a_merchant_and_a_reviewer_use_the_consoles_in_headless_chromium() -> anyhow::
     browser.wait_for_path("/console/reports")?;
     ensure!(browser.count("svg.chart rect")? >= 2, "a column and a share");
     ensure!(browser.text("#report-total")?.contains("¥123.45"), "{}", browser.text("#report-total")?);
+    ensure!(browser.count("#hours svg.chart rect")? >= 24, "an hour chart of every hour");
+    browser.keep_screenshot("console-report")?;
     browser.go("/console/transactions")?;
     browser.click("#transactions tbody tr a")?;
     browser.wait_for_path(&format!("/console/transactions/{sale}"))?;

@@ -264,6 +264,28 @@ fn a_merchant_runs_its_account_and_staff_run_clearing_payouts_and_the_platform_i
     )?;
     ensure!(printed["totals"]["payout_minor"] == 12_271, "{printed}");
     ensure!(report.contains("kind=refund"), "the refunds' link");
+    // The collection report: the card collected the sale, net of its fee, as the sales report says.
+    let collections = text(&m.get(&format!("/console/reports/collections?{range}"))?);
+    ensure!(collections.contains("id=\"collected-total\">¥123.45<"), "{collections}");
+    ensure!(collections.contains("id=\"collection-net\">¥122.71<") && collections.contains("银行卡"), "{collections}");
+    let csv = text(&m.get(&format!("/console/reports/collections.csv?{range}"))?);
+    ensure!(csv.lines().last().is_some_and(|l| l.starts_with("合计,,1,123.45,0,0.00,0.74,122.71")), "{csv}");
+    let (status, json) = admin_json(
+        &server,
+        "GET",
+        &format!("/v1/merchants/{mid}/reports/collections?{range}&period=month"),
+        &Value::Null,
+    )?;
+    ensure!(status == 200 && json["methods"][0]["method"] == "card" && json["totals"]["net_minor"] == 12_271, "{json}");
+    let printed: Value = serde_json::from_str(
+        cli(
+            dir.path(),
+            &["admin", "report", "collections", "--mid", &mid, "--from", &dashed, "--to", &dashed, "--json"],
+            "",
+        )?
+        .trim(),
+    )?;
+    ensure!(printed["totals"]["collected_minor"] == 12_345, "{printed}");
     ensure!(text(&m.get(&format!("/console/transactions?{range}&kind=refund"))?).contains("id=\"nothing\""));
     ensure!(text(&m.get(&format!("/console/transactions?{range}&kind=sale"))?).contains(&sale));
     let (status, sales) =
@@ -390,6 +412,7 @@ fn a_merchant_runs_its_account_and_staff_run_clearing_payouts_and_the_platform_i
         format!("/console/transactions/{sale}"),
         "/console/reports".to_owned(),
         format!("/console/reports/settlements?from={dashed}&to={dashed}"),
+        format!("/console/reports/collections?from={dashed}&to={dashed}"),
         "/console/settlements".to_owned(),
         format!("/console/settlements/{settlement_id}"),
         "/console/bank-card".to_owned(),
