@@ -455,6 +455,7 @@ text! {
     returned: "Returned", "退回金额";
     settlement_report_note: "By the business day each settlement cleared: captured is what sales and completions took, returned what voids and refunds gave back; fees include the D0 surcharge; carried forward is the balance the period's last settlement left for the next payout.", "按各结算单的清算交易日汇总：收单金额为消费及预授权完成金额，退回金额为撤销及退货金额；手续费含D0附加费；结转下期为该期最后一张结算单留待下次划款抵扣的余额。";
     kind_any: "Any type", "全部类型";
+    announce_merchant_fees_note: "Finance role. In force no earlier than 30 days after today; the merchant is told by SMS and email and keeps the old fees until that day.", "需财务角色。生效日须在今天30天之后；商户将收到短信和邮件通知，生效前沿用原费率。";
     limits_note: "Risk staff set them; an empty credit limit is none. In force for the merchant's next transaction, and audited.", "由风控人员设置；贷记卡限额留空表示不限。对商户的下一笔交易即生效，并记入审计日志。";
     reason_required: "A reason is required (1 to 500 characters).", "请填写驳回原因（1至500字）。";
 }

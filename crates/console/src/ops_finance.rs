@@ -50,7 +50,7 @@ fn finance(ctx: &Ctx) -> Result<Result<Principal, Option<Notice>>, Fail> {
 }
 
 /// `YYYY-MM-DD` (or `YYYYMMDD`) as `YYYYMMDD`, when it is a real day.
-fn day_of(text: &str) -> Option<String> {
+pub(crate) fn day_of(text: &str) -> Option<String> {
     let digits: String = text.trim().chars().filter(|c| *c != '-').collect();
     (digits.len() == 8 && digits.bytes().all(|b| b.is_ascii_digit()))
         .then(|| xingtong_merchants::merchant::days_since_epoch(&digits).map(|_| digits))
@@ -418,24 +418,53 @@ fn type_name(t: &Text, business_type: BusinessType) -> &'static str {
 
 const TYPES: [BusinessType; 3] = [BusinessType::Individual, BusinessType::IndividualBusiness, BusinessType::Enterprise];
 
+impl FeeForm {
+    /// The schedule the form gives: rates as per cent, the cap in yuan; `None` when one cannot be
+    /// read.
+    pub(crate) fn schedule(&self) -> Option<xingtong_onboarding::terms::FeeSchedule> {
+        let rate = |text: &str| xingtong_money::rate::Rate::parse_percent(text.trim()).ok().map(|r| r.ppm());
+        let cap =
+            xingtong_money::Amount::parse(self.debit_cap.trim(), xingtong_money::Currency::CNY).ok().map(|a| a.minor());
+        Some(xingtong_onboarding::terms::FeeSchedule {
+            debit_ppm: rate(&self.debit)?,
+            debit_cap_minor: cap?,
+            credit_ppm: rate(&self.credit)?,
+            qr_ppm: rate(&self.qr)?,
+            d0_extra_ppm: rate(&self.d0)?,
+        })
+    }
+
+    /// The form filled in with `fees`.
+    pub(crate) fn of(fees: &xingtong_onboarding::terms::FeeSchedule) -> FeeForm {
+        FeeForm {
+            debit: percent(fees.debit_ppm).trim_end_matches('%').to_owned(),
+            debit_cap: format!("{}.{:02}", fees.debit_cap_minor / 100, fees.debit_cap_minor % 100),
+            credit: percent(fees.credit_ppm).trim_end_matches('%').to_owned(),
+            qr: percent(fees.qr_ppm).trim_end_matches('%').to_owned(),
+            d0: percent(fees.d0_extra_ppm).trim_end_matches('%').to_owned(),
+            ..FeeForm::default()
+        }
+    }
+}
+
 #[derive(Deserialize, Default)]
-struct FeeForm {
+pub(crate) struct FeeForm {
     #[serde(rename = "_csrf", default)]
-    csrf: String,
+    pub csrf: String,
     #[serde(default)]
-    business_type: String,
+    pub business_type: String,
     #[serde(default)]
-    effective_date: String,
+    pub effective_date: String,
     #[serde(default)]
-    debit: String,
+    pub debit: String,
     #[serde(default)]
-    debit_cap: String,
+    pub debit_cap: String,
     #[serde(default)]
-    credit: String,
+    pub credit: String,
     #[serde(default)]
-    qr: String,
+    pub qr: String,
     #[serde(default)]
-    d0: String,
+    pub d0: String,
 }
 
 fn render_fees(ctx: &Ctx, form: FeeForm, notice: Option<Notice>, status: StatusCode) -> Result<Response, Fail> {
@@ -467,16 +496,7 @@ fn render_fees(ctx: &Ctx, form: FeeForm, notice: Option<Notice>, status: StatusC
 }
 
 async fn fees(ctx: Ctx) -> Response {
-    let d = xingtong_onboarding::terms::DEFAULT_FEES;
-    let form = FeeForm {
-        business_type: "individual".into(),
-        debit: percent(d.debit_ppm).trim_end_matches('%').to_owned(),
-        debit_cap: format!("{}.{:02}", d.debit_cap_minor / 100, d.debit_cap_minor % 100),
-        credit: percent(d.credit_ppm).trim_end_matches('%').to_owned(),
-        qr: percent(d.qr_ppm).trim_end_matches('%').to_owned(),
-        d0: percent(d.d0_extra_ppm).trim_end_matches('%').to_owned(),
-        ..FeeForm::default()
-    };
+    let form = FeeForm { business_type: "individual".into(), ..FeeForm::of(&xingtong_onboarding::terms::DEFAULT_FEES) };
     let result = render_fees(&ctx, form, None, StatusCode::OK);
     ctx.finish(Console::Ops, result)
 }
@@ -499,17 +519,10 @@ async fn announce(State(state): State<AppState>, ctx: Ctx, Form(form): Form<FeeF
             let notice = Some(Notice { text: t.bad_date.to_owned(), bad: true });
             return render_fees(&ctx, form, notice, StatusCode::UNPROCESSABLE_ENTITY);
         };
-        let rate = |text: &str| xingtong_money::rate::Rate::parse_percent(text.trim()).ok().map(|r| r.ppm());
-        let cap =
-            xingtong_money::Amount::parse(form.debit_cap.trim(), xingtong_money::Currency::CNY).ok().map(|a| a.minor());
-        let (Some(debit_ppm), Some(debit_cap_minor), Some(credit_ppm), Some(qr_ppm), Some(d0_extra_ppm)) =
-            (rate(&form.debit), cap, rate(&form.credit), rate(&form.qr), rate(&form.d0))
-        else {
+        let Some(fees) = form.schedule() else {
             let notice = Some(Notice { text: t.bad_rate.to_owned(), bad: true });
             return render_fees(&ctx, form, notice, StatusCode::UNPROCESSABLE_ENTITY);
         };
-        let fees =
-            xingtong_onboarding::terms::FeeSchedule { debit_ppm, debit_cap_minor, credit_ppm, qr_ppm, d0_extra_ppm };
         let today = xingtong_payments::clock::business_day();
         match state.merchants.announce_fee_change_for_type(&principal, business_type, &day, fees, &today).await {
             Ok((merchants, told)) => {

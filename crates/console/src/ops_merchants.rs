@@ -24,6 +24,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/ops/devices/{tid}/{action}", post(device_action))
         .route("/ops/merchants/{mid}/cashiers/{operator}/pin-reset", post(pin_reset))
         .route("/ops/merchants/{mid}/limits", post(set_limits))
+        .route("/ops/merchants/{mid}/fee-changes", post(announce_fees))
 }
 
 struct MerchantRow {
@@ -90,6 +91,12 @@ struct MerchantPage {
     fields: Vec<Field>,
     /// The limits' form: (field name, label, value in yuan; empty for none).
     limits: Vec<(&'static str, &'static str, String)>,
+    /// The fees in force today, and every change announced (in force from, the fees), newest first.
+    fees: Vec<(&'static str, String)>,
+    fee_changes: Vec<(String, Vec<(&'static str, String)>)>,
+    /// The announcement's form, and its earliest day.
+    fee_form: crate::ops_finance::FeeForm,
+    earliest: String,
     devices: Vec<DeviceRow>,
     cashiers: Vec<CashierRow>,
     notice: Option<String>,
@@ -101,6 +108,18 @@ async fn render_merchant(
     mid: &str,
     notice: Option<String>,
     code: StatusCode,
+) -> Result<Response, Fail> {
+    render_merchant_with(state, ctx, mid, notice, code, None).await
+}
+
+/// The merchant's page, with the fee announcement's form as sent (when it was refused).
+async fn render_merchant_with(
+    state: &AppState,
+    ctx: &Ctx,
+    mid: &str,
+    notice: Option<String>,
+    code: StatusCode,
+    fee_form: Option<crate::ops_finance::FeeForm>,
 ) -> Result<Response, Fail> {
     let principal = ctx.staff()?.clone();
     let t = ctx.lang.text();
@@ -173,9 +192,32 @@ async fn render_merchant(
         ("credit_monthly", t.limit_credit_monthly, l.credit_monthly_minor.map(plain).unwrap_or_default()),
         ("static_qr", t.limit_static_qr, plain(l.static_qr_per_payer_daily_minor)),
     ];
+    let today = xingtong_payments::clock::business_day();
+    let in_force = m.fees_on(&today);
+    let fee_list = |f: &xingtong_onboarding::terms::FeeSchedule| {
+        vec![
+            (t.debit_rate, crate::account::percent(f.debit_ppm)),
+            (t.debit_cap, crate::yuan(f.debit_cap_minor)),
+            (t.credit_rate, crate::account::percent(f.credit_ppm)),
+            (t.qr_rate, crate::account::percent(f.qr_ppm)),
+            (t.d0_rate, crate::account::percent(f.d0_extra_ppm)),
+        ]
+    };
     let page = MerchantPage {
         base: ctx.base(Console::Ops, &format!("{} {}", m.name, m.mid)),
         mid: m.mid.clone(),
+        fees: fee_list(&in_force),
+        fee_changes: m
+            .fee_changes
+            .iter()
+            .rev()
+            .map(|c| (crate::dashed_day(&c.effective_day), fee_list(&c.fees)))
+            .collect(),
+        fee_form: fee_form.unwrap_or_else(|| crate::ops_finance::FeeForm::of(&in_force)),
+        earliest: crate::dashed_day(&xingtong_payments::deposit::add_days(
+            &today,
+            xingtong_merchants::merchant::FEE_NOTICE_DAYS,
+        )),
         limits,
         fields,
         devices,
@@ -350,6 +392,40 @@ async fn set_limits(
                 render_merchant(&state, &ctx, &mid, Some(refused(&ctx, &error)), status).await
             }
             Err(error) => Err(error.into()),
+        }
+    }
+    .await;
+    ctx.finish(Console::Ops, result)
+}
+
+async fn announce_fees(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(mid): Path<String>,
+    Form(form): Form<crate::ops_finance::FeeForm>,
+) -> Response {
+    let result = async {
+        ctx.check_csrf(&form.csrf)?;
+        let principal = ctx.staff()?.clone();
+        let t = ctx.lang.text();
+        let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
+        let Some(day) = crate::ops_finance::day_of(&form.effective_date) else {
+            return render_merchant_with(&state, &ctx, &mid, Some(t.bad_date.to_owned()), unprocessable, Some(form))
+                .await;
+        };
+        let Some(fees) = form.schedule() else {
+            return render_merchant_with(&state, &ctx, &mid, Some(t.bad_rate.to_owned()), unprocessable, Some(form))
+                .await;
+        };
+        let today = xingtong_payments::clock::business_day();
+        match state.merchants.announce_fee_change(&principal, &mid, &day, fees, &today).await {
+            Ok(_) => render_merchant(&state, &ctx, &mid, Some(t.decided.to_owned()), StatusCode::OK).await,
+            Err(error) if error.class == xingtong_merchants::Class::NotFound => Err(error.into()),
+            Err(error) if error.class == xingtong_merchants::Class::Internal => Err(error.into()),
+            Err(error) => {
+                let status = crate::account::refusal_status(&error);
+                render_merchant_with(&state, &ctx, &mid, Some(refused(&ctx, &error)), status, Some(form)).await
+            }
         }
     }
     .await;

@@ -558,5 +558,63 @@ fn a_merchant_and_a_reviewer_use_the_consoles_in_headless_chromium() -> anyhow::
     browser.sign_in("/console", "13600000012", "a long enough password")?;
     let main = browser.text("main")?;
     ensure!(main.contains("乙水果店") && main.contains("Ordered"), "{main}");
+    browser.click("#sign-out")?;
+    browser.wait_for_path("/console/sign-in")?;
+
+    // Every page of both consoles, in both languages, as the browser shows them: the page's
+    // language, its title, no error page.
+    let day = format!("from={dashed}&to={dashed}");
+    let merchant_pages = [
+        "/console".to_owned(),
+        "/console/application".to_owned(),
+        "/console/transactions".to_owned(),
+        format!("/console/transactions/{sale}"),
+        "/console/reports".to_owned(),
+        format!("/console/reports/collections?{day}"),
+        format!("/console/reports/settlements?{day}"),
+        "/console/settlements".to_owned(),
+        format!("/console/settlements/stl_{mid}_{today}"),
+        "/console/bank-card".to_owned(),
+        "/console/cashiers".to_owned(),
+        "/console/fees".to_owned(),
+        "/console/api-keys".to_owned(),
+        "/console/notifications".to_owned(),
+    ];
+    let ops_pages = [
+        "/ops".to_owned(),
+        "/ops/merchants".to_owned(),
+        format!("/ops/merchants/{mid}"),
+        "/ops/clearing".to_owned(),
+        format!("/ops/reconciliation?date={dashed}"),
+        "/ops/fees".to_owned(),
+        "/ops/outbox".to_owned(),
+        "/ops/audit".to_owned(),
+        "/ops/health".to_owned(),
+    ];
+    for (console, login, password, pages) in [
+        ("/console", "13600000011", "a long enough password", &merchant_pages[..]),
+        ("/ops", "ops.wang", "staff password 42", &ops_pages[..]),
+    ] {
+        browser.sign_in(console, login, password)?;
+        for (lang, word) in [("en", "Sign out"), ("zh-CN", "退出")] {
+            browser.go(&format!("/console/language/{lang}?back={console}"))?;
+            for path in pages {
+                browser.go(path)?;
+                browser.wait_for_path(path)?;
+                let shown = browser.script("return [document.documentElement.lang, document.title]")?;
+                ensure!(shown[0] == lang, "{path} in {lang}: {shown}");
+                ensure!(browser.text("#sign-out")? == word, "{path} in {lang}");
+                let title = shown[1].as_str().unwrap_or("");
+                ensure!(
+                    !["Not found", "未找到", "Refused", "已拒绝", "Something went wrong", "出错了"]
+                        .iter()
+                        .any(|e| title.starts_with(e)),
+                    "{path} in {lang}: {title}"
+                );
+            }
+        }
+        browser.click("#sign-out")?;
+        browser.wait_for_path(&format!("{console}/sign-in"))?;
+    }
     Ok(())
 }

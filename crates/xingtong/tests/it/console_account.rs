@@ -401,6 +401,40 @@ fn a_merchant_runs_its_account_and_staff_run_clearing_payouts_and_the_platform_i
     let audit = text(&f.get("/ops/audit?action=merchant.limits_set")?);
     ensure!(audit.matches(">merchant.limits_set</a>").count() == 2, "each change audited once: {audit}");
 
+    // New fees announced for this merchant by finance staff: too soon is refused with the form
+    // kept; 30 days ahead is announced, and the merchant sees it on its fees page.
+    let t = token(&mut f, &format!("/ops/merchants/{mid}"))?;
+    let later = |days: i64| {
+        let day = xingtong_payments::deposit::add_days(&today, days);
+        format!("{}-{}-{}", &day[..4], &day[4..6], &day[6..])
+    };
+    let announce = |client: &mut Client, token: &str, day: &str| {
+        client.post_form(
+            &format!("/ops/merchants/{mid}/fee-changes"),
+            &[
+                ("_csrf", token),
+                ("effective_date", day),
+                ("debit", "0.45"),
+                ("debit_cap", "18.00"),
+                ("credit", "0.55"),
+                ("qr", "0.30"),
+                ("d0", "0.05"),
+            ],
+        )
+    };
+    let soon = announce(&mut f, &t, &later(10))?;
+    ensure!(
+        soon.status == 422 && text(&soon).contains("fee_change_too_soon") && text(&soon).contains("value=\"0.45\""),
+        "{}",
+        soon.status
+    );
+    let announced = announce(&mut f, &t, &later(30))?;
+    ensure!(announced.status == 200 && text(&announced).contains("0.55%"), "{}", text(&announced));
+    let t_risk = token(&mut r, &format!("/ops/merchants/{mid}"))?;
+    ensure!(announce(&mut r, &t_risk, &later(40))?.status == 403, "announcing fees is finance's");
+    let fees = text(&m.get("/console/fees")?);
+    ensure!(fees.contains(&later(30)) && fees.contains("0.55%") && !fees.contains("no-fee-changes"), "{fees}");
+
     // A merchant's session does not open the operations console, nor staff the merchant's.
     ensure!(m.get("/ops/clearing")?.status == 303 && f.get("/console/fees")?.status == 303);
 
