@@ -902,22 +902,13 @@ fn report_row(t: &Text, by: xingtong_payments::reports::By, line: &xingtong_paym
 #[template(path = "merchant/reports.html")]
 struct ReportsPage {
     base: Base,
-    mids: Vec<String>,
-    mid: String,
-    from: String,
-    to: String,
-    periods: Vec<Choice>,
-    splits: Vec<Choice>,
+    head: crate::period_reports::ReportHead,
     split: bool,
     rows: Vec<ReportRow>,
     totals: ReportRow,
     net_chart: String,
     mix_chart: String,
     hour_chart: String,
-    error: Option<&'static str>,
-    csv_href: String,
-    xlsx_href: String,
-    kinds: crate::period_reports::ReportKinds,
 }
 
 async fn reports(State(state): State<AppState>, ctx: Ctx, Query(form): Query<ReportForm>) -> Response {
@@ -925,11 +916,6 @@ async fn reports(State(state): State<AppState>, ctx: Ctx, Query(form): Query<Rep
         use xingtong_payments::reports::{By, Period, sales_report};
         let (mid, from, to, period, by) = report_spec(&state, &ctx, &form)?;
         let t = ctx.lang.text();
-        let (from_dashed, to_dashed) = (dashed_day(&from), dashed_day(&to));
-        let periods = [(Period::Day, t.period_day), (Period::Week, t.period_week), (Period::Month, t.period_month)]
-            .into_iter()
-            .map(|(p, label)| Choice { value: p.as_str(), label, selected: p == period })
-            .collect();
         let splits = [
             (By::Total, t.by_total),
             (By::Terminal, t.by_terminal),
@@ -940,33 +926,27 @@ async fn reports(State(state): State<AppState>, ctx: Ctx, Query(form): Query<Rep
         .into_iter()
         .map(|(b, label)| Choice { value: b.as_str(), label, selected: b == by })
         .collect();
-        let qs = format!(
-            "mid={}&from={from_dashed}&to={to_dashed}&period={}&by={}",
-            url_encode(&mid),
-            period.as_str(),
-            by.as_str()
-        );
+        let mut head = crate::period_reports::ReportHead::new(
+            &ctx,
+            "/console/reports",
+            &mid,
+            (&from, &to),
+            period,
+            &format!("&by={}", by.as_str()),
+        )?;
+        head.splits = splits;
         let mut page = ReportsPage {
             base: ctx.base(Console::Merchant, t.sales_report),
-            mids: ctx.owner()?.to_vec(),
-            mid: mid.clone(),
-            from: from_dashed.clone(),
-            to: to_dashed.clone(),
-            periods,
-            splits,
+            head,
             split: by != By::Total,
             rows: Vec::new(),
             totals: report_row(t, By::Total, &xingtong_payments::reports::Line::default()),
             net_chart: String::new(),
             mix_chart: String::new(),
             hour_chart: String::new(),
-            error: None,
-            csv_href: format!("/console/reports.csv?{qs}"),
-            xlsx_href: format!("/console/reports.xlsx?{qs}"),
-            kinds: crate::period_reports::ReportKinds::of(&mid, &from_dashed, &to_dashed, period),
         };
         if !in_range(&from, &to) {
-            page.error = Some(t.report_range_refused);
+            page.head.error = Some(t.report_range_refused);
             return Ok(ctx.page(StatusCode::UNPROCESSABLE_ENTITY, page.render()?));
         }
         let report = sales_report(&state.store, &mid, &from, &to, period, by).await?;

@@ -57,17 +57,62 @@ fn row(l: &SettlementLine, period: String) -> Row {
 #[template(path = "merchant/settlement_report.html")]
 struct Page {
     base: Base,
-    mids: Vec<String>,
-    mid: String,
-    from: String,
-    to: String,
-    periods: Vec<Choice>,
+    head: ReportHead,
     rows: Vec<Row>,
     totals: Row,
-    error: Option<&'static str>,
-    csv_href: String,
-    xlsx_href: String,
-    kinds: ReportKinds,
+}
+
+/// What every report page shows above its figures: the links between the reports, the form
+/// (merchant, days, period, and the sales report's split), the exports, a refusal of the range.
+pub(crate) struct ReportHead {
+    /// Where the form goes (the page's own path).
+    pub action: &'static str,
+    pub mids: Vec<String>,
+    pub mid: String,
+    /// `YYYY-MM-DD`.
+    pub from: String,
+    /// `YYYY-MM-DD`.
+    pub to: String,
+    pub periods: Vec<Choice>,
+    /// The sales report's splits; empty on the others (no such field then).
+    pub splits: Vec<Choice>,
+    pub csv_href: String,
+    pub xlsx_href: String,
+    pub kinds: ReportKinds,
+    pub error: Option<&'static str>,
+}
+
+impl ReportHead {
+    /// The head of the report at `action` for `mid`'s days `from` to `to` (`YYYYMMDD`); `extra` is
+    /// added to the exports' query (the sales report's `by`).
+    pub(crate) fn new(
+        ctx: &Ctx,
+        action: &'static str,
+        mid: &str,
+        (from, to): (&str, &str),
+        period: Period,
+        extra: &str,
+    ) -> Result<ReportHead, Fail> {
+        let t = ctx.lang.text();
+        let (from, to) = (dashed_day(from), dashed_day(to));
+        let qs = format!("mid={}&from={from}&to={to}&period={}{extra}", url_encode(mid), period.as_str());
+        Ok(ReportHead {
+            action,
+            mids: ctx.owner()?.to_vec(),
+            mid: mid.to_owned(),
+            periods: [(Period::Day, t.period_day), (Period::Week, t.period_week), (Period::Month, t.period_month)]
+                .into_iter()
+                .map(|(p, label)| Choice { value: p.as_str(), label, selected: p == period })
+                .collect(),
+            splits: Vec::new(),
+            csv_href: format!("{action}.csv?{qs}"),
+            xlsx_href: format!("{action}.xlsx?{qs}"),
+            kinds: ReportKinds::of(mid, &from, &to, period),
+            error: None,
+            from,
+            to,
+        })
+    }
 }
 
 /// The links between the reports, each with the page's merchant and days.
@@ -97,27 +142,14 @@ async fn page(State(state): State<AppState>, ctx: Ctx, Query(form): Query<Report
     let result = async {
         let (mid, from, to, period, _) = report_spec(&state, &ctx, &form)?;
         let t = ctx.lang.text();
-        let (from_dashed, to_dashed) = (dashed_day(&from), dashed_day(&to));
-        let qs = format!("mid={}&from={from_dashed}&to={to_dashed}&period={}", url_encode(&mid), period.as_str());
         let mut page = Page {
             base: ctx.base(Console::Merchant, t.settlement_report),
-            mids: ctx.owner()?.to_vec(),
-            mid: mid.clone(),
-            from: from_dashed.clone(),
-            to: to_dashed.clone(),
-            periods: [(Period::Day, t.period_day), (Period::Week, t.period_week), (Period::Month, t.period_month)]
-                .into_iter()
-                .map(|(p, label)| Choice { value: p.as_str(), label, selected: p == period })
-                .collect(),
+            head: ReportHead::new(&ctx, "/console/reports/settlements", &mid, (&from, &to), period, "")?,
             rows: Vec::new(),
             totals: row(&SettlementLine::default(), t.total.to_owned()),
-            error: None,
-            csv_href: format!("/console/reports/settlements.csv?{qs}"),
-            xlsx_href: format!("/console/reports/settlements.xlsx?{qs}"),
-            kinds: ReportKinds::of(&mid, &from_dashed, &to_dashed, period),
         };
         if !in_range(&from, &to) {
-            page.error = Some(t.report_range_refused);
+            page.head.error = Some(t.report_range_refused);
             return Ok(ctx.page(StatusCode::UNPROCESSABLE_ENTITY, page.render()?));
         }
         let report = settlement_report(&state.store, &mid, &from, &to, period).await?;
@@ -193,46 +225,25 @@ fn collection_row(t: &crate::i18n::Text, l: &CollectionLine, period: String) -> 
 #[template(path = "merchant/collection_report.html")]
 struct CollectionsPage {
     base: Base,
-    mids: Vec<String>,
-    mid: String,
-    from: String,
-    to: String,
-    periods: Vec<Choice>,
+    head: ReportHead,
     rows: Vec<CollectionRow>,
     methods: Vec<CollectionRow>,
     totals: CollectionRow,
-    error: Option<&'static str>,
-    csv_href: String,
-    xlsx_href: String,
-    kinds: ReportKinds,
 }
 
 async fn collections(State(state): State<AppState>, ctx: Ctx, Query(form): Query<ReportForm>) -> Response {
     let result = async {
         let (mid, from, to, period, _) = report_spec(&state, &ctx, &form)?;
         let t = ctx.lang.text();
-        let (from_dashed, to_dashed) = (dashed_day(&from), dashed_day(&to));
-        let qs = format!("mid={}&from={from_dashed}&to={to_dashed}&period={}", url_encode(&mid), period.as_str());
         let mut page = CollectionsPage {
             base: ctx.base(Console::Merchant, t.collection_report),
-            mids: ctx.owner()?.to_vec(),
-            mid: mid.clone(),
-            from: from_dashed.clone(),
-            to: to_dashed.clone(),
-            periods: [(Period::Day, t.period_day), (Period::Week, t.period_week), (Period::Month, t.period_month)]
-                .into_iter()
-                .map(|(p, label)| Choice { value: p.as_str(), label, selected: p == period })
-                .collect(),
+            head: ReportHead::new(&ctx, "/console/reports/collections", &mid, (&from, &to), period, "")?,
             rows: Vec::new(),
             methods: Vec::new(),
             totals: collection_row(t, &CollectionLine::default(), t.total.to_owned()),
-            error: None,
-            csv_href: format!("/console/reports/collections.csv?{qs}"),
-            xlsx_href: format!("/console/reports/collections.xlsx?{qs}"),
-            kinds: ReportKinds::of(&mid, &from_dashed, &to_dashed, period),
         };
         if !in_range(&from, &to) {
-            page.error = Some(t.report_range_refused);
+            page.head.error = Some(t.report_range_refused);
             return Ok(ctx.page(StatusCode::UNPROCESSABLE_ENTITY, page.render()?));
         }
         let report = collection_report(&state.store, &mid, &from, &to, period).await?;
