@@ -100,6 +100,8 @@ pub enum AdminRequest {
     ReportSettlements { mid: String, from: String, to: String, period: String },
     /// `report collections`.
     ReportCollections { mid: String, from: String, to: String, period: String },
+    /// `report refunds`.
+    ReportRefunds { mid: String, from: String, to: String },
     /// Pay a device's deposit with a card.
     DepositPay { tid: String, card: String, expiry: Option<String>, pin: xingtong_crypto::SecretString },
     /// Waive a device's deposit.
@@ -136,6 +138,7 @@ impl AdminRequest {
             AdminRequest::ReportSales { .. } => "report sales",
             AdminRequest::ReportSettlements { .. } => "report settlements",
             AdminRequest::ReportCollections { .. } => "report collections",
+            AdminRequest::ReportRefunds { .. } => "report refunds",
             AdminRequest::ReconciliationRun { .. } => "reconciliation run",
             AdminRequest::ReconciliationShow { .. } => "reconciliation show",
             AdminRequest::SandboxClearingFile { .. } => "sandbox clearing-file",
@@ -574,6 +577,50 @@ pub async fn execute(
                 .await
                 .map_err(anyhow::Error::from)?;
             Ok(report_output(&report))
+        }
+        AdminRequest::ReportRefunds { mid, from, to } => {
+            let (from, to, _) = report_range(services, &mid, &from, &to, "day").await?;
+            // Every refund of the days, a page of the merchant's list at a time.
+            let mut query = xingtong_store::TxnQuery {
+                merchant: Some(mid.clone()),
+                day_from: Some(from.clone()),
+                day_to: Some(to.clone()),
+                types: vec!["refund".into()],
+                limit: xingtong_store::PAGE_LIMIT_MAX,
+                ..xingtong_store::TxnQuery::default()
+            };
+            let mut refunds = Vec::new();
+            loop {
+                let rows = services.store.transactions(query.clone()).await.map_err(anyhow::Error::from)?;
+                let full = rows.len() == query.limit as usize;
+                query.after = rows.last().map(|r| (r.columns.business_day.clone(), r.record.id.clone()));
+                for row in rows {
+                    let txn = xingtong_merchants::entity::Stored::<xingtong_payments::txn::CardTransaction>::decode(
+                        row.record,
+                    )
+                    .map_err(service_error)?
+                    .value;
+                    refunds.push(xingtong_api::payments::transaction_view(&txn));
+                }
+                if !full {
+                    break;
+                }
+            }
+            let mut text =
+                format!("refunds of merchant {mid}, {} to {}: {}\n", dashed(&from), dashed(&to), refunds.len());
+            for r in &refunds {
+                text.push_str(&format!(
+                    "{:<26} {} {:>12} fee {:>8} {:<9} of {}\n",
+                    r.id,
+                    r.business_day,
+                    yuan(r.amount_minor),
+                    yuan(r.fee_minor),
+                    r.status.as_str(),
+                    r.original_id.as_deref().unwrap_or("-")
+                ));
+            }
+            let value = serde_json::json!({ "mid": mid, "from": dashed(&from), "to": dashed(&to), "refunds": refunds });
+            Ok(Output::one(value, text.trim_end().to_owned()))
         }
         AdminRequest::ReportCollections { mid, from, to, period } => {
             let (from, to, period) = report_range(services, &mid, &from, &to, &period).await?;

@@ -256,6 +256,23 @@ enum ReportCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Refunds one by one (退货明细): every refund made over the days, with its original.
+    Refunds {
+        /// Merchant number.
+        #[arg(long)]
+        mid: String,
+        /// First business day, YYYY-MM-DD.
+        #[arg(long)]
+        from: String,
+        /// Last business day, YYYY-MM-DD (at most 366 days after --from).
+        #[arg(long)]
+        to: String,
+        #[command(flatten)]
+        database: ServeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// The settlement report (结算报表): settlements by the business day each cleared.
     Settlements {
         /// Merchant number.
@@ -1143,6 +1160,9 @@ fn admin_request(command: AdminCommand) -> anyhow::Result<(ServeArgs, bool, admi
         }
         AdminCommand::Report { command: ReportCommand::Collections { mid, from, to, period, database, json } } => {
             (database, json, R::ReportCollections { mid, from, to, period })
+        }
+        AdminCommand::Report { command: ReportCommand::Refunds { mid, from, to, database, json } } => {
+            (database, json, R::ReportRefunds { mid, from, to })
         }
         AdminCommand::Deposit { command: DepositCommand::Pay { tid, card, expiry, pin, database, json } } => {
             (database, json, R::DepositPay { tid, card, expiry, pin })

@@ -435,6 +435,49 @@ fn a_merchant_runs_its_account_and_staff_run_clearing_payouts_and_the_platform_i
     let fees = text(&m.get("/console/fees")?);
     ensure!(fees.contains(&later(30)) && fees.contains("0.55%") && !fees.contains("no-fee-changes"), "{fees}");
 
+    // A refund (the supervisor's PIN set in the console first), then refunds one by one: in the
+    // console's list of type refund and on the command line.
+    let t = token(&mut m, "/console/cashiers")?;
+    ensure!(m.post_form("/console/cashiers/00/pin", &[("_csrf", &t), ("mid", &mid), ("pin", "246810")])?.status == 200);
+    let t = token(&mut m, "/console/api-keys")?;
+    let made = text(&m.post_form(
+        "/console/api-keys",
+        &[("_csrf", &t), ("mid", &mid), ("label", "退货"), ("payments", "on"), ("refunds", "on")],
+    )?);
+    let marker = "id=\"new-key\">";
+    let at = made.find(marker).context("the new key")? + marker.len();
+    let key: String = made[at..].chars().take_while(|c| *c != '<').collect();
+    let refund = json!({ "payment_id": sale, "amount_minor": 2_345, "reason": "01", "supervisor_pin": "246810" });
+    let refunded = request_raw(
+        server.address,
+        "POST",
+        "/v1/refunds",
+        &[
+            ("Authorization", &format!("Bearer {key}")),
+            ("Content-Type", "application/json"),
+            ("Idempotency-Key", "refund-1"),
+        ],
+        &serde_json::to_vec(&refund)?,
+    )?;
+    ensure!(refunded.status == 201 && refunded.json()["approved"] == true, "{:?}", refunded.json());
+    let refund_id = refunded.json()["id"].as_str().context("refund id")?.to_owned();
+    let list = text(&m.get(&format!("/console/transactions?from={dashed}&to={dashed}&kind=refund"))?);
+    ensure!(list.contains(&refund_id) && !list.contains(&format!("/console/transactions/{sale}\"")), "{list}");
+    let printed: Value = serde_json::from_str(
+        cli(
+            dir.path(),
+            &["admin", "report", "refunds", "--mid", &mid, "--from", &dashed, "--to", &dashed, "--json"],
+            "",
+        )?
+        .trim(),
+    )?;
+    let refunds = printed["refunds"].as_array().context("refunds")?;
+    ensure!(
+        refunds.len() == 1 && refunds[0]["id"] == refund_id.as_str() && refunds[0]["original_id"] == sale.as_str(),
+        "{printed}"
+    );
+    ensure!(refunds[0]["amount_minor"] == 2_345, "{printed}");
+
     // A merchant's session does not open the operations console, nor staff the merchant's.
     ensure!(m.get("/ops/clearing")?.status == 303 && f.get("/console/fees")?.status == 303);
 
