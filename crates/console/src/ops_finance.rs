@@ -26,8 +26,11 @@ use crate::{Base, Console, Ctx, Fail, china_time, dashed_day, yuan};
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/ops/clearing", get(clearing))
-        .route("/ops/clearing/run", post(run_clearing))
-        .route("/ops/payouts/run", post(run_payouts))
+        .route(
+            "/ops/clearing/run",
+            post(|s: State<AppState>, c: Ctx, f: Form<DayForm>| run(s.0, c, f.0, Run::Clearing)),
+        )
+        .route("/ops/payouts/run", post(|s: State<AppState>, c: Ctx, f: Form<DayForm>| run(s.0, c, f.0, Run::Payouts)))
         .route("/ops/reconciliation", get(reconciliation).post(run_reconciliation))
         .route("/ops/fees", get(fees).post(announce))
         .route("/ops/outbox", get(outbox))
@@ -160,42 +163,18 @@ struct DayForm {
     source: String,
 }
 
-async fn run_clearing(State(state): State<AppState>, ctx: Ctx, Form(form): Form<DayForm>) -> Response {
-    let result = async {
-        ctx.check_csrf(&form.csrf)?;
-        if let Err(refused) = finance(&ctx)? {
-            return render_clearing(&state, &ctx, refused, Vec::new(), StatusCode::FORBIDDEN).await;
-        }
-        let t = ctx.lang.text();
-        let Some(day) = day_of(&form.day) else {
-            let notice = Some(Notice { text: t.bad_date.to_owned(), bad: true });
-            return render_clearing(&state, &ctx, notice, Vec::new(), StatusCode::UNPROCESSABLE_ENTITY).await;
-        };
-        let (notice, summary, status) = match engine(&state)?.clear_day(&day, &|_, _| {}).await {
-            Ok(r) => (
-                Some(Notice { text: format!("{} {}.", t.cleared_summary, dashed_day(&r.business_day)), bad: false }),
-                vec![
-                    (t.merchants_looked_at, r.merchants.to_string()),
-                    (t.settlements_made, r.cleared.to_string()),
-                    (t.already_cleared, r.already_cleared.to_string()),
-                    (t.lines, r.lines.to_string()),
-                    (t.payouts_sum, yuan(r.payout_minor)),
-                    (t.fees_sum, yuan(r.fees_minor + r.surcharge_minor)),
-                ],
-                StatusCode::OK,
-            ),
-            Err(error) => {
-                let status = crate::account::refusal_status(&error);
-                (engine_refusal(&ctx, error)?, Vec::new(), status)
-            }
-        };
-        render_clearing(&state, &ctx, notice, summary, status).await
-    }
-    .await;
-    ctx.finish(Console::Ops, result)
+/// The two runs of the clearing page.
+#[derive(Clone, Copy)]
+enum Run {
+    /// Clear a business day.
+    Clearing,
+    /// Pay what is due on a day.
+    Payouts,
 }
 
-async fn run_payouts(State(state): State<AppState>, ctx: Ctx, Form(form): Form<DayForm>) -> Response {
+/// Runs clearing or payouts for the form's day (finance role): the page again, saying what the
+/// run did figure by figure, or why it did not run.
+async fn run(state: AppState, ctx: Ctx, form: DayForm, which: Run) -> Response {
     let result = async {
         ctx.check_csrf(&form.csrf)?;
         if let Err(refused) = finance(&ctx)? {
@@ -206,20 +185,40 @@ async fn run_payouts(State(state): State<AppState>, ctx: Ctx, Form(form): Form<D
             let notice = Some(Notice { text: t.bad_date.to_owned(), bad: true });
             return render_clearing(&state, &ctx, notice, Vec::new(), StatusCode::UNPROCESSABLE_ENTITY).await;
         };
-        let bank = xingtong_payments::bank::SandboxBank::new(state.store.clone());
-        let (notice, summary, status) = match engine(&state)?.run_payouts(&bank, &day).await {
-            Ok(r) => (
-                Some(Notice { text: format!("{} {}.", t.payouts_summary, dashed_day(&day)), bad: false }),
-                vec![
-                    (t.payouts_looked_at, r.looked_at.to_string()),
-                    (t.payouts_paid, r.paid.to_string()),
-                    (t.payouts_paid_sum, yuan(r.paid_minor)),
-                    (t.payouts_failed_now, r.failed.to_string()),
-                    (t.payouts_retried, r.retried.to_string()),
-                    (t.payouts_unknown, r.unknown.to_string()),
-                ],
-                StatusCode::OK,
-            ),
+        let engine = engine(&state)?;
+        let done = match which {
+            Run::Clearing => engine.clear_day(&day, &|_, _| {}).await.map(|r| {
+                (
+                    format!("{} {}.", t.cleared_summary, dashed_day(&r.business_day)),
+                    vec![
+                        (t.merchants_looked_at, r.merchants.to_string()),
+                        (t.settlements_made, r.cleared.to_string()),
+                        (t.already_cleared, r.already_cleared.to_string()),
+                        (t.lines, r.lines.to_string()),
+                        (t.payouts_sum, yuan(r.payout_minor)),
+                        (t.fees_sum, yuan(r.fees_minor + r.surcharge_minor)),
+                    ],
+                )
+            }),
+            Run::Payouts => {
+                let bank = xingtong_payments::bank::SandboxBank::new(state.store.clone());
+                engine.run_payouts(&bank, &day).await.map(|r| {
+                    (
+                        format!("{} {}.", t.payouts_summary, dashed_day(&day)),
+                        vec![
+                            (t.payouts_looked_at, r.looked_at.to_string()),
+                            (t.payouts_paid, r.paid.to_string()),
+                            (t.payouts_paid_sum, yuan(r.paid_minor)),
+                            (t.payouts_failed_now, r.failed.to_string()),
+                            (t.payouts_retried, r.retried.to_string()),
+                            (t.payouts_unknown, r.unknown.to_string()),
+                        ],
+                    )
+                })
+            }
+        };
+        let (notice, summary, status) = match done {
+            Ok((text, summary)) => (Some(Notice { text, bad: false }), summary, StatusCode::OK),
             Err(error) => {
                 let status = crate::account::refusal_status(&error);
                 (engine_refusal(&ctx, error)?, Vec::new(), status)

@@ -211,19 +211,26 @@ enum ReconciliationCommand {
     },
 }
 
+/// Whose report, over which business days.
+#[derive(Debug, clap::Args)]
+struct ReportDays {
+    /// Merchant number.
+    #[arg(long)]
+    mid: String,
+    /// First business day, YYYY-MM-DD.
+    #[arg(long)]
+    from: String,
+    /// Last business day, YYYY-MM-DD (at most 366 days after --from).
+    #[arg(long)]
+    to: String,
+}
+
 #[derive(Debug, Subcommand)]
 enum ReportCommand {
     /// The sales report (销售报表): sales, voids, refunds, fees and net.
     Sales {
-        /// Merchant number.
-        #[arg(long)]
-        mid: String,
-        /// First business day, YYYY-MM-DD.
-        #[arg(long)]
-        from: String,
-        /// Last business day, YYYY-MM-DD (at most 366 days after --from).
-        #[arg(long)]
-        to: String,
+        #[command(flatten)]
+        days: ReportDays,
         /// A line per `day`, `week` (ISO) or `month`.
         #[arg(long, default_value = "day")]
         period: String,
@@ -238,15 +245,8 @@ enum ReportCommand {
     },
     /// The collection report (收款报表): by payment method, what was collected, refunded and charged.
     Collections {
-        /// Merchant number.
-        #[arg(long)]
-        mid: String,
-        /// First business day, YYYY-MM-DD.
-        #[arg(long)]
-        from: String,
-        /// Last business day, YYYY-MM-DD (at most 366 days after --from).
-        #[arg(long)]
-        to: String,
+        #[command(flatten)]
+        days: ReportDays,
         /// A line per `day`, `week` (ISO) or `month`, and method.
         #[arg(long, default_value = "day")]
         period: String,
@@ -258,15 +258,8 @@ enum ReportCommand {
     },
     /// Refunds one by one (退货明细): every refund made over the days, with its original.
     Refunds {
-        /// Merchant number.
-        #[arg(long)]
-        mid: String,
-        /// First business day, YYYY-MM-DD.
-        #[arg(long)]
-        from: String,
-        /// Last business day, YYYY-MM-DD (at most 366 days after --from).
-        #[arg(long)]
-        to: String,
+        #[command(flatten)]
+        days: ReportDays,
         #[command(flatten)]
         database: ServeArgs,
         /// Print JSON.
@@ -275,15 +268,8 @@ enum ReportCommand {
     },
     /// The settlement report (结算报表): settlements by the business day each cleared.
     Settlements {
-        /// Merchant number.
-        #[arg(long)]
-        mid: String,
-        /// First business day, YYYY-MM-DD.
-        #[arg(long)]
-        from: String,
-        /// Last business day, YYYY-MM-DD (at most 366 days after --from).
-        #[arg(long)]
-        to: String,
+        #[command(flatten)]
+        days: ReportDays,
         /// A line per `day`, `week` (ISO) or `month`.
         #[arg(long, default_value = "day")]
         period: String,
@@ -1152,18 +1138,18 @@ fn admin_request(command: AdminCommand) -> anyhow::Result<(ServeArgs, bool, admi
         AdminCommand::Deposit { command: DepositCommand::Show { tid, database, json } } => {
             (database, json, R::DepositShow { tid })
         }
-        AdminCommand::Report { command: ReportCommand::Sales { mid, from, to, period, by, database, json } } => {
-            (database, json, R::ReportSales { mid, from, to, period, by })
-        }
-        AdminCommand::Report { command: ReportCommand::Settlements { mid, from, to, period, database, json } } => {
-            (database, json, R::ReportSettlements { mid, from, to, period })
-        }
-        AdminCommand::Report { command: ReportCommand::Collections { mid, from, to, period, database, json } } => {
-            (database, json, R::ReportCollections { mid, from, to, period })
-        }
-        AdminCommand::Report { command: ReportCommand::Refunds { mid, from, to, database, json } } => {
-            (database, json, R::ReportRefunds { mid, from, to })
-        }
+        AdminCommand::Report {
+            command: ReportCommand::Sales { days: ReportDays { mid, from, to }, period, by, database, json },
+        } => (database, json, R::ReportSales { mid, from, to, period, by }),
+        AdminCommand::Report {
+            command: ReportCommand::Settlements { days: ReportDays { mid, from, to }, period, database, json },
+        } => (database, json, R::ReportSettlements { mid, from, to, period }),
+        AdminCommand::Report {
+            command: ReportCommand::Collections { days: ReportDays { mid, from, to }, period, database, json },
+        } => (database, json, R::ReportCollections { mid, from, to, period }),
+        AdminCommand::Report {
+            command: ReportCommand::Refunds { days: ReportDays { mid, from, to }, database, json },
+        } => (database, json, R::ReportRefunds { mid, from, to }),
         AdminCommand::Deposit { command: DepositCommand::Pay { tid, card, expiry, pin, database, json } } => {
             (database, json, R::DepositPay { tid, card, expiry, pin })
         }
